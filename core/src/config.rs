@@ -1,0 +1,256 @@
+//! Node configuration: the papers' defaults, validated once at construction.
+//!
+//! Memory-sizing capacities (leaf-set slots, routing-table rows, queue
+//! depths) are const generics on the state types, so an embedded build picks
+//! them at compile time; `Config` holds the run-time knobs and is checked
+//! against those capacities when a node is built.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::wire;
+
+/// Run-time parameters of a node. Build with `Config::default()` and adjust
+/// fields; the node validates the whole thing once when it is constructed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Leaf-set size `L`: `L/2` numerically closest nodes on each side
+    /// (Pastry'01 §2.1; default 16). Even, at least 2, at most twice the leaf
+    /// set's per-side capacity.
+    pub leaf_set_size: usize,
+    /// Replica count `k` for storage (PAST; default 5). At most `L/2 + 1`, so
+    /// a root's leaf set always holds the whole replica set.
+    pub replicas: usize,
+    /// Period of leaf-set heartbeats (MSPastry §3.1: `Tls` = 30 s).
+    pub heartbeat_period: Duration,
+    /// A leaf-set member is live for this long after we last heard from it;
+    /// then it is suspected and probed. Longer than `heartbeat_period`
+    /// (default 30 s + 3 s probe timeout, as in MSPastry).
+    pub lease: Duration,
+    /// Time to wait for a probe reply (MSPastry: `To` = 3 s).
+    pub probe_timeout: Duration,
+    /// Probes retried before a suspect is declared failed (MSPastry: 2).
+    pub probe_retries: u8,
+    /// Period of routing-table maintenance: ask a row's members for their
+    /// row and keep the closer entries (MSPastry §3.2: 20 min).
+    pub maintenance_period: Duration,
+    /// Initial per-hop retransmission timeout before any RTT is measured
+    /// (RFC 6298 §2.1: 1 s).
+    pub initial_rto: Duration,
+    /// Lower bound on the per-hop retransmission timeout.
+    pub min_rto: Duration,
+    /// Upper bound on the per-hop retransmission timeout.
+    pub max_rto: Duration,
+    /// Times a routed message is re-sent through another next hop before the
+    /// source is told it could not be routed.
+    pub max_reroutes: u8,
+    /// Largest datagram the node sends or accepts, in bytes (default 1,280:
+    /// the IPv6 minimum path MTU, so nothing is fragmented).
+    pub max_datagram: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            leaf_set_size: 16,
+            replicas: 5,
+            heartbeat_period: Duration::from_secs(30),
+            lease: Duration::from_secs(33),
+            probe_timeout: Duration::from_secs(3),
+            probe_retries: 2,
+            maintenance_period: Duration::from_secs(20 * 60),
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(20),
+            max_rto: Duration::from_secs(3),
+            max_reroutes: 3,
+            max_datagram: 1_280,
+        }
+    }
+}
+
+/// Largest UDP payload over IPv4.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+
+impl Config {
+    /// Checks every field and their relations. `leaf_half_capacity` is the
+    /// per-side capacity the leaf set was built with (its const generic).
+    pub fn validate(&self, leaf_half_capacity: usize) -> Result<(), ConfigError> {
+        let l = self.leaf_set_size;
+        if l < 2 || l % 2 != 0 || l / 2 > leaf_half_capacity {
+            return Err(ConfigError::LeafSetSize {
+                got: l,
+                max: 2 * leaf_half_capacity,
+            });
+        }
+        if self.replicas == 0 || self.replicas > l / 2 + 1 {
+            return Err(ConfigError::Replicas {
+                got: self.replicas,
+                max: l / 2 + 1,
+            });
+        }
+        for (name, d) in [
+            ("heartbeat_period", self.heartbeat_period),
+            ("lease", self.lease),
+            ("probe_timeout", self.probe_timeout),
+            ("maintenance_period", self.maintenance_period),
+            ("initial_rto", self.initial_rto),
+            ("min_rto", self.min_rto),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration(name));
+            }
+        }
+        if self.lease <= self.heartbeat_period {
+            return Err(ConfigError::LeaseTooShort);
+        }
+        if self.min_rto > self.initial_rto || self.initial_rto > self.max_rto {
+            return Err(ConfigError::RtoBounds);
+        }
+        let min = wire::max_leaf_set_message_len(l);
+        if self.max_datagram < min || self.max_datagram > MAX_UDP_PAYLOAD {
+            return Err(ConfigError::DatagramSize {
+                got: self.max_datagram,
+                min,
+                max: MAX_UDP_PAYLOAD,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `leaf_set_size` must be even, at least 2 and at most `max`.
+    LeafSetSize {
+        /// The value given.
+        got: usize,
+        /// The largest this build's leaf-set capacity allows.
+        max: usize,
+    },
+    /// `replicas` must be in `1..=max` (`max` = L/2 + 1).
+    Replicas {
+        /// The value given.
+        got: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// The named duration must not be zero.
+    ZeroDuration(&'static str),
+    /// `lease` must be longer than `heartbeat_period`, or live members would
+    /// be suspected between two heartbeats.
+    LeaseTooShort,
+    /// Need `min_rto <= initial_rto <= max_rto`.
+    RtoBounds,
+    /// `max_datagram` must hold a full leaf set of IPv6 peers (`min`) and fit
+    /// in a UDP payload (`max`).
+    DatagramSize {
+        /// The value given.
+        got: usize,
+        /// The smallest that carries a leaf set of this size.
+        min: usize,
+        /// The largest UDP payload.
+        max: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::LeafSetSize { got, max } => {
+                write!(f, "leaf_set_size {got} must be even and in 2..={max}")
+            }
+            ConfigError::Replicas { got, max } => write!(f, "replicas {got} must be in 1..={max}"),
+            ConfigError::ZeroDuration(name) => write!(f, "{name} must not be zero"),
+            ConfigError::LeaseTooShort => f.write_str("lease must be longer than heartbeat_period"),
+            ConfigError::RtoBounds => f.write_str("need min_rto <= initial_rto <= max_rto"),
+            ConfigError::DatagramSize { got, min, max } => {
+                write!(f, "max_datagram {got} must be in {min}..={max}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_the_papers_values() {
+        let c = Config::default();
+        assert_eq!(c.validate(8), Ok(()));
+        assert_eq!(
+            (c.leaf_set_size, c.replicas, c.max_datagram),
+            (16, 5, 1_280)
+        );
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let bad = |f: fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate(8)
+        };
+        assert_eq!(
+            bad(|c| c.leaf_set_size = 15),
+            Err(ConfigError::LeafSetSize { got: 15, max: 16 })
+        );
+        assert_eq!(
+            bad(|c| c.leaf_set_size = 18),
+            Err(ConfigError::LeafSetSize { got: 18, max: 16 })
+        );
+        assert_eq!(
+            bad(|c| c.leaf_set_size = 0),
+            Err(ConfigError::LeafSetSize { got: 0, max: 16 })
+        );
+        assert_eq!(
+            bad(|c| c.replicas = 0),
+            Err(ConfigError::Replicas { got: 0, max: 9 })
+        );
+        assert_eq!(
+            bad(|c| c.replicas = 10),
+            Err(ConfigError::Replicas { got: 10, max: 9 })
+        );
+        assert_eq!(
+            bad(|c| c.probe_timeout = Duration::ZERO),
+            Err(ConfigError::ZeroDuration("probe_timeout"))
+        );
+        assert_eq!(
+            bad(|c| c.lease = c.heartbeat_period),
+            Err(ConfigError::LeaseTooShort)
+        );
+        assert_eq!(
+            bad(|c| c.min_rto = Duration::from_secs(2)),
+            Err(ConfigError::RtoBounds)
+        );
+        assert!(matches!(
+            bad(|c| c.max_datagram = 200),
+            Err(ConfigError::DatagramSize { got: 200, .. })
+        ));
+        assert!(matches!(
+            bad(|c| c.max_datagram = 70_000),
+            Err(ConfigError::DatagramSize { .. })
+        ));
+    }
+
+    #[test]
+    fn a_large_leaf_set_needs_a_large_enough_datagram() {
+        let c = Config {
+            leaf_set_size: 32,
+            ..Config::default()
+        };
+        // 32 IPv6 peers do not fit in 1,280 bytes with the header.
+        assert!(matches!(
+            c.validate(16),
+            Err(ConfigError::DatagramSize { .. })
+        ));
+        let c = Config {
+            max_datagram: 1_400,
+            ..c
+        };
+        assert_eq!(c.validate(16), Ok(()));
+    }
+}

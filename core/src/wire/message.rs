@@ -1,0 +1,315 @@
+//! Bodies of the overlay's message kinds (Pastry'01 §2.4, MSPastry §3).
+
+use super::cursor::{Reader, Writer, peer_len};
+use super::{DecodeError, EncodeError, Kind, PeerList};
+use crate::id::{ID_BYTES, Id};
+use crate::peer::Peer;
+
+/// The kind-specific part of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// A new node's request to join, routed towards its own id.
+    JoinRequest(JoinRequest),
+    /// Routing-table rows (and, from the root, its leaf set) for a joiner.
+    JoinReply(JoinReply<'a>),
+    /// A leaf set sent to a neighbour, for repair or on request.
+    LeafSet(LeafSetExchange<'a>),
+    /// Keep-alive between leaf-set members.
+    Heartbeat(Heartbeat),
+    /// Liveness and round-trip probe.
+    Probe(Probe),
+    /// Answer to a [`Probe`].
+    ProbeReply(ProbeReply),
+    /// Asks for one routing-table row (lazy repair, maintenance).
+    RowRequest(RowRequest),
+    /// One routing-table row.
+    RowReply(RowReply<'a>),
+    /// An application message routed by key.
+    Routed(Routed<'a>),
+    /// Per-hop acknowledgement of a routed message.
+    Ack(Ack),
+    /// The sender leaves the overlay; here is its leaf set for repair.
+    Leave(Leave<'a>),
+}
+
+/// A join request (Pastry'01 §2.4): routed hop by hop towards the joiner's
+/// id; each node on the path answers the joiner with rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinRequest {
+    /// Identifies the request for per-hop acknowledgement.
+    pub msg_id: u64,
+    /// Overlay hops taken so far.
+    pub hops: u8,
+    /// The node that wants to join.
+    pub joiner: Peer,
+}
+
+/// A leaf set: up to L/2 peers on each side, nearest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeafSetView<'a> {
+    /// Counter-clockwise neighbours (smaller ids), nearest first.
+    pub left: PeerList<'a>,
+    /// Clockwise neighbours (larger ids), nearest first.
+    pub right: PeerList<'a>,
+}
+
+impl LeafSetView<'_> {
+    /// An empty leaf set.
+    pub const EMPTY: LeafSetView<'static> = LeafSetView {
+        left: PeerList::EMPTY,
+        right: PeerList::EMPTY,
+    };
+}
+
+/// The answer of a node on a join path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinReply<'a> {
+    /// Whether the sender is the root of the joiner's id (then `leaf_set`
+    /// is its leaf set, and the join is complete once confirmed).
+    pub from_root: bool,
+    /// Routing-table entries the joiner may use.
+    pub rows: PeerList<'a>,
+    /// The root's leaf set; empty from other nodes.
+    pub leaf_set: LeafSetView<'a>,
+}
+
+/// A leaf set sent to a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeafSetExchange<'a> {
+    /// The receiver should answer with its own leaf set.
+    pub want_reply: bool,
+    /// The sender's leaf set.
+    pub leaf_set: LeafSetView<'a>,
+}
+
+/// A keep-alive; its arrival is the information.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Heartbeat;
+
+/// A probe; the receiver answers with a [`ProbeReply`] echoing the nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// Matches the reply to the probe.
+    pub nonce: u64,
+}
+
+/// The answer to a [`Probe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeReply {
+    /// The probe's nonce.
+    pub nonce: u64,
+}
+
+/// A request for one routing-table row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowRequest {
+    /// The row wanted.
+    pub row: u8,
+}
+
+/// One routing-table row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowReply<'a> {
+    /// Which row of the sender's table this is.
+    pub row: u8,
+    /// Its entries (empty slots are left out).
+    pub entries: PeerList<'a>,
+}
+
+/// An application message routed towards a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Routed<'a> {
+    /// Identifies the message (with `source`) for acks and duplicates.
+    pub msg_id: u64,
+    /// The key it is routed to.
+    pub key: Id,
+    /// Per-hop (every node on the path gets a `forward` upcall) rather than
+    /// end-node (only the root is involved): PROST's two kinds of application.
+    pub per_hop: bool,
+    /// Overlay hops taken so far.
+    pub hops: u8,
+    /// The node that sent it first.
+    pub source: Peer,
+    /// The application's bytes (at most `u16::MAX`, in practice what fits
+    /// in `max_datagram` after the header).
+    pub payload: &'a [u8],
+}
+
+/// Acknowledges one hop of a routed message or join request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The acknowledged message.
+    pub msg_id: u64,
+}
+
+/// A graceful leave, carrying the leaver's leaf set for immediate repair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leave<'a> {
+    /// The leaving node's leaf set.
+    pub leaf_set: LeafSetView<'a>,
+}
+
+const FLAG: u8 = 0b1;
+
+fn flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
+    match r.u8()? {
+        0 => Ok(false),
+        FLAG => Ok(true),
+        _ => Err(DecodeError::ReservedFlags),
+    }
+}
+
+impl<'a> LeafSetView<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<LeafSetView<'a>, DecodeError> {
+        Ok(LeafSetView {
+            left: PeerList::decode(r)?,
+            right: PeerList::decode(r)?,
+        })
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.left.encoded_len() + self.right.encoded_len()
+    }
+
+    fn check(&self) -> Result<(), EncodeError> {
+        self.left.check()?;
+        self.right.check()
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) {
+        self.left.encode(w);
+        self.right.encode(w);
+    }
+}
+
+impl<'a> Body<'a> {
+    /// The kind number this body is sent under.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::JoinRequest(_) => Kind::JoinRequest,
+            Body::JoinReply(_) => Kind::JoinReply,
+            Body::LeafSet(_) => Kind::LeafSet,
+            Body::Heartbeat(_) => Kind::Heartbeat,
+            Body::Probe(_) => Kind::Probe,
+            Body::ProbeReply(_) => Kind::ProbeReply,
+            Body::RowRequest(_) => Kind::RowRequest,
+            Body::RowReply(_) => Kind::RowReply,
+            Body::Routed(_) => Kind::Routed,
+            Body::Ack(_) => Kind::Ack,
+            Body::Leave(_) => Kind::Leave,
+        }
+    }
+
+    pub(crate) fn decode(kind: Kind, r: &mut Reader<'a>) -> Result<Body<'a>, DecodeError> {
+        Ok(match kind {
+            Kind::JoinRequest => Body::JoinRequest(JoinRequest {
+                msg_id: r.u64()?,
+                hops: r.u8()?,
+                joiner: r.peer()?,
+            }),
+            Kind::JoinReply => Body::JoinReply(JoinReply {
+                from_root: flag(r)?,
+                rows: PeerList::decode(r)?,
+                leaf_set: LeafSetView::decode(r)?,
+            }),
+            Kind::LeafSet => Body::LeafSet(LeafSetExchange {
+                want_reply: flag(r)?,
+                leaf_set: LeafSetView::decode(r)?,
+            }),
+            Kind::Heartbeat => Body::Heartbeat(Heartbeat),
+            Kind::Probe => Body::Probe(Probe { nonce: r.u64()? }),
+            Kind::ProbeReply => Body::ProbeReply(ProbeReply { nonce: r.u64()? }),
+            Kind::RowRequest => Body::RowRequest(RowRequest { row: r.u8()? }),
+            Kind::RowReply => Body::RowReply(RowReply {
+                row: r.u8()?,
+                entries: PeerList::decode(r)?,
+            }),
+            Kind::Routed => Body::Routed(Routed {
+                msg_id: r.u64()?,
+                key: r.id()?,
+                per_hop: flag(r)?,
+                hops: r.u8()?,
+                source: r.peer()?,
+                payload: {
+                    let len = r.u16()?;
+                    r.take(usize::from(len))?
+                },
+            }),
+            Kind::Ack => Body::Ack(Ack { msg_id: r.u64()? }),
+            Kind::Leave => Body::Leave(Leave {
+                leaf_set: LeafSetView::decode(r)?,
+            }),
+        })
+    }
+
+    pub(crate) fn encoded_len(&self) -> usize {
+        match self {
+            Body::JoinRequest(m) => 8 + 1 + peer_len(&m.joiner),
+            Body::JoinReply(m) => 1 + m.rows.encoded_len() + m.leaf_set.encoded_len(),
+            Body::LeafSet(m) => 1 + m.leaf_set.encoded_len(),
+            Body::Heartbeat(_) => 0,
+            Body::Probe(_) | Body::ProbeReply(_) | Body::Ack(_) => 8,
+            Body::RowRequest(_) => 1,
+            Body::RowReply(m) => 1 + m.entries.encoded_len(),
+            Body::Routed(m) => 8 + ID_BYTES + 1 + 1 + peer_len(&m.source) + 2 + m.payload.len(),
+            Body::Leave(m) => m.leaf_set.encoded_len(),
+        }
+    }
+
+    /// Refuses what cannot be encoded (lists too long for a count byte).
+    pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        match self {
+            Body::JoinReply(m) => {
+                m.rows.check()?;
+                m.leaf_set.check()
+            }
+            Body::LeafSet(m) => m.leaf_set.check(),
+            Body::RowReply(m) => m.entries.check(),
+            Body::Leave(m) => m.leaf_set.check(),
+            Body::Routed(m) if m.payload.len() > usize::from(u16::MAX) => {
+                Err(EncodeError::PayloadTooLong {
+                    len: m.payload.len(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn encode(&self, w: &mut Writer<'_>) {
+        match self {
+            Body::JoinRequest(m) => {
+                w.u64(m.msg_id);
+                w.u8(m.hops);
+                w.peer(&m.joiner);
+            }
+            Body::JoinReply(m) => {
+                w.u8(u8::from(m.from_root));
+                m.rows.encode(w);
+                m.leaf_set.encode(w);
+            }
+            Body::LeafSet(m) => {
+                w.u8(u8::from(m.want_reply));
+                m.leaf_set.encode(w);
+            }
+            Body::Heartbeat(_) => {}
+            Body::Probe(Probe { nonce }) | Body::ProbeReply(ProbeReply { nonce }) => w.u64(*nonce),
+            Body::RowRequest(m) => w.u8(m.row),
+            Body::RowReply(m) => {
+                w.u8(m.row);
+                m.entries.encode(w);
+            }
+            Body::Routed(m) => {
+                w.u64(m.msg_id);
+                w.id(m.key);
+                w.u8(u8::from(m.per_hop));
+                w.u8(m.hops);
+                w.peer(&m.source);
+                // `check` bounded the length to a u16.
+                w.u16(m.payload.len() as u16);
+                w.bytes(m.payload);
+            }
+            Body::Ack(m) => w.u64(m.msg_id),
+            Body::Leave(m) => m.leaf_set.encode(w),
+        }
+    }
+}

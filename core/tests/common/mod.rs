@@ -1,0 +1,70 @@
+//! Helpers shared by the core's integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use core::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+
+use arbitrary::{Arbitrary, Unstructured};
+use pastry_core::rng::SmallRng;
+use pastry_core::{Id, Peer};
+
+/// Runs `case` on `cases` byte strings of random length drawn from `seed`,
+/// each wrapped as `arbitrary` input: property testing without a framework,
+/// reproducible from the printed case number.
+pub fn for_each_case(
+    seed: u64,
+    cases: usize,
+    max_len: usize,
+    mut case: impl FnMut(&mut Unstructured<'_>),
+) {
+    let mut rng = SmallRng::new(seed);
+    let mut bytes = vec![0u8; max_len];
+    for i in 0..cases {
+        let len = rng.below(max_len as u64 + 1) as usize;
+        for b in &mut bytes[..len] {
+            *b = rng.next() as u8;
+        }
+        let mut u = Unstructured::new(&bytes[..len]);
+        // Report which case failed so it can be replayed.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&mut u)));
+        if let Err(e) = result {
+            eprintln!("property failed: seed {seed}, case {i}");
+            std::panic::resume_unwind(e);
+        }
+    }
+}
+
+pub fn random_id(rng: &mut SmallRng) -> Id {
+    let mut b = [0u8; 20];
+    for chunk in b.chunks_mut(8) {
+        let x = rng.next().to_be_bytes();
+        chunk.copy_from_slice(&x[..chunk.len()]);
+    }
+    Id::from_bytes(b)
+}
+
+/// A peer with a v4 or v6 address (v6 without flow info or scope, which the
+/// wire does not carry).
+pub fn random_peer(rng: &mut SmallRng) -> Peer {
+    let id = random_id(rng);
+    let port = rng.next() as u16;
+    let addr = if rng.next() % 2 == 0 {
+        SocketAddr::from((u32::to_be_bytes(rng.next() as u32), port))
+    } else {
+        let ip = Ipv6Addr::from(u128::from(rng.next()) << 64 | u128::from(rng.next()));
+        SocketAddr::V6(SocketAddrV6::new(ip, port, 0, 0))
+    };
+    Peer::new(id, addr)
+}
+
+/// An id from arbitrary input; `pool` small ids make collisions likely.
+pub fn arb_id(u: &mut Unstructured<'_>, pool: &[Id]) -> arbitrary::Result<Id> {
+    if !pool.is_empty() && bool::arbitrary(u)? {
+        Ok(*u.choose(pool)?)
+    } else {
+        Ok(Id::from_bytes(<[u8; 20]>::arbitrary(u)?))
+    }
+}
+
+pub fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], port))
+}

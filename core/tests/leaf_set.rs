@@ -1,0 +1,194 @@
+//! Leaf-set invariants under arbitrary operation sequences, and exactness
+//! against the sorted-ring oracle for insert-only histories.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use arbitrary::{Arbitrary, Unstructured};
+use common::{addr, arb_id, for_each_case, random_id};
+use pastry_core::rng::SmallRng;
+use pastry_core::{Id, LeafSet, Peer};
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Insert(u16),
+    Remove(u16),
+}
+
+/// Sorted by distance on each side, bounded, no self, no duplicates.
+fn check_invariants<const H: usize>(ls: &LeafSet<H>) {
+    let own = ls.own_id();
+    for (side, dist) in [
+        (ls.left(), Id::ccw_distance as fn(Id, Id) -> _),
+        (ls.right(), Id::cw_distance as fn(Id, Id) -> _),
+    ] {
+        assert!(side.len() <= ls.half(), "side over L/2");
+        assert!(side.iter().all(|p| p.id != own), "self in leaf set");
+        assert!(
+            side.windows(2)
+                .all(|w| dist(own, w[0].id) < dist(own, w[1].id)),
+            "side not strictly sorted (or duplicated): {side:?}"
+        );
+    }
+    let distinct: BTreeSet<Id> = ls.members().map(|p| p.id).collect();
+    assert_eq!(distinct.len(), ls.len());
+}
+
+fn true_sides(own: Id, others: &BTreeSet<Id>, half: usize) -> (Vec<Id>, Vec<Id>) {
+    let mut left: Vec<Id> = others.iter().copied().collect();
+    left.sort_by_key(|id| own.ccw_distance(*id));
+    let mut right = left.clone();
+    right.sort_by_key(|id| own.cw_distance(*id));
+    left.truncate(half);
+    right.truncate(half);
+    (left, right)
+}
+
+#[test]
+fn arbitrary_histories_keep_the_invariants_and_report_honestly() {
+    for_each_case(10, 1_500, 400, |u: &mut Unstructured<'_>| {
+        let Ok(own) = arb_id(u, &[]) else { return };
+        let pool: Vec<Id> = (0..24).map(|i| Id::sha1(&[i])).collect();
+        let half = 1 + (u.arbitrary::<u8>().unwrap_or(0) % 8) as usize;
+        let mut ls: LeafSet<8> = LeafSet::with_half(own, half);
+        let Ok(ops) = u.arbitrary::<Vec<Op>>() else {
+            return;
+        };
+        for op in ops {
+            match op {
+                Op::Insert(i) => {
+                    let id = if i % 3 == 0 {
+                        own
+                    } else {
+                        pool[i as usize % pool.len()]
+                    };
+                    let was = ls.contains(id);
+                    let before: Vec<Id> = ls.members().map(|p| p.id).collect();
+                    let ins = ls.insert(Peer::new(id, addr(i)));
+                    assert_eq!(ins.added, !was && ls.contains(id));
+                    assert_eq!(ins.refreshed, was);
+                    if was {
+                        assert_eq!(ls.get(id).unwrap().addr, addr(i), "address refreshed");
+                    }
+                    for e in ins.evicted() {
+                        assert!(before.contains(&e.id) && !ls.contains(e.id));
+                    }
+                    // Whoever left the set was reported as evicted.
+                    for b in before {
+                        assert!(ls.contains(b) || ins.evicted().any(|e| e.id == b));
+                    }
+                }
+                Op::Remove(i) => {
+                    let id = pool[i as usize % pool.len()];
+                    let was = ls.contains(id);
+                    assert_eq!(ls.remove(id), was);
+                    assert!(!ls.contains(id));
+                }
+            }
+            check_invariants(&ls);
+        }
+    });
+}
+
+#[test]
+fn inserting_everyone_gives_the_true_leaf_set() {
+    let mut rng = SmallRng::new(11);
+    for n in [1usize, 2, 3, 8, 9, 16, 17, 40, 300] {
+        let ids: Vec<Id> = (0..n).map(|_| random_id(&mut rng)).collect();
+        let own = ids[0];
+        let others: BTreeSet<Id> = ids[1..].iter().copied().collect();
+        let mut ls: LeafSet<8> = LeafSet::new(own);
+        for (i, id) in ids.iter().enumerate() {
+            ls.insert(Peer::new(*id, addr(i as u16)));
+        }
+        check_invariants(&ls);
+        let (l, r) = true_sides(own, &others, 8);
+        assert_eq!(
+            ls.left().iter().map(|p| p.id).collect::<Vec<_>>(),
+            l,
+            "n={n}"
+        );
+        assert_eq!(
+            ls.right().iter().map(|p| p.id).collect::<Vec<_>>(),
+            r,
+            "n={n}"
+        );
+        // Fewer than L others: the sides overlap or are short, so all are known.
+        assert_eq!(ls.knows_whole_ring(), others.len() < 16, "n={n}");
+    }
+}
+
+#[test]
+fn closest_and_covers_agree_with_brute_force() {
+    let mut rng = SmallRng::new(12);
+    for n in [1usize, 2, 5, 17, 200] {
+        let ids: Vec<Id> = (0..n).map(|_| random_id(&mut rng)).collect();
+        let own = ids[0];
+        let mut ls: LeafSet<8> = LeafSet::new(own);
+        for (i, id) in ids.iter().enumerate() {
+            ls.insert(Peer::new(*id, addr(i as u16)));
+        }
+        let members: Vec<Id> = ls.members().map(|p| p.id).chain([own]).collect();
+        for _ in 0..2_000 {
+            let key = random_id(&mut rng);
+            let best = members
+                .iter()
+                .copied()
+                .min_by(|a, b| key.cmp_closeness(*a, *b))
+                .unwrap();
+            let got = ls.closest(key, |_| false).map_or(own, |p| p.id);
+            assert_eq!(got, best);
+            // Excluding the best yields the best of the rest.
+            let rest = members
+                .iter()
+                .copied()
+                .filter(|id| *id != best || *id == own)
+                .min_by(|a, b| key.cmp_closeness(*a, *b))
+                .unwrap();
+            assert_eq!(
+                ls.closest(key, |p| p.id == best).map_or(own, |p| p.id),
+                rest
+            );
+            if ls.covers(key) && !ls.knows_whole_ring() {
+                // Inside the range, the leaf set's closest is the global closest.
+                let global = ids
+                    .iter()
+                    .copied()
+                    .min_by(|a, b| key.cmp_closeness(*a, *b))
+                    .unwrap();
+                assert_eq!(got, global);
+            }
+        }
+        if ls.knows_whole_ring() {
+            assert!(ls.covers(random_id(&mut rng)));
+        }
+    }
+}
+
+#[test]
+fn farthest_members_are_the_ends_of_each_side() {
+    let mut rng = SmallRng::new(13);
+    let own = random_id(&mut rng);
+    let mut ls: LeafSet<4> = LeafSet::new(own);
+    assert!(ls.farthest_left().is_none() && ls.farthest_right().is_none());
+    assert!(
+        ls.covers(random_id(&mut rng)),
+        "an empty leaf set knows the whole (one-node) ring"
+    );
+    for i in 0..50 {
+        ls.insert(Peer::new(random_id(&mut rng), addr(i)));
+    }
+    let fl = ls.farthest_left().unwrap().id;
+    let fr = ls.farthest_right().unwrap().id;
+    assert!(
+        ls.left()
+            .iter()
+            .all(|p| own.ccw_distance(p.id) <= own.ccw_distance(fl))
+    );
+    assert!(
+        ls.right()
+            .iter()
+            .all(|p| own.cw_distance(p.id) <= own.cw_distance(fr))
+    );
+}

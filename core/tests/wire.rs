@@ -1,0 +1,269 @@
+//! The codec: every kind round-trips; any byte string decodes to an error or
+//! to a message that re-encodes to exactly those bytes (canonical form);
+//! every truncation is refused; a short buffer is told the size it needs.
+
+mod common;
+
+use common::{random_id, random_peer};
+use pastry_core::rng::SmallRng;
+use pastry_core::wire::{
+    Ack, AppId, Body, DecodeError, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind,
+    LeafSetExchange, LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Routed, RowReply,
+    RowRequest,
+};
+use pastry_core::{Config, Peer};
+
+/// One message of every kind, with fields drawn from `rng`.
+fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<Message<'a>> {
+    let mut pick = |rng: &mut SmallRng| {
+        let a = rng.below(peers.len() as u64 + 1) as usize;
+        let b = rng.below(peers.len() as u64 + 1) as usize;
+        PeerList::Peers(&peers[a.min(b)..a.max(b)])
+    };
+    let leaf =
+        |rng: &mut SmallRng, pick: &mut dyn FnMut(&mut SmallRng) -> PeerList<'a>| LeafSetView {
+            left: pick(rng),
+            right: pick(rng),
+        };
+    let bodies = vec![
+        Body::JoinRequest(JoinRequest {
+            msg_id: rng.next(),
+            hops: rng.next() as u8,
+            joiner: random_peer(rng),
+        }),
+        Body::JoinReply(JoinReply {
+            from_root: rng.next() % 2 == 0,
+            rows: pick(rng),
+            leaf_set: leaf(rng, &mut pick),
+        }),
+        Body::LeafSet(LeafSetExchange {
+            want_reply: rng.next() % 2 == 0,
+            leaf_set: leaf(rng, &mut pick),
+        }),
+        Body::Heartbeat(Heartbeat),
+        Body::Probe(Probe { nonce: rng.next() }),
+        Body::ProbeReply(ProbeReply { nonce: rng.next() }),
+        Body::RowRequest(RowRequest {
+            row: rng.next() as u8,
+        }),
+        Body::RowReply(RowReply {
+            row: rng.next() as u8,
+            entries: pick(rng),
+        }),
+        Body::Routed(Routed {
+            msg_id: rng.next(),
+            key: random_id(rng),
+            per_hop: rng.next() % 2 == 0,
+            hops: rng.next() as u8,
+            source: random_peer(rng),
+            payload: &payload[..rng.below(payload.len() as u64 + 1) as usize],
+        }),
+        Body::Ack(Ack { msg_id: rng.next() }),
+        Body::Leave(Leave {
+            leaf_set: leaf(rng, &mut pick),
+        }),
+    ];
+    bodies
+        .into_iter()
+        .map(|body| Message {
+            app: AppId(rng.next() as u16),
+            sender: random_peer(rng),
+            body,
+        })
+        .collect()
+}
+
+fn encode(m: &Message<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; m.encoded_len()];
+    assert_eq!(m.encode(&mut buf), Ok(buf.len()));
+    buf
+}
+
+#[test]
+fn every_kind_round_trips() {
+    let mut rng = SmallRng::new(30);
+    let peers: Vec<Peer> = (0..20).map(|_| random_peer(&mut rng)).collect();
+    let payload: Vec<u8> = (0..600).map(|i| i as u8).collect();
+    let mut kinds_seen = std::collections::HashSet::new();
+    for _ in 0..300 {
+        for m in samples(&mut rng, &peers, &payload) {
+            let bytes = encode(&m);
+            let back = Message::decode(&bytes).unwrap();
+            assert_eq!(back, m);
+            assert_eq!(back.body.kind(), m.body.kind());
+            assert_eq!(encode(&back), bytes, "re-encoding is byte-identical");
+            kinds_seen.insert(m.body.kind() as u8);
+        }
+    }
+    assert_eq!(
+        kinds_seen.len(),
+        Kind::ALL.len(),
+        "a kind was never exercised"
+    );
+}
+
+#[test]
+fn every_truncation_is_refused_and_short_buffers_say_what_they_need() {
+    let mut rng = SmallRng::new(31);
+    let peers: Vec<Peer> = (0..5).map(|_| random_peer(&mut rng)).collect();
+    for m in samples(&mut rng, &peers, b"payload bytes") {
+        let bytes = encode(&m);
+        for cut in 0..bytes.len() {
+            assert!(
+                Message::decode(&bytes[..cut]).is_err(),
+                "{:?} cut at {cut} decoded",
+                m.body.kind()
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(Message::decode(&longer), Err(DecodeError::TrailingBytes));
+        let mut small = vec![0u8; bytes.len() - 1];
+        assert_eq!(
+            m.encode(&mut small),
+            Err(EncodeError::BufferTooSmall {
+                needed: bytes.len()
+            })
+        );
+    }
+}
+
+#[test]
+fn header_errors_are_specific() {
+    let mut rng = SmallRng::new(32);
+    let m = Message {
+        app: AppId(1),
+        sender: random_peer(&mut rng),
+        body: Body::Heartbeat(Heartbeat),
+    };
+    let good = encode(&m);
+    let with = |i: usize, v: u8| {
+        let mut b = good.clone();
+        b[i] = v;
+        Message::decode(&b).map(|_| ())
+    };
+    assert_eq!(with(0, b'X'), Err(DecodeError::BadMagic));
+    assert_eq!(with(2, 9), Err(DecodeError::UnsupportedVersion(9)));
+    assert_eq!(with(3, 0x3f), Err(DecodeError::UnknownKind(0x3f)));
+    assert_eq!(with(26, 5), Err(DecodeError::BadAddressFamily(5)));
+    let j = Message {
+        body: Body::LeafSet(LeafSetExchange {
+            want_reply: true,
+            leaf_set: LeafSetView::EMPTY,
+        }),
+        ..m
+    };
+    let mut b = encode(&j);
+    let flags = b.len() - 3;
+    b[flags] = 0b10;
+    assert_eq!(Message::decode(&b), Err(DecodeError::ReservedFlags));
+    assert!(Message::decode(&[]).is_err());
+}
+
+#[test]
+fn oversize_lists_and_payloads_are_refused_on_encode() {
+    let peers = vec![Peer::new(pastry_core::Id::ZERO, common::addr(1)); 256];
+    let sender = peers[0];
+    let m = Message {
+        app: AppId(0),
+        sender,
+        body: Body::RowReply(RowReply {
+            row: 0,
+            entries: PeerList::Peers(&peers),
+        }),
+    };
+    assert_eq!(
+        m.encode(&mut [0u8; 16_000]),
+        Err(EncodeError::ListTooLong { len: 256 })
+    );
+    let big = vec![0u8; 70_000];
+    let r = Message {
+        body: Body::Routed(Routed {
+            msg_id: 0,
+            key: sender.id,
+            per_hop: false,
+            hops: 0,
+            source: sender,
+            payload: &big,
+        }),
+        ..m
+    };
+    assert_eq!(
+        r.encode(&mut vec![0u8; 80_000]),
+        Err(EncodeError::PayloadTooLong { len: 70_000 })
+    );
+}
+
+/// Decode is total: random bytes and mutated valid frames either fail or
+/// decode to a message whose encoding is exactly the input.
+#[test]
+fn random_and_mutated_bytes_never_panic_and_stay_canonical() {
+    let mut rng = SmallRng::new(33);
+    let peers: Vec<Peer> = (0..12).map(|_| random_peer(&mut rng)).collect();
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..20 {
+        frames.extend(samples(&mut rng, &peers, b"0123456789").iter().map(encode));
+    }
+    let mut decoded = 0usize;
+    let mut check = |bytes: &[u8]| {
+        if let Ok(m) = Message::decode(bytes) {
+            assert_eq!(encode(&m), bytes);
+            decoded += 1;
+        }
+    };
+    for _ in 0..50_000 {
+        let len = rng.below(200) as usize;
+        let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        // Give random bytes a fighting chance: a valid magic and version.
+        if len >= 4 && rng.next() % 2 == 0 {
+            b[..3].copy_from_slice(b"PA\x01");
+            b[3] = 1 + rng.below(11) as u8;
+        }
+        check(&b);
+    }
+    for _ in 0..100_000 {
+        let mut b = frames[rng.below(frames.len() as u64) as usize].clone();
+        for _ in 0..1 + rng.below(3) {
+            match rng.below(3) {
+                0 if !b.is_empty() => {
+                    let i = rng.below(b.len() as u64) as usize;
+                    b[i] ^= 1 << rng.below(8);
+                }
+                1 if !b.is_empty() => {
+                    let i = rng.below(b.len() as u64) as usize;
+                    b[i] = rng.next() as u8;
+                }
+                _ => b.truncate(rng.below(b.len() as u64 + 1) as usize),
+            }
+        }
+        check(&b);
+    }
+    // The mutations keep a good share decodable, so the property is exercised.
+    assert!(decoded > 10_000, "only {decoded} mutated frames decoded");
+}
+
+#[test]
+fn a_full_leaf_set_of_ipv6_peers_fits_the_default_datagram() {
+    let mut rng = SmallRng::new(34);
+    let v6: Vec<Peer> = std::iter::repeat_with(|| random_peer(&mut rng))
+        .filter(|p| p.addr.is_ipv6())
+        .take(16)
+        .collect();
+    let m = Message {
+        app: AppId::OVERLAY,
+        sender: v6[0],
+        body: Body::JoinReply(JoinReply {
+            from_root: true,
+            rows: PeerList::EMPTY,
+            leaf_set: LeafSetView {
+                left: PeerList::Peers(&v6[..8]),
+                right: PeerList::Peers(&v6[8..]),
+            },
+        }),
+    };
+    assert_eq!(
+        m.encoded_len(),
+        pastry_core::wire::max_leaf_set_message_len(16)
+    );
+    assert!(m.encoded_len() <= Config::default().max_datagram);
+}
