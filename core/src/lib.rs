@@ -56,18 +56,18 @@
 //!
 //! let key = Id::sha1(b"some file");
 //! let mut at = 0; // start at node a
-//! let mut buf = [0u8; 1280];
-//! let mut len = Message {
+//! let first = Message {
 //!     app: AppId(7),
 //!     sender: peers[at],
 //!     body: Body::Routed(Routed {
 //!         msg_id: 1, key, per_hop: false, hops: 0, source: peers[at], payload: b"hello",
 //!     }),
-//! }
-//! .encode(&mut buf)
-//! .unwrap();
+//! };
+//! let mut datagram = vec![0u8; first.encoded_len()];
+//! first.encode(&mut datagram).unwrap();
 //! loop {
-//!     let msg = Message::decode(&buf[..len]).unwrap();
+//!     // Each hop decodes what arrived and encodes a fresh datagram onwards.
+//!     let msg = Message::decode(&datagram).unwrap();
 //!     let Body::Routed(routed) = msg.body else { unreachable!() };
 //!     match states[at].next_hop(routed.key, |_| false) {
 //!         NextHop::Local => {
@@ -76,9 +76,10 @@
 //!         }
 //!         NextHop::Forward(next) => {
 //!             let fwd = Routed { hops: routed.hops + 1, ..routed };
-//!             len = Message { app: msg.app, sender: peers[at], body: Body::Routed(fwd) }
-//!                 .encode(&mut buf)
-//!                 .unwrap();
+//!             let out = Message { app: msg.app, sender: peers[at], body: Body::Routed(fwd) };
+//!             let mut buf = vec![0u8; out.encoded_len()];
+//!             out.encode(&mut buf).unwrap();
+//!             datagram = buf;
 //!             at = peers.iter().position(|p| p.id == next.id).unwrap();
 //!         }
 //!     }
@@ -103,7 +104,7 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 pub mod config;

@@ -109,8 +109,10 @@ impl<const HALF: usize, const ROWS: usize> RoutingState<HALF, ROWS> {
     ///    the key as the local node does and numerically closer; here the
     ///    closest such node.
     ///
-    /// Every hop makes progress: a longer shared prefix, or the same prefix
-    /// and numerically closer. So routing ends, at the closest node known.
+    /// Every hop makes progress: a longer shared prefix with the key, or
+    /// numerically closer to it. With correct leaf sets the first leaf-set
+    /// hop reaches the key's root, so a route takes at most one hop per
+    /// digit plus one.
     pub fn next_hop(&self, key: Id, mut exclude: impl FnMut(&Peer) -> bool) -> NextHop {
         if self.leaf_set.covers(key) {
             return match self.leaf_set.closest(key, &mut exclude) {

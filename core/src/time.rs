@@ -99,6 +99,7 @@ impl fmt::Debug for Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::format;
 
     #[test]
     fn arithmetic_saturates_instead_of_panicking() {

@@ -13,10 +13,18 @@ pub fn root_of(key: Id, ids: &[Id]) -> Option<Id> {
 }
 
 /// The `r` live nodes numerically closest to `key`, closest first.
+/// Brute force by selection: O(N + r log r).
 pub fn closest_n(key: Id, ids: &[Id], r: usize) -> Vec<Id> {
+    let cmp = |a: &Id, b: &Id| key.cmp_closeness(*a, *b);
     let mut v = ids.to_vec();
-    v.sort_by(|a, b| key.cmp_closeness(*a, *b));
-    v.truncate(r);
+    if r == 0 {
+        return Vec::new();
+    }
+    if r < v.len() {
+        v.select_nth_unstable_by(r - 1, cmp);
+        v.truncate(r);
+    }
+    v.sort_by(cmp);
     v
 }
 
