@@ -76,7 +76,7 @@ impl Config {
     /// per-side capacity the leaf set was built with (its const generic).
     pub fn validate(&self, leaf_half_capacity: usize) -> Result<(), ConfigError> {
         let l = self.leaf_set_size;
-        if l < 2 || l % 2 != 0 || l / 2 > leaf_half_capacity {
+        if l < 2 || !l.is_multiple_of(2) || l / 2 > leaf_half_capacity {
             return Err(ConfigError::LeafSetSize {
                 got: l,
                 max: 2 * leaf_half_capacity,

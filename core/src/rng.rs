@@ -34,7 +34,7 @@ impl SmallRng {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let out = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
         let t = s[1] << 17;
@@ -50,12 +50,12 @@ impl SmallRng {
     /// A uniform value in `0..n` (`n > 0`), by Lemire's multiply-shift;
     /// the bias is below 2^-64 · n, negligible here.
     pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// A uniform float in `[0, 1)`.
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
 
@@ -63,16 +63,16 @@ impl TryRng for SmallRng {
     type Error = Infallible;
 
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.next() >> 32) as u32)
+        Ok((self.next_u64() >> 32) as u32)
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.next())
+        Ok(self.next_u64())
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         for chunk in dst.chunks_mut(8) {
-            let bytes = self.next().to_le_bytes();
+            let bytes = self.next_u64().to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
         Ok(())
@@ -94,9 +94,9 @@ mod tests {
     #[test]
     fn same_seed_same_stream_and_seeds_differ() {
         let (mut a, mut b, mut c) = (SmallRng::new(7), SmallRng::new(7), SmallRng::new(8));
-        let xs: [u64; 4] = core::array::from_fn(|_| a.next());
-        let ys: [u64; 4] = core::array::from_fn(|_| b.next());
-        let zs: [u64; 4] = core::array::from_fn(|_| c.next());
+        let xs: [u64; 4] = core::array::from_fn(|_| a.next_u64());
+        let ys: [u64; 4] = core::array::from_fn(|_| b.next_u64());
+        let zs: [u64; 4] = core::array::from_fn(|_| c.next_u64());
         assert_eq!(xs, ys);
         assert_ne!(xs, zs);
     }

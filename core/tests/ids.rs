@@ -66,9 +66,10 @@ fn digits_and_shared_prefix_match_the_hex_digits() {
         bb[..keep].copy_from_slice(&a.to_bytes()[..keep]);
         let b = Id::from_bytes(bb);
         let (da, db) = (digits(a), digits(b));
-        for i in 0..DIGITS {
-            assert_eq!(a.digit(i), da[i]);
+        for (i, d) in da.iter().enumerate() {
+            assert_eq!(a.digit(i), *d);
         }
+        assert_eq!(da.len(), DIGITS);
         let naive = da.iter().zip(&db).take_while(|(x, y)| x == y).count();
         assert_eq!(a.shared_prefix_len(b), naive);
         assert_eq!(b.shared_prefix_len(a), naive);

@@ -58,7 +58,7 @@ fn arbitrary_histories_keep_the_invariants_and_report_honestly() {
         for op in ops {
             match op {
                 Op::Insert(i) => {
-                    let id = if i % 3 == 0 {
+                    let id = if i.is_multiple_of(3) {
                         own
                     } else {
                         pool[i as usize % pool.len()]

@@ -47,7 +47,7 @@ fn each_slot_keeps_the_nearest_candidate() {
             let share = (share % 4) as usize;
             bytes[..share].copy_from_slice(&own.to_bytes()[..share]);
             let id = Id::from_bytes(bytes);
-            let rtt = if rtt_raw % 7 == 0 {
+            let rtt = if rtt_raw.is_multiple_of(7) {
                 Rtt::UNKNOWN
             } else {
                 Rtt::from_micros(u32::from(rtt_raw))

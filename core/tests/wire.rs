@@ -27,38 +27,44 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
         };
     let bodies = vec![
         Body::JoinRequest(JoinRequest {
-            msg_id: rng.next(),
-            hops: rng.next() as u8,
+            msg_id: rng.next_u64(),
+            hops: rng.next_u64() as u8,
             joiner: random_peer(rng),
         }),
         Body::JoinReply(JoinReply {
-            from_root: rng.next() % 2 == 0,
+            from_root: rng.next_u64().is_multiple_of(2),
             rows: pick(rng),
             leaf_set: leaf(rng, &mut pick),
         }),
         Body::LeafSet(LeafSetExchange {
-            want_reply: rng.next() % 2 == 0,
+            want_reply: rng.next_u64().is_multiple_of(2),
             leaf_set: leaf(rng, &mut pick),
         }),
         Body::Heartbeat(Heartbeat),
-        Body::Probe(Probe { nonce: rng.next() }),
-        Body::ProbeReply(ProbeReply { nonce: rng.next() }),
+        Body::Probe(Probe {
+            nonce: rng.next_u64(),
+        }),
+        Body::ProbeReply(ProbeReply {
+            nonce: rng.next_u64(),
+        }),
         Body::RowRequest(RowRequest {
-            row: rng.next() as u8,
+            row: rng.next_u64() as u8,
         }),
         Body::RowReply(RowReply {
-            row: rng.next() as u8,
+            row: rng.next_u64() as u8,
             entries: pick(rng),
         }),
         Body::Routed(Routed {
-            msg_id: rng.next(),
+            msg_id: rng.next_u64(),
             key: random_id(rng),
-            per_hop: rng.next() % 2 == 0,
-            hops: rng.next() as u8,
+            per_hop: rng.next_u64().is_multiple_of(2),
+            hops: rng.next_u64() as u8,
             source: random_peer(rng),
             payload: &payload[..rng.below(payload.len() as u64 + 1) as usize],
         }),
-        Body::Ack(Ack { msg_id: rng.next() }),
+        Body::Ack(Ack {
+            msg_id: rng.next_u64(),
+        }),
         Body::Leave(Leave {
             leaf_set: leaf(rng, &mut pick),
         }),
@@ -66,7 +72,7 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
     bodies
         .into_iter()
         .map(|body| Message {
-            app: AppId(rng.next() as u16),
+            app: AppId(rng.next_u64() as u16),
             sender: random_peer(rng),
             body,
         })
@@ -213,9 +219,9 @@ fn random_and_mutated_bytes_never_panic_and_stay_canonical() {
     };
     for _ in 0..50_000 {
         let len = rng.below(200) as usize;
-        let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let mut b: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         // Give random bytes a fighting chance: a valid magic and version.
-        if len >= 4 && rng.next() % 2 == 0 {
+        if len >= 4 && rng.next_u64().is_multiple_of(2) {
             b[..3].copy_from_slice(b"PA\x01");
             b[3] = 1 + rng.below(11) as u8;
         }
@@ -231,7 +237,7 @@ fn random_and_mutated_bytes_never_panic_and_stay_canonical() {
                 }
                 1 if !b.is_empty() => {
                     let i = rng.below(b.len() as u64) as usize;
-                    b[i] = rng.next() as u8;
+                    b[i] = rng.next_u64() as u8;
                 }
                 _ => b.truncate(rng.below(b.len() as u64 + 1) as usize),
             }

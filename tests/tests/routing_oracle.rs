@@ -27,7 +27,7 @@ fn rtt(a: (f64, f64), b: (f64, f64)) -> Rtt {
 fn random_id(rng: &mut SmallRng) -> Id {
     let mut b = [0u8; 20];
     for chunk in b.chunks_mut(8) {
-        chunk.copy_from_slice(&rng.next().to_be_bytes()[..chunk.len()]);
+        chunk.copy_from_slice(&rng.next_u64().to_be_bytes()[..chunk.len()]);
     }
     Id::from_bytes(b)
 }

@@ -21,7 +21,7 @@ pub fn for_each_case(
     for i in 0..cases {
         let len = rng.below(max_len as u64 + 1) as usize;
         for b in &mut bytes[..len] {
-            *b = rng.next() as u8;
+            *b = rng.next_u64() as u8;
         }
         let mut u = Unstructured::new(&bytes[..len]);
         // Report which case failed so it can be replayed.
@@ -36,7 +36,7 @@ pub fn for_each_case(
 pub fn random_id(rng: &mut SmallRng) -> Id {
     let mut b = [0u8; 20];
     for chunk in b.chunks_mut(8) {
-        let x = rng.next().to_be_bytes();
+        let x = rng.next_u64().to_be_bytes();
         chunk.copy_from_slice(&x[..chunk.len()]);
     }
     Id::from_bytes(b)
@@ -46,11 +46,11 @@ pub fn random_id(rng: &mut SmallRng) -> Id {
 /// wire does not carry).
 pub fn random_peer(rng: &mut SmallRng) -> Peer {
     let id = random_id(rng);
-    let port = rng.next() as u16;
-    let addr = if rng.next() % 2 == 0 {
-        SocketAddr::from((u32::to_be_bytes(rng.next() as u32), port))
+    let port = rng.next_u64() as u16;
+    let addr = if rng.next_u64().is_multiple_of(2) {
+        SocketAddr::from((u32::to_be_bytes(rng.next_u64() as u32), port))
     } else {
-        let ip = Ipv6Addr::from(u128::from(rng.next()) << 64 | u128::from(rng.next()));
+        let ip = Ipv6Addr::from(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64()));
         SocketAddr::V6(SocketAddrV6::new(ip, port, 0, 0))
     };
     Peer::new(id, addr)

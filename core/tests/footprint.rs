@@ -1,0 +1,30 @@
+//! Memory budget of the routing state (DESIGN: a bounded footprint chosen at
+//! compile time; issue target: a whole embedded node within 16 KiB). The
+//! routing state must leave most of that budget to queues and pools.
+
+use core::mem::size_of;
+
+use pastry_core::routing_table::Entry;
+use pastry_core::{LeafSet, Peer, RoutingState, RoutingTable};
+
+#[test]
+fn routing_state_fits_its_budget() {
+    // A table slot costs one entry: no hidden per-slot overhead.
+    assert_eq!(size_of::<Option<Entry>>(), size_of::<Entry>());
+    assert!(size_of::<Peer>() <= 52);
+    // The leaf set is its members plus a few words.
+    assert!(size_of::<LeafSet<8>>() <= 16 * size_of::<Peer>() + 64);
+    assert!(size_of::<RoutingTable<8>>() <= 8 * 16 * size_of::<Entry>() + 64);
+    // Default routing state: under 9 KiB of the 16 KiB node budget.
+    assert!(
+        size_of::<RoutingState<8, 8>>() <= 9 * 1024,
+        "{}",
+        size_of::<RoutingState<8, 8>>()
+    );
+    // Embedded (L = 16, 4 rows, enough for 16^4 = 65,536 nodes): under 5 KiB.
+    assert!(
+        size_of::<RoutingState<8, 4>>() <= 5 * 1024,
+        "{}",
+        size_of::<RoutingState<8, 4>>()
+    );
+}
