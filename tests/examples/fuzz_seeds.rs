@@ -1,0 +1,90 @@
+//! Writes the seed corpus for the `wire_decode` fuzz target: one real frame
+//! of every message kind. `cargo run -p pastry-tests --example fuzz_seeds`
+//! (from the workspace root) rewrites `fuzz/corpus/wire_decode/`.
+
+use std::net::SocketAddr;
+
+use pastry_core::wire::{
+    Ack, AppId, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave,
+    Message, PeerList, Probe, ProbeReply, Routed, RowReply, RowRequest,
+};
+use pastry_core::{Id, Peer};
+
+fn main() -> std::io::Result<()> {
+    let peer = |i: u8, v6: bool| {
+        let addr: SocketAddr = if v6 {
+            format!("[2001:db8::{i}]:4000").parse().unwrap()
+        } else {
+            SocketAddr::from(([192, 0, 2, i], 4000))
+        };
+        Peer::new(Id::sha1(&[i]), addr)
+    };
+    let peers: Vec<Peer> = (0..6).map(|i| peer(i, i % 2 == 1)).collect();
+    let leaf = LeafSetView {
+        left: PeerList::Peers(&peers[..3]),
+        right: PeerList::Peers(&peers[3..]),
+    };
+    let bodies = [
+        (
+            "join_request",
+            Body::JoinRequest(JoinRequest {
+                msg_id: 7,
+                hops: 1,
+                joiner: peers[1],
+            }),
+        ),
+        (
+            "join_reply",
+            Body::JoinReply(JoinReply {
+                from_root: true,
+                rows: PeerList::Peers(&peers[..2]),
+                leaf_set: leaf,
+            }),
+        ),
+        (
+            "leaf_set",
+            Body::LeafSet(LeafSetExchange {
+                want_reply: true,
+                leaf_set: leaf,
+            }),
+        ),
+        ("heartbeat", Body::Heartbeat(Heartbeat)),
+        ("probe", Body::Probe(Probe { nonce: 42 })),
+        ("probe_reply", Body::ProbeReply(ProbeReply { nonce: 42 })),
+        ("row_request", Body::RowRequest(RowRequest { row: 2 })),
+        (
+            "row_reply",
+            Body::RowReply(RowReply {
+                row: 2,
+                entries: PeerList::Peers(&peers),
+            }),
+        ),
+        (
+            "routed",
+            Body::Routed(Routed {
+                msg_id: 9,
+                key: Id::sha1(b"key"),
+                per_hop: true,
+                hops: 3,
+                source: peers[2],
+                payload: b"hello",
+            }),
+        ),
+        ("ack", Body::Ack(Ack { msg_id: 9 })),
+        ("leave", Body::Leave(Leave { leaf_set: leaf })),
+    ];
+    let dir = std::path::Path::new("fuzz/corpus/wire_decode");
+    std::fs::create_dir_all(dir)?;
+    for (name, body) in bodies {
+        let m = Message {
+            app: AppId(3),
+            sender: peers[0],
+            body,
+        };
+        let mut buf = vec![0u8; m.encoded_len()];
+        m.encode(&mut buf).expect("seed frames encode");
+        std::fs::write(dir.join(name), &buf)?;
+    }
+    println!("wrote {} seeds to {}", bodies.len(), dir.display());
+    Ok(())
+}
