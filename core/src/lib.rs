@@ -60,7 +60,7 @@
 //!     app: AppId(7),
 //!     sender: peers[at],
 //!     body: Body::Routed(Routed {
-//!         msg_id: 1, key, per_hop: false, hops: 0, source: peers[at], payload: b"hello",
+//!         msg_id: 1, key, per_hop: false, handoff: false, hops: 0, source: peers[at], payload: b"hello",
 //!     }),
 //! };
 //! let mut datagram = vec![0u8; first.encoded_len()];

@@ -43,9 +43,11 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
         Body::Heartbeat(Heartbeat),
         Body::Probe(Probe {
             nonce: rng.next_u64(),
+            want_leaf_set: rng.next_u64().is_multiple_of(2),
         }),
         Body::ProbeReply(ProbeReply {
             nonce: rng.next_u64(),
+            leaf_set: leaf(rng, &mut pick),
         }),
         Body::RowRequest(RowRequest {
             row: rng.next_u64() as u8,
@@ -58,6 +60,7 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
             msg_id: rng.next_u64(),
             key: random_id(rng),
             per_hop: rng.next_u64().is_multiple_of(2),
+            handoff: rng.next_u64().is_multiple_of(2),
             hops: rng.next_u64() as u8,
             source: random_peer(rng),
             payload: &payload[..rng.below(payload.len() as u64 + 1) as usize],
@@ -188,6 +191,7 @@ fn oversize_lists_and_payloads_are_refused_on_encode() {
             msg_id: 0,
             key: sender.id,
             per_hop: false,
+            handoff: false,
             hops: 0,
             source: sender,
             payload: &big,
@@ -258,9 +262,8 @@ fn a_full_leaf_set_of_ipv6_peers_fits_the_default_datagram() {
     let m = Message {
         app: AppId::OVERLAY,
         sender: v6[0],
-        body: Body::JoinReply(JoinReply {
-            from_root: true,
-            rows: PeerList::EMPTY,
+        body: Body::ProbeReply(ProbeReply {
+            nonce: 1,
             leaf_set: LeafSetView {
                 left: PeerList::Peers(&v6[..8]),
                 right: PeerList::Peers(&v6[8..]),

@@ -49,8 +49,20 @@ fn main() -> std::io::Result<()> {
             }),
         ),
         ("heartbeat", Body::Heartbeat(Heartbeat)),
-        ("probe", Body::Probe(Probe { nonce: 42 })),
-        ("probe_reply", Body::ProbeReply(ProbeReply { nonce: 42 })),
+        (
+            "probe",
+            Body::Probe(Probe {
+                nonce: 42,
+                want_leaf_set: true,
+            }),
+        ),
+        (
+            "probe_reply",
+            Body::ProbeReply(ProbeReply {
+                nonce: 42,
+                leaf_set: leaf,
+            }),
+        ),
         ("row_request", Body::RowRequest(RowRequest { row: 2 })),
         (
             "row_reply",
@@ -65,6 +77,7 @@ fn main() -> std::io::Result<()> {
                 msg_id: 9,
                 key: Id::sha1(b"key"),
                 per_hop: true,
+                handoff: false,
                 hops: 3,
                 source: peers[2],
                 payload: b"hello",

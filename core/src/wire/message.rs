@@ -19,7 +19,7 @@ pub enum Body<'a> {
     /// Liveness and round-trip probe.
     Probe(Probe),
     /// Answer to a [`Probe`].
-    ProbeReply(ProbeReply),
+    ProbeReply(ProbeReply<'a>),
     /// Asks for one routing-table row (lazy repair, maintenance).
     RowRequest(RowRequest),
     /// One routing-table row.
@@ -87,17 +87,24 @@ pub struct LeafSetExchange<'a> {
 pub struct Heartbeat;
 
 /// A probe; the receiver answers with a [`ProbeReply`] echoing the nonce.
+/// It checks liveness, measures round-trip time and, when asked, fetches
+/// the receiver's leaf set (MSPastry's leaf-set probes during join and
+/// repair).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Probe {
     /// Matches the reply to the probe.
     pub nonce: u64,
+    /// The reply should carry the receiver's leaf set.
+    pub want_leaf_set: bool,
 }
 
 /// The answer to a [`Probe`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProbeReply {
+pub struct ProbeReply<'a> {
     /// The probe's nonce.
     pub nonce: u64,
+    /// The replier's leaf set if the probe asked for it, else empty.
+    pub leaf_set: LeafSetView<'a>,
 }
 
 /// A request for one routing-table row.
@@ -126,6 +133,10 @@ pub struct Routed<'a> {
     /// Per-hop (every node on the path gets a `forward` upcall) rather than
     /// end-node (only the root is involved): PROST's two kinds of application.
     pub per_hop: bool,
+    /// Handed on by a root that denies the application: the receiver, a
+    /// member of the key's replica set, delivers it if it allows the
+    /// application, else hands it to the next replica.
+    pub handoff: bool,
     /// Overlay hops taken so far.
     pub hops: u8,
     /// The node that sent it first.
@@ -149,15 +160,21 @@ pub struct Leave<'a> {
     pub leaf_set: LeafSetView<'a>,
 }
 
-const FLAG: u8 = 0b1;
+/// Reads a flags byte in which only the bits of `allowed` may be set.
+fn flags(r: &mut Reader<'_>, allowed: u8) -> Result<u8, DecodeError> {
+    let f = r.u8()?;
+    if f & !allowed != 0 {
+        return Err(DecodeError::ReservedFlags);
+    }
+    Ok(f)
+}
 
 fn flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
-    match r.u8()? {
-        0 => Ok(false),
-        FLAG => Ok(true),
-        _ => Err(DecodeError::ReservedFlags),
-    }
+    Ok(flags(r, 1)? == 1)
 }
+
+const PER_HOP: u8 = 0b01;
+const HANDOFF: u8 = 0b10;
 
 impl<'a> LeafSetView<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<LeafSetView<'a>, DecodeError> {
@@ -217,24 +234,36 @@ impl<'a> Body<'a> {
                 leaf_set: LeafSetView::decode(r)?,
             }),
             Kind::Heartbeat => Body::Heartbeat(Heartbeat),
-            Kind::Probe => Body::Probe(Probe { nonce: r.u64()? }),
-            Kind::ProbeReply => Body::ProbeReply(ProbeReply { nonce: r.u64()? }),
+            Kind::Probe => Body::Probe(Probe {
+                nonce: r.u64()?,
+                want_leaf_set: flag(r)?,
+            }),
+            Kind::ProbeReply => Body::ProbeReply(ProbeReply {
+                nonce: r.u64()?,
+                leaf_set: LeafSetView::decode(r)?,
+            }),
             Kind::RowRequest => Body::RowRequest(RowRequest { row: r.u8()? }),
             Kind::RowReply => Body::RowReply(RowReply {
                 row: r.u8()?,
                 entries: PeerList::decode(r)?,
             }),
-            Kind::Routed => Body::Routed(Routed {
-                msg_id: r.u64()?,
-                key: r.id()?,
-                per_hop: flag(r)?,
-                hops: r.u8()?,
-                source: r.peer()?,
-                payload: {
-                    let len = r.u16()?;
-                    r.take(usize::from(len))?
-                },
-            }),
+            Kind::Routed => {
+                let msg_id = r.u64()?;
+                let key = r.id()?;
+                let f = flags(r, PER_HOP | HANDOFF)?;
+                Body::Routed(Routed {
+                    msg_id,
+                    key,
+                    per_hop: f & PER_HOP != 0,
+                    handoff: f & HANDOFF != 0,
+                    hops: r.u8()?,
+                    source: r.peer()?,
+                    payload: {
+                        let len = r.u16()?;
+                        r.take(usize::from(len))?
+                    },
+                })
+            }
             Kind::Ack => Body::Ack(Ack { msg_id: r.u64()? }),
             Kind::Leave => Body::Leave(Leave {
                 leaf_set: LeafSetView::decode(r)?,
@@ -248,7 +277,9 @@ impl<'a> Body<'a> {
             Body::JoinReply(m) => 1 + m.rows.encoded_len() + m.leaf_set.encoded_len(),
             Body::LeafSet(m) => 1 + m.leaf_set.encoded_len(),
             Body::Heartbeat(_) => 0,
-            Body::Probe(_) | Body::ProbeReply(_) | Body::Ack(_) => 8,
+            Body::Probe(_) => 9,
+            Body::ProbeReply(m) => 8 + m.leaf_set.encoded_len(),
+            Body::Ack(_) => 8,
             Body::RowRequest(_) => 1,
             Body::RowReply(m) => 1 + m.entries.encoded_len(),
             Body::Routed(m) => 8 + ID_BYTES + 1 + 1 + peer_len(&m.source) + 2 + m.payload.len(),
@@ -266,6 +297,7 @@ impl<'a> Body<'a> {
             Body::LeafSet(m) => m.leaf_set.check(),
             Body::RowReply(m) => m.entries.check(),
             Body::Leave(m) => m.leaf_set.check(),
+            Body::ProbeReply(m) => m.leaf_set.check(),
             Body::Routed(m) if m.payload.len() > usize::from(u16::MAX) => {
                 Err(EncodeError::PayloadTooLong {
                     len: m.payload.len(),
@@ -292,7 +324,14 @@ impl<'a> Body<'a> {
                 m.leaf_set.encode(w);
             }
             Body::Heartbeat(_) => {}
-            Body::Probe(Probe { nonce }) | Body::ProbeReply(ProbeReply { nonce }) => w.u64(*nonce),
+            Body::Probe(m) => {
+                w.u64(m.nonce);
+                w.u8(u8::from(m.want_leaf_set));
+            }
+            Body::ProbeReply(m) => {
+                w.u64(m.nonce);
+                m.leaf_set.encode(w);
+            }
             Body::RowRequest(m) => w.u8(m.row),
             Body::RowReply(m) => {
                 w.u8(m.row);
@@ -301,7 +340,7 @@ impl<'a> Body<'a> {
             Body::Routed(m) => {
                 w.u64(m.msg_id);
                 w.id(m.key);
-                w.u8(u8::from(m.per_hop));
+                w.u8(u8::from(m.per_hop) * PER_HOP | u8::from(m.handoff) * HANDOFF);
                 w.u8(m.hops);
                 w.peer(&m.source);
                 // `check` bounded the length to a u16.

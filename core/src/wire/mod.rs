@@ -164,9 +164,9 @@ impl<'a> Message<'a> {
 }
 
 /// The longest message that carries a leaf set of `leaf_set_size` IPv6 peers
-/// (a join reply from the root with no rows): what `max_datagram` must hold.
+/// and nothing else (a probe reply): what `max_datagram` must hold.
 pub const fn max_leaf_set_message_len(leaf_set_size: usize) -> usize {
-    HEADER_LEN_V6 + 1 + 3 + leaf_set_size * MAX_PEER_LEN
+    HEADER_LEN_V6 + 8 + 2 + leaf_set_size * MAX_PEER_LEN
 }
 
 /// Why a datagram was not a valid message.
