@@ -340,7 +340,7 @@ impl<'a> Body<'a> {
             Body::Routed(m) => {
                 w.u64(m.msg_id);
                 w.id(m.key);
-                w.u8(u8::from(m.per_hop) * PER_HOP | u8::from(m.handoff) * HANDOFF);
+                w.u8((u8::from(m.per_hop) * PER_HOP) | (u8::from(m.handoff) * HANDOFF));
                 w.u8(m.hops);
                 w.peer(&m.source);
                 // `check` bounded the length to a u16.
