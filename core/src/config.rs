@@ -10,6 +10,10 @@ use core::time::Duration;
 
 use crate::wire;
 
+/// Next hops one routed message may try (first send plus reroutes); sizes
+/// the per-message record of hops that timed out.
+pub const MAX_TRIED: usize = 8;
+
 /// Run-time parameters of a node. Build with `Config::default()` and adjust
 /// fields; the node validates the whole thing once when it is constructed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +48,11 @@ pub struct Config {
     /// Times a routed message is re-sent through another next hop before the
     /// source is told it could not be routed.
     pub max_reroutes: u8,
+    /// How long a joining node waits for its join to complete before it
+    /// sends the request again.
+    pub join_timeout: Duration,
+    /// Join requests re-sent before the join is reported failed.
+    pub join_retries: u8,
     /// Largest datagram the node sends or accepts, in bytes (default 1,280:
     /// the IPv6 minimum path MTU, so nothing is fragmented).
     pub max_datagram: usize,
@@ -63,6 +72,8 @@ impl Default for Config {
             min_rto: Duration::from_millis(20),
             max_rto: Duration::from_secs(3),
             max_reroutes: 3,
+            join_timeout: Duration::from_secs(10),
+            join_retries: 3,
             max_datagram: 1_280,
         }
     }
@@ -95,6 +106,7 @@ impl Config {
             ("maintenance_period", self.maintenance_period),
             ("initial_rto", self.initial_rto),
             ("min_rto", self.min_rto),
+            ("join_timeout", self.join_timeout),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));
@@ -105,6 +117,11 @@ impl Config {
         }
         if self.min_rto > self.initial_rto || self.initial_rto > self.max_rto {
             return Err(ConfigError::RtoBounds);
+        }
+        if usize::from(self.max_reroutes) >= MAX_TRIED {
+            return Err(ConfigError::MaxReroutes {
+                max: MAX_TRIED as u8 - 1,
+            });
         }
         let min = wire::max_leaf_set_message_len(l);
         if self.max_datagram < min || self.max_datagram > MAX_UDP_PAYLOAD {
@@ -142,6 +159,11 @@ pub enum ConfigError {
     LeaseTooShort,
     /// Need `min_rto <= initial_rto <= max_rto`.
     RtoBounds,
+    /// `max_reroutes` is at most `max`.
+    MaxReroutes {
+        /// The largest allowed.
+        max: u8,
+    },
     /// `max_datagram` must hold a full leaf set of IPv6 peers (`min`) and fit
     /// in a UDP payload (`max`).
     DatagramSize {
@@ -164,6 +186,7 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroDuration(name) => write!(f, "{name} must not be zero"),
             ConfigError::LeaseTooShort => f.write_str("lease must be longer than heartbeat_period"),
             ConfigError::RtoBounds => f.write_str("need min_rto <= initial_rto <= max_rto"),
+            ConfigError::MaxReroutes { max } => write!(f, "max_reroutes must be at most {max}"),
             ConfigError::DatagramSize { got, min, max } => {
                 write!(f, "max_datagram {got} must be in {min}..={max}")
             }

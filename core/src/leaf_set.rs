@@ -184,6 +184,20 @@ impl<const HALF: usize> LeafSet<HALF> {
         out
     }
 
+    /// Whether `insert` would make `id` a new member: it is not one, and it
+    /// is among the L/2 nearest known on a side.
+    pub fn admits(&self, id: Id) -> bool {
+        if id == self.own || self.contains(id) {
+            return false;
+        }
+        let own = self.own;
+        let fits = |side: &[Peer], d: Distance, dist: fn(Id, Id) -> Distance| {
+            side.len() < self.half || side.last().is_some_and(|last| d < dist(own, last.id))
+        };
+        fits(&self.left, own.ccw_distance(id), Id::ccw_distance)
+            || fits(&self.right, own.cw_distance(id), Id::cw_distance)
+    }
+
     /// Removes `id` from both sides; whether it was a member.
     pub fn remove(&mut self, id: Id) -> bool {
         let mut found = false;

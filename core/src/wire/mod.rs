@@ -31,7 +31,8 @@ pub use peer_list::{MAX_LIST_LEN, PeerIter, PeerList};
 
 use crate::id::ID_BYTES;
 use crate::peer::Peer;
-use cursor::{MAX_PEER_LEN, Reader, Writer, peer_len};
+pub(crate) use cursor::peer_len;
+use cursor::{MAX_PEER_LEN, Reader, Writer};
 
 /// The two bytes every datagram starts with.
 pub const MAGIC: [u8; 2] = *b"PA";

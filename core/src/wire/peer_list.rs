@@ -69,7 +69,8 @@ impl<'a> PeerList<'a> {
         })
     }
 
-    pub(crate) fn encoded_len(&self) -> usize {
+    /// Bytes this list takes on the wire, count byte included.
+    pub fn encoded_len(&self) -> usize {
         1 + match self {
             PeerList::Encoded { bytes, .. } => bytes.len(),
             PeerList::Peers(p) => p.iter().map(peer_len).sum(),

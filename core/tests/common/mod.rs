@@ -3,6 +3,8 @@
 
 use core::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 
+pub mod net;
+
 use arbitrary::{Arbitrary, Unstructured};
 use pastry_core::rng::SmallRng;
 use pastry_core::{Id, Peer};

@@ -1,0 +1,117 @@
+//! Applications on the overlay (PROST): each routed message names an
+//! application; each node's policy allows or denies it and says whether it
+//! is per-hop (every node on the path gets the `forward` upcall) or
+//! end-node (only the root is involved).
+
+use heapless::Vec;
+
+use super::event::CommandError;
+use super::pool::MAX_PAYLOAD;
+use crate::id::Id;
+use crate::peer::Peer;
+use crate::routing::NextHop;
+use crate::wire::AppId;
+
+/// Applications a policy can name individually.
+pub const MAX_POLICY_ENTRIES: usize = 16;
+
+/// How a node treats one application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppPolicy {
+    /// Whether this node serves the application (delivers it as root, or
+    /// runs its per-hop upcall).
+    pub allow: bool,
+    /// Whether the application is per-hop.
+    pub per_hop: bool,
+}
+
+/// Per-application policy with a default for the rest.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    default: AppPolicy,
+    entries: Vec<(AppId, AppPolicy), MAX_POLICY_ENTRIES>,
+}
+
+impl Default for Policy {
+    /// Every application allowed and end-node.
+    fn default() -> Policy {
+        Policy {
+            default: AppPolicy {
+                allow: true,
+                per_hop: false,
+            },
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// The policy for `app`.
+    pub fn get(&self, app: AppId) -> AppPolicy {
+        self.entries
+            .iter()
+            .find(|(a, _)| *a == app)
+            .map_or(self.default, |(_, p)| *p)
+    }
+
+    /// Sets the policy for `app`.
+    pub fn set(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError> {
+        if let Some(e) = self.entries.iter_mut().find(|(a, _)| *a == app) {
+            e.1 = policy;
+            return Ok(());
+        }
+        self.entries
+            .push((app, policy))
+            .map_err(|_| CommandError::PolicyFull)
+    }
+
+    /// Sets the policy for applications not named.
+    pub fn set_default(&mut self, policy: AppPolicy) {
+        self.default = policy;
+    }
+}
+
+/// A per-hop message at one node, offered to the `forward` upcall.
+#[derive(Debug)]
+pub struct ForwardHop<'a> {
+    /// The key.
+    pub key: Id,
+    /// The application.
+    pub app: AppId,
+    /// The node that sent it first.
+    pub source: Peer,
+    /// Hops taken so far.
+    pub hops: u8,
+    /// Where the overlay will send it: `Local` means this node is the root.
+    pub next_hop: NextHop,
+    /// The payload; the upcall may change it.
+    pub payload: &'a mut Vec<u8, MAX_PAYLOAD>,
+}
+
+/// The upcall's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on as planned (with the payload as left).
+    Continue,
+    /// Drop the message here.
+    Stop,
+    /// Send it to this node instead.
+    Redirect(Peer),
+}
+
+/// The KBR `forward` upcall for per-hop applications. The default leaves
+/// every message unchanged.
+pub trait Forwarder {
+    /// Called at every node that routes a per-hop message its policy allows,
+    /// before the message moves on (or, at the root, before delivery).
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        let _ = hop;
+        Verdict::Continue
+    }
+}
+
+/// The default forwarder: continue unchanged.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Passthrough;
+
+impl Forwarder for Passthrough {}

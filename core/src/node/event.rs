@@ -1,0 +1,111 @@
+//! What the node tells its caller: events (the KBR upcalls and command
+//! outcomes), datagrams to send, and command errors.
+
+use core::fmt;
+use core::net::SocketAddr;
+
+use crate::id::Id;
+use crate::peer::Peer;
+use crate::wire::AppId;
+
+/// A datagram to send: `len` bytes at the front of the buffer lent to
+/// [`super::Node::poll_transmit`], for `destination`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// How many bytes of the buffer to send.
+    pub len: usize,
+}
+
+/// A routed message that reached its root (the KBR `deliver` upcall).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    /// The key it was routed to.
+    pub key: Id,
+    /// Its application.
+    pub app: AppId,
+    /// The node that sent it.
+    pub source: Peer,
+    /// The source's id for it.
+    pub msg_id: u64,
+    /// Overlay hops it took.
+    pub hops: u8,
+    /// The application's bytes.
+    pub payload: &'a [u8],
+}
+
+/// Something the application should know, polled with
+/// [`super::Node::poll_event`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// The node's leaf set is confirmed: it is active and may be the root
+    /// of keys.
+    Joined,
+    /// The join got no answer after every retry.
+    JoinFailed,
+    /// A message for which this node is the root.
+    Deliver(Delivery<'a>),
+    /// KBR `update(node, joined)`: a node entered or left the leaf set.
+    Update {
+        /// The node.
+        peer: Peer,
+        /// Whether it entered (else it left or failed).
+        joined: bool,
+    },
+    /// A message this node sent could not be routed: every next hop tried
+    /// failed, or no replica accepts its application.
+    RouteFailed {
+        /// The id `route` returned.
+        msg_id: u64,
+        /// Its key.
+        key: Id,
+        /// Its application.
+        app: AppId,
+    },
+}
+
+/// Internal form of an event, holding a slot reference for deliveries.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ev {
+    Joined,
+    JoinFailed,
+    Deliver(super::pool::SlotRef),
+    Update { peer: Peer, joined: bool },
+    RouteFailed { msg_id: u64, key: Id, app: AppId },
+}
+
+/// Why a command was refused. Nothing changed in the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// `join` on a node that already joined or is joining.
+    AlreadyJoined,
+    /// The node is not active (not joined yet, or left).
+    NotActive,
+    /// The payload is over the limit of `max` bytes.
+    PayloadTooLarge {
+        /// The largest payload this node can route.
+        max: usize,
+    },
+    /// Every message slot is in use; retry after some complete.
+    PoolFull,
+    /// The outbound queue is full; poll transmits, then retry.
+    QueueFull,
+    /// The application policy table is full.
+    PolicyFull,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::AlreadyJoined => f.write_str("the node has already joined or is joining"),
+            CommandError::NotActive => f.write_str("the node is not active"),
+            CommandError::PayloadTooLarge { max } => write!(f, "payload over {max} bytes"),
+            CommandError::PoolFull => f.write_str("every message slot is in use"),
+            CommandError::QueueFull => f.write_str("the outbound queue is full"),
+            CommandError::PolicyFull => f.write_str("the application policy table is full"),
+        }
+    }
+}
+
+impl core::error::Error for CommandError {}

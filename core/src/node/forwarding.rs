@@ -1,0 +1,411 @@
+//! Reliable routing: every overlay hop is acknowledged; a hop that times out
+//! (RFC 6298 timeout from measured RTT) is re-sent through the next best
+//! node not tried or suspected, and the silent node is probed. Duplicates
+//! are suppressed at the receiver. A root that denies an end-node
+//! application hands the message down the key's replica set (PROST).
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use super::app::{ForwardHop, Forwarder, Verdict};
+use super::event::{CommandError, Ev};
+use super::outbox::Out;
+use super::pool::{Carried, SlotRef, SlotState};
+use super::{Node, Phase};
+use crate::id::Id;
+use crate::peer::Peer;
+use crate::routing::NextHop;
+use crate::routing_table::Rtt;
+use crate::time::Instant;
+use crate::wire::{AppId, Routed};
+
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
+    Node<HALF, ROWS, POOL, QUEUE, F>
+{
+    /// KBR `route(key, msg, hint)`: sends `payload` for application `app`
+    /// towards the node numerically closest to `key`, first through `hint`
+    /// if given. Returns the message's id; the outcome is a
+    /// [`super::Event::Deliver`] at the root, or a
+    /// [`super::Event::RouteFailed`] here.
+    pub fn route(
+        &mut self,
+        now: Instant,
+        key: Id,
+        app: AppId,
+        payload: &[u8],
+        hint: Option<Peer>,
+    ) -> Result<u64, CommandError> {
+        self.advance(now);
+        if self.phase != Phase::Active {
+            return Err(CommandError::NotActive);
+        }
+        let max = self.max_payload();
+        if payload.len() > max {
+            return Err(CommandError::PayloadTooLarge { max });
+        }
+        if self.outbox.is_full() {
+            return Err(CommandError::QueueFull);
+        }
+        let own = self.own();
+        let r = self
+            .pool
+            .alloc(Carried::Routed, own)
+            .ok_or(CommandError::PoolFull)?;
+        let msg_id = self.random_u64();
+        let per_hop = self.policy.get(app).per_hop;
+        if let Some(s) = self.pool.get_mut(r) {
+            s.msg_id = msg_id;
+            s.key = key;
+            s.app = app;
+            s.per_hop = per_hop;
+            s.hops = 0;
+            // Fits: checked against max_payload <= MAX_PAYLOAD above.
+            let _ = s.payload.extend_from_slice(payload);
+        }
+        self.seen.insert(own.id, msg_id);
+        self.dispatch(r, hint);
+        Ok(msg_id)
+    }
+
+    /// A routed message from the previous hop `sender`.
+    pub(super) fn on_routed(&mut self, from: SocketAddr, sender: Peer, app: AppId, m: Routed<'_>) {
+        self.heard_from(sender);
+        if self.seen.contains(m.source.id, m.msg_id) {
+            // A retransmission that crossed our ack: ack again, deliver once.
+            self.push_out(Out::Ack {
+                to: from,
+                msg_id: m.msg_id,
+            });
+            self.stats.drops.duplicate += 1;
+            return;
+        }
+        if m.payload.len() > super::pool::MAX_PAYLOAD {
+            self.stats.drops.oversized += 1;
+            return;
+        }
+        // No ack unless we can hold it: the sender's timeout then reroutes.
+        let Some(r) = self.pool.alloc(Carried::Routed, m.source) else {
+            self.stats.drops.queue_full += 1;
+            return;
+        };
+        self.seen.insert(m.source.id, m.msg_id);
+        self.push_out(Out::Ack {
+            to: from,
+            msg_id: m.msg_id,
+        });
+        if let Some(s) = self.pool.get_mut(r) {
+            s.msg_id = m.msg_id;
+            s.key = m.key;
+            s.app = app;
+            s.per_hop = m.per_hop;
+            s.handoff = m.handoff;
+            s.hops = m.hops.saturating_add(1);
+            let _ = s.payload.extend_from_slice(m.payload);
+        }
+        if !m.handoff {
+            self.offer_row_to_previous_hop(from, sender, m.key);
+        }
+        self.dispatch(r, None);
+    }
+
+    /// Lazy table repair (Pastry'01 §2.4): the previous hop shares as many
+    /// digits with the key as we do, so it had no entry sharing one more;
+    /// if we have one, send it that row.
+    fn offer_row_to_previous_hop(&mut self, from: SocketAddr, sender: Peer, key: Id) {
+        let p = key.shared_prefix_len(sender.id);
+        if p >= ROWS || key.shared_prefix_len(self.own().id) != p {
+            return;
+        }
+        let has = self
+            .routing
+            .table()
+            .at(p, usize::from(key.digit(p)))
+            .is_some_and(|e| e.peer.id != sender.id);
+        if has {
+            self.push_out(Out::RowReply {
+                to: from,
+                row: p as u8,
+            });
+        }
+    }
+
+    pub(super) fn on_ack(&mut self, sender: Peer, msg_id: u64) {
+        let found = self.pool.in_use().find_map(|(r, s)| match s.state {
+            SlotState::Awaiting { next, sent_at, .. }
+                if s.msg_id == msg_id && next.id == sender.id =>
+            {
+                Some((r, sent_at, s.attempts))
+            }
+            _ => None,
+        });
+        let Some((r, sent_at, attempts)) = found else {
+            self.stats.drops.unsolicited += 1;
+            return;
+        };
+        self.heard_from(sender);
+        if attempts == 1 {
+            // Karn: a message sent once gives an unambiguous sample.
+            let rtt = self.now.saturating_duration_since(sent_at);
+            self.rtt.sample(rtt);
+            self.routing
+                .table_mut()
+                .consider(sender, Rtt::from_duration(rtt));
+        }
+        self.pool.free(r);
+    }
+
+    /// Decides what happens to the message in `r` at this node.
+    pub(super) fn dispatch(&mut self, r: SlotRef, hint: Option<Peer>) {
+        let Some(s) = self.pool.get(r) else { return };
+        if s.handoff {
+            if self.policy.get(s.app).allow {
+                self.deliver(r);
+            } else {
+                self.hand_off(r);
+            }
+            return;
+        }
+        let mut next = self.choose_next_hop(r, hint);
+        let Some(s) = self.pool.get_mut(r) else {
+            return;
+        };
+        let policy = self.policy.get(s.app);
+        if s.carried == Carried::Routed && s.per_hop && policy.allow {
+            let hop = ForwardHop {
+                key: s.key,
+                app: s.app,
+                source: s.source,
+                hops: s.hops,
+                next_hop: next,
+                payload: &mut s.payload,
+            };
+            match self.forwarder.forward(hop) {
+                Verdict::Continue => {}
+                Verdict::Stop => {
+                    self.pool.free(r);
+                    return;
+                }
+                Verdict::Redirect(p) if p.id != self.own().id => next = NextHop::Forward(p),
+                Verdict::Redirect(_) => next = NextHop::Local,
+            }
+        }
+        match next {
+            NextHop::Local => self.arrive(r),
+            NextHop::Forward(p) => self.send_slot(r, p),
+        }
+    }
+
+    fn choose_next_hop(&self, r: SlotRef, hint: Option<Peer>) -> NextHop {
+        let Some(s) = self.pool.get(r) else {
+            return NextHop::Local;
+        };
+        let joiner = match s.carried {
+            Carried::Join { joiner } => Some(joiner.id),
+            Carried::Routed => None,
+        };
+        let usable = |p: &Peer| {
+            p.id != self.own().id
+                && !s.tried.contains(&p.id)
+                && !self.probes.is_suspect(p.id)
+                && Some(p.id) != joiner
+        };
+        if let Some(h) = hint.filter(|h| usable(h)) {
+            return NextHop::Forward(h);
+        }
+        self.routing.next_hop(s.key, |p| !usable(p))
+    }
+
+    /// This node is the key's root by its leaf set.
+    fn arrive(&mut self, r: SlotRef) {
+        let Some(s) = self.pool.get_mut(r) else {
+            return;
+        };
+        if self.phase != Phase::Active {
+            // MSPastry: a node that is not active never delivers; hold the
+            // message until it is (or until the hold times out).
+            s.state = SlotState::Buffered {
+                deadline: self.now + self.config.join_timeout,
+            };
+            return;
+        }
+        match s.carried {
+            Carried::Join { joiner } => {
+                let max_row = joiner
+                    .id
+                    .shared_prefix_len(self.own().id)
+                    .min(u8::MAX as usize) as u8;
+                self.push_out(Out::JoinReply {
+                    to: joiner.addr,
+                    from_root: true,
+                    max_row,
+                });
+                self.pool.free(r);
+            }
+            Carried::Routed => {
+                if self.policy.get(s.app).allow {
+                    self.deliver(r);
+                } else {
+                    self.hand_off(r);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, r: SlotRef) {
+        if self.events.is_full() {
+            self.stats.events_dropped += 1;
+            self.pool.free(r);
+            return;
+        }
+        if let Some(s) = self.pool.get_mut(r) {
+            s.state = SlotState::Delivering;
+        }
+        self.stats.delivered += 1;
+        self.push_event(Ev::Deliver(r));
+    }
+
+    /// PROST: this node denies the application, so the message goes to the
+    /// next member of the key's replica set after this node.
+    fn hand_off(&mut self, r: SlotRef) {
+        let Some(s) = self.pool.get(r) else { return };
+        let set = self.routing.replica_set(s.key, self.config.replicas);
+        let own = self.own().id;
+        let after_me = set.iter().position(|p| p.id == own).map_or(0, |i| i + 1);
+        let next = set
+            .iter()
+            .skip(after_me)
+            .find(|p| !s.tried.contains(&p.id) && !self.probes.is_suspect(p.id))
+            .copied();
+        match next {
+            Some(p) => {
+                if let Some(s) = self.pool.get_mut(r) {
+                    s.handoff = true;
+                }
+                self.send_slot(r, p);
+            }
+            None => self.fail_route(r),
+        }
+    }
+
+    fn send_slot(&mut self, r: SlotRef, next: Peer) {
+        let rto = self.rto_for(next.id);
+        let now = self.now;
+        let Some(s) = self.pool.get_mut(r) else {
+            return;
+        };
+        s.state = SlotState::Awaiting {
+            next,
+            sent_at: now,
+            deadline: now + rto,
+        };
+        s.attempts = s.attempts.saturating_add(1);
+        self.stats.forwarded += 1;
+        // A full outbox loses this send; the hop's timeout recovers it.
+        self.push_out(Out::Routed(r));
+    }
+
+    /// RFC 6298: RTO = SRTT + 4·RTTVAR, using the next hop's own measured RTT
+    /// as SRTT when we have one, bounded by the configured limits.
+    fn rto_for(&self, id: Id) -> Duration {
+        let measured = self
+            .routing
+            .table()
+            .get(id)
+            .and_then(|e| e.rtt.as_duration());
+        match measured.or(self.rtt.srtt) {
+            None => self.config.initial_rto,
+            Some(srtt) => {
+                (srtt + self.rtt.rttvar * 4).clamp(self.config.min_rto, self.config.max_rto)
+            }
+        }
+    }
+
+    fn fail_route(&mut self, r: SlotRef) {
+        let Some(s) = self.pool.get(r) else { return };
+        self.stats.route_failures += 1;
+        if s.carried == Carried::Routed && s.source.id == self.own().id {
+            let ev = Ev::RouteFailed {
+                msg_id: s.msg_id,
+                key: s.key,
+                app: s.app,
+            };
+            self.push_event(ev);
+        }
+        self.pool.free(r);
+    }
+
+    /// Hops that timed out: suspect the silent node and reroute; held
+    /// messages whose hold expired: route them on without us.
+    pub(super) fn run_slot_timeouts(&mut self) {
+        let now = self.now;
+        // Each pass handles one expired slot; a slot moves on or is freed,
+        // so this ends within 2·POOL passes.
+        for _ in 0..2 * POOL + 1 {
+            let due = self.pool.in_use().find_map(|(r, s)| match s.state {
+                SlotState::Awaiting { next, deadline, .. } if deadline <= now => {
+                    Some((r, Some(next)))
+                }
+                SlotState::Buffered { deadline } if deadline <= now => Some((r, None)),
+                _ => None,
+            });
+            let Some((r, next)) = due else { return };
+            match next {
+                Some(next) => self.hop_timed_out(r, next),
+                None => self.hold_expired(r),
+            }
+        }
+    }
+
+    fn hop_timed_out(&mut self, r: SlotRef, next: Peer) {
+        if self.routing.leaf_set().contains(next.id) || self.routing.table().contains(next.id) {
+            self.suspect(next);
+        }
+        let max = self.config.max_reroutes;
+        let Some(s) = self.pool.get_mut(r) else {
+            return;
+        };
+        let _ = s.tried.push(next.id);
+        if s.attempts > max {
+            self.fail_route(r);
+            return;
+        }
+        self.stats.reroutes += 1;
+        self.dispatch(r, None);
+    }
+
+    fn hold_expired(&mut self, r: SlotRef) {
+        if self.phase == Phase::Active {
+            self.dispatch(r, None);
+            return;
+        }
+        // Still joining: pass it to the nearest other node we know.
+        let key = match self.pool.get(r) {
+            Some(s) => s.key,
+            None => return,
+        };
+        let own = self.own().id;
+        let other = self
+            .routing
+            .replica_set(key, 2)
+            .iter()
+            .find(|p| p.id != own)
+            .copied();
+        match other {
+            Some(p) => self.send_slot(r, p),
+            None => self.fail_route(r),
+        }
+    }
+
+    /// Routes messages held while joining.
+    pub(super) fn redispatch_buffered(&mut self) {
+        let held: heapless::Vec<SlotRef, POOL> = self
+            .pool
+            .in_use()
+            .filter(|(_, s)| matches!(s.state, SlotState::Buffered { .. }))
+            .map(|(r, _)| r)
+            .collect();
+        for r in held {
+            self.dispatch(r, None);
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Keeping the ring: join (Pastry'01 §2.4 with MSPastry's consistent
+//! activation), keep-alive and failure detection, eager leaf-set repair,
+//! lazy routing-table repair and periodic maintenance (MSPastry §3).
+
+use core::net::SocketAddr;
+
+use heapless::Vec;
+
+use super::app::Forwarder;
+use super::event::{CommandError, Ev};
+use super::outbox::Out;
+use super::pool::SlotState;
+use super::probes::{Probe, Purpose};
+use super::{JoinState, Node, Phase, Timer};
+use crate::leaf_set::NODE_SET_CAPACITY;
+use crate::peer::Peer;
+use crate::routing_table::Rtt;
+use crate::time::Instant;
+use crate::wire::{JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, ProbeReply};
+
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
+    Node<HALF, ROWS, POOL, QUEUE, F>
+{
+    // ----- join -----
+
+    pub(super) fn start_join(&mut self, bootstrap: SocketAddr) -> Result<(), CommandError> {
+        if self.outbox.is_full() {
+            return Err(CommandError::QueueFull);
+        }
+        let msg_id = self.random_u64();
+        self.push_out(Out::JoinRequest {
+            to: bootstrap,
+            msg_id,
+        });
+        self.phase = Phase::Joining;
+        self.join = Some(JoinState {
+            bootstrap,
+            retries_left: self.config.join_retries,
+            root_replied: false,
+        });
+        self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
+        Ok(())
+    }
+
+    /// A join request, from the joiner (first hop) or from a node routing
+    /// it: answer the joiner with our rows, then route the request on
+    /// towards its id, or answer as its root.
+    pub(super) fn on_join_request(&mut self, from: SocketAddr, sender: Peer, m: JoinRequest) {
+        self.heard_from(sender);
+        let joiner = m.joiner;
+        if joiner.id == self.own().id {
+            // Another node claims our id: refuse to treat it as a join.
+            self.stats.drops.unsolicited += 1;
+            return;
+        }
+        if self.seen.contains(joiner.id, m.msg_id) {
+            self.push_out(Out::Ack {
+                to: from,
+                msg_id: m.msg_id,
+            });
+            self.stats.drops.duplicate += 1;
+            return;
+        }
+        if self.phase != Phase::Active {
+            self.stats.drops.not_active += 1;
+            return;
+        }
+        let Some(r) = self
+            .pool
+            .alloc(super::pool::Carried::Join { joiner }, joiner)
+        else {
+            self.stats.drops.queue_full += 1;
+            return;
+        };
+        self.seen.insert(joiner.id, m.msg_id);
+        self.push_out(Out::Ack {
+            to: from,
+            msg_id: m.msg_id,
+        });
+        if let Some(s) = self.pool.get_mut(r) {
+            s.msg_id = m.msg_id;
+            s.key = joiner.id;
+            s.hops = m.hops.saturating_add(1);
+        }
+        self.dispatch(r, None);
+    }
+
+    /// Rows for the joiner from a node on its path; from the root also its
+    /// leaf set, whose members the joiner must confirm before it is active.
+    pub(super) fn on_join_reply(&mut self, sender: Peer, m: JoinReply<'_>) {
+        self.heard_from(sender);
+        for p in m.rows.iter() {
+            self.offer_table_candidate(p);
+        }
+        if !m.from_root || self.phase != Phase::Joining {
+            return;
+        }
+        if let Some(j) = &mut self.join {
+            j.root_replied = true;
+        }
+        for p in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
+            self.offer_leaf_candidate(p, true);
+        }
+        self.check_activation();
+    }
+
+    /// MSPastry's consistency rule: active only once every leaf-set
+    /// candidate has answered, so every member already knows us.
+    pub(super) fn check_activation(&mut self) {
+        let root_replied = self.join.is_some_and(|j| j.root_replied);
+        if self.phase == Phase::Joining
+            && root_replied
+            && !self.probes.any(|p| p.purpose == Purpose::LeafCandidate)
+        {
+            self.become_active();
+        }
+    }
+
+    pub(super) fn become_active(&mut self) {
+        self.phase = Phase::Active;
+        self.join = None;
+        self.set_timer(Timer::Join, None);
+        let hb = self.jittered(self.config.heartbeat_period);
+        self.set_timer(Timer::Heartbeat, Some(self.now + hb));
+        let mt = self.jittered(self.config.maintenance_period);
+        self.set_timer(Timer::Maintenance, Some(self.now + mt));
+        self.refresh_right_watch();
+        self.push_event(Ev::Joined);
+        // Pastry'01 §2.5: ask a member of each row for its row; the
+        // candidates are probed and nearer ones replace farther entries, so a
+        // far bootstrap still ends with proximity-good entries.
+        for row in 0..ROWS {
+            let first = self
+                .routing
+                .table()
+                .row(row)
+                .and_then(|r| r.iter().flatten().next().copied());
+            if let Some(e) = first {
+                self.push_out(Out::RowRequest {
+                    to: e.peer.addr,
+                    row: row as u8,
+                });
+            }
+        }
+        self.redispatch_buffered();
+    }
+
+    fn join_timed_out(&mut self) {
+        let Some(j) = self.join else { return };
+        if j.root_replied {
+            // Waiting on leaf-set probes, which time out by themselves.
+            self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
+            return;
+        }
+        if j.retries_left == 0 {
+            self.phase = Phase::Idle;
+            self.join = None;
+            self.push_event(Ev::JoinFailed);
+            return;
+        }
+        let msg_id = self.random_u64();
+        self.join = Some(JoinState {
+            retries_left: j.retries_left - 1,
+            ..j
+        });
+        self.push_out(Out::JoinRequest {
+            to: j.bootstrap,
+            msg_id,
+        });
+        self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
+    }
+
+    // ----- candidates -----
+
+    /// A node learned second-hand that may belong in the leaf set: probe it
+    /// first (it may be dead); it enters when it answers.
+    pub(super) fn offer_leaf_candidate(&mut self, p: Peer, want_leaf_set: bool) {
+        if p.id != self.own().id && self.routing.leaf_set().admits(p.id) {
+            self.probe(p, Purpose::LeafCandidate, want_leaf_set);
+        }
+    }
+
+    /// A node learned second-hand for the routing table: an empty slot
+    /// takes it at once (unmeasured); either way it is probed for its RTT,
+    /// while probe capacity allows, so a nearer node can win its slot.
+    pub(super) fn offer_table_candidate(&mut self, p: Peer) {
+        if p.id == self.own().id {
+            return;
+        }
+        self.offer_leaf_candidate(p, false);
+        let Some((row, col)) = self.routing.table().slot(p.id) else {
+            return;
+        };
+        match self.routing.table().at(row, col) {
+            None => {
+                self.routing.table_mut().consider(p, Rtt::UNKNOWN);
+                self.probe(p, Purpose::Rtt, false);
+            }
+            Some(e) if e.peer.id == p.id => {}
+            Some(_) => {
+                if self.probes.len() < QUEUE / 2 {
+                    self.probe(p, Purpose::Rtt, false);
+                }
+            }
+        }
+    }
+
+    // ----- probes -----
+
+    /// Starts (or strengthens) a probe of `peer`.
+    pub(super) fn probe(&mut self, peer: Peer, purpose: Purpose, want_leaf_set: bool) -> bool {
+        let retries = self.config.probe_retries;
+        if let Some(p) = self.probes.find_mut(peer.id) {
+            if purpose > p.purpose {
+                p.purpose = purpose;
+                p.tries_left = p.tries_left.max(retries);
+            }
+            p.want_leaf_set |= want_leaf_set;
+            return true;
+        }
+        if self.outbox.is_full() {
+            self.stats.transmits_dropped += 1;
+            return false;
+        }
+        let nonce = self.random_u64();
+        let probe = Probe {
+            peer,
+            nonce,
+            sent_at: self.now,
+            deadline: self.now + self.config.probe_timeout,
+            tries_left: if purpose == Purpose::Rtt { 0 } else { retries },
+            purpose,
+            want_leaf_set,
+            resent: false,
+        };
+        if !self.probes.push(probe) {
+            self.stats.drops.queue_full += 1;
+            return false;
+        }
+        if purpose == Purpose::Suspect {
+            self.stats.suspicions += 1;
+        }
+        self.push_out(Out::Probe {
+            to: peer.addr,
+            nonce,
+            want_leaf_set,
+        })
+    }
+
+    pub(super) fn suspect(&mut self, peer: Peer) {
+        self.probe(peer, Purpose::Suspect, false);
+    }
+
+    pub(super) fn on_probe_reply(&mut self, sender: Peer, m: ProbeReply<'_>) {
+        let probe = self.probes.find(sender.id).copied();
+        match probe {
+            Some(p) if p.nonce == m.nonce => {
+                self.probes.remove(sender.id);
+                if !p.resent {
+                    // Karn: only an unambiguous reply is an RTT sample.
+                    let rtt = self.now.saturating_duration_since(p.sent_at);
+                    self.rtt.sample(rtt);
+                    self.routing
+                        .table_mut()
+                        .consider(sender, Rtt::from_duration(rtt));
+                }
+            }
+            _ => self.stats.drops.unsolicited += 1,
+        }
+        self.heard_from(sender);
+        let joining = self.phase == Phase::Joining;
+        for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
+            self.offer_leaf_candidate(q, joining);
+        }
+        self.check_activation();
+    }
+
+    pub(super) fn run_probe_timeouts(&mut self) {
+        while let Some(p) = self.probes.due(self.now) {
+            if p.tries_left > 0 {
+                let retry = u32::from(
+                    self.config.probe_retries - p.tries_left.min(self.config.probe_retries),
+                ) + 1;
+                // Back off: each retry waits twice as long as the last.
+                let wait = self.config.probe_timeout * (1u32 << retry.min(8));
+                if let Some(e) = self.probes.find_mut(p.peer.id) {
+                    e.tries_left -= 1;
+                    e.deadline = self.now + wait;
+                    e.resent = true;
+                }
+                let (to, nonce, want_leaf_set) = (p.peer.addr, p.nonce, p.want_leaf_set);
+                self.push_out(Out::Probe {
+                    to,
+                    nonce,
+                    want_leaf_set,
+                });
+                continue;
+            }
+            self.probes.remove(p.peer.id);
+            if p.purpose == Purpose::Suspect || self.routing.leaf_set().contains(p.peer.id) {
+                self.declare_failed(p.peer);
+            } else {
+                // A candidate that never answered: not worth a table slot.
+                self.routing.table_mut().remove(p.peer.id);
+            }
+            self.check_activation();
+        }
+    }
+
+    // ----- failures and repair -----
+
+    /// `peer` did not answer its probes: drop it everywhere, tell the leaf
+    /// set, and repair the side it left (eager repair, Pastry'01 §2.4).
+    pub(super) fn declare_failed(&mut self, peer: Peer) {
+        self.stats.failures += 1;
+        let ls = self.routing.leaf_set();
+        let (was_left, was_right) = (
+            ls.left().iter().any(|p| p.id == peer.id),
+            ls.right().iter().any(|p| p.id == peer.id),
+        );
+        self.forget(peer);
+        if was_left || was_right {
+            let members = self.routing.neighbor_set(NODE_SET_CAPACITY);
+            for m in &members {
+                self.push_out(Out::LeafSet {
+                    to: m.addr,
+                    want_reply: false,
+                });
+            }
+            self.repair_sides(was_left, was_right);
+        }
+    }
+
+    /// Asks the farthest member of each side that lost one for its leaf set.
+    fn repair_sides(&mut self, left: bool, right: bool) {
+        let ls = self.routing.leaf_set();
+        let far: [Option<Peer>; 2] = [
+            ls.farthest_left().copied().filter(|_| left),
+            ls.farthest_right().copied().filter(|_| right),
+        ];
+        for p in far.into_iter().flatten() {
+            self.probe(p, Purpose::Suspect, true);
+        }
+    }
+
+    /// Removes `peer` from the routing state, and moves messages waiting on
+    /// it to their reroute.
+    pub(super) fn forget(&mut self, peer: Peer) {
+        let was_member = self.routing.leaf_set_mut().remove(peer.id);
+        self.routing.table_mut().remove(peer.id);
+        self.probes.remove(peer.id);
+        if was_member {
+            self.push_event(Ev::Update {
+                peer,
+                joined: false,
+            });
+            self.refresh_right_watch();
+        }
+        let now = self.now;
+        let waiting: Vec<super::pool::SlotRef, POOL> = self
+            .pool
+            .in_use()
+            .filter(
+                |(_, s)| matches!(s.state, SlotState::Awaiting { next, .. } if next.id == peer.id),
+            )
+            .map(|(r, _)| r)
+            .collect();
+        for r in waiting {
+            if let Some(s) = self.pool.get_mut(r) {
+                if let SlotState::Awaiting { deadline, .. } = &mut s.state {
+                    *deadline = now;
+                }
+            }
+        }
+    }
+
+    /// A member's leaf set (sent after it declared a failure, or on request).
+    pub(super) fn on_leaf_set(&mut self, from: SocketAddr, sender: Peer, m: LeafSetExchange<'_>) {
+        self.heard_from(sender);
+        self.suspect_missing(sender, &m.leaf_set);
+        for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
+            self.offer_leaf_candidate(q, false);
+        }
+        if m.want_reply {
+            self.push_out(Out::LeafSet {
+                to: from,
+                want_reply: false,
+            });
+        }
+    }
+
+    /// MSPastry: a member of ours that `sender`'s leaf set should list but
+    /// does not may have failed; probe it rather than trust either view.
+    fn suspect_missing(&mut self, sender: Peer, view: &LeafSetView<'_>) {
+        let half = self.routing.leaf_set().half();
+        let (far_left, far_right) = (view.left.iter().last(), view.right.iter().last());
+        let full = view.left.len() >= half && view.right.len() >= half;
+        let mut missing: Vec<Peer, NODE_SET_CAPACITY> = Vec::new();
+        for x in self.routing.leaf_set().members() {
+            if x.id == sender.id {
+                continue;
+            }
+            let listed = view
+                .left
+                .iter()
+                .chain(view.right.iter())
+                .any(|p| p.id == x.id);
+            let in_range = match (far_left, far_right) {
+                (Some(l), Some(r)) if full => {
+                    sender.id.ccw_distance(x.id) <= sender.id.ccw_distance(l.id)
+                        || sender.id.cw_distance(x.id) <= sender.id.cw_distance(r.id)
+                }
+                _ => true,
+            };
+            if in_range && !listed {
+                let _ = missing.push(*x);
+            }
+        }
+        for x in missing {
+            self.suspect(x);
+        }
+    }
+
+    pub(super) fn on_leave(&mut self, sender: Peer, m: Leave<'_>) {
+        let ls = self.routing.leaf_set();
+        let (was_left, was_right) = (
+            ls.left().iter().any(|p| p.id == sender.id),
+            ls.right().iter().any(|p| p.id == sender.id),
+        );
+        self.forget(sender);
+        for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
+            self.offer_leaf_candidate(q, false);
+        }
+        self.repair_sides(was_left, was_right);
+    }
+
+    // ----- timers -----
+
+    pub(super) fn run_timers(&mut self) {
+        for t in [Timer::Heartbeat, Timer::Maintenance, Timer::Join] {
+            let due = self.timers[t as usize].is_some_and(|at| at <= self.now);
+            if !due {
+                continue;
+            }
+            self.set_timer(t, None);
+            match t {
+                Timer::Heartbeat => {
+                    // MSPastry: heartbeat the left neighbour, which watches us.
+                    if let Some(l) = self.routing.leaf_set().left().first().copied() {
+                        self.push_out(Out::Heartbeat { to: l.addr });
+                    }
+                    let next = self.jittered(self.config.heartbeat_period);
+                    self.set_timer(t, Some(self.now + next));
+                }
+                Timer::Maintenance => {
+                    self.maintain_table();
+                    let next = self.jittered(self.config.maintenance_period);
+                    self.set_timer(t, Some(self.now + next));
+                }
+                Timer::Join => self.join_timed_out(),
+            }
+        }
+    }
+
+    /// Periodic routing-table maintenance (MSPastry §3.2): ask a random
+    /// entry of a random non-empty row for its row.
+    fn maintain_table(&mut self) {
+        let t = self.routing.table();
+        let n = t.len();
+        if n == 0 {
+            return;
+        }
+        let pick = self.rng.below(n as u64) as usize;
+        let chosen = self
+            .routing
+            .table()
+            .entries()
+            .nth(pick)
+            .map(|(row, _, e)| (row, e.peer.addr));
+        if let Some((row, to)) = chosen {
+            self.push_out(Out::RowRequest { to, row: row as u8 });
+        }
+    }
+
+    pub(super) fn refresh_right_watch(&mut self) {
+        let right = self.routing.leaf_set().right().first().map(|p| p.id);
+        self.right_watch = match (right, self.right_watch) {
+            (Some(id), Some((w, t))) if id == w => Some((w, t)),
+            (Some(id), _) => Some((id, self.now)),
+            (None, _) => None,
+        };
+    }
+
+    pub(super) fn right_watch_deadline(&self) -> Option<Instant> {
+        if self.phase != Phase::Active {
+            return None;
+        }
+        let (id, t) = self.right_watch?;
+        if self.probes.is_suspect(id) {
+            return None;
+        }
+        Some(t + self.config.lease)
+    }
+
+    /// The right neighbour has been silent for a lease: probe it.
+    pub(super) fn run_right_watch(&mut self) {
+        let Some(at) = self.right_watch_deadline() else {
+            return;
+        };
+        if at > self.now {
+            return;
+        }
+        if let Some((id, _)) = self.right_watch {
+            if let Some(p) = self.routing.leaf_set().get(id).copied() {
+                self.suspect(p);
+            }
+            self.right_watch = Some((id, self.now));
+        }
+    }
+}

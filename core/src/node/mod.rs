@@ -1,0 +1,549 @@
+//! The overlay node: a sans-IO state machine that joins a ring, keeps its
+//! leaf set and routing table alive and repaired, and routes messages by key
+//! with per-hop acknowledgements.
+//!
+//! # Driving a node (the drain rule)
+//!
+//! Give it input through one of three doors, each with the current time:
+//! [`Node::handle_datagram`], [`Node::handle_timeout`], or a command
+//! ([`Node::join`], [`Node::route`], [`Node::leave`]). After **any** input,
+//! drain its output until empty: [`Node::poll_transmit`] until `None` (send
+//! each datagram), [`Node::poll_event`] until `None`, then read
+//! [`Node::poll_timeout`] and call `handle_timeout` at or after that instant.
+//! Early or repeated ticks are harmless; a `now` earlier than one seen
+//! before is treated as the latest seen.
+
+mod app;
+mod event;
+mod forwarding;
+mod maintenance;
+mod outbox;
+mod pool;
+mod probes;
+mod stats;
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use heapless::Deque;
+
+pub use app::{AppPolicy, ForwardHop, Forwarder, MAX_POLICY_ENTRIES, Passthrough, Policy, Verdict};
+pub use event::{CommandError, Delivery, Event, Transmit};
+pub use pool::MAX_PAYLOAD;
+pub use stats::{Drops, Stats};
+
+use crate::config::{Config, ConfigError};
+use crate::id::Id;
+use crate::leaf_set::{LeafSet, NodeSet};
+use crate::peer::Peer;
+use crate::rng::SmallRng;
+use crate::routing::{KeyRange, RoutingState};
+use crate::routing_table::{Considered, RoutingTable, Rtt};
+use crate::time::Instant;
+use crate::wire::{Body, EncodeError, Message};
+use event::Ev;
+use outbox::Out;
+use pool::{Pool, SlotState};
+use probes::{Probes, Purpose, SeenCache};
+
+/// Where the node is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Constructed; not part of any ring.
+    Idle,
+    /// Join request sent; waiting for the root's reply and for every
+    /// leaf-set candidate to be confirmed.
+    Joining,
+    /// In the ring: may be the root of keys.
+    Active,
+    /// Left the ring (gracefully); inert.
+    Left,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct JoinState {
+    bootstrap: SocketAddr,
+    retries_left: u8,
+    root_replied: bool,
+}
+
+/// Node-wide timers, one slot each (STYLE §3): deadlines kept per entity
+/// (slots, probes) live with the entity; the next deadline is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    Heartbeat = 0,
+    Maintenance = 1,
+    Join = 2,
+}
+
+const TIMERS: usize = 3;
+
+/// RFC 6298 round-trip estimator over all acknowledged hops.
+#[derive(Clone, Copy, Debug, Default)]
+struct RttEstimator {
+    srtt: Option<Duration>,
+    rttvar: Duration,
+}
+
+impl RttEstimator {
+    fn sample(&mut self, r: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(s) => {
+                let diff = s.abs_diff(r);
+                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
+                self.srtt = Some(s * 7 / 8 + r / 8);
+            }
+        }
+    }
+}
+
+/// A Pastry node.
+///
+/// Capacities are const generics, so memory is fixed at compile time:
+/// `HALF` leaf-set members per side (L = 2·HALF at most), `ROWS` routing
+/// table rows, `POOL` message slots (each holds one routed message of up to
+/// [`MAX_PAYLOAD`] bytes), and `QUEUE` entries in each of the outbound
+/// queue, the event queue, the probe table and the duplicate cache. `F` is
+/// the per-hop `forward` upcall ([`Passthrough`] by default).
+#[derive(Debug)]
+pub struct Node<
+    const HALF: usize = 8,
+    const ROWS: usize = 8,
+    const POOL: usize = 16,
+    const QUEUE: usize = 64,
+    F: Forwarder = Passthrough,
+> {
+    config: Config,
+    routing: RoutingState<HALF, ROWS>,
+    rng: SmallRng,
+    now: Instant,
+    phase: Phase,
+    join: Option<JoinState>,
+    outbox: Deque<Out, QUEUE>,
+    events: Deque<Ev, QUEUE>,
+    pool: Pool<POOL>,
+    probes: Probes<QUEUE>,
+    seen: SeenCache<QUEUE>,
+    timers: [Option<Instant>; TIMERS],
+    /// The clockwise neighbour we watch for heartbeats, and when we last
+    /// heard from it (MSPastry: each node heartbeats its left neighbour).
+    right_watch: Option<(Id, Instant)>,
+    rtt: RttEstimator,
+    policy: Policy,
+    forwarder: F,
+    stats: Stats,
+    /// A slot lent out by the last `poll_event`; freed on the next call.
+    lent: Option<pool::SlotRef>,
+}
+
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize>
+    Node<HALF, ROWS, POOL, QUEUE, Passthrough>
+{
+    /// A node with id `id` reached at `addr`, whose randomness (nonces,
+    /// message ids, jitter) all derives from `seed`. Not yet in a ring:
+    /// call [`Node::join`].
+    pub fn new(config: Config, id: Id, addr: SocketAddr, seed: u64) -> Result<Self, ConfigError> {
+        Node::with_forwarder(config, id, addr, seed, Passthrough)
+    }
+}
+
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
+    Node<HALF, ROWS, POOL, QUEUE, F>
+{
+    /// Like [`Node::new`], with a per-hop `forward` upcall.
+    pub fn with_forwarder(
+        config: Config,
+        id: Id,
+        addr: SocketAddr,
+        seed: u64,
+        forwarder: F,
+    ) -> Result<Self, ConfigError> {
+        let routing = RoutingState::new(Peer::new(id, addr), &config)?;
+        Ok(Node {
+            config,
+            routing,
+            rng: SmallRng::new(seed),
+            now: Instant::ZERO,
+            phase: Phase::Idle,
+            join: None,
+            outbox: Deque::new(),
+            events: Deque::new(),
+            pool: Pool::new(),
+            probes: Probes::new(),
+            seen: SeenCache::new(),
+            timers: [None; TIMERS],
+            right_watch: None,
+            rtt: RttEstimator::default(),
+            policy: Policy::default(),
+            forwarder,
+            stats: Stats::default(),
+            lent: None,
+        })
+    }
+
+    // ----- reading the node -----
+
+    /// This node as others see it.
+    pub fn own(&self) -> Peer {
+        self.routing.own()
+    }
+
+    /// Where the node is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether the node is active (may be the root of keys).
+    pub fn is_active(&self) -> bool {
+        self.phase == Phase::Active
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The leaf set.
+    pub fn leaf_set(&self) -> &LeafSet<HALF> {
+        self.routing.leaf_set()
+    }
+
+    /// The routing table.
+    pub fn routing_table(&self) -> &RoutingTable<ROWS> {
+        self.routing.table()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The application policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The application policy, to change.
+    pub fn policy_mut(&mut self) -> &mut Policy {
+        &mut self.policy
+    }
+
+    /// The per-hop upcall.
+    pub fn forwarder_mut(&mut self) -> &mut F {
+        &mut self.forwarder
+    }
+
+    /// Messages held: waiting for acks, buffered, or waiting to be polled.
+    pub fn messages_held(&self) -> usize {
+        self.pool.used()
+    }
+
+    /// Outstanding probes.
+    pub fn probes_outstanding(&self) -> usize {
+        self.probes.len()
+    }
+
+    /// Largest payload [`Node::route`] accepts.
+    pub fn max_payload(&self) -> usize {
+        let overhead = crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6;
+        MAX_PAYLOAD.min(self.config.max_datagram.saturating_sub(overhead))
+    }
+
+    // ----- KBR local calls (Dabek et al. §3) -----
+
+    /// KBR `local_lookup(key, n)`.
+    pub fn local_lookup(&self, key: Id, n: usize) -> NodeSet {
+        self.routing.local_lookup(key, n)
+    }
+
+    /// KBR `neighbor_set(n)`.
+    pub fn neighbor_set(&self, n: usize) -> NodeSet {
+        self.routing.neighbor_set(n)
+    }
+
+    /// KBR `replica_set(key, r)`.
+    pub fn replica_set(&self, key: Id, r: usize) -> NodeSet {
+        self.routing.replica_set(key, r)
+    }
+
+    /// KBR `range(node, r)`.
+    pub fn range(&self, node: Id, r: usize) -> Option<KeyRange> {
+        self.routing.range(node, r)
+    }
+
+    // ----- output doors -----
+
+    /// The next datagram to send, encoded into `buf` (which should hold
+    /// `config.max_datagram` bytes). `Ok(None)` when there is nothing to
+    /// send. A buffer that is too small is refused with the size needed and
+    /// the datagram stays queued.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
+        while let Some(out) = self.outbox.front().copied() {
+            let encoded = self.encode_out(&out, buf)?;
+            self.outbox.pop_front();
+            if let Some((destination, len, kind)) = encoded {
+                self.stats.count_sent(kind);
+                return Ok(Some(Transmit { destination, len }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next event. A delivery's payload borrows the node until the next
+    /// call on it.
+    pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        self.release_lent();
+        let ev = self.events.pop_front()?;
+        Some(match ev {
+            Ev::Joined => Event::Joined,
+            Ev::JoinFailed => Event::JoinFailed,
+            Ev::Update { peer, joined } => Event::Update { peer, joined },
+            Ev::RouteFailed { msg_id, key, app } => Event::RouteFailed { msg_id, key, app },
+            Ev::Deliver(r) => {
+                self.lent = Some(r);
+                let Some(s) = self.pool.get(r) else {
+                    // A delivery's slot is only freed once lent; cannot be stale.
+                    debug_assert!(false, "delivery slot vanished");
+                    return None;
+                };
+                Event::Deliver(Delivery {
+                    key: s.key,
+                    app: s.app,
+                    source: s.source,
+                    msg_id: s.msg_id,
+                    hops: s.hops,
+                    payload: &s.payload,
+                })
+            }
+        })
+    }
+
+    /// When the node next wants [`Node::handle_timeout`], if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.timers.iter().flatten().copied().min();
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        if let Some(t) = self.probes.next_deadline() {
+            consider(t);
+        }
+        for (_, s) in self.pool.in_use() {
+            match s.state {
+                SlotState::Awaiting { deadline, .. } | SlotState::Buffered { deadline } => {
+                    consider(deadline)
+                }
+                _ => {}
+            }
+        }
+        if let Some(t) = self.right_watch_deadline() {
+            consider(t);
+        }
+        next
+    }
+
+    // ----- input doors -----
+
+    /// Feeds one inbound datagram from `from`. Anything that is not a valid
+    /// message for this node is counted and dropped; it never panics and
+    /// leaves the node's state as it was.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.advance(now);
+        if bytes.len() > self.config.max_datagram {
+            self.stats.drops.oversized += 1;
+            return;
+        }
+        let msg = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.count_decode_error(e);
+                return;
+            }
+        };
+        if msg.sender.id == self.own().id {
+            self.stats.drops.unsolicited += 1;
+            return;
+        }
+        if matches!(self.phase, Phase::Idle | Phase::Left) {
+            self.stats.drops.not_active += 1;
+            return;
+        }
+        self.stats.count_received(msg.body.kind());
+        self.on_message(from, msg);
+    }
+
+    /// Runs whatever is due at `now`: timers, probe and ack timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        if matches!(self.phase, Phase::Idle | Phase::Left) {
+            return;
+        }
+        self.run_timers();
+        self.run_probe_timeouts();
+        self.run_slot_timeouts();
+        self.run_right_watch();
+    }
+
+    // ----- commands -----
+
+    /// Joins the ring through `bootstrap`, any node already in it; or, with
+    /// `None`, starts a new ring of one (active at once).
+    pub fn join(
+        &mut self,
+        now: Instant,
+        bootstrap: Option<SocketAddr>,
+    ) -> Result<(), CommandError> {
+        self.advance(now);
+        if self.phase != Phase::Idle {
+            return Err(CommandError::AlreadyJoined);
+        }
+        match bootstrap {
+            None => {
+                self.become_active();
+                Ok(())
+            }
+            Some(addr) => self.start_join(addr),
+        }
+    }
+
+    /// Leaves the ring gracefully: tells the leaf set (which repairs at
+    /// once) and goes inert. Messages still held are dropped.
+    pub fn leave(&mut self, now: Instant) -> Result<(), CommandError> {
+        self.advance(now);
+        if self.phase != Phase::Active {
+            return Err(CommandError::NotActive);
+        }
+        let members: NodeSet = self
+            .routing
+            .neighbor_set(crate::leaf_set::NODE_SET_CAPACITY);
+        for m in &members {
+            self.push_out(Out::Leave { to: m.addr });
+        }
+        self.phase = Phase::Left;
+        self.timers = [None; TIMERS];
+        self.right_watch = None;
+        Ok(())
+    }
+
+    // ----- shared internals -----
+
+    /// Moves the clock forward; a `now` in the past is clamped (STYLE §1).
+    fn advance(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.release_lent();
+    }
+
+    fn release_lent(&mut self) {
+        if let Some(r) = self.lent.take() {
+            self.pool.free(r);
+        }
+    }
+
+    /// Queues a datagram; a full queue drops it and counts (the protocol's
+    /// timers recover from a lost datagram like from network loss).
+    fn push_out(&mut self, out: Out) -> bool {
+        if self.outbox.push_back(out).is_err() {
+            self.stats.transmits_dropped += 1;
+            return false;
+        }
+        true
+    }
+
+    fn push_event(&mut self, ev: Ev) -> bool {
+        if self.events.push_back(ev).is_err() {
+            self.stats.events_dropped += 1;
+            return false;
+        }
+        true
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// `period` with ±10 % jitter, so nodes started together do not keep
+    /// sending in step.
+    fn jittered(&mut self, period: Duration) -> Duration {
+        let tenth = period / 10;
+        let span = u64::try_from(tenth.as_micros() * 2)
+            .unwrap_or(u64::MAX)
+            .max(1);
+        period - tenth + Duration::from_micros(self.rng.below(span))
+    }
+
+    fn set_timer(&mut self, t: Timer, at: Option<Instant>) {
+        self.timers[t as usize] = at;
+    }
+
+    /// Direct contact from `peer` proves it alive: refresh or add it to the
+    /// leaf set and offer it to the routing table (RTT still unknown).
+    fn heard_from(&mut self, peer: Peer) {
+        if let Some((id, t)) = &mut self.right_watch {
+            if *id == peer.id {
+                *t = self.now;
+            }
+        }
+        self.insert_leaf(peer);
+        if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted {
+            // A new entry with no measurement: measure it for proximity.
+            self.probe(peer, Purpose::Rtt, false);
+        }
+    }
+
+    fn insert_leaf(&mut self, peer: Peer) {
+        let ins = self.routing.leaf_set_mut().insert(peer);
+        if ins.added {
+            self.push_event(Ev::Update { peer, joined: true });
+        }
+        for e in ins.evicted() {
+            self.push_event(Ev::Update {
+                peer: e,
+                joined: false,
+            });
+        }
+        if ins.added {
+            self.refresh_right_watch();
+        }
+    }
+
+    fn on_message(&mut self, from: SocketAddr, msg: Message<'_>) {
+        let sender = msg.sender;
+        match msg.body {
+            Body::JoinRequest(m) => self.on_join_request(from, sender, m),
+            Body::JoinReply(m) => self.on_join_reply(sender, m),
+            Body::LeafSet(m) => self.on_leaf_set(from, sender, m),
+            Body::Heartbeat(_) => self.heard_from(sender),
+            Body::Probe(m) => {
+                self.heard_from(sender);
+                let with_leaf_set = m.want_leaf_set;
+                self.push_out(Out::ProbeReply {
+                    to: from,
+                    nonce: m.nonce,
+                    with_leaf_set,
+                });
+            }
+            Body::ProbeReply(m) => self.on_probe_reply(sender, m),
+            Body::RowRequest(m) => {
+                self.heard_from(sender);
+                if usize::from(m.row) < ROWS {
+                    self.push_out(Out::RowReply {
+                        to: from,
+                        row: m.row,
+                    });
+                }
+            }
+            Body::RowReply(m) => {
+                self.heard_from(sender);
+                for p in m.entries.iter() {
+                    self.offer_table_candidate(p);
+                }
+            }
+            Body::Routed(m) => self.on_routed(from, sender, msg.app, m),
+            Body::Ack(m) => self.on_ack(sender, m.msg_id),
+            Body::Leave(m) => self.on_leave(sender, m),
+        }
+    }
+}

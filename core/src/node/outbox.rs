@@ -1,0 +1,226 @@
+//! Pending output as small descriptors, encoded only when the caller polls
+//! (STYLE §5): a leaf set or a routing row is read from the state as it is
+//! at that moment, and a routed message from its slot.
+
+use core::net::SocketAddr;
+
+use heapless::Vec;
+
+use super::Node;
+use super::app::Forwarder;
+use super::pool::{Carried, SlotRef, SlotState};
+use crate::peer::Peer;
+use crate::wire::{
+    Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind, LeafSetExchange,
+    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Routed, RowReply, RowRequest,
+    peer_len,
+};
+
+/// One datagram waiting to be encoded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Out {
+    /// The message in this slot, to the slot's next hop.
+    Routed(SlotRef),
+    /// A join request straight to a bootstrap address (the first hop).
+    JoinRequest {
+        to: SocketAddr,
+        msg_id: u64,
+    },
+    JoinReply {
+        to: SocketAddr,
+        from_root: bool,
+        max_row: u8,
+    },
+    Ack {
+        to: SocketAddr,
+        msg_id: u64,
+    },
+    Heartbeat {
+        to: SocketAddr,
+    },
+    Probe {
+        to: SocketAddr,
+        nonce: u64,
+        want_leaf_set: bool,
+    },
+    ProbeReply {
+        to: SocketAddr,
+        nonce: u64,
+        with_leaf_set: bool,
+    },
+    LeafSet {
+        to: SocketAddr,
+        want_reply: bool,
+    },
+    RowRequest {
+        to: SocketAddr,
+        row: u8,
+    },
+    RowReply {
+        to: SocketAddr,
+        row: u8,
+    },
+    Leave {
+        to: SocketAddr,
+    },
+}
+
+/// Most routing-table entries one reply carries.
+const MAX_ROW_ENTRIES: usize = 48;
+
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
+    Node<HALF, ROWS, POOL, QUEUE, F>
+{
+    /// Encodes `out` into `buf`. `Ok(None)` when the descriptor went stale
+    /// (its slot was freed or moved on), so there is nothing to send.
+    pub(crate) fn encode_out(
+        &self,
+        out: &Out,
+        buf: &mut [u8],
+    ) -> Result<Option<(SocketAddr, usize, Kind)>, EncodeError> {
+        let me = self.routing.own();
+        let ls = self.routing.leaf_set();
+        let leaf_set = LeafSetView {
+            left: PeerList::Peers(ls.left()),
+            right: PeerList::Peers(ls.right()),
+        };
+        let no_leaf_set = LeafSetView::EMPTY;
+        let mut rows: Vec<Peer, MAX_ROW_ENTRIES> = Vec::new();
+        let (to, app, body) = match *out {
+            Out::Routed(r) => {
+                let Some(slot) = self.pool.get(r) else {
+                    return Ok(None);
+                };
+                let SlotState::Awaiting { next, .. } = slot.state else {
+                    return Ok(None);
+                };
+                let body = match slot.carried {
+                    Carried::Join { joiner } => Body::JoinRequest(JoinRequest {
+                        msg_id: slot.msg_id,
+                        hops: slot.hops,
+                        joiner,
+                    }),
+                    Carried::Routed => Body::Routed(Routed {
+                        msg_id: slot.msg_id,
+                        key: slot.key,
+                        per_hop: slot.per_hop,
+                        handoff: slot.handoff,
+                        hops: slot.hops,
+                        source: slot.source,
+                        payload: &slot.payload,
+                    }),
+                };
+                (next.addr, slot.app, body)
+            }
+            Out::JoinRequest { to, msg_id } => (
+                to,
+                AppId::OVERLAY,
+                Body::JoinRequest(JoinRequest {
+                    msg_id,
+                    hops: 0,
+                    joiner: me,
+                }),
+            ),
+            Out::JoinReply {
+                to,
+                from_root,
+                max_row,
+            } => {
+                let ls_view = if from_root { leaf_set } else { no_leaf_set };
+                let used = 1 + ls_view.left.encoded_len() + ls_view.right.encoded_len() + 1;
+                self.gather_rows(usize::from(max_row), true, used, &mut rows);
+                let body = Body::JoinReply(JoinReply {
+                    from_root,
+                    rows: PeerList::Peers(&rows),
+                    leaf_set: ls_view,
+                });
+                (to, AppId::OVERLAY, body)
+            }
+            Out::Ack { to, msg_id } => (to, AppId::OVERLAY, Body::Ack(Ack { msg_id })),
+            Out::Heartbeat { to } => (to, AppId::OVERLAY, Body::Heartbeat(Heartbeat)),
+            Out::Probe {
+                to,
+                nonce,
+                want_leaf_set,
+            } => (
+                to,
+                AppId::OVERLAY,
+                Body::Probe(Probe {
+                    nonce,
+                    want_leaf_set,
+                }),
+            ),
+            Out::ProbeReply {
+                to,
+                nonce,
+                with_leaf_set,
+            } => {
+                let leaf_set = if with_leaf_set { leaf_set } else { no_leaf_set };
+                (
+                    to,
+                    AppId::OVERLAY,
+                    Body::ProbeReply(ProbeReply { nonce, leaf_set }),
+                )
+            }
+            Out::LeafSet { to, want_reply } => (
+                to,
+                AppId::OVERLAY,
+                Body::LeafSet(LeafSetExchange {
+                    want_reply,
+                    leaf_set,
+                }),
+            ),
+            Out::RowRequest { to, row } => {
+                (to, AppId::OVERLAY, Body::RowRequest(RowRequest { row }))
+            }
+            Out::RowReply { to, row } => {
+                self.gather_rows(usize::from(row), false, 2, &mut rows);
+                (
+                    to,
+                    AppId::OVERLAY,
+                    Body::RowReply(RowReply {
+                        row,
+                        entries: PeerList::Peers(&rows),
+                    }),
+                )
+            }
+            Out::Leave { to } => (to, AppId::OVERLAY, Body::Leave(Leave { leaf_set })),
+        };
+        let kind = body.kind();
+        let len = Message {
+            app,
+            sender: me,
+            body,
+        }
+        .encode(buf)?;
+        Ok(Some((to, len, kind)))
+    }
+
+    /// Routing-table entries of row `row` (and, if `below`, of the rows
+    /// under it, highest first) that fit the datagram after `used` bytes of
+    /// body.
+    fn gather_rows(
+        &self,
+        row: usize,
+        below: bool,
+        used: usize,
+        out: &mut Vec<Peer, MAX_ROW_ENTRIES>,
+    ) {
+        let me = self.routing.own();
+        let header = 2 + 1 + 1 + 2 + peer_len(&me);
+        let mut budget = self.config.max_datagram.saturating_sub(header + used);
+        let lowest = if below { 0 } else { row };
+        for r in (lowest..=row.min(ROWS - 1)).rev() {
+            let Some(entries) = self.routing.table().row(r) else {
+                continue;
+            };
+            for e in entries.iter().flatten() {
+                let need = peer_len(&e.peer);
+                if need > budget || out.push(e.peer).is_err() {
+                    return;
+                }
+                budget -= need;
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Outstanding probes: liveness checks of suspects, confirmation of leaf-set
+//! candidates (MSPastry §3.1) and round-trip measurement for the routing
+//! table's proximity invariant. Bounded; each has its own deadline.
+
+use heapless::Vec;
+
+use crate::id::Id;
+use crate::peer::Peer;
+use crate::time::Instant;
+
+/// Why a node is being probed; a stronger purpose replaces a weaker one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Purpose {
+    /// Measure RTT of a routing-table candidate.
+    Rtt,
+    /// Confirm a leaf-set candidate before it enters the leaf set.
+    LeafCandidate,
+    /// A member has gone silent or missed an ack: is it alive?
+    Suspect,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe {
+    pub(crate) peer: Peer,
+    pub(crate) nonce: u64,
+    pub(crate) sent_at: Instant,
+    pub(crate) deadline: Instant,
+    pub(crate) tries_left: u8,
+    pub(crate) purpose: Purpose,
+    pub(crate) want_leaf_set: bool,
+    /// Whether the probe was re-sent (Karn: no RTT sample from it then).
+    pub(crate) resent: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Probes<const N: usize> {
+    list: Vec<Probe, N>,
+}
+
+impl<const N: usize> Probes<N> {
+    pub(crate) fn new() -> Probes<N> {
+        Probes { list: Vec::new() }
+    }
+
+    pub(crate) fn find(&self, id: Id) -> Option<&Probe> {
+        self.list.iter().find(|p| p.peer.id == id)
+    }
+
+    pub(crate) fn find_mut(&mut self, id: Id) -> Option<&mut Probe> {
+        self.list.iter_mut().find(|p| p.peer.id == id)
+    }
+
+    pub(crate) fn is_suspect(&self, id: Id) -> bool {
+        self.find(id).is_some_and(|p| p.purpose == Purpose::Suspect)
+    }
+
+    pub(crate) fn push(&mut self, p: Probe) -> bool {
+        self.list.push(p).is_ok()
+    }
+
+    pub(crate) fn remove(&mut self, id: Id) -> Option<Probe> {
+        let i = self.list.iter().position(|p| p.peer.id == id)?;
+        Some(self.list.swap_remove(i))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub(crate) fn any(&self, f: impl Fn(&Probe) -> bool) -> bool {
+        self.list.iter().any(f)
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.list.iter().map(|p| p.deadline).min()
+    }
+
+    /// The first probe whose deadline has passed.
+    pub(crate) fn due(&self, now: Instant) -> Option<Probe> {
+        self.list.iter().find(|p| p.deadline <= now).copied()
+    }
+}
+
+/// Recently seen `(source, msg_id)` pairs, so a retransmission that crossed
+/// an ack is not delivered twice. A ring of the last `N`.
+#[derive(Clone, Debug)]
+pub(crate) struct SeenCache<const N: usize> {
+    ring: Vec<(Id, u64), N>,
+    next: usize,
+}
+
+impl<const N: usize> SeenCache<N> {
+    pub(crate) fn new() -> SeenCache<N> {
+        SeenCache {
+            ring: Vec::new(),
+            next: 0,
+        }
+    }
+
+    pub(crate) fn contains(&self, source: Id, msg_id: u64) -> bool {
+        self.ring.iter().any(|&(s, m)| s == source && m == msg_id)
+    }
+
+    /// Records the pair, forgetting the oldest when full.
+    pub(crate) fn insert(&mut self, source: Id, msg_id: u64) {
+        if N == 0 || self.contains(source, msg_id) {
+            return;
+        }
+        if self.ring.len() < N {
+            let _ = self.ring.push((source, msg_id));
+        } else {
+            self.ring[self.next] = (source, msg_id);
+            self.next = (self.next + 1) % N;
+        }
+    }
+}

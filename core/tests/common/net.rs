@@ -1,0 +1,253 @@
+//! A small in-memory network for node tests: virtual clock, seeded delay
+//! and loss, nodes driven only through the public sans-IO API and the drain
+//! rule. Deterministic per seed.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pastry_core::rng::SmallRng;
+use pastry_core::{AppId, Config, Event, Id, Instant, Node, Peer, Phase};
+
+/// A delivery as the test saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub at: usize,
+    pub key: Id,
+    pub app: AppId,
+    pub msg_id: u64,
+    pub source: Id,
+    pub payload: Vec<u8>,
+    pub when: Instant,
+    pub was_active: bool,
+}
+
+/// A datagram in flight: arrival time, sequence (ties), to, from, bytes.
+type InFlight = Reverse<(Instant, u64, usize, SocketAddr, Vec<u8>)>;
+
+pub struct Net {
+    pub nodes: Vec<Node>,
+    pub alive: Vec<bool>,
+    pub now: Instant,
+    pub rng: SmallRng,
+    pub loss: f64,
+    /// One-way delay range, in microseconds.
+    pub delay: (u64, u64),
+    queue: BinaryHeap<InFlight>,
+    seq: u64,
+    by_addr: HashMap<SocketAddr, usize>,
+    pub delivered: Vec<Delivered>,
+    pub failed: Vec<(usize, u64)>,
+    pub joined: Vec<usize>,
+    pub datagrams: u64,
+    buf: Vec<u8>,
+}
+
+impl Net {
+    pub fn new(seed: u64) -> Net {
+        Net {
+            nodes: Vec::new(),
+            alive: Vec::new(),
+            now: Instant::from_secs(1),
+            rng: SmallRng::new(seed),
+            loss: 0.0,
+            delay: (5_000, 50_000),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            by_addr: HashMap::new(),
+            delivered: Vec::new(),
+            failed: Vec::new(),
+            joined: Vec::new(),
+            datagrams: 0,
+            buf: vec![0u8; 1_280],
+        }
+    }
+
+    pub fn random_id(&mut self) -> Id {
+        let mut b = [0u8; 20];
+        for c in b.chunks_mut(8) {
+            c.copy_from_slice(&self.rng.next_u64().to_be_bytes()[..c.len()]);
+        }
+        Id::from_bytes(b)
+    }
+
+    /// Adds a node (not yet joined); its index.
+    pub fn add(&mut self, config: Config) -> usize {
+        let i = self.nodes.len();
+        let id = self.random_id();
+        let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
+        let seed = self.rng.next_u64();
+        self.nodes
+            .push(Node::new(config, id, addr, seed).expect("valid config"));
+        self.alive.push(true);
+        self.by_addr.insert(addr, i);
+        i
+    }
+
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.nodes[i].own().addr
+    }
+
+    /// Output of node `i` after an input: the drain rule.
+    pub fn drain(&mut self, i: usize) {
+        if !self.alive[i] {
+            return;
+        }
+        loop {
+            let tx = self.nodes[i]
+                .poll_transmit(&mut self.buf)
+                .expect("buffer is max_datagram");
+            let Some(tx) = tx else { break };
+            self.datagrams += 1;
+            if self.loss > 0.0 && self.rng.unit() < self.loss {
+                continue;
+            }
+            let Some(&to) = self.by_addr.get(&tx.destination) else {
+                continue;
+            };
+            let d = self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1);
+            let at = self.now + Duration::from_micros(d);
+            self.seq += 1;
+            let from = self.addr(i);
+            self.queue.push(Reverse((
+                at,
+                self.seq,
+                to,
+                from,
+                self.buf[..tx.len].to_vec(),
+            )));
+        }
+        let was_active = self.nodes[i].phase() == Phase::Active;
+        while let Some(ev) = self.nodes[i].poll_event() {
+            match ev {
+                Event::Deliver(d) => self.delivered.push(Delivered {
+                    at: i,
+                    key: d.key,
+                    app: d.app,
+                    msg_id: d.msg_id,
+                    source: d.source.id,
+                    payload: d.payload.to_vec(),
+                    when: self.now,
+                    was_active,
+                }),
+                Event::RouteFailed { msg_id, .. } => self.failed.push((i, msg_id)),
+                Event::Joined => self.joined.push(i),
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs the network until `until`: datagrams and node deadlines in time order.
+    pub fn run_until(&mut self, until: Instant) {
+        loop {
+            let next_dgram = self.queue.peek().map(|Reverse((t, ..))| *t);
+            let next_timer = (0..self.nodes.len())
+                .filter(|&i| self.alive[i])
+                .filter_map(|i| self.nodes[i].poll_timeout().map(|t| (t, i)))
+                .min();
+            let t_dgram = next_dgram.unwrap_or(Instant::MAX);
+            let t_timer = next_timer.map_or(Instant::MAX, |(t, _)| t);
+            let t = t_dgram.min(t_timer);
+            if t > until {
+                self.now = until;
+                return;
+            }
+            self.now = self.now.max(t);
+            if t_dgram <= t_timer {
+                let Reverse((_, _, to, from, bytes)) = self.queue.pop().unwrap();
+                if self.alive[to] {
+                    self.nodes[to].handle_datagram(self.now, from, &bytes);
+                    self.drain(to);
+                }
+            } else {
+                let (_, i) = next_timer.unwrap();
+                self.nodes[i].handle_timeout(self.now);
+                self.drain(i);
+            }
+        }
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    pub fn crash(&mut self, i: usize) {
+        self.alive[i] = false;
+    }
+
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| self.alive[i]).collect()
+    }
+
+    /// The live, active node numerically closest to `key`.
+    pub fn true_root(&self, key: Id) -> usize {
+        self.live()
+            .into_iter()
+            .filter(|&i| self.nodes[i].is_active())
+            .min_by(|&a, &b| key.cmp_closeness(self.nodes[a].own().id, self.nodes[b].own().id))
+            .expect("a live node")
+    }
+
+    /// Checks every live node's leaf set against the sorted live ids;
+    /// returns the nodes whose leaf set is wrong.
+    pub fn wrong_leaf_sets(&self) -> Vec<usize> {
+        let mut ids: Vec<Id> = self
+            .live()
+            .iter()
+            .map(|&i| self.nodes[i].own().id)
+            .collect();
+        ids.sort();
+        let n = ids.len();
+        let mut wrong = Vec::new();
+        for i in self.live() {
+            let node = &self.nodes[i];
+            let half = node.leaf_set().half().min(n - 1);
+            let pos = ids.binary_search(&node.own().id).unwrap();
+            let left: Vec<Id> = (1..=half).map(|k| ids[(pos + n - k) % n]).collect();
+            let right: Vec<Id> = (1..=half).map(|k| ids[(pos + k) % n]).collect();
+            let got_l: Vec<Id> = node.leaf_set().left().iter().map(|p| p.id).collect();
+            let got_r: Vec<Id> = node.leaf_set().right().iter().map(|p| p.id).collect();
+            if got_l != left || got_r != right {
+                wrong.push(i);
+            }
+        }
+        wrong
+    }
+
+    /// Starts a node and joins it through a random active live node (or
+    /// alone if there is none).
+    pub fn join_one(&mut self, config: Config) -> usize {
+        let i = self.add(config);
+        let boots: Vec<usize> = self
+            .live()
+            .into_iter()
+            .filter(|&j| j != i && self.nodes[j].is_active())
+            .collect();
+        let bootstrap = if boots.is_empty() {
+            None
+        } else {
+            let pick = self.rng.below(boots.len() as u64) as usize;
+            Some(self.addr(boots[pick]))
+        };
+        let now = self.now;
+        self.nodes[i].join(now, bootstrap).expect("join");
+        self.drain(i);
+        i
+    }
+
+    /// Routes from node `i`; the message id.
+    pub fn route(&mut self, i: usize, key: Id, app: AppId, payload: &[u8]) -> u64 {
+        let now = self.now;
+        let id = self.nodes[i]
+            .route(now, key, app, payload, None)
+            .expect("route");
+        self.drain(i);
+        id
+    }
+
+    pub fn peer(&self, i: usize) -> Peer {
+        self.nodes[i].own()
+    }
+}
