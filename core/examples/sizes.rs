@@ -3,11 +3,11 @@
 
 use core::mem::size_of;
 
-use pastry_core::{Entry, LeafSet, Peer, RoutingState, RoutingTable};
+use pastry_core::{Entry, LeafSet, Node, Peer, RoutingState, RoutingTable};
 
 fn main() {
     println!("{:<48} {:>7}", "type", "bytes");
-    let rows: [(&str, usize); 7] = [
+    let rows: [(&str, usize); 9] = [
         ("Peer (id + SocketAddr)", size_of::<Peer>()),
         ("routing_table::Entry (peer + rtt)", size_of::<Entry>()),
         (
@@ -29,6 +29,14 @@ fn main() {
         (
             "RoutingState<8, 4> (embedded: L = 16, 4 rows)",
             size_of::<RoutingState<8, 4>>(),
+        ),
+        (
+            "Node (default: 8 rows, 16 slots, queues 64)",
+            size_of::<Node>(),
+        ),
+        (
+            "Node<8, 4, 4, 16> (embedded)",
+            size_of::<Node<8, 4, 4, 16>>(),
         ),
     ];
     for (name, bytes) in rows {

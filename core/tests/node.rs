@@ -66,3 +66,180 @@ fn sixty_four_nodes_joined_one_by_one_have_true_leaf_sets() {
         );
     }
 }
+
+#[test]
+fn ten_percent_crash_is_repaired_and_keys_route_to_the_live_root() {
+    for seed in [4, 5] {
+        let mut net = ring(64, seed);
+        let mut live = net.live();
+        for _ in 0..6 {
+            let pick = net.rng.below(live.len() as u64) as usize;
+            net.crash(live.swap_remove(pick));
+        }
+        // Lease (33 s) + probe retries with backoff (3 + 6 + 12 s) + repair.
+        net.run_for(Duration::from_secs(120));
+        let wrong = net.wrong_leaf_sets();
+        assert!(
+            wrong.is_empty(),
+            "seed {seed}: leaf sets not repaired at {wrong:?}"
+        );
+        for k in 0..200u32 {
+            let key = net.random_id();
+            let live = net.live();
+            let from = live[k as usize % live.len()];
+            let id = net.route(from, key, APP, &k.to_be_bytes());
+            net.run_for(Duration::from_millis(500));
+            let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
+            assert_eq!(
+                d.len(),
+                1,
+                "seed {seed}: key {key} delivered {} times",
+                d.len()
+            );
+            assert_eq!(
+                d[0].at,
+                net.true_root(key),
+                "seed {seed}: key {key} at the wrong node"
+            );
+        }
+    }
+}
+
+#[test]
+fn routing_under_ten_percent_loss_delivers_every_message_exactly_once() {
+    let seed = 6;
+    let mut net = ring(64, seed);
+    net.loss = 0.10;
+    let mut sent = Vec::new();
+    for k in 0..300u32 {
+        let key = net.random_id();
+        let from = k as usize % 64;
+        sent.push((net.route(from, key, APP, &k.to_be_bytes()), key));
+        net.run_for(Duration::from_millis(50));
+    }
+    net.run_for(Duration::from_secs(30));
+    assert!(
+        net.failed.is_empty(),
+        "seed {seed}: route failures {:?}",
+        net.failed
+    );
+    for (id, key) in sent {
+        let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
+        assert_eq!(
+            d.len(),
+            1,
+            "seed {seed}: message {id} delivered {} times",
+            d.len()
+        );
+        assert_eq!(d[0].at, net.true_root(key), "seed {seed}");
+    }
+    let reroutes: u64 = net.nodes.iter().map(|n| n.stats().reroutes).sum();
+    assert!(
+        reroutes > 0,
+        "10 % loss must have cost some hops a retransmission"
+    );
+}
+
+#[test]
+fn a_root_that_denies_an_end_node_app_hands_the_message_to_the_next_replica() {
+    let mut net = ring(32, 7);
+    let denied = AppId(99);
+    for k in 0..30u32 {
+        let key = net.random_id();
+        let root = net.true_root(key);
+        let second = {
+            let mut by: Vec<usize> = net.live();
+            by.sort_by(|&a, &b| key.cmp_closeness(net.nodes[a].own().id, net.nodes[b].own().id));
+            by[1]
+        };
+        net.nodes[root]
+            .policy_mut()
+            .set(
+                denied,
+                pastry_core::node::AppPolicy {
+                    allow: false,
+                    per_hop: false,
+                },
+            )
+            .unwrap();
+        let id = net.route(k as usize % 32, key, denied, b"x");
+        net.run_for(Duration::from_secs(1));
+        let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
+        assert_eq!(d.len(), 1, "key {key}");
+        assert_eq!(d[0].at, second, "key {key}: not served by the next replica");
+        net.nodes[root]
+            .policy_mut()
+            .set(
+                denied,
+                pastry_core::node::AppPolicy {
+                    allow: true,
+                    per_hop: false,
+                },
+            )
+            .unwrap();
+    }
+}
+
+/// What a node's observable state is, for before/after comparison.
+fn snapshot(n: &pastry_core::Node) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {} {} {:?}",
+        n.phase(),
+        n.leaf_set().left(),
+        n.leaf_set().right(),
+        n.routing_table().entries().collect::<Vec<_>>(),
+        n.messages_held(),
+        n.probes_outstanding(),
+        n.poll_timeout(),
+    )
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_change_nothing() {
+    let mut net = ring(16, 8);
+    let target = 3;
+    let before = snapshot(&net.nodes[target]);
+    let stats_before = net.nodes[target].stats().clone();
+    let from = net.addr(5);
+    let now = net.now;
+    // A valid frame to mutate: a heartbeat from another node, re-encoded.
+    let mut rng = pastry_core::rng::SmallRng::new(8);
+    let mut garbage: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        b"PA".to_vec(),
+        b"PA\x02\x04".to_vec(),
+        vec![0xff; 2_000],
+    ];
+    for _ in 0..2_000 {
+        let len = rng.below(120) as usize;
+        let mut g: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        if len > 4 {
+            g[..3].copy_from_slice(b"PA\x01");
+            g[3] = 1 + rng.below(11) as u8;
+        }
+        garbage.push(g);
+    }
+    let mut accepted = 0;
+    for g in &garbage {
+        net.nodes[target].handle_datagram(now, from, g);
+        if pastry_core::wire::Message::decode(g).is_ok() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(
+        accepted, 0,
+        "the garbage must be invalid for this test to mean anything"
+    );
+    // Nothing to send, nothing to report, nothing changed.
+    let mut buf = [0u8; 1_280];
+    assert_eq!(net.nodes[target].poll_transmit(&mut buf), Ok(None));
+    assert!(net.nodes[target].poll_event().is_none());
+    assert_eq!(snapshot(&net.nodes[target]), before);
+    let s = net.nodes[target].stats();
+    let drops = s.drops.malformed + s.drops.unsupported_version + s.drops.oversized;
+    let drops_before = stats_before.drops.malformed
+        + stats_before.drops.unsupported_version
+        + stats_before.drops.oversized;
+    assert_eq!(drops - drops_before, garbage.len() as u64);
+}

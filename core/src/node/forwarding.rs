@@ -62,7 +62,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             // Fits: checked against max_payload <= MAX_PAYLOAD above.
             let _ = s.payload.extend_from_slice(payload);
         }
-        self.seen.insert(own.id, msg_id);
+        self.seen.insert(own.id, msg_id, false);
         self.dispatch(r, hint);
         Ok(msg_id)
     }
@@ -70,7 +70,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// A routed message from the previous hop `sender`.
     pub(super) fn on_routed(&mut self, from: SocketAddr, sender: Peer, app: AppId, m: Routed<'_>) {
         self.heard_from(sender);
-        if self.seen.contains(m.source.id, m.msg_id) {
+        if self.seen.contains(m.source.id, m.msg_id, m.handoff) {
             // A retransmission that crossed our ack: ack again, deliver once.
             self.push_out(Out::Ack {
                 to: from,
@@ -88,7 +88,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.queue_full += 1;
             return;
         };
-        self.seen.insert(m.source.id, m.msg_id);
+        self.seen.insert(m.source.id, m.msg_id, m.handoff);
         self.push_out(Out::Ack {
             to: from,
             msg_id: m.msg_id,
@@ -134,16 +134,16 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             SlotState::Awaiting { next, sent_at, .. }
                 if s.msg_id == msg_id && next.id == sender.id =>
             {
-                Some((r, sent_at, s.attempts))
+                Some((r, sent_at, s.attempts, s.retransmitted))
             }
             _ => None,
         });
-        let Some((r, sent_at, attempts)) = found else {
+        let Some((r, sent_at, attempts, retransmitted)) = found else {
             self.stats.drops.unsolicited += 1;
             return;
         };
         self.heard_from(sender);
-        if attempts == 1 {
+        if attempts == 1 && !retransmitted {
             // Karn: a message sent once gives an unambiguous sample.
             let rtt = self.now.saturating_duration_since(sent_at);
             self.rtt.sample(rtt);
@@ -190,9 +190,43 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
         }
         match next {
+            NextHop::Local if self.closer_node_suspected(r) => self.hold(r),
             NextHop::Local => self.arrive(r),
             NextHop::Forward(p) => self.send_slot(r, p),
         }
+    }
+
+    /// Whether a node closer to the key than us is excluded only because it
+    /// is suspected or timed out: then we are not the root yet.
+    fn closer_node_suspected(&self, r: SlotRef) -> bool {
+        let Some(s) = self.pool.get(r) else {
+            return false;
+        };
+        let joiner = match s.carried {
+            Carried::Join { joiner } => Some(joiner.id),
+            Carried::Routed => None,
+        };
+        self.routing.next_hop(s.key, |p| Some(p.id) == joiner) != NextHop::Local
+    }
+
+    /// MSPastry consistency: never deliver while a closer node is merely
+    /// suspected. Hold the message until its probe resolves (then it is
+    /// routed again, see `redispatch_buffered`), at most once.
+    fn hold(&mut self, r: SlotRef) {
+        let wait =
+            self.config.probe_timeout * (1u32 << (u32::from(self.config.probe_retries) + 1).min(8));
+        let deadline = self.now + wait;
+        let Some(s) = self.pool.get_mut(r) else {
+            return;
+        };
+        if s.held {
+            // Held once already and the closer node is still unreachable.
+            self.fail_route(r);
+            return;
+        }
+        s.held = true;
+        s.tried.clear();
+        s.state = SlotState::Buffered { deadline };
     }
 
     fn choose_next_hop(&self, r: SlotRef, hint: Option<Peer>) -> NextHop {
@@ -299,25 +333,27 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             deadline: now + rto,
         };
         s.attempts = s.attempts.saturating_add(1);
+        s.retransmitted = false;
         self.stats.forwarded += 1;
         // A full outbox loses this send; the hop's timeout recovers it.
         self.push_out(Out::Routed(r));
     }
 
-    /// RFC 6298: RTO = SRTT + 4·RTTVAR, using the next hop's own measured RTT
-    /// as SRTT when we have one, bounded by the configured limits.
+    /// RFC 6298: RTO = SRTT + 4·RTTVAR from the node-wide smoothed
+    /// estimator; a next hop measured as farther than average raises the
+    /// base to its own RTT. Bounded by the configured limits.
     fn rto_for(&self, id: Id) -> Duration {
         let measured = self
             .routing
             .table()
             .get(id)
             .and_then(|e| e.rtt.as_duration());
-        match measured.or(self.rtt.srtt) {
-            None => self.config.initial_rto,
-            Some(srtt) => {
-                (srtt + self.rtt.rttvar * 4).clamp(self.config.min_rto, self.config.max_rto)
-            }
-        }
+        let base = match (measured, self.rtt.srtt) {
+            (None, None) => return self.config.initial_rto,
+            (Some(m), Some(s)) => m.max(s),
+            (m, s) => m.or(s).unwrap_or_default(),
+        };
+        (base + self.rtt.rttvar * 4).clamp(self.config.min_rto, self.config.max_rto)
     }
 
     fn fail_route(&mut self, r: SlotRef) {
@@ -356,7 +392,26 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         }
     }
 
+    /// A hop's ack did not come. The hop gets one retransmission with the
+    /// timeout doubled (RFC 6298 §5.5): a lost datagram is likelier than a
+    /// dead node, and the hop may be the key's root. A second silence makes
+    /// it a suspect (probed) and the message is rerouted around it.
     fn hop_timed_out(&mut self, r: SlotRef, next: Peer) {
+        let now = self.now;
+        let rto = self.rto_for(next.id);
+        let Some(s) = self.pool.get_mut(r) else {
+            return;
+        };
+        if !s.retransmitted {
+            s.retransmitted = true;
+            s.state = SlotState::Awaiting {
+                next,
+                sent_at: now,
+                deadline: now + rto * 2,
+            };
+            self.push_out(Out::Routed(r));
+            return;
+        }
         if self.routing.leaf_set().contains(next.id) || self.routing.table().contains(next.id) {
             self.suspect(next);
         }

@@ -53,7 +53,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.unsolicited += 1;
             return;
         }
-        if self.seen.contains(joiner.id, m.msg_id) {
+        if self.seen.contains(joiner.id, m.msg_id, false) {
             self.push_out(Out::Ack {
                 to: from,
                 msg_id: m.msg_id,
@@ -72,7 +72,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.queue_full += 1;
             return;
         };
-        self.seen.insert(joiner.id, m.msg_id);
+        self.seen.insert(joiner.id, m.msg_id, false);
         self.push_out(Out::Ack {
             to: from,
             msg_id: m.msg_id,
@@ -273,6 +273,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.offer_leaf_candidate(q, joining);
         }
         self.check_activation();
+        if self.phase == Phase::Active {
+            self.redispatch_buffered();
+        }
     }
 
     pub(super) fn run_probe_timeouts(&mut self) {
@@ -304,6 +307,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 self.routing.table_mut().remove(p.peer.id);
             }
             self.check_activation();
+            if self.phase == Phase::Active {
+                self.redispatch_buffered();
+            }
         }
     }
 
@@ -331,14 +337,19 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         }
     }
 
-    /// Asks the farthest member of each side that lost one for its leaf set.
+    /// Asks members of each side that lost one for their leaf sets: the
+    /// farthest (Pastry'01 §2.4: its set reaches past ours) and the nearest
+    /// (its set covers the next L/2 positions on that side, which matters
+    /// when the side was refilled with far nodes while it had a hole).
     fn repair_sides(&mut self, left: bool, right: bool) {
         let ls = self.routing.leaf_set();
-        let far: [Option<Peer>; 2] = [
+        let ask: [Option<Peer>; 4] = [
             ls.farthest_left().copied().filter(|_| left),
+            ls.left().first().copied().filter(|_| left),
             ls.farthest_right().copied().filter(|_| right),
+            ls.right().first().copied().filter(|_| right),
         ];
-        for p in far.into_iter().flatten() {
+        for p in ask.into_iter().flatten() {
             self.probe(p, Purpose::Suspect, true);
         }
     }

@@ -64,6 +64,10 @@ pub(crate) struct Slot {
     pub(crate) tried: Vec<Id, MAX_TRIED>,
     /// Sends so far (the first, then reroutes).
     pub(crate) attempts: u8,
+    /// The current hop has had its one retransmission.
+    pub(crate) retransmitted: bool,
+    /// Held once already, waiting for a suspected closer node.
+    pub(crate) held: bool,
 }
 
 /// A reference to a slot that stays valid only while the slot is not reused.
@@ -102,6 +106,8 @@ impl<const POOL: usize> Pool<POOL> {
                     payload: Vec::new(),
                     tried: Vec::new(),
                     attempts: 0,
+                    retransmitted: false,
+                    held: false,
                 };
                 self.slots.push(fresh).ok()?;
                 self.slots.len() - 1
@@ -117,6 +123,8 @@ impl<const POOL: usize> Pool<POOL> {
         s.payload.clear();
         s.tried.clear();
         s.attempts = 0;
+        s.retransmitted = false;
+        s.held = false;
         s.handoff = false;
         Some(SlotRef {
             index: index as u16,

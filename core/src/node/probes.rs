@@ -81,11 +81,14 @@ impl<const N: usize> Probes<N> {
     }
 }
 
-/// Recently seen `(source, msg_id)` pairs, so a retransmission that crossed
-/// an ack is not delivered twice. A ring of the last `N`.
+/// Recently seen routed messages, so a retransmission that crossed an ack
+/// is not handled twice. Keyed by `(source, msg_id, handoff)`: a message a
+/// root hands down the replica set may come back through a node that
+/// forwarded it before, and must not be mistaken for a duplicate there.
+/// A ring of the last `N`.
 #[derive(Clone, Debug)]
 pub(crate) struct SeenCache<const N: usize> {
-    ring: Vec<(Id, u64), N>,
+    ring: Vec<(Id, u64, bool), N>,
     next: usize,
 }
 
@@ -97,19 +100,20 @@ impl<const N: usize> SeenCache<N> {
         }
     }
 
-    pub(crate) fn contains(&self, source: Id, msg_id: u64) -> bool {
-        self.ring.iter().any(|&(s, m)| s == source && m == msg_id)
+    pub(crate) fn contains(&self, source: Id, msg_id: u64, handoff: bool) -> bool {
+        self.ring.contains(&(source, msg_id, handoff))
     }
 
-    /// Records the pair, forgetting the oldest when full.
-    pub(crate) fn insert(&mut self, source: Id, msg_id: u64) {
-        if N == 0 || self.contains(source, msg_id) {
+    /// Records the message, forgetting the oldest when full.
+    pub(crate) fn insert(&mut self, source: Id, msg_id: u64, handoff: bool) {
+        if N == 0 || self.contains(source, msg_id, handoff) {
             return;
         }
+        let e = (source, msg_id, handoff);
         if self.ring.len() < N {
-            let _ = self.ring.push((source, msg_id));
+            let _ = self.ring.push(e);
         } else {
-            self.ring[self.next] = (source, msg_id);
+            self.ring[self.next] = e;
             self.next = (self.next + 1) % N;
         }
     }
