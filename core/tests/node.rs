@@ -243,3 +243,22 @@ fn malformed_datagrams_are_counted_and_change_nothing() {
         + stats_before.drops.oversized;
     assert_eq!(drops - drops_before, garbage.len() as u64);
 }
+
+/// Control traffic of a ring at rest stays small (the target at 60-minute
+/// sessions is 0.3 messages per node per second; at rest it should be a
+/// fraction of that). Prints the figure:
+/// `cargo test -p pastry-core --test node control_traffic -- --nocapture`.
+#[test]
+fn control_traffic_at_rest_is_small() {
+    let mut net = ring(64, 9);
+    net.run_for(Duration::from_secs(600));
+    let before: u64 = net.nodes.iter().map(|n| n.stats().control_sent()).sum();
+    let secs = 1_800;
+    net.run_for(Duration::from_secs(secs));
+    let after: u64 = net.nodes.iter().map(|n| n.stats().control_sent()).sum();
+    let rate = (after - before) as f64 / 64.0 / secs as f64;
+    eprintln!("control messages per node per second at rest: {rate:.4}");
+    assert!(rate > 0.0, "a ring at rest still sends heartbeats");
+    assert!(rate <= 0.1, "control traffic at rest {rate:.4} msg/node/s");
+    assert!(net.wrong_leaf_sets().is_empty());
+}
