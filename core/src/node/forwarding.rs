@@ -70,31 +70,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// A routed message from the previous hop `sender`.
     pub(super) fn on_routed(&mut self, from: SocketAddr, sender: Peer, app: AppId, m: Routed<'_>) {
         self.heard_from(sender);
-        if self.seen.contains(m.source.id, m.msg_id, m.handoff) {
-            // A retransmission that crossed our ack: ack again, deliver once.
-            self.push_out(Out::Ack {
-                to: from,
-                msg_id: m.msg_id,
-            });
-            self.stats.drops.duplicate += 1;
-            return;
-        }
         if m.payload.len() > super::pool::MAX_PAYLOAD {
             self.stats.drops.oversized += 1;
             return;
         }
-        // No ack unless we can hold it: the sender's timeout then reroutes.
-        let Some(r) = self.pool.alloc(Carried::Routed, m.source) else {
-            self.stats.drops.queue_full += 1;
+        let Some(r) = self.accept_hop(from, Carried::Routed, m.source, m.msg_id, m.handoff) else {
             return;
         };
-        self.seen.insert(m.source.id, m.msg_id, m.handoff);
-        self.push_out(Out::Ack {
-            to: from,
-            msg_id: m.msg_id,
-        });
         if let Some(s) = self.pool.get_mut(r) {
-            s.msg_id = m.msg_id;
             s.key = m.key;
             s.app = app;
             s.per_hop = m.per_hop;
@@ -106,6 +89,35 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.offer_row_to_previous_hop(from, sender, m.key);
         }
         self.dispatch(r, None);
+    }
+
+    /// Takes a message from the previous hop into a slot. A duplicate is
+    /// acked again and dropped; with no free slot it is not acked, so the
+    /// sender's timeout reroutes it; otherwise it is recorded and acked.
+    pub(super) fn accept_hop(
+        &mut self,
+        from: SocketAddr,
+        carried: Carried,
+        source: Peer,
+        msg_id: u64,
+        handoff: bool,
+    ) -> Option<SlotRef> {
+        if self.seen.contains(source.id, msg_id, handoff) {
+            // A retransmission that crossed our ack: ack again, handle once.
+            self.push_out(Out::Ack { to: from, msg_id });
+            self.stats.drops.duplicate += 1;
+            return None;
+        }
+        let Some(r) = self.pool.alloc(carried, source) else {
+            self.stats.drops.queue_full += 1;
+            return None;
+        };
+        self.seen.insert(source.id, msg_id, handoff);
+        self.push_out(Out::Ack { to: from, msg_id });
+        if let Some(s) = self.pool.get_mut(r) {
+            s.msg_id = msg_id;
+        }
+        Some(r)
     }
 
     /// Lazy table repair (Pastry'01 §2.4): the previous hop shares as many

@@ -53,32 +53,16 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.unsolicited += 1;
             return;
         }
-        if self.seen.contains(joiner.id, m.msg_id, false) {
-            self.push_out(Out::Ack {
-                to: from,
-                msg_id: m.msg_id,
-            });
-            self.stats.drops.duplicate += 1;
-            return;
-        }
+        // Only an active node routes joins; it never saw this one otherwise.
         if self.phase != Phase::Active {
             self.stats.drops.not_active += 1;
             return;
         }
-        let Some(r) = self
-            .pool
-            .alloc(super::pool::Carried::Join { joiner }, joiner)
-        else {
-            self.stats.drops.queue_full += 1;
+        let carried = super::pool::Carried::Join { joiner };
+        let Some(r) = self.accept_hop(from, carried, joiner, m.msg_id, false) else {
             return;
         };
-        self.seen.insert(joiner.id, m.msg_id, false);
-        self.push_out(Out::Ack {
-            to: from,
-            msg_id: m.msg_id,
-        });
         if let Some(s) = self.pool.get_mut(r) {
-            s.msg_id = m.msg_id;
             s.key = joiner.id;
             s.hops = m.hops.saturating_add(1);
         }
@@ -319,12 +303,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// set, and repair the side it left (eager repair, Pastry'01 §2.4).
     pub(super) fn declare_failed(&mut self, peer: Peer) {
         self.stats.failures += 1;
-        let ls = self.routing.leaf_set();
-        let (was_left, was_right) = (
-            ls.left().iter().any(|p| p.id == peer.id),
-            ls.right().iter().any(|p| p.id == peer.id),
-        );
-        self.forget(peer);
+        let (was_left, was_right) = self.forget(peer);
         if was_left || was_right {
             let members = self.routing.neighbor_set(NODE_SET_CAPACITY);
             for m in &members {
@@ -355,8 +334,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// Removes `peer` from the routing state, and moves messages waiting on
-    /// it to their reroute.
-    pub(super) fn forget(&mut self, peer: Peer) {
+    /// it to their reroute. Returns whether it was on the left and on the
+    /// right side of the leaf set.
+    pub(super) fn forget(&mut self, peer: Peer) -> (bool, bool) {
+        let ls = self.routing.leaf_set();
+        let sides = (
+            ls.left().iter().any(|p| p.id == peer.id),
+            ls.right().iter().any(|p| p.id == peer.id),
+        );
         let was_member = self.routing.leaf_set_mut().remove(peer.id);
         self.routing.table_mut().remove(peer.id);
         self.probes.remove(peer.id);
@@ -383,6 +368,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 }
             }
         }
+        sides
     }
 
     /// A member's leaf set (sent after it declared a failure, or on request).
@@ -433,12 +419,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     pub(super) fn on_leave(&mut self, sender: Peer, m: Leave<'_>) {
-        let ls = self.routing.leaf_set();
-        let (was_left, was_right) = (
-            ls.left().iter().any(|p| p.id == sender.id),
-            ls.right().iter().any(|p| p.id == sender.id),
-        );
-        self.forget(sender);
+        let (was_left, was_right) = self.forget(sender);
         for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
             self.offer_leaf_candidate(q, false);
         }
