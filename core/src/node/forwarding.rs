@@ -69,7 +69,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     /// A routed message from the previous hop `sender`.
     pub(super) fn on_routed(&mut self, from: SocketAddr, sender: Peer, app: AppId, m: Routed<'_>) {
-        self.heard_from(sender);
+        self.heard_one_way(sender);
         if m.payload.len() > super::pool::MAX_PAYLOAD {
             self.stats.drops.oversized += 1;
             return;
@@ -154,7 +154,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.unsolicited += 1;
             return;
         };
-        self.heard_from(sender);
+        self.heard_one_way(sender);
         if attempts == 1 && !retransmitted {
             // Karn: a message sent once gives an unambiguous sample.
             let rtt = self.now.saturating_duration_since(sent_at);
@@ -223,19 +223,27 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     /// MSPastry consistency: never deliver while a closer node is merely
     /// suspected. Hold the message until its probe resolves (then it is
-    /// routed again, see `redispatch_buffered`), at most once.
+    /// routed again, see `redispatch_buffered`), for at most one probe
+    /// cycle; if the suspect is still neither alive nor failed then, this
+    /// node delivers as the closest live node it knows.
     fn hold(&mut self, r: SlotRef) {
-        let wait =
-            self.config.probe_timeout * (1u32 << (u32::from(self.config.probe_retries) + 1).min(8));
-        let deadline = self.now + wait;
+        let deadline = self.now + self.config.probe_cycle() + self.config.probe_timeout;
+        let now = self.now;
         let Some(s) = self.pool.get_mut(r) else {
             return;
         };
         if s.held {
-            // Held once already and the closer node is still unreachable.
-            self.fail_route(r);
+            match s.state {
+                // Re-dispatched early (another probe resolved): keep waiting.
+                SlotState::Buffered { deadline } if deadline > now => {}
+                // The hold ran out and the closer node is still suspected
+                // but not yet declared failed: we are the best live root.
+                _ => self.arrive(r),
+            }
             return;
         }
+        // Each hold ends in a send (which counts towards `max_reroutes`)
+        // or a delivery, so holds cannot repeat without bound.
         s.held = true;
         s.tried.clear();
         s.state = SlotState::Buffered { deadline };
@@ -346,6 +354,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         };
         s.attempts = s.attempts.saturating_add(1);
         s.retransmitted = false;
+        s.held = false;
         self.stats.forwarded += 1;
         // A full outbox loses this send; the hop's timeout recovers it.
         self.push_out(Out::Routed(r));
@@ -354,7 +363,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// RFC 6298: RTO = SRTT + 4·RTTVAR from the node-wide smoothed
     /// estimator; a next hop measured as farther than average raises the
     /// base to its own RTT. Bounded by the configured limits.
-    fn rto_for(&self, id: Id) -> Duration {
+    pub(super) fn rto_for(&self, id: Id) -> Duration {
         let measured = self
             .routing
             .table()
@@ -370,6 +379,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     fn fail_route(&mut self, r: SlotRef) {
         let Some(s) = self.pool.get(r) else { return };
+
         self.stats.route_failures += 1;
         if s.carried == Carried::Routed && s.source.id == self.own().id {
             let ev = Ev::RouteFailed {

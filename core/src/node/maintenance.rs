@@ -46,7 +46,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// it: answer the joiner with our rows, then route the request on
     /// towards its id, or answer as its root.
     pub(super) fn on_join_request(&mut self, from: SocketAddr, sender: Peer, m: JoinRequest) {
-        self.heard_from(sender);
+        self.heard_one_way(sender);
         let joiner = m.joiner;
         if joiner.id == self.own().id {
             // Another node claims our id: refuse to treat it as a join.
@@ -72,7 +72,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// Rows for the joiner from a node on its path; from the root also its
     /// leaf set, whose members the joiner must confirm before it is active.
     pub(super) fn on_join_reply(&mut self, sender: Peer, m: JoinReply<'_>) {
-        self.heard_from(sender);
+        self.heard_one_way(sender);
         for p in m.rows.iter() {
             self.offer_table_candidate(p);
         }
@@ -199,8 +199,19 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 p.purpose = purpose;
                 p.tries_left = p.tries_left.max(retries);
             }
-            p.want_leaf_set |= want_leaf_set;
-            return true;
+            if !want_leaf_set || p.want_leaf_set {
+                return true;
+            }
+            // The probe in flight did not ask for the leaf set: ask again
+            // with the same nonce (the reply is then no RTT sample).
+            p.want_leaf_set = true;
+            p.resent = true;
+            let (to, nonce) = (p.peer.addr, p.nonce);
+            return self.push_out(Out::Probe {
+                to,
+                nonce,
+                want_leaf_set: true,
+            });
         }
         if self.outbox.is_full() {
             self.stats.transmits_dropped += 1;
@@ -211,11 +222,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             peer,
             nonce,
             sent_at: self.now,
-            deadline: self.now + self.config.probe_timeout,
+            deadline: self.now + self.probe_wait(peer.id, 0),
             tries_left: if purpose == Purpose::Rtt { 0 } else { retries },
             purpose,
             want_leaf_set,
             resent: false,
+            heard: false,
         };
         if !self.probes.push(probe) {
             self.stats.drops.queue_full += 1;
@@ -229,6 +241,16 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             nonce,
             want_leaf_set,
         })
+    }
+
+    /// How long try `n` (0 first) of a probe of `id` waits for the reply:
+    /// the hop timeout from measured RTT, doubled for each retry (RFC 6298
+    /// backoff), at most `probe_timeout`. Loss is survived by the number
+    /// of tries, a slow peer by the backoff.
+    fn probe_wait(&self, id: crate::id::Id, n: u32) -> core::time::Duration {
+        let rto = self.rto_for(id);
+        rto.saturating_mul(1 << n.min(16))
+            .min(self.config.probe_timeout)
     }
 
     pub(super) fn suspect(&mut self, peer: Peer) {
@@ -268,8 +290,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 let retry = u32::from(
                     self.config.probe_retries - p.tries_left.min(self.config.probe_retries),
                 ) + 1;
-                // Back off: each retry waits twice as long as the last.
-                let wait = self.config.probe_timeout * (1u32 << retry.min(8));
+                let wait = self.probe_wait(p.peer.id, retry);
                 if let Some(e) = self.probes.find_mut(p.peer.id) {
                     e.tries_left -= 1;
                     e.deadline = self.now + wait;
@@ -284,7 +305,13 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 continue;
             }
             self.probes.remove(p.peer.id);
-            if p.purpose == Purpose::Suspect || self.routing.leaf_set().contains(p.peer.id) {
+            let member = self.routing.leaf_set().contains(p.peer.id);
+            if p.heard {
+                // It spoke to us meanwhile (its replies may be what is lost).
+            } else if p.purpose == Purpose::Rtt && member {
+                // One lost measurement is no verdict on a member: suspect it.
+                self.suspect(p.peer);
+            } else if p.purpose == Purpose::Suspect || member {
                 self.declare_failed(p.peer);
             } else {
                 // A candidate that never answered: not worth a table slot.
@@ -329,7 +356,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             ls.right().first().copied().filter(|_| right),
         ];
         for p in ask.into_iter().flatten() {
-            self.probe(p, Purpose::Suspect, true);
+            self.probe(p, Purpose::LeafCandidate, true);
         }
     }
 

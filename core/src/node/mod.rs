@@ -464,14 +464,13 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         self.rng.next_u64()
     }
 
-    /// `period` with ±10 % jitter, so nodes started together do not keep
-    /// sending in step.
+    /// `period` less up to 10 %, so nodes started together do not keep
+    /// sending in step, and a heartbeat is never later than its period
+    /// (the watcher's lease counts from the last one).
     fn jittered(&mut self, period: Duration) -> Duration {
         let tenth = period / 10;
-        let span = u64::try_from(tenth.as_micros() * 2)
-            .unwrap_or(u64::MAX)
-            .max(1);
-        period - tenth + Duration::from_micros(self.rng.below(span))
+        let span = u64::try_from(tenth.as_micros()).unwrap_or(u64::MAX).max(1);
+        period - Duration::from_micros(self.rng.below(span))
     }
 
     fn set_timer(&mut self, t: Timer, at: Option<Instant>) {
@@ -480,20 +479,34 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     /// Direct contact from `peer` proves it alive: refresh or add it to the
     /// leaf set and offer it to the routing table (RTT still unknown).
-    fn heard_from(&mut self, peer: Peer) {
+    /// Returns whether `peer` is new in the leaf set.
+    fn heard_from(&mut self, peer: Peer) -> bool {
         if let Some((id, t)) = &mut self.right_watch {
             if *id == peer.id {
                 *t = self.now;
             }
         }
-        self.insert_leaf(peer);
-        if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted {
+        self.probes.heard_from(peer.id);
+        let added = self.insert_leaf(peer);
+        if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted && !added {
             // A new entry with no measurement: measure it for proximity.
             self.probe(peer, Purpose::Rtt, false);
         }
+        added
     }
 
-    fn insert_leaf(&mut self, peer: Peer) {
+    /// Like [`Node::heard_from`], for a message whose sender may not know
+    /// us (a reply, a routed hop): a new leaf-set member is probed, so it
+    /// learns of us too and leaf sets stay symmetric. A joining node also
+    /// asks it for its leaf set and waits for its answer before activating.
+    fn heard_one_way(&mut self, peer: Peer) {
+        if self.heard_from(peer) {
+            let joining = self.phase == Phase::Joining;
+            self.probe(peer, Purpose::LeafCandidate, joining);
+        }
+    }
+
+    fn insert_leaf(&mut self, peer: Peer) -> bool {
         let ins = self.routing.leaf_set_mut().insert(peer);
         if ins.added {
             self.push_event(Ev::Update { peer, joined: true });
@@ -507,6 +520,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         if ins.added {
             self.refresh_right_watch();
         }
+        ins.added
     }
 
     fn on_message(&mut self, from: SocketAddr, msg: Message<'_>) {
@@ -515,7 +529,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             Body::JoinRequest(m) => self.on_join_request(from, sender, m),
             Body::JoinReply(m) => self.on_join_reply(sender, m),
             Body::LeafSet(m) => self.on_leaf_set(from, sender, m),
-            Body::Heartbeat(_) => self.heard_from(sender),
+            Body::Heartbeat(_) => {
+                self.heard_from(sender);
+            }
             Body::Probe(m) => {
                 self.heard_from(sender);
                 let with_leaf_set = m.want_leaf_set;
@@ -527,7 +543,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
             Body::ProbeReply(m) => self.on_probe_reply(sender, m),
             Body::RowRequest(m) => {
-                self.heard_from(sender);
+                self.heard_one_way(sender);
                 if usize::from(m.row) < ROWS {
                     self.push_out(Out::RowReply {
                         to: from,
@@ -536,7 +552,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 }
             }
             Body::RowReply(m) => {
-                self.heard_from(sender);
+                self.heard_one_way(sender);
                 for p in m.entries.iter() {
                     self.offer_table_candidate(p);
                 }

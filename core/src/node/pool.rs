@@ -66,7 +66,7 @@ pub(crate) struct Slot {
     pub(crate) attempts: u8,
     /// The current hop has had its one retransmission.
     pub(crate) retransmitted: bool,
-    /// Held once already, waiting for a suspected closer node.
+    /// Held here, waiting for a suspected closer node (until sent on).
     pub(crate) held: bool,
 }
 

@@ -70,3 +70,23 @@ pub fn arb_id(u: &mut Unstructured<'_>, pool: &[Id]) -> arbitrary::Result<Id> {
 pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1], port))
 }
+
+/// The seeds a scenario runs: `defaults`, or those in `PASTRY_SEEDS`
+/// ("7", "3,5,9" or a range "0..50") to replay a failure or sweep many.
+pub fn seeds(defaults: &[u64]) -> Vec<u64> {
+    let Ok(s) = std::env::var("PASTRY_SEEDS") else {
+        return defaults.to_vec();
+    };
+    if let Some((a, b)) = s.split_once("..") {
+        let a: u64 = a.trim().parse().expect("PASTRY_SEEDS range start");
+        let b: u64 = b.trim().parse().expect("PASTRY_SEEDS range end");
+        return (a..b).collect();
+    }
+    s.split(',')
+        .map(|x| {
+            x.trim()
+                .parse()
+                .expect("PASTRY_SEEDS: comma-separated u64s")
+        })
+        .collect()
+}

@@ -190,9 +190,9 @@ impl Net {
             .expect("a live node")
     }
 
-    /// Checks every live node's leaf set against the sorted live ids;
-    /// returns the nodes whose leaf set is wrong.
-    pub fn wrong_leaf_sets(&self) -> Vec<usize> {
+    /// The true leaf set of live node `i` (left, right), from the sorted
+    /// live ids.
+    pub fn true_leaf_set(&self, i: usize) -> (Vec<Id>, Vec<Id>) {
         let mut ids: Vec<Id> = self
             .live()
             .iter()
@@ -200,20 +200,55 @@ impl Net {
             .collect();
         ids.sort();
         let n = ids.len();
+        let node = &self.nodes[i];
+        let half = node.leaf_set().half().min(n - 1);
+        let pos = ids.binary_search(&node.own().id).unwrap();
+        let left = (1..=half).map(|k| ids[(pos + n - k) % n]).collect();
+        let right = (1..=half).map(|k| ids[(pos + k) % n]).collect();
+        (left, right)
+    }
+
+    /// Checks every live node's leaf set against the true one; describes
+    /// each wrong node (its index, the members missing and those extra).
+    pub fn wrong_leaf_sets(&self) -> Vec<String> {
         let mut wrong = Vec::new();
         for i in self.live() {
-            let node = &self.nodes[i];
-            let half = node.leaf_set().half().min(n - 1);
-            let pos = ids.binary_search(&node.own().id).unwrap();
-            let left: Vec<Id> = (1..=half).map(|k| ids[(pos + n - k) % n]).collect();
-            let right: Vec<Id> = (1..=half).map(|k| ids[(pos + k) % n]).collect();
-            let got_l: Vec<Id> = node.leaf_set().left().iter().map(|p| p.id).collect();
-            let got_r: Vec<Id> = node.leaf_set().right().iter().map(|p| p.id).collect();
+            let ls = self.nodes[i].leaf_set();
+            let (left, right) = self.true_leaf_set(i);
+            let got_l: Vec<Id> = ls.left().iter().map(|p| p.id).collect();
+            let got_r: Vec<Id> = ls.right().iter().map(|p| p.id).collect();
             if got_l != left || got_r != right {
-                wrong.push(i);
+                let want: Vec<Id> = left.iter().chain(&right).copied().collect();
+                let got: Vec<Id> = got_l.iter().chain(&got_r).copied().collect();
+                let short = |v: Vec<&Id>| {
+                    v.iter()
+                        .map(|id| {
+                            let j = self.index_of(**id);
+                            let dead = if self.alive.get(j) == Some(&false) {
+                                " (crashed)"
+                            } else {
+                                ""
+                            };
+                            format!("{j}{dead}")
+                        })
+                        .collect::<Vec<_>>()
+                };
+                wrong.push(format!(
+                    "node {i}: missing {:?}, extra {:?}",
+                    short(want.iter().filter(|x| !got.contains(x)).collect()),
+                    short(got.iter().filter(|x| !want.contains(x)).collect()),
+                ));
             }
         }
         wrong
+    }
+
+    /// The index of the node with `id` (`usize::MAX` if none).
+    pub fn index_of(&self, id: Id) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.own().id == id)
+            .unwrap_or(usize::MAX)
     }
 
     /// Starts a node and joins it through a random active live node (or
