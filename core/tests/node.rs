@@ -192,6 +192,48 @@ fn a_root_that_denies_an_end_node_app_hands_the_message_to_the_next_replica() {
     }
 }
 
+#[test]
+fn a_message_no_node_accepts_is_reported_to_its_source() {
+    let mut net = ring(16, 10);
+    let denied = AppId(98);
+    for i in net.live() {
+        net.nodes[i]
+            .policy_mut()
+            .set(
+                denied,
+                pastry_core::node::AppPolicy {
+                    allow: false,
+                    per_hop: false,
+                },
+            )
+            .unwrap();
+    }
+    let mut remote = 0;
+    for k in 0..20u32 {
+        let key = net.random_id();
+        let from = k as usize % 16;
+        if net.true_root(key) != from {
+            remote += 1;
+        }
+        let id = net.route(from, key, denied, b"x");
+        net.run_for(Duration::from_secs(2));
+        assert!(
+            net.delivered.iter().all(|d| d.msg_id != id),
+            "key {key}: delivered though every node denies the app"
+        );
+        let failed: Vec<_> = net.failed.iter().filter(|f| f.1 == id).collect();
+        assert_eq!(
+            failed,
+            [&(from, id)],
+            "key {key}: the source must hear once"
+        );
+    }
+    assert!(
+        remote > 0,
+        "some failures must have happened away from the source"
+    );
+}
+
 /// What a node's observable state is, for before/after comparison.
 fn snapshot(n: &pastry_core::Node) -> String {
     format!(
@@ -228,7 +270,7 @@ fn malformed_datagrams_are_counted_and_change_nothing() {
         let mut g: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         if len > 4 {
             g[..3].copy_from_slice(b"PA\x01");
-            g[3] = 1 + rng.below(11) as u8;
+            g[3] = 1 + rng.below(pastry_core::wire::Kind::ALL.len() as u64) as u8;
         }
         garbage.push(g);
     }

@@ -8,8 +8,8 @@ use common::{random_id, random_peer};
 use pastry_core::rng::SmallRng;
 use pastry_core::wire::{
     Ack, AppId, Body, DecodeError, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind,
-    LeafSetExchange, LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Routed, RowReply,
-    RowRequest,
+    LeafSetExchange, LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, RouteFailed, Routed,
+    RowReply, RowRequest,
 };
 use pastry_core::{Config, Peer};
 
@@ -70,6 +70,10 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
         }),
         Body::Leave(Leave {
             leaf_set: leaf(rng, &mut pick),
+        }),
+        Body::RouteFailed(RouteFailed {
+            msg_id: rng.next_u64(),
+            key: random_id(rng),
         }),
     ];
     bodies

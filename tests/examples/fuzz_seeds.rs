@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use pastry_core::wire::{
     Ack, AppId, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave,
-    Message, PeerList, Probe, ProbeReply, Routed, RowReply, RowRequest,
+    Message, PeerList, Probe, ProbeReply, RouteFailed, Routed, RowReply, RowRequest,
 };
 use pastry_core::{Id, Peer};
 
@@ -85,6 +85,13 @@ fn main() -> std::io::Result<()> {
         ),
         ("ack", Body::Ack(Ack { msg_id: 9 })),
         ("leave", Body::Leave(Leave { leaf_set: leaf })),
+        (
+            "route_failed",
+            Body::RouteFailed(RouteFailed {
+                msg_id: 9,
+                key: Id::sha1(b"key"),
+            }),
+        ),
     ];
     let dir = std::path::Path::new("fuzz/corpus/wire_decode");
     std::fs::create_dir_all(dir)?;

@@ -54,7 +54,9 @@ pub enum Event<'a> {
         joined: bool,
     },
     /// A message this node sent could not be routed: every next hop tried
-    /// failed, or no replica accepts its application.
+    /// failed, or no replica accepts its application; reported here or by
+    /// the node on the path where it failed. Advisory: after a lost ack a
+    /// copy may have taken another path and been delivered.
     RouteFailed {
         /// The id `route` returned.
         msg_id: u64,

@@ -17,7 +17,7 @@ use crate::peer::Peer;
 use crate::routing::NextHop;
 use crate::routing_table::Rtt;
 use crate::time::Instant;
-use crate::wire::{AppId, Routed};
+use crate::wire::{AppId, RouteFailed, Routed};
 
 impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
     Node<HALF, ROWS, POOL, QUEUE, F>
@@ -381,15 +381,33 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let Some(s) = self.pool.get(r) else { return };
 
         self.stats.route_failures += 1;
-        if s.carried == Carried::Routed && s.source.id == self.own().id {
-            let ev = Ev::RouteFailed {
-                msg_id: s.msg_id,
-                key: s.key,
-                app: s.app,
-            };
-            self.push_event(ev);
+        if s.carried == Carried::Routed {
+            let (msg_id, key, app) = (s.msg_id, s.key, s.app);
+            if s.source.id == self.own().id {
+                self.push_event(Ev::RouteFailed { msg_id, key, app });
+            } else {
+                // The source learns at once rather than by its own silence.
+                let to = s.source.addr;
+                self.push_out(Out::RouteFailed {
+                    to,
+                    msg_id,
+                    key,
+                    app,
+                });
+            }
         }
         self.pool.free(r);
+    }
+
+    /// A node on the path of a message we sent could not route it on.
+    /// Advisory, like the event it becomes: after a lost ack a copy of a
+    /// message may take another path and still arrive.
+    pub(super) fn on_route_failed(&mut self, app: AppId, m: RouteFailed) {
+        self.push_event(Ev::RouteFailed {
+            msg_id: m.msg_id,
+            key: m.key,
+            app,
+        });
     }
 
     /// Hops that timed out: suspect the silent node and reroute; held

@@ -560,6 +560,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             Body::Routed(m) => self.on_routed(from, sender, msg.app, m),
             Body::Ack(m) => self.on_ack(sender, m.msg_id),
             Body::Leave(m) => self.on_leave(sender, m),
+            Body::RouteFailed(m) => self.on_route_failed(msg.app, m),
         }
     }
 }

@@ -9,11 +9,12 @@ use heapless::Vec;
 use super::Node;
 use super::app::Forwarder;
 use super::pool::{Carried, SlotRef, SlotState};
+use crate::id::Id;
 use crate::peer::Peer;
 use crate::wire::{
     Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind, LeafSetExchange,
-    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Routed, RowReply, RowRequest,
-    peer_len,
+    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, RouteFailed, Routed, RowReply,
+    RowRequest, peer_len,
 };
 
 /// One datagram waiting to be encoded.
@@ -62,6 +63,13 @@ pub(crate) enum Out {
     },
     Leave {
         to: SocketAddr,
+    },
+    /// To a routed message's source: this node could not route it on.
+    RouteFailed {
+        to: SocketAddr,
+        msg_id: u64,
+        key: Id,
+        app: AppId,
     },
 }
 
@@ -185,6 +193,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 )
             }
             Out::Leave { to } => (to, AppId::OVERLAY, Body::Leave(Leave { leaf_set })),
+            Out::RouteFailed {
+                to,
+                msg_id,
+                key,
+                app,
+            } => (to, app, Body::RouteFailed(RouteFailed { msg_id, key })),
         };
         let kind = body.kind();
         let len = Message {

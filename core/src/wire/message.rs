@@ -28,6 +28,8 @@ pub enum Body<'a> {
     Routed(Routed<'a>),
     /// Per-hop acknowledgement of a routed message.
     Ack(Ack),
+    /// See [`RouteFailed`].
+    RouteFailed(RouteFailed),
     /// The sender leaves the overlay; here is its leaf set for repair.
     Leave(Leave<'a>),
 }
@@ -153,6 +155,17 @@ pub struct Ack {
     pub msg_id: u64,
 }
 
+/// Tells a routed message's source that a node on the path could not
+/// route it any further (every candidate timed out or none was left). Sent
+/// straight to the source's address; the header's app id is the message's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteFailed {
+    /// The message that failed, as its source numbered it.
+    pub msg_id: u64,
+    /// Its key.
+    pub key: Id,
+}
+
 /// A graceful leave, carrying the leaver's leaf set for immediate repair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Leave<'a> {
@@ -213,6 +226,7 @@ impl<'a> Body<'a> {
             Body::RowReply(_) => Kind::RowReply,
             Body::Routed(_) => Kind::Routed,
             Body::Ack(_) => Kind::Ack,
+            Body::RouteFailed(_) => Kind::RouteFailed,
             Body::Leave(_) => Kind::Leave,
         }
     }
@@ -265,6 +279,10 @@ impl<'a> Body<'a> {
                 })
             }
             Kind::Ack => Body::Ack(Ack { msg_id: r.u64()? }),
+            Kind::RouteFailed => Body::RouteFailed(RouteFailed {
+                msg_id: r.u64()?,
+                key: r.id()?,
+            }),
             Kind::Leave => Body::Leave(Leave {
                 leaf_set: LeafSetView::decode(r)?,
             }),
@@ -280,6 +298,7 @@ impl<'a> Body<'a> {
             Body::Probe(_) => 9,
             Body::ProbeReply(m) => 8 + m.leaf_set.encoded_len(),
             Body::Ack(_) => 8,
+            Body::RouteFailed(_) => 8 + ID_BYTES,
             Body::RowRequest(_) => 1,
             Body::RowReply(m) => 1 + m.entries.encoded_len(),
             Body::Routed(m) => 8 + ID_BYTES + 1 + 1 + peer_len(&m.source) + 2 + m.payload.len(),
@@ -348,6 +367,10 @@ impl<'a> Body<'a> {
                 w.bytes(m.payload);
             }
             Body::Ack(m) => w.u64(m.msg_id),
+            Body::RouteFailed(m) => {
+                w.u64(m.msg_id);
+                w.id(m.key);
+            }
             Body::Leave(m) => m.leaf_set.encode(w),
         }
     }

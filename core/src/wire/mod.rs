@@ -25,7 +25,7 @@ use core::fmt;
 
 pub use message::{
     Ack, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, Probe,
-    ProbeReply, Routed, RowReply, RowRequest,
+    ProbeReply, RouteFailed, Routed, RowReply, RowRequest,
 };
 pub use peer_list::{MAX_LIST_LEN, PeerIter, PeerList};
 
@@ -81,11 +81,13 @@ pub enum Kind {
     Ack = 0x0a,
     /// [`Leave`].
     Leave = 0x0b,
+    /// [`RouteFailed`].
+    RouteFailed = 0x0c,
 }
 
 impl Kind {
     /// Every kind, in wire order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::JoinRequest,
         Kind::JoinReply,
         Kind::LeafSet,
@@ -97,6 +99,7 @@ impl Kind {
         Kind::Routed,
         Kind::Ack,
         Kind::Leave,
+        Kind::RouteFailed,
     ];
 
     /// The kind with wire number `n`, if there is one.
