@@ -41,6 +41,11 @@ pub struct Net {
     pub failed: Vec<(usize, u64)>,
     pub joined: Vec<usize>,
     pub datagrams: u64,
+    /// Reads the calling thread's allocation count, when a test installs a
+    /// counting allocator; then `node_allocs` sums what the node calls
+    /// allocated (the harness's own allocations between calls excluded).
+    pub alloc_counter: Option<fn() -> u64>,
+    pub node_allocs: u64,
     buf: Vec<u8>,
 }
 
@@ -60,6 +65,8 @@ impl Net {
             failed: Vec::new(),
             joined: Vec::new(),
             datagrams: 0,
+            alloc_counter: None,
+            node_allocs: 0,
             buf: vec![0u8; 1_280],
         }
     }
@@ -85,6 +92,10 @@ impl Net {
         i
     }
 
+    fn allocs(&self) -> u64 {
+        self.alloc_counter.map_or(0, |f| f())
+    }
+
     pub fn addr(&self, i: usize) -> SocketAddr {
         self.nodes[i].own().addr
     }
@@ -95,9 +106,11 @@ impl Net {
             return;
         }
         loop {
+            let before = self.allocs();
             let tx = self.nodes[i]
                 .poll_transmit(&mut self.buf)
                 .expect("buffer is max_datagram");
+            self.node_allocs += self.allocs() - before;
             let Some(tx) = tx else { break };
             self.datagrams += 1;
             if self.loss > 0.0 && self.rng.unit() < self.loss {
@@ -119,7 +132,12 @@ impl Net {
             )));
         }
         let was_active = self.nodes[i].phase() == Phase::Active;
-        while let Some(ev) = self.nodes[i].poll_event() {
+        loop {
+            let before = self.alloc_counter.map_or(0, |f| f());
+            let Some(ev) = self.nodes[i].poll_event() else {
+                break;
+            };
+            self.node_allocs += self.alloc_counter.map_or(0, |f| f()) - before;
             match ev {
                 Event::Deliver(d) => self.delivered.push(Delivered {
                     at: i,
@@ -142,10 +160,13 @@ impl Net {
     pub fn run_until(&mut self, until: Instant) {
         loop {
             let next_dgram = self.queue.peek().map(|Reverse((t, ..))| *t);
+            // The iterator chain allocates nothing; poll_timeout is measured.
+            let before = self.allocs();
             let next_timer = (0..self.nodes.len())
                 .filter(|&i| self.alive[i])
                 .filter_map(|i| self.nodes[i].poll_timeout().map(|t| (t, i)))
                 .min();
+            self.node_allocs += self.allocs() - before;
             let t_dgram = next_dgram.unwrap_or(Instant::MAX);
             let t_timer = next_timer.map_or(Instant::MAX, |(t, _)| t);
             let t = t_dgram.min(t_timer);
@@ -157,12 +178,16 @@ impl Net {
             if t_dgram <= t_timer {
                 let Reverse((_, _, to, from, bytes)) = self.queue.pop().unwrap();
                 if self.alive[to] {
+                    let before = self.allocs();
                     self.nodes[to].handle_datagram(self.now, from, &bytes);
+                    self.node_allocs += self.allocs() - before;
                     self.drain(to);
                 }
             } else {
                 let (_, i) = next_timer.unwrap();
+                let before = self.allocs();
                 self.nodes[i].handle_timeout(self.now);
+                self.node_allocs += self.allocs() - before;
                 self.drain(i);
             }
         }
@@ -275,9 +300,11 @@ impl Net {
     /// Routes from node `i`; the message id.
     pub fn route(&mut self, i: usize, key: Id, app: AppId, payload: &[u8]) -> u64 {
         let now = self.now;
+        let before = self.allocs();
         let id = self.nodes[i]
             .route(now, key, app, payload, None)
             .expect("route");
+        self.node_allocs += self.allocs() - before;
         self.drain(i);
         id
     }
