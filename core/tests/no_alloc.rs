@@ -60,7 +60,10 @@ fn allocations() -> u64 {
 fn the_counter_sees_an_allocation() {
     let before = allocations();
     let v: Vec<u8> = Vec::with_capacity(std::hint::black_box(64));
-    assert!(allocations() > before, "the counting allocator is not active");
+    assert!(
+        allocations() > before,
+        "the counting allocator is not active"
+    );
     drop(v);
 }
 

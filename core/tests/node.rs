@@ -234,6 +234,93 @@ fn a_message_no_node_accepts_is_reported_to_its_source() {
     );
 }
 
+#[test]
+fn a_joining_node_never_delivers_before_it_is_active() {
+    for seed in common::seeds(&[12, 13]) {
+        let mut net = ring(32, seed);
+        for _ in 0..5 {
+            let old_live = net.live();
+            let j = net.join_one(Config::default());
+            let jid = net.peer(j).id;
+            // The keys the joiner will be root of, sent while it joins.
+            let mut sent = Vec::new();
+            for k in 0..20u32 {
+                let key = if k % 2 == 0 { jid } else { net.random_id() };
+                let old_root = old_live
+                    .iter()
+                    .copied()
+                    .min_by(|&a, &b| key.cmp_closeness(net.peer(a).id, net.peer(b).id))
+                    .unwrap();
+                let from = old_live[k as usize % old_live.len()];
+                sent.push((net.route(from, key, APP, b"j"), key, old_root));
+                net.run_for(Duration::from_millis(40));
+            }
+            net.run_for(Duration::from_secs(10));
+            assert!(net.nodes[j].is_active(), "seed {seed}: joiner not active");
+            for (id, key, old_root) in sent {
+                let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
+                assert_eq!(d.len(), 1, "seed {seed}: key {key}");
+                assert!(
+                    d[0].was_active,
+                    "seed {seed}: delivered by a node not active"
+                );
+                assert!(
+                    d[0].at == old_root || d[0].at == net.true_root(key),
+                    "seed {seed}: key {key} at neither its old nor its new root"
+                );
+            }
+        }
+        assert!(
+            net.delivered.iter().all(|d| d.was_active),
+            "seed {seed}: a delivery by a node not active"
+        );
+    }
+}
+
+#[test]
+fn a_graceful_leave_is_repaired_at_once() {
+    for seed in common::seeds(&[14, 15]) {
+        let mut net = ring(48, seed);
+        for _ in 0..4 {
+            let live = net.live();
+            let x = live[net.rng.below(live.len() as u64) as usize];
+            let failures_before: u64 = net.nodes.iter().map(|n| n.stats().failures).sum();
+            let now = net.now;
+            net.nodes[x].leave(now).unwrap();
+            net.drain(x);
+            assert!(net.nodes[x].leave(now).is_err(), "leaving twice is misuse");
+            net.crash(x); // gone from the network's view
+            // Well inside a lease: no failure detection involved.
+            net.run_for(Duration::from_secs(3));
+            let wrong = net.wrong_leaf_sets();
+            assert!(wrong.is_empty(), "seed {seed}: after {x} left: {wrong:?}");
+            let failures: u64 = net.nodes.iter().map(|n| n.stats().failures).sum();
+            assert_eq!(
+                failures, failures_before,
+                "seed {seed}: a leave is not a failure"
+            );
+            // Routing tables elsewhere still name the leaver (lazy repair):
+            // those hops time out and reroute.
+            let live = net.live();
+            let mut sent = Vec::new();
+            for k in 0..20u32 {
+                let key = net.random_id();
+                sent.push((
+                    net.route(live[k as usize % live.len()], key, APP, b"l"),
+                    key,
+                ));
+                net.run_for(Duration::from_millis(50));
+            }
+            net.run_for(Duration::from_secs(10));
+            for (id, key) in sent {
+                let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
+                assert_eq!(d.len(), 1, "seed {seed}: key {key}");
+                assert_eq!(d[0].at, net.true_root(key), "seed {seed}: key {key}");
+            }
+        }
+    }
+}
+
 /// What a node's observable state is, for before/after comparison.
 fn snapshot(n: &pastry_core::Node) -> String {
     format!(

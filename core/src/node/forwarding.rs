@@ -191,7 +191,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 next_hop: next,
                 payload: &mut s.payload,
             };
-            match self.forwarder.forward(hop) {
+            let verdict = self.forwarder.forward(hop);
+            if s.payload.len() > self.max_payload() {
+                // The upcall grew the payload past what a datagram carries.
+                self.stats.drops.oversized += 1;
+                self.fail_route(r);
+                return;
+            }
+            match verdict {
                 Verdict::Continue => {}
                 Verdict::Stop => {
                     self.pool.free(r);

@@ -233,6 +233,11 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// The per-hop upcall.
+    pub fn forwarder(&self) -> &F {
+        &self.forwarder
+    }
+
+    /// The per-hop upcall, to change.
     pub fn forwarder_mut(&mut self) -> &mut F {
         &mut self.forwarder
     }

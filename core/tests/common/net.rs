@@ -7,6 +7,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pastry_core::node::{Forwarder, Passthrough};
 use pastry_core::rng::SmallRng;
 use pastry_core::{AppId, Config, Event, Id, Instant, Node, Peer, Phase};
 
@@ -17,6 +18,7 @@ pub struct Delivered {
     pub key: Id,
     pub app: AppId,
     pub msg_id: u64,
+    pub hops: u8,
     pub source: Id,
     pub payload: Vec<u8>,
     pub when: Instant,
@@ -26,8 +28,11 @@ pub struct Delivered {
 /// A datagram in flight: arrival time, sequence (ties), to, from, bytes.
 type InFlight = Reverse<(Instant, u64, usize, SocketAddr, Vec<u8>)>;
 
-pub struct Net {
-    pub nodes: Vec<Node>,
+/// Nodes of the default shape with forwarder `F`.
+pub type SimNode<F> = Node<8, 8, 16, 64, F>;
+
+pub struct Net<F: Forwarder + Default = Passthrough> {
+    pub nodes: Vec<SimNode<F>>,
     pub alive: Vec<bool>,
     pub now: Instant,
     pub rng: SmallRng,
@@ -49,8 +54,15 @@ pub struct Net {
     buf: Vec<u8>,
 }
 
-impl Net {
+impl Net<Passthrough> {
     pub fn new(seed: u64) -> Net {
+        Net::with_forwarders(seed)
+    }
+}
+
+impl<F: Forwarder + Default> Net<F> {
+    /// A network whose nodes each get `F::default()` as their upcall.
+    pub fn with_forwarders(seed: u64) -> Net<F> {
         Net {
             nodes: Vec::new(),
             alive: Vec::new(),
@@ -85,8 +97,9 @@ impl Net {
         let id = self.random_id();
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
         let seed = self.rng.next_u64();
-        self.nodes
-            .push(Node::new(config, id, addr, seed).expect("valid config"));
+        self.nodes.push(
+            Node::with_forwarder(config, id, addr, seed, F::default()).expect("valid config"),
+        );
         self.alive.push(true);
         self.by_addr.insert(addr, i);
         i
@@ -144,6 +157,7 @@ impl Net {
                     key: d.key,
                     app: d.app,
                     msg_id: d.msg_id,
+                    hops: d.hops,
                     source: d.source.id,
                     payload: d.payload.to_vec(),
                     when: self.now,

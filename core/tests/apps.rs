@@ -1,0 +1,179 @@
+//! PROST applications on the overlay: the per-hop `forward` upcall (it may
+//! change the payload, stop the message or redirect it) and per-node
+//! policy (a node that denies a per-hop application forwards without it).
+
+mod common;
+
+use std::time::Duration;
+
+use common::net::Net;
+use pastry_core::node::{AppPolicy, ForwardHop, Forwarder, Verdict};
+use pastry_core::{AppId, Config, Id, Peer};
+
+const PER_HOP: AppId = AppId(40);
+
+/// Acts on the payload's first byte: `a` appends the hop count seen here,
+/// `s` stops the message at its second node, `r` redirects it at its
+/// source to `redirect_to`. Records every key it is called for.
+#[derive(Default)]
+struct Recorder {
+    seen: Vec<Id>,
+    redirect_to: Option<Peer>,
+}
+
+impl Forwarder for Recorder {
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        self.seen.push(hop.key);
+        match hop.payload.first() {
+            Some(b'a') => {
+                let _ = hop.payload.push(hop.hops);
+                Verdict::Continue
+            }
+            Some(b's') if hop.hops == 1 => Verdict::Stop,
+            Some(b'r') if hop.hops == 0 => self
+                .redirect_to
+                .map_or(Verdict::Continue, Verdict::Redirect),
+            _ => Verdict::Continue,
+        }
+    }
+}
+
+fn ring(n: usize, seed: u64) -> Net<Recorder> {
+    let mut net = Net::with_forwarders(seed);
+    for _ in 0..n {
+        net.join_one(Config::default());
+        net.run_for(Duration::from_millis(300));
+    }
+    net.run_for(Duration::from_secs(20));
+    for i in net.live() {
+        net.nodes[i]
+            .policy_mut()
+            .set(
+                PER_HOP,
+                AppPolicy {
+                    allow: true,
+                    per_hop: true,
+                },
+            )
+            .unwrap();
+    }
+    net
+}
+
+fn calls(net: &Net<Recorder>, key: Id) -> usize {
+    net.nodes
+        .iter()
+        .map(|n| n.forwarder().seen.iter().filter(|k| **k == key).count())
+        .sum()
+}
+
+#[test]
+fn every_node_on_the_path_runs_the_upcall_and_may_change_the_payload() {
+    let seed = 20;
+    let mut net = ring(48, seed);
+    let mut multi_hop = 0;
+    for k in 0..60u32 {
+        let key = net.random_id();
+        let id = net.route(k as usize % 48, key, PER_HOP, b"a");
+        net.run_for(Duration::from_secs(1));
+        let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
+        assert_eq!(d.len(), 1, "seed {seed}: key {key}");
+        assert_eq!(d[0].at, net.true_root(key), "seed {seed}: key {key}");
+        // Source, each intermediate node and the root appended their hop
+        // count, in path order.
+        let want: Vec<u8> = std::iter::once(b'a').chain(0..=d[0].hops).collect();
+        assert_eq!(d[0].payload, want, "seed {seed}: key {key}");
+        assert_eq!(calls(&net, key), want.len() - 1, "seed {seed}: key {key}");
+        if want.len() > 3 {
+            multi_hop += 1;
+        }
+    }
+    assert!(
+        multi_hop > 0,
+        "seed {seed}: no route had an intermediate hop"
+    );
+}
+
+#[test]
+fn the_upcall_can_stop_and_redirect() {
+    let seed = 21;
+    let mut net = ring(48, seed);
+    // Stop at the second node: never delivered, and no failure reported.
+    let mut stopped = 0;
+    for k in 0..30u32 {
+        let key = net.random_id();
+        let from = k as usize % 48;
+        let id = net.route(from, key, PER_HOP, b"s");
+        net.run_for(Duration::from_secs(1));
+        let delivered = net.delivered.iter().any(|d| d.msg_id == id);
+        let at_source = net.true_root(key) == from;
+        if at_source {
+            assert!(
+                delivered,
+                "seed {seed}: a root-local message has no second node"
+            );
+        } else {
+            assert!(!delivered, "seed {seed}: key {key} went past a Stop");
+            stopped += 1;
+        }
+        assert!(
+            net.failed.is_empty(),
+            "seed {seed}: a Stop is not a failure"
+        );
+    }
+    assert!(stopped > 0);
+    // Redirect at the source through a chosen node, which routes it on.
+    for k in 0..30u32 {
+        let key = net.random_id();
+        let from = k as usize % 48;
+        let via = (from + 7 + k as usize) % 48;
+        let via_peer = net.peer(via);
+        net.nodes[from].forwarder_mut().redirect_to = Some(via_peer);
+        let id = net.route(from, key, PER_HOP, b"r");
+        net.run_for(Duration::from_secs(1));
+        let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
+        assert_eq!(d.len(), 1, "seed {seed}: key {key}");
+        assert_eq!(d[0].at, net.true_root(key), "seed {seed}: key {key}");
+        assert!(
+            net.nodes[via].forwarder().seen.contains(&key),
+            "seed {seed}: key {key} did not pass the redirect target"
+        );
+    }
+}
+
+#[test]
+fn a_node_that_denies_a_per_hop_app_forwards_without_the_upcall() {
+    let seed = 22;
+    let mut net = ring(48, seed);
+    for k in 0..40u32 {
+        let key = net.random_id();
+        let root = net.true_root(key);
+        let from = k as usize % 48;
+        // Only the root serves the application; everyone else denies it
+        // (the source still marks the message per-hop).
+        for i in net.live() {
+            let allow = i == root;
+            net.nodes[i]
+                .policy_mut()
+                .set(
+                    PER_HOP,
+                    AppPolicy {
+                        allow,
+                        per_hop: true,
+                    },
+                )
+                .unwrap();
+        }
+        let id = net.route(from, key, PER_HOP, b"a");
+        net.run_for(Duration::from_secs(1));
+        let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
+        assert_eq!(d.len(), 1, "seed {seed}: key {key}");
+        assert_eq!(d[0].at, root, "seed {seed}: key {key}");
+        assert_eq!(
+            d[0].payload,
+            vec![b'a', d[0].hops],
+            "seed {seed}: only the root appended"
+        );
+        assert_eq!(calls(&net, key), 1, "seed {seed}: key {key}");
+    }
+}
