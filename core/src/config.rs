@@ -51,7 +51,9 @@ pub struct Config {
     /// Upper bound on the per-hop retransmission timeout.
     pub max_rto: Duration,
     /// Times a routed message is re-sent through another next hop before the
-    /// source is told it could not be routed.
+    /// source is told it could not be routed. Each next hop also gets one
+    /// retransmission first. The default, 5, makes a failure under 10 %
+    /// loss about (0.19²)⁶ ≈ 2e-9 per message; 3 failed in sweeps.
     pub max_reroutes: u8,
     /// How long a joining node waits for its join to complete before it
     /// sends the request again.
@@ -76,7 +78,7 @@ impl Default for Config {
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(20),
             max_rto: Duration::from_secs(3),
-            max_reroutes: 3,
+            max_reroutes: 5,
             join_timeout: Duration::from_secs(10),
             join_retries: 3,
             max_datagram: 1_280,

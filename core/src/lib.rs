@@ -23,70 +23,90 @@
 //! * **Total on input**: any byte string is a valid input; what is not a
 //!   message is counted and dropped ([`wire::Message::decode`] never panics).
 //!
-//! The node state machine that speaks this contract (join, keep-alive,
-//! repair, reliable forwarding) is being built on the pieces here: ids and
-//! time ([`id`], [`time`]), configuration ([`config`]), the leaf set and
-//! routing table ([`leaf_set`], [`routing_table`]), the next-hop rule and
-//! local KBR calls ([`routing`]), and the wire codec ([`wire`]).
+//! [`Node`] is the state machine that speaks this contract: join (with
+//! MSPastry's consistent activation), leaf-set keep-alive and eager repair,
+//! lazy routing-table repair and proximity refinement, per-hop acks with
+//! rerouting, the KBR calls, and applications named on every message
+//! (PROST). It is built from the pieces below it: ids and time ([`id`],
+//! [`time`]), configuration ([`config`]), the leaf set and routing table
+//! ([`leaf_set`], [`routing_table`]), the next-hop rule and local KBR calls
+//! ([`routing`]), and the wire codec ([`wire`]).
 //!
-//! ## Routing by hand
+//! ## Three nodes on an in-memory network
 //!
-//! Three nodes that know each other route a key to its root, the node
-//! numerically closest to it; the message crosses a real encode/decode on
-//! each hop.
+//! The caller owns the clock and the network. Here the network is a queue
+//! and every datagram takes one millisecond; the nodes join a ring and
+//! route a message to the node whose id is numerically closest to its key.
 //!
 //! ```
 //! use core::net::SocketAddr;
-//! use pastry_core::wire::{AppId, Body, Message, Routed};
-//! use pastry_core::{Config, Id, NextHop, Peer, RoutingState, Rtt};
+//! use core::time::Duration;
+//! use std::collections::VecDeque;
+//! use pastry_core::{AppId, Config, Event, Id, Instant, Node};
 //!
-//! let peer = |name: &str, port: u16| {
-//!     Peer::new(Id::sha1(name.as_bytes()), SocketAddr::from(([127, 0, 0, 1], port)))
-//! };
-//! let peers = [peer("a", 4001), peer("b", 4002), peer("c", 4003)];
-//! let mut states: Vec<RoutingState> = peers
-//!     .iter()
-//!     .map(|p| RoutingState::new(*p, &Config::default()).unwrap())
+//! /// Datagrams in flight: (to, from, bytes).
+//! type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
+//!
+//! /// The drain rule: after any input, poll datagrams, then events, until
+//! /// each is empty. Returns deliveries as (key, payload).
+//! fn drain(node: &mut Node, wire: &mut Wire) -> Vec<(Id, Vec<u8>)> {
+//!     let mut buf = [0u8; 1280]; // config.max_datagram
+//!     while let Some(tx) = node.poll_transmit(&mut buf).unwrap() {
+//!         wire.push_back((tx.destination, node.own().addr, buf[..tx.len].to_vec()));
+//!     }
+//!     let mut delivered = Vec::new();
+//!     while let Some(event) = node.poll_event() {
+//!         if let Event::Deliver(d) = event {
+//!             delivered.push((d.key, d.payload.to_vec()));
+//!         }
+//!     }
+//!     delivered
+//! }
+//!
+//! /// Runs the network until `until`: datagrams first, then due timers.
+//! fn run(nodes: &mut [Node], wire: &mut Wire, now: &mut Instant, until: Instant,
+//!        got: &mut Vec<(usize, Id, Vec<u8>)>) {
+//!     while *now < until {
+//!         *now = *now + Duration::from_millis(1);
+//!         if let Some((to, from, bytes)) = wire.pop_front() {
+//!             let i = nodes.iter().position(|n| n.own().addr == to).unwrap();
+//!             nodes[i].handle_datagram(*now, from, &bytes);
+//!             got.extend(drain(&mut nodes[i], wire).into_iter().map(|(k, p)| (i, k, p)));
+//!         }
+//!         for i in 0..nodes.len() {
+//!             if nodes[i].poll_timeout().is_some_and(|t| t <= *now) {
+//!                 nodes[i].handle_timeout(*now);
+//!                 got.extend(drain(&mut nodes[i], wire).into_iter().map(|(k, p)| (i, k, p)));
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let mut nodes: Vec<Node> = (1..=3u8)
+//!     .map(|i| {
+//!         let addr = SocketAddr::from(([10, 0, 0, i], 4000));
+//!         Node::new(Config::default(), Id::sha1(&[i]), addr, u64::from(i)).unwrap()
+//!     })
 //!     .collect();
-//! for s in &mut states {
-//!     for p in &peers {
-//!         s.learn(*p, Rtt::UNKNOWN);
-//!     }
-//! }
+//! let (mut wire, mut now, mut got) = (Wire::new(), Instant::from_secs(1), Vec::new());
 //!
-//! let key = Id::sha1(b"some file");
-//! let mut at = 0; // start at node a
-//! let first = Message {
-//!     app: AppId(7),
-//!     sender: peers[at],
-//!     body: Body::Routed(Routed {
-//!         msg_id: 1, key, per_hop: false, handoff: false, hops: 0, source: peers[at], payload: b"hello",
-//!     }),
-//! };
-//! let mut datagram = vec![0u8; first.encoded_len()];
-//! first.encode(&mut datagram).unwrap();
-//! loop {
-//!     // Each hop decodes what arrived and encodes a fresh datagram onwards.
-//!     let msg = Message::decode(&datagram).unwrap();
-//!     let Body::Routed(routed) = msg.body else { unreachable!() };
-//!     match states[at].next_hop(routed.key, |_| false) {
-//!         NextHop::Local => {
-//!             assert_eq!(routed.payload, b"hello");
-//!             break;
-//!         }
-//!         NextHop::Forward(next) => {
-//!             let fwd = Routed { hops: routed.hops + 1, ..routed };
-//!             let out = Message { app: msg.app, sender: peers[at], body: Body::Routed(fwd) };
-//!             let mut buf = vec![0u8; out.encoded_len()];
-//!             out.encode(&mut buf).unwrap();
-//!             datagram = buf;
-//!             at = peers.iter().position(|p| p.id == next.id).unwrap();
-//!         }
-//!     }
+//! // The first node starts a ring of one; the others join through it.
+//! nodes[0].join(now, None).unwrap();
+//! let bootstrap = nodes[0].own().addr;
+//! for i in 1..3 {
+//!     nodes[i].join(now, Some(bootstrap)).unwrap();
+//!     drain(&mut nodes[i], &mut wire);
 //! }
-//! // The node that delivered is the one closest to the key.
-//! let root = peers.iter().min_by(|a, b| key.cmp_closeness(a.id, b.id)).unwrap();
-//! assert_eq!(peers[at], *root);
+//! run(&mut nodes, &mut wire, &mut now, Instant::from_secs(3), &mut got);
+//! assert!(nodes.iter().all(|n| n.is_active() && n.leaf_set().len() == 2));
+//!
+//! // Route from the second node; the root delivers it.
+//! let key = Id::sha1(b"some file");
+//! nodes[1].route(now, key, AppId(7), b"hello", None).unwrap();
+//! got.extend(drain(&mut nodes[1], &mut wire).into_iter().map(|(k, p)| (1, k, p)));
+//! run(&mut nodes, &mut wire, &mut now, Instant::from_secs(4), &mut got);
+//! let root = (0..3).min_by(|&a, &b| key.cmp_closeness(nodes[a].own().id, nodes[b].own().id));
+//! assert_eq!(got, vec![(root.unwrap(), key, b"hello".to_vec())]);
 //! ```
 //!
 //! ## Features

@@ -5,7 +5,7 @@
 use core::mem::size_of;
 
 use pastry_core::routing_table::Entry;
-use pastry_core::{LeafSet, Peer, RoutingState, RoutingTable};
+use pastry_core::{LeafSet, Node, Peer, RoutingState, RoutingTable};
 
 #[test]
 fn routing_state_fits_its_budget() {
@@ -27,4 +27,12 @@ fn routing_state_fits_its_budget() {
         "{}",
         size_of::<RoutingState<8, 4>>()
     );
+}
+
+#[test]
+fn an_embedded_node_fits_16_kib() {
+    // L = 16, 4 rows, 4 message slots, queues of 16: the whole state
+    // machine, message buffers included.
+    let n = size_of::<Node<8, 4, 4, 16>>();
+    assert!(n <= 16 * 1024, "embedded node is {n} B");
 }

@@ -64,6 +64,32 @@ fn sixty_four_nodes_joined_one_by_one_have_true_leaf_sets() {
             wrong.is_empty(),
             "seed {seed}: wrong leaf sets at {wrong:?}"
         );
+        assert_updates_track_leaf_sets(&net, seed);
+    }
+}
+
+/// KBR `update(node, joined)`: replaying a node's update events gives
+/// exactly its leaf set's members.
+fn assert_updates_track_leaf_sets(net: &Net, seed: u64) {
+    for i in net.live() {
+        let mut members = std::collections::BTreeSet::new();
+        for &(_, id, joined) in net.updates.iter().filter(|u| u.0 == i) {
+            let changed = if joined {
+                members.insert(id)
+            } else {
+                members.remove(&id)
+            };
+            assert!(
+                changed,
+                "seed {seed}: node {i}: update {joined} for {id} changes nothing"
+            );
+        }
+        let actual: std::collections::BTreeSet<_> =
+            net.nodes[i].leaf_set().members().map(|p| p.id).collect();
+        assert_eq!(
+            members, actual,
+            "seed {seed}: node {i}: updates disagree with the leaf set"
+        );
     }
 }
 
@@ -83,6 +109,7 @@ fn ten_percent_crash_is_repaired_and_keys_route_to_the_live_root() {
             wrong.is_empty(),
             "seed {seed}: leaf sets not repaired at {wrong:?}"
         );
+        assert_updates_track_leaf_sets(&net, seed);
         // Routing tables still hold crashed nodes (lazy repair): a hop into
         // one times out, is retransmitted, then rerouted.
         let live = net.live();
@@ -148,6 +175,11 @@ fn routing_under_ten_percent_loss_delivers_every_message_exactly_once() {
         assert!(
             reroutes > 0,
             "seed {seed}: 10 % loss must have cost some hops a retransmission"
+        );
+        let duplicates: u64 = net.nodes.iter().map(|n| n.stats().drops.duplicate).sum();
+        assert!(
+            duplicates > 0,
+            "seed {seed}: some retransmissions must have crossed a lost ack"
         );
     }
 }

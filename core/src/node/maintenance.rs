@@ -11,7 +11,7 @@ use super::event::{CommandError, Ev};
 use super::outbox::Out;
 use super::pool::SlotState;
 use super::probes::{Probe, Purpose};
-use super::{JoinState, Node, Phase, Timer};
+use super::{JoinState, Node, Phase, REFINE_ROUNDS, Timer};
 use crate::leaf_set::NODE_SET_CAPACITY;
 use crate::peer::Peer;
 use crate::routing_table::Rtt;
@@ -110,21 +110,19 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         self.set_timer(Timer::Maintenance, Some(self.now + mt));
         self.refresh_right_watch();
         self.push_event(Ev::Joined);
-        // Pastry'01 §2.5: ask a member of each row for its row; the
-        // candidates are probed and nearer ones replace farther entries, so a
-        // far bootstrap still ends with proximity-good entries.
-        for row in 0..ROWS {
-            let first = self
-                .routing
-                .table()
-                .row(row)
-                .and_then(|r| r.iter().flatten().next().copied());
-            if let Some(e) = first {
-                self.push_out(Out::RowRequest {
-                    to: e.peer.addr,
-                    row: row as u8,
-                });
-            }
+        self.refine_rounds = REFINE_ROUNDS;
+        self.set_timer(Timer::Refine, Some(self.now + self.config.probe_timeout));
+        // Pastry'01 §2.5: tell every node in the table about us by asking
+        // it for its row. Each may take us as a nearer entry (it probes
+        // us); its row gives us candidates, probed, and nearer ones replace
+        // farther entries, so a far bootstrap still ends proximity-good.
+        // At most half the outbound queue, lowest rows (the most) first.
+        let mut asks: Vec<(SocketAddr, u8), 64> = Vec::new();
+        for (row, _, e) in self.routing.table().entries().take(QUEUE / 2) {
+            let _ = asks.push((e.peer.addr, row as u8));
+        }
+        for (to, row) in asks {
+            self.push_out(Out::RowRequest { to, row });
         }
         self.redispatch_buffered();
     }
@@ -456,7 +454,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     // ----- timers -----
 
     pub(super) fn run_timers(&mut self) {
-        for t in [Timer::Heartbeat, Timer::Maintenance, Timer::Join] {
+        for t in [
+            Timer::Heartbeat,
+            Timer::Maintenance,
+            Timer::Join,
+            Timer::Refine,
+        ] {
             let due = self.timers[t as usize].is_some_and(|at| at <= self.now);
             if !due {
                 continue;
@@ -477,6 +480,35 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                     self.set_timer(t, Some(self.now + next));
                 }
                 Timer::Join => self.join_timed_out(),
+                Timer::Refine => {
+                    self.refine_table();
+                    self.refine_rounds = self.refine_rounds.saturating_sub(1);
+                    if self.refine_rounds > 0 {
+                        let next = self.now + self.config.probe_timeout;
+                        self.set_timer(t, Some(next));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proximity refinement after joining (Pastry'01 §2.5, Castro et al.
+    /// 2002 §4): a join through a far bootstrap starts with entries near
+    /// the bootstrap. Ask the nearest measured entry of each row for that
+    /// row: its entries are near it, so likely near us; candidates are
+    /// probed and nearer ones replace farther entries. A few rounds, each
+    /// starting from the nearer entries the last one found.
+    fn refine_table(&mut self) {
+        for row in 0..ROWS {
+            let nearest = self.routing.table().row(row).and_then(|r| {
+                r.iter()
+                    .flatten()
+                    .filter(|e| e.rtt.is_known())
+                    .min_by_key(|e| e.rtt)
+                    .map(|e| e.peer.addr)
+            });
+            if let Some(to) = nearest {
+                self.push_out(Out::RowRequest { to, row: row as u8 });
             }
         }
     }

@@ -74,9 +74,13 @@ enum Timer {
     Heartbeat = 0,
     Maintenance = 1,
     Join = 2,
+    Refine = 3,
 }
 
-const TIMERS: usize = 3;
+const TIMERS: usize = 4;
+
+/// Rounds of proximity refinement after joining.
+const REFINE_ROUNDS: u8 = 3;
 
 /// RFC 6298 round-trip estimator over all acknowledged hops.
 #[derive(Clone, Copy, Debug, Default)]
@@ -133,6 +137,8 @@ pub struct Node<
     /// heard from it (MSPastry: each node heartbeats its left neighbour).
     right_watch: Option<(Id, Instant)>,
     rtt: RttEstimator,
+    /// Proximity-refinement rounds still to run after joining.
+    refine_rounds: u8,
     policy: Policy,
     forwarder: F,
     stats: Stats,
@@ -178,6 +184,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             timers: [None; TIMERS],
             right_watch: None,
             rtt: RttEstimator::default(),
+            refine_rounds: 0,
             policy: Policy::default(),
             forwarder,
             stats: Stats::default(),
@@ -549,6 +556,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             Body::ProbeReply(m) => self.on_probe_reply(sender, m),
             Body::RowRequest(m) => {
                 self.heard_one_way(sender);
+                // Rare (joins, refinement, maintenance): worth measuring
+                // the asker as a nearer entry for its slot.
+                self.offer_table_candidate(sender);
                 if usize::from(m.row) < ROWS {
                     self.push_out(Out::RowReply {
                         to: from,

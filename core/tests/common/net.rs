@@ -45,12 +45,19 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub delivered: Vec<Delivered>,
     pub failed: Vec<(usize, u64)>,
     pub joined: Vec<usize>,
+    /// KBR `update` upcalls: (node, peer, joined).
+    pub updates: Vec<(usize, Id, bool)>,
     pub datagrams: u64,
     /// Reads the calling thread's allocation count, when a test installs a
     /// counting allocator; then `node_allocs` sums what the node calls
     /// allocated (the harness's own allocations between calls excluded).
     pub alloc_counter: Option<fn() -> u64>,
     pub node_allocs: u64,
+    /// Node positions in a 1000 x 1000 plane (Pastry'01 §3's model).
+    pub positions: Vec<(f64, f64)>,
+    /// When set, one-way delay is 1 ms plus 0.1 ms per unit of distance
+    /// (so RTTs reflect proximity); otherwise uniform in `delay`.
+    pub plane: bool,
     buf: Vec<u8>,
 }
 
@@ -76,9 +83,12 @@ impl<F: Forwarder + Default> Net<F> {
             delivered: Vec::new(),
             failed: Vec::new(),
             joined: Vec::new(),
+            updates: Vec::new(),
             datagrams: 0,
             alloc_counter: None,
             node_allocs: 0,
+            positions: Vec::new(),
+            plane: false,
             buf: vec![0u8; 1_280],
         }
     }
@@ -102,11 +112,19 @@ impl<F: Forwarder + Default> Net<F> {
         );
         self.alive.push(true);
         self.by_addr.insert(addr, i);
+        let pos = (self.rng.unit() * 1000.0, self.rng.unit() * 1000.0);
+        self.positions.push(pos);
         i
     }
 
     fn allocs(&self) -> u64 {
         self.alloc_counter.map_or(0, |f| f())
+    }
+
+    /// Euclidean distance between two nodes in the plane.
+    pub fn distance(&self, a: usize, b: usize) -> f64 {
+        let (p, q) = (self.positions[a], self.positions[b]);
+        ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt()
     }
 
     pub fn addr(&self, i: usize) -> SocketAddr {
@@ -132,7 +150,11 @@ impl<F: Forwarder + Default> Net<F> {
             let Some(&to) = self.by_addr.get(&tx.destination) else {
                 continue;
             };
-            let d = self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1);
+            let d = if self.plane {
+                1_000 + (self.distance(i, to) * 100.0) as u64
+            } else {
+                self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)
+            };
             let at = self.now + Duration::from_micros(d);
             self.seq += 1;
             let from = self.addr(i);
@@ -165,6 +187,7 @@ impl<F: Forwarder + Default> Net<F> {
                 }),
                 Event::RouteFailed { msg_id, .. } => self.failed.push((i, msg_id)),
                 Event::Joined => self.joined.push(i),
+                Event::Update { peer, joined } => self.updates.push((i, peer.id, joined)),
                 _ => {}
             }
         }
@@ -288,6 +311,14 @@ impl<F: Forwarder + Default> Net<F> {
             .iter()
             .position(|n| n.own().id == id)
             .unwrap_or(usize::MAX)
+    }
+
+    /// Joins added node `i` through live node `bootstrap`.
+    pub fn join_through(&mut self, i: usize, bootstrap: usize) {
+        let now = self.now;
+        let to = self.addr(bootstrap);
+        self.nodes[i].join(now, Some(to)).expect("join");
+        self.drain(i);
     }
 
     /// Starts a node and joins it through a random active live node (or
