@@ -112,34 +112,8 @@ fn ten_percent_crash_is_repaired_and_keys_route_to_the_live_root() {
         assert_updates_track_leaf_sets(&net, seed);
         // Routing tables still hold crashed nodes (lazy repair): a hop into
         // one times out, is retransmitted, then rerouted.
-        let live = net.live();
-        let mut sent = Vec::new();
-        for k in 0..200u32 {
-            let key = net.random_id();
-            let from = live[k as usize % live.len()];
-            sent.push((net.route(from, key, APP, &k.to_be_bytes()), key));
-            net.run_for(Duration::from_millis(50));
-        }
-        net.run_for(Duration::from_secs(30));
-        assert!(
-            net.failed.is_empty(),
-            "seed {seed}: route failures {:?}",
-            net.failed
-        );
-        for (id, key) in sent {
-            let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
-            assert_eq!(
-                d.len(),
-                1,
-                "seed {seed}: key {key} delivered {} times",
-                d.len()
-            );
-            assert_eq!(
-                d[0].at,
-                net.true_root(key),
-                "seed {seed}: key {key} at the wrong node"
-            );
-        }
+        let checked = net.check_lookups(APP, 200, Duration::from_secs(30));
+        assert_eq!(checked, Ok(()), "seed {seed}");
     }
 }
 
@@ -148,29 +122,8 @@ fn routing_under_ten_percent_loss_delivers_every_message_exactly_once() {
     for seed in common::seeds(&[6, 7, 22, 71]) {
         let mut net = ring(64, seed);
         net.loss = 0.10;
-        let mut sent = Vec::new();
-        for k in 0..300u32 {
-            let key = net.random_id();
-            let from = k as usize % 64;
-            sent.push((net.route(from, key, APP, &k.to_be_bytes()), key));
-            net.run_for(Duration::from_millis(50));
-        }
-        net.run_for(Duration::from_secs(30));
-        assert!(
-            net.failed.is_empty(),
-            "seed {seed}: route failures {:?}",
-            net.failed
-        );
-        for (id, key) in sent {
-            let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
-            assert_eq!(
-                d.len(),
-                1,
-                "seed {seed}: message {id} delivered {} times",
-                d.len()
-            );
-            assert_eq!(d[0].at, net.true_root(key), "seed {seed}");
-        }
+        let checked = net.check_lookups(APP, 300, Duration::from_secs(30));
+        assert_eq!(checked, Ok(()), "seed {seed}");
         let reroutes: u64 = net.nodes.iter().map(|n| n.stats().reroutes).sum();
         assert!(
             reroutes > 0,
@@ -333,22 +286,8 @@ fn a_graceful_leave_is_repaired_at_once() {
             );
             // Routing tables elsewhere still name the leaver (lazy repair):
             // those hops time out and reroute.
-            let live = net.live();
-            let mut sent = Vec::new();
-            for k in 0..20u32 {
-                let key = net.random_id();
-                sent.push((
-                    net.route(live[k as usize % live.len()], key, APP, b"l"),
-                    key,
-                ));
-                net.run_for(Duration::from_millis(50));
-            }
-            net.run_for(Duration::from_secs(10));
-            for (id, key) in sent {
-                let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
-                assert_eq!(d.len(), 1, "seed {seed}: key {key}");
-                assert_eq!(d[0].at, net.true_root(key), "seed {seed}: key {key}");
-            }
+            let checked = net.check_lookups(APP, 20, Duration::from_secs(10));
+            assert_eq!(checked, Ok(()), "seed {seed}");
         }
     }
 }

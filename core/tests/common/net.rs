@@ -354,6 +354,40 @@ impl<F: Forwarder + Default> Net<F> {
         id
     }
 
+    /// Routes `n` random keys from the live nodes in turn, 50 ms apart,
+    /// runs `settle` longer, then judges against the global view: no
+    /// route failure, and each message delivered exactly once, at the live
+    /// node numerically closest to its key.
+    pub fn check_lookups(&mut self, app: AppId, n: u32, settle: Duration) -> Result<(), String> {
+        let live = self.live();
+        let mut sent = Vec::new();
+        for k in 0..n {
+            let key = self.random_id();
+            let from = live[k as usize % live.len()];
+            sent.push((self.route(from, key, app, &k.to_be_bytes()), key));
+            self.run_for(Duration::from_millis(50));
+        }
+        self.run_for(settle);
+        if !self.failed.is_empty() {
+            return Err(format!("route failures {:?}", self.failed));
+        }
+        for (id, key) in sent {
+            let at: Vec<usize> = self
+                .delivered
+                .iter()
+                .filter(|d| d.msg_id == id)
+                .map(|d| d.at)
+                .collect();
+            if at != [self.true_root(key)] {
+                return Err(format!(
+                    "key {key}: delivered at {at:?}, root is {}",
+                    self.true_root(key)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn peer(&self, i: usize) -> Peer {
         self.nodes[i].own()
     }
