@@ -1,9 +1,10 @@
 //! # pastry-tests
 //!
-//! Home of the deterministic discrete-event simulator and the scenario
-//! suite. For now it holds the ground-truth helpers that judge routing state
-//! against the global view (see [`oracle`]) and the fuzz harnesses (see
-//! [`harness`]); the simulator comes with the node state machine.
+//! Home of the deterministic discrete-event simulator ([`sim`]) and the
+//! scenario suite, the ground-truth helpers that judge routing state
+//! against the global view ([`oracle`]) and the fuzz harnesses
+//! ([`harness`]).
 
 pub mod harness;
 pub mod oracle;
+pub mod sim;

@@ -1,0 +1,582 @@
+//! A deterministic discrete-event simulator over many `pastry_core::Node`s.
+//!
+//! Nodes are driven only through the public sans-IO API (the drain rule
+//! after every input) and exchange the same encoded datagrams a network
+//! would carry. Events run in time order, ties in the order they were
+//! scheduled; every random choice (ids, delays, loss, churn) comes from one
+//! seeded generator, so a seed and a script replay exactly.
+//!
+//! The simulator keeps the global view ([`truth::Truth`]) and judges each
+//! lookup: delivered, correct (delivered by the live active node
+//! numerically closest to the key at that moment), hops, and relative
+//! delay penalty (the sum of one-way delays along the overlay path over
+//! the direct one-way delay from source to the node that delivered).
+
+pub mod network;
+pub mod report;
+pub mod truth;
+
+use std::cmp::Ordering;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasherDefault;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pastry_core::rng::SmallRng;
+use pastry_core::wire::{Body, Kind, Message};
+use pastry_core::{AppId, Config, Event, Id, Instant, Node};
+
+use network::{Network, Place};
+use truth::Truth;
+
+/// A hash map with a fixed hasher: no per-process random seed.
+pub type DetMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+
+/// The node type simulated: default leaf set and table, 16 message slots,
+/// queues of 64.
+pub type SimNode = Node<8, 8, 16, 64>;
+
+/// The application lookups are sent under.
+pub const LOOKUP_APP: AppId = AppId(1);
+
+/// Simulator settings.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// The nodes' configuration.
+    pub node: Config,
+    /// Probability that a datagram is lost.
+    pub loss: f64,
+    /// Each delay is stretched by up to this fraction, at random.
+    pub jitter: f64,
+}
+
+impl SimConfig {
+    /// Defaults: no loss, no jitter, the papers' node configuration.
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            node: Config::default(),
+            loss: 0.0,
+            jitter: 0.0,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Action {
+    /// A datagram arrives.
+    Arrive {
+        to: u32,
+        from: u32,
+        delay_us: u64,
+        bytes: Box<[u8]>,
+    },
+    /// A node's deadline, if it is still the one scheduled.
+    Wake(u32),
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    at: Instant,
+    seq: u64,
+    action: Action,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed, so the max-heap pops the earliest (then first scheduled).
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    node: SimNode,
+    place: Place,
+    alive: bool,
+    /// Side of a partition, when one is in force.
+    side: bool,
+    /// The deadline a `Wake` is scheduled for.
+    wake: Option<Instant>,
+}
+
+/// One lookup as the simulator saw it.
+#[derive(Clone, Debug)]
+pub struct Lookup {
+    /// The key.
+    pub key: Id,
+    /// The node that sent it.
+    pub source: u32,
+    /// When it was sent.
+    pub sent_at: Instant,
+    /// Deliveries: (node, whether it was the true root then, hops, RDP if
+    /// defined).
+    pub deliveries: Vec<(u32, bool, u8, Option<f64>)>,
+    /// Whether the source was told it failed.
+    pub failed: bool,
+    /// Nodes reached so far and the one-way delay accumulated to each.
+    path: Vec<(u32, u64)>,
+}
+
+/// Counters the simulator keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events processed (datagram arrivals and node wake-ups).
+    pub events: u64,
+    /// Datagrams sent by nodes.
+    pub datagrams: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Datagrams the network dropped (loss, partition, dead receiver).
+    pub dropped: u64,
+    /// Control datagrams (all but routed messages and their acks) and bytes.
+    pub control_datagrams: u64,
+    /// Their bytes.
+    pub control_bytes: u64,
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub struct Sim {
+    /// Settings.
+    pub config: SimConfig,
+    /// The network model.
+    pub network: Network,
+    /// Virtual time.
+    pub now: Instant,
+    /// The generator of every random choice.
+    pub rng: SmallRng,
+    slots: Vec<Slot>,
+    by_addr: DetMap<SocketAddr, u32>,
+    queue: BinaryHeap<Scheduled>,
+    seq: u64,
+    /// The global view: live active nodes.
+    pub truth: Truth,
+    /// Lookups by message id.
+    pub lookups: DetMap<u64, Lookup>,
+    /// Message ids in the order lookups were sent.
+    pub lookup_order: Vec<u64>,
+    /// Counters.
+    pub counters: Counters,
+    partitioned: bool,
+    buf: Vec<u8>,
+}
+
+impl Sim {
+    /// An empty simulation.
+    pub fn new(config: SimConfig, network: Network) -> Sim {
+        let rng = SmallRng::new(config.seed);
+        let buf = vec![0u8; config.node.max_datagram];
+        Sim {
+            config,
+            network,
+            now: Instant::from_secs(1),
+            rng,
+            slots: Vec::new(),
+            by_addr: DetMap::default(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            truth: Truth::default(),
+            lookups: DetMap::default(),
+            lookup_order: Vec::new(),
+            counters: Counters::default(),
+            partitioned: false,
+            buf,
+        }
+    }
+
+    // ----- nodes -----
+
+    /// Creates a node (not yet joined); its index.
+    pub fn add_node(&mut self) -> usize {
+        let i = self.slots.len();
+        let id = random_id(&mut self.rng);
+        let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
+        let seed = self.rng.next_u64();
+        let node = SimNode::new(self.config.node.clone(), id, addr, seed).expect("valid config");
+        let place = self.network.place(i, &mut self.rng);
+        self.slots.push(Slot {
+            node,
+            place,
+            alive: true,
+            side: false,
+            wake: None,
+        });
+        self.by_addr.insert(addr, i as u32);
+        i
+    }
+
+    /// Number of nodes ever created.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no node was ever created.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Node `i`.
+    pub fn node(&self, i: usize) -> &SimNode {
+        &self.slots[i].node
+    }
+
+    /// Whether node `i` is alive (not crashed, not left).
+    pub fn is_alive(&self, i: usize) -> bool {
+        self.slots[i].alive
+    }
+
+    /// Indices of live nodes.
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&i| self.slots[i].alive)
+            .collect()
+    }
+
+    /// A random live active node.
+    pub fn random_active(&mut self) -> Option<usize> {
+        if self.truth.is_empty() {
+            return None;
+        }
+        // Rejection sampling over slots: cheap while most nodes are active.
+        for _ in 0..64 {
+            let i = self.rng.below(self.slots.len() as u64) as usize;
+            if self.slots[i].alive && self.slots[i].node.is_active() {
+                return Some(i);
+            }
+        }
+        let active: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].alive && self.slots[i].node.is_active())
+            .collect();
+        Some(active[self.rng.below(active.len() as u64) as usize])
+    }
+
+    /// Starts node `i` joining through `bootstrap` (or alone).
+    pub fn join(&mut self, i: usize, bootstrap: Option<usize>) {
+        let now = self.now;
+        let to = bootstrap.map(|b| self.slots[b].node.own().addr);
+        self.slots[i]
+            .node
+            .join(now, to)
+            .expect("a fresh node joins");
+        self.drain(i);
+    }
+
+    /// Creates a node and joins it through a random active node; its index.
+    pub fn spawn(&mut self) -> usize {
+        let boot = self.random_active();
+        let i = self.add_node();
+        self.join(i, boot);
+        i
+    }
+
+    /// Node `i` stops without a word.
+    pub fn crash(&mut self, i: usize) {
+        if !self.slots[i].alive {
+            return;
+        }
+        self.slots[i].alive = false;
+        let id = self.slots[i].node.own().id;
+        if self.truth.contains(id) {
+            self.truth.remove(id);
+        }
+    }
+
+    /// Node `i` leaves gracefully, then stops.
+    pub fn leave(&mut self, i: usize) {
+        let now = self.now;
+        if self.slots[i].alive && self.slots[i].node.leave(now).is_ok() {
+            self.drain(i);
+        }
+        self.crash(i);
+    }
+
+    /// Splits the live nodes in two halves by index parity: datagrams
+    /// between halves are lost until [`Sim::heal`].
+    pub fn partition(&mut self) {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            s.side = i % 2 == 1;
+        }
+        self.partitioned = true;
+    }
+
+    /// Ends a partition.
+    pub fn heal(&mut self) {
+        self.partitioned = false;
+    }
+
+    // ----- lookups -----
+
+    /// Routes a lookup for `key` from node `source`; its message id, or
+    /// `None` if the node refused (not active, queue full).
+    pub fn lookup(&mut self, source: usize, key: Id) -> Option<u64> {
+        let now = self.now;
+        let msg_id = self.slots[source]
+            .node
+            .route(now, key, LOOKUP_APP, &[], None)
+            .ok()?;
+        self.lookups.insert(
+            msg_id,
+            Lookup {
+                key,
+                source: source as u32,
+                sent_at: now,
+                deliveries: Vec::new(),
+                failed: false,
+                path: vec![(source as u32, 0)],
+            },
+        );
+        self.lookup_order.push(msg_id);
+        self.drain(source);
+        Some(msg_id)
+    }
+
+    /// A random key.
+    pub fn random_key(&mut self) -> Id {
+        random_id(&mut self.rng)
+    }
+
+    // ----- running -----
+
+    /// Runs every event up to and including `until`; the clock ends there.
+    pub fn run_until(&mut self, until: Instant) {
+        while let Some(next) = self.queue.peek() {
+            if next.at > until {
+                break;
+            }
+            let ev = self.queue.pop().expect("peeked");
+            self.now = self.now.max(ev.at);
+            self.counters.events += 1;
+            match ev.action {
+                Action::Arrive {
+                    to,
+                    from,
+                    delay_us,
+                    bytes,
+                } => self.arrive(to as usize, from as usize, delay_us, &bytes),
+                Action::Wake(i) => {
+                    let s = &mut self.slots[i as usize];
+                    if s.alive && s.wake == Some(ev.at) {
+                        s.wake = None;
+                        s.node.handle_timeout(ev.at);
+                        self.drain(i as usize);
+                    }
+                }
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    fn arrive(&mut self, to: usize, from: usize, delay_us: u64, bytes: &[u8]) {
+        if !self.slots[to].alive {
+            self.counters.dropped += 1;
+            return;
+        }
+        if bytes.get(3) == Some(&(Kind::Routed as u8)) {
+            self.trace_hop(to, from, delay_us, bytes);
+        }
+        let from_addr = self.slots[from].node.own().addr;
+        let now = self.now;
+        self.slots[to].node.handle_datagram(now, from_addr, bytes);
+        self.drain(to);
+    }
+
+    /// Accumulates the one-way delay of a lookup's path: the first copy of
+    /// the message to reach a node counts.
+    fn trace_hop(&mut self, to: usize, from: usize, delay_us: u64, bytes: &[u8]) {
+        let Ok(Message {
+            body: Body::Routed(m),
+            ..
+        }) = Message::decode(bytes)
+        else {
+            return;
+        };
+        let Some(l) = self.lookups.get_mut(&m.msg_id) else {
+            return;
+        };
+        if l.path.iter().any(|(n, _)| *n == to as u32) {
+            return;
+        }
+        let base = l
+            .path
+            .iter()
+            .find(|(n, _)| *n == from as u32)
+            .map_or(0, |(_, d)| *d);
+        l.path.push((to as u32, base + delay_us));
+    }
+
+    /// The drain rule for node `i`: datagrams onto the network, events to
+    /// the judge, then its next deadline onto the queue.
+    fn drain(&mut self, i: usize) {
+        loop {
+            let tx = match self.slots[i].node.poll_transmit(&mut self.buf) {
+                Ok(Some(tx)) => tx,
+                Ok(None) => break,
+                Err(e) => panic!("node {i}: buffer of max_datagram refused: {e:?}"),
+            };
+            self.send(i, tx.destination, tx.len);
+        }
+        while let Some(ev) = self.slots[i].node.poll_event() {
+            match ev {
+                Event::Joined => {
+                    let id = self.slots[i].node.own().id;
+                    self.truth.insert(id, i as u32);
+                }
+                Event::Deliver(d) => {
+                    let (msg_id, hops) = (d.msg_id, d.hops);
+                    self.judge(i, msg_id, hops);
+                }
+                Event::RouteFailed { msg_id, .. } => {
+                    if let Some(l) = self.lookups.get_mut(&msg_id) {
+                        l.failed = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // One pending wake per node, the earliest: a later deadline is
+        // picked up when that wake runs and the node is drained again.
+        if let Some(t) = self.slots[i].node.poll_timeout() {
+            let at = t.max(self.now);
+            if self.slots[i].wake.is_none_or(|w| w > at) {
+                self.slots[i].wake = Some(at);
+                self.schedule(at, Action::Wake(i as u32));
+            }
+        }
+    }
+
+    fn send(&mut self, from: usize, to_addr: SocketAddr, len: usize) {
+        self.counters.datagrams += 1;
+        self.counters.bytes += len as u64;
+        let kind = self.buf.get(3).copied();
+        if kind != Some(Kind::Routed as u8) && kind != Some(Kind::Ack as u8) {
+            self.counters.control_datagrams += 1;
+            self.counters.control_bytes += len as u64;
+        }
+        let Some(&to) = self.by_addr.get(&to_addr) else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let lost = self.config.loss > 0.0 && self.rng.unit() < self.config.loss;
+        let cut = self.partitioned && self.slots[from].side != self.slots[to as usize].side;
+        if lost || cut {
+            self.counters.dropped += 1;
+            return;
+        }
+        let base = self
+            .network
+            .one_way(self.slots[from].place, self.slots[to as usize].place);
+        let stretch = if self.config.jitter > 0.0 {
+            1.0 + self.rng.unit() * self.config.jitter
+        } else {
+            1.0
+        };
+        let delay_us = (base.as_micros() as f64 * stretch) as u64;
+        let at = self.now + Duration::from_micros(delay_us);
+        let bytes = self.buf[..len].to_vec().into_boxed_slice();
+        self.schedule(
+            at,
+            Action::Arrive {
+                to,
+                from: from as u32,
+                delay_us,
+                bytes,
+            },
+        );
+    }
+
+    fn schedule(&mut self, at: Instant, action: Action) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            action,
+        });
+    }
+
+    /// A delivery at node `at`: was it the key's true root, and how far
+    /// did the message travel compared with the direct path?
+    fn judge(&mut self, at: usize, msg_id: u64, hops: u8) {
+        let Some(l) = self.lookups.get(&msg_id) else {
+            return;
+        };
+        let correct = self.truth.root_of(l.key) == Some(at as u32);
+        let source = l.source as usize;
+        let rdp = if at == source {
+            None
+        } else {
+            let path = l
+                .path
+                .iter()
+                .find(|(n, _)| *n == at as u32)
+                .map(|(_, d)| *d);
+            let direct = self
+                .network
+                .one_way(self.slots[source].place, self.slots[at].place)
+                .as_micros() as f64;
+            path.map(|p| p as f64 / direct.max(1.0))
+        };
+        if let Some(l) = self.lookups.get_mut(&msg_id) {
+            l.deliveries.push((at as u32, correct, hops, rdp));
+        }
+    }
+
+    // ----- judging state -----
+
+    /// Fraction of live active nodes whose leaf set equals the true one.
+    pub fn leafset_correct_fraction(&self) -> f64 {
+        let wrong = self.wrong_leaf_sets().len();
+        let n = self.truth.len();
+        if n == 0 {
+            return 1.0;
+        }
+        (n - wrong) as f64 / n as f64
+    }
+
+    /// Live active nodes whose leaf set differs from the true one.
+    pub fn wrong_leaf_sets(&self) -> Vec<usize> {
+        let mut wrong = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            if !s.alive || !s.node.is_active() {
+                continue;
+            }
+            let ls = s.node.leaf_set();
+            let (left, right) = self.truth.leaf_set(s.node.own().id, ls.half());
+            let same = |got: &[pastry_core::Peer], want: &[Id]| {
+                got.len() == want.len() && got.iter().zip(want).all(|(p, w)| p.id == *w)
+            };
+            if !same(ls.left(), &left) || !same(ls.right(), &right) {
+                wrong.push(i);
+            }
+        }
+        wrong
+    }
+}
+
+fn random_id(rng: &mut SmallRng) -> Id {
+    let mut b = [0u8; 20];
+    for c in b.chunks_mut(8) {
+        c.copy_from_slice(&rng.next_u64().to_be_bytes()[..c.len()]);
+    }
+    Id::from_bytes(b)
+}

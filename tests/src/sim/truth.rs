@@ -1,0 +1,136 @@
+//! The simulator's global view of the ring: every live, active node by id,
+//! ordered, so the true root of a key and the true leaf set of a node cost
+//! O(log N) rather than a scan.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use pastry_core::Id;
+
+/// Live active nodes, by id, with their simulator index.
+#[derive(Clone, Debug, Default)]
+pub struct Truth {
+    by_id: BTreeMap<Id, u32>,
+}
+
+impl Truth {
+    /// Adds a node that became active.
+    pub fn insert(&mut self, id: Id, index: u32) {
+        self.by_id.insert(id, index);
+    }
+
+    /// Removes a node that crashed or left.
+    pub fn remove(&mut self, id: Id) {
+        self.by_id.remove(&id);
+    }
+
+    /// Number of live active nodes.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether no node is live and active.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Whether `id` is live and active.
+    pub fn contains(&self, id: Id) -> bool {
+        self.by_id.contains_key(&id)
+    }
+
+    /// The first node clockwise from `id` (exclusive), wrapping.
+    fn next(&self, id: Id) -> Option<(Id, u32)> {
+        self.by_id
+            .range((Bound::Excluded(id), Bound::Unbounded))
+            .next()
+            .or_else(|| self.by_id.iter().next())
+            .map(|(k, v)| (*k, *v))
+    }
+
+    /// The first node counter-clockwise from `id` (exclusive), wrapping.
+    fn prev(&self, id: Id) -> Option<(Id, u32)> {
+        self.by_id
+            .range(..id)
+            .next_back()
+            .or_else(|| self.by_id.iter().next_back())
+            .map(|(k, v)| (*k, *v))
+    }
+
+    /// The key's true root: the live active node numerically closest to
+    /// it, by [`Id::cmp_closeness`]. Its index.
+    pub fn root_of(&self, key: Id) -> Option<u32> {
+        if let Some(&i) = self.by_id.get(&key) {
+            return Some(i);
+        }
+        let (a, ai) = self.next(key)?;
+        let (b, bi) = self.prev(key)?;
+        Some(match key.cmp_closeness(a, b) {
+            std::cmp::Ordering::Greater => bi,
+            _ => ai,
+        })
+    }
+
+    /// The true leaf set of `own` (left then right, nearest first), `half`
+    /// per side, capped so no node appears twice on one side.
+    pub fn leaf_set(&self, own: Id, half: usize) -> (Vec<Id>, Vec<Id>) {
+        let others = self.len() - usize::from(self.contains(own));
+        let half = half.min(others);
+        let mut left = Vec::with_capacity(half);
+        let mut right = Vec::with_capacity(half);
+        let mut at = own;
+        for _ in 0..half {
+            let Some((id, _)) = self.prev(at) else { break };
+            left.push(id);
+            at = id;
+        }
+        at = own;
+        for _ in 0..half {
+            let Some((id, _)) = self.next(at) else { break };
+            right.push(id);
+            at = id;
+        }
+        (left, right)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle;
+    use pastry_core::rng::SmallRng;
+
+    fn random_id(rng: &mut SmallRng) -> Id {
+        let mut b = [0u8; 20];
+        for c in b.chunks_mut(8) {
+            c.copy_from_slice(&rng.next_u64().to_be_bytes()[..c.len()]);
+        }
+        Id::from_bytes(b)
+    }
+
+    #[test]
+    fn agrees_with_brute_force() {
+        let mut rng = SmallRng::new(5);
+        for n in [1usize, 2, 3, 9, 17, 200] {
+            let ids: Vec<Id> = (0..n).map(|_| random_id(&mut rng)).collect();
+            let mut t = Truth::default();
+            for (i, id) in ids.iter().enumerate() {
+                t.insert(*id, i as u32);
+            }
+            for _ in 0..500 {
+                let key = if rng.below(4) == 0 {
+                    ids[rng.below(n as u64) as usize]
+                } else {
+                    random_id(&mut rng)
+                };
+                let want = oracle::root_of(key, &ids).unwrap();
+                let got = ids[t.root_of(key).unwrap() as usize];
+                assert_eq!(got, want, "n {n}, key {key}");
+            }
+            let ring = oracle::Ring::new(ids.iter().copied());
+            for id in &ids {
+                assert_eq!(t.leaf_set(*id, 8), ring.leaf_set(*id, 8), "n {n}");
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Scenarios on the simulator, judged by its global view (#4). Each prints
+//! its seed on failure; `PASTRY_SEEDS` is not read here, the seed is fixed
+//! per scenario and the `sim` CLI replays others.
+
+use std::time::Duration;
+
+use pastry_tests::sim::network::Network;
+use pastry_tests::sim::report::Report;
+use pastry_tests::sim::{Sim, SimConfig};
+
+/// Builds an overlay of `n` nodes, one joining every `interval`, each
+/// through a random active node, then lets it settle.
+fn build(sim: &mut Sim, n: usize, interval: Duration, settle: Duration) {
+    for _ in 0..n {
+        sim.spawn();
+        sim.run_for(interval);
+    }
+    sim.run_for(settle);
+}
+
+/// `m` lookups from random live active sources to random keys, spread
+/// over `span`; then time to finish.
+fn lookups(sim: &mut Sim, m: usize, span: Duration) -> Report {
+    let from = sim.lookup_order.len();
+    let gap = span / m as u32;
+    for _ in 0..m {
+        let src = sim.random_active().expect("an active node");
+        let key = sim.random_key();
+        sim.lookup(src, key);
+        sim.run_for(gap);
+    }
+    sim.run_for(Duration::from_secs(30));
+    Report::of(sim, from)
+}
+
+#[test]
+fn stable_2000_nodes_on_the_plane_route_every_lookup_correctly() {
+    let seed = 40;
+    let n = 2_000;
+    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
+    build(
+        &mut sim,
+        n,
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+    );
+    let wrong = sim.wrong_leaf_sets();
+    assert!(
+        wrong.is_empty(),
+        "seed {seed}: {} wrong leaf sets",
+        wrong.len()
+    );
+    let r = lookups(&mut sim, 5_000, Duration::from_secs(60));
+    eprintln!("{r:?}");
+    assert_eq!(r.delivered, r.lookups, "seed {seed}: {r:?}");
+    assert_eq!(r.correct, r.lookups, "seed {seed}: {r:?}");
+    let log16 = (n as f64).ln() / 16f64.ln();
+    assert!(
+        r.mean_hops <= log16 + 0.5,
+        "seed {seed}: mean hops {}",
+        r.mean_hops
+    );
+    assert!(
+        f64::from(r.max_hops) <= log16.ceil() + 1.0,
+        "seed {seed}: max hops {}",
+        r.max_hops
+    );
+}
