@@ -66,3 +66,52 @@ fn stable_2000_nodes_on_the_plane_route_every_lookup_correctly() {
         r.max_hops
     );
 }
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let run = || {
+        let mut c = SimConfig::new(41);
+        c.loss = 0.01;
+        c.jitter = 0.1;
+        let mut sim = Sim::new(c, Network::Plane);
+        build(
+            &mut sim,
+            300,
+            Duration::from_millis(100),
+            Duration::from_secs(20),
+        );
+        let r = lookups(&mut sim, 500, Duration::from_secs(10));
+        (r, sim.counters.clone(), sim.now)
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a, b, "seed 41: two runs differ");
+    assert!(a.1.events > 10_000, "the run did real work");
+}
+
+#[test]
+fn twenty_percent_crashing_at_once_is_repaired_within_two_minutes() {
+    let seed = 42;
+    let n = 2_000;
+    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
+    build(
+        &mut sim,
+        n,
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+    );
+    let mut live = sim.live();
+    for _ in 0..n / 5 {
+        let pick = sim.rng.below(live.len() as u64) as usize;
+        sim.crash(live.swap_remove(pick));
+    }
+    sim.run_for(Duration::from_secs(120));
+    let wrong = sim.wrong_leaf_sets();
+    assert!(
+        wrong.is_empty(),
+        "seed {seed}: {} leaf sets not repaired after 2 minutes",
+        wrong.len()
+    );
+    let r = lookups(&mut sim, 2_000, Duration::from_secs(20));
+    eprintln!("{r:?}");
+    assert_eq!(r.correct, r.lookups, "seed {seed}: {r:?}");
+}
