@@ -115,3 +115,33 @@ fn twenty_percent_crashing_at_once_is_repaired_within_two_minutes() {
     eprintln!("{r:?}");
     assert_eq!(r.correct, r.lookups, "seed {seed}: {r:?}");
 }
+
+#[test]
+fn a_partition_into_halves_heals_into_one_ring() {
+    let seed = 43;
+    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
+    build(
+        &mut sim,
+        1_000,
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+    );
+    sim.partition();
+    sim.run_for(Duration::from_secs(300));
+    let split = sim.wrong_leaf_sets().len();
+    assert!(
+        split > 900,
+        "seed {seed}: only {split} leaf sets saw the partition"
+    );
+    sim.heal();
+    sim.run_for(Duration::from_secs(300));
+    let wrong = sim.wrong_leaf_sets();
+    assert!(
+        wrong.is_empty(),
+        "seed {seed}: {} leaf sets still split 5 minutes after healing",
+        wrong.len()
+    );
+    let r = lookups(&mut sim, 1_000, Duration::from_secs(10));
+    assert_eq!(r.correct, r.lookups, "seed {seed}: {r:?}");
+    assert_eq!(r.delivered, r.lookups, "seed {seed}: {r:?}");
+}

@@ -330,6 +330,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         self.stats.failures += 1;
         let (was_left, was_right) = self.forget(peer);
         if was_left || was_right {
+            self.graveyard.bury(peer, self.now);
             let members = self.routing.neighbor_set(NODE_SET_CAPACITY);
             for m in &members {
                 self.push_out(Out::LeafSet {
@@ -470,6 +471,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                     // MSPastry: heartbeat the left neighbour, which watches us.
                     if let Some(l) = self.routing.leaf_set().left().first().copied() {
                         self.push_out(Out::Heartbeat { to: l.addr });
+                    }
+                    // A member failed within a maintenance period may be
+                    // back (a healed partition): ask it, with its leaf set.
+                    let since = self.now - self.config.maintenance_period;
+                    if let Some(p) = self.graveyard.next(since) {
+                        self.probe(p, Purpose::Rtt, true);
                     }
                     let next = self.jittered(self.config.heartbeat_period);
                     self.set_timer(t, Some(self.now + next));

@@ -16,6 +16,7 @@
 mod app;
 mod event;
 mod forwarding;
+mod graveyard;
 mod maintenance;
 mod outbox;
 mod pool;
@@ -144,6 +145,8 @@ pub struct Node<
     stats: Stats,
     /// A slot lent out by the last `poll_event`; freed on the next call.
     lent: Option<pool::SlotRef>,
+    /// Members declared failed recently, re-probed to heal partitions.
+    graveyard: graveyard::Graveyard,
 }
 
 impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize>
@@ -189,6 +192,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             forwarder,
             stats: Stats::default(),
             lent: None,
+            graveyard: graveyard::Graveyard::new(),
         })
     }
 
@@ -257,6 +261,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// Outstanding probes.
     pub fn probes_outstanding(&self) -> usize {
         self.probes.len()
+    }
+
+    /// Leaf-set members declared failed recently and still re-probed now
+    /// and then, in case they come back (a healed partition).
+    pub fn failed_remembered(&self) -> usize {
+        self.graveyard.len()
     }
 
     /// Largest payload [`Node::route`] accepts.
@@ -499,6 +509,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
         }
         self.probes.heard_from(peer.id);
+        self.graveyard.exhume(peer.id);
         let added = self.insert_leaf(peer);
         if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted && !added {
             // A new entry with no measurement: measure it for proximity.
