@@ -40,6 +40,44 @@ pub type SimNode = Node<8, 8, 16, 64>;
 /// The application lookups are sent under.
 pub const LOOKUP_APP: AppId = AppId(1);
 
+/// How long sessions last under churn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sessions {
+    /// Exponential with this median.
+    Exponential(Duration),
+    /// Pareto with this median and shape `alpha` (heavy-tailed).
+    Pareto(Duration, f64),
+}
+
+/// Churn: every live node's session ends after a random time, and a new
+/// node joins (through a random active node) as each one goes, so the
+/// population stays steady.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Churn {
+    /// Session lengths.
+    pub sessions: Sessions,
+    /// Fraction of departures that are graceful leaves (the rest crash).
+    pub graceful: f64,
+}
+
+impl Sessions {
+    /// Draws one session length.
+    pub fn draw(&self, rng: &mut SmallRng) -> Duration {
+        // 1 - unit() is in (0, 1]: no log of zero.
+        let u = 1.0 - rng.unit();
+        let secs = match *self {
+            Sessions::Exponential(median) => {
+                -u.ln() * median.as_secs_f64() / std::f64::consts::LN_2
+            }
+            Sessions::Pareto(median, alpha) => {
+                let scale = median.as_secs_f64() / 2f64.powf(1.0 / alpha);
+                scale * u.powf(-1.0 / alpha)
+            }
+        };
+        Duration::from_secs_f64(secs.min(1e9))
+    }
+}
+
 /// Simulator settings.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -76,6 +114,8 @@ enum Action {
     },
     /// A node's deadline, if it is still the one scheduled.
     Wake(u32),
+    /// Churn: a node's session ends (and a new node arrives).
+    Depart(u32),
 }
 
 #[derive(Debug)]
@@ -173,6 +213,7 @@ pub struct Sim {
     /// Counters.
     pub counters: Counters,
     partitioned: bool,
+    churn: Option<Churn>,
     buf: Vec<u8>,
 }
 
@@ -195,6 +236,7 @@ impl Sim {
             lookup_order: Vec::new(),
             counters: Counters::default(),
             partitioned: false,
+            churn: None,
             buf,
         }
     }
@@ -277,11 +319,48 @@ impl Sim {
     }
 
     /// Creates a node and joins it through a random active node; its index.
+    /// Under churn its session end is scheduled.
     pub fn spawn(&mut self) -> usize {
         let boot = self.random_active();
         let i = self.add_node();
         self.join(i, boot);
+        self.schedule_departure(i);
         i
+    }
+
+    /// Starts churn: every live node gets a session end from now (fresh
+    /// draws, exact for exponential sessions), and so does every node
+    /// spawned later.
+    pub fn start_churn(&mut self, churn: Churn) {
+        self.churn = Some(churn);
+        for i in self.live() {
+            self.schedule_departure(i);
+        }
+    }
+
+    /// Stops churn: departures already scheduled are ignored.
+    pub fn stop_churn(&mut self) {
+        self.churn = None;
+    }
+
+    fn schedule_departure(&mut self, i: usize) {
+        if let Some(c) = self.churn {
+            let at = self.now + c.sessions.draw(&mut self.rng);
+            self.schedule(at, Action::Depart(i as u32));
+        }
+    }
+
+    fn depart(&mut self, i: usize) {
+        let Some(c) = self.churn else { return };
+        if !self.slots[i].alive {
+            return;
+        }
+        if self.rng.unit() < c.graceful {
+            self.leave(i);
+        } else {
+            self.crash(i);
+        }
+        self.spawn();
     }
 
     /// Node `i` stops without a word.
@@ -368,6 +447,7 @@ impl Sim {
                     delay_us,
                     bytes,
                 } => self.arrive(to as usize, from as usize, delay_us, &bytes),
+                Action::Depart(i) => self.depart(i as usize),
                 Action::Wake(i) => {
                     let s = &mut self.slots[i as usize];
                     if s.alive && s.wake == Some(ev.at) {
@@ -579,4 +659,25 @@ fn random_id(rng: &mut SmallRng) -> Id {
         c.copy_from_slice(&rng.next_u64().to_be_bytes()[..c.len()]);
     }
     Id::from_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_draws_have_the_asked_median() {
+        let median = Duration::from_secs(600);
+        for sessions in [Sessions::Exponential(median), Sessions::Pareto(median, 1.5)] {
+            let mut rng = SmallRng::new(9);
+            let mut v: Vec<Duration> = (0..20_001).map(|_| sessions.draw(&mut rng)).collect();
+            v.sort();
+            let got = v[10_000].as_secs_f64();
+            assert!(
+                (got / 600.0 - 1.0).abs() < 0.05,
+                "{sessions:?}: median {got}"
+            );
+            assert!(v[0] > Duration::ZERO);
+        }
+    }
 }
