@@ -18,6 +18,19 @@ fn build(sim: &mut Sim, n: usize, interval: Duration, settle: Duration) {
     sim.run_for(settle);
 }
 
+/// A plane-model overlay of `n` nodes built the default way (one every
+/// 100 ms, then a minute to settle).
+fn plane(seed: u64, n: usize) -> Sim {
+    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
+    build(
+        &mut sim,
+        n,
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+    );
+    sim
+}
+
 /// `m` lookups from random live active sources to random keys, spread
 /// over `span`; then time to finish.
 fn lookups(sim: &mut Sim, m: usize, span: Duration) -> Report {
@@ -37,13 +50,7 @@ fn lookups(sim: &mut Sim, m: usize, span: Duration) -> Report {
 fn stable_2000_nodes_on_the_plane_route_every_lookup_correctly() {
     let seed = 40;
     let n = 2_000;
-    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
-    build(
-        &mut sim,
-        n,
-        Duration::from_millis(100),
-        Duration::from_secs(60),
-    );
+    let mut sim = plane(seed, n);
     let wrong = sim.wrong_leaf_sets();
     assert!(
         wrong.is_empty(),
@@ -92,13 +99,7 @@ fn the_same_seed_gives_the_same_run() {
 fn twenty_percent_crashing_at_once_is_repaired_within_two_minutes() {
     let seed = 42;
     let n = 2_000;
-    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
-    build(
-        &mut sim,
-        n,
-        Duration::from_millis(100),
-        Duration::from_secs(60),
-    );
+    let mut sim = plane(seed, n);
     let mut live = sim.live();
     for _ in 0..n / 5 {
         let pick = sim.rng.below(live.len() as u64) as usize;
@@ -119,13 +120,7 @@ fn twenty_percent_crashing_at_once_is_repaired_within_two_minutes() {
 #[test]
 fn a_partition_into_halves_heals_into_one_ring() {
     let seed = 43;
-    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
-    build(
-        &mut sim,
-        1_000,
-        Duration::from_millis(100),
-        Duration::from_secs(60),
-    );
+    let mut sim = plane(seed, 1_000);
     sim.partition();
     sim.run_for(Duration::from_secs(300));
     let split = sim.wrong_leaf_sets().len();
