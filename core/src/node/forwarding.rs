@@ -170,11 +170,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     pub(super) fn dispatch(&mut self, r: SlotRef, hint: Option<Peer>) {
         let Some(s) = self.pool.get(r) else { return };
         if s.handoff {
-            if self.policy.get(s.app).allow {
-                self.deliver(r);
-            } else {
-                self.hand_off(r);
-            }
+            self.serve(r);
             return;
         }
         let mut next = self.choose_next_hop(r, hint);
@@ -221,10 +217,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let Some(s) = self.pool.get(r) else {
             return false;
         };
-        let joiner = match s.carried {
-            Carried::Join { joiner } => Some(joiner.id),
-            Carried::Routed => None,
-        };
+        let joiner = s.carried.joiner();
         self.routing.next_hop(s.key, |p| Some(p.id) == joiner) != NextHop::Local
     }
 
@@ -234,8 +227,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// cycle; if the suspect is still neither alive nor failed then, this
     /// node delivers as the closest live node it knows.
     fn hold(&mut self, r: SlotRef) {
-        let deadline = self.now + self.config.probe_cycle() + self.config.probe_timeout;
         let now = self.now;
+        let deadline = now + self.config.probe_cycle() + self.config.probe_timeout;
         let Some(s) = self.pool.get_mut(r) else {
             return;
         };
@@ -260,10 +253,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let Some(s) = self.pool.get(r) else {
             return NextHop::Local;
         };
-        let joiner = match s.carried {
-            Carried::Join { joiner } => Some(joiner.id),
-            Carried::Routed => None,
-        };
+        let joiner = s.carried.joiner();
         let usable = |p: &Peer| {
             p.id != self.own().id
                 && !s.tried.contains(&p.id)
@@ -302,13 +292,18 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 });
                 self.pool.free(r);
             }
-            Carried::Routed => {
-                if self.policy.get(s.app).allow {
-                    self.deliver(r);
-                } else {
-                    self.hand_off(r);
-                }
-            }
+            Carried::Routed => self.serve(r),
+        }
+    }
+
+    /// At the root (or a replica it handed to): deliver if this node serves
+    /// the application, else hand it down the replica set (PROST).
+    fn serve(&mut self, r: SlotRef) {
+        let Some(s) = self.pool.get(r) else { return };
+        if self.policy.get(s.app).allow {
+            self.deliver(r);
+        } else {
+            self.hand_off(r);
         }
     }
 

@@ -5,7 +5,7 @@
 //! that member's leaf set, and the rings merge from there. Bounded, and
 //! silent when nothing failed.
 
-use heapless::Deque;
+use heapless::Vec;
 
 use crate::id::Id;
 use crate::peer::Peer;
@@ -16,47 +16,42 @@ pub(crate) const GRAVEYARD: usize = 8;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Graveyard {
-    /// (member, when declared failed), oldest first.
-    list: Deque<(Peer, Instant), GRAVEYARD>,
+    /// (member, when declared failed), next to re-probe first.
+    list: Vec<(Peer, Instant), GRAVEYARD>,
 }
 
 impl Graveyard {
     pub(crate) fn new() -> Graveyard {
-        Graveyard { list: Deque::new() }
+        Graveyard { list: Vec::new() }
     }
 
     /// Remembers `peer`, forgetting the oldest when full.
     pub(crate) fn bury(&mut self, peer: Peer, now: Instant) {
         self.exhume(peer.id);
         if self.list.is_full() {
-            self.list.pop_front();
+            self.list.remove(0);
         }
-        let _ = self.list.push_back((peer, now));
+        let _ = self.list.push((peer, now));
     }
 
-    /// Forgets `id` (it proved alive, or left gracefully).
+    /// Forgets `id` (it proved alive). Called on every message heard, so
+    /// it costs nothing while the list is empty.
     pub(crate) fn exhume(&mut self, id: Id) {
-        let n = self.list.len();
-        for _ in 0..n {
-            if let Some(e) = self.list.pop_front() {
-                if e.0.id != id {
-                    let _ = self.list.push_back(e);
-                }
-            }
+        if !self.list.is_empty() {
+            self.list.retain(|(p, _)| p.id != id);
         }
     }
 
-    /// The next member to re-probe, in turn, dropping those buried before
-    /// `forget_before`.
+    /// The next member to re-probe, in turn, first dropping those buried
+    /// before `forget_before`.
     pub(crate) fn next(&mut self, forget_before: Instant) -> Option<Peer> {
-        while let Some(&(p, at)) = self.list.front() {
-            self.list.pop_front();
-            if at >= forget_before {
-                let _ = self.list.push_back((p, at));
-                return Some(p);
-            }
+        self.list.retain(|(_, at)| *at >= forget_before);
+        if self.list.is_empty() {
+            return None;
         }
-        None
+        let e = self.list.remove(0);
+        let _ = self.list.push(e);
+        Some(e.0)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -3,6 +3,7 @@
 //! lazy routing-table repair and periodic maintenance (MSPastry §3).
 
 use core::net::SocketAddr;
+use core::time::Duration;
 
 use heapless::Vec;
 
@@ -12,6 +13,7 @@ use super::outbox::Out;
 use super::pool::SlotState;
 use super::probes::{Probe, Purpose};
 use super::{JoinState, Node, Phase, REFINE_ROUNDS, Timer};
+use crate::id::Id;
 use crate::leaf_set::NODE_SET_CAPACITY;
 use crate::peer::Peer;
 use crate::routing_table::Rtt;
@@ -245,7 +247,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// the hop timeout from measured RTT, doubled for each retry (RFC 6298
     /// backoff), at most `probe_timeout`. Loss is survived by the number
     /// of tries, a slow peer by the backoff.
-    fn probe_wait(&self, id: crate::id::Id, n: u32) -> core::time::Duration {
+    fn probe_wait(&self, id: Id, n: u32) -> Duration {
         let rto = self.rto_for(id);
         rto.saturating_mul(1 << n.min(16))
             .min(self.config.probe_timeout)
@@ -276,6 +278,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
             self.offer_leaf_candidate(q, joining);
         }
+        self.probe_resolved();
+    }
+
+    /// A probe ended (answered or given up): a joiner may now be active,
+    /// and messages held for a suspect may move on.
+    fn probe_resolved(&mut self) {
         self.check_activation();
         if self.phase == Phase::Active {
             self.redispatch_buffered();
@@ -315,10 +323,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 // A candidate that never answered: not worth a table slot.
                 self.routing.table_mut().remove(p.peer.id);
             }
-            self.check_activation();
-            if self.phase == Phase::Active {
-                self.redispatch_buffered();
-            }
+            self.probe_resolved();
         }
     }
 

@@ -27,6 +27,16 @@ pub(crate) enum Carried {
     Join { joiner: Peer },
 }
 
+impl Carried {
+    /// The joiner's id, for a join request: never its own next hop.
+    pub(crate) fn joiner(self) -> Option<Id> {
+        match self {
+            Carried::Join { joiner } => Some(joiner.id),
+            Carried::Routed => None,
+        }
+    }
+}
+
 /// Where a slot is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SlotState {

@@ -94,11 +94,7 @@ impl<F: Forwarder + Default> Net<F> {
     }
 
     pub fn random_id(&mut self) -> Id {
-        let mut b = [0u8; 20];
-        for c in b.chunks_mut(8) {
-            c.copy_from_slice(&self.rng.next_u64().to_be_bytes()[..c.len()]);
-        }
-        Id::from_bytes(b)
+        super::random_id(&mut self.rng)
     }
 
     /// Adds a node (not yet joined); its index.

@@ -136,10 +136,7 @@ impl Network {
                 // A floor of 0.1 ms: two nodes in one spot still take time.
                 Duration::from_micros((d * PLANE_US_PER_UNIT) as u64 + 100)
             }
-            (Network::Matrix(m), Place::Site(s), Place::Site(t)) if s == t => {
-                let _ = m;
-                SAME_SITE_DELAY
-            }
+            (Network::Matrix(_), Place::Site(s), Place::Site(t)) if s == t => SAME_SITE_DELAY,
             (Network::Matrix(m), Place::Site(s), Place::Site(t)) => {
                 m.rtt(usize::from(s), usize::from(t)) / 2
             }

@@ -98,15 +98,8 @@ impl Truth {
 mod tests {
     use super::*;
     use crate::oracle;
+    use crate::sim::random_id;
     use pastry_core::rng::SmallRng;
-
-    fn random_id(rng: &mut SmallRng) -> Id {
-        let mut b = [0u8; 20];
-        for c in b.chunks_mut(8) {
-            c.copy_from_slice(&rng.next_u64().to_be_bytes()[..c.len()]);
-        }
-        Id::from_bytes(b)
-    }
 
     #[test]
     fn agrees_with_brute_force() {
