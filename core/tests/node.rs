@@ -377,3 +377,69 @@ fn control_traffic_at_rest_is_small() {
     assert!(rate <= 0.1, "control traffic at rest {rate:.4} msg/node/s");
     assert!(net.wrong_leaf_sets().is_empty());
 }
+
+#[test]
+fn a_join_no_one_answers_fails_cleanly_and_can_be_retried() {
+    use pastry_core::wire::{Body, JoinReply, Kind, LeafSetView, Message, PeerList};
+    use pastry_core::{Event, Instant, Node};
+    let config = Config::default();
+    let id = pastry_core::Id::sha1(b"lonely");
+    let mut node: Node = Node::new(config.clone(), id, common::addr(1), 5).unwrap();
+    let mut now = Instant::from_secs(1);
+    node.join(now, Some(common::addr(2))).unwrap();
+    let mut buf = vec![0u8; config.max_datagram];
+    let (mut requests, mut failed) = (0, false);
+    // A node on the way offers table rows, but the root never answers: the
+    // rows' probes are still out when the join gives up.
+    let mut rng = pastry_core::rng::SmallRng::new(5);
+    let offered: Vec<pastry_core::Peer> = (0..3).map(|_| common::random_peer(&mut rng)).collect();
+    let bootstrap = pastry_core::Peer::new(pastry_core::Id::sha1(b"boot"), common::addr(2));
+    let reply = Message {
+        app: AppId::OVERLAY,
+        sender: bootstrap,
+        body: Body::JoinReply(JoinReply {
+            from_root: false,
+            rows: PeerList::Peers(&offered),
+            leaf_set: LeafSetView {
+                left: PeerList::Peers(&[]),
+                right: PeerList::Peers(&[]),
+            },
+        }),
+    };
+    let mut wire = vec![0u8; config.max_datagram];
+    let reply_len = reply.encode(&mut wire).unwrap();
+    // Each deadline is honoured.
+    for _ in 0..1_000 {
+        while let Ok(Some(tx)) = node.poll_transmit(&mut buf) {
+            if buf[3] == Kind::JoinRequest as u8 {
+                requests += 1;
+                assert_eq!(tx.destination, common::addr(2));
+                if requests == usize::from(config.join_retries) + 1 {
+                    node.handle_datagram(now, common::addr(2), &wire[..reply_len]);
+                }
+            }
+        }
+        while let Some(ev) = node.poll_event() {
+            failed |= matches!(ev, Event::JoinFailed);
+        }
+        let Some(t) = node.poll_timeout() else { break };
+        assert!(
+            t > now,
+            "a deadline that does not move would spin a runtime"
+        );
+        now = t;
+        node.handle_timeout(now);
+    }
+    assert!(failed, "the join is reported failed");
+    assert_eq!(requests, usize::from(config.join_retries) + 1);
+    assert_eq!(node.phase(), Phase::Idle);
+    assert_eq!(
+        node.poll_timeout(),
+        None,
+        "an idle node has nothing to wake for"
+    );
+    assert!(node.leaf_set().is_empty(), "nothing half-learned is kept");
+    // It can try again: alone, it is a ring of one.
+    node.join(now, None).unwrap();
+    assert_eq!(node.phase(), Phase::Active);
+}

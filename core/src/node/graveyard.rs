@@ -2,8 +2,9 @@
 //! declare the other failed; after it heals nothing would bring them back
 //! together, since no node knows a live node across. So each node re-probes
 //! one of its recently failed members at every heartbeat; one answer brings
-//! that member's leaf set, and the rings merge from there. Bounded, and
-//! silent when nothing failed.
+//! that member's leaf set, and the rings merge from there. The first one
+//! back suggests a healed partition, so the rest are re-probed at once.
+//! Bounded, and silent when nothing failed.
 
 use heapless::Vec;
 
@@ -34,12 +35,19 @@ impl Graveyard {
         let _ = self.list.push((peer, now));
     }
 
-    /// Forgets `id` (it proved alive). Called on every message heard, so
-    /// it costs nothing while the list is empty.
-    pub(crate) fn exhume(&mut self, id: Id) {
-        if !self.list.is_empty() {
+    /// Forgets `id` (it proved alive); whether it was here. Called on
+    /// every message heard, so it costs nothing while the list is empty.
+    pub(crate) fn exhume(&mut self, id: Id) -> bool {
+        let before = self.list.len();
+        if before > 0 {
             self.list.retain(|(p, _)| p.id != id);
         }
+        self.list.len() < before
+    }
+
+    /// Everyone still buried.
+    pub(crate) fn all(&self) -> impl Iterator<Item = Peer> + '_ {
+        self.list.iter().map(|(p, _)| *p)
     }
 
     /// The next member to re-probe, in turn, first dropping those buried

@@ -9,13 +9,15 @@ use heapless::Vec;
 
 use super::app::Forwarder;
 use super::event::{CommandError, Ev};
+use super::graveyard::Graveyard;
 use super::outbox::Out;
 use super::pool::SlotState;
-use super::probes::{Probe, Purpose};
-use super::{JoinState, Node, Phase, REFINE_ROUNDS, Timer};
+use super::probes::{Probe, Probes, Purpose};
+use super::{JoinState, Node, Phase, REFINE_ROUNDS, TIMERS, Timer};
 use crate::id::Id;
 use crate::leaf_set::NODE_SET_CAPACITY;
 use crate::peer::Peer;
+use crate::routing::RoutingState;
 use crate::routing_table::Rtt;
 use crate::time::Instant;
 use crate::wire::{JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, ProbeReply};
@@ -55,8 +57,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.unsolicited += 1;
             return;
         }
-        // Only an active node routes joins; it never saw this one otherwise.
-        if self.phase != Phase::Active {
+        if !matches!(self.phase, Phase::Active | Phase::Joining) {
             self.stats.drops.not_active += 1;
             return;
         }
@@ -64,9 +65,18 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let Some(r) = self.accept_hop(from, carried, joiner, m.msg_id, false) else {
             return;
         };
+        let joining = self.phase == Phase::Joining;
+        let deadline = self.now + self.config.join_timeout;
         if let Some(s) = self.pool.get_mut(r) {
             s.key = joiner.id;
             s.hops = m.hops.saturating_add(1);
+            if joining {
+                // MSPastry: a node still joining (already in others' leaf
+                // sets) buffers what it is asked to route until it is
+                // active; a drop would stall the other join behind it.
+                s.state = SlotState::Buffered { deadline };
+                return;
+            }
         }
         self.dispatch(r, None);
     }
@@ -137,8 +147,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             return;
         }
         if j.retries_left == 0 {
-            self.phase = Phase::Idle;
-            self.join = None;
+            self.abandon_join();
             self.push_event(Ev::JoinFailed);
             return;
         }
@@ -152,6 +161,21 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             msg_id,
         });
         self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
+    }
+
+    /// A failed join leaves nothing running and nothing half-learned, so
+    /// a later [`Node::join`] starts afresh.
+    fn abandon_join(&mut self) {
+        self.phase = Phase::Idle;
+        self.join = None;
+        if let Ok(fresh) = RoutingState::new(self.own(), &self.config) {
+            self.routing = fresh;
+        }
+        self.probes = Probes::new();
+        self.timers = [None; TIMERS];
+        self.right_watch = None;
+        self.refine_rounds = 0;
+        self.graveyard = Graveyard::new();
     }
 
     // ----- candidates -----
@@ -223,7 +247,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             nonce,
             sent_at: self.now,
             deadline: self.now + self.probe_wait(peer.id, 0),
-            tries_left: if purpose == Purpose::Rtt { 0 } else { retries },
+            // A measurement is worth one retry: a single loss should not cost
+            // a table entry.
+            tries_left: if purpose == Purpose::Rtt { 1 } else { retries },
             purpose,
             want_leaf_set,
             resent: false,
@@ -244,11 +270,22 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// How long try `n` (0 first) of a probe of `id` waits for the reply:
-    /// the hop timeout from measured RTT, doubled for each retry (RFC 6298
-    /// backoff), at most `probe_timeout`. Loss is survived by the number
-    /// of tries, a slow peer by the backoff.
+    /// the hop timeout from its measured RTT, doubled for each retry (RFC
+    /// 6298 backoff), at most `probe_timeout`. Loss is survived by the
+    /// number of tries, a slow peer by the backoff. A peer never measured
+    /// gets at least the initial RTO (RFC 6298 §2.1): our own RTT average
+    /// says nothing of a far peer, and timing it out early would drop it
+    /// from the table only for it to be offered and probed again.
     fn probe_wait(&self, id: Id, n: u32) -> Duration {
-        let rto = self.rto_for(id);
+        let measured = self
+            .routing
+            .table()
+            .get(id)
+            .is_some_and(|e| e.rtt.is_known());
+        let mut rto = self.rto_for(id);
+        if !measured {
+            rto = rto.max(self.config.initial_rto);
+        }
         rto.saturating_mul(1 << n.min(16))
             .min(self.config.probe_timeout)
     }

@@ -346,6 +346,11 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     /// When the node next wants [`Node::handle_timeout`], if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        // Idle and Left nodes run nothing: a deadline here would spin a
+        // runtime that calls `handle_timeout` for it.
+        if matches!(self.phase, Phase::Idle | Phase::Left) {
+            return None;
+        }
         let mut next = self.timers.iter().flatten().copied().min();
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         if let Some(t) = self.probes.next_deadline() {
@@ -509,7 +514,15 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
         }
         self.probes.heard_from(peer.id);
-        self.graveyard.exhume(peer.id);
+        if self.graveyard.exhume(peer.id) {
+            // One failed member is back: the others may be too (a healed
+            // partition). Ask them all now, not one per heartbeat.
+            let buried: heapless::Vec<Peer, { graveyard::GRAVEYARD }> =
+                self.graveyard.all().collect();
+            for p in buried {
+                self.probe(p, Purpose::Rtt, true);
+            }
+        }
         let added = self.insert_leaf(peer);
         if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted && !added {
             // A new entry with no measurement: measure it for proximity.
