@@ -51,6 +51,7 @@ fn stable_2000_nodes_on_the_plane_route_every_lookup_correctly() {
     let seed = 40;
     let n = 2_000;
     let mut sim = plane(seed, n);
+    assert_eq!(sim.counters.join_failures, 0, "seed {seed}: joins failed");
     let wrong = sim.wrong_leaf_sets();
     assert!(
         wrong.is_empty(),

@@ -14,6 +14,7 @@
 
 pub mod network;
 pub mod report;
+pub mod scenario;
 pub mod truth;
 
 use std::cmp::Ordering;
@@ -187,6 +188,26 @@ pub struct Counters {
     pub control_datagrams: u64,
     /// Their bytes.
     pub control_bytes: u64,
+    /// Joins that failed (`Event::JoinFailed`).
+    pub join_failures: u64,
+    /// Datagrams sent, by wire kind number.
+    pub by_kind: [u64; 16],
+}
+
+impl Counters {
+    /// What was counted since `before` was taken.
+    pub fn since(&self, before: &Counters) -> Counters {
+        Counters {
+            events: self.events - before.events,
+            datagrams: self.datagrams - before.datagrams,
+            bytes: self.bytes - before.bytes,
+            dropped: self.dropped - before.dropped,
+            control_datagrams: self.control_datagrams - before.control_datagrams,
+            control_bytes: self.control_bytes - before.control_bytes,
+            join_failures: self.join_failures - before.join_failures,
+            by_kind: std::array::from_fn(|k| self.by_kind[k] - before.by_kind[k]),
+        }
+    }
 }
 
 /// The simulator.
@@ -526,6 +547,7 @@ impl Sim {
                     let (msg_id, hops) = (d.msg_id, d.hops);
                     self.judge(i, msg_id, hops);
                 }
+                Event::JoinFailed => self.counters.join_failures += 1,
                 Event::RouteFailed { msg_id, .. } => {
                     if let Some(l) = self.lookups.get_mut(&msg_id) {
                         l.failed = true;
@@ -549,6 +571,7 @@ impl Sim {
         self.counters.datagrams += 1;
         self.counters.bytes += len as u64;
         let kind = self.buf.get(3).copied();
+        self.counters.by_kind[usize::from(kind.unwrap_or(0) & 0x0f)] += 1;
         if kind != Some(Kind::Routed as u8) && kind != Some(Kind::Ack as u8) {
             self.counters.control_datagrams += 1;
             self.counters.control_bytes += len as u64;

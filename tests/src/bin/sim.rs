@@ -1,0 +1,184 @@
+//! `sim`: build a Pastry overlay in the deterministic simulator, run
+//! lookups over it (with churn and loss if asked) and report what the
+//! global view saw.
+//!
+//! ```text
+//! cargo run --release -p pastry-tests --bin sim -- --nodes 2000 --lookups 10000 --json
+//! ```
+//!
+//! Same seed and flags give the same figures; only `wall_seconds` and
+//! `events_per_wall_s` depend on the machine. Progress goes to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use pastry_tests::sim::Sessions;
+use pastry_tests::sim::network::{Matrix, Network};
+use pastry_tests::sim::scenario::{self, Spec};
+
+/// Default location of the PlanetLab matrix, relative to the workspace.
+const PLANETLAB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/data/latency/planetlab490/rtt_ms_median.tsv"
+);
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Latency {
+    /// The measured PlanetLab RTT matrix (490 sites; node i at site i mod 490).
+    Planetlab,
+    /// Nodes uniform in a 1000 × 1000 square, delay proportional to distance.
+    Plane,
+}
+
+/// Simulate a Pastry overlay and judge its lookups against the global view.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Overlay size (kept steady under churn).
+    #[arg(long, default_value_t = 1_000)]
+    nodes: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Lookups, spread evenly over the measurement window.
+    #[arg(long, default_value_t = 1_000)]
+    lookups: usize,
+    /// Network model.
+    #[arg(long, value_enum, default_value_t = Latency::Plane)]
+    latency: Latency,
+    /// Path of the RTT matrix for `--latency planetlab`.
+    #[arg(long, default_value = PLANETLAB)]
+    matrix: PathBuf,
+    /// Probability that a datagram is lost.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Each delay is stretched by up to this fraction, at random.
+    #[arg(long, default_value_t = 0.0)]
+    jitter: f64,
+    /// Median session length in minutes during the measurement; 0 = no churn.
+    #[arg(long, default_value_t = 0.0)]
+    session_mins: f64,
+    /// Pareto sessions with this shape instead of exponential ones.
+    #[arg(long)]
+    pareto: Option<f64>,
+    /// Fraction of departures that are graceful leaves (the rest crash).
+    #[arg(long, default_value_t = 0.0)]
+    graceful: f64,
+    /// One node starts joining every J simulated milliseconds, through a
+    /// random active node.
+    #[arg(long, default_value_t = 100)]
+    join_interval_ms: u64,
+    /// Simulated seconds between the last join and the measurement.
+    #[arg(long, default_value_t = 60)]
+    settle_s: u64,
+    /// Simulated seconds of measurement.
+    #[arg(long, default_value_t = 60)]
+    duration_s: u64,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let fraction = |name: &str, v: f64| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("--{name} {v}: must be between 0 and 1"))
+        }
+    };
+    if args.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    if !(args.session_mins.is_finite() && args.session_mins >= 0.0) {
+        return Err(format!("--session-mins {}: must be ≥ 0", args.session_mins));
+    }
+    let median = Duration::from_secs_f64(args.session_mins * 60.0);
+    let sessions = match (args.session_mins > 0.0, args.pareto) {
+        (false, _) => None,
+        (true, None) => Some(Sessions::Exponential(median)),
+        (true, Some(a)) if a > 0.0 => Some(Sessions::Pareto(median, a)),
+        (true, Some(a)) => return Err(format!("--pareto {a}: the shape must be > 0")),
+    };
+    let spec = Spec {
+        lookups: args.lookups,
+        loss: fraction("loss", args.loss)?,
+        jitter: args.jitter.max(0.0),
+        sessions,
+        graceful: fraction("graceful", args.graceful)?,
+        join_interval: Duration::from_millis(args.join_interval_ms),
+        settle: Duration::from_secs(args.settle_s),
+        duration: Duration::from_secs(args.duration_s),
+        ..Spec::new(args.nodes, args.seed)
+    };
+    let (network, name) = match args.latency {
+        Latency::Plane => (Network::Plane, "plane"),
+        Latency::Planetlab => (
+            Network::Matrix(Matrix::load(&args.matrix).map_err(|e| e.to_string())?),
+            "planetlab",
+        ),
+    };
+    let quiet = args.quiet;
+    let out = scenario::run(&spec, network, |p| {
+        if !quiet {
+            eprintln!(
+                "[{:>7.1} s wall] {:<7} t = {:>8.0} s  live {:>7}  events {:>11}",
+                p.wall_seconds, p.phase, p.sim_seconds, p.live, p.events
+            );
+        }
+    });
+    if args.json {
+        println!("{}", out.to_json(&spec, name));
+        return Ok(());
+    }
+    let r = &out.report;
+    let pct = |k: usize| 100.0 * k as f64 / r.lookups.max(1) as f64;
+    let (msgs, bytes) = out.control_per_node_per_s(&spec);
+    println!(
+        "{} nodes ({name}), seed {}: {} lookups, {} delivered ({:.3} %), {} correct ({:.3} %), {} failed",
+        spec.nodes,
+        spec.seed,
+        r.lookups,
+        r.delivered,
+        pct(r.delivered),
+        r.correct,
+        pct(r.correct),
+        r.failed
+    );
+    println!(
+        "hops: mean {:.3}, p50 {}, p99 {}, max {}; histogram {:?}",
+        r.mean_hops, r.p50_hops, r.p99_hops, r.max_hops, r.hop_histogram
+    );
+    println!(
+        "rdp: mean {:.3}, p50 {:.3}, p99 {:.3}",
+        r.mean_rdp, r.p50_rdp, r.p99_rdp
+    );
+    println!(
+        "control: {msgs:.3} msg and {bytes:.1} B per node per s; leaf sets correct {:.4}",
+        out.leafset_correct_fraction
+    );
+    println!(
+        "{:.0} simulated s, {} events in {:.1} wall s ({:.0} events per wall s)",
+        out.sim_seconds,
+        out.total.events,
+        out.wall_seconds,
+        out.total.events as f64 / out.wall_seconds.max(1e-9)
+    );
+    Ok(())
+}
