@@ -263,6 +263,21 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         if let Some(h) = hint.filter(|h| usable(h)) {
             return NextHop::Forward(h);
         }
+        // A reroute: the entry tried is silent, and the table's other
+        // candidates for this key are as old. A leaf-set member closer to
+        // the key is watched, so likely alive, and routes on with its own,
+        // independent table: one hop more, but a live one (MSPastry §3.3
+        // reroutes over redundant paths). The distance to the key still
+        // shrinks, so this cannot loop.
+        if !s.tried.is_empty() && !self.routing.leaf_set().covers(s.key) {
+            let own_prefix = s.key.shared_prefix_len(self.own().id);
+            let member = self.routing.leaf_set().closest(s.key, |p| {
+                !usable(p) || s.key.shared_prefix_len(p.id) < own_prefix
+            });
+            if let Some(p) = member {
+                return NextHop::Forward(*p);
+            }
+        }
         self.routing.next_hop(s.key, |p| !usable(p))
     }
 
@@ -475,21 +490,26 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.dispatch(r, None);
             return;
         }
-        // Still joining: pass it to the nearest other node we know.
-        let key = match self.pool.get(r) {
-            Some(s) => s.key,
-            None => return,
-        };
-        let own = self.own().id;
-        let other = self
-            .routing
-            .replica_set(key, 2)
-            .iter()
-            .find(|p| p.id != own)
-            .copied();
-        match other {
-            Some(p) => self.send_slot(r, p),
-            None => self.fail_route(r),
+        // Still joining: others route this key to us, so a node we passed
+        // it to would send it straight back (and find it a duplicate).
+        // Keep it until we are active; a join that fails reports it.
+        let deadline = self.now + self.config.join_timeout;
+        if let Some(s) = self.pool.get_mut(r) {
+            s.state = SlotState::Buffered { deadline };
+        }
+    }
+
+    /// A join failed: the messages buffered for it go back to their
+    /// sources as failed routes.
+    pub(super) fn fail_buffered(&mut self) {
+        let held: heapless::Vec<SlotRef, POOL> = self
+            .pool
+            .in_use()
+            .filter(|(_, s)| matches!(s.state, SlotState::Buffered { .. }))
+            .map(|(r, _)| r)
+            .collect();
+        for r in held {
+            self.fail_route(r);
         }
     }
 

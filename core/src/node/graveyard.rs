@@ -1,38 +1,59 @@
 //! Leaf-set members declared failed recently. A partition makes each side
 //! declare the other failed; after it heals nothing would bring them back
-//! together, since no node knows a live node across. So each node re-probes
-//! one of its recently failed members at every heartbeat; one answer brings
-//! that member's leaf set, and the rings merge from there. The first one
-//! back suggests a healed partition, so the rest are re-probed at once.
-//! Bounded, and silent when nothing failed.
+//! together, since no node knows a live node across. So after a mass
+//! failure (several members lost within a short window, the mark of a
+//! partition rather than of churn) each node re-probes one of its
+//! recently failed members at every heartbeat; one answer brings that
+//! member's leaf set, and the rings merge from there. The first one back
+//! suggests a healed partition, so the rest are re-probed at once.
+//! Bounded, and silent under ordinary churn.
 
 use heapless::Vec;
 
 use crate::id::Id;
 use crate::peer::Peer;
+use core::time::Duration;
+
 use crate::time::Instant;
 
 /// Failed members remembered.
 pub(crate) const GRAVEYARD: usize = 8;
 
+/// Failures within one window that count as a mass failure.
+const MASS: usize = 3;
+
 #[derive(Clone, Debug)]
 pub(crate) struct Graveyard {
     /// (member, when declared failed), next to re-probe first.
     list: Vec<(Peer, Instant), GRAVEYARD>,
+    /// Re-probing runs until then, after a mass failure.
+    alarm_until: Option<Instant>,
 }
 
 impl Graveyard {
     pub(crate) fn new() -> Graveyard {
-        Graveyard { list: Vec::new() }
+        Graveyard {
+            list: Vec::new(),
+            alarm_until: None,
+        }
     }
 
-    /// Remembers `peer`, forgetting the oldest when full.
-    pub(crate) fn bury(&mut self, peer: Peer, now: Instant) {
+    /// Remembers `peer`, forgetting the oldest when full. If `MASS`
+    /// members failed within `window`, re-probing runs for `alarm`.
+    pub(crate) fn bury(&mut self, peer: Peer, now: Instant, window: Duration, alarm: Duration) {
         self.exhume(peer.id);
         if self.list.is_full() {
             self.list.remove(0);
         }
         let _ = self.list.push((peer, now));
+        let recent = self
+            .list
+            .iter()
+            .filter(|(_, at)| *at + window >= now)
+            .count();
+        if recent >= MASS {
+            self.alarm_until = Some(now + alarm);
+        }
     }
 
     /// Forgets `id` (it proved alive); whether it was here. Called on
@@ -51,10 +72,10 @@ impl Graveyard {
     }
 
     /// The next member to re-probe, in turn, first dropping those buried
-    /// before `forget_before`.
-    pub(crate) fn next(&mut self, forget_before: Instant) -> Option<Peer> {
+    /// before `forget_before`; none unless a mass failure was seen.
+    pub(crate) fn next(&mut self, now: Instant, forget_before: Instant) -> Option<Peer> {
         self.list.retain(|(_, at)| *at >= forget_before);
-        if self.list.is_empty() {
+        if self.list.is_empty() || self.alarm_until.is_none_or(|t| now >= t) {
             return None;
         }
         let e = self.list.remove(0);

@@ -22,6 +22,9 @@ use crate::routing_table::Rtt;
 use crate::time::Instant;
 use crate::wire::{JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, ProbeReply};
 
+/// Retries of a probe of a leaf-set candidate (see `retries_for`).
+const LEAF_CANDIDATE_RETRIES: u8 = 3;
+
 impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
     Node<HALF, ROWS, POOL, QUEUE, F>
 {
@@ -166,6 +169,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// A failed join leaves nothing running and nothing half-learned, so
     /// a later [`Node::join`] starts afresh.
     fn abandon_join(&mut self) {
+        self.fail_buffered();
         self.phase = Phase::Idle;
         self.join = None;
         if let Ok(fresh) = RoutingState::new(self.own(), &self.config) {
@@ -217,7 +221,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     /// Starts (or strengthens) a probe of `peer`.
     pub(super) fn probe(&mut self, peer: Peer, purpose: Purpose, want_leaf_set: bool) -> bool {
-        let retries = self.config.probe_retries;
+        let retries = self.retries_for(purpose);
         if let Some(p) = self.probes.find_mut(peer.id) {
             if purpose > p.purpose {
                 p.purpose = purpose;
@@ -247,9 +251,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             nonce,
             sent_at: self.now,
             deadline: self.now + self.probe_wait(peer.id, 0),
-            // A measurement is worth one retry: a single loss should not cost
-            // a table entry.
-            tries_left: if purpose == Purpose::Rtt { 1 } else { retries },
+            tries_left: self.retries_for(purpose),
             purpose,
             want_leaf_set,
             resent: false,
@@ -267,6 +269,21 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             nonce,
             want_leaf_set,
         })
+    }
+
+    /// Retries a probe gets. A suspected member gets them all (declaring
+    /// a live member failed is costly). A measurement is worth one: a
+    /// single loss should not cost a table entry. A leaf-set candidate is
+    /// second-hand news, often stale under churn, and a joiner waits on
+    /// it; a live one missed is offered again by the next leaf set that
+    /// lists it.
+    fn retries_for(&self, purpose: Purpose) -> u8 {
+        let all = self.config.probe_retries;
+        match purpose {
+            Purpose::Rtt => all.min(1),
+            Purpose::LeafCandidate => all.min(LEAF_CANDIDATE_RETRIES),
+            Purpose::Suspect => all,
+        }
     }
 
     /// How long try `n` (0 first) of a probe of `id` waits for the reply:
@@ -330,9 +347,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     pub(super) fn run_probe_timeouts(&mut self) {
         while let Some(p) = self.probes.due(self.now) {
             if p.tries_left > 0 {
-                let retry = u32::from(
-                    self.config.probe_retries - p.tries_left.min(self.config.probe_retries),
-                ) + 1;
+                let all = self.retries_for(p.purpose);
+                let retry = u32::from(all - p.tries_left.min(all)) + 1;
                 let wait = self.probe_wait(p.peer.id, retry);
                 if let Some(e) = self.probes.find_mut(p.peer.id) {
                     e.tries_left -= 1;
@@ -372,7 +388,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         self.stats.failures += 1;
         let (was_left, was_right) = self.forget(peer);
         if was_left || was_right {
-            self.graveyard.bury(peer, self.now);
+            let window = (self.config.lease + self.config.probe_cycle()) * 2;
+            let alarm = self.config.maintenance_period;
+            self.graveyard.bury(peer, self.now, window, alarm);
             let members = self.routing.neighbor_set(NODE_SET_CAPACITY);
             for m in &members {
                 self.push_out(Out::LeafSet {
@@ -477,7 +495,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 }
                 _ => true,
             };
-            if in_range && !listed {
+            let heard = self.heard_lately.since(x.id, self.now - self.config.lease);
+            if in_range && !listed && !heard {
                 let _ = missing.push(*x);
             }
         }
@@ -514,10 +533,11 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                     if let Some(l) = self.routing.leaf_set().left().first().copied() {
                         self.push_out(Out::Heartbeat { to: l.addr });
                     }
-                    // A member failed within a maintenance period may be
-                    // back (a healed partition): ask it, with its leaf set.
+                    // After a mass failure, a member failed within a
+                    // maintenance period may be back (a healed partition):
+                    // ask it, with its leaf set.
                     let since = self.now - self.config.maintenance_period;
-                    if let Some(p) = self.graveyard.next(since) {
+                    if let Some(p) = self.graveyard.next(self.now, since) {
                         self.probe(p, Purpose::Rtt, true);
                     }
                     let next = self.jittered(self.config.heartbeat_period);
@@ -563,22 +583,23 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// Periodic routing-table maintenance (MSPastry §3.2): ask a random
-    /// entry of a random non-empty row for its row.
+    /// entry of each non-empty row for its row. Rows filled while the
+    /// overlay was small fill in as it grows, and entries of dead nodes
+    /// are found before a message needs them.
     fn maintain_table(&mut self) {
-        let t = self.routing.table();
-        let n = t.len();
-        if n == 0 {
-            return;
-        }
-        let pick = self.rng.below(n as u64) as usize;
-        let chosen = self
-            .routing
-            .table()
-            .entries()
-            .nth(pick)
-            .map(|(row, _, e)| (row, e.peer.addr));
-        if let Some((row, to)) = chosen {
-            self.push_out(Out::RowRequest { to, row: row as u8 });
+        for row in 0..ROWS {
+            let Some(entries) = self.routing.table().row(row) else {
+                break;
+            };
+            let n = entries.iter().flatten().count();
+            if n == 0 {
+                continue;
+            }
+            let pick = self.rng.below(n as u64) as usize;
+            let to = entries.iter().flatten().nth(pick).map(|e| e.peer.addr);
+            if let Some(to) = to {
+                self.push_out(Out::RowRequest { to, row: row as u8 });
+            }
         }
     }
 

@@ -17,6 +17,7 @@ mod app;
 mod event;
 mod forwarding;
 mod graveyard;
+mod heard;
 mod maintenance;
 mod outbox;
 mod pool;
@@ -147,6 +148,8 @@ pub struct Node<
     lent: Option<pool::SlotRef>,
     /// Members declared failed recently, re-probed to heal partitions.
     graveyard: graveyard::Graveyard,
+    /// When leaf-set members last spoke to us.
+    heard_lately: heard::HeardLately<HALF>,
 }
 
 impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize>
@@ -193,6 +196,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             stats: Stats::default(),
             lent: None,
             graveyard: graveyard::Graveyard::new(),
+            heard_lately: heard::HeardLately::new(),
         })
     }
 
@@ -524,6 +528,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
         }
         let added = self.insert_leaf(peer);
+        if self.routing.leaf_set().contains(peer.id) {
+            self.heard_lately.note(peer.id, self.now);
+        }
         if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted && !added {
             // A new entry with no measurement: measure it for proximity.
             self.probe(peer, Purpose::Rtt, false);
