@@ -173,6 +173,14 @@ pub struct Lookup {
     path: Vec<(u32, u64)>,
 }
 
+impl Lookup {
+    /// Nodes the lookup reached (the source first), each with the one-way
+    /// delay accumulated to it along the first copy's path, in microseconds.
+    pub fn path(&self) -> &[(u32, u64)] {
+        &self.path
+    }
+}
+
 /// Counters the simulator keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
