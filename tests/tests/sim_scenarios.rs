@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use pastry_tests::sim::network::Network;
 use pastry_tests::sim::report::Report;
-use pastry_tests::sim::{Sim, SimConfig};
+use pastry_tests::sim::scenario::{self, Spec};
+use pastry_tests::sim::{Sessions, Sim, SimConfig};
 
 /// Builds an overlay of `n` nodes, one joining every `interval`, each
 /// through a random active node, then lets it settle.
@@ -140,4 +141,83 @@ fn a_partition_into_halves_heals_into_one_ring() {
     let r = lookups(&mut sim, 1_000, Duration::from_secs(10));
     assert_eq!(r.correct, r.lookups, "seed {seed}: {r:?}");
     assert_eq!(r.delivered, r.lookups, "seed {seed}: {r:?}");
+}
+
+#[test]
+fn an_hour_of_churn_with_loss_delivers_and_stays_correct() {
+    // #4: 2,000 nodes, median session 30 minutes (exponential, crashes),
+    // 1 % loss, one simulated hour of lookups.
+    let seed = 44;
+    let spec = Spec {
+        lookups: 10_000,
+        loss: 0.01,
+        sessions: Some(Sessions::Exponential(Duration::from_secs(30 * 60))),
+        duration: Duration::from_secs(3_600),
+        ..Spec::new(2_000, seed)
+    };
+    let out = scenario::run(&spec, Network::Plane, |_| {});
+    let r = &out.report;
+    eprintln!("{r:?}");
+    assert!(
+        out.total.events > 1_000_000,
+        "seed {seed}: churn ran ({} events)",
+        out.total.events
+    );
+    assert!(
+        r.delivered as f64 >= 0.999 * r.lookups as f64,
+        "seed {seed}: {} of {} delivered",
+        r.delivered,
+        r.lookups
+    );
+    assert_eq!(r.correct, r.delivered, "seed {seed}: wrong roots: {r:?}");
+    assert_eq!(r.duplicated, 0, "seed {seed}: duplicates: {r:?}");
+}
+
+#[test]
+fn the_cli_report_is_a_function_of_seed_and_flags() {
+    let spec = Spec {
+        lookups: 300,
+        loss: 0.01,
+        jitter: 0.2,
+        sessions: Some(Sessions::Pareto(Duration::from_secs(120), 1.5)),
+        duration: Duration::from_secs(60),
+        ..Spec::new(200, 45)
+    };
+    let json = || {
+        let mut v = scenario::run(&spec, Network::Plane, |_| {}).to_json(&spec, "plane");
+        let o = v.as_object_mut().expect("an object");
+        for wall in ["wall_seconds", "events_per_wall_s"] {
+            assert!(o.remove(wall).is_some(), "{wall} reported");
+        }
+        v
+    };
+    let (a, b) = (json(), json());
+    assert_eq!(a, b, "seed 45: two runs differ");
+    // The fields #4 asks of `sim --json` (the wall ones checked above).
+    for field in [
+        "nodes",
+        "seed",
+        "lookups",
+        "delivered",
+        "correct",
+        "mean_hops",
+        "p50_hops",
+        "p99_hops",
+        "max_hops",
+        "hop_histogram",
+        "mean_rdp",
+        "p50_rdp",
+        "p99_rdp",
+        "control_msgs_per_node_per_s",
+        "control_bytes_per_node_per_s",
+        "leafset_correct_fraction",
+        "sim_seconds",
+        "events",
+    ] {
+        assert!(a.get(field).is_some(), "{field} missing from {a}");
+    }
+    assert!(
+        a["lookups"] == 300 && a["delivered"].as_u64() > Some(0),
+        "{a}"
+    );
 }
