@@ -502,27 +502,23 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// A join failed: the messages buffered for it go back to their
     /// sources as failed routes.
     pub(super) fn fail_buffered(&mut self) {
-        let held: heapless::Vec<SlotRef, POOL> = self
-            .pool
-            .in_use()
-            .filter(|(_, s)| matches!(s.state, SlotState::Buffered { .. }))
-            .map(|(r, _)| r)
-            .collect();
-        for r in held {
+        for r in self.buffered() {
             self.fail_route(r);
         }
     }
 
     /// Routes messages held while joining.
     pub(super) fn redispatch_buffered(&mut self) {
-        let held: heapless::Vec<SlotRef, POOL> = self
-            .pool
+        for r in self.buffered() {
+            self.dispatch(r, None);
+        }
+    }
+
+    fn buffered(&self) -> heapless::Vec<SlotRef, POOL> {
+        self.pool
             .in_use()
             .filter(|(_, s)| matches!(s.state, SlotState::Buffered { .. }))
             .map(|(r, _)| r)
-            .collect();
-        for r in held {
-            self.dispatch(r, None);
-        }
+            .collect()
     }
 }
