@@ -136,6 +136,31 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         for (row, _, e) in self.routing.table().entries().take(QUEUE / 2) {
             let _ = asks.push((e.peer.addr, row as u8));
         }
+        // The root's reply carries its deepest rows first and may have
+        // had no room for the lowest: ask a leaf-set member (it shares at
+        // least as many digits) for any row still empty.
+        let own = self.own().id;
+        for row in 0..ROWS {
+            let empty = self
+                .routing
+                .table()
+                .row(row)
+                .is_some_and(|r| r.iter().all(Option::is_none));
+            if !empty {
+                continue;
+            }
+            let member = self
+                .routing
+                .leaf_set()
+                .members()
+                .find(|p| p.id.shared_prefix_len(own) >= row);
+            match member {
+                Some(p) => {
+                    let _ = asks.push((p.addr, row as u8));
+                }
+                None => break,
+            }
+        }
         for (to, row) in asks {
             self.push_out(Out::RowRequest { to, row });
         }
@@ -203,14 +228,19 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let Some((row, col)) = self.routing.table().slot(p.id) else {
             return;
         };
+        // Measurements take at most half the probe table, so leaf-set
+        // probes (which keep leaf sets symmetric) always find room.
+        let room = self.probes.len() < QUEUE / 2;
         match self.routing.table().at(row, col) {
             None => {
                 self.routing.table_mut().consider(p, Rtt::UNKNOWN);
-                self.probe(p, Purpose::Rtt, false);
+                if room {
+                    self.probe(p, Purpose::Rtt, false);
+                }
             }
             Some(e) if e.peer.id == p.id => {}
             Some(_) => {
-                if self.probes.len() < QUEUE / 2 {
+                if room {
                     self.probe(p, Purpose::Rtt, false);
                 }
             }
@@ -583,22 +613,34 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// Periodic routing-table maintenance (MSPastry §3.2): ask a random
-    /// entry of each non-empty row for its row. Rows filled while the
-    /// overlay was small fill in as it grows, and entries of dead nodes
-    /// are found before a message needs them.
+    /// entry of each row for its row. Rows filled while the overlay was
+    /// small fill in as it grows, and entries of dead nodes are found
+    /// before a message needs them. An empty row is asked of a leaf-set
+    /// member sharing at least that many digits (its row is valid for us).
     fn maintain_table(&mut self) {
+        let own = self.own().id;
         for row in 0..ROWS {
             let Some(entries) = self.routing.table().row(row) else {
                 break;
             };
             let n = entries.iter().flatten().count();
-            if n == 0 {
-                continue;
-            }
-            let pick = self.rng.below(n as u64) as usize;
-            let to = entries.iter().flatten().nth(pick).map(|e| e.peer.addr);
-            if let Some(to) = to {
-                self.push_out(Out::RowRequest { to, row: row as u8 });
+            let to = if n > 0 {
+                let pick = self.rng.below(n as u64) as usize;
+                entries.iter().flatten().nth(pick).map(|e| e.peer.addr)
+            } else {
+                self.routing
+                    .leaf_set()
+                    .members()
+                    .find(|p| p.id.shared_prefix_len(own) >= row)
+                    .map(|p| p.addr)
+            };
+            match to {
+                Some(to) => {
+                    self.push_out(Out::RowRequest { to, row: row as u8 });
+                }
+                // No known node shares this many digits: nor will deeper rows.
+                None if n == 0 => break,
+                None => {}
             }
         }
     }

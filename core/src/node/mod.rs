@@ -545,7 +545,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     fn heard_one_way(&mut self, peer: Peer) {
         if self.heard_from(peer) {
             let joining = self.phase == Phase::Joining;
-            self.probe(peer, Purpose::LeafCandidate, joining);
+            if !self.probe(peer, Purpose::LeafCandidate, joining) {
+                // No room to tell it: a member it does not know of would
+                // make the leaf sets asymmetric. The next leaf set that
+                // lists it offers it again.
+                self.forget(peer);
+            }
         }
     }
 
