@@ -664,6 +664,30 @@ impl Sim {
         (n - wrong) as f64 / n as f64
     }
 
+    /// Routing-table completeness by row, over live active nodes: for each
+    /// row, (slots filled, slots some live node could fill).
+    pub fn table_fill(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for s in self.slots.iter().filter(|s| s.alive && s.node.is_active()) {
+            let own = s.node.own().id;
+            let t = s.node.routing_table();
+            for row in 0.. {
+                let Some(entries) = t.row(row) else { break };
+                if out.len() <= row {
+                    out.push((0, 0));
+                }
+                for (col, e) in entries.iter().enumerate() {
+                    if col == usize::from(own.digit(row)) {
+                        continue;
+                    }
+                    out[row].0 += u64::from(e.is_some());
+                    out[row].1 += u64::from(self.truth.fills(own, row, col as u8));
+                }
+            }
+        }
+        out
+    }
+
     /// Live active nodes whose leaf set differs from the true one.
     pub fn wrong_leaf_sets(&self) -> Vec<usize> {
         let mut wrong = Vec::new();

@@ -86,6 +86,9 @@ pub struct Outcome {
     /// Fraction of live active nodes whose leaf set was right when the
     /// window closed.
     pub leafset_correct_fraction: f64,
+    /// Routing-table completeness by row when the window closed: (slots
+    /// filled, slots a live node could fill), summed over nodes.
+    pub table_fill: Vec<(u64, u64)>,
     /// Nodes live when the window closed.
     pub live_nodes: usize,
     /// Simulated time of the whole run.
@@ -148,6 +151,7 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
     sim.run_until(end);
     let window = sim.counters.since(&before);
     let leafset_correct_fraction = sim.leafset_correct_fraction();
+    let table_fill = sim.table_fill();
     let live_nodes = sim.truth.len();
     tell(&sim, "measure");
 
@@ -161,6 +165,7 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
         window,
         total: sim.counters.clone(),
         leafset_correct_fraction,
+        table_fill,
         live_nodes,
         sim_seconds: (sim.now - start).as_secs_f64(),
         wall_seconds: wall.elapsed().as_secs_f64(),
@@ -225,6 +230,7 @@ impl Outcome {
             "control_bytes_per_node_per_s": bytes,
             "window_datagrams_by_kind": by_kind,
             "leafset_correct_fraction": self.leafset_correct_fraction,
+            "table_fill_by_row": self.table_fill.iter().map(|(f, n)| json!({"filled": f, "fillable": n})).collect::<Vec<_>>(),
             "live_nodes": self.live_nodes,
             "datagrams": self.total.datagrams,
             "dropped": self.total.dropped,

@@ -39,6 +39,24 @@ impl Truth {
         self.by_id.contains_key(&id)
     }
 
+    /// Whether some live active node could fill slot (`row`, `col`) of
+    /// `own`'s routing table: it shares `row` digits with `own` and has
+    /// digit `col` next.
+    pub fn fills(&self, own: Id, row: usize, col: u8) -> bool {
+        let (mut lo, mut hi) = (own.to_bytes(), own.to_bytes());
+        for d in row..lo.len() * 2 {
+            let (v_lo, v_hi) = if d == row { (col, col) } else { (0, 15) };
+            let shift = if d % 2 == 0 { 4 } else { 0 };
+            let mask = !(0x0f << shift);
+            lo[d / 2] = (lo[d / 2] & mask) | (v_lo << shift);
+            hi[d / 2] = (hi[d / 2] & mask) | (v_hi << shift);
+        }
+        self.by_id
+            .range(Id::from_bytes(lo)..=Id::from_bytes(hi))
+            .next()
+            .is_some()
+    }
+
     /// The first node clockwise from `id` (exclusive), wrapping.
     fn next(&self, id: Id) -> Option<(Id, u32)> {
         self.by_id
