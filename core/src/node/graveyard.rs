@@ -66,6 +66,11 @@ impl Graveyard {
         self.list.len() < before
     }
 
+    /// Whether `id` is buried here.
+    pub(crate) fn contains(&self, id: Id) -> bool {
+        self.list.iter().any(|(p, _)| p.id == id)
+    }
+
     /// Everyone still buried.
     pub(crate) fn all(&self) -> impl Iterator<Item = Peer> + '_ {
         self.list.iter().map(|(p, _)| *p)

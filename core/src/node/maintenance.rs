@@ -212,6 +212,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// A node learned second-hand that may belong in the leaf set: probe it
     /// first (it may be dead); it enters when it answers.
     pub(super) fn offer_leaf_candidate(&mut self, p: Peer, want_leaf_set: bool) {
+        // A member we declared failed lately is still listed by others
+        // until they learn; probing it again on their word is wasted (the
+        // graveyard's own re-probes cover a healed partition).
+        if self.graveyard.contains(p.id) {
+            return;
+        }
         if p.id != self.own().id && self.routing.leaf_set().admits(p.id) {
             self.probe(p, Purpose::LeafCandidate, want_leaf_set);
         }
@@ -530,8 +536,11 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 let _ = missing.push(*x);
             }
         }
+        // A hint, not a verdict: probed like a leaf-set candidate (fewer
+        // retries, still routed to meanwhile). Silence still declares a
+        // member failed; a live one answers the first try.
         for x in missing {
-            self.suspect(x);
+            self.probe(x, Purpose::LeafCandidate, false);
         }
     }
 
