@@ -146,9 +146,12 @@ impl Ord for Scheduled {
 
 #[derive(Debug)]
 struct Slot {
-    node: SimNode,
+    /// The node's state while it is alive; dropped when it crashes or
+    /// leaves, so churn does not grow memory with every departure.
+    node: Option<Box<SimNode>>,
+    /// Its address, kept after it is gone.
+    addr: SocketAddr,
     place: Place,
-    alive: bool,
     /// Side of a partition, when one is in force.
     side: bool,
     /// The deadline a `Wake` is scheduled for.
@@ -281,9 +284,9 @@ impl Sim {
         let node = SimNode::new(self.config.node.clone(), id, addr, seed).expect("valid config");
         let place = self.network.place(i, &mut self.rng);
         self.slots.push(Slot {
-            node,
+            node: Some(Box::new(node)),
+            addr,
             place,
-            alive: true,
             side: false,
             wake: None,
         });
@@ -301,20 +304,24 @@ impl Sim {
         self.slots.is_empty()
     }
 
-    /// Node `i`.
-    pub fn node(&self, i: usize) -> &SimNode {
-        &self.slots[i].node
+    /// Node `i`, while it is alive.
+    pub fn node(&self, i: usize) -> Option<&SimNode> {
+        self.slots[i].node.as_deref()
+    }
+
+    fn active(&self, i: usize) -> bool {
+        self.slots[i].node.as_ref().is_some_and(|n| n.is_active())
     }
 
     /// Whether node `i` is alive (not crashed, not left).
     pub fn is_alive(&self, i: usize) -> bool {
-        self.slots[i].alive
+        self.slots[i].node.is_some()
     }
 
     /// Indices of live nodes.
     pub fn live(&self) -> Vec<usize> {
         (0..self.slots.len())
-            .filter(|&i| self.slots[i].alive)
+            .filter(|&i| self.slots[i].node.is_some())
             .collect()
     }
 
@@ -326,22 +333,22 @@ impl Sim {
         // Rejection sampling over slots: cheap while most nodes are active.
         for _ in 0..64 {
             let i = self.rng.below(self.slots.len() as u64) as usize;
-            if self.slots[i].alive && self.slots[i].node.is_active() {
+            if self.active(i) {
                 return Some(i);
             }
         }
-        let active: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| self.slots[i].alive && self.slots[i].node.is_active())
-            .collect();
+        let active: Vec<usize> = (0..self.slots.len()).filter(|&i| self.active(i)).collect();
         Some(active[self.rng.below(active.len() as u64) as usize])
     }
 
     /// Starts node `i` joining through `bootstrap` (or alone).
     pub fn join(&mut self, i: usize, bootstrap: Option<usize>) {
         let now = self.now;
-        let to = bootstrap.map(|b| self.slots[b].node.own().addr);
+        let to = bootstrap.map(|b| self.slots[b].addr);
         self.slots[i]
             .node
+            .as_mut()
+            .expect("a node joins while alive")
             .join(now, to)
             .expect("a fresh node joins");
         self.drain(i);
@@ -381,7 +388,7 @@ impl Sim {
 
     fn depart(&mut self, i: usize) {
         let Some(c) = self.churn else { return };
-        if !self.slots[i].alive {
+        if self.slots[i].node.is_none() {
             return;
         }
         if self.rng.unit() < c.graceful {
@@ -394,11 +401,10 @@ impl Sim {
 
     /// Node `i` stops without a word.
     pub fn crash(&mut self, i: usize) {
-        if !self.slots[i].alive {
+        let Some(node) = self.slots[i].node.take() else {
             return;
-        }
-        self.slots[i].alive = false;
-        let id = self.slots[i].node.own().id;
+        };
+        let id = node.own().id;
         if self.truth.contains(id) {
             self.truth.remove(id);
         }
@@ -407,7 +413,11 @@ impl Sim {
     /// Node `i` leaves gracefully, then stops.
     pub fn leave(&mut self, i: usize) {
         let now = self.now;
-        if self.slots[i].alive && self.slots[i].node.leave(now).is_ok() {
+        if self.slots[i]
+            .node
+            .as_mut()
+            .is_some_and(|n| n.leave(now).is_ok())
+        {
             self.drain(i);
         }
         self.crash(i);
@@ -435,6 +445,7 @@ impl Sim {
         let now = self.now;
         let msg_id = self.slots[source]
             .node
+            .as_mut()?
             .route(now, key, LOOKUP_APP, &[], None)
             .ok()?;
         self.lookups.insert(
@@ -479,9 +490,9 @@ impl Sim {
                 Action::Depart(i) => self.depart(i as usize),
                 Action::Wake(i) => {
                     let s = &mut self.slots[i as usize];
-                    if s.alive && s.wake == Some(ev.at) {
+                    if let Some(node) = s.node.as_mut().filter(|_| s.wake == Some(ev.at)) {
+                        node.handle_timeout(ev.at);
                         s.wake = None;
-                        s.node.handle_timeout(ev.at);
                         self.drain(i as usize);
                     }
                 }
@@ -497,16 +508,18 @@ impl Sim {
     }
 
     fn arrive(&mut self, to: usize, from: usize, delay_us: u64, bytes: &[u8]) {
-        if !self.slots[to].alive {
+        if self.slots[to].node.is_none() {
             self.counters.dropped += 1;
             return;
         }
         if bytes.get(3) == Some(&(Kind::Routed as u8)) {
             self.trace_hop(to, from, delay_us, bytes);
         }
-        let from_addr = self.slots[from].node.own().addr;
+        let from_addr = self.slots[from].addr;
         let now = self.now;
-        self.slots[to].node.handle_datagram(now, from_addr, bytes);
+        if let Some(node) = self.slots[to].node.as_mut() {
+            node.handle_datagram(now, from_addr, bytes);
+        }
         self.drain(to);
     }
 
@@ -538,18 +551,23 @@ impl Sim {
     /// the judge, then its next deadline onto the queue.
     fn drain(&mut self, i: usize) {
         loop {
-            let tx = match self.slots[i].node.poll_transmit(&mut self.buf) {
+            let Some(node) = self.slots[i].node.as_mut() else {
+                return;
+            };
+            let tx = match node.poll_transmit(&mut self.buf) {
                 Ok(Some(tx)) => tx,
                 Ok(None) => break,
                 Err(e) => panic!("node {i}: buffer of max_datagram refused: {e:?}"),
             };
             self.send(i, tx.destination, tx.len);
         }
-        while let Some(ev) = self.slots[i].node.poll_event() {
+        while let Some(ev) = self.slots[i].node.as_mut().and_then(|n| n.poll_event()) {
             match ev {
                 Event::Joined => {
-                    let id = self.slots[i].node.own().id;
-                    self.truth.insert(id, i as u32);
+                    if let Some(n) = self.slots[i].node.as_ref() {
+                        let id = n.own().id;
+                        self.truth.insert(id, i as u32);
+                    }
                 }
                 Event::Deliver(d) => {
                     let (msg_id, hops) = (d.msg_id, d.hops);
@@ -566,7 +584,7 @@ impl Sim {
         }
         // One pending wake per node, the earliest: a later deadline is
         // picked up when that wake runs and the node is drained again.
-        if let Some(t) = self.slots[i].node.poll_timeout() {
+        if let Some(t) = self.slots[i].node.as_ref().and_then(|n| n.poll_timeout()) {
             let at = t.max(self.now);
             if self.slots[i].wake.is_none_or(|w| w > at) {
                 self.slots[i].wake = Some(at);
@@ -668,9 +686,12 @@ impl Sim {
     /// row, (slots filled, slots some live node could fill).
     pub fn table_fill(&self) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        for s in self.slots.iter().filter(|s| s.alive && s.node.is_active()) {
-            let own = s.node.own().id;
-            let t = s.node.routing_table();
+        for n in self.slots.iter().filter_map(|s| s.node.as_deref()) {
+            if !n.is_active() {
+                continue;
+            }
+            let own = n.own().id;
+            let t = n.routing_table();
             for row in 0.. {
                 let Some(entries) = t.row(row) else { break };
                 if out.len() <= row {
@@ -692,11 +713,11 @@ impl Sim {
     pub fn wrong_leaf_sets(&self) -> Vec<usize> {
         let mut wrong = Vec::new();
         for (i, s) in self.slots.iter().enumerate() {
-            if !s.alive || !s.node.is_active() {
+            let Some(n) = s.node.as_deref().filter(|n| n.is_active()) else {
                 continue;
-            }
-            let ls = s.node.leaf_set();
-            let (left, right) = self.truth.leaf_set(s.node.own().id, ls.half());
+            };
+            let ls = n.leaf_set();
+            let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
             let same = |got: &[pastry_core::Peer], want: &[Id]| {
                 got.len() == want.len() && got.iter().zip(want).all(|(p, w)| p.id == *w)
             };
