@@ -111,7 +111,8 @@ enum Action {
         to: u32,
         from: u32,
         delay_us: u64,
-        bytes: Box<[u8]>,
+        /// Index of the datagram's bytes in `Sim::wire`.
+        buf: u32,
     },
     /// A node's deadline, if it is still the one scheduled.
     Wake(u32),
@@ -247,6 +248,10 @@ pub struct Sim {
     partitioned: bool,
     churn: Option<Churn>,
     buf: Vec<u8>,
+    /// Bytes of datagrams in flight, by index; `free_wire` lists those
+    /// free for reuse.
+    wire: Vec<Vec<u8>>,
+    free_wire: Vec<u32>,
 }
 
 impl Sim {
@@ -270,6 +275,8 @@ impl Sim {
             partitioned: false,
             churn: None,
             buf,
+            wire: Vec::new(),
+            free_wire: Vec::new(),
         }
     }
 
@@ -485,8 +492,13 @@ impl Sim {
                     to,
                     from,
                     delay_us,
-                    bytes,
-                } => self.arrive(to as usize, from as usize, delay_us, &bytes),
+                    buf,
+                } => {
+                    let bytes = std::mem::take(&mut self.wire[buf as usize]);
+                    self.arrive(to as usize, from as usize, delay_us, &bytes);
+                    self.wire[buf as usize] = bytes;
+                    self.free_wire.push(buf);
+                }
                 Action::Depart(i) => self.depart(i as usize),
                 Action::Wake(i) => {
                     let s = &mut self.slots[i as usize];
@@ -622,14 +634,22 @@ impl Sim {
         };
         let delay_us = (base.as_micros() as f64 * stretch) as u64;
         let at = self.now + Duration::from_micros(delay_us);
-        let bytes = self.buf[..len].to_vec().into_boxed_slice();
+        // Datagram buffers are recycled: no allocation per datagram once
+        // the most in flight at once have been seen.
+        let buf = self.free_wire.pop().unwrap_or_else(|| {
+            self.wire.push(Vec::new());
+            (self.wire.len() - 1) as u32
+        });
+        let bytes = &mut self.wire[buf as usize];
+        bytes.clear();
+        bytes.extend_from_slice(&self.buf[..len]);
         self.schedule(
             at,
             Action::Arrive {
                 to,
                 from: from as u32,
                 delay_us,
-                bytes,
+                buf,
             },
         );
     }
