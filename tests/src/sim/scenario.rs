@@ -140,13 +140,17 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
     // A lookup refused by its source (queue full), or with no active
     // source, still counts as one not delivered.
     let mut refused = 0;
-    for _ in 0..spec.lookups {
+    let every = (spec.lookups / 20).max(1);
+    for k in 0..spec.lookups {
         let sent = sim.random_active().and_then(|src| {
             let key = sim.random_key();
             sim.lookup(src, key)
         });
         refused += usize::from(sent.is_none());
         sim.run_for(gap);
+        if (k + 1) % every == 0 && k + 1 < spec.lookups {
+            tell(&sim, "measure");
+        }
     }
     sim.run_until(end);
     let window = sim.counters.since(&before);
