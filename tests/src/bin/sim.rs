@@ -119,7 +119,11 @@ fn run(args: &Args) -> Result<(), String> {
     let spec = Spec {
         lookups: args.lookups,
         loss: fraction("loss", args.loss)?,
-        jitter: args.jitter.max(0.0),
+        jitter: if args.jitter.is_finite() && args.jitter >= 0.0 {
+            args.jitter
+        } else {
+            return Err(format!("--jitter {}: must be ≥ 0", args.jitter));
+        },
         sessions,
         graceful: fraction("graceful", args.graceful)?,
         join_interval: Duration::from_millis(args.join_interval_ms),
