@@ -499,6 +499,45 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         }
     }
 
+    /// A graceful leave: messages still here, held or awaiting an ack
+    /// this node will no longer hear, go to the best other node for their
+    /// key (best effort; duplicates are suppressed further on).
+    pub(super) fn hand_on_before_leaving(&mut self) {
+        let own = self.own().id;
+        let slots: heapless::Vec<SlotRef, POOL> = self
+            .pool
+            .in_use()
+            .filter(|(_, s)| {
+                matches!(
+                    s.state,
+                    SlotState::Awaiting { .. } | SlotState::Buffered { .. }
+                )
+            })
+            .map(|(r, _)| r)
+            .collect();
+        for r in slots {
+            let Some(s) = self.pool.get(r) else { continue };
+            let (key, joiner) = (s.key, s.carried.joiner());
+            let waiting_on = match s.state {
+                SlotState::Awaiting { next, .. } => Some(next.id),
+                _ => None,
+            };
+            let skip = |p: &Peer| p.id == own || Some(p.id) == joiner || Some(p.id) == waiting_on;
+            let next = match self.routing.next_hop(key, skip) {
+                NextHop::Forward(p) => Some(p),
+                NextHop::Local => self
+                    .routing
+                    .replica_set(key, 3)
+                    .iter()
+                    .find(|p| !skip(p))
+                    .copied(),
+            };
+            if let Some(p) = next {
+                self.send_slot(r, p);
+            }
+        }
+    }
+
     /// A join failed: the messages buffered for it go back to their
     /// sources as failed routes.
     pub(super) fn fail_buffered(&mut self) {

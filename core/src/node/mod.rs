@@ -451,6 +451,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         for m in &members {
             self.push_out(Out::Leave { to: m.addr });
         }
+        self.hand_on_before_leaving();
         self.phase = Phase::Left;
         self.timers = [None; TIMERS];
         self.right_watch = None;
