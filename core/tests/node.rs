@@ -443,3 +443,40 @@ fn a_join_no_one_answers_fails_cleanly_and_can_be_retried() {
     node.join(now, None).unwrap();
     assert_eq!(node.phase(), Phase::Active);
 }
+
+#[test]
+fn a_leaving_node_hands_on_the_messages_it_holds() {
+    for seed in common::seeds(&[16, 17, 18]) {
+        let mut net = ring(32, seed);
+        let x = net.live()[0];
+        // A key x is not the root of, so the message leaves x.
+        let (key, first) = loop {
+            let key = net.random_id();
+            let first = net.nodes[x].local_lookup(key, 1)[0];
+            if first.id != net.peer(x).id {
+                break (key, net.index_of(first.id));
+            }
+        };
+        let id = net.route(x, key, APP, b"hand on");
+        // Its first hop dies with the message on the way, and x leaves
+        // before the hop's silence could be noticed.
+        net.crash(first);
+        let now = net.now;
+        net.nodes[x].leave(now).unwrap();
+        net.drain(x);
+        net.crash(x);
+        net.run_for(Duration::from_secs(60));
+        let root = net.true_root(key);
+        let at: Vec<usize> = net
+            .delivered
+            .iter()
+            .filter(|d| d.msg_id == id)
+            .map(|d| d.at)
+            .collect();
+        assert_eq!(
+            at,
+            vec![root],
+            "seed {seed}: delivered at {at:?}, root {root}"
+        );
+    }
+}
