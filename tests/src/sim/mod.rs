@@ -703,7 +703,8 @@ impl Sim {
     }
 
     /// Routing-table completeness by row, over live active nodes: for each
-    /// row, (slots filled, slots some live node could fill).
+    /// row, (slots holding a live active node, slots some live active node
+    /// could fill).
     pub fn table_fill(&self) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
         for n in self.slots.iter().filter_map(|s| s.node.as_deref()) {
@@ -721,7 +722,8 @@ impl Sim {
                     if col == usize::from(own.digit(row)) {
                         continue;
                     }
-                    out[row].0 += u64::from(e.is_some());
+                    // An entry of a node that is gone fills nothing.
+                    out[row].0 += u64::from(e.is_some_and(|e| self.truth.contains(e.peer.id)));
                     out[row].1 += u64::from(self.truth.fills(own, row, col as u8));
                 }
             }
