@@ -118,6 +118,9 @@ enum Action {
     Wake(u32),
     /// Churn: a node's session ends (and a new node arrives).
     Depart(u32),
+    /// A node whose join failed tries again through another node, as an
+    /// application would.
+    Rejoin(u32),
 }
 
 #[derive(Debug)]
@@ -500,6 +503,16 @@ impl Sim {
                     self.free_wire.push(buf);
                 }
                 Action::Depart(i) => self.depart(i as usize),
+                Action::Rejoin(i) => {
+                    let idle = self.slots[i as usize]
+                        .node
+                        .as_ref()
+                        .is_some_and(|n| n.phase() == pastry_core::Phase::Idle);
+                    if idle {
+                        let boot = self.random_active();
+                        self.join(i as usize, boot);
+                    }
+                }
                 Action::Wake(i) => {
                     let s = &mut self.slots[i as usize];
                     if let Some(node) = s.node.as_mut().filter(|_| s.wake == Some(ev.at)) {
@@ -585,7 +598,11 @@ impl Sim {
                     let (msg_id, hops) = (d.msg_id, d.hops);
                     self.judge(i, msg_id, hops);
                 }
-                Event::JoinFailed => self.counters.join_failures += 1,
+                Event::JoinFailed => {
+                    self.counters.join_failures += 1;
+                    let at = self.now + Duration::from_millis(1);
+                    self.schedule(at, Action::Rejoin(i as u32));
+                }
                 Event::RouteFailed { msg_id, .. } => {
                     if let Some(l) = self.lookups.get_mut(&msg_id) {
                         l.failed = true;
