@@ -62,7 +62,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             // Fits: checked against max_payload <= MAX_PAYLOAD above.
             let _ = s.payload.extend_from_slice(payload);
         }
-        self.seen.insert(own.id, msg_id, false);
+        self.seen.originated(own.id, msg_id);
         self.dispatch(r, hint);
         Ok(msg_id)
     }
@@ -74,7 +74,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.oversized += 1;
             return;
         }
-        let Some(r) = self.accept_hop(from, Carried::Routed, m.source, m.msg_id, m.handoff) else {
+        let Some(r) = self.accept_hop(
+            from,
+            sender.id,
+            Carried::Routed,
+            m.source,
+            m.msg_id,
+            m.handoff,
+        ) else {
             return;
         };
         if let Some(s) = self.pool.get_mut(r) {
@@ -97,12 +104,21 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     pub(super) fn accept_hop(
         &mut self,
         from: SocketAddr,
+        sender: Id,
         carried: Carried,
         source: Peer,
         msg_id: u64,
         handoff: bool,
     ) -> Option<SlotRef> {
-        if self.seen.contains(source.id, msg_id, handoff) {
+        if !self.pool.has_room() {
+            // Not acked: the sender's timeout reroutes it.
+            self.stats.drops.queue_full += 1;
+            return None;
+        }
+        if self
+            .seen
+            .check_and_record(source.id, msg_id, handoff, sender)
+        {
             // A retransmission that crossed our ack: ack again, handle once.
             self.push_out(Out::Ack { to: from, msg_id });
             self.stats.drops.duplicate += 1;
@@ -112,7 +128,6 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.queue_full += 1;
             return None;
         };
-        self.seen.insert(source.id, msg_id, handoff);
         self.push_out(Out::Ack { to: from, msg_id });
         if let Some(s) = self.pool.get_mut(r) {
             s.msg_id = msg_id;

@@ -53,8 +53,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// it: answer the joiner with our rows, then route the request on
     /// towards its id, or answer as its root.
     pub(super) fn on_join_request(&mut self, from: SocketAddr, sender: Peer, m: JoinRequest) {
-        self.heard_one_way(sender);
         let joiner = m.joiner;
+        // The joiner itself (at its bootstrap) is not active yet: taking it
+        // into our state would route messages and other joins to a node
+        // that can only hold them. It is learned when it probes its leaf
+        // set after the root's reply (MSPastry).
+        if sender.id != joiner.id {
+            self.heard_one_way(sender);
+        }
         if joiner.id == self.own().id {
             // Another node claims our id: refuse to treat it as a join.
             self.stats.drops.unsolicited += 1;
@@ -65,7 +71,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             return;
         }
         let carried = super::pool::Carried::Join { joiner };
-        let Some(r) = self.accept_hop(from, carried, joiner, m.msg_id, false) else {
+        let Some(r) = self.accept_hop(from, sender.id, carried, joiner, m.msg_id, false) else {
             return;
         };
         let joining = self.phase == Phase::Joining;

@@ -96,15 +96,36 @@ impl<const N: usize> Probes<N> {
     }
 }
 
-/// Recently seen routed messages, so a retransmission that crossed an ack
-/// is not handled twice. Keyed by `(source, msg_id, handoff)`: a message a
-/// root hands down the replica set may come back through a node that
-/// forwarded it before, and must not be mistaken for a duplicate there.
-/// A ring of the last `N`.
+/// Messages this node has handled, so a retransmission that crossed our
+/// ack is not handled twice. Keyed by `(source, msg_id, handoff)`: a
+/// message a root hands down the replica set may come back through a node
+/// that forwarded it before, and must not be mistaken for a duplicate
+/// there. A message this node originated may also come back once, from
+/// another node (its source redirected it, and it is the root): that copy
+/// is handled. Any other copy is a duplicate, so a routing loop or a
+/// second path cannot deliver twice. A ring of the last `N`.
 #[derive(Clone, Debug)]
 pub(crate) struct SeenCache<const N: usize> {
-    ring: Vec<(Id, u64, bool), N>,
+    ring: Vec<Seen, N>,
     next: usize,
+}
+
+/// One entry; flags and the tag fit what would be padding.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    source: Id,
+    msg_id: u64,
+    flags: u8,
+    /// The previous hop's tag (16 bits of its id).
+    from: u16,
+}
+
+const HANDOFF: u8 = 1;
+const ORIGIN: u8 = 2;
+
+fn hop_tag(id: Id) -> u16 {
+    let b = id.to_bytes();
+    u16::from_be_bytes([b[0], b[1]]) ^ u16::from_be_bytes([b[18], b[19]])
 }
 
 impl<const N: usize> SeenCache<N> {
@@ -115,16 +136,55 @@ impl<const N: usize> SeenCache<N> {
         }
     }
 
-    pub(crate) fn contains(&self, source: Id, msg_id: u64, handoff: bool) -> bool {
-        self.ring.contains(&(source, msg_id, handoff))
+    /// Records a message this node originates.
+    pub(crate) fn originated(&mut self, source: Id, msg_id: u64) {
+        self.push(Seen {
+            source,
+            msg_id,
+            flags: ORIGIN,
+            from: hop_tag(source),
+        });
     }
 
-    /// Records the message, forgetting the oldest when full.
-    pub(crate) fn insert(&mut self, source: Id, msg_id: u64, handoff: bool) {
-        if N == 0 || self.contains(source, msg_id, handoff) {
+    /// Whether a copy of the message arriving from `from` is a duplicate.
+    /// If not, it is recorded.
+    pub(crate) fn check_and_record(
+        &mut self,
+        source: Id,
+        msg_id: u64,
+        handoff: bool,
+        from: Id,
+    ) -> bool {
+        let tag = hop_tag(from);
+        let h = if handoff { HANDOFF } else { 0 };
+        let found = self
+            .ring
+            .iter_mut()
+            .find(|e| e.source == source && e.msg_id == msg_id && e.flags & HANDOFF == h);
+        match found {
+            // Back at its source from another node: handled, once.
+            Some(e) if e.flags & ORIGIN != 0 && e.from != tag => {
+                e.flags &= !ORIGIN;
+                e.from = tag;
+                false
+            }
+            Some(_) => true,
+            None => {
+                self.push(Seen {
+                    source,
+                    msg_id,
+                    flags: h,
+                    from: tag,
+                });
+                false
+            }
+        }
+    }
+
+    fn push(&mut self, e: Seen) {
+        if N == 0 {
             return;
         }
-        let e = (source, msg_id, handoff);
         if self.ring.len() < N {
             let _ = self.ring.push(e);
         } else {
