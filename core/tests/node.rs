@@ -467,12 +467,7 @@ fn a_leaving_node_hands_on_the_messages_it_holds() {
         net.crash(x);
         net.run_for(Duration::from_secs(60));
         let root = net.true_root(key);
-        let at: Vec<usize> = net
-            .delivered
-            .iter()
-            .filter(|d| d.msg_id == id)
-            .map(|d| d.at)
-            .collect();
+        let at = net.delivered_at(id);
         assert_eq!(
             at,
             vec![root],

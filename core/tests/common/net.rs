@@ -350,6 +350,15 @@ impl<F: Forwarder + Default> Net<F> {
         id
     }
 
+    /// The nodes that delivered message `msg_id`, in order.
+    pub fn delivered_at(&self, msg_id: u64) -> Vec<usize> {
+        self.delivered
+            .iter()
+            .filter(|d| d.msg_id == msg_id)
+            .map(|d| d.at)
+            .collect()
+    }
+
     /// Routes `n` random keys from the live nodes in turn, 50 ms apart,
     /// runs `settle` longer, then judges against the global view: no
     /// route failure, and each message delivered exactly once, at the live
@@ -368,12 +377,7 @@ impl<F: Forwarder + Default> Net<F> {
             return Err(format!("route failures {:?}", self.failed));
         }
         for (id, key) in sent {
-            let at: Vec<usize> = self
-                .delivered
-                .iter()
-                .filter(|d| d.msg_id == id)
-                .map(|d| d.at)
-                .collect();
+            let at = self.delivered_at(id);
             if at != [self.true_root(key)] {
                 return Err(format!(
                     "key {key}: delivered at {at:?}, root is {}",
