@@ -12,10 +12,7 @@ use pastry_tests::sim::{Sessions, Sim, SimConfig};
 /// Builds an overlay of `n` nodes, one joining every `interval`, each
 /// through a random active node, then lets it settle.
 fn build(sim: &mut Sim, n: usize, interval: Duration, settle: Duration) {
-    for _ in 0..n {
-        sim.spawn();
-        sim.run_for(interval);
-    }
+    scenario::build(sim, n, interval, |_| {});
     sim.run_for(settle);
 }
 
@@ -36,15 +33,12 @@ fn plane(seed: u64, n: usize) -> Sim {
 /// over `span`; then time to finish.
 fn lookups(sim: &mut Sim, m: usize, span: Duration) -> Report {
     let from = sim.lookup_order.len();
-    let gap = span / m as u32;
-    for _ in 0..m {
-        let src = sim.random_active().expect("an active node");
-        let key = sim.random_key();
-        sim.lookup(src, key);
-        sim.run_for(gap);
-    }
+    let refused = scenario::spread_lookups(sim, m, span, |_| {});
     sim.run_for(Duration::from_secs(30));
-    Report::of(sim, from)
+    // A lookup that could not be sent counts as not delivered.
+    let mut r = Report::of(sim, from);
+    r.lookups += refused;
+    r
 }
 
 #[test]

@@ -110,24 +110,22 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         msg_id: u64,
         handoff: bool,
     ) -> Option<SlotRef> {
-        if !self.pool.has_room() {
-            // Not acked: the sender's timeout reroutes it.
+        // A slot first: with none free the message is not recorded, so
+        // its retransmission (or reroute) is not taken for a duplicate.
+        let Some(r) = self.pool.alloc(carried, source) else {
             self.stats.drops.queue_full += 1;
             return None;
-        }
+        };
         if self
             .seen
             .check_and_record(source.id, msg_id, handoff, sender)
         {
             // A retransmission that crossed our ack: ack again, handle once.
+            self.pool.free(r);
             self.push_out(Out::Ack { to: from, msg_id });
             self.stats.drops.duplicate += 1;
             return None;
         }
-        let Some(r) = self.pool.alloc(carried, source) else {
-            self.stats.drops.queue_full += 1;
-            return None;
-        };
         self.push_out(Out::Ack { to: from, msg_id });
         if let Some(s) = self.pool.get_mut(r) {
             s.msg_id = msg_id;
@@ -302,11 +300,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             return;
         };
         if self.phase != Phase::Active {
-            // MSPastry: a node that is not active never delivers; hold the
-            // message until it is (or until the hold times out).
-            s.state = SlotState::Buffered {
-                deadline: self.now + self.config.join_timeout,
-            };
+            // MSPastry: a node that is not active never delivers.
+            self.buffer_until_active(r);
             return;
         }
         match s.carried {
@@ -506,8 +501,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             return;
         }
         // Still joining: others route this key to us, so a node we passed
-        // it to would send it straight back (and find it a duplicate).
-        // Keep it until we are active; a join that fails reports it.
+        // it to would send it straight back. Keep it until we are active.
+        self.buffer_until_active(r);
+    }
+
+    /// Holds a message while this node joins: routed on once it is active
+    /// (`redispatch_buffered`), reported failed if the join fails
+    /// (`fail_buffered`), looked at again every join timeout meanwhile.
+    pub(super) fn buffer_until_active(&mut self, r: SlotRef) {
         let deadline = self.now + self.config.join_timeout;
         if let Some(s) = self.pool.get_mut(r) {
             s.state = SlotState::Buffered { deadline };
@@ -519,17 +520,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// key (best effort; duplicates are suppressed further on).
     pub(super) fn hand_on_before_leaving(&mut self) {
         let own = self.own().id;
-        let slots: heapless::Vec<SlotRef, POOL> = self
-            .pool
-            .in_use()
-            .filter(|(_, s)| {
-                matches!(
-                    s.state,
-                    SlotState::Awaiting { .. } | SlotState::Buffered { .. }
-                )
-            })
-            .map(|(r, _)| r)
-            .collect();
+        let slots = self
+            .slots_where(|s| matches!(s, SlotState::Awaiting { .. } | SlotState::Buffered { .. }));
         for r in slots {
             let Some(s) = self.pool.get(r) else { continue };
             let (key, joiner) = (s.key, s.carried.joiner());
@@ -569,9 +561,17 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     fn buffered(&self) -> heapless::Vec<SlotRef, POOL> {
+        self.slots_where(|s| matches!(s, SlotState::Buffered { .. }))
+    }
+
+    /// The slots in use whose state satisfies `f`.
+    pub(super) fn slots_where(
+        &self,
+        f: impl Fn(&SlotState) -> bool,
+    ) -> heapless::Vec<SlotRef, POOL> {
         self.pool
             .in_use()
-            .filter(|(_, s)| matches!(s.state, SlotState::Buffered { .. }))
+            .filter(|(_, s)| f(&s.state))
             .map(|(r, _)| r)
             .collect()
     }

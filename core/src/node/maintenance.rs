@@ -50,8 +50,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// A join request, from the joiner (first hop) or from a node routing
-    /// it: answer the joiner with our rows, then route the request on
-    /// towards its id, or answer as its root.
+    /// it: route it on towards the joiner's id, or answer as its root.
     pub(super) fn on_join_request(&mut self, from: SocketAddr, sender: Peer, m: JoinRequest) {
         let joiner = m.joiner;
         // The joiner itself (at its bootstrap) is not active yet: taking it
@@ -74,20 +73,18 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let Some(r) = self.accept_hop(from, sender.id, carried, joiner, m.msg_id, false) else {
             return;
         };
-        let joining = self.phase == Phase::Joining;
-        let deadline = self.now + self.config.join_timeout;
         if let Some(s) = self.pool.get_mut(r) {
             s.key = joiner.id;
             s.hops = m.hops.saturating_add(1);
-            if joining {
-                // MSPastry: a node still joining (already in others' leaf
-                // sets) buffers what it is asked to route until it is
-                // active; a drop would stall the other join behind it.
-                s.state = SlotState::Buffered { deadline };
-                return;
-            }
         }
-        self.dispatch(r, None);
+        if self.phase == Phase::Joining {
+            // MSPastry: a node still joining (already in others' leaf sets)
+            // buffers what it is asked to route until it is active; a drop
+            // would stall the other join behind it.
+            self.buffer_until_active(r);
+        } else {
+            self.dispatch(r, None);
+        }
     }
 
     /// Rows for the joiner from a node on its path; from the root also its
@@ -143,9 +140,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             let _ = asks.push((e.peer.addr, row as u8));
         }
         // The root's reply carries its deepest rows first and may have
-        // had no room for the lowest: ask a leaf-set member (it shares at
-        // least as many digits) for any row still empty.
-        let own = self.own().id;
+        // had no room for the lowest: ask for any row still empty.
         for row in 0..ROWS {
             let empty = self
                 .routing
@@ -155,12 +150,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             if !empty {
                 continue;
             }
-            let member = self
-                .routing
-                .leaf_set()
-                .members()
-                .find(|p| p.id.shared_prefix_len(own) >= row);
-            match member {
+            match self.member_sharing(row) {
                 Some(p) => {
                     let _ = asks.push((p.addr, row as u8));
                 }
@@ -240,22 +230,17 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let Some((row, col)) = self.routing.table().slot(p.id) else {
             return;
         };
-        // Measurements take at most half the probe table, so leaf-set
-        // probes (which keep leaf sets symmetric) always find room.
-        let room = self.probes.len() < QUEUE / 2;
         match self.routing.table().at(row, col) {
+            Some(e) if e.peer.id == p.id => return,
+            Some(_) => {}
             None => {
                 self.routing.table_mut().consider(p, Rtt::UNKNOWN);
-                if room {
-                    self.probe(p, Purpose::Rtt, false);
-                }
             }
-            Some(e) if e.peer.id == p.id => {}
-            Some(_) => {
-                if room {
-                    self.probe(p, Purpose::Rtt, false);
-                }
-            }
+        }
+        // Measurements take at most half the probe table, so leaf-set
+        // probes (which keep leaf sets symmetric) always find room.
+        if self.probes.len() < QUEUE / 2 {
+            self.probe(p, Purpose::Rtt, false);
         }
     }
 
@@ -293,7 +278,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             nonce,
             sent_at: self.now,
             deadline: self.now + self.probe_wait(peer.id, 0),
-            tries_left: self.retries_for(purpose),
+            tries_left: retries,
             purpose,
             want_leaf_set,
             resent: false,
@@ -481,14 +466,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.refresh_right_watch();
         }
         let now = self.now;
-        let waiting: Vec<super::pool::SlotRef, POOL> = self
-            .pool
-            .in_use()
-            .filter(
-                |(_, s)| matches!(s.state, SlotState::Awaiting { next, .. } if next.id == peer.id),
-            )
-            .map(|(r, _)| r)
-            .collect();
+        let waiting = self
+            .slots_where(|s| matches!(s, SlotState::Awaiting { next, .. } if next.id == peer.id));
         for r in waiting {
             if let Some(s) = self.pool.get_mut(r) {
                 if let SlotState::Awaiting { deadline, .. } = &mut s.state {
@@ -631,9 +610,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// entry of each row for its row. Rows filled while the overlay was
     /// small fill in as it grows, and entries of dead nodes are found
     /// before a message needs them. An empty row is asked of a leaf-set
-    /// member sharing at least that many digits (its row is valid for us).
+    /// member sharing enough digits.
     fn maintain_table(&mut self) {
-        let own = self.own().id;
         for row in 0..ROWS {
             let Some(entries) = self.routing.table().row(row) else {
                 break;
@@ -641,23 +619,28 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             let n = entries.iter().flatten().count();
             let to = if n > 0 {
                 let pick = self.rng.below(n as u64) as usize;
-                entries.iter().flatten().nth(pick).map(|e| e.peer.addr)
+                entries.iter().flatten().nth(pick).map(|e| e.peer)
             } else {
-                self.routing
-                    .leaf_set()
-                    .members()
-                    .find(|p| p.id.shared_prefix_len(own) >= row)
-                    .map(|p| p.addr)
+                self.member_sharing(row)
             };
-            match to {
-                Some(to) => {
-                    self.push_out(Out::RowRequest { to, row: row as u8 });
-                }
-                // No known node shares this many digits: nor will deeper rows.
-                None if n == 0 => break,
-                None => {}
-            }
+            // None: no known node shares this many digits, nor will deeper rows.
+            let Some(to) = to else { break };
+            self.push_out(Out::RowRequest {
+                to: to.addr,
+                row: row as u8,
+            });
         }
+    }
+
+    /// A leaf-set member sharing at least `digits` leading digits with us:
+    /// its row `digits` is valid for our table.
+    fn member_sharing(&self, digits: usize) -> Option<Peer> {
+        let own = self.own().id;
+        self.routing
+            .leaf_set()
+            .members()
+            .find(|p| p.id.shared_prefix_len(own) >= digits)
+            .copied()
     }
 
     pub(super) fn refresh_right_watch(&mut self) {

@@ -439,7 +439,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// Leaves the ring gracefully: tells the leaf set (which repairs at
-    /// once) and goes inert. Messages still held are dropped.
+    /// once), hands messages still held to the best other node for their
+    /// keys, and goes inert.
     pub fn leave(&mut self, now: Instant) -> Result<(), CommandError> {
         self.advance(now);
         if self.phase != Phase::Active {

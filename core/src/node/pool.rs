@@ -97,11 +97,6 @@ impl<const POOL: usize> Pool<POOL> {
         Pool { slots: Vec::new() }
     }
 
-    /// Whether [`Pool::alloc`] would find a slot.
-    pub(crate) fn has_room(&self) -> bool {
-        self.slots.len() < POOL || self.slots.iter().any(|s| s.state == SlotState::Free)
-    }
-
     /// A free slot, reset, or `None` when every slot is in use.
     pub(crate) fn alloc(&mut self, carried: Carried, source: Peer) -> Option<SlotRef> {
         let index = match self.slots.iter().position(|s| s.state == SlotState::Free) {

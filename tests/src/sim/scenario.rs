@@ -116,14 +116,9 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
         })
     };
 
-    let every = (spec.nodes / 20).max(1);
-    for k in 0..spec.nodes {
-        sim.spawn();
-        sim.run_for(spec.join_interval);
-        if (k + 1) % every == 0 {
-            tell(&sim, "build");
-        }
-    }
+    build(&mut sim, spec.nodes, spec.join_interval, |sim| {
+        tell(sim, "build")
+    });
     sim.run_for(spec.settle);
     tell(&sim, "settle");
 
@@ -136,22 +131,11 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
     let before = sim.counters.clone();
     let from = sim.lookup_order.len();
     let end = sim.now + spec.duration;
-    let gap = spec.duration / spec.lookups.max(1) as u32;
     // A lookup refused by its source (queue full), or with no active
     // source, still counts as one not delivered.
-    let mut refused = 0;
-    let every = (spec.lookups / 20).max(1);
-    for k in 0..spec.lookups {
-        let sent = sim.random_active().and_then(|src| {
-            let key = sim.random_key();
-            sim.lookup(src, key)
-        });
-        refused += usize::from(sent.is_none());
-        sim.run_for(gap);
-        if (k + 1) % every == 0 && k + 1 < spec.lookups {
-            tell(&sim, "measure");
-        }
-    }
+    let refused = spread_lookups(&mut sim, spec.lookups, spec.duration, |sim| {
+        tell(sim, "measure")
+    });
     sim.run_until(end);
     let window = sim.counters.since(&before);
     let leafset_correct_fraction = sim.leafset_correct_fraction();
@@ -174,6 +158,45 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
         sim_seconds: (sim.now - start).as_secs_f64(),
         wall_seconds: wall.elapsed().as_secs_f64(),
     }
+}
+
+/// Starts `n` nodes, one every `interval`, each joining through a random
+/// active node; `progress` is called every twentieth.
+pub fn build(sim: &mut Sim, n: usize, interval: Duration, mut progress: impl FnMut(&Sim)) {
+    let every = (n / 20).max(1);
+    for k in 0..n {
+        sim.spawn();
+        sim.run_for(interval);
+        if (k + 1) % every == 0 && k + 1 < n {
+            progress(sim);
+        }
+    }
+}
+
+/// Sends `m` lookups spread evenly over `span`, each from a random live
+/// active node to a random key; `progress` is called every twentieth.
+/// Returns how many could not be sent (no active source, or refused).
+pub fn spread_lookups(
+    sim: &mut Sim,
+    m: usize,
+    span: Duration,
+    mut progress: impl FnMut(&Sim),
+) -> usize {
+    let gap = span / m.max(1) as u32;
+    let every = (m / 20).max(1);
+    let mut refused = 0;
+    for k in 0..m {
+        let sent = sim.random_active().and_then(|src| {
+            let key = sim.random_key();
+            sim.lookup(src, key)
+        });
+        refused += usize::from(sent.is_none());
+        sim.run_for(gap);
+        if (k + 1) % every == 0 && k + 1 < m {
+            progress(sim);
+        }
+    }
+    refused
 }
 
 impl Outcome {
