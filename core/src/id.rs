@@ -84,6 +84,8 @@ impl Distance {
     pub const ZERO: Distance = Distance(U160([0; LIMBS]));
     /// Half the ring, 2^159: no ring distance is larger.
     pub const HALF_RING: Distance = Distance(U160([1 << 31, 0, 0, 0, 0]));
+    /// The distance one.
+    pub const ONE: Distance = Distance(U160([0, 0, 0, 0, 1]));
 
     /// The distance as 20 big-endian bytes.
     pub fn to_bytes(self) -> [u8; ID_BYTES] {

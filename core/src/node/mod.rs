@@ -18,6 +18,7 @@ mod event;
 mod forwarding;
 mod graveyard;
 mod heard;
+mod kbr;
 mod maintenance;
 mod outbox;
 mod pool;
@@ -31,7 +32,11 @@ use heapless::Deque;
 
 pub use app::{AppPolicy, ForwardHop, Forwarder, MAX_POLICY_ENTRIES, Passthrough, Policy, Verdict};
 pub use event::{CommandError, Delivery, Event, Transmit};
+pub use kbr::Kbr;
 pub use pool::MAX_PAYLOAD;
+
+/// A buffer that holds any routed payload (see [`Node::poll_event_into`]).
+pub type Payload = heapless::Vec<u8, MAX_PAYLOAD>;
 pub use stats::{Drops, Stats};
 
 use crate::config::{Config, ConfigError};
@@ -345,6 +350,29 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                     payload: &s.payload,
                 })
             }
+        })
+    }
+
+    /// Like [`Node::poll_event`], but a delivery's payload is copied into
+    /// `buf`, so the event borrows `buf` and not the node: an application
+    /// layer (the DHT, Scribe) can act on the node while handling it.
+    pub fn poll_event_into<'b>(&mut self, buf: &'b mut Payload) -> Option<Event<'b>> {
+        buf.clear();
+        let ev = match self.poll_event()? {
+            Event::Deliver(d) => {
+                // Fits: a slot's payload has the same capacity.
+                let _ = buf.extend_from_slice(d.payload);
+                Ok(Delivery { payload: &[], ..d })
+            }
+            Event::Joined => Err(Event::Joined),
+            Event::JoinFailed => Err(Event::JoinFailed),
+            Event::Update { peer, joined } => Err(Event::Update { peer, joined }),
+            Event::RouteFailed { msg_id, key, app } => Err(Event::RouteFailed { msg_id, key, app }),
+        };
+        self.release_lent();
+        Some(match ev {
+            Ok(d) => Event::Deliver(Delivery { payload: buf, ..d }),
+            Err(e) => e,
         })
     }
 

@@ -17,7 +17,7 @@
 //! built on the overlay (replication, multicast) take their own ranges
 //! (`0x40..`) and add kinds without changing these.
 
-mod cursor;
+pub(crate) mod cursor;
 mod message;
 mod peer_list;
 

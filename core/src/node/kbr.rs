@@ -1,0 +1,95 @@
+//! The common KBR API (Dabek et al., IPTPS'03) as a trait: what an
+//! application built on the overlay (the DHT, Scribe, a user's own) needs
+//! from a node. [`super::Node`] implements it; an application written
+//! against it runs on any node configuration, or on a test double.
+
+use super::Node;
+use super::app::{AppPolicy, Forwarder};
+use super::event::CommandError;
+use crate::id::Id;
+use crate::leaf_set::NodeSet;
+use crate::peer::Peer;
+use crate::routing::KeyRange;
+use crate::time::Instant;
+use crate::wire::AppId;
+
+/// The overlay calls an application makes.
+pub trait Kbr {
+    /// This node.
+    fn own(&self) -> Peer;
+    /// Whether the node is active (joined, may be a root).
+    fn is_active(&self) -> bool;
+    /// The largest payload `route` accepts.
+    fn max_payload(&self) -> usize;
+    /// KBR `route(key, msg, hint)`; the message's id.
+    fn route(
+        &mut self,
+        now: Instant,
+        key: Id,
+        app: AppId,
+        payload: &[u8],
+        hint: Option<Peer>,
+    ) -> Result<u64, CommandError>;
+    /// KBR `replica_set(key, r)`, closest first.
+    fn replica_set(&self, key: Id, r: usize) -> NodeSet;
+    /// KBR `range(node, r)`.
+    fn range(&self, node: Id, r: usize) -> Option<KeyRange>;
+    /// KBR `neighbor_set(n)`: leaf-set members, nearest first.
+    fn neighbor_set(&self, n: usize) -> NodeSet;
+    /// Whether `key` lies within the leaf set's span, where
+    /// `replica_set` is exact.
+    fn covers(&self, key: Id) -> bool;
+    /// Sets how this node treats `app`.
+    fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError>;
+    /// Sends `payload` for `app` straight to `peer` (routed to its id with
+    /// it as the first hop, so it is acknowledged and, if `peer` has
+    /// failed, delivered to the node now closest to its id).
+    fn send_to(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        app: AppId,
+        payload: &[u8],
+    ) -> Result<u64, CommandError> {
+        self.route(now, peer.id, app, payload, Some(peer))
+    }
+}
+
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder> Kbr
+    for Node<HALF, ROWS, POOL, QUEUE, F>
+{
+    fn own(&self) -> Peer {
+        Node::own(self)
+    }
+    fn is_active(&self) -> bool {
+        Node::is_active(self)
+    }
+    fn max_payload(&self) -> usize {
+        Node::max_payload(self)
+    }
+    fn route(
+        &mut self,
+        now: Instant,
+        key: Id,
+        app: AppId,
+        payload: &[u8],
+        hint: Option<Peer>,
+    ) -> Result<u64, CommandError> {
+        Node::route(self, now, key, app, payload, hint)
+    }
+    fn replica_set(&self, key: Id, r: usize) -> NodeSet {
+        Node::replica_set(self, key, r)
+    }
+    fn range(&self, node: Id, r: usize) -> Option<KeyRange> {
+        Node::range(self, node, r)
+    }
+    fn neighbor_set(&self, n: usize) -> NodeSet {
+        Node::neighbor_set(self, n)
+    }
+    fn covers(&self, key: Id) -> bool {
+        self.leaf_set().covers(key)
+    }
+    fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError> {
+        self.policy_mut().set(app, policy)
+    }
+}
