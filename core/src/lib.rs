@@ -128,6 +128,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod config;
+pub mod dht;
 pub mod id;
 pub mod leaf_set;
 pub mod node;
@@ -141,7 +142,7 @@ pub mod wire;
 pub use config::{Config, ConfigError};
 pub use id::{Distance, Id};
 pub use leaf_set::{LeafSet, NodeSet};
-pub use node::{CommandError, Delivery, Event, Node, Phase, Transmit};
+pub use node::{CommandError, Delivery, Event, Kbr, Node, Payload, Phase, Transmit};
 pub use peer::Peer;
 pub use routing::{KeyRange, NextHop, RoutingState};
 pub use routing_table::{Entry, RoutingTable, Rtt};

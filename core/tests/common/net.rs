@@ -7,9 +7,10 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pastry_core::dht::{Dht, DhtEvent, MapStore, OpId, PutError, Upcall};
 use pastry_core::node::{Forwarder, Passthrough};
 use pastry_core::rng::SmallRng;
-use pastry_core::{AppId, Config, Event, Id, Instant, Node, Peer, Phase};
+use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload, Peer, Phase};
 
 /// A delivery as the test saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,47 @@ pub struct Delivered {
     pub payload: Vec<u8>,
     pub when: Instant,
     pub was_active: bool,
+}
+
+/// A DHT operation's outcome, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DhtDone {
+    Stored {
+        replicas: u8,
+    },
+    PutFailed(PutError),
+    Found {
+        version: u64,
+        cached: bool,
+        value: Vec<u8>,
+    },
+    NotFound,
+    TimedOut,
+}
+
+impl DhtDone {
+    fn from_event(ev: DhtEvent<'_>) -> (OpId, Id, DhtDone) {
+        match ev {
+            DhtEvent::Stored { op, key, replicas } => (op, key, DhtDone::Stored { replicas }),
+            DhtEvent::PutFailed { op, key, error } => (op, key, DhtDone::PutFailed(error)),
+            DhtEvent::Found {
+                op,
+                key,
+                version,
+                cached,
+                value,
+            } => {
+                let done = DhtDone::Found {
+                    version,
+                    cached,
+                    value: value.to_vec(),
+                };
+                (op, key, done)
+            }
+            DhtEvent::NotFound { op, key } => (op, key, DhtDone::NotFound),
+            DhtEvent::GetTimedOut { op, key } => (op, key, DhtDone::TimedOut),
+        }
+    }
 }
 
 /// A datagram in flight: arrival time, sequence (ties), to, from, bytes.
@@ -59,6 +101,13 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     /// (so RTTs reflect proximity); otherwise uniform in `delay`.
     pub plane: bool,
     buf: Vec<u8>,
+    /// When set, every node added gets a DHT with these settings.
+    pub dht_config: Option<pastry_core::dht::DhtConfig>,
+    /// Each node's DHT, if it has one.
+    pub dhts: Vec<Option<Dht<MapStore>>>,
+    /// DHT outcomes: (node, operation, key, outcome).
+    pub dht_done: Vec<(usize, OpId, Id, DhtDone)>,
+    payload: Payload,
 }
 
 impl Net<Passthrough> {
@@ -90,6 +139,10 @@ impl<F: Forwarder + Default> Net<F> {
             positions: Vec::new(),
             plane: false,
             buf: vec![0u8; 1_280],
+            dht_config: None,
+            dhts: Vec::new(),
+            dht_done: Vec::new(),
+            payload: Payload::new(),
         }
     }
 
@@ -107,6 +160,8 @@ impl<F: Forwarder + Default> Net<F> {
             Node::with_forwarder(config, id, addr, seed, F::default()).expect("valid config"),
         );
         self.alive.push(true);
+        self.dhts.push(None);
+        self.add_dht(i);
         self.by_addr.insert(addr, i);
         let pos = (self.rng.unit() * 1000.0, self.rng.unit() * 1000.0);
         self.positions.push(pos);
@@ -132,6 +187,12 @@ impl<F: Forwarder + Default> Net<F> {
         if !self.alive[i] {
             return;
         }
+        // A DHT acts on its node while handling events: drain again until
+        // an event pass adds nothing.
+        while self.drain_once(i) {}
+    }
+
+    fn drain_once(&mut self, i: usize) -> bool {
         loop {
             let before = self.allocs();
             let tx = self.nodes[i]
@@ -163,12 +224,26 @@ impl<F: Forwarder + Default> Net<F> {
             )));
         }
         let was_active = self.nodes[i].phase() == Phase::Active;
+        let mut handled = false;
         loop {
             let before = self.alloc_counter.map_or(0, |f| f());
-            let Some(ev) = self.nodes[i].poll_event() else {
+            let Some(ev) = self.nodes[i].poll_event_into(&mut self.payload) else {
                 break;
             };
             self.node_allocs += self.alloc_counter.map_or(0, |f| f()) - before;
+            handled = true;
+            let ev = match self.dhts[i].as_mut() {
+                Some(dht) => match dht.handle_event(self.now, &mut self.nodes[i], ev) {
+                    Some(Upcall::Overlay(ev)) => ev,
+                    Some(Upcall::Dht(d)) => {
+                        let (op, key, done) = DhtDone::from_event(d);
+                        self.dht_done.push((i, op, key, done));
+                        continue;
+                    }
+                    None => continue,
+                },
+                None => ev,
+            };
             match ev {
                 Event::Deliver(d) => self.delivered.push(Delivered {
                     at: i,
@@ -187,6 +262,88 @@ impl<F: Forwarder + Default> Net<F> {
                 _ => {}
             }
         }
+        if let Some(dht) = self.dhts[i].as_mut() {
+            while let Some(d) = dht.poll_event() {
+                let (op, key, done) = DhtDone::from_event(d);
+                self.dht_done.push((i, op, key, done));
+            }
+        }
+        handled
+    }
+
+    /// Gives node `i` a DHT if `dht_config` is set (called by `add`).
+    fn add_dht(&mut self, i: usize) {
+        let Some(config) = self.dht_config.clone() else {
+            return;
+        };
+        let seed = self.rng.next_u64();
+        let dht = Dht::new(config, MapStore::new(), seed).expect("valid DHT config");
+        dht.install(&mut self.nodes[i]).expect("policy room");
+        self.dhts[i] = Some(dht);
+    }
+
+    pub fn dht(&mut self, i: usize) -> &mut Dht<MapStore> {
+        self.dhts[i].as_mut().expect("node has a DHT")
+    }
+
+    /// Node `i` puts `value` under `key` at `version`.
+    pub fn put(&mut self, i: usize, key: Id, version: u64, value: &[u8]) -> OpId {
+        let now = self.now;
+        let dht = self.dhts[i].as_mut().expect("node has a DHT");
+        let op = dht
+            .put(now, &mut self.nodes[i], key, version, value)
+            .expect("put");
+        self.drain(i);
+        op
+    }
+
+    /// Node `i` looks `key` up.
+    pub fn get(&mut self, i: usize, key: Id) -> OpId {
+        let now = self.now;
+        let dht = self.dhts[i].as_mut().expect("node has a DHT");
+        let op = dht.get(now, &mut self.nodes[i], key).expect("get");
+        self.drain(i);
+        op
+    }
+
+    /// The outcome of node `i`'s operation `op`, if it completed.
+    pub fn outcome(&self, i: usize, op: OpId) -> Option<&DhtDone> {
+        self.dht_done
+            .iter()
+            .find(|(at, o, ..)| *at == i && *o == op)
+            .map(|(.., d)| d)
+    }
+
+    /// Live nodes whose store holds `key`, with the version held.
+    pub fn holders(&self, key: Id) -> Vec<(usize, u64)> {
+        use pastry_core::dht::Store;
+        self.live()
+            .into_iter()
+            .filter_map(|i| {
+                let it = self.dhts[i].as_ref()?.store().get(key)?;
+                Some((i, it.meta.version))
+            })
+            .collect()
+    }
+
+    /// The `k` live active nodes numerically closest to `key`, sorted by index.
+    pub fn true_replicas(&self, key: Id, k: usize) -> Vec<usize> {
+        let mut live: Vec<usize> = self
+            .live()
+            .into_iter()
+            .filter(|&i| self.nodes[i].is_active())
+            .collect();
+        live.sort_by(|&a, &b| key.cmp_closeness(self.nodes[a].own().id, self.nodes[b].own().id));
+        live.truncate(k);
+        live.sort();
+        live
+    }
+
+    /// The earliest deadline of node `i` and its DHT.
+    fn deadline(&self, i: usize) -> Option<Instant> {
+        let node = self.nodes[i].poll_timeout();
+        let dht = self.dhts[i].as_ref().and_then(|d| d.poll_timeout());
+        node.into_iter().chain(dht).min()
     }
 
     /// Runs the network until `until`: datagrams and node deadlines in time order.
@@ -197,7 +354,7 @@ impl<F: Forwarder + Default> Net<F> {
             let before = self.allocs();
             let next_timer = (0..self.nodes.len())
                 .filter(|&i| self.alive[i])
-                .filter_map(|i| self.nodes[i].poll_timeout().map(|t| (t, i)))
+                .filter_map(|i| self.deadline(i).map(|t| (t, i)))
                 .min();
             self.node_allocs += self.allocs() - before;
             let t_dgram = next_dgram.unwrap_or(Instant::MAX);
@@ -221,6 +378,9 @@ impl<F: Forwarder + Default> Net<F> {
                 let before = self.allocs();
                 self.nodes[i].handle_timeout(self.now);
                 self.node_allocs += self.allocs() - before;
+                if let Some(dht) = self.dhts[i].as_mut() {
+                    dht.handle_timeout(self.now, &mut self.nodes[i]);
+                }
                 self.drain(i);
             }
         }

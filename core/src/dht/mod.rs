@@ -1,0 +1,1178 @@
+//! Replicated storage on the overlay, after PAST (Rowstron and Druschel,
+//! SOSP 2001): a value lives on its key's *replica set*, the k live nodes
+//! whose ids are numerically closest to the key (k = 5 by default).
+//!
+//! [`Dht`] is an application beside the [`Node`](crate::Node), built only
+//! on the KBR calls every application gets ([`Kbr`]): it routes its messages
+//! with [`APP`] (and gets with [`LOOKUP_APP`]) and consumes the node's events
+//! for them. It is sans-IO like the node:
+//!
+//! * commands — [`Dht::put`], [`Dht::put_content`], [`Dht::get`],
+//!   [`Dht::get_content`] — return an [`OpId`] at once;
+//! * every node event goes through [`Dht::handle_event`] (polled from the
+//!   node with [`Node::poll_event_into`](crate::Node::poll_event_into), so
+//!   the DHT may use the node while handling it), which hands back what is
+//!   not the DHT's and reports completed operations;
+//! * [`Dht::poll_timeout`] / [`Dht::handle_timeout`] run operation timeouts
+//!   and replica maintenance, and [`Dht::poll_event`] yields the outcomes
+//!   found there (timeouts).
+//!
+//! After any of these, drain the node's transmits as usual.
+//!
+//! **Sizes**: a value travels in one datagram with its header; the largest
+//! is [`Dht::max_value_len`] (1,086 bytes with the default 1,280-byte
+//! datagrams). A larger one is refused with [`DhtError::ValueTooLarge`].
+//!
+//! **Consistency**: a put goes to the key's root, which stores it and
+//! copies it to the rest of the replica set; each replica acknowledges to
+//! the client, and the put completes once `quorum` have stored it. Newer
+//! versions replace older ones everywhere; a replica holding a newer one
+//! refuses the write ([`PutError::Stale`]). Content-hash keys (key = SHA-1
+//! of the value) are checked by every node on store and by the client on
+//! read; a forgery is refused and counted.
+//!
+//! **Maintenance** ([`sync`](self)): when the leaf set changes, and on a
+//! period, each node summarises to each neighbour the values in the range
+//! that neighbour should hold (a count and a hash); a neighbour whose own
+//! summary differs lists its keys and versions, and the holder pushes what
+//! is missing. A node drops a value it is no longer a replica for only once
+//! every current replica has confirmed holding it.
+
+mod msg;
+pub mod store;
+mod sync;
+
+use core::fmt;
+use core::time::Duration;
+
+use heapless::{Deque, Vec};
+
+use crate::id::Id;
+use crate::node::{AppPolicy, CommandError, Event, Kbr, MAX_PAYLOAD};
+use crate::peer::Peer;
+use crate::rng::SmallRng;
+use crate::time::Instant;
+use crate::wire::AppId;
+
+pub use msg::{VALUE_OVERHEAD, is_replication};
+#[cfg(feature = "alloc")]
+pub use store::MapStore;
+pub use store::{FixedStore, Item, Meta, Store, StoreError};
+
+use msg::{Msg, Outcome};
+
+/// The DHT's application id (end-node: puts, replica copies, replies,
+/// maintenance).
+pub const APP: AppId = AppId(0x5041);
+/// The application id of gets (routed separately so a node may serve
+/// lookups on the path from a cache).
+pub const LOOKUP_APP: AppId = AppId(0x5047);
+
+/// Most operations of one node in flight at once.
+pub const MAX_OPS: usize = 32;
+/// Most messages waiting for room in the node.
+pub const MAX_DEFERRED: usize = 32;
+const MAX_EVENTS: usize = MAX_OPS;
+
+/// Settings; the defaults are PAST's k = 5 with a majority quorum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhtConfig {
+    /// k: replicas per value (at most L/2 + 1).
+    pub replicas: usize,
+    /// Replicas that must store a put before it is acknowledged.
+    pub quorum: usize,
+    /// How long an operation may take before it is reported timed out.
+    pub op_timeout: Duration,
+    /// A get with no answer by then is sent once more.
+    pub get_retry: Duration,
+    /// Replica maintenance runs this long after a leaf-set change
+    /// (several changes in a burst share one round).
+    pub sync_delay: Duration,
+    /// ... and at least this often.
+    pub sync_period: Duration,
+}
+
+impl Default for DhtConfig {
+    fn default() -> DhtConfig {
+        DhtConfig {
+            replicas: 5,
+            quorum: 3,
+            op_timeout: Duration::from_secs(10),
+            get_retry: Duration::from_secs(3),
+            sync_delay: Duration::from_secs(1),
+            sync_period: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A refused command. Nothing was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DhtError {
+    /// The node is not active.
+    NotActive,
+    /// The value is over `max` bytes ([`Dht::max_value_len`]).
+    ValueTooLarge {
+        /// The largest value.
+        max: usize,
+    },
+    /// Too many operations in flight, or the node's queues are full;
+    /// retry after some complete.
+    Busy,
+    /// The configuration is invalid (k of 0 or above the leaf set's reach,
+    /// or a quorum of 0 or above k).
+    BadConfig,
+}
+
+impl fmt::Display for DhtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DhtError::NotActive => f.write_str("the node is not active"),
+            DhtError::ValueTooLarge { max } => write!(f, "value over {max} bytes"),
+            DhtError::Busy => f.write_str("too many operations in flight"),
+            DhtError::BadConfig => f.write_str("invalid DHT configuration"),
+        }
+    }
+}
+
+impl core::error::Error for DhtError {}
+
+/// Names one put or get of this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpId(pub u64);
+
+/// Why a put did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutError {
+    /// A replica holds a newer version (or this version with other bytes).
+    Stale {
+        /// The version it holds.
+        current: u64,
+    },
+    /// The value's key is not its SHA-1.
+    Forged,
+    /// Fewer than `quorum` replicas stored it in time.
+    TimedOut {
+        /// How many did.
+        replicas: u8,
+    },
+}
+
+/// What became of an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DhtEvent<'a> {
+    /// A put reached its quorum.
+    Stored {
+        /// The operation.
+        op: OpId,
+        /// Its key.
+        key: Id,
+        /// Replicas that acknowledged so far (at least the quorum).
+        replicas: u8,
+    },
+    /// A put failed.
+    PutFailed {
+        /// The operation.
+        op: OpId,
+        /// Its key.
+        key: Id,
+        /// Why.
+        error: PutError,
+    },
+    /// A get found the value.
+    Found {
+        /// The operation.
+        op: OpId,
+        /// Its key.
+        key: Id,
+        /// The value's version.
+        version: u64,
+        /// Whether a cache on the path answered (not a replica).
+        cached: bool,
+        /// The value.
+        value: &'a [u8],
+    },
+    /// No replica holds the key.
+    NotFound {
+        /// The operation.
+        op: OpId,
+        /// Its key.
+        key: Id,
+    },
+    /// A get had no answer in time.
+    GetTimedOut {
+        /// The operation.
+        op: OpId,
+        /// Its key.
+        key: Id,
+    },
+}
+
+/// What [`Dht::handle_event`] hands back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upcall<'a> {
+    /// A node event that is not (only) the DHT's.
+    Overlay(Event<'a>),
+    /// A DHT operation's outcome.
+    Dht(DhtEvent<'a>),
+}
+
+/// Counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DhtStats {
+    /// Values stored by this node as a replica (new or newer).
+    pub stored: u64,
+    /// Writes refused because a newer version was held.
+    pub stale_refused: u64,
+    /// Writes refused because the store was full.
+    pub full_refused: u64,
+    /// Values whose key is not their hash, refused on store or read.
+    pub forged: u64,
+    /// DHT messages that did not decode.
+    pub malformed: u64,
+    /// Gets this node answered.
+    pub gets_served: u64,
+    /// Values dropped after every current replica confirmed them.
+    pub handed_off: u64,
+    /// Messages this node sent, and their payload bytes.
+    pub sent: u64,
+    /// Their payload bytes.
+    pub sent_bytes: u64,
+    /// Messages that waited for room in the node.
+    pub deferred: u64,
+    /// Messages dropped because even the wait list was full (maintenance
+    /// sends them again).
+    pub dropped: u64,
+    /// Maintenance rounds run.
+    pub sync_rounds: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum OpKind {
+    Put {
+        version: u64,
+        acks: u8,
+        ackers: [u32; 8],
+    },
+    Get {
+        min_version: u64,
+        content: bool,
+        retried: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Op {
+    id: u64,
+    key: Id,
+    deadline: Instant,
+    kind: OpKind,
+}
+
+/// A message that waits for room in the node: a description, encoded
+/// (values read from the store) when it goes.
+#[derive(Clone, Copy, Debug)]
+enum Deferred {
+    /// To a replica, or (`None`) routed to the key's root.
+    Push {
+        to: Option<Peer>,
+        key: Id,
+        op: u64,
+        client: Option<Peer>,
+    },
+    Ack {
+        to: Peer,
+        op: u64,
+        key: Id,
+        version: u64,
+        outcome: Outcome,
+    },
+    Value {
+        to: Peer,
+        op: u64,
+        key: Id,
+    },
+    NotFound {
+        to: Peer,
+        op: u64,
+        key: Id,
+    },
+    Get {
+        to: Peer,
+        op: u64,
+        key: Id,
+        min_version: u64,
+        tried: u8,
+        client: Peer,
+    },
+    Digest {
+        to: Peer,
+        range: crate::routing::KeyRange,
+    },
+    Match {
+        to: Peer,
+        range: crate::routing::KeyRange,
+    },
+    Listing {
+        to: Peer,
+        range: crate::routing::KeyRange,
+    },
+}
+
+/// The replicated store of one node. `S` keeps the values.
+#[derive(Debug)]
+pub struct Dht<S: Store> {
+    config: DhtConfig,
+    store: S,
+    rng: SmallRng,
+    ops: Vec<Op, MAX_OPS>,
+    events: Deque<DhtEvent<'static>, MAX_EVENTS>,
+    deferred: Deque<Deferred, MAX_DEFERRED>,
+    /// When a deferred message is next tried.
+    retry_at: Option<Instant>,
+    sync: sync::SyncState,
+    stats: DhtStats,
+}
+
+impl<S: Store> Dht<S> {
+    /// A DHT keeping values in `store`; its randomness derives from `seed`.
+    pub fn new(config: DhtConfig, store: S, seed: u64) -> Result<Dht<S>, DhtError> {
+        let k = config.replicas;
+        if k == 0
+            || k > crate::leaf_set::MAX_LEAF_HALF + 1
+            || config.quorum == 0
+            || config.quorum > k
+        {
+            return Err(DhtError::BadConfig);
+        }
+        Ok(Dht {
+            config,
+            store,
+            rng: SmallRng::new(seed),
+            ops: Vec::new(),
+            events: Deque::new(),
+            deferred: Deque::new(),
+            retry_at: None,
+            sync: sync::SyncState::default(),
+            stats: DhtStats::default(),
+        })
+    }
+
+    /// Sets the node's policy for the DHT's applications (both allowed,
+    /// end-node). Call once before joining.
+    pub fn install(&self, node: &mut impl Kbr) -> Result<(), CommandError> {
+        let policy = AppPolicy {
+            allow: true,
+            per_hop: false,
+        };
+        node.set_policy(APP, policy)?;
+        node.set_policy(LOOKUP_APP, policy)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &DhtConfig {
+        &self.config
+    }
+
+    /// The values this node holds.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store itself, e.g. to preload values or inspect them; what is
+    /// put here spreads to the replica set at the next maintenance round.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &DhtStats {
+        &self.stats
+    }
+
+    /// Operations in flight.
+    pub fn ops_in_flight(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The largest value a put accepts on `node`.
+    pub fn max_value_len(node: &impl Kbr) -> usize {
+        node.max_payload().saturating_sub(VALUE_OVERHEAD)
+    }
+
+    // ----- commands -----
+
+    /// Stores `value` under `key` at `version` on the key's replica set.
+    /// Completes with [`DhtEvent::Stored`] or [`DhtEvent::PutFailed`].
+    pub fn put(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        version: u64,
+        value: &[u8],
+    ) -> Result<OpId, DhtError> {
+        let meta = Meta {
+            version,
+            content: false,
+        };
+        self.start_put(now, node, key, meta, value)
+    }
+
+    /// Stores `value` under its content hash, key = SHA-1(value), which
+    /// every node checks. Returns the key with the operation.
+    pub fn put_content(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        value: &[u8],
+    ) -> Result<(Id, OpId), DhtError> {
+        let key = Id::sha1(value);
+        let meta = Meta {
+            version: 0,
+            content: true,
+        };
+        Ok((key, self.start_put(now, node, key, meta, value)?))
+    }
+
+    /// Looks `key` up. Completes with [`DhtEvent::Found`],
+    /// [`DhtEvent::NotFound`] or [`DhtEvent::GetTimedOut`].
+    pub fn get(&mut self, now: Instant, node: &mut impl Kbr, key: Id) -> Result<OpId, DhtError> {
+        self.start_get(now, node, key, false)
+    }
+
+    /// Looks up a content-hash key: a value that does not hash to `key` is
+    /// refused even if it claims not to be content-addressed.
+    pub fn get_content(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+    ) -> Result<OpId, DhtError> {
+        self.start_get(now, node, key, true)
+    }
+
+    fn admit_op(&mut self, node: &impl Kbr) -> Result<u64, DhtError> {
+        if !node.is_active() {
+            return Err(DhtError::NotActive);
+        }
+        if self.ops.is_full() || self.events.len() + self.ops.len() >= MAX_EVENTS {
+            return Err(DhtError::Busy);
+        }
+        // 0 names maintenance traffic, never an operation.
+        Ok(self.rng.next_u64().max(1))
+    }
+
+    fn start_put(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+    ) -> Result<OpId, DhtError> {
+        let max = Self::max_value_len(node);
+        if value.len() > max {
+            return Err(DhtError::ValueTooLarge { max });
+        }
+        let op = self.admit_op(node)?;
+        let msg = Msg::Put {
+            op,
+            key,
+            meta,
+            value,
+        };
+        self.send_now(now, node, None, key, APP, &msg)
+            .map_err(|_| DhtError::Busy)?;
+        let kind = OpKind::Put {
+            version: meta.version,
+            acks: 0,
+            ackers: [0; 8],
+        };
+        self.push_op(now, op, key, kind);
+        Ok(OpId(op))
+    }
+
+    fn start_get(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        content: bool,
+    ) -> Result<OpId, DhtError> {
+        let op = self.admit_op(node)?;
+        let msg = Msg::Get {
+            op,
+            key,
+            min_version: 0,
+            tried: 0,
+            client: None,
+        };
+        self.send_now(now, node, None, key, LOOKUP_APP, &msg)
+            .map_err(|_| DhtError::Busy)?;
+        let kind = OpKind::Get {
+            min_version: 0,
+            content,
+            retried: false,
+        };
+        self.push_op(now, op, key, kind);
+        Ok(OpId(op))
+    }
+
+    fn push_op(&mut self, now: Instant, id: u64, key: Id, kind: OpKind) {
+        let deadline = now + self.config.op_timeout;
+        // Room was checked in admit_op.
+        let _ = self.ops.push(Op {
+            id,
+            key,
+            deadline,
+            kind,
+        });
+    }
+
+    // ----- events from the node -----
+
+    /// Takes one node event (polled with
+    /// [`Node::poll_event_into`](crate::Node::poll_event_into)). The DHT's
+    /// own messages are handled here; what the application should see comes
+    /// back.
+    pub fn handle_event<'b>(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        ev: Event<'b>,
+    ) -> Option<Upcall<'b>> {
+        match ev {
+            Event::Deliver(d) if d.app == APP || d.app == LOOKUP_APP => {
+                let out = match Msg::decode(d.payload) {
+                    Ok(m) => self.on_message(now, node, d.source, m),
+                    Err(_) => {
+                        self.stats.malformed += 1;
+                        None
+                    }
+                };
+                self.flush(now, node);
+                out.map(Upcall::Dht)
+            }
+            Event::RouteFailed { app, .. } if app == APP || app == LOOKUP_APP => {
+                // Gets are retried on their timer; puts time out; the
+                // maintenance round repeats what it sends.
+                None
+            }
+            Event::Joined | Event::Update { .. } => {
+                self.sync.leaf_set_changed(now, &self.config);
+                Some(Upcall::Overlay(ev))
+            }
+            other => Some(Upcall::Overlay(other)),
+        }
+    }
+
+    fn on_message<'b>(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        source: Peer,
+        m: Msg<'b>,
+    ) -> Option<DhtEvent<'b>> {
+        match m {
+            Msg::Put {
+                op,
+                key,
+                meta,
+                value,
+            } => {
+                self.on_put(now, node, source, op, key, meta, value);
+                None
+            }
+            Msg::Store {
+                op,
+                key,
+                meta,
+                cache: _,
+                client,
+                value,
+            } => {
+                let outcome = self.accept(key, meta, value);
+                let own = node.own().id;
+                let replica = node
+                    .replica_set(key, self.config.replicas)
+                    .iter()
+                    .any(|p| p.id == own);
+                if outcome == Outcome::Stored && !replica {
+                    // Given a value we should not hold (the sender's view
+                    // differs): hand it off soon rather than at the period.
+                    self.sync.soon(now, &self.config);
+                }
+                if let Some(client) = client {
+                    let ack = Deferred::Ack {
+                        to: client,
+                        op,
+                        key,
+                        version: meta.version,
+                        outcome,
+                    };
+                    self.send(now, node, ack);
+                }
+                None
+            }
+            Msg::StoreAck {
+                op,
+                key,
+                version,
+                outcome,
+            } => {
+                let ev = self.on_store_ack(source, op, key, version, outcome);
+                if op == 0 {
+                    self.drop_confirmed(node, false);
+                }
+                ev
+            }
+            Msg::Get {
+                op,
+                key,
+                min_version,
+                tried,
+                client,
+            } => {
+                self.on_get(now, node, source, op, key, min_version, tried, client);
+                None
+            }
+            Msg::Value {
+                op,
+                key,
+                meta,
+                cached,
+                value,
+            } => self.on_value(op, key, meta, cached, value),
+            Msg::NotFound { op, key } => {
+                let i = self.find_op(op, key, |k| matches!(k, OpKind::Get { .. }))?;
+                self.ops.swap_remove(i);
+                Some(DhtEvent::NotFound { op: OpId(op), key })
+            }
+            Msg::Digest {
+                range,
+                count,
+                hash,
+                confirm,
+            } => {
+                self.on_digest(now, node, source, range, count, hash, confirm);
+                None
+            }
+            Msg::Match { range } => {
+                self.sync.confirm_range(source, range);
+                self.drop_confirmed(node, false);
+                None
+            }
+            Msg::Listing {
+                range,
+                more,
+                entries,
+            } => {
+                self.on_listing(now, node, source, range, more, entries);
+                None
+            }
+        }
+    }
+
+    /// A client's put at the key's root: store, acknowledge, and copy to
+    /// the rest of the replica set (PAST §2.2).
+    #[allow(clippy::too_many_arguments)]
+    fn on_put(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        client: Peer,
+        op: u64,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+    ) {
+        let outcome = self.accept(key, meta, value);
+        let version = meta.version;
+        self.send(
+            now,
+            node,
+            Deferred::Ack {
+                to: client,
+                op,
+                key,
+                version,
+                outcome,
+            },
+        );
+        if outcome != Outcome::Stored {
+            return;
+        }
+        let own = node.own().id;
+        for p in node.replica_set(key, self.config.replicas) {
+            if p.id == own {
+                continue;
+            }
+            let msg = Msg::Store {
+                op,
+                key,
+                meta,
+                cache: false,
+                client: Some(client),
+                value,
+            };
+            if self.send_now(now, node, Some(p), p.id, APP, &msg).is_err() {
+                let push = Deferred::Push {
+                    to: Some(p),
+                    key,
+                    op,
+                    client: Some(client),
+                };
+                self.defer(now, push);
+            }
+        }
+    }
+
+    /// Stores a replica's copy after checking a content hash.
+    fn accept(&mut self, key: Id, meta: Meta, value: &[u8]) -> Outcome {
+        if meta.content && Id::sha1(value) != key {
+            self.stats.forged += 1;
+            return Outcome::Forged;
+        }
+        match self.store.insert(key, meta, value) {
+            Ok(()) => {
+                self.stats.stored += 1;
+                Outcome::Stored
+            }
+            Err(StoreError::Stale { current }) => {
+                self.stats.stale_refused += 1;
+                Outcome::Stale { current }
+            }
+            Err(StoreError::Full) => {
+                self.stats.full_refused += 1;
+                Outcome::Full
+            }
+        }
+    }
+
+    fn find_op(&self, op: u64, key: Id, kind: impl Fn(&OpKind) -> bool) -> Option<usize> {
+        self.ops
+            .iter()
+            .position(|o| o.id == op && o.key == key && kind(&o.kind))
+    }
+
+    fn on_store_ack(
+        &mut self,
+        source: Peer,
+        op: u64,
+        key: Id,
+        version: u64,
+        outcome: Outcome,
+    ) -> Option<DhtEvent<'static>> {
+        if op == 0 {
+            // The ack of a value handed off: the replica holds it.
+            let held = match outcome {
+                Outcome::Stored => Some(version),
+                Outcome::Stale { current } => Some(current),
+                _ => None,
+            };
+            if let Some(v) = held {
+                self.sync.confirm_key(source, key, v);
+            }
+            return None;
+        }
+        let i = self.find_op(op, key, |k| matches!(k, OpKind::Put { .. }))?;
+        let OpKind::Put {
+            version: v,
+            acks,
+            ackers,
+        } = &mut self.ops[i].kind
+        else {
+            return None;
+        };
+        if *v != version {
+            return None;
+        }
+        let error = match outcome {
+            Outcome::Stored => {
+                let tag = id_tag(source.id);
+                let n = usize::from(*acks);
+                if ackers[..n.min(8)].contains(&tag) {
+                    return None;
+                }
+                if n < 8 {
+                    ackers[n] = tag;
+                }
+                *acks += 1;
+                if usize::from(*acks) < self.config.quorum {
+                    return None;
+                }
+                let replicas = *acks;
+                self.ops.swap_remove(i);
+                return Some(DhtEvent::Stored {
+                    op: OpId(op),
+                    key,
+                    replicas,
+                });
+            }
+            // A full replica does not count; the others may still do.
+            Outcome::Full => return None,
+            Outcome::Stale { current } => PutError::Stale { current },
+            Outcome::Forged => PutError::Forged,
+        };
+        self.ops.swap_remove(i);
+        Some(DhtEvent::PutFailed {
+            op: OpId(op),
+            key,
+            error,
+        })
+    }
+
+    /// A get at the key's root (or at the next replica, `tried` of them
+    /// having lacked it): answer, or ask the next replica, or say not found.
+    #[allow(clippy::too_many_arguments)]
+    fn on_get(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        source: Peer,
+        op: u64,
+        key: Id,
+        min_version: u64,
+        tried: u8,
+        client: Option<Peer>,
+    ) {
+        let client = client.unwrap_or(source);
+        let held = self
+            .store
+            .get(key)
+            .is_some_and(|it| it.meta.version >= min_version);
+        if held {
+            self.stats.gets_served += 1;
+            self.send(
+                now,
+                node,
+                Deferred::Value {
+                    to: client,
+                    op,
+                    key,
+                },
+            );
+            return;
+        }
+        // A replica that just joined may not have been given the value
+        // yet: ask the others before saying it does not exist.
+        let own = node.own().id;
+        let next = node
+            .replica_set(key, self.config.replicas)
+            .into_iter()
+            .filter(|p| p.id != own && p.id != source.id && p.id != client.id)
+            .nth(usize::from(tried));
+        let tried = tried.saturating_add(1);
+        match next {
+            Some(to) if usize::from(tried) < self.config.replicas => {
+                let fwd = Deferred::Get {
+                    to,
+                    op,
+                    key,
+                    min_version,
+                    tried,
+                    client,
+                };
+                self.send(now, node, fwd);
+            }
+            _ => self.send(
+                now,
+                node,
+                Deferred::NotFound {
+                    to: client,
+                    op,
+                    key,
+                },
+            ),
+        }
+    }
+
+    fn on_value<'b>(
+        &mut self,
+        op: u64,
+        key: Id,
+        meta: Meta,
+        cached: bool,
+        value: &'b [u8],
+    ) -> Option<DhtEvent<'b>> {
+        let i = self.find_op(op, key, |k| matches!(k, OpKind::Get { .. }))?;
+        let OpKind::Get {
+            min_version,
+            content,
+            ..
+        } = self.ops[i].kind
+        else {
+            return None;
+        };
+        if (meta.content || content) && Id::sha1(value) != key {
+            // Refused; the retry (or the timeout) settles the operation.
+            self.stats.forged += 1;
+            return None;
+        }
+        if meta.version < min_version {
+            return None;
+        }
+        self.ops.swap_remove(i);
+        Some(DhtEvent::Found {
+            op: OpId(op),
+            key,
+            version: meta.version,
+            cached,
+            value,
+        })
+    }
+
+    // ----- timers -----
+
+    /// When [`Dht::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let ops = self.ops.iter().map(|o| match o.kind {
+            OpKind::Get { retried: false, .. } => {
+                (o.deadline - self.config.op_timeout + self.config.get_retry).min(o.deadline)
+            }
+            _ => o.deadline,
+        });
+        ops.chain(self.retry_at).chain(self.sync.next_round()).min()
+    }
+
+    /// Runs what is due: operation timeouts and get retries, waiting
+    /// messages, replica maintenance.
+    pub fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
+        let mut i = 0;
+        while i < self.ops.len() {
+            let o = self.ops[i];
+            if o.deadline <= now {
+                self.ops.swap_remove(i);
+                let ev = match o.kind {
+                    OpKind::Put { acks, .. } => DhtEvent::PutFailed {
+                        op: OpId(o.id),
+                        key: o.key,
+                        error: PutError::TimedOut { replicas: acks },
+                    },
+                    OpKind::Get { .. } => DhtEvent::GetTimedOut {
+                        op: OpId(o.id),
+                        key: o.key,
+                    },
+                };
+                // Room: admit_op keeps events + ops within capacity.
+                let _ = self.events.push_back(ev);
+                continue;
+            }
+            if let OpKind::Get {
+                min_version,
+                retried: false,
+                ..
+            } = o.kind
+            {
+                let retry = o.deadline - self.config.op_timeout + self.config.get_retry;
+                if retry <= now {
+                    let msg = Msg::Get {
+                        op: o.id,
+                        key: o.key,
+                        min_version,
+                        tried: 0,
+                        client: None,
+                    };
+                    // A refused retry is not retried again: the timeout
+                    // still settles the operation.
+                    let _ = self.send_now(now, node, None, o.key, LOOKUP_APP, &msg);
+                    if let OpKind::Get { retried, .. } = &mut self.ops[i].kind {
+                        *retried = true;
+                    }
+                }
+            }
+            i += 1;
+        }
+        if self.sync.due(now) {
+            self.sync_round(now, node);
+        }
+        self.flush(now, node);
+    }
+
+    /// The next outcome found by [`Dht::handle_timeout`].
+    pub fn poll_event(&mut self) -> Option<DhtEvent<'static>> {
+        self.events.pop_front()
+    }
+
+    // ----- sending -----
+
+    /// Routes `msg` now: to `key`, first through `hint`.
+    fn send_now(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        hint: Option<Peer>,
+        key: Id,
+        app: AppId,
+        msg: &Msg<'_>,
+    ) -> Result<(), CommandError> {
+        encode_and_route(node, now, hint, key, app, msg, &mut self.stats)
+    }
+
+    /// Sends `d` now if the node has room, else keeps it for later.
+    fn send(&mut self, now: Instant, node: &mut impl Kbr, d: Deferred) {
+        if !self.deferred.is_empty() || !self.try_send(now, node, d) {
+            self.defer(now, d);
+        }
+    }
+
+    fn defer(&mut self, now: Instant, d: Deferred) {
+        if self.deferred.push_back(d).is_err() {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.stats.deferred += 1;
+        if self.retry_at.is_none() {
+            self.retry_at = Some(now + RETRY);
+        }
+    }
+
+    /// Sends waiting messages while the node takes them.
+    fn flush(&mut self, now: Instant, node: &mut impl Kbr) {
+        while let Some(d) = self.deferred.front().copied() {
+            if !self.try_send(now, node, d) {
+                self.retry_at = Some(now + RETRY);
+                return;
+            }
+            self.deferred.pop_front();
+        }
+        self.retry_at = None;
+    }
+
+    /// Encodes and routes one described message; false if the node had no
+    /// room (it is kept). A message whose value is gone is dropped.
+    fn try_send(&mut self, now: Instant, node: &mut impl Kbr, d: Deferred) -> bool {
+        let r = match d {
+            Deferred::Push {
+                to,
+                key,
+                op,
+                client,
+            } => match self.store.get(key) {
+                Some(it) => {
+                    let msg = Msg::Store {
+                        op,
+                        key,
+                        meta: it.meta,
+                        cache: false,
+                        client,
+                        value: it.value,
+                    };
+                    let dest = to.map_or(key, |p| p.id);
+                    encode_and_route(node, now, to, dest, APP, &msg, &mut self.stats)
+                }
+                None => Ok(()),
+            },
+            Deferred::Ack {
+                to,
+                op,
+                key,
+                version,
+                outcome,
+            } => {
+                let msg = Msg::StoreAck {
+                    op,
+                    key,
+                    version,
+                    outcome,
+                };
+                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+            }
+            Deferred::Value { to, op, key } => match self.store.get(key) {
+                Some(it) => {
+                    let msg = Msg::Value {
+                        op,
+                        key,
+                        meta: it.meta,
+                        cached: false,
+                        value: it.value,
+                    };
+                    encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+                }
+                None => {
+                    let msg = Msg::NotFound { op, key };
+                    encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+                }
+            },
+            Deferred::NotFound { to, op, key } => {
+                let msg = Msg::NotFound { op, key };
+                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+            }
+            Deferred::Get {
+                to,
+                op,
+                key,
+                min_version,
+                tried,
+                client,
+            } => {
+                let msg = Msg::Get {
+                    op,
+                    key,
+                    min_version,
+                    tried,
+                    client: Some(client),
+                };
+                encode_and_route(
+                    node,
+                    now,
+                    Some(to),
+                    to.id,
+                    LOOKUP_APP,
+                    &msg,
+                    &mut self.stats,
+                )
+            }
+            Deferred::Digest { to, range } => {
+                let msg = self.sync.digest_msg(&self.store, range);
+                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+            }
+            Deferred::Match { to, range } => {
+                let msg = Msg::Match { range };
+                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+            }
+            Deferred::Listing { to, range } => {
+                let mut entries = [0u8; sync::LISTING_BYTES];
+                let msg = sync::listing_msg(&self.store, range, &mut entries);
+                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+            }
+        };
+        match r {
+            Ok(()) => true,
+            Err(CommandError::PoolFull | CommandError::QueueFull) => false,
+            // Not active, or a message that cannot be sent at all: drop.
+            Err(_) => {
+                self.stats.dropped += 1;
+                true
+            }
+        }
+    }
+}
+
+/// How soon a message that found the node full is tried again.
+const RETRY: Duration = Duration::from_millis(20);
+
+fn encode_and_route(
+    node: &mut impl Kbr,
+    now: Instant,
+    hint: Option<Peer>,
+    key: Id,
+    app: AppId,
+    msg: &Msg<'_>,
+    stats: &mut DhtStats,
+) -> Result<(), CommandError> {
+    let mut buf = [0u8; MAX_PAYLOAD];
+    let len = msg
+        .encode(&mut buf)
+        .ok_or(CommandError::PayloadTooLarge { max: MAX_PAYLOAD })?;
+    node.route(now, key, app, &buf[..len], hint)?;
+    stats.sent += 1;
+    stats.sent_bytes += len as u64;
+    Ok(())
+}
+
+/// A short tag of an id, enough to tell a handful of replicas apart.
+fn id_tag(id: Id) -> u32 {
+    let b = id.to_bytes();
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]]) ^ u32::from_be_bytes([b[16], b[17], b[18], b[19]])
+}

@@ -1,0 +1,324 @@
+//! The replicated store (PAST-style DHT) on the in-memory network, judged
+//! against the network's global view: the true k closest live nodes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::net::{DhtDone, Net};
+use common::seeds;
+use pastry_core::dht::{self, DhtConfig, DhtError, PutError, Store};
+use pastry_core::{Config, Id};
+
+const K: usize = 5;
+
+fn ring(n: usize, seed: u64) -> Net {
+    let mut net = Net::new(seed);
+    net.dht_config = Some(DhtConfig::default());
+    for _ in 0..n {
+        net.join_one(Config::default());
+        net.run_for(Duration::from_millis(300));
+    }
+    net.run_for(Duration::from_secs(20));
+    net
+}
+
+fn value_for(key: Id, version: u64) -> Vec<u8> {
+    let mut v = key.to_bytes().to_vec();
+    v.extend_from_slice(&version.to_be_bytes());
+    v.extend(std::iter::repeat_n(version as u8, 100));
+    v
+}
+
+/// Puts `n` random keys from random nodes; all must be stored.
+fn put_many(net: &mut Net, n: usize) -> Vec<Id> {
+    let mut keys = Vec::new();
+    for _ in 0..n {
+        let key = net.random_id();
+        let live = net.live();
+        let from = live[net.rng.below(live.len() as u64) as usize];
+        let op = net.put(from, key, 1, &value_for(key, 1));
+        net.run_for(Duration::from_secs(2));
+        let got = net.outcome(from, op).cloned();
+        assert!(
+            matches!(got, Some(DhtDone::Stored { replicas }) if replicas as usize >= 3),
+            "put of {key} from {from}: {got:?}"
+        );
+        keys.push(key);
+    }
+    keys
+}
+
+/// Every key held by exactly its k true closest nodes, at `version`.
+fn check_replicas(net: &Net, keys: &[Id], version: u64) -> Result<(), String> {
+    for &key in keys {
+        let want: Vec<(usize, u64)> = net
+            .true_replicas(key, K)
+            .into_iter()
+            .map(|i| (i, version))
+            .collect();
+        let got = net.holders(key);
+        if got != want {
+            return Err(format!("key {key}: held by {got:?}, want {want:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn put_then_get_from_every_node() {
+    for seed in seeds(&[1, 2]) {
+        let mut net = ring(40, seed);
+        let keys = put_many(&mut net, 10);
+        for &key in &keys {
+            let ops: Vec<_> = net
+                .live()
+                .into_iter()
+                .map(|i| (i, net.get(i, key)))
+                .collect();
+            net.run_for(Duration::from_secs(2));
+            for (i, op) in ops {
+                let got = net.outcome(i, op);
+                let want = DhtDone::Found {
+                    version: 1,
+                    cached: false,
+                    value: value_for(key, 1),
+                };
+                assert_eq!(got, Some(&want), "seed {seed}: get of {key} from {i}");
+            }
+        }
+        // A key nobody stored.
+        let missing = net.random_id();
+        let op = net.get(0, missing);
+        net.run_for(Duration::from_secs(3));
+        assert_eq!(net.outcome(0, op), Some(&DhtDone::NotFound), "seed {seed}");
+    }
+}
+
+#[test]
+fn k_replicas_on_exactly_the_k_closest() {
+    for seed in seeds(&[3, 4]) {
+        let mut net = ring(40, seed);
+        let keys = put_many(&mut net, 20);
+        net.run_for(Duration::from_secs(5));
+        if let Err(e) = check_replicas(&net, &keys, 1) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
+#[test]
+fn crashed_replicas_are_replaced() {
+    for seed in seeds(&[5, 6]) {
+        let mut net = ring(40, seed);
+        let keys = put_many(&mut net, 10);
+        net.run_for(Duration::from_secs(5));
+        // Crash k - 1 replicas of the first key, then one replica of each
+        // other key, as long as every key keeps one.
+        let replicas: Vec<Vec<usize>> = keys.iter().map(|&k| net.true_replicas(k, K)).collect();
+        let mut crashed = replicas[0][..K - 1].to_vec();
+        for reps in &replicas[1..] {
+            let spared = |c: &[usize]| replicas.iter().all(|r| r.iter().any(|i| !c.contains(i)));
+            if let Some(&i) = reps.iter().find(|i| {
+                let mut c = crashed.clone();
+                c.push(**i);
+                !crashed.contains(i) && spared(&c)
+            }) {
+                crashed.push(i);
+            }
+        }
+        assert!(
+            crashed.len() >= K,
+            "seed {seed}: more than one key lost replicas"
+        );
+        for &i in &crashed {
+            net.crash(i);
+        }
+        // Failure detection (heartbeats, probes) and then a round.
+        net.run_for(Duration::from_secs(120));
+        assert!(
+            net.wrong_leaf_sets().is_empty(),
+            "seed {seed}: leaf sets repaired"
+        );
+        if let Err(e) = check_replicas(&net, &keys, 1) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
+
+#[test]
+fn joining_nodes_take_over_and_old_replicas_let_go() {
+    for seed in seeds(&[7, 8]) {
+        let mut net = ring(30, seed);
+        let keys = put_many(&mut net, 20);
+        for _ in 0..15 {
+            net.join_one(Config::default());
+            net.run_for(Duration::from_millis(500));
+        }
+        net.run_for(Duration::from_secs(30));
+        if let Err(e) = check_replicas(&net, &keys, 1) {
+            panic!("seed {seed}: {e}");
+        }
+        // And every key is still readable.
+        for &key in &keys {
+            let op = net.get(0, key);
+            net.run_for(Duration::from_secs(2));
+            assert!(
+                matches!(net.outcome(0, op), Some(DhtDone::Found { version: 1, .. })),
+                "seed {seed}: {key}"
+            );
+        }
+    }
+}
+
+#[test]
+fn newer_versions_replace_and_stale_writes_are_refused() {
+    let mut net = ring(30, 9);
+    let key = net.random_id();
+    let op = net.put(3, key, 1, b"one");
+    net.run_for(Duration::from_secs(2));
+    assert!(matches!(net.outcome(3, op), Some(DhtDone::Stored { .. })));
+    let op = net.put(7, key, 2, b"two");
+    net.run_for(Duration::from_secs(2));
+    assert!(matches!(net.outcome(7, op), Some(DhtDone::Stored { .. })));
+    check_replicas(&net, &[key], 2).unwrap();
+    // Version 1 again: refused with the version held.
+    let op = net.put(11, key, 1, b"old");
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(
+        net.outcome(11, op),
+        Some(&DhtDone::PutFailed(PutError::Stale { current: 2 }))
+    );
+    // The same version with other bytes is refused too; with the same
+    // bytes it is an idempotent re-store.
+    let op = net.put(12, key, 2, b"TWO");
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(
+        net.outcome(12, op),
+        Some(&DhtDone::PutFailed(PutError::Stale { current: 2 }))
+    );
+    let op = net.put(13, key, 2, b"two");
+    net.run_for(Duration::from_secs(2));
+    assert!(matches!(net.outcome(13, op), Some(DhtDone::Stored { .. })));
+    for i in net.live() {
+        let op = net.get(i, key);
+        net.run_for(Duration::from_secs(1));
+        let want = DhtDone::Found {
+            version: 2,
+            cached: false,
+            value: b"two".to_vec(),
+        };
+        assert_eq!(net.outcome(i, op), Some(&want), "get from {i}");
+    }
+}
+
+#[test]
+fn content_hash_keys_are_verified() {
+    let mut net = ring(30, 10);
+    let now = net.now;
+    let (key, op) = {
+        let (dht, node) = (net.dhts[4].as_mut().unwrap(), &mut net.nodes[4]);
+        dht.put_content(now, node, b"self-certifying").unwrap()
+    };
+    net.drain(4);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(key, Id::sha1(b"self-certifying"));
+    assert!(matches!(net.outcome(4, op), Some(DhtDone::Stored { .. })));
+
+    // A forged put: the content flag on a value that does not hash to the
+    // key. Every replica refuses it.
+    let forged_key = Id::sha1(b"the real value");
+    let mut payload = vec![1u8]; // Put
+    payload.extend_from_slice(&7u64.to_be_bytes()); // op
+    payload.extend_from_slice(&forged_key.to_bytes());
+    payload.extend_from_slice(&0u64.to_be_bytes()); // version
+    payload.push(1); // content flag
+    payload.extend_from_slice(b"a forgery");
+    let forged_before: u64 = net.live().iter().map(|&i| net.dht(i).stats().forged).sum();
+    let now = net.now;
+    net.nodes[5]
+        .route(now, forged_key, dht::APP, &payload, None)
+        .unwrap();
+    net.drain(5);
+    net.run_for(Duration::from_secs(2));
+    assert!(
+        net.holders(forged_key).is_empty(),
+        "nobody stored the forgery"
+    );
+    let forged_after: u64 = net.live().iter().map(|&i| net.dht(i).stats().forged).sum();
+    assert_eq!(
+        forged_after,
+        forged_before + 1,
+        "the root refused and counted it"
+    );
+
+    // A tampered replica set: every holder now has other bytes under the
+    // content key (stored as if not content-addressed). A content get
+    // refuses what it reads.
+    for (i, _) in net.holders(key) {
+        let store = net.dht(i).store_mut();
+        assert!(store.remove(key));
+        let meta = dht::Meta {
+            version: 0,
+            content: false,
+        };
+        store.insert(key, meta, b"tampered").unwrap();
+    }
+    let now = net.now;
+    let op = {
+        let (dht, node) = (net.dhts[9].as_mut().unwrap(), &mut net.nodes[9]);
+        dht.get_content(now, node, key).unwrap()
+    };
+    net.drain(9);
+    net.run_for(Duration::from_secs(12));
+    assert_eq!(net.outcome(9, op), Some(&DhtDone::TimedOut));
+    assert!(
+        net.dht(9).stats().forged >= 1,
+        "the client counted the forgery"
+    );
+}
+
+#[test]
+fn misuse_gets_typed_errors() {
+    let mut net = ring(8, 11);
+    let now = net.now;
+    let max = dht::Dht::<dht::MapStore>::max_value_len(&net.nodes[0]);
+    assert_eq!(max, 1_280 - 45 - 71 - dht::VALUE_OVERHEAD);
+    let (dht, node) = (net.dhts[0].as_mut().unwrap(), &mut net.nodes[0]);
+    let key = Id::sha1(b"k");
+    assert_eq!(
+        dht.put(now, node, key, 1, &vec![0u8; max + 1]),
+        Err(DhtError::ValueTooLarge { max })
+    );
+    assert!(dht.put(now, node, key, 1, &vec![0u8; max]).is_ok());
+    // Operations in flight are bounded.
+    let mut busy = false;
+    for i in 0..dht::MAX_OPS + 1 {
+        match dht.get(now, node, Id::sha1(&i.to_be_bytes())) {
+            Ok(_) => {}
+            Err(DhtError::Busy) => {
+                busy = true;
+                break;
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(busy, "a full operation table refuses");
+    // A node that has not joined.
+    let i = net.add(Config::default());
+    let now = net.now;
+    let (dht, node) = (net.dhts[i].as_mut().unwrap(), &mut net.nodes[i]);
+    assert_eq!(dht.get(now, node, key), Err(DhtError::NotActive));
+    assert_eq!(
+        dht::Dht::new(
+            DhtConfig {
+                quorum: 6,
+                ..DhtConfig::default()
+            },
+            dht::MapStore::new(),
+            1
+        )
+        .err(),
+        Some(DhtError::BadConfig)
+    );
+}
