@@ -270,7 +270,7 @@ fn content_hash_keys_are_verified() {
         dht.get_content(now, node, key).unwrap()
     };
     net.drain(9);
-    net.run_for(Duration::from_secs(12));
+    net.run_for(DhtConfig::default().op_timeout + Duration::from_secs(2));
     assert_eq!(net.outcome(9, op), Some(&DhtDone::TimedOut));
     assert!(
         net.dht(9).stats().forged >= 1,

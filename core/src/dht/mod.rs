@@ -97,10 +97,12 @@ impl Default for DhtConfig {
         DhtConfig {
             replicas: 5,
             quorum: 3,
-            op_timeout: Duration::from_secs(10),
-            get_retry: Duration::from_secs(3),
+            // A message whose root just failed waits (MSPastry) until the
+            // failure is confirmed, up to ~20 s with the default probes.
+            op_timeout: Duration::from_secs(30),
+            get_retry: Duration::from_secs(5),
             sync_delay: Duration::from_secs(1),
-            sync_period: Duration::from_secs(120),
+            sync_period: Duration::from_secs(600),
         }
     }
 }
@@ -316,6 +318,17 @@ enum Deferred {
         to: Peer,
         range: crate::routing::KeyRange,
     },
+}
+
+impl Deferred {
+    /// Replica maintenance, which the next round repeats if it is lost.
+    fn is_maintenance(&self) -> bool {
+        match self {
+            Deferred::Push { op, .. } => *op == 0,
+            Deferred::Digest { .. } | Deferred::Match { .. } | Deferred::Listing { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// The replicated store of one node. `S` keeps the values.
@@ -875,15 +888,17 @@ impl<S: Store> Dht<S> {
                 };
                 self.send(now, node, fwd);
             }
-            _ => self.send(
-                now,
-                node,
-                Deferred::NotFound {
-                    to: client,
-                    op,
-                    key,
-                },
-            ),
+            _ => {
+                self.send(
+                    now,
+                    node,
+                    Deferred::NotFound {
+                        to: client,
+                        op,
+                        key,
+                    },
+                );
+            }
         }
     }
 
@@ -1010,38 +1025,61 @@ impl<S: Store> Dht<S> {
     }
 
     /// Sends `d` now if the node has room, else keeps it for later.
-    fn send(&mut self, now: Instant, node: &mut impl Kbr, d: Deferred) {
-        if !self.deferred.is_empty() || !self.try_send(now, node, d) {
-            self.defer(now, d);
+    /// Maintenance may fill only half the wait list, so a transfer of many
+    /// values never crowds out answers to clients; what it cannot send
+    /// goes in the next round, which is brought forward.
+    /// Whether it was sent or kept.
+    fn send(&mut self, now: Instant, node: &mut impl Kbr, d: Deferred) -> bool {
+        if self.deferred.is_empty() && self.try_send(now, node, d) {
+            return true;
         }
+        if d.is_maintenance() && self.maintenance_full() {
+            self.stats.dropped += 1;
+            self.sync.soon(now, &self.config);
+            return false;
+        }
+        self.defer(now, d)
     }
 
-    fn defer(&mut self, now: Instant, d: Deferred) {
+    /// Whether maintenance has used its share of the wait list.
+    fn maintenance_full(&self) -> bool {
+        self.deferred.len() >= MAX_DEFERRED / 2
+    }
+
+    fn defer(&mut self, now: Instant, d: Deferred) -> bool {
         if self.deferred.push_back(d).is_err() {
             self.stats.dropped += 1;
-            return;
+            return false;
         }
         self.stats.deferred += 1;
         if self.retry_at.is_none() {
             self.retry_at = Some(now + RETRY);
         }
+        true
     }
 
-    /// Sends waiting messages while the node takes them.
+    /// Sends the waiting messages the node takes, in order; maintenance
+    /// held back by the reserve does not hold up answers behind it.
     fn flush(&mut self, now: Instant, node: &mut impl Kbr) {
-        while let Some(d) = self.deferred.front().copied() {
+        for _ in 0..self.deferred.len() {
+            let Some(d) = self.deferred.pop_front() else {
+                break;
+            };
             if !self.try_send(now, node, d) {
-                self.retry_at = Some(now + RETRY);
-                return;
+                // Room was counted when it was taken out.
+                let _ = self.deferred.push_back(d);
             }
-            self.deferred.pop_front();
         }
-        self.retry_at = None;
+        self.retry_at = (!self.deferred.is_empty()).then_some(now + RETRY);
     }
 
     /// Encodes and routes one described message; false if the node had no
     /// room (it is kept). A message whose value is gone is dropped.
     fn try_send(&mut self, now: Instant, node: &mut impl Kbr, d: Deferred) -> bool {
+        if d.is_maintenance() && node.route_room() <= MAINTENANCE_RESERVE {
+            // Keep room in the node for clients' operations and answers.
+            return false;
+        }
         let r = match d {
             Deferred::Push {
                 to,
@@ -1148,6 +1186,9 @@ impl<S: Store> Dht<S> {
         }
     }
 }
+
+/// Message slots maintenance leaves free in the node.
+const MAINTENANCE_RESERVE: usize = 4;
 
 /// How soon a message that found the node full is tried again.
 const RETRY: Duration = Duration::from_millis(20);

@@ -57,6 +57,11 @@ pub(super) struct SyncState {
     /// replica should have pushed; pushed if still lacking next round.
     /// The third field is the round when it was noted.
     missing: Vec<(u32, Id, u64), MAX_MISSING>,
+    /// Digests sent since the last full round: (neighbour tag,
+    /// (count, hash)).
+    sent: Vec<(u32, (u32, u64)), NODE_SET_CAPACITY>,
+    /// When the next round sends every digest.
+    full_at: Option<Instant>,
 }
 
 /// Values remembered as lacking at a neighbour.
@@ -126,6 +131,36 @@ fn confirm(h: &mut Handoff, tag: u32) {
     }
 }
 
+/// Which keys this node is a replica for: the keys of its own KBR range,
+/// computed once (or, on a ring too small for a range, key by key).
+pub(super) struct Responsibility {
+    range: Option<KeyRange>,
+    own: Id,
+    k: usize,
+}
+
+impl Responsibility {
+    pub(super) fn of(node: &impl Kbr, k: usize) -> Responsibility {
+        let own = node.own().id;
+        Responsibility {
+            range: node.range(own, k),
+            own,
+            k,
+        }
+    }
+
+    /// Whether this node is among the `k` closest to `key` it knows of.
+    pub(super) fn holds(&self, node: &impl Kbr, key: Id) -> bool {
+        match self.range {
+            Some(r) => r.contains(key),
+            None => node
+                .replica_set(key, self.k)
+                .iter()
+                .any(|p| p.id == self.own),
+        }
+    }
+}
+
 /// The keys of `store` in `range`, in clockwise order from its start.
 pub(super) fn keys_in<S: Store>(
     store: &S,
@@ -154,6 +189,28 @@ pub(super) fn keys_in<S: Store>(
             return Some((key, meta));
         }
     })
+}
+
+/// The keys in both arcs, if they overlap in one arc (arcs of nearby
+/// nodes, each a few nodes wide, always do).
+fn intersect(a: KeyRange, b: KeyRange) -> Option<KeyRange> {
+    let whole = |r: KeyRange| r.start == r.end;
+    if whole(a) {
+        return Some(b);
+    }
+    if whole(b) {
+        return Some(a);
+    }
+    let last = |r: KeyRange| r.end.wrapping_sub(Distance::ONE);
+    let start = if a.contains(b.start) {
+        b.start
+    } else if b.contains(a.start) {
+        a.start
+    } else {
+        return None;
+    };
+    let end = if a.contains(last(b)) { b.end } else { a.end };
+    (start != end).then_some(KeyRange { start, end })
 }
 
 /// Count and order-independent hash of the (key, version) pairs in range.
@@ -233,13 +290,53 @@ impl<S: Store> Dht<S> {
             let soon = now + wait.min(self.config.sync_period);
             self.sync.next = self.sync.next.map(|t| t.min(soon));
         }
+        // A neighbour that was sent this digest, and did not answer that it
+        // differs, holds those values: skip it until the next full round
+        // (a lost digest or a listing that did not arrive is caught there).
+        let full = self.sync.full_at.is_none_or(|t| t <= now);
+        if full {
+            self.sync.full_at = Some(now + self.config.sync_period);
+            self.sync.sent.clear();
+        }
         let k = self.config.replicas;
+        let own_range = node.range(node.own().id, k);
         for m in node.neighbor_set(NODE_SET_CAPACITY) {
-            let Some(range) = node.range(m.id, k) else {
+            let Some(theirs) = node.range(m.id, k) else {
                 continue;
             };
-            if keys_in(&self.store, range).next().is_some() {
-                self.send(now, node, Deferred::Digest { to: m, range });
+            // The keys both should hold: there both hold the same values
+            // once in sync, so the digests match. Values handed off lie
+            // outside our range: then their whole range is compared.
+            let handoff = self.sync.handoff.iter().any(|h| theirs.contains(h.key));
+            let range = match own_range {
+                Some(ours) if !handoff => match intersect(ours, theirs) {
+                    Some(r) => r,
+                    None => continue,
+                },
+                _ => theirs,
+            };
+            if keys_in(&self.store, range).next().is_none() {
+                continue;
+            }
+            let tag = id_tag(m.id);
+            let d = digest(&self.store, range);
+            // The same values as last time (the range may have moved with
+            // the leaf set, but over no key).
+            let seen = self.sync.sent.iter().any(|s| (s.0, s.1) == (tag, d));
+            if seen && !handoff {
+                continue;
+            }
+            if self.maintenance_full() {
+                // The rest next round, which is brought forward.
+                self.sync.soon(now, &self.config);
+                break;
+            }
+            self.sync.sent.retain(|s| s.0 != tag);
+            if self.send(now, node, Deferred::Digest { to: m, range }) {
+                if self.sync.sent.is_full() {
+                    self.sync.sent.remove(0);
+                }
+                let _ = self.sync.sent.push((tag, d));
             }
         }
         // A replica whose range the leaf set cannot tell (near its edge)
@@ -264,12 +361,10 @@ impl<S: Store> Dht<S> {
     /// Finds values this node is no longer a replica for, and drops those
     /// every current replica has confirmed.
     fn settle_handoffs(&mut self, now: Instant, node: &mut impl Kbr) {
-        let own = node.own().id;
         let k = self.config.replicas;
+        let mine = Responsibility::of(node, k);
         // Entries whose node is a replica again are no longer hand-offs.
-        self.sync
-            .handoff
-            .retain(|h| !node.replica_set(h.key, k).iter().any(|p| p.id == own));
+        self.sync.handoff.retain(|h| !mine.holds(node, h.key));
         self.drop_confirmed(node, true);
         // New hand-offs.
         let mut cur = self.store.first_from(Id::ZERO);
@@ -281,7 +376,7 @@ impl<S: Store> Dht<S> {
             if self.sync.handoff.iter().any(|h| h.key == key) {
                 continue;
             }
-            if node.replica_set(key, k).iter().any(|p| p.id == own) {
+            if mine.holds(node, key) {
                 continue;
             }
             let routed = !node.covers(key);
@@ -314,6 +409,9 @@ impl<S: Store> Dht<S> {
         for h in self.sync.handoff.iter() {
             let done = if h.routed {
                 round
+            } else if h.confirmed.len() < k {
+                // Cannot be all k yet: spare the replica-set computation.
+                false
             } else {
                 let rs = node.replica_set(h.key, k);
                 rs.iter().all(|p| h.confirmed.contains(&id_tag(p.id)))
@@ -362,6 +460,9 @@ impl<S: Store> Dht<S> {
         more: bool,
         entries: &[u8],
     ) {
+        // It differs: send it the digest again next round.
+        let tag = id_tag(from.id);
+        self.sync.sent.retain(|s| s.0 != tag);
         let last = listing_entries(entries).last().map(|(k, _)| k);
         // The part of the range this listing covers.
         let covered = match (more, last) {

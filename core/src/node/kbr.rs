@@ -30,6 +30,9 @@ pub trait Kbr {
         payload: &[u8],
         hint: Option<Peer>,
     ) -> Result<u64, CommandError>;
+    /// How many more messages `route` would take now (an application
+    /// keeps some for its users' traffic when it sends in bulk).
+    fn route_room(&self) -> usize;
     /// KBR `replica_set(key, r)`, closest first.
     fn replica_set(&self, key: Id, r: usize) -> NodeSet;
     /// KBR `range(node, r)`.
@@ -76,6 +79,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         hint: Option<Peer>,
     ) -> Result<u64, CommandError> {
         Node::route(self, now, key, app, payload, hint)
+    }
+    fn route_room(&self) -> usize {
+        Node::route_room(self)
     }
     fn replica_set(&self, key: Id, r: usize) -> NodeSet {
         Node::replica_set(self, key, r)

@@ -267,6 +267,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         self.pool.used()
     }
 
+    /// How many more messages `route` would take now: free message slots,
+    /// bounded by the room in the outbound queue.
+    pub fn route_room(&self) -> usize {
+        (POOL - self.pool.used()).min(QUEUE - self.outbox.len())
+    }
+
     /// Outstanding probes.
     pub fn probes_outstanding(&self) -> usize {
         self.probes.len()

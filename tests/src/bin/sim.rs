@@ -17,6 +17,7 @@ use clap::{Parser, ValueEnum};
 use pastry_tests::sim::Sessions;
 use pastry_tests::sim::network::{Matrix, Network};
 use pastry_tests::sim::scenario::{self, Spec};
+use pastry_tests::sim::storage::Load;
 
 /// Default location of the PlanetLab matrix, relative to the workspace.
 const PLANETLAB: &str = concat!(
@@ -76,6 +77,19 @@ struct Args {
     /// Simulated seconds of measurement.
     #[arg(long, default_value_t = 60)]
     duration_s: u64,
+    /// DHT: values put (new random keys, over the first tenth of the
+    /// measurement window); with --gets, runs the DHT on every node.
+    #[arg(long, default_value_t = 0)]
+    puts: usize,
+    /// DHT: gets of acknowledged keys (over the rest of the window).
+    #[arg(long, default_value_t = 0)]
+    gets: usize,
+    /// DHT: replicas per value, k (1 to 9).
+    #[arg(long, default_value_t = 5)]
+    replicas: usize,
+    /// DHT: bytes per value (at most 1,086 with the default datagrams).
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
@@ -116,7 +130,24 @@ fn run(args: &Args) -> Result<(), String> {
         (true, Some(a)) if a > 0.0 => Some(Sessions::Pareto(median, a)),
         (true, Some(a)) => return Err(format!("--pareto {a}: the shape must be > 0")),
     };
+    let dht = (args.puts > 0 || args.gets > 0).then_some(Load {
+        puts: args.puts,
+        gets: args.gets,
+        replicas: args.replicas,
+        value_bytes: args.value_bytes,
+    });
+    if !(1..=9).contains(&args.replicas) {
+        return Err(format!("--replicas {}: must be 1 to 9", args.replicas));
+    }
+    let max_value = pastry_core::node::MAX_PAYLOAD - pastry_core::dht::VALUE_OVERHEAD;
+    if args.value_bytes > max_value {
+        return Err(format!(
+            "--value-bytes {}: at most {max_value}",
+            args.value_bytes
+        ));
+    }
     let spec = Spec {
+        dht,
         lookups: args.lookups,
         loss: fraction("loss", args.loss)?,
         jitter: if args.jitter.is_finite() && args.jitter >= 0.0 {
@@ -177,6 +208,31 @@ fn run(args: &Args) -> Result<(), String> {
         "control: {msgs:.3} msg and {bytes:.1} B per node per s; leaf sets correct {:.4}",
         out.leafset_correct_fraction
     );
+    if let Some((t, lost, acked)) = &out.storage {
+        let node_seconds = out.live_nodes.max(1) as f64 * spec.duration.as_secs_f64().max(1e-9);
+        println!(
+            "dht: {} puts, {} acked, {} failed ({} timed out); {} gets, {} ok, {} not found, {} wrong, {} timed out; {} refused, {} abandoned",
+            t.puts,
+            t.puts_acked,
+            t.puts_failed,
+            t.puts_timed_out,
+            t.gets,
+            t.gets_ok,
+            t.gets_not_found,
+            t.gets_wrong_value,
+            t.gets_timed_out,
+            t.refused,
+            t.abandoned
+        );
+        if let Some(stats) = &out.dht_stats {
+            println!("dht (live nodes): {stats:?}");
+        }
+        println!(
+            "dht: {lost} of {acked} values lost; replication {:.3} msg and {:.1} B per node per s",
+            out.window.replication_datagrams as f64 / node_seconds,
+            out.window.replication_bytes as f64 / node_seconds
+        );
+    }
     println!(
         "{:.0} simulated s, {} events in {:.1} wall s ({:.0} events per wall s)",
         out.sim_seconds,

@@ -15,6 +15,7 @@
 pub mod network;
 pub mod report;
 pub mod scenario;
+pub mod storage;
 pub mod truth;
 
 use std::cmp::Ordering;
@@ -24,9 +25,10 @@ use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pastry_core::dht::{Dht, DhtConfig, MapStore, Upcall};
 use pastry_core::rng::SmallRng;
 use pastry_core::wire::{Body, Kind, Message};
-use pastry_core::{AppId, Config, Event, Id, Instant, Node};
+use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload};
 
 use network::{Network, Place};
 use truth::Truth;
@@ -90,6 +92,8 @@ pub struct SimConfig {
     pub loss: f64,
     /// Each delay is stretched by up to this fraction, at random.
     pub jitter: f64,
+    /// When set, every node runs the DHT with these settings.
+    pub dht: Option<DhtConfig>,
 }
 
 impl SimConfig {
@@ -100,6 +104,7 @@ impl SimConfig {
             node: Config::default(),
             loss: 0.0,
             jitter: 0.0,
+            dht: None,
         }
     }
 }
@@ -153,6 +158,8 @@ struct Slot {
     /// The node's state while it is alive; dropped when it crashes or
     /// leaves, so churn does not grow memory with every departure.
     node: Option<Box<SimNode>>,
+    /// Its DHT, when the simulation runs one; dropped with the node.
+    dht: Option<Box<Dht<MapStore>>>,
     /// Its address, kept after it is gone.
     addr: SocketAddr,
     place: Place,
@@ -207,6 +214,11 @@ pub struct Counters {
     pub join_failures: u64,
     /// Datagrams sent, by wire kind number.
     pub by_kind: [u64; 16],
+    /// DHT replica-maintenance datagrams (digests, listings, copies
+    /// pushed to replicas) and their bytes.
+    pub replication_datagrams: u64,
+    /// Their bytes.
+    pub replication_bytes: u64,
 }
 
 impl Counters {
@@ -221,6 +233,8 @@ impl Counters {
             control_bytes: self.control_bytes - before.control_bytes,
             join_failures: self.join_failures - before.join_failures,
             by_kind: std::array::from_fn(|k| self.by_kind[k] - before.by_kind[k]),
+            replication_datagrams: self.replication_datagrams - before.replication_datagrams,
+            replication_bytes: self.replication_bytes - before.replication_bytes,
         }
     }
 }
@@ -255,6 +269,10 @@ pub struct Sim {
     /// free for reuse.
     wire: Vec<Vec<u8>>,
     free_wire: Vec<u32>,
+    /// Where a delivery's payload is copied for the DHT (`poll_event_into`).
+    payload: Payload,
+    /// DHT operations and the values they stored.
+    pub storage: storage::Storage,
 }
 
 impl Sim {
@@ -280,6 +298,8 @@ impl Sim {
             buf,
             wire: Vec::new(),
             free_wire: Vec::new(),
+            payload: Payload::new(),
+            storage: storage::Storage::default(),
         }
     }
 
@@ -293,8 +313,15 @@ impl Sim {
         let seed = self.rng.next_u64();
         let node = SimNode::new(self.config.node.clone(), id, addr, seed).expect("valid config");
         let place = self.network.place(i, &mut self.rng);
+        let mut node = Box::new(node);
+        let dht = self.config.dht.clone().map(|config| {
+            let dht = Dht::new(config, MapStore::new(), self.rng.next_u64()).expect("valid DHT");
+            dht.install(node.as_mut()).expect("policy room");
+            Box::new(dht)
+        });
         self.slots.push(Slot {
-            node: Some(Box::new(node)),
+            node: Some(node),
+            dht,
             addr,
             place,
             side: false,
@@ -414,6 +441,7 @@ impl Sim {
         let Some(node) = self.slots[i].node.take() else {
             return;
         };
+        self.slots[i].dht = None;
         let id = node.own().id;
         if self.truth.contains(id) {
             self.truth.remove(id);
@@ -517,6 +545,9 @@ impl Sim {
                     let s = &mut self.slots[i as usize];
                     if let Some(node) = s.node.as_mut().filter(|_| s.wake == Some(ev.at)) {
                         node.handle_timeout(ev.at);
+                        if let Some(dht) = s.dht.as_mut() {
+                            dht.handle_timeout(ev.at, node.as_mut());
+                        }
                         s.wake = None;
                         self.drain(i as usize);
                     }
@@ -573,11 +604,30 @@ impl Sim {
     }
 
     /// The drain rule for node `i`: datagrams onto the network, events to
-    /// the judge, then its next deadline onto the queue.
+    /// the judge (through the node's DHT, which may send more), then its
+    /// next deadline onto the queue.
     fn drain(&mut self, i: usize) {
+        while self.drain_once(i) {}
+        // One pending wake per node, the earliest: a later deadline is
+        // picked up when that wake runs and the node is drained again.
+        let s = &self.slots[i];
+        let node_t = s.node.as_ref().and_then(|n| n.poll_timeout());
+        let dht_t = s.dht.as_ref().and_then(|d| d.poll_timeout());
+        if let Some(t) = node_t.into_iter().chain(dht_t).min() {
+            let at = t.max(self.now);
+            if self.slots[i].wake.is_none_or(|w| w > at) {
+                self.slots[i].wake = Some(at);
+                self.schedule(at, Action::Wake(i as u32));
+            }
+        }
+    }
+
+    /// One pass of the drain rule; whether it handled any event (after
+    /// which the node may have more to send).
+    fn drain_once(&mut self, i: usize) -> bool {
         loop {
             let Some(node) = self.slots[i].node.as_mut() else {
-                return;
+                return false;
             };
             let tx = match node.poll_transmit(&mut self.buf) {
                 Ok(Some(tx)) => tx,
@@ -586,7 +636,29 @@ impl Sim {
             };
             self.send(i, tx.destination, tx.len);
         }
-        while let Some(ev) = self.slots[i].node.as_mut().and_then(|n| n.poll_event()) {
+        let now = self.now;
+        let mut handled = false;
+        loop {
+            let slot = &mut self.slots[i];
+            let Some(node) = slot.node.as_mut() else {
+                return false;
+            };
+            let Some(ev) = node.poll_event_into(&mut self.payload) else {
+                break;
+            };
+            handled = true;
+            let ev = match slot.dht.as_mut() {
+                None => ev,
+                Some(dht) => match dht.handle_event(now, node.as_mut(), ev) {
+                    Some(Upcall::Overlay(ev)) => ev,
+                    Some(Upcall::Dht(d)) => {
+                        let seen = storage::Seen::of(d);
+                        self.storage.judge(i, seen, now);
+                        continue;
+                    }
+                    None => continue,
+                },
+            };
             match ev {
                 Event::Joined => {
                     if let Some(n) = self.slots[i].node.as_ref() {
@@ -611,15 +683,10 @@ impl Sim {
                 _ => {}
             }
         }
-        // One pending wake per node, the earliest: a later deadline is
-        // picked up when that wake runs and the node is drained again.
-        if let Some(t) = self.slots[i].node.as_ref().and_then(|n| n.poll_timeout()) {
-            let at = t.max(self.now);
-            if self.slots[i].wake.is_none_or(|w| w > at) {
-                self.slots[i].wake = Some(at);
-                self.schedule(at, Action::Wake(i as u32));
-            }
+        while let Some(d) = self.slots[i].dht.as_mut().and_then(|d| d.poll_event()) {
+            self.storage.judge(i, storage::Seen::of(d), now);
         }
+        handled
     }
 
     fn send(&mut self, from: usize, to_addr: SocketAddr, len: usize) {
@@ -630,6 +697,9 @@ impl Sim {
         if kind != Some(Kind::Routed as u8) && kind != Some(Kind::Ack as u8) {
             self.counters.control_datagrams += 1;
             self.counters.control_bytes += len as u64;
+        } else if self.config.dht.is_some() && storage::is_replication(&self.buf[..len]) {
+            self.counters.replication_datagrams += 1;
+            self.counters.replication_bytes += len as u64;
         }
         let Some(&to) = self.by_addr.get(&to_addr) else {
             self.counters.dropped += 1;

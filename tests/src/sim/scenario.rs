@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::network::Network;
 use super::report::Report;
+use super::storage::{Load, Tally};
 use super::{Churn, Counters, Sessions, Sim, SimConfig};
 
 /// What to run.
@@ -37,6 +38,9 @@ pub struct Spec {
     pub duration: Duration,
     /// After the window, time for lookups in flight to end (churn stopped).
     pub drain: Duration,
+    /// The DHT's workload, if the run stores values: puts spread over the
+    /// first tenth of the window, gets over the rest.
+    pub dht: Option<Load>,
 }
 
 impl Spec {
@@ -55,6 +59,7 @@ impl Spec {
             settle: Duration::from_secs(60),
             duration: Duration::from_secs(60),
             drain: Duration::from_secs(30),
+            dht: None,
         }
     }
 }
@@ -95,6 +100,10 @@ pub struct Outcome {
     pub sim_seconds: f64,
     /// Wall time of the whole run.
     pub wall_seconds: f64,
+    /// DHT outcomes, and (values lost, values acknowledged) at the end.
+    pub storage: Option<(Tally, usize, usize)>,
+    /// The live nodes' DHT counters at the end.
+    pub dht_stats: Option<pastry_core::dht::DhtStats>,
 }
 
 /// Runs `spec` on a simulator over `network`, calling `progress` now and
@@ -104,7 +113,13 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
     let mut config = SimConfig::new(spec.seed);
     config.loss = spec.loss;
     config.jitter = spec.jitter;
+    config.dht = spec.dht.map(|l| pastry_core::dht::DhtConfig {
+        replicas: l.replicas,
+        quorum: l.replicas.div_ceil(2).max(1),
+        ..Default::default()
+    });
     let mut sim = Sim::new(config, network);
+    sim.storage.value_bytes = spec.dht.map_or(0, |l| l.value_bytes);
     let start = sim.now;
     let mut tell = |sim: &Sim, phase| {
         progress(&Progress {
@@ -133,9 +148,7 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
     let end = sim.now + spec.duration;
     // A lookup refused by its source (queue full), or with no active
     // source, still counts as one not delivered.
-    let refused = spread_lookups(&mut sim, spec.lookups, spec.duration, |sim| {
-        tell(sim, "measure")
-    });
+    let refused = spread_work(&mut sim, spec, |sim| tell(sim, "measure"));
     sim.run_until(end);
     let window = sim.counters.since(&before);
     let leafset_correct_fraction = sim.leafset_correct_fraction();
@@ -148,6 +161,11 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
     tell(&sim, "drain");
     let mut report = Report::of(&sim, from);
     report.lookups += refused;
+    let storage = spec.dht.map(|_| {
+        sim.abandon_orphans();
+        let (lost, acked) = sim.values_lost();
+        (sim.storage.tally, lost, acked)
+    });
     Outcome {
         report,
         window,
@@ -157,7 +175,63 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
         live_nodes,
         sim_seconds: (sim.now - start).as_secs_f64(),
         wall_seconds: wall.elapsed().as_secs_f64(),
+        dht_stats: spec.dht.map(|_| sim.dht_stats()),
+        storage,
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Work {
+    Lookup,
+    Put,
+    Get,
+}
+
+/// Runs the measurement window's work in time order: lookups spread evenly
+/// over it, and the DHT's puts over its first tenth and gets over the
+/// rest. Returns the lookups that could not be sent.
+fn spread_work(sim: &mut Sim, spec: &Spec, mut progress: impl FnMut(&Sim)) -> usize {
+    let span = spec.duration;
+    let spread = |n: usize, from: Duration, len: Duration| {
+        let gap = len / n.max(1) as u32;
+        (0..n).map(move |k| from + gap * k as u32)
+    };
+    let mut work: Vec<(Duration, Work)> = spread(spec.lookups, Duration::ZERO, span)
+        .map(|t| (t, Work::Lookup))
+        .collect();
+    if let Some(load) = spec.dht {
+        let puts_span = span / 10;
+        work.extend(spread(load.puts, Duration::ZERO, puts_span).map(|t| (t, Work::Put)));
+        work.extend(spread(load.gets, puts_span, span - puts_span).map(|t| (t, Work::Get)));
+    }
+    work.sort();
+    let start = sim.now;
+    let every = (work.len() / 20).max(1);
+    let mut refused = 0;
+    for (k, (at, what)) in work.into_iter().enumerate() {
+        sim.run_until(start + at);
+        match what {
+            Work::Lookup => {
+                let sent = sim.random_active().and_then(|src| {
+                    let key = sim.random_key();
+                    sim.lookup(src, key)
+                });
+                refused += usize::from(sent.is_none());
+            }
+            Work::Put => match sim.random_active() {
+                Some(i) => sim.dht_put(i),
+                None => sim.storage.tally.refused += 1,
+            },
+            Work::Get => match sim.random_active() {
+                Some(i) => sim.dht_get(i),
+                None => sim.storage.tally.refused += 1,
+            },
+        }
+        if (k + 1) % every == 0 {
+            progress(sim);
+        }
+    }
+    refused
 }
 
 /// Starts `n` nodes, one every `interval`, each joining through a random
@@ -229,7 +303,7 @@ impl Outcome {
                 )
             })
             .collect();
-        json!({
+        let mut out = json!({
             "nodes": spec.nodes,
             "seed": spec.seed,
             "latency": network,
@@ -266,6 +340,34 @@ impl Outcome {
             "events": self.total.events,
             "wall_seconds": self.wall_seconds,
             "events_per_wall_s": self.total.events as f64 / self.wall_seconds.max(1e-9),
-        })
+        });
+        if let (Some(load), Some((t, lost, acked))) = (spec.dht, &self.storage) {
+            let node_seconds =
+                self.live_nodes.max(1) as f64 * spec.duration.as_secs_f64().max(1e-9);
+            let fields = json!({
+                "replicas": load.replicas,
+                "value_bytes": load.value_bytes,
+                "puts": t.puts,
+                "puts_acked": t.puts_acked,
+                "puts_failed": t.puts_failed,
+                "puts_timed_out": t.puts_timed_out,
+                "dht_live_stats": format!("{:?}", self.dht_stats.unwrap_or_default()),
+                "gets": t.gets,
+                "gets_ok": t.gets_ok,
+                "gets_not_found": t.gets_not_found,
+                "gets_wrong_value": t.gets_wrong_value,
+                "gets_timed_out": t.gets_timed_out,
+                "dht_refused": t.refused,
+                "dht_abandoned": t.abandoned,
+                "values_acked": acked,
+                "values_lost": lost,
+                "replication_msgs_per_node_per_s": self.window.replication_datagrams as f64 / node_seconds,
+                "replication_bytes_per_node_per_s": self.window.replication_bytes as f64 / node_seconds,
+            });
+            if let (Value::Object(out), Value::Object(more)) = (&mut out, fields) {
+                out.extend(more);
+            }
+        }
+        out
     }
 }

@@ -1,0 +1,291 @@
+//! The DHT under the simulator: puts and gets issued from random live
+//! nodes, each outcome judged against what the simulator knows was stored
+//! (every value's bytes follow from its key and version, so a wrong or
+//! stale answer is caught), and the global check that no value is lost (a
+//! value is lost when no live node holds it).
+
+use pastry_core::dht::{self, DhtEvent, DhtStats, OpId, PutError, Store};
+use pastry_core::wire::{Body, Message};
+use pastry_core::{Id, Instant};
+
+use super::{DetMap, Sim};
+
+/// The DHT workload of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load {
+    /// Values put (each a new random key).
+    pub puts: usize,
+    /// Gets, each of a random key already acknowledged.
+    pub gets: usize,
+    /// k: replicas per value.
+    pub replicas: usize,
+    /// Bytes per value.
+    pub value_bytes: usize,
+}
+
+/// What the simulator expects from the DHT and what it saw.
+#[derive(Clone, Debug, Default)]
+pub struct Storage {
+    ops: DetMap<(u32, OpId), Op>,
+    /// Acknowledged values: key → version.
+    acked: DetMap<Id, u64>,
+    /// Their keys in the order acknowledged (random choice of a key).
+    acked_keys: Vec<Id>,
+    /// Value length of every put.
+    pub value_bytes: usize,
+    /// Counts.
+    pub tally: Tally,
+}
+
+/// Outcomes counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Puts their node took (see `refused`).
+    pub puts: u64,
+    /// Puts that reached their quorum.
+    pub puts_acked: u64,
+    /// Puts that failed (timed out, stale, forged).
+    pub puts_failed: u64,
+    /// Of those, the ones that timed out.
+    pub puts_timed_out: u64,
+    /// Gets their node took.
+    pub gets: u64,
+    /// Gets that returned the value acknowledged (or a newer one).
+    pub gets_ok: u64,
+    /// Gets answered "not found".
+    pub gets_not_found: u64,
+    /// Gets that returned other bytes or an older version.
+    pub gets_wrong_value: u64,
+    /// Gets with no answer in time.
+    pub gets_timed_out: u64,
+    /// Operations their node refused at once (`DhtError::Busy`: its
+    /// message slots were full); an application would retry them.
+    pub refused: u64,
+    /// Operations whose node left or crashed before they completed.
+    pub abandoned: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Op {
+    key: Id,
+    /// A put's version, or for a get the version acknowledged when it was
+    /// sent (the least a right answer may carry).
+    version: u64,
+    put: bool,
+}
+
+/// A DHT outcome with its value already checked (so it owns nothing).
+#[derive(Clone, Copy, Debug)]
+pub struct Seen {
+    op: OpId,
+    key: Id,
+    what: What,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum What {
+    Stored,
+    PutFailed,
+    Found { version: u64, bytes_ok: bool },
+    NotFound,
+    TimedOut,
+}
+
+impl Seen {
+    /// Summarises `ev`, checking a found value's bytes.
+    pub fn of(ev: DhtEvent<'_>) -> Seen {
+        let (op, key, what) = match ev {
+            DhtEvent::Stored { op, key, .. } => (op, key, What::Stored),
+            DhtEvent::PutFailed {
+                op,
+                key,
+                error: PutError::TimedOut { .. },
+            } => (op, key, What::TimedOut),
+            DhtEvent::PutFailed { op, key, .. } => (op, key, What::PutFailed),
+            DhtEvent::Found {
+                op,
+                key,
+                version,
+                value,
+                ..
+            } => {
+                let bytes_ok = value == expected_value(key, version, value.len()).as_slice();
+                (op, key, What::Found { version, bytes_ok })
+            }
+            DhtEvent::NotFound { op, key } => (op, key, What::NotFound),
+            DhtEvent::GetTimedOut { op, key } => (op, key, What::TimedOut),
+        };
+        Seen { op, key, what }
+    }
+}
+
+/// The bytes of `key`'s value at `version`: derived, so any node's answer
+/// can be checked without keeping every value.
+pub fn expected_value(key: Id, version: u64, len: usize) -> Vec<u8> {
+    let seed = key.to_bytes();
+    (0..len)
+        .map(|i| seed[i % seed.len()] ^ (version as u8).wrapping_mul(31) ^ (i / 20) as u8)
+        .collect()
+}
+
+/// Whether a datagram is DHT replica-maintenance traffic.
+pub fn is_replication(datagram: &[u8]) -> bool {
+    match Message::decode(datagram) {
+        Ok(Message {
+            app,
+            body: Body::Routed(m),
+            ..
+        }) => app == dht::APP && dht::is_replication(m.payload),
+        _ => false,
+    }
+}
+
+impl Storage {
+    /// Judges node `i`'s outcome `seen`.
+    pub fn judge(&mut self, i: usize, seen: Seen, _now: Instant) {
+        let Some(op) = self.ops.remove(&(i as u32, seen.op)) else {
+            return;
+        };
+        debug_assert_eq!(op.key, seen.key);
+        let t = &mut self.tally;
+        match seen.what {
+            What::Stored if op.put => {
+                t.puts_acked += 1;
+                let v = self.acked.entry(op.key).or_insert(op.version);
+                if *v == op.version {
+                    self.acked_keys.push(op.key);
+                }
+                *v = (*v).max(op.version);
+            }
+            What::PutFailed => t.puts_failed += 1,
+            What::Found { version, bytes_ok } => {
+                if bytes_ok && version >= op.version {
+                    t.gets_ok += 1;
+                } else {
+                    t.gets_wrong_value += 1;
+                }
+            }
+            What::NotFound => t.gets_not_found += 1,
+            What::TimedOut if op.put => {
+                t.puts_failed += 1;
+                t.puts_timed_out += 1;
+            }
+            What::TimedOut => t.gets_timed_out += 1,
+            What::Stored => {}
+        }
+    }
+
+    /// A random acknowledged key, if any.
+    fn random_acked(&self, r: u64) -> Option<Id> {
+        if self.acked_keys.is_empty() {
+            return None;
+        }
+        Some(self.acked_keys[(r % self.acked_keys.len() as u64) as usize])
+    }
+}
+
+impl Sim {
+    /// Node `i` puts a value of `len` bytes under a new random key.
+    pub fn dht_put(&mut self, i: usize) {
+        let key = self.random_key();
+        let value = expected_value(key, 1, self.storage.value_bytes);
+        let now = self.now;
+        let slot = &mut self.slots[i];
+        let done = match (slot.node.as_mut(), slot.dht.as_mut()) {
+            (Some(node), Some(dht)) => dht.put(now, node.as_mut(), key, 1, &value).ok(),
+            _ => None,
+        };
+        match done {
+            Some(op) => {
+                self.storage.tally.puts += 1;
+                let op_rec = Op {
+                    key,
+                    version: 1,
+                    put: true,
+                };
+                self.storage.ops.insert((i as u32, op), op_rec);
+                self.drain(i);
+            }
+            None => self.storage.tally.refused += 1,
+        }
+    }
+
+    /// Node `i` gets a random acknowledged key (nothing if none yet).
+    pub fn dht_get(&mut self, i: usize) {
+        let r = self.rng.next_u64();
+        let Some(key) = self.storage.random_acked(r) else {
+            return;
+        };
+        let version = self.storage.acked[&key];
+        let now = self.now;
+        let slot = &mut self.slots[i];
+        let done = match (slot.node.as_mut(), slot.dht.as_mut()) {
+            (Some(node), Some(dht)) => dht.get(now, node.as_mut(), key).ok(),
+            _ => None,
+        };
+        match done {
+            Some(op) => {
+                self.storage.tally.gets += 1;
+                let op_rec = Op {
+                    key,
+                    version,
+                    put: false,
+                };
+                self.storage.ops.insert((i as u32, op), op_rec);
+                self.drain(i);
+            }
+            None => self.storage.tally.refused += 1,
+        }
+    }
+
+    /// Counts the operations of nodes that are gone as abandoned (call at
+    /// the end of a run).
+    pub fn abandon_orphans(&mut self) {
+        let slots = &self.slots;
+        let before = self.storage.ops.len();
+        self.storage
+            .ops
+            .retain(|(i, _), _| slots[*i as usize].node.is_some());
+        self.storage.tally.abandoned += (before - self.storage.ops.len()) as u64;
+    }
+
+    /// The DHT counters of the live nodes, summed.
+    pub fn dht_stats(&self) -> DhtStats {
+        let mut sum = DhtStats::default();
+        for d in self.slots.iter().filter_map(|s| s.dht.as_deref()) {
+            let s = d.stats();
+            sum.stored += s.stored;
+            sum.stale_refused += s.stale_refused;
+            sum.full_refused += s.full_refused;
+            sum.forged += s.forged;
+            sum.malformed += s.malformed;
+            sum.gets_served += s.gets_served;
+            sum.handed_off += s.handed_off;
+            sum.sent += s.sent;
+            sum.sent_bytes += s.sent_bytes;
+            sum.deferred += s.deferred;
+            sum.dropped += s.dropped;
+            sum.sync_rounds += s.sync_rounds;
+        }
+        sum
+    }
+
+    /// Acknowledged values no live node holds (at the acknowledged
+    /// version or newer), and how many values were acknowledged.
+    pub fn values_lost(&self) -> (usize, usize) {
+        let lost = self
+            .storage
+            .acked
+            .iter()
+            .filter(|&(&key, &version)| {
+                !self.slots.iter().any(|s| {
+                    s.dht
+                        .as_ref()
+                        .and_then(|d| d.store().get(key))
+                        .is_some_and(|it| it.meta.version >= version)
+                })
+            })
+            .count();
+        (lost, self.storage.acked.len())
+    }
+}
