@@ -32,6 +32,13 @@
 //! ([`leaf_set`], [`routing_table`]), the next-hop rule and local KBR calls
 //! ([`routing`]), and the wire codec ([`wire`]).
 //!
+//! Applications sit beside the node and use only the KBR calls ([`Kbr`]),
+//! taking the node's events through
+//! [`Node::poll_event_into`](node::Node::poll_event_into) so they can act
+//! on the node while handling them. Built in: [`dht`], a PAST-style
+//! replicated store (k replicas on the closest nodes, kept through churn,
+//! content-hash keys).
+//!
 //! ## Three nodes on an in-memory network
 //!
 //! The caller owns the clock and the network. Here the network is a queue
@@ -114,8 +121,9 @@
 //! * `std` (default): implies `alloc`; adds conversions of the codec's
 //!   errors into `std::io::Error` for runtimes. Default because most users
 //!   run on a server; embedded users opt out with `default-features = false`.
-//! * `alloc`: reserved for growable storage (the DHT's store); nothing in the
-//!   core needs an allocator, and without it nothing can allocate.
+//! * `alloc`: the DHT's growable store ([`dht::MapStore`]); nothing else in
+//!   the core needs an allocator, and without it nothing can allocate
+//!   ([`dht::FixedStore`] keeps values in fixed arrays).
 //! * `arbitrary`: `Arbitrary` impls for ids, peers and app ids (fuzzing).
 
 #![no_std]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use pastry_tests::sim::network::Network;
 use pastry_tests::sim::report::Report;
 use pastry_tests::sim::scenario::{self, Spec};
+use pastry_tests::sim::storage::Load;
 use pastry_tests::sim::{Sessions, Sim, SimConfig};
 
 /// Builds an overlay of `n` nodes, one joining every `interval`, each
@@ -176,8 +177,54 @@ fn an_hour_of_churn_with_loss_delivers_and_stays_correct() {
 }
 
 #[test]
+fn six_hours_of_churn_lose_no_stored_value() {
+    // #5: 2,000 nodes, k = 5, median session 30 minutes (crashes), 1 %
+    // loss, 6 simulated hours, 10,000 values put in the first 36 minutes
+    // and read back at random over the rest.
+    let seed = 51;
+    let spec = Spec {
+        lookups: 1_000,
+        loss: 0.01,
+        sessions: Some(Sessions::Exponential(Duration::from_secs(30 * 60))),
+        duration: Duration::from_secs(6 * 3_600),
+        dht: Some(Load {
+            puts: 10_000,
+            gets: 20_000,
+            replicas: 5,
+            value_bytes: 100,
+        }),
+        ..Spec::new(2_000, seed)
+    };
+    let out = scenario::run(&spec, Network::Plane, |_| {});
+    let (t, lost, acked) = out.storage.expect("a DHT run");
+    eprintln!("{t:?}; {lost} of {acked} lost; {:?}", out.dht_stats);
+    assert!(
+        acked as f64 >= 0.999 * t.puts as f64,
+        "seed {seed}: {acked} of {} puts acknowledged",
+        t.puts
+    );
+    assert_eq!(lost, 0, "seed {seed}: values lost");
+    assert!(
+        t.gets_ok as f64 >= 0.999 * t.gets as f64,
+        "seed {seed}: {} of {} gets right: {t:?}",
+        t.gets_ok,
+        t.gets
+    );
+    assert_eq!(t.gets_wrong_value, 0, "seed {seed}: wrong values: {t:?}");
+    // Refusals (a node's slots full) are for the caller to retry; they
+    // must stay rare.
+    assert!(t.refused * 1_000 <= t.puts + t.gets, "seed {seed}: {t:?}");
+}
+
+#[test]
 fn the_cli_report_is_a_function_of_seed_and_flags() {
     let spec = Spec {
+        dht: Some(Load {
+            puts: 200,
+            gets: 300,
+            replicas: 3,
+            value_bytes: 500,
+        }),
         lookups: 300,
         loss: 0.01,
         jitter: 0.2,
@@ -215,6 +262,14 @@ fn the_cli_report_is_a_function_of_seed_and_flags() {
         "leafset_correct_fraction",
         "sim_seconds",
         "events",
+        // #5's, with a DHT load.
+        "puts_acked",
+        "gets_ok",
+        "gets_not_found",
+        "gets_wrong_value",
+        "values_lost",
+        "replication_msgs_per_node_per_s",
+        "replication_bytes_per_node_per_s",
     ] {
         assert!(a.get(field).is_some(), "{field} missing from {a}");
     }
@@ -222,4 +277,6 @@ fn the_cli_report_is_a_function_of_seed_and_flags() {
         a["lookups"] == 300 && a["delivered"].as_u64() > Some(0),
         "{a}"
     );
+    assert!(a["puts_acked"].as_u64() > Some(150), "{a}");
+    assert!(a["gets_ok"].as_u64() > Some(250), "{a}");
 }

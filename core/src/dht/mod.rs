@@ -31,6 +31,91 @@
 //! of the value) are checked by every node on store and by the client on
 //! read; a forgery is refused and counted.
 //!
+//! ## Three nodes storing a value
+//!
+//! ```
+//! use core::net::SocketAddr;
+//! use core::time::Duration;
+//! use std::collections::VecDeque;
+//! use pastry_core::dht::{Dht, DhtConfig, DhtEvent, MapStore, Upcall};
+//! use pastry_core::{Config, Id, Instant, Node, Payload};
+//!
+//! struct Peer { node: Node, dht: Dht<MapStore> }
+//! type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
+//!
+//! /// The drain rule with the DHT in the event path; returns DHT outcomes.
+//! fn drain(p: &mut Peer, now: Instant, wire: &mut Wire, seen: &mut Vec<String>) {
+//!     let mut buf = [0u8; 1280];
+//!     let mut payload = Payload::new();
+//!     loop {
+//!         while let Some(tx) = p.node.poll_transmit(&mut buf).unwrap() {
+//!             wire.push_back((tx.destination, p.node.own().addr, buf[..tx.len].to_vec()));
+//!         }
+//!         let Some(ev) = p.node.poll_event_into(&mut payload) else { break };
+//!         if let Some(Upcall::Dht(ev)) = p.dht.handle_event(now, &mut p.node, ev) {
+//!             seen.push(match ev {
+//!                 DhtEvent::Stored { replicas, .. } => format!("stored on {replicas}"),
+//!                 DhtEvent::Found { value, .. } => String::from_utf8_lossy(value).into(),
+//!                 other => format!("{other:?}"),
+//!             });
+//!         }
+//!     }
+//! }
+//!
+//! let config = DhtConfig { replicas: 3, quorum: 2, ..DhtConfig::default() };
+//! let mut peers: Vec<Peer> = (1..=3u8)
+//!     .map(|i| {
+//!         let addr = SocketAddr::from(([10, 0, 0, i], 4000));
+//!         let mut node = Node::new(Config::default(), Id::sha1(&[i]), addr, i.into()).unwrap();
+//!         let dht = Dht::new(config.clone(), MapStore::new(), i.into()).unwrap();
+//!         dht.install(&mut node).unwrap();
+//!         Peer { node, dht }
+//!     })
+//!     .collect();
+//! let (mut wire, mut now, mut seen) = (Wire::new(), Instant::from_secs(1), Vec::new());
+//! peers[0].node.join(now, None).unwrap();
+//! let bootstrap = peers[0].node.own().addr;
+//! for p in &mut peers[1..] {
+//!     p.node.join(now, Some(bootstrap)).unwrap();
+//!     drain(p, now, &mut wire, &mut seen);
+//! }
+//! fn run(peers: &mut [Peer], wire: &mut Wire, now: &mut Instant, until: Instant,
+//!        seen: &mut Vec<String>) {
+//!     while *now < until {
+//!         *now = *now + Duration::from_millis(1);
+//!         if let Some((to, from, bytes)) = wire.pop_front() {
+//!             let p = peers.iter_mut().find(|p| p.node.own().addr == to).unwrap();
+//!             p.node.handle_datagram(*now, from, &bytes);
+//!             drain(p, *now, wire, seen);
+//!         }
+//!         for p in peers.iter_mut() {
+//!             let due = |t: Option<Instant>| t.is_some_and(|t| t <= *now);
+//!             if due(p.node.poll_timeout()) || due(p.dht.poll_timeout()) {
+//!                 p.node.handle_timeout(*now);
+//!                 p.dht.handle_timeout(*now, &mut p.node);
+//!                 drain(p, *now, wire, seen);
+//!             }
+//!         }
+//!     }
+//! }
+//! run(&mut peers, &mut wire, &mut now, Instant::from_secs(3), &mut seen);
+//!
+//! // Node 1 stores a value; node 2 reads it back.
+//! let key = Id::sha1(b"greeting");
+//! let Peer { node, dht } = &mut peers[1];
+//! dht.put(now, node, key, 1, b"hello").unwrap();
+//! drain(&mut peers[1], now, &mut wire, &mut seen);
+//! run(&mut peers, &mut wire, &mut now, Instant::from_secs(4), &mut seen);
+//! let Peer { node, dht } = &mut peers[2];
+//! dht.get(now, node, key).unwrap();
+//! drain(&mut peers[2], now, &mut wire, &mut seen);
+//! run(&mut peers, &mut wire, &mut now, Instant::from_secs(5), &mut seen);
+//! assert_eq!(seen, ["stored on 2", "hello"]);
+//! // Every node holds it: here the replica set is the whole ring.
+//! use pastry_core::dht::Store;
+//! assert!(peers.iter().all(|p| p.dht.store().get(key).is_some()));
+//! ```
+//!
 //! **Maintenance** ([`sync`](self)): when the leaf set changes, and on a
 //! period, each node summarises to each neighbour the values in the range
 //! that neighbour should hold (a count and a hash); a neighbour whose own
