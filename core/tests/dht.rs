@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::net::{DhtDone, Net};
 use common::seeds;
 use pastry_core::dht::{self, DhtConfig, DhtError, PutError, Store};
+use pastry_core::node::Forwarder;
 use pastry_core::{Config, Id};
 
 const K: usize = 5;
@@ -50,7 +51,11 @@ fn put_many(net: &mut Net, n: usize) -> Vec<Id> {
 }
 
 /// Every key held by exactly its k true closest nodes, at `version`.
-fn check_replicas(net: &Net, keys: &[Id], version: u64) -> Result<(), String> {
+fn check_replicas<F: Forwarder + Default>(
+    net: &Net<F>,
+    keys: &[Id],
+    version: u64,
+) -> Result<(), String> {
     for &key in keys {
         let want: Vec<(usize, u64)> = net
             .true_replicas(key, K)
@@ -310,7 +315,7 @@ fn misuse_gets_typed_errors() {
     let (dht, node) = (net.dhts[i].as_mut().unwrap(), &mut net.nodes[i]);
     assert_eq!(dht.get(now, node, key), Err(DhtError::NotActive));
     assert_eq!(
-        dht::Dht::new(
+        dht::Dht::<dht::MapStore>::new(
             DhtConfig {
                 quorum: 6,
                 ..DhtConfig::default()
@@ -321,4 +326,72 @@ fn misuse_gets_typed_errors() {
         .err(),
         Some(DhtError::BadConfig)
     );
+}
+
+#[test]
+fn lookups_are_answered_from_caches_on_the_path() {
+    for seed in seeds(&[12, 13]) {
+        let mut net: Net<dht::Lookups> = Net::with_forwarders(seed);
+        net.dht_config = Some(DhtConfig::default());
+        // Enough nodes that lookups take more than one hop.
+        for _ in 0..150 {
+            net.join_one(Config::default());
+            net.run_for(Duration::from_millis(300));
+        }
+        net.run_for(Duration::from_secs(20));
+        let key = net.random_id();
+        let op = net.put(0, key, 1, &value_for(key, 1));
+        net.run_for(Duration::from_secs(2));
+        assert!(matches!(net.outcome(0, op), Some(DhtDone::Stored { .. })));
+        // Every node reads it, one after another: later lookups meet
+        // copies cached by earlier ones.
+        let mut from_cache = 0;
+        for i in net.live() {
+            let op = net.get(i, key);
+            net.run_for(Duration::from_secs(1));
+            match net.outcome(i, op) {
+                Some(DhtDone::Found {
+                    version: 1,
+                    cached,
+                    value,
+                }) if *value == value_for(key, 1) => from_cache += usize::from(*cached),
+                other => panic!("seed {seed}: get from {i}: {other:?}"),
+            }
+        }
+        // Lookups were answered before their root, by a replica on the
+        // path or from a cache.
+        let early: u64 = net
+            .live()
+            .iter()
+            .map(|&i| net.dht(i).stats().gets_answered_on_the_way)
+            .sum();
+        assert!(
+            early >= 10,
+            "seed {seed}: {early} answered on the way ({from_cache} from caches)"
+        );
+        // Cached copies are not replicas.
+        check_replicas(&net, &[key], 1).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let cached = net
+            .live()
+            .iter()
+            .filter(|&&i| !net.dht(i).cache().is_empty())
+            .count();
+        assert!(cached > K, "seed {seed}: copies cached at {cached} nodes");
+
+        // A newer version: once the caches' time to live has passed, every
+        // lookup returns it.
+        let op = net.put(1, key, 2, &value_for(key, 2));
+        net.run_for(Duration::from_secs(2));
+        assert!(matches!(net.outcome(1, op), Some(DhtDone::Stored { .. })));
+        net.run_for(DhtConfig::default().cache_ttl);
+        for i in net.live() {
+            let op = net.get(i, key);
+            net.run_for(Duration::from_secs(1));
+            assert!(
+                matches!(net.outcome(i, op), Some(DhtDone::Found { version: 2, .. })),
+                "seed {seed}: get from {i} after the TTL: {:?}",
+                net.outcome(i, op)
+            );
+        }
+    }
 }

@@ -123,6 +123,7 @@
 //! is missing. A node drops a value it is no longer a replica for only once
 //! every current replica has confirmed holding it.
 
+mod cache;
 mod msg;
 pub mod store;
 mod sync;
@@ -139,6 +140,7 @@ use crate::rng::SmallRng;
 use crate::time::Instant;
 use crate::wire::AppId;
 
+pub use cache::{Cache, Lookups};
 pub use msg::{VALUE_OVERHEAD, is_replication};
 #[cfg(feature = "alloc")]
 pub use store::MapStore;
@@ -175,6 +177,9 @@ pub struct DhtConfig {
     pub sync_delay: Duration,
     /// ... and at least this often.
     pub sync_period: Duration,
+    /// How long a copy cached along a lookup path may be served (zero: no
+    /// caching). Bounds how stale a cached answer can be.
+    pub cache_ttl: Duration,
 }
 
 impl Default for DhtConfig {
@@ -188,6 +193,7 @@ impl Default for DhtConfig {
             get_retry: Duration::from_secs(5),
             sync_delay: Duration::from_secs(1),
             sync_period: Duration::from_secs(600),
+            cache_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -318,6 +324,13 @@ pub struct DhtStats {
     pub malformed: u64,
     /// Gets this node answered.
     pub gets_served: u64,
+    /// Of those, answered from the cache.
+    pub gets_served_from_cache: u64,
+    /// Gets handed to this node on their way to the root (the
+    /// [`Lookups`] forwarder), answered here or sent on.
+    pub gets_on_the_way: u64,
+    /// Of those, answered here (from a replica's copy or the cache).
+    pub gets_answered_on_the_way: u64,
     /// Values dropped after every current replica confirmed them.
     pub handed_off: u64,
     /// Messages this node sent, and their payload bytes.
@@ -331,6 +344,27 @@ pub struct DhtStats {
     pub dropped: u64,
     /// Maintenance rounds run.
     pub sync_rounds: u64,
+}
+
+impl core::ops::AddAssign for DhtStats {
+    /// Sums counters (of several nodes, say).
+    fn add_assign(&mut self, o: DhtStats) {
+        self.stored += o.stored;
+        self.stale_refused += o.stale_refused;
+        self.full_refused += o.full_refused;
+        self.forged += o.forged;
+        self.malformed += o.malformed;
+        self.gets_served += o.gets_served;
+        self.gets_served_from_cache += o.gets_served_from_cache;
+        self.gets_on_the_way += o.gets_on_the_way;
+        self.gets_answered_on_the_way += o.gets_answered_on_the_way;
+        self.handed_off += o.handed_off;
+        self.sent += o.sent;
+        self.sent_bytes += o.sent_bytes;
+        self.deferred += o.deferred;
+        self.dropped += o.dropped;
+        self.sync_rounds += o.sync_rounds;
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -373,9 +407,16 @@ enum Deferred {
         version: u64,
         outcome: Outcome,
     },
+    /// An answer from the store or the cache.
     Value {
         to: Peer,
         op: u64,
+        key: Id,
+        from_cache: bool,
+    },
+    /// A copy for the cache of the node before us on a lookup's path.
+    CachePush {
+        to: Peer,
         key: Id,
     },
     NotFound {
@@ -383,8 +424,9 @@ enum Deferred {
         op: u64,
         key: Id,
     },
+    /// To a replica, or (`None`) on towards the key's root.
     Get {
-        to: Peer,
+        to: Option<Peer>,
         op: u64,
         key: Id,
         min_version: u64,
@@ -418,9 +460,10 @@ impl Deferred {
 
 /// The replicated store of one node. `S` keeps the values.
 #[derive(Debug)]
-pub struct Dht<S: Store> {
+pub struct Dht<S: Store, const CACHE: usize = 16, const CACHE_BYTES: usize = 8_192> {
     config: DhtConfig,
     store: S,
+    cache: Cache<CACHE, CACHE_BYTES>,
     rng: SmallRng,
     ops: Vec<Op, MAX_OPS>,
     events: Deque<DhtEvent<'static>, MAX_EVENTS>,
@@ -431,9 +474,9 @@ pub struct Dht<S: Store> {
     stats: DhtStats,
 }
 
-impl<S: Store> Dht<S> {
+impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
     /// A DHT keeping values in `store`; its randomness derives from `seed`.
-    pub fn new(config: DhtConfig, store: S, seed: u64) -> Result<Dht<S>, DhtError> {
+    pub fn new(config: DhtConfig, store: S, seed: u64) -> Result<Self, DhtError> {
         let k = config.replicas;
         if k == 0
             || k > crate::leaf_set::MAX_LEAF_HALF + 1
@@ -445,6 +488,7 @@ impl<S: Store> Dht<S> {
         Ok(Dht {
             config,
             store,
+            cache: Cache::default(),
             rng: SmallRng::new(seed),
             ops: Vec::new(),
             events: Deque::new(),
@@ -455,15 +499,22 @@ impl<S: Store> Dht<S> {
         })
     }
 
-    /// Sets the node's policy for the DHT's applications (both allowed,
-    /// end-node). Call once before joining.
+    /// Sets the node's policy for the DHT's applications: both allowed,
+    /// puts end-node, lookups per-hop (with the [`Lookups`] forwarder, a
+    /// replica or cache on a get's path answers it). Call once before
+    /// joining.
     pub fn install(&self, node: &mut impl Kbr) -> Result<(), CommandError> {
-        let policy = AppPolicy {
+        let policy = |per_hop| AppPolicy {
             allow: true,
-            per_hop: false,
+            per_hop,
         };
-        node.set_policy(APP, policy)?;
-        node.set_policy(LOOKUP_APP, policy)
+        node.set_policy(APP, policy(false))?;
+        node.set_policy(LOOKUP_APP, policy(true))
+    }
+
+    /// Values cached from lookups (not replicas).
+    pub fn cache(&self) -> &Cache<CACHE, CACHE_BYTES> {
+        &self.cache
     }
 
     /// The settings.
@@ -682,10 +733,20 @@ impl<S: Store> Dht<S> {
                 None
             }
             Msg::Store {
+                key,
+                meta,
+                cache: true,
+                value,
+                ..
+            } => {
+                self.cache_copy(now, key, meta, value);
+                None
+            }
+            Msg::Store {
                 op,
                 key,
                 meta,
-                cache: _,
+                cache: false,
                 client,
                 value,
             } => {
@@ -740,7 +801,14 @@ impl<S: Store> Dht<S> {
                 meta,
                 cached,
                 value,
-            } => self.on_value(op, key, meta, cached, value),
+            } => {
+                let ev = self.on_value(op, key, meta, cached, value);
+                if ev.is_some() {
+                    // What a lookup brought back serves the next one here.
+                    self.cache_copy(now, key, meta, value);
+                }
+                ev
+            }
             Msg::NotFound { op, key } => {
                 let i = self.find_op(op, key, |k| matches!(k, OpKind::Get { .. }))?;
                 self.ops.swap_remove(i);
@@ -822,6 +890,19 @@ impl<S: Store> Dht<S> {
                 };
                 self.defer(now, push);
             }
+        }
+    }
+
+    /// Caches a copy met on a lookup's path, after checking a content hash;
+    /// a replica's own copy needs none.
+    fn cache_copy(&mut self, now: Instant, key: Id, meta: Meta, value: &[u8]) {
+        if meta.content && Id::sha1(value) != key {
+            self.stats.forged += 1;
+            return;
+        }
+        if self.store.get(key).is_none() {
+            self.cache
+                .insert(key, meta, value, now, self.config.cache_ttl);
         }
     }
 
@@ -935,26 +1016,51 @@ impl<S: Store> Dht<S> {
         client: Option<Peer>,
     ) {
         let client = client.unwrap_or(source);
-        let held = self
-            .store
-            .get(key)
-            .is_some_and(|it| it.meta.version >= min_version);
-        if held {
+        let on_the_way = tried & msg::ON_THE_WAY != 0;
+        let tried = tried & !msg::ON_THE_WAY;
+        self.stats.gets_on_the_way += u64::from(on_the_way);
+        let stored = self.store.get(key).map(|it| it.meta.version);
+        let cached = self.cache.get(key, now).map(|it| it.meta.version);
+        let best = match (stored, cached) {
+            (Some(s), Some(c)) if c > s => Some((c, true)),
+            (Some(s), _) => Some((s, false)),
+            (None, c) => c.map(|c| (c, true)),
+        };
+        if let Some((_, from_cache)) = best.filter(|(v, _)| *v >= min_version) {
             self.stats.gets_served += 1;
-            self.send(
-                now,
-                node,
-                Deferred::Value {
-                    to: client,
-                    op,
-                    key,
-                },
-            );
+            self.stats.gets_served_from_cache += u64::from(from_cache);
+            self.stats.gets_answered_on_the_way += u64::from(on_the_way);
+            let answer = Deferred::Value {
+                to: client,
+                op,
+                key,
+                from_cache,
+            };
+            self.send(now, node, answer);
+            // PAST §4: the node before us on the path caches it for
+            // later lookups (the client caches what it gets itself).
+            if source.id != client.id && tried == 0 && !self.config.cache_ttl.is_zero() {
+                self.send(now, node, Deferred::CachePush { to: source, key });
+            }
+            return;
+        }
+        let own = node.own().id;
+        if on_the_way {
+            // Handed over on the way (the Lookups forwarder) and not here:
+            // send it on towards the root.
+            let fwd = Deferred::Get {
+                to: None,
+                op,
+                key,
+                min_version,
+                tried,
+                client,
+            };
+            self.send(now, node, fwd);
             return;
         }
         // A replica that just joined may not have been given the value
         // yet: ask the others before saying it does not exist.
-        let own = node.own().id;
         let next = node
             .replica_set(key, self.config.replicas)
             .into_iter()
@@ -964,7 +1070,7 @@ impl<S: Store> Dht<S> {
         match next {
             Some(to) if usize::from(tried) < self.config.replicas => {
                 let fwd = Deferred::Get {
-                    to,
+                    to: Some(to),
                     op,
                     key,
                     min_version,
@@ -1201,22 +1307,53 @@ impl<S: Store> Dht<S> {
                 };
                 encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
             }
-            Deferred::Value { to, op, key } => match self.store.get(key) {
-                Some(it) => {
-                    let msg = Msg::Value {
-                        op,
-                        key,
-                        meta: it.meta,
-                        cached: false,
-                        value: it.value,
-                    };
-                    encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+            Deferred::Value {
+                to,
+                op,
+                key,
+                from_cache,
+            } => {
+                let it = match from_cache {
+                    false => self.store.get(key),
+                    true => self.cache.get(key, now),
+                };
+                match it {
+                    Some(it) => {
+                        let msg = Msg::Value {
+                            op,
+                            key,
+                            meta: it.meta,
+                            cached: from_cache,
+                            value: it.value,
+                        };
+                        encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+                    }
+                    None => {
+                        let msg = Msg::NotFound { op, key };
+                        encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+                    }
                 }
-                None => {
-                    let msg = Msg::NotFound { op, key };
-                    encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+            }
+            Deferred::CachePush { to, key } => {
+                let it = match self.store.get(key) {
+                    Some(it) => Some(it),
+                    None => self.cache.get(key, now),
+                };
+                match it {
+                    Some(it) => {
+                        let msg = Msg::Store {
+                            op: 0,
+                            key,
+                            meta: it.meta,
+                            cache: true,
+                            client: None,
+                            value: it.value,
+                        };
+                        encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
+                    }
+                    None => Ok(()),
                 }
-            },
+            }
             Deferred::NotFound { to, op, key } => {
                 let msg = Msg::NotFound { op, key };
                 encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
@@ -1239,8 +1376,8 @@ impl<S: Store> Dht<S> {
                 encode_and_route(
                     node,
                     now,
-                    Some(to),
-                    to.id,
+                    to,
+                    to.map_or(key, |p| p.id),
                     LOOKUP_APP,
                     &msg,
                     &mut self.stats,

@@ -14,6 +14,12 @@ use super::store::Meta;
 const CONTENT: u8 = 1;
 const CACHE: u8 = 2;
 
+/// Where a get's `tried` byte sits, and the bit the [`super::Lookups`]
+/// forwarder sets in it when it hands the get to a node on the way (so
+/// that node knows it is not the root the overlay chose).
+pub(crate) const GET_TRIED_AT: usize = 1 + 8 + ID_BYTES + 8;
+pub(crate) const ON_THE_WAY: u8 = 0x80;
+
 /// Bytes of one listing entry: key and version.
 pub(crate) const LISTING_ENTRY: usize = ID_BYTES + 8;
 
@@ -108,6 +114,9 @@ mod kind {
     pub(super) const MATCH: u8 = 8;
     pub(super) const LISTING: u8 = 9;
 }
+
+/// The kind byte of a get.
+pub(crate) const GET_KIND: u8 = kind::GET;
 
 /// Whether a DHT payload is replica-maintenance traffic (what the
 /// simulator reports as replication): summaries, listings and

@@ -263,7 +263,7 @@ pub(super) fn listing_msg<'b>(
     }
 }
 
-impl<S: Store> Dht<S> {
+impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
     /// One maintenance round: settle hand-offs, then send each neighbour a
     /// digest of what it should hold.
     pub(super) fn sync_round(&mut self, now: Instant, node: &mut impl Kbr) {

@@ -97,6 +97,9 @@ pub enum Verdict {
     Stop,
     /// Send it to this node instead.
     Redirect(Peer),
+    /// Deliver it here, as if this node were the root: the application
+    /// takes the message over (to answer it, or to send it on itself).
+    Deliver,
 }
 
 /// The KBR `forward` upcall for per-hop applications. The default leaves

@@ -215,6 +215,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 }
                 Verdict::Redirect(p) if p.id != self.own().id => next = NextHop::Forward(p),
                 Verdict::Redirect(_) => next = NextHop::Local,
+                Verdict::Deliver => {
+                    // Not the root: no MSPastry hold, and no replica-set
+                    // hand-off; the application asked for it here.
+                    self.deliver(r);
+                    return;
+                }
             }
         }
         match next {

@@ -33,6 +33,9 @@ pub trait Kbr {
     /// How many more messages `route` would take now (an application
     /// keeps some for its users' traffic when it sends in bulk).
     fn route_room(&self) -> usize;
+    /// KBR `local_lookup(key, n)`: up to `n` next hops for `key`, the
+    /// first being where routing sends it (this node if it is the root).
+    fn local_lookup(&self, key: Id, n: usize) -> NodeSet;
     /// KBR `replica_set(key, r)`, closest first.
     fn replica_set(&self, key: Id, r: usize) -> NodeSet;
     /// KBR `range(node, r)`.
@@ -82,6 +85,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
     fn route_room(&self) -> usize {
         Node::route_room(self)
+    }
+    fn local_lookup(&self, key: Id, n: usize) -> NodeSet {
+        Node::local_lookup(self, key, n)
     }
     fn replica_set(&self, key: Id, r: usize) -> NodeSet {
         Node::replica_set(self, key, r)

@@ -211,13 +211,14 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some((t, lost, acked)) = &out.storage {
         let node_seconds = out.live_nodes.max(1) as f64 * spec.duration.as_secs_f64().max(1e-9);
         println!(
-            "dht: {} puts, {} acked, {} failed ({} timed out); {} gets, {} ok, {} not found, {} wrong, {} timed out; {} refused, {} abandoned",
+            "dht: {} puts, {} acked, {} failed ({} timed out); {} gets, {} ok ({} from caches), {} not found, {} wrong, {} timed out; {} refused, {} abandoned",
             t.puts,
             t.puts_acked,
             t.puts_failed,
             t.puts_timed_out,
             t.gets,
             t.gets_ok,
+            t.gets_from_cache,
             t.gets_not_found,
             t.gets_wrong_value,
             t.gets_timed_out,

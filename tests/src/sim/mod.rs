@@ -25,7 +25,7 @@ use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pastry_core::dht::{Dht, DhtConfig, MapStore, Upcall};
+use pastry_core::dht::{Dht, DhtConfig, Lookups, MapStore, Upcall};
 use pastry_core::rng::SmallRng;
 use pastry_core::wire::{Body, Kind, Message};
 use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload};
@@ -37,8 +37,9 @@ use truth::Truth;
 pub type DetMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 /// The node type simulated: default leaf set and table, 16 message slots,
-/// queues of 64.
-pub type SimNode = Node<8, 8, 16, 64>;
+/// queues of 64, and the DHT's lookup upcall (which touches nothing but
+/// DHT gets).
+pub type SimNode = Node<8, 8, 16, 64, Lookups>;
 
 /// The application lookups are sent under.
 pub const LOOKUP_APP: AppId = AppId(1);
@@ -311,7 +312,8 @@ impl Sim {
         let id = random_id(&mut self.rng);
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
         let seed = self.rng.next_u64();
-        let node = SimNode::new(self.config.node.clone(), id, addr, seed).expect("valid config");
+        let node = SimNode::with_forwarder(self.config.node.clone(), id, addr, seed, Lookups)
+            .expect("valid config");
         let place = self.network.place(i, &mut self.rng);
         let mut node = Box::new(node);
         let dht = self.config.dht.clone().map(|config| {

@@ -354,6 +354,7 @@ impl Outcome {
                 "dht_live_stats": format!("{:?}", self.dht_stats.unwrap_or_default()),
                 "gets": t.gets,
                 "gets_ok": t.gets_ok,
+                "gets_from_cache": t.gets_from_cache,
                 "gets_not_found": t.gets_not_found,
                 "gets_wrong_value": t.gets_wrong_value,
                 "gets_timed_out": t.gets_timed_out,

@@ -52,6 +52,8 @@ pub struct Tally {
     pub gets: u64,
     /// Gets that returned the value acknowledged (or a newer one).
     pub gets_ok: u64,
+    /// Of those, the ones a cache on the path answered.
+    pub gets_from_cache: u64,
     /// Gets answered "not found".
     pub gets_not_found: u64,
     /// Gets that returned other bytes or an older version.
@@ -86,7 +88,11 @@ pub struct Seen {
 enum What {
     Stored,
     PutFailed,
-    Found { version: u64, bytes_ok: bool },
+    Found {
+        version: u64,
+        bytes_ok: bool,
+        cached: bool,
+    },
     NotFound,
     TimedOut,
 }
@@ -107,10 +113,15 @@ impl Seen {
                 key,
                 version,
                 value,
-                ..
+                cached,
             } => {
                 let bytes_ok = value == expected_value(key, version, value.len()).as_slice();
-                (op, key, What::Found { version, bytes_ok })
+                let found = What::Found {
+                    version,
+                    bytes_ok,
+                    cached,
+                };
+                (op, key, found)
             }
             DhtEvent::NotFound { op, key } => (op, key, What::NotFound),
             DhtEvent::GetTimedOut { op, key } => (op, key, What::TimedOut),
@@ -158,9 +169,14 @@ impl Storage {
                 *v = (*v).max(op.version);
             }
             What::PutFailed => t.puts_failed += 1,
-            What::Found { version, bytes_ok } => {
+            What::Found {
+                version,
+                bytes_ok,
+                cached,
+            } => {
                 if bytes_ok && version >= op.version {
                     t.gets_ok += 1;
+                    t.gets_from_cache += u64::from(cached);
                 } else {
                     t.gets_wrong_value += 1;
                 }
@@ -253,19 +269,7 @@ impl Sim {
     pub fn dht_stats(&self) -> DhtStats {
         let mut sum = DhtStats::default();
         for d in self.slots.iter().filter_map(|s| s.dht.as_deref()) {
-            let s = d.stats();
-            sum.stored += s.stored;
-            sum.stale_refused += s.stale_refused;
-            sum.full_refused += s.full_refused;
-            sum.forged += s.forged;
-            sum.malformed += s.malformed;
-            sum.gets_served += s.gets_served;
-            sum.handed_off += s.handed_off;
-            sum.sent += s.sent;
-            sum.sent_bytes += s.sent_bytes;
-            sum.deferred += s.deferred;
-            sum.dropped += s.dropped;
-            sum.sync_rounds += s.sync_rounds;
+            sum += *d.stats();
         }
         sum
     }
