@@ -266,6 +266,7 @@ fn content_hash_keys_are_verified() {
         let meta = dht::Meta {
             version: 0,
             content: false,
+            diverted: false,
         };
         store.insert(key, meta, b"tampered").unwrap();
     }
@@ -393,5 +394,70 @@ fn lookups_are_answered_from_caches_on_the_path() {
                 net.outcome(i, op)
             );
         }
+    }
+}
+
+#[test]
+fn a_full_replica_diverts_the_value_and_keeps_a_pointer() {
+    for seed in seeds(&[14, 15]) {
+        let mut net = ring(40, seed);
+        let key = net.random_id();
+        // The key's root, and another of its replicas, have no room at all.
+        let replicas = net.true_replicas(key, K);
+        let root = net.true_root(key);
+        let other = *replicas.iter().find(|&&i| i != root).unwrap();
+        for i in [root, other] {
+            *net.dht(i).store_mut() = dht::MapStore::with_limits(0, 0);
+        }
+        let client = *net.live().iter().find(|i| !replicas.contains(i)).unwrap();
+        let op = net.put(client, key, 1, &value_for(key, 1));
+        net.run_for(Duration::from_secs(3));
+        assert!(
+            matches!(net.outcome(client, op), Some(DhtDone::Stored { replicas }) if *replicas >= 3),
+            "seed {seed}: {:?}",
+            net.outcome(client, op)
+        );
+        for i in [root, other] {
+            assert_eq!(
+                net.dht(i).stats().diverted,
+                1,
+                "seed {seed}: node {i} diverted"
+            );
+        }
+        // Three replicas hold it, and two diverted copies sit outside the
+        // replica set, marked as such.
+        let holders: Vec<usize> = net.holders(key).into_iter().map(|(i, _)| i).collect();
+        let diverted: Vec<usize> = holders
+            .iter()
+            .copied()
+            .filter(|i| !replicas.contains(i))
+            .collect();
+        assert_eq!(holders.len(), K, "seed {seed}: holders {holders:?}");
+        assert_eq!(
+            diverted.len(),
+            2,
+            "seed {seed}: diverted copies at {diverted:?}"
+        );
+        for &d in &diverted {
+            assert!(net.dht(d).store().get(key).unwrap().meta.diverted);
+        }
+        // Every node reads it (the root answers through its pointer), and
+        // maintenance leaves the diverted copies in place.
+        net.run_for(Duration::from_secs(60));
+        for i in net.live() {
+            let op = net.get(i, key);
+            net.run_for(Duration::from_secs(1));
+            assert!(
+                matches!(net.outcome(i, op), Some(DhtDone::Found { version: 1, .. })),
+                "seed {seed}: get from {i}: {:?}",
+                net.outcome(i, op)
+            );
+        }
+        assert_eq!(
+            net.holders(key).len(),
+            K,
+            "seed {seed}: {:?}",
+            net.holders(key)
+        );
     }
 }

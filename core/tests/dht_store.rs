@@ -90,6 +90,7 @@ fn check<S: Store>(
                 let meta = Meta {
                     version: u64::from(version % 4),
                     content: false,
+                    diverted: false,
                 };
                 let got = store.insert(key(k), meta, &value);
                 let want = model.insert(key(k), meta.version, &value);
@@ -168,6 +169,7 @@ fn a_full_fixed_store_still_takes_a_newer_version_that_fits() {
     let m = |version| Meta {
         version,
         content: false,
+        diverted: false,
     };
     s.insert(key(1), m(1), b"aaaa").unwrap();
     s.insert(key(2), m(1), b"bbbbbb").unwrap();

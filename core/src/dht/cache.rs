@@ -133,6 +133,7 @@ mod tests {
         Meta {
             version,
             content: false,
+            diverted: false,
         }
     }
 

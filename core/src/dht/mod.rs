@@ -333,6 +333,8 @@ pub struct DhtStats {
     pub gets_answered_on_the_way: u64,
     /// Values dropped after every current replica confirmed them.
     pub handed_off: u64,
+    /// Values this node had no room for and diverted to a neighbour.
+    pub diverted: u64,
     /// Messages this node sent, and their payload bytes.
     pub sent: u64,
     /// Their payload bytes.
@@ -562,7 +564,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     ) -> Result<OpId, DhtError> {
         let meta = Meta {
             version,
-            content: false,
+            ..Meta::default()
         };
         self.start_put(now, node, key, meta, value)
     }
@@ -577,8 +579,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     ) -> Result<(Id, OpId), DhtError> {
         let key = Id::sha1(value);
         let meta = Meta {
-            version: 0,
             content: true,
+            ..Meta::default()
         };
         Ok((key, self.start_put(now, node, key, meta, value)?))
     }
@@ -708,6 +710,15 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 None
             }
             Event::Joined | Event::Update { .. } => {
+                if let Event::Update {
+                    peer,
+                    joined: false,
+                } = ev
+                {
+                    // A diverted copy is gone with its holder: maintenance
+                    // brings the value back and it is placed again.
+                    self.sync.pointers.retain(|p| p.holder.id != peer.id);
+                }
                 self.sync.leaf_set_changed(now, &self.config);
                 Some(Upcall::Overlay(ev))
             }
@@ -750,13 +761,20 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 client,
                 value,
             } => {
-                let outcome = self.accept(key, meta, value);
+                let mut outcome = self.accept(key, meta, value);
                 let own = node.own().id;
                 let replica = node
                     .replica_set(key, self.config.replicas)
                     .iter()
                     .any(|p| p.id == own);
-                if outcome == Outcome::Stored && !replica {
+                if outcome == Outcome::Full && replica && !meta.diverted {
+                    if self.divert(now, node, key, meta, value, op, client) {
+                        // The node it went to acknowledges.
+                        return None;
+                    }
+                    outcome = Outcome::Full;
+                }
+                if outcome == Outcome::Stored && !replica && !meta.diverted {
                     // Given a value we should not hold (the sender's view
                     // differs): hand it off soon rather than at the period.
                     self.sync.soon(now, &self.config);
@@ -853,6 +871,11 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         value: &[u8],
     ) {
         let outcome = self.accept(key, meta, value);
+        if outcome == Outcome::Full && self.divert(now, node, key, meta, value, op, Some(client)) {
+            // The value is held for us elsewhere; that node acknowledges.
+            self.copy_to_replicas(now, node, client, op, key, meta, value);
+            return;
+        }
         let version = meta.version;
         self.send(
             now,
@@ -865,9 +888,23 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 outcome,
             },
         );
-        if outcome != Outcome::Stored {
-            return;
+        if outcome == Outcome::Stored {
+            self.copy_to_replicas(now, node, client, op, key, meta, value);
         }
+    }
+
+    /// The root's copies to the rest of the replica set.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_to_replicas(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        client: Peer,
+        op: u64,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+    ) {
         let own = node.own().id;
         for p in node.replica_set(key, self.config.replicas) {
             if p.id == own {
@@ -893,6 +930,68 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         }
     }
 
+    /// PAST §3.3 replica diversion: no room here, so the value goes to the
+    /// leaf-set member nearest the key outside the replica set, which
+    /// keeps it for us (and acknowledges the client); we keep a pointer.
+    #[allow(clippy::too_many_arguments)]
+    fn divert(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+        op: u64,
+        client: Option<Peer>,
+    ) -> bool {
+        let pointed = self.sync.pointers.iter().any(|p| p.key == key);
+        if self.sync.pointers.is_full() && !pointed {
+            return false;
+        }
+        let rs = node.replica_set(key, self.config.replicas);
+        let own = node.own().id;
+        // The i-th replica diverts to the i-th nearest node outside the
+        // replica set, so two full replicas do not pick the same one.
+        let rank = rs.iter().position(|p| p.id == own).unwrap_or(0);
+        let mut outside: Vec<Peer, { crate::leaf_set::NODE_SET_CAPACITY }> = node
+            .neighbor_set(crate::leaf_set::NODE_SET_CAPACITY)
+            .into_iter()
+            .filter(|p| !rs.iter().any(|r| r.id == p.id))
+            .collect();
+        outside.sort_unstable_by(|a, b| key.cmp_closeness(a.id, b.id));
+        let Some(&holder) = outside.get(rank % outside.len().max(1)) else {
+            return false;
+        };
+        let msg = Msg::Store {
+            op,
+            key,
+            meta: Meta {
+                diverted: true,
+                ..meta
+            },
+            cache: false,
+            client,
+            value,
+        };
+        // Not kept for later: the value is not stored here to read back.
+        if self
+            .send_now(now, node, Some(holder), holder.id, APP, &msg)
+            .is_err()
+        {
+            return false;
+        }
+        self.sync.pointers.retain(|p| p.key != key);
+        let pointer = sync::Pointer {
+            key,
+            version: meta.version,
+            holder,
+        };
+        // Room: checked above, or an entry for the key was just removed.
+        let _ = self.sync.pointers.push(pointer);
+        self.stats.diverted += 1;
+        true
+    }
+
     /// Caches a copy met on a lookup's path, after checking a content hash;
     /// a replica's own copy needs none.
     fn cache_copy(&mut self, now: Instant, key: Id, meta: Meta, value: &[u8]) {
@@ -911,6 +1010,16 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         if meta.content && Id::sha1(value) != key {
             self.stats.forged += 1;
             return Outcome::Forged;
+        }
+        // Held through a pointer: as good as stored here.
+        if let Some(p) = self.sync.pointers.iter().find(|p| p.key == key) {
+            if p.version > meta.version {
+                self.stats.stale_refused += 1;
+                return Outcome::Stale { current: p.version };
+            }
+            if p.version == meta.version && self.store.get(key).is_none() {
+                return Outcome::Stored;
+            }
         }
         match self.store.insert(key, meta, value) {
             Ok(()) => {
@@ -1042,6 +1151,25 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             if source.id != client.id && tried == 0 && !self.config.cache_ttl.is_zero() {
                 self.send(now, node, Deferred::CachePush { to: source, key });
             }
+            return;
+        }
+        let pointer = self
+            .sync
+            .pointers
+            .iter()
+            .find(|p| p.key == key && p.version >= min_version)
+            .map(|p| p.holder);
+        if let Some(holder) = pointer.filter(|_| !on_the_way) {
+            // Our replica lives at `holder`: it answers.
+            let fwd = Deferred::Get {
+                to: Some(holder),
+                op,
+                key,
+                min_version,
+                tried,
+                client,
+            };
+            self.send(now, node, fwd);
             return;
         }
         let own = node.own().id;
@@ -1393,7 +1521,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             }
             Deferred::Listing { to, range } => {
                 let mut entries = [0u8; sync::LISTING_BYTES];
-                let msg = sync::listing_msg(&self.store, range, &mut entries);
+                let msg = sync::listing_msg(&self.store, &self.sync.pointers, range, &mut entries);
                 encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
             }
         };

@@ -13,6 +13,7 @@ use super::store::Meta;
 
 const CONTENT: u8 = 1;
 const CACHE: u8 = 2;
+const DIVERTED: u8 = 4;
 
 /// Where a get's `tried` byte sits, and the bit the [`super::Lookups`]
 /// forwarder sets in it when it hands the get to a node on the way (so
@@ -375,12 +376,13 @@ fn put_optional_peer(w: &mut Writer<'_>, peer: Option<Peer>) {
 fn meta(r: &mut Reader<'_>) -> Result<(Meta, bool), DecodeError> {
     let version = r.u64()?;
     let flags = r.u8()?;
-    if flags & !(CONTENT | CACHE) != 0 {
+    if flags & !(CONTENT | CACHE | DIVERTED) != 0 {
         return Err(DecodeError::ReservedFlags);
     }
     let meta = Meta {
         version,
         content: flags & CONTENT != 0,
+        diverted: flags & DIVERTED != 0,
     };
     Ok((meta, flags & CACHE != 0))
 }
@@ -390,6 +392,9 @@ fn put_meta(w: &mut Writer<'_>, meta: Meta, cache: bool) {
     let mut flags = 0;
     if meta.content {
         flags |= CONTENT;
+    }
+    if meta.diverted {
+        flags |= DIVERTED;
     }
     if cache {
         flags |= CACHE;
@@ -435,6 +440,7 @@ mod tests {
         let meta = Meta {
             version: 9,
             content: true,
+            diverted: true,
         };
         let key = Id::sha1(b"k");
         let entries = [7u8; 2 * LISTING_ENTRY];

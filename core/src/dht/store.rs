@@ -19,6 +19,9 @@ pub struct Meta {
     pub version: u64,
     /// The key is SHA-1 of the value (self-authenticating, PAST §2.1).
     pub content: bool,
+    /// Held for a replica that had no room (PAST §3.3's replica
+    /// diversion): not this node's own replica, and never handed off.
+    pub diverted: bool,
 }
 
 /// A stored value, borrowed from its store.

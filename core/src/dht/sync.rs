@@ -62,7 +62,21 @@ pub(super) struct SyncState {
     sent: Vec<(u32, (u32, u64)), NODE_SET_CAPACITY>,
     /// When the next round sends every digest.
     full_at: Option<Instant>,
+    /// Values this node is a replica for but diverted, for want of room,
+    /// to `holder` (PAST §3.3): counted as held in digests and listings.
+    pub(super) pointers: Vec<Pointer, MAX_POINTERS>,
 }
+
+/// A diverted replica: where it is.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pointer {
+    pub(super) key: Id,
+    pub(super) version: u64,
+    pub(super) holder: Peer,
+}
+
+/// Diverted replicas one node keeps pointers to.
+pub(super) const MAX_POINTERS: usize = 32;
 
 /// Values remembered as lacking at a neighbour.
 const MAX_MISSING: usize = 64;
@@ -90,7 +104,7 @@ impl SyncState {
 
     /// The digest of `store` over `range`.
     pub(super) fn digest_msg(&self, store: &impl Store, range: KeyRange) -> Msg<'static> {
-        let (count, hash) = digest(store, range);
+        let (count, hash) = digest(store, &self.pointers, range);
         let confirm = self.handoff.iter().any(|h| range.contains(h.key));
         Msg::Digest {
             range,
@@ -213,11 +227,18 @@ fn intersect(a: KeyRange, b: KeyRange) -> Option<KeyRange> {
     (start != end).then_some(KeyRange { start, end })
 }
 
-/// Count and order-independent hash of the (key, version) pairs in range.
-fn digest(store: &impl Store, range: KeyRange) -> (u32, u64) {
-    keys_in(store, range).fold((0u32, 0u64), |(n, h), (key, meta)| {
-        (n.wrapping_add(1), h ^ entry_hash(key, meta.version))
-    })
+/// Count and order-independent hash of the (key, version) pairs in range,
+/// the values held through a pointer included.
+fn digest(store: &impl Store, pointers: &[Pointer], range: KeyRange) -> (u32, u64) {
+    let held = keys_in(store, range).map(|(key, meta)| (key, meta.version));
+    let pointed = pointers
+        .iter()
+        .filter(|p| range.contains(p.key) && store.get(p.key).is_none())
+        .map(|p| (p.key, p.version));
+    held.chain(pointed)
+        .fold((0u32, 0u64), |(n, h), (key, version)| {
+            (n.wrapping_add(1), h ^ entry_hash(key, version))
+        })
 }
 
 fn entry_hash(key: Id, version: u64) -> u64 {
@@ -241,20 +262,37 @@ fn mix(mut z: u64) -> u64 {
 /// A listing of `store` over `range` from its start, in `buf`.
 pub(super) fn listing_msg<'b>(
     store: &impl Store,
+    pointers: &[Pointer],
     range: KeyRange,
     buf: &'b mut [u8; LISTING_BYTES],
 ) -> Msg<'b> {
     let mut n = 0;
     let mut more = false;
+    let mut put = |n: &mut usize, key: Id, version: u64| {
+        let e = &mut buf[*n * LISTING_ENTRY..(*n + 1) * LISTING_ENTRY];
+        e[..20].copy_from_slice(&key.to_bytes());
+        e[20..].copy_from_slice(&version.to_be_bytes());
+        *n += 1;
+    };
     for (key, meta) in keys_in(store, range) {
         if n == LISTING_MAX {
             more = true;
             break;
         }
-        let e = &mut buf[n * LISTING_ENTRY..(n + 1) * LISTING_ENTRY];
-        e[..20].copy_from_slice(&key.to_bytes());
-        e[20..].copy_from_slice(&meta.version.to_be_bytes());
-        n += 1;
+        put(&mut n, key, meta.version);
+    }
+    // Values held through a pointer, after the rest (only in a listing
+    // that is complete, whose last entry does not bound a next page).
+    if !more {
+        let pointed = pointers
+            .iter()
+            .filter(|p| range.contains(p.key) && store.get(p.key).is_none());
+        for p in pointed {
+            if n == LISTING_MAX {
+                break;
+            }
+            put(&mut n, p.key, p.version);
+        }
     }
     Msg::Listing {
         range,
@@ -319,7 +357,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 continue;
             }
             let tag = id_tag(m.id);
-            let d = digest(&self.store, range);
+            let d = digest(&self.store, &self.sync.pointers, range);
             // The same values as last time (the range may have moved with
             // the leaf set, but over no key).
             let seen = self.sync.sent.iter().any(|s| (s.0, s.1) == (tag, d));
@@ -363,8 +401,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     fn settle_handoffs(&mut self, now: Instant, node: &mut impl Kbr) {
         let k = self.config.replicas;
         let mine = Responsibility::of(node, k);
-        // Entries whose node is a replica again are no longer hand-offs.
+        // Entries whose node is a replica again are no longer hand-offs,
+        // and pointers of keys it is no longer a replica for are let go.
         self.sync.handoff.retain(|h| !mine.holds(node, h.key));
+        self.sync.pointers.retain(|p| mine.holds(node, p.key));
         self.drop_confirmed(node, true);
         // New hand-offs.
         let mut cur = self.store.first_from(Id::ZERO);
@@ -376,7 +416,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             if self.sync.handoff.iter().any(|h| h.key == key) {
                 continue;
             }
-            if mine.holds(node, key) {
+            // A diverted copy stays where its replica put it.
+            if meta.diverted || mine.holds(node, key) {
                 continue;
             }
             let routed = !node.covers(key);
@@ -441,7 +482,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         hash: u64,
         confirm: bool,
     ) {
-        if digest(&self.store, range) == (count, hash) {
+        if digest(&self.store, &self.sync.pointers, range) == (count, hash) {
             if confirm {
                 self.send(now, node, Deferred::Match { to: from, range });
             }
