@@ -3,11 +3,12 @@
 
 use core::mem::size_of;
 
+use pastry_core::dht::{Dht, FixedStore, MapStore};
 use pastry_core::{Entry, LeafSet, Node, Peer, RoutingState, RoutingTable};
 
 fn main() {
-    println!("{:<48} {:>7}", "type", "bytes");
-    let rows: [(&str, usize); 9] = [
+    println!("{:<56} {:>7}", "type", "bytes");
+    let rows: [(&str, usize); 11] = [
         ("Peer (id + SocketAddr)", size_of::<Peer>()),
         ("routing_table::Entry (peer + rtt)", size_of::<Entry>()),
         (
@@ -38,8 +39,16 @@ fn main() {
             "Node<8, 4, 4, 16> (embedded)",
             size_of::<Node<8, 4, 4, 16>>(),
         ),
+        (
+            "Dht<MapStore> (default: 16-value, 8 KiB cache)",
+            size_of::<Dht<MapStore>>(),
+        ),
+        (
+            "Dht<FixedStore<16, 4096>, 0, 0> (embedded, no cache)",
+            size_of::<Dht<FixedStore<16, 4096>, 0, 0>>(),
+        ),
     ];
     for (name, bytes) in rows {
-        println!("{name:<48} {bytes:>7}");
+        println!("{name:<56} {bytes:>7}");
     }
 }
