@@ -205,25 +205,14 @@ impl Sim {
     pub fn dht_put(&mut self, i: usize) {
         let key = self.random_key();
         let value = expected_value(key, 1, self.storage.value_bytes);
-        let now = self.now;
-        let slot = &mut self.slots[i];
-        let done = match (slot.node.as_mut(), slot.dht.as_mut()) {
-            (Some(node), Some(dht)) => dht.put(now, node.as_mut(), key, 1, &value).ok(),
-            _ => None,
+        let expect = Op {
+            key,
+            version: 1,
+            put: true,
         };
-        match done {
-            Some(op) => {
-                self.storage.tally.puts += 1;
-                let op_rec = Op {
-                    key,
-                    version: 1,
-                    put: true,
-                };
-                self.storage.ops.insert((i as u32, op), op_rec);
-                self.drain(i);
-            }
-            None => self.storage.tally.refused += 1,
-        }
+        self.dht_op(i, expect, |now, node, dht| {
+            dht.put(now, node, key, 1, &value).ok()
+        });
     }
 
     /// Node `i` gets a random acknowledged key (nothing if none yet).
@@ -232,25 +221,35 @@ impl Sim {
         let Some(key) = self.storage.random_acked(r) else {
             return;
         };
-        let version = self.storage.acked[&key];
+        let expect = Op {
+            key,
+            version: self.storage.acked[&key],
+            put: false,
+        };
+        self.dht_op(i, expect, |now, node, dht| dht.get(now, node, key).ok());
+    }
+
+    /// Issues an operation at node `i` and records what to expect of it.
+    fn dht_op(
+        &mut self,
+        i: usize,
+        expect: Op,
+        issue: impl FnOnce(Instant, &mut super::SimNode, &mut dht::Dht<dht::MapStore>) -> Option<OpId>,
+    ) {
         let now = self.now;
         let slot = &mut self.slots[i];
         let done = match (slot.node.as_mut(), slot.dht.as_mut()) {
-            (Some(node), Some(dht)) => dht.get(now, node.as_mut(), key).ok(),
+            (Some(node), Some(dht)) => issue(now, node.as_mut(), dht.as_mut()),
             _ => None,
         };
+        let t = &mut self.storage.tally;
         match done {
             Some(op) => {
-                self.storage.tally.gets += 1;
-                let op_rec = Op {
-                    key,
-                    version,
-                    put: false,
-                };
-                self.storage.ops.insert((i as u32, op), op_rec);
+                *(if expect.put { &mut t.puts } else { &mut t.gets }) += 1;
+                self.storage.ops.insert((i as u32, op), expect);
                 self.drain(i);
             }
-            None => self.storage.tally.refused += 1,
+            None => t.refused += 1,
         }
     }
 
