@@ -99,6 +99,7 @@ pub enum Verdict {
     Redirect(Peer),
     /// Deliver it here, as if this node were the root: the application
     /// takes the message over (to answer it, or to send it on itself).
+    /// A node that is not active yet routes it on instead.
     Deliver,
 }
 

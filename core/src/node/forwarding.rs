@@ -215,12 +215,15 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 }
                 Verdict::Redirect(p) if p.id != self.own().id => next = NextHop::Forward(p),
                 Verdict::Redirect(_) => next = NextHop::Local,
-                Verdict::Deliver => {
-                    // Not the root: no MSPastry hold, and no replica-set
-                    // hand-off; the application asked for it here.
+                // Not the root: no MSPastry hold, and no replica-set
+                // hand-off; the application asked for it here. Only an
+                // active node takes a message over: a joining one cannot
+                // send it on (it routes nothing of its own yet).
+                Verdict::Deliver if self.phase == Phase::Active => {
                     self.deliver(r);
                     return;
                 }
+                Verdict::Deliver => {}
             }
         }
         match next {
