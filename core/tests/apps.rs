@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::net::Net;
-use pastry_core::node::{AppPolicy, ForwardHop, Forwarder, Verdict};
+use pastry_core::node::{AppPolicy, ForwardHop, Forwarder, Policy, Verdict};
 use pastry_core::{AppId, Config, Id, Peer};
 
 const PER_HOP: AppId = AppId(40);
@@ -46,18 +46,18 @@ fn ring(n: usize, seed: u64) -> Net<Recorder> {
     }
     net.run_for(Duration::from_secs(20));
     for i in net.live() {
-        net.nodes[i]
-            .policy_mut()
-            .set(
-                PER_HOP,
-                AppPolicy {
-                    allow: true,
-                    per_hop: true,
-                },
-            )
-            .unwrap();
+        per_hop(net.nodes[i].policy_mut());
     }
     net
+}
+
+/// Makes `PER_HOP` a per-hop application under `policy`.
+fn per_hop(policy: &mut Policy) {
+    let p = AppPolicy {
+        allow: true,
+        per_hop: true,
+    };
+    policy.set(PER_HOP, p).unwrap();
 }
 
 fn calls(net: &Net<Recorder>, key: Id) -> usize {
@@ -176,4 +176,76 @@ fn a_node_that_denies_a_per_hop_app_forwards_without_the_upcall() {
         );
         assert_eq!(calls(&net, key), 1, "seed {seed}: key {key}");
     }
+}
+
+/// Takes every message over at its second node and later ones.
+#[derive(Default)]
+struct TakeOver;
+
+impl Forwarder for TakeOver {
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        if hop.hops > 0 {
+            Verdict::Deliver
+        } else {
+            Verdict::Continue
+        }
+    }
+}
+
+#[test]
+fn a_node_takes_a_message_over_only_once_active() {
+    use pastry_core::wire::{Body, Message, Routed};
+    use pastry_core::{Event, Instant, Node};
+    use std::net::SocketAddr;
+
+    let addr = |i: u8| SocketAddr::from(([10, 0, 0, i], 7000));
+    let now = Instant::from_secs(1);
+    let node = |i: u8| {
+        let mut n = Node::<8, 8, 16, 64, TakeOver>::with_forwarder(
+            Config::default(),
+            Id::sha1(&[i]),
+            addr(i),
+            u64::from(i),
+            TakeOver,
+        )
+        .unwrap();
+        per_hop(n.policy_mut());
+        n
+    };
+    // A per-hop message from a third node, one hop along.
+    let source = Peer::new(Id::sha1(b"source"), addr(9));
+    let datagram = Message {
+        app: PER_HOP,
+        sender: source,
+        body: Body::Routed(Routed {
+            msg_id: 77,
+            key: Id::sha1(b"some key"),
+            per_hop: true,
+            handoff: false,
+            hops: 1,
+            source,
+            payload: b"x",
+        }),
+    };
+    let mut buf = [0u8; 1280];
+    let len = datagram.encode(&mut buf).unwrap();
+    let delivered = |n: &mut Node<8, 8, 16, 64, TakeOver>| {
+        let mut out = 0;
+        while let Some(ev) = n.poll_event() {
+            out += usize::from(matches!(ev, Event::Deliver(_)));
+        }
+        out
+    };
+
+    // Joining (its request not yet answered): it routes the message on.
+    let mut joining = node(1);
+    joining.join(now, Some(addr(2))).unwrap();
+    joining.handle_datagram(now, source.addr, &buf[..len]);
+    assert_eq!(delivered(&mut joining), 0, "a joining node took it over");
+
+    // Active (a ring of one): the upcall's verdict stands.
+    let mut active = node(3);
+    active.join(now, None).unwrap();
+    active.handle_datagram(now, source.addr, &buf[..len]);
+    assert_eq!(delivered(&mut active), 1, "an active node takes it over");
 }
