@@ -450,6 +450,22 @@ enum Deferred {
 }
 
 impl Deferred {
+    /// Where it goes (a node, or the root of the key), and under which
+    /// application.
+    fn destination(&self) -> (Option<Peer>, Id, AppId) {
+        match *self {
+            Deferred::Push { to, key, .. } => (to, key, APP),
+            Deferred::Get { to, key, .. } => (to, key, LOOKUP_APP),
+            Deferred::Ack { to, .. }
+            | Deferred::Value { to, .. }
+            | Deferred::CachePush { to, .. }
+            | Deferred::NotFound { to, .. }
+            | Deferred::Digest { to, .. }
+            | Deferred::Match { to, .. }
+            | Deferred::Listing { to, .. } => (Some(to), to.id, APP),
+        }
+    }
+
     /// Replica maintenance, which the next round repeats if it is lost.
     fn is_maintenance(&self) -> bool {
         match self {
@@ -632,7 +648,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             meta,
             value,
         };
-        self.send_now(now, node, None, key, APP, &msg)
+        encode_and_route(node, now, None, key, APP, &msg, &mut self.stats)
             .map_err(|_| DhtError::Busy)?;
         let kind = OpKind::Put {
             version: meta.version,
@@ -658,7 +674,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             tried: 0,
             client: None,
         };
-        self.send_now(now, node, None, key, LOOKUP_APP, &msg)
+        encode_and_route(node, now, None, key, LOOKUP_APP, &msg, &mut self.stats)
             .map_err(|_| DhtError::Busy)?;
         let kind = OpKind::Get {
             min_version: 0,
@@ -918,7 +934,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 client: Some(client),
                 value,
             };
-            if self.send_now(now, node, Some(p), p.id, APP, &msg).is_err() {
+            if encode_and_route(node, now, Some(p), key, APP, &msg, &mut self.stats).is_err() {
                 let push = Deferred::Push {
                     to: Some(p),
                     key,
@@ -974,10 +990,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             value,
         };
         // Not kept for later: the value is not stored here to read back.
-        if self
-            .send_now(now, node, Some(holder), holder.id, APP, &msg)
-            .is_err()
-        {
+        if encode_and_route(node, now, Some(holder), key, APP, &msg, &mut self.stats).is_err() {
             return false;
         }
         self.sync.pointers.retain(|p| p.key != key);
@@ -1309,7 +1322,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                     };
                     // A refused retry is not retried again: the timeout
                     // still settles the operation.
-                    let _ = self.send_now(now, node, None, o.key, LOOKUP_APP, &msg);
+                    let _ =
+                        encode_and_route(node, now, None, o.key, LOOKUP_APP, &msg, &mut self.stats);
                     if let OpKind::Get { retried, .. } = &mut self.ops[i].kind {
                         *retried = true;
                     }
@@ -1329,19 +1343,6 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     }
 
     // ----- sending -----
-
-    /// Routes `msg` now: to `key`, first through `hint`.
-    fn send_now(
-        &mut self,
-        now: Instant,
-        node: &mut impl Kbr,
-        hint: Option<Peer>,
-        key: Id,
-        app: AppId,
-        msg: &Msg<'_>,
-    ) -> Result<(), CommandError> {
-        encode_and_route(node, now, hint, key, app, msg, &mut self.stats)
-    }
 
     /// Sends `d` now if the node has room, else keeps it for later.
     /// Maintenance may fill only half the wait list, so a transfer of many
@@ -1399,131 +1400,95 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             // Keep room in the node for clients' operations and answers.
             return false;
         }
-        let r = match d {
+        let (to, key, app) = d.destination();
+        // Only a listing needs room for its entries.
+        let mut entries: [u8; sync::LISTING_BYTES];
+        let msg = match d {
             Deferred::Push {
-                to,
-                key,
+                key, op, client, ..
+            } => self.store.get(key).map(|it| Msg::Store {
                 op,
+                key,
+                meta: it.meta,
+                cache: false,
                 client,
-            } => match self.store.get(key) {
-                Some(it) => {
-                    let msg = Msg::Store {
-                        op,
-                        key,
-                        meta: it.meta,
-                        cache: false,
-                        client,
-                        value: it.value,
-                    };
-                    let dest = to.map_or(key, |p| p.id);
-                    encode_and_route(node, now, to, dest, APP, &msg, &mut self.stats)
-                }
-                None => Ok(()),
-            },
+                value: it.value,
+            }),
             Deferred::Ack {
-                to,
                 op,
                 key,
                 version,
                 outcome,
-            } => {
-                let msg = Msg::StoreAck {
-                    op,
-                    key,
-                    version,
-                    outcome,
-                };
-                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
-            }
+                ..
+            } => Some(Msg::StoreAck {
+                op,
+                key,
+                version,
+                outcome,
+            }),
             Deferred::Value {
-                to,
                 op,
                 key,
                 from_cache,
+                ..
             } => {
                 let it = match from_cache {
                     false => self.store.get(key),
                     true => self.cache.get(key, now),
                 };
-                match it {
-                    Some(it) => {
-                        let msg = Msg::Value {
-                            op,
-                            key,
-                            meta: it.meta,
-                            cached: from_cache,
-                            value: it.value,
-                        };
-                        encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
-                    }
-                    None => {
-                        let msg = Msg::NotFound { op, key };
-                        encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
-                    }
-                }
+                Some(match it {
+                    Some(it) => Msg::Value {
+                        op,
+                        key,
+                        meta: it.meta,
+                        cached: from_cache,
+                        value: it.value,
+                    },
+                    None => Msg::NotFound { op, key },
+                })
             }
-            Deferred::CachePush { to, key } => {
-                let it = match self.store.get(key) {
-                    Some(it) => Some(it),
-                    None => self.cache.get(key, now),
-                };
-                match it {
-                    Some(it) => {
-                        let msg = Msg::Store {
-                            op: 0,
-                            key,
-                            meta: it.meta,
-                            cache: true,
-                            client: None,
-                            value: it.value,
-                        };
-                        encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
-                    }
-                    None => Ok(()),
-                }
+            Deferred::CachePush { key, .. } => {
+                let it = self.store.get(key).or_else(|| self.cache.get(key, now));
+                it.map(|it| Msg::Store {
+                    op: 0,
+                    key,
+                    meta: it.meta,
+                    cache: true,
+                    client: None,
+                    value: it.value,
+                })
             }
-            Deferred::NotFound { to, op, key } => {
-                let msg = Msg::NotFound { op, key };
-                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
-            }
+            Deferred::NotFound { op, key, .. } => Some(Msg::NotFound { op, key }),
             Deferred::Get {
-                to,
                 op,
                 key,
                 min_version,
                 tried,
                 client,
-            } => {
-                let msg = Msg::Get {
-                    op,
-                    key,
-                    min_version,
-                    tried,
-                    client: Some(client),
-                };
-                encode_and_route(
-                    node,
-                    now,
-                    to,
-                    to.map_or(key, |p| p.id),
-                    LOOKUP_APP,
-                    &msg,
-                    &mut self.stats,
-                )
+                ..
+            } => Some(Msg::Get {
+                op,
+                key,
+                min_version,
+                tried,
+                client: Some(client),
+            }),
+            Deferred::Digest { range, .. } => Some(self.sync.digest_msg(&self.store, range)),
+            Deferred::Match { range, .. } => Some(Msg::Match { range }),
+            Deferred::Listing { range, .. } => {
+                entries = [0u8; sync::LISTING_BYTES];
+                Some(sync::listing_msg(
+                    &self.store,
+                    &self.sync.pointers,
+                    range,
+                    &mut entries,
+                ))
             }
-            Deferred::Digest { to, range } => {
-                let msg = self.sync.digest_msg(&self.store, range);
-                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
-            }
-            Deferred::Match { to, range } => {
-                let msg = Msg::Match { range };
-                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
-            }
-            Deferred::Listing { to, range } => {
-                let mut entries = [0u8; sync::LISTING_BYTES];
-                let msg = sync::listing_msg(&self.store, &self.sync.pointers, range, &mut entries);
-                encode_and_route(node, now, Some(to), to.id, APP, &msg, &mut self.stats)
-            }
+        };
+        // A value gone since the message was described: nothing to send.
+        let r = match msg {
+            Some(msg) => encode_and_route(node, now, to, key, app, &msg, &mut self.stats),
+            None => Ok(()),
         };
         match r {
             Ok(()) => true,
@@ -1543,10 +1508,12 @@ const MAINTENANCE_RESERVE: usize = 4;
 /// How soon a message that found the node full is tried again.
 const RETRY: Duration = Duration::from_millis(20);
 
+/// Encodes `msg` and routes it straight to `to` (to its id, through it
+/// first), or with no `to` to the root of `key`.
 fn encode_and_route(
     node: &mut impl Kbr,
     now: Instant,
-    hint: Option<Peer>,
+    to: Option<Peer>,
     key: Id,
     app: AppId,
     msg: &Msg<'_>,
@@ -1556,7 +1523,7 @@ fn encode_and_route(
     let len = msg
         .encode(&mut buf)
         .ok_or(CommandError::PayloadTooLarge { max: MAX_PAYLOAD })?;
-    node.route(now, key, app, &buf[..len], hint)?;
+    node.route(now, to.map_or(key, |p| p.id), app, &buf[..len], to)?;
     stats.sent += 1;
     stats.sent_bytes += len as u64;
     Ok(())

@@ -317,7 +317,9 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         if !node.is_active() {
             return;
         }
-        self.settle_handoffs(now, node);
+        let k = self.config.replicas;
+        let mine = Responsibility::of(node, k);
+        self.settle_handoffs(now, node, &mine);
         if self.sync.handoff.is_empty() {
             self.sync.backoff = 0;
         } else {
@@ -336,8 +338,6 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             self.sync.full_at = Some(now + self.config.sync_period);
             self.sync.sent.clear();
         }
-        let k = self.config.replicas;
-        let own_range = node.range(node.own().id, k);
         for m in node.neighbor_set(NODE_SET_CAPACITY) {
             let Some(theirs) = node.range(m.id, k) else {
                 continue;
@@ -346,7 +346,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             // once in sync, so the digests match. Values handed off lie
             // outside our range: then their whole range is compared.
             let handoff = self.sync.handoff.iter().any(|h| theirs.contains(h.key));
-            let range = match own_range {
+            let range = match mine.range {
                 Some(ours) if !handoff => match intersect(ours, theirs) {
                     Some(r) => r,
                     None => continue,
@@ -398,9 +398,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
 
     /// Finds values this node is no longer a replica for, and drops those
     /// every current replica has confirmed.
-    fn settle_handoffs(&mut self, now: Instant, node: &mut impl Kbr) {
-        let k = self.config.replicas;
-        let mine = Responsibility::of(node, k);
+    fn settle_handoffs(&mut self, now: Instant, node: &mut impl Kbr, mine: &Responsibility) {
         // Entries whose node is a replica again are no longer hand-offs,
         // and pointers of keys it is no longer a replica for are let go.
         self.sync.handoff.retain(|h| !mine.holds(node, h.key));

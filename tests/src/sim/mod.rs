@@ -655,7 +655,7 @@ impl Sim {
                     Some(Upcall::Overlay(ev)) => ev,
                     Some(Upcall::Dht(d)) => {
                         let seen = storage::Seen::of(d);
-                        self.storage.judge(i, seen, now);
+                        self.storage.judge(i, seen);
                         continue;
                     }
                     None => continue,
@@ -686,7 +686,7 @@ impl Sim {
             }
         }
         while let Some(d) = self.slots[i].dht.as_mut().and_then(|d| d.poll_event()) {
-            self.storage.judge(i, storage::Seen::of(d), now);
+            self.storage.judge(i, storage::Seen::of(d));
         }
         handled
     }

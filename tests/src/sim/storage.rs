@@ -153,7 +153,7 @@ pub fn is_replication(datagram: &[u8]) -> bool {
 
 impl Storage {
     /// Judges node `i`'s outcome `seen`.
-    pub fn judge(&mut self, i: usize, seen: Seen, _now: Instant) {
+    pub fn judge(&mut self, i: usize, seen: Seen) {
         let Some(op) = self.ops.remove(&(i as u32, seen.op)) else {
             return;
         };
