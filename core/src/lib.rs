@@ -144,6 +144,7 @@ pub mod peer;
 pub mod rng;
 pub mod routing;
 pub mod routing_table;
+pub mod scribe;
 pub mod time;
 pub mod wire;
 

@@ -119,3 +119,37 @@ pub trait Forwarder {
 pub struct Passthrough;
 
 impl Forwarder for Passthrough {}
+
+/// Two forwarders on one node (say the DHT's and Scribe's): the first
+/// decides unless it says [`Verdict::Continue`], then the second sees the
+/// hop (with the payload as the first left it). Nest pairs for more.
+impl<A: Forwarder, B: Forwarder> Forwarder for (A, B) {
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        let ForwardHop {
+            key,
+            app,
+            source,
+            hops,
+            next_hop,
+            payload,
+        } = hop;
+        match self.0.forward(ForwardHop {
+            key,
+            app,
+            source,
+            hops,
+            next_hop,
+            payload: &mut *payload,
+        }) {
+            Verdict::Continue => self.1.forward(ForwardHop {
+                key,
+                app,
+                source,
+                hops,
+                next_hop,
+                payload,
+            }),
+            decided => decided,
+        }
+    }
+}

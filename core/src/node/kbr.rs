@@ -10,6 +10,7 @@ use crate::id::Id;
 use crate::leaf_set::NodeSet;
 use crate::peer::Peer;
 use crate::routing::KeyRange;
+use crate::routing_table::Rtt;
 use crate::time::Instant;
 use crate::wire::AppId;
 
@@ -45,6 +46,12 @@ pub trait Kbr {
     /// Whether `key` lies within the leaf set's span, where
     /// `replica_set` is exact.
     fn covers(&self, key: Id) -> bool;
+    /// The measured round-trip time to `id` if the node knows it (from its
+    /// routing table), else [`Rtt::UNKNOWN`]; for preferring nearby peers.
+    fn proximity(&self, id: Id) -> Rtt {
+        let _ = id;
+        Rtt::UNKNOWN
+    }
     /// Sets how this node treats `app`.
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError>;
     /// Sends `payload` for `app` straight to `peer` (routed to its id with
@@ -100,6 +107,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
     fn covers(&self, key: Id) -> bool {
         self.leaf_set().covers(key)
+    }
+    fn proximity(&self, id: Id) -> Rtt {
+        self.routing_table().get(id).map_or(Rtt::UNKNOWN, |e| e.rtt)
     }
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError> {
         self.policy_mut().set(app, policy)

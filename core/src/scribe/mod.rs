@@ -1,0 +1,1244 @@
+//! Group communication on the overlay, after Scribe (Castro, Druschel,
+//! Kermarrec and Rowstron, JSAC 2002): a group is a key (the SHA-1 of its
+//! name, [`group_id`]); the key's root is the group's *rendezvous*, and the
+//! reverse paths of subscribes routed toward it form the group's tree.
+//!
+//! [`Scribe`] sits beside the [`Node`](crate::Node) like the DHT and uses
+//! only the KBR calls every application gets ([`Kbr`]). It is sans-IO:
+//!
+//! * commands — [`Scribe::subscribe`], [`Scribe::unsubscribe`],
+//!   [`Scribe::publish`], [`Scribe::anycast`] — act at once;
+//! * every node event goes through [`Scribe::handle_event`], which hands
+//!   back what is not Scribe's and reports publications delivered here and
+//!   anycast outcomes;
+//! * [`Scribe::poll_timeout`] / [`Scribe::handle_timeout`] run heartbeats,
+//!   parent watching and timeouts; [`Scribe::poll_event`] yields what they
+//!   found.
+//!
+//! Install the [`Joins`] forwarder on the node (alone, or paired with
+//! another application's in a tuple) and call [`Scribe::install`]: Scribe's
+//! subscribes and anycasts ([`ROUTE_APP`]) are per-hop, so the first node
+//! on the way that is already on the tree takes them (§2.2).
+//!
+//! **Trees.** A subscribe stops at the first node already on the tree,
+//! which adopts the sender as a child; a node on the way that is not on it
+//! adopts the sender and subscribes itself (a *forwarder*). A node with
+//! `CHILDREN` children passes a new one down to one of them (bounded
+//! fan-out, §2.3). Publications go to the root and flow down; each member
+//! delivers each once.
+//!
+//! **Repair (§2.4).** Parents send heartbeats to their children every half
+//! [`ScribeConfig::heartbeat`], one datagram per child for all the groups
+//! they share (publications count as heartbeats). A child that hears
+//! nothing for a whole `heartbeat` subscribes again and the tree heals
+//! around the failed parent. A root that learns of a node closer to the
+//! group id subscribes toward it, so the tree follows the new root. A
+//! forwarder left with no children and no member prunes itself. Depths
+//! travel with heartbeats; a node whose depth passes
+//! [`ScribeConfig::max_depth`] is in a loop and rejoins.
+//!
+//! **Anycast (§2.5).** The message is routed toward the group id until it
+//! meets the tree, then walks it depth-first, nearer children first, until a
+//! member's [`Acceptor`] takes it; the sender learns who, or that nobody did.
+//!
+//! **Sizes.** A publication's payload may be up to [`Scribe::max_publish_len`]
+//! (1,233 bytes with the default 1,280-byte datagrams), an anycast's up to
+//! [`Scribe::max_anycast_len`] (leaving room for a walk of 32 nodes).
+//!
+//! ## Three nodes, one group
+//!
+//! ```
+//! use core::net::SocketAddr;
+//! use core::time::Duration;
+//! use std::collections::VecDeque;
+//! use pastry_core::scribe::{group_id, Joins, Members, Scribe, ScribeEvent, Upcall};
+//! use pastry_core::{Config, Id, Instant, Node, Payload};
+//!
+//! type Overlay = Node<8, 8, 16, 64, Joins>;
+//! struct Peer { node: Overlay, scribe: Scribe }
+//! type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
+//!
+//! /// The drain rule with Scribe in the event path; keeps what members get.
+//! fn drain(p: &mut Peer, now: Instant, wire: &mut Wire, got: &mut Vec<String>) {
+//!     let mut buf = [0u8; 1280];
+//!     let mut payload = Payload::new();
+//!     loop {
+//!         while let Some(tx) = p.node.poll_transmit(&mut buf).unwrap() {
+//!             wire.push_back((tx.destination, p.node.own().addr, buf[..tx.len].to_vec()));
+//!         }
+//!         let Some(ev) = p.node.poll_event_into(&mut payload) else { break };
+//!         if let Some(Upcall::Scribe(ScribeEvent::Delivered { data, .. })) =
+//!             p.scribe.handle_event(now, &mut p.node, ev)
+//!         {
+//!             got.push(String::from_utf8_lossy(data).into());
+//!         }
+//!     }
+//! }
+//!
+//! fn run(peers: &mut [Peer], wire: &mut Wire, now: &mut Instant, until: Instant,
+//!        got: &mut Vec<String>) {
+//!     while *now < until {
+//!         *now = *now + Duration::from_millis(1);
+//!         if let Some((to, from, bytes)) = wire.pop_front() {
+//!             let p = peers.iter_mut().find(|p| p.node.own().addr == to).unwrap();
+//!             p.node.handle_datagram(*now, from, &bytes);
+//!             drain(p, *now, wire, got);
+//!         }
+//!         for p in peers.iter_mut() {
+//!             let due = |t: Option<Instant>| t.is_some_and(|t| t <= *now);
+//!             if due(p.node.poll_timeout()) || due(p.scribe.poll_timeout()) {
+//!                 p.node.handle_timeout(*now);
+//!                 p.scribe.handle_timeout(*now, &mut p.node);
+//!                 drain(p, *now, wire, got);
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let mut peers: Vec<Peer> = (1..=3u8)
+//!     .map(|i| {
+//!         let addr = SocketAddr::from(([10, 0, 0, i], 4000));
+//!         let mut node =
+//!             Overlay::with_forwarder(Config::default(), Id::sha1(&[i]), addr, i.into(), Joins)
+//!                 .unwrap();
+//!         let scribe = Scribe::new(Default::default(), Members).unwrap();
+//!         scribe.install(&mut node).unwrap();
+//!         Peer { node, scribe }
+//!     })
+//!     .collect();
+//! let (mut wire, mut now, mut got) = (Wire::new(), Instant::from_secs(1), Vec::new());
+//! peers[0].node.join(now, None).unwrap();
+//! let bootstrap = peers[0].node.own().addr;
+//! for p in &mut peers[1..] {
+//!     p.node.join(now, Some(bootstrap)).unwrap();
+//!     drain(p, now, &mut wire, &mut got);
+//! }
+//! run(&mut peers, &mut wire, &mut now, Instant::from_secs(3), &mut got);
+//!
+//! // Nodes 2 and 3 subscribe; node 1 publishes.
+//! let group = group_id(b"news");
+//! for p in &mut peers[1..] {
+//!     p.scribe.subscribe(now, &mut p.node, group).unwrap();
+//!     drain(p, now, &mut wire, &mut got);
+//! }
+//! run(&mut peers, &mut wire, &mut now, Instant::from_secs(4), &mut got);
+//! let Peer { node, scribe } = &mut peers[0];
+//! scribe.publish(now, node, group, b"hello").unwrap();
+//! drain(&mut peers[0], now, &mut wire, &mut got);
+//! run(&mut peers, &mut wire, &mut now, Instant::from_secs(5), &mut got);
+//! assert_eq!(got, ["hello", "hello"]);
+//! ```
+
+mod msg;
+mod tree;
+
+use core::fmt;
+use core::time::Duration;
+
+use heapless::{Deque, Vec};
+
+use crate::id::Id;
+use crate::node::{AppPolicy, CommandError, Event, Kbr, MAX_PAYLOAD};
+use crate::node::{ForwardHop, Forwarder, Verdict};
+use crate::peer::Peer;
+use crate::routing::NextHop;
+use crate::time::Instant;
+use crate::wire::AppId;
+
+pub use msg::{ANYCAST_OVERHEAD, PUBLISH_OVERHEAD, data_of, is_anycast, is_subscribe};
+pub use tree::{DETACHED, Group};
+
+use msg::{BEAT_ENTRY, FLAGS_AT, Msg, ON_THE_WAY, PUSHED, beat_entries, visit_tag};
+
+/// Scribe's tree traffic (end-node: sent straight to a parent or child,
+/// and publications to the root).
+pub const APP: AppId = AppId(0x5343);
+/// Scribe's subscribes and anycasts (per-hop, so the tree can meet them).
+pub const ROUTE_APP: AppId = AppId(0x5352);
+
+/// Anycasts of one node in flight.
+pub const MAX_ANYCASTS: usize = 16;
+/// Outcomes waiting for [`Scribe::poll_event`].
+const MAX_EVENTS: usize = 16;
+/// Room kept in an anycast for the walk's visited list.
+const MIN_WALK: usize = 32;
+
+/// A group's id: the SHA-1 of its name.
+pub fn group_id(name: &[u8]) -> Id {
+    Id::sha1(name)
+}
+
+/// Settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScribeConfig {
+    /// A child that hears nothing from its parent for this long subscribes
+    /// again; parents beat twice per period, so one lost beat is no alarm.
+    pub heartbeat: Duration,
+    /// A subscribe nobody answered is sent again after this long.
+    pub subscribe_retry: Duration,
+    /// An anycast with no answer by then fails.
+    pub anycast_timeout: Duration,
+    /// Depth past which a node assumes its parent chain loops and rejoins.
+    pub max_depth: u8,
+    /// Tree hops an anycast may take before it gives up.
+    pub anycast_budget: u8,
+}
+
+impl Default for ScribeConfig {
+    fn default() -> Self {
+        ScribeConfig {
+            heartbeat: Duration::from_secs(4),
+            subscribe_retry: Duration::from_secs(3),
+            anycast_timeout: Duration::from_secs(10),
+            max_depth: 40,
+            anycast_budget: 64,
+        }
+    }
+}
+
+/// Why a command was refused. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScribeError {
+    /// The node is not active yet.
+    NotActive,
+    /// The node is on `GROUPS` trees already.
+    TooManyGroups,
+    /// This node is not a member of the group.
+    NotSubscribed,
+    /// The payload is over the limit (see [`Scribe::max_publish_len`]).
+    PayloadTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// [`MAX_ANYCASTS`] anycasts are in flight.
+    Busy,
+    /// The node refused to send (its queue is full).
+    Overlay(CommandError),
+    /// A setting is out of range.
+    BadConfig,
+}
+
+impl fmt::Display for ScribeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScribeError::NotActive => f.write_str("the node is not active"),
+            ScribeError::TooManyGroups => f.write_str("the node is on as many trees as it can"),
+            ScribeError::NotSubscribed => f.write_str("not a member of the group"),
+            ScribeError::PayloadTooLarge { max } => write!(f, "payload over {max} bytes"),
+            ScribeError::Busy => f.write_str("too many anycasts in flight"),
+            ScribeError::Overlay(e) => write!(f, "the node refused to send: {e}"),
+            ScribeError::BadConfig => f.write_str("invalid Scribe configuration"),
+        }
+    }
+}
+
+impl core::error::Error for ScribeError {}
+
+/// Names one anycast of this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AnycastId(pub u64);
+
+/// Why an anycast found nobody.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnycastError {
+    /// The walk covered the tree (or its budget) and no member accepted,
+    /// or the group has no tree.
+    NoneAccepted,
+    /// No answer in time.
+    TimedOut,
+}
+
+/// What Scribe tells the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScribeEvent<'a> {
+    /// This member is on the group's tree with a way to its root.
+    Attached {
+        /// The group.
+        group: Id,
+    },
+    /// A publication for a group this node is a member of (once each).
+    Delivered {
+        /// The group.
+        group: Id,
+        /// The publication's id (unique per publisher).
+        id: u64,
+        /// The payload.
+        data: &'a [u8],
+    },
+    /// A member accepted this node's anycast.
+    AnycastAccepted {
+        /// The anycast.
+        op: AnycastId,
+        /// The group.
+        group: Id,
+        /// The member that accepted.
+        by: Peer,
+    },
+    /// This node's anycast found no member.
+    AnycastFailed {
+        /// The anycast.
+        op: AnycastId,
+        /// The group.
+        group: Id,
+        /// Why.
+        error: AnycastError,
+    },
+}
+
+/// What [`Scribe::handle_event`] hands back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upcall<'a> {
+    /// A node event that is not Scribe's.
+    Overlay(Event<'a>),
+    /// Scribe's own news.
+    Scribe(ScribeEvent<'a>),
+}
+
+/// The application's predicate for anycasts (the seed's "DFS with
+/// predicate"): a member that returns `true` takes the message (and has
+/// it: `data` is the payload).
+pub trait Acceptor {
+    /// Whether this member takes an anycast to `group`.
+    fn accept(&mut self, group: Id, data: &[u8]) -> bool;
+}
+
+/// Every member accepts every anycast.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Members;
+
+impl Acceptor for Members {
+    fn accept(&mut self, _group: Id, _data: &[u8]) -> bool {
+        true
+    }
+}
+
+/// A closure as the predicate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AcceptWith<F>(pub F);
+
+impl<F: FnMut(Id, &[u8]) -> bool> Acceptor for AcceptWith<F> {
+    fn accept(&mut self, group: Id, data: &[u8]) -> bool {
+        (self.0)(group, data)
+    }
+}
+
+/// The forwarder that lets the tree meet subscribes and anycasts: at each
+/// node on the way (not the sender, not the root) it hands them to Scribe.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Joins;
+
+impl Forwarder for Joins {
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        if hop.app != ROUTE_APP || hop.hops == 0 || hop.next_hop == NextHop::Local {
+            return Verdict::Continue;
+        }
+        if !msg::is_taken_on_the_way(hop.payload) {
+            return Verdict::Continue;
+        }
+        match hop.payload.get_mut(FLAGS_AT) {
+            Some(flags) => {
+                *flags |= ON_THE_WAY;
+                Verdict::Deliver
+            }
+            None => Verdict::Continue,
+        }
+    }
+}
+
+/// Counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScribeStats {
+    /// Subscribes sent (routed one hop at a time, or pushed down).
+    pub subscribes_sent: u64,
+    /// Subscribes a full node passed down to a child.
+    pub pushed_down: u64,
+    /// Heartbeat datagrams sent (each for all groups shared with a child).
+    pub beats_sent: u64,
+    /// Publications sent down to children.
+    pub data_sent: u64,
+    /// Publications delivered to this node's application.
+    pub delivered: u64,
+    /// Copies of a publication seen again (not delivered twice).
+    pub duplicates: u64,
+    /// Leaves sent (prunes and corrections).
+    pub leaves_sent: u64,
+    /// Anycast messages sent (routed hops and tree steps).
+    pub anycasts_sent: u64,
+    /// Anycasts this node's members accepted.
+    pub anycasts_accepted: u64,
+    /// Times a parent went quiet and this node subscribed again.
+    pub parent_losses: u64,
+    /// Times a depth past the limit broke a loop.
+    pub loops_broken: u64,
+    /// Subscribes not taken because the node was on `GROUPS` trees.
+    pub refused: u64,
+    /// Publications for a group with no tree at its root.
+    pub without_tree: u64,
+    /// Messages the node would not take (its queue was full).
+    pub dropped: u64,
+    /// Payloads that did not decode.
+    pub malformed: u64,
+    /// Datagrams and bytes Scribe sent.
+    pub sent: u64,
+    /// Bytes of those.
+    pub sent_bytes: u64,
+}
+
+impl core::ops::AddAssign for ScribeStats {
+    /// Sums counters (of several nodes, say).
+    fn add_assign(&mut self, o: ScribeStats) {
+        self.subscribes_sent += o.subscribes_sent;
+        self.pushed_down += o.pushed_down;
+        self.beats_sent += o.beats_sent;
+        self.data_sent += o.data_sent;
+        self.delivered += o.delivered;
+        self.duplicates += o.duplicates;
+        self.leaves_sent += o.leaves_sent;
+        self.anycasts_sent += o.anycasts_sent;
+        self.anycasts_accepted += o.anycasts_accepted;
+        self.parent_losses += o.parent_losses;
+        self.loops_broken += o.loops_broken;
+        self.refused += o.refused;
+        self.without_tree += o.without_tree;
+        self.dropped += o.dropped;
+        self.malformed += o.malformed;
+        self.sent += o.sent;
+        self.sent_bytes += o.sent_bytes;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    op: AnycastId,
+    group: Id,
+    deadline: Instant,
+}
+
+/// Scribe at one node: its part in up to `GROUPS` trees, with up to
+/// `CHILDREN` children in each.
+#[derive(Debug)]
+pub struct Scribe<A = Members, const GROUPS: usize = 16, const CHILDREN: usize = 8> {
+    config: ScribeConfig,
+    acceptor: A,
+    groups: Vec<Group<CHILDREN>, GROUPS>,
+    pending: Vec<Pending, MAX_ANYCASTS>,
+    events: Deque<ScribeEvent<'static>, MAX_EVENTS>,
+    next_beat: Option<Instant>,
+    next_id: u64,
+    stats: ScribeStats,
+}
+
+impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
+    /// Scribe with `acceptor` deciding anycasts at this node's members.
+    pub fn new(config: ScribeConfig, acceptor: A) -> Result<Self, ScribeError> {
+        if config.heartbeat < Duration::from_millis(2)
+            || config.subscribe_retry.is_zero()
+            || config.anycast_timeout.is_zero()
+            || config.max_depth == 0
+            || config.max_depth >= DETACHED
+            || CHILDREN == 0
+            || GROUPS == 0
+        {
+            return Err(ScribeError::BadConfig);
+        }
+        Ok(Scribe {
+            config,
+            acceptor,
+            groups: Vec::new(),
+            pending: Vec::new(),
+            events: Deque::new(),
+            next_beat: None,
+            next_id: 0,
+            stats: ScribeStats::default(),
+        })
+    }
+
+    /// Sets the node's policy for Scribe's two applications (tree traffic
+    /// end-node, subscribes and anycasts per-hop).
+    pub fn install(&self, node: &mut impl Kbr) -> Result<(), CommandError> {
+        let policy = |per_hop| AppPolicy {
+            allow: true,
+            per_hop,
+        };
+        node.set_policy(APP, policy(false))?;
+        node.set_policy(ROUTE_APP, policy(true))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ScribeConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ScribeStats {
+        &self.stats
+    }
+
+    /// The anycast predicate.
+    pub fn acceptor_mut(&mut self) -> &mut A {
+        &mut self.acceptor
+    }
+
+    /// The trees this node is on.
+    pub fn groups(&self) -> &[Group<CHILDREN>] {
+        &self.groups
+    }
+
+    /// This node's place in `group`'s tree, if it is on it.
+    pub fn group(&self, group: Id) -> Option<&Group<CHILDREN>> {
+        self.groups.iter().find(|g| g.id == group)
+    }
+
+    /// The largest publication payload `node` can carry.
+    pub fn max_publish_len(&self, node: &impl Kbr) -> usize {
+        node.max_payload().saturating_sub(PUBLISH_OVERHEAD)
+    }
+
+    /// The largest anycast payload (room is kept for a 32-node walk).
+    pub fn max_anycast_len(&self, node: &impl Kbr) -> usize {
+        node.max_payload()
+            .saturating_sub(ANYCAST_OVERHEAD + 8 * MIN_WALK)
+    }
+
+    // ----- commands -----
+
+    /// Joins `group` as a member. A node already on its tree (as a
+    /// forwarder) only becomes a member; otherwise a subscribe is routed
+    /// toward the group id. [`ScribeEvent::Attached`] follows once the node
+    /// has a way to the root.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+    ) -> Result<(), ScribeError> {
+        if !node.is_active() {
+            return Err(ScribeError::NotActive);
+        }
+        if let Some(gi) = self.find(group) {
+            let g = &mut self.groups[gi];
+            g.member = true;
+            if g.attached() && !g.announced {
+                g.announced = true;
+                self.push_event(ScribeEvent::Attached { group });
+            }
+            return Ok(());
+        }
+        let gi = self.add_group(now, group, true)?;
+        self.attach(now, node, gi);
+        Ok(())
+    }
+
+    /// Leaves `group`. The node stays on the tree while it has children
+    /// (as a forwarder) and prunes itself otherwise.
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+    ) -> Result<(), ScribeError> {
+        let gi = self
+            .find(group)
+            .filter(|&gi| self.groups[gi].member)
+            .ok_or(ScribeError::NotSubscribed)?;
+        self.groups[gi].member = false;
+        self.prune(now, node, gi);
+        Ok(())
+    }
+
+    /// Sends `data` to every member of `group` (through its root); the
+    /// publication's id, which members see in [`ScribeEvent::Delivered`].
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+        data: &[u8],
+    ) -> Result<u64, ScribeError> {
+        if !node.is_active() {
+            return Err(ScribeError::NotActive);
+        }
+        let max = self.max_publish_len(node);
+        if data.len() > max {
+            return Err(ScribeError::PayloadTooLarge { max });
+        }
+        let id = self.fresh_id(node.own().id);
+        let m = Msg::Publish { group, id, data };
+        send(node, now, None, group, APP, &m, &mut self.stats).map_err(ScribeError::Overlay)?;
+        Ok(id)
+    }
+
+    /// Offers `data` to one member of `group` that accepts it. The outcome
+    /// comes as [`ScribeEvent::AnycastAccepted`] or
+    /// [`ScribeEvent::AnycastFailed`].
+    pub fn anycast(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+        data: &[u8],
+    ) -> Result<AnycastId, ScribeError> {
+        if !node.is_active() {
+            return Err(ScribeError::NotActive);
+        }
+        let max = self.max_anycast_len(node);
+        if data.len() > max {
+            return Err(ScribeError::PayloadTooLarge { max });
+        }
+        if self.pending.is_full() {
+            return Err(ScribeError::Busy);
+        }
+        let op = AnycastId(self.fresh_id(node.own().id));
+        let walk = Walk {
+            group,
+            op,
+            origin: node.own(),
+            budget: self.config.anycast_budget,
+            visited: &[],
+            data,
+        };
+        let deadline = now + self.config.anycast_timeout;
+        let _ = self.pending.push(Pending {
+            op,
+            group,
+            deadline,
+        });
+        if self.find(group).is_some() {
+            self.walk(now, node, walk);
+        } else {
+            let m = walk.msg(0);
+            self.stats.anycasts_sent += 1;
+            if let Err(e) = send(node, now, None, group, ROUTE_APP, &m, &mut self.stats) {
+                self.pending.pop();
+                return Err(ScribeError::Overlay(e));
+            }
+        }
+        Ok(op)
+    }
+
+    fn fresh_id(&mut self, own: Id) -> u64 {
+        self.next_id += 1;
+        let b = own.to_bytes();
+        (u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])) << 32)
+            | (self.next_id & 0xffff_ffff)
+    }
+
+    // ----- events -----
+
+    /// Takes one node event (polled with
+    /// [`Node::poll_event_into`](crate::Node::poll_event_into)). Scribe's
+    /// own messages are handled here; what the application should see comes
+    /// back.
+    pub fn handle_event<'b>(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        ev: Event<'b>,
+    ) -> Option<Upcall<'b>> {
+        match ev {
+            Event::Deliver(d) if d.app == APP || d.app == ROUTE_APP => {
+                match Msg::decode(d.payload) {
+                    Ok(m) => self.on_message(now, node, d.key, d.source, m),
+                    Err(_) => {
+                        self.stats.malformed += 1;
+                        None
+                    }
+                }
+            }
+            Event::RouteFailed { app, .. } if app == APP || app == ROUTE_APP => {
+                // Subscribes are retried on their timer, heartbeats every
+                // half period, anycasts time out.
+                None
+            }
+            Event::Joined | Event::Update { .. } => {
+                self.check_roots(now, node);
+                Some(Upcall::Overlay(ev))
+            }
+            other => Some(Upcall::Overlay(other)),
+        }
+    }
+
+    fn on_message<'b>(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        source: Peer,
+        m: Msg<'b>,
+    ) -> Option<Upcall<'b>> {
+        let own = node.own();
+        match m {
+            Msg::Subscribe {
+                group,
+                flags,
+                child,
+            } => self.on_subscribe(now, node, key, group, flags, child),
+            Msg::Beat { entries } => {
+                for (group, depth) in beat_entries(entries) {
+                    match self.find(group) {
+                        Some(gi) => self.heard_parent(now, node, gi, source, depth),
+                        None => self.leave(now, node, group, source),
+                    }
+                }
+            }
+            Msg::Leave { group, child } => {
+                if let Some(gi) = self.find(group) {
+                    if self.groups[gi].remove_child(child) {
+                        self.prune(now, node, gi);
+                    }
+                }
+            }
+            Msg::Publish { group, id, data } => {
+                let Some(gi) = self.find(group) else {
+                    self.stats.without_tree += 1;
+                    return None;
+                };
+                return self.spread(now, node, gi, None, id, data);
+            }
+            Msg::Data {
+                group,
+                id,
+                depth,
+                data,
+            } => {
+                if key != own.id {
+                    // Meant for a child that is gone: the overlay brought it
+                    // to the node now nearest its id. Tell the parent.
+                    let m = Msg::Leave { group, child: key };
+                    self.stats.leaves_sent += 1;
+                    let _ = send(node, now, Some(source), source.id, APP, &m, &mut self.stats);
+                    return None;
+                }
+                let Some(gi) = self.find(group) else {
+                    self.leave(now, node, group, source);
+                    return None;
+                };
+                self.heard_parent(now, node, gi, source, depth);
+                return self.spread(now, node, gi, Some(source.id), id, data);
+            }
+            Msg::Anycast {
+                group,
+                flags,
+                op,
+                origin,
+                budget,
+                visited,
+                data,
+            } => {
+                let walk = Walk {
+                    group,
+                    op: AnycastId(op),
+                    origin,
+                    budget,
+                    visited,
+                    data,
+                };
+                if self.find(group).is_some() {
+                    self.walk(now, node, walk);
+                } else if key == group && flags & ON_THE_WAY == 0 {
+                    // The root, and no tree: nobody to accept.
+                    self.reply(now, node, walk.group, walk.op, walk.origin, None);
+                } else if budget > 0 {
+                    // Not on the tree (on the way, or a tree node that was
+                    // here is gone): on toward the group.
+                    let walk = Walk {
+                        budget: budget - 1,
+                        ..walk
+                    };
+                    self.stats.anycasts_sent += 1;
+                    let m = walk.msg(0);
+                    let _ = send(node, now, None, group, ROUTE_APP, &m, &mut self.stats);
+                } else {
+                    self.reply(now, node, walk.group, walk.op, walk.origin, None);
+                }
+            }
+            Msg::AnycastReply { group, op, by } => {
+                return self.finish(AnycastId(op), group, by).map(Upcall::Scribe);
+            }
+        }
+        None
+    }
+
+    fn on_subscribe(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        group: Id,
+        flags: u8,
+        child: Peer,
+    ) {
+        if child.id == node.own().id {
+            // Our own subscribe, back here (we became the root meanwhile):
+            // the retry timer sorts it out.
+            return;
+        }
+        if let Some(gi) = self.find(group) {
+            self.adopt(now, node, gi, child);
+            return;
+        }
+        let at_root = key == group && flags & (ON_THE_WAY | PUSHED) == 0;
+        match self.add_group(now, group, false) {
+            Ok(gi) => {
+                self.adopt(now, node, gi, child);
+                self.attach(now, node, gi);
+            }
+            Err(_) if at_root => self.stats.refused += 1,
+            Err(_) => {
+                // No room for another tree here: let a node further on
+                // take it.
+                self.stats.refused += 1;
+                self.stats.subscribes_sent += 1;
+                let m = Msg::Subscribe {
+                    group,
+                    flags: 0,
+                    child,
+                };
+                let _ = send(node, now, None, group, ROUTE_APP, &m, &mut self.stats);
+            }
+        }
+    }
+
+    /// A parent's word (beat or data) about `group`: keeps the parent, or
+    /// takes `source` as the parent while this node waits for one, or tells
+    /// `source` this node is not its child.
+    fn heard_parent(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: usize,
+        source: Peer,
+        depth: u8,
+    ) {
+        let g = &mut self.groups[gi];
+        let ours = g.parent.is_some_and(|p| p.id == source.id);
+        let waiting = g.parent.is_none() && !g.root && !g.has_child(source.id);
+        if !ours && !waiting {
+            let group = g.id;
+            self.leave(now, node, group, source);
+            return;
+        }
+        g.parent = Some(source);
+        g.heard = now;
+        g.retry = None;
+        g.set_depth_under(depth);
+        if g.depth != DETACHED && g.depth > self.config.max_depth {
+            // The chain above loops back here: rejoin.
+            self.stats.loops_broken += 1;
+            let group = g.id;
+            self.leave(now, node, group, source);
+            self.attach(now, node, gi);
+            return;
+        }
+        if g.member && g.attached() && !g.announced {
+            g.announced = true;
+            let group = g.id;
+            self.push_event(ScribeEvent::Attached { group });
+        }
+    }
+
+    /// Delivers publication `id` here if new (and this node is a member),
+    /// and sends it on to the children other than `from`.
+    fn spread<'b>(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: usize,
+        from: Option<Id>,
+        id: u64,
+        data: &'b [u8],
+    ) -> Option<Upcall<'b>> {
+        let g = &mut self.groups[gi];
+        if !g.first_sight(id) {
+            self.stats.duplicates += 1;
+            return None;
+        }
+        let (group, depth) = (g.id, if g.root { 0 } else { g.depth });
+        let m = Msg::Data {
+            group,
+            id,
+            depth,
+            data,
+        };
+        for c in g.children.iter().filter(|c| Some(c.id) != from) {
+            self.stats.data_sent += 1;
+            let _ = send(node, now, Some(*c), c.id, APP, &m, &mut self.stats);
+        }
+        if !g.member {
+            return None;
+        }
+        self.stats.delivered += 1;
+        Some(Upcall::Scribe(ScribeEvent::Delivered { group, id, data }))
+    }
+
+    // ----- the tree -----
+
+    fn find(&self, group: Id) -> Option<usize> {
+        self.groups.iter().position(|g| g.id == group)
+    }
+
+    fn add_group(&mut self, now: Instant, group: Id, member: bool) -> Result<usize, ScribeError> {
+        self.groups
+            .push(Group::new(group, member, now))
+            .map_err(|_| ScribeError::TooManyGroups)?;
+        if self.next_beat.is_none() {
+            self.next_beat = Some(now + self.config.heartbeat / 2);
+        }
+        Ok(self.groups.len() - 1)
+    }
+
+    /// Finds this node a way to the root: it is the root if the overlay
+    /// says so, else it subscribes toward the group id.
+    fn attach(&mut self, now: Instant, node: &mut impl Kbr, gi: usize) {
+        let own = node.own();
+        let is_root = node
+            .local_lookup(self.groups[gi].id, 1)
+            .first()
+            .is_some_and(|p| p.id == own.id);
+        let g = &mut self.groups[gi];
+        g.parent = None;
+        g.root = is_root;
+        if is_root {
+            g.depth = 0;
+            g.retry = None;
+            if g.member && !g.announced {
+                g.announced = true;
+                let group = g.id;
+                self.push_event(ScribeEvent::Attached { group });
+            }
+            return;
+        }
+        g.depth = DETACHED;
+        g.retry = Some(now + self.config.subscribe_retry);
+        let m = Msg::Subscribe {
+            group: g.id,
+            flags: 0,
+            child: own,
+        };
+        self.stats.subscribes_sent += 1;
+        let _ = send(node, now, None, g.id, ROUTE_APP, &m, &mut self.stats);
+    }
+
+    /// Takes `child` (or passes it down when full) and tells it.
+    fn adopt(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, child: Peer) {
+        let g = &mut self.groups[gi];
+        if g.parent.is_some_and(|p| p.id == child.id) {
+            // Our parent asks to be our child: taking it would close a
+            // loop. It will find another way.
+            let group = g.id;
+            self.leave(now, node, group, child);
+            return;
+        }
+        if !g.has_child(child.id) && g.children.is_full() {
+            // Bounded fan-out (§2.3): a child of ours takes it.
+            let to = g.children[g.push_next % g.children.len()];
+            g.push_next = g.push_next.wrapping_add(1);
+            let m = Msg::Subscribe {
+                group: g.id,
+                flags: PUSHED,
+                child,
+            };
+            self.stats.pushed_down += 1;
+            self.stats.subscribes_sent += 1;
+            let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+            return;
+        }
+        if let Some(c) = g.children.iter_mut().find(|c| c.id == child.id) {
+            *c = child;
+        } else {
+            let _ = g.children.push(child);
+        }
+        let mut entry = [0u8; BEAT_ENTRY];
+        entry[..crate::id::ID_BYTES].copy_from_slice(&g.id.to_bytes());
+        entry[crate::id::ID_BYTES] = if g.root { 0 } else { g.depth };
+        self.stats.beats_sent += 1;
+        let m = Msg::Beat { entries: &entry };
+        let _ = send(node, now, Some(child), child.id, APP, &m, &mut self.stats);
+    }
+
+    /// Leaves the tree if nothing keeps this node on it.
+    fn prune(&mut self, now: Instant, node: &mut impl Kbr, gi: usize) {
+        if !self.groups[gi].idle() {
+            return;
+        }
+        let g = self.groups.swap_remove(gi);
+        if let Some(parent) = g.parent {
+            self.leave(now, node, g.id, parent);
+        }
+    }
+
+    /// Tells `to` this node is not (or no longer) its child in `group`.
+    fn leave(&mut self, now: Instant, node: &mut impl Kbr, group: Id, to: Peer) {
+        let m = Msg::Leave {
+            group,
+            child: node.own().id,
+        };
+        self.stats.leaves_sent += 1;
+        let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+    }
+
+    /// Roots that learned of a node closer to the group id subscribe
+    /// toward it, so the tree follows the new root.
+    fn check_roots(&mut self, now: Instant, node: &mut impl Kbr) {
+        if !node.is_active() {
+            return;
+        }
+        let own = node.own().id;
+        for gi in 0..self.groups.len() {
+            let g = &self.groups[gi];
+            if g.root
+                && node
+                    .local_lookup(g.id, 1)
+                    .first()
+                    .is_some_and(|p| p.id != own)
+            {
+                self.attach(now, node, gi);
+            }
+        }
+    }
+
+    // ----- anycast -----
+
+    /// One step of the depth-first walk at a tree node.
+    fn walk(&mut self, now: Instant, node: &mut impl Kbr, w: Walk<'_>) {
+        let Some(gi) = self.find(w.group) else {
+            return;
+        };
+        let own = node.own();
+        let tag = visit_tag(own.id);
+        let mut visited: Vec<u8, MAX_PAYLOAD> = Vec::new();
+        let _ = visited.extend_from_slice(w.visited);
+        let seen = |v: &[u8], id: Id| v.chunks_exact(8).any(|c| c == visit_tag(id));
+        if !seen(&visited, own.id) {
+            if self.groups[gi].member && self.acceptor.accept(w.group, w.data) {
+                self.stats.anycasts_accepted += 1;
+                self.reply(now, node, w.group, w.op, w.origin, Some(own));
+                return;
+            }
+            let room = node
+                .max_payload()
+                .saturating_sub(ANYCAST_OVERHEAD + w.data.len());
+            if visited.len() + 8 > room || visited.extend_from_slice(&tag).is_err() {
+                self.reply(now, node, w.group, w.op, w.origin, None);
+                return;
+            }
+        }
+        let g = &self.groups[gi];
+        // Nearer unvisited children first (unknown distances last).
+        let next = g
+            .children
+            .iter()
+            .filter(|c| !seen(&visited, c.id))
+            .min_by_key(|c| node.proximity(c.id))
+            .copied()
+            .or(g.parent);
+        match next {
+            Some(to) if w.budget > 0 => {
+                let step = Walk {
+                    budget: w.budget - 1,
+                    visited: &visited,
+                    ..w
+                };
+                self.stats.anycasts_sent += 1;
+                let m = step.msg(0);
+                let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+            }
+            _ => self.reply(now, node, w.group, w.op, w.origin, None),
+        }
+    }
+
+    fn reply(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+        op: AnycastId,
+        origin: Peer,
+        by: Option<Peer>,
+    ) {
+        if origin.id == node.own().id {
+            if let Some(ev) = self.finish(op, group, by) {
+                self.push_event(ev);
+            }
+            return;
+        }
+        let m = Msg::AnycastReply {
+            group,
+            op: op.0,
+            by,
+        };
+        self.stats.anycasts_sent += 1;
+        let _ = send(node, now, Some(origin), origin.id, APP, &m, &mut self.stats);
+    }
+
+    fn finish(
+        &mut self,
+        op: AnycastId,
+        group: Id,
+        by: Option<Peer>,
+    ) -> Option<ScribeEvent<'static>> {
+        let i = self
+            .pending
+            .iter()
+            .position(|p| p.op == op && p.group == group)?;
+        self.pending.swap_remove(i);
+        Some(match by {
+            Some(by) => ScribeEvent::AnycastAccepted { op, group, by },
+            None => ScribeEvent::AnycastFailed {
+                op,
+                group,
+                error: AnycastError::NoneAccepted,
+            },
+        })
+    }
+
+    // ----- time -----
+
+    /// When [`Scribe::handle_timeout`] should next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let hb = self.config.heartbeat;
+        let groups = self
+            .groups
+            .iter()
+            .filter_map(|g| match (g.parent, g.retry) {
+                (Some(_), _) => Some(g.heard + hb),
+                (None, retry) => retry,
+            });
+        let ops = self.pending.iter().map(|p| p.deadline);
+        self.next_beat.into_iter().chain(groups).chain(ops).min()
+    }
+
+    /// Sends heartbeats when due, watches parents, retries subscribes and
+    /// times anycasts out.
+    pub fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
+        if self.next_beat.is_some_and(|t| t <= now) {
+            self.beat(now, node);
+            self.check_roots(now, node);
+            self.next_beat = (!self.groups.is_empty()).then(|| now + self.config.heartbeat / 2);
+        }
+        for gi in 0..self.groups.len() {
+            let g = &self.groups[gi];
+            let lost = g.parent.is_some() && now >= g.heard + self.config.heartbeat;
+            let retry = g.parent.is_none() && g.retry.is_some_and(|t| t <= now);
+            if lost {
+                self.stats.parent_losses += 1;
+            }
+            if lost || retry {
+                self.attach(now, node, gi);
+            }
+        }
+        while let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {
+            let p = self.pending.swap_remove(i);
+            self.push_event(ScribeEvent::AnycastFailed {
+                op: p.op,
+                group: p.group,
+                error: AnycastError::TimedOut,
+            });
+        }
+    }
+
+    /// One heartbeat datagram per child for all the groups it shares with
+    /// this node.
+    fn beat(&mut self, now: Instant, node: &mut impl Kbr) {
+        let per_msg = (node.max_payload().saturating_sub(2) / BEAT_ENTRY).clamp(1, 255);
+        let mut done: Vec<Id, 64> = Vec::new();
+        for gi in 0..self.groups.len() {
+            for ci in 0..self.groups[gi].children.len() {
+                let child = self.groups[gi].children[ci];
+                if done.contains(&child.id) {
+                    continue;
+                }
+                let first_time = done.push(child.id).is_ok();
+                let mut entries: Vec<u8, MAX_PAYLOAD> = Vec::new();
+                for gj in gi..self.groups.len() {
+                    let g = &self.groups[gj];
+                    if !g.has_child(child.id) {
+                        continue;
+                    }
+                    let (id, depth) = (g.id, if g.root { 0 } else { g.depth });
+                    if entries.len() / BEAT_ENTRY == per_msg {
+                        self.send_beat(now, node, child, &entries);
+                        entries.clear();
+                    }
+                    let _ = entries.extend_from_slice(&id.to_bytes());
+                    let _ = entries.push(depth);
+                    if !first_time {
+                        // `done` is full: one group per beat from here on.
+                        break;
+                    }
+                }
+                self.send_beat(now, node, child, &entries);
+            }
+        }
+    }
+
+    fn send_beat(&mut self, now: Instant, node: &mut impl Kbr, child: Peer, entries: &[u8]) {
+        self.stats.beats_sent += 1;
+        let m = Msg::Beat { entries };
+        let _ = send(node, now, Some(child), child.id, APP, &m, &mut self.stats);
+    }
+
+    /// An outcome found on a timer or a local step.
+    pub fn poll_event(&mut self) -> Option<ScribeEvent<'static>> {
+        self.events.pop_front()
+    }
+
+    fn push_event(&mut self, ev: ScribeEvent<'static>) {
+        if self.events.is_full() {
+            self.events.pop_front();
+        }
+        let _ = self.events.push_back(ev);
+    }
+}
+
+/// An anycast on its walk.
+#[derive(Clone, Copy, Debug)]
+struct Walk<'a> {
+    group: Id,
+    op: AnycastId,
+    origin: Peer,
+    budget: u8,
+    visited: &'a [u8],
+    data: &'a [u8],
+}
+
+impl<'a> Walk<'a> {
+    fn msg(&self, flags: u8) -> Msg<'a> {
+        Msg::Anycast {
+            group: self.group,
+            flags,
+            op: self.op.0,
+            origin: self.origin,
+            budget: self.budget,
+            visited: self.visited,
+            data: self.data,
+        }
+    }
+}
+
+/// Encodes `msg` and routes it to `key` (first hop `to`, if given).
+fn send(
+    node: &mut impl Kbr,
+    now: Instant,
+    to: Option<Peer>,
+    key: Id,
+    app: AppId,
+    msg: &Msg<'_>,
+    stats: &mut ScribeStats,
+) -> Result<(), CommandError> {
+    let mut buf = [0u8; MAX_PAYLOAD];
+    let len = msg
+        .encode(&mut buf)
+        .ok_or(CommandError::PayloadTooLarge { max: MAX_PAYLOAD })?;
+    match node.route(now, key, app, &buf[..len], to) {
+        Ok(_) => {
+            stats.sent += 1;
+            stats.sent_bytes += len as u64;
+            Ok(())
+        }
+        Err(e) => {
+            stats.dropped += 1;
+            Err(e)
+        }
+    }
+}
