@@ -435,7 +435,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             || config.subscribe_retry.is_zero()
             || config.anycast_timeout.is_zero()
             || config.max_depth == 0
-            || config.max_depth >= DETACHED
+            || config.max_depth == DETACHED
             || CHILDREN == 0
             || GROUPS == 0
         {
