@@ -42,8 +42,8 @@
 //! member's [`Acceptor`] takes it; the sender learns who, or that nobody did.
 //!
 //! **Sizes.** A publication's payload may be up to [`Scribe::max_publish_len`]
-//! (1,233 bytes with the default 1,280-byte datagrams), an anycast's up to
-//! [`Scribe::max_anycast_len`] (leaving room for a walk of 32 nodes).
+//! (1,134 bytes with the default 1,280-byte datagrams), an anycast's up to
+//! [`Scribe::max_anycast_len`] (837 bytes, leaving room for a walk of 32 nodes).
 //!
 //! ## Three nodes, one group
 //!
@@ -148,7 +148,7 @@ use crate::wire::AppId;
 pub use msg::{ANYCAST_OVERHEAD, PUBLISH_OVERHEAD, data_of, is_anycast, is_subscribe};
 pub use tree::{DETACHED, Group};
 
-use msg::{BEAT_ENTRY, FLAGS_AT, Msg, ON_THE_WAY, PUSHED, beat_entries, visit_tag};
+use msg::{BEAT_ENTRY, FLAGS_AT, Msg, ON_THE_WAY, PUSHED, beat_entries, put_beat_entry, visit_tag};
 
 /// Scribe's tree traffic (end-node: sent straight to a parent or child,
 /// and publications to the root).
@@ -370,6 +370,9 @@ pub struct ScribeStats {
     pub parent_losses: u64,
     /// Times a depth past the limit broke a loop.
     pub loops_broken: u64,
+    /// Times the root's epoch stood still under a live parent (a cut or
+    /// looping chain) and this node subscribed again.
+    pub stale_paths: u64,
     /// Subscribes not taken because the node was on `GROUPS` trees.
     pub refused: u64,
     /// Publications for a group with no tree at its root.
@@ -398,6 +401,7 @@ impl core::ops::AddAssign for ScribeStats {
         self.anycasts_accepted += o.anycasts_accepted;
         self.parent_losses += o.parent_losses;
         self.loops_broken += o.loops_broken;
+        self.stale_paths += o.stale_paths;
         self.refused += o.refused;
         self.without_tree += o.without_tree;
         self.dropped += o.dropped;
@@ -475,6 +479,11 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     }
 
     /// The anycast predicate.
+    pub fn acceptor(&self) -> &A {
+        &self.acceptor
+    }
+
+    /// The anycast predicate, to change it.
     pub fn acceptor_mut(&mut self) -> &mut A {
         &mut self.acceptor
     }
@@ -525,7 +534,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             return Ok(());
         }
         let gi = self.add_group(now, group, true)?;
-        self.attach(now, node, gi);
+        self.attach(now, node, gi, None);
         Ok(())
     }
 
@@ -672,20 +681,49 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 group,
                 flags,
                 child,
-            } => self.on_subscribe(now, node, key, group, flags, child),
+                lost,
+            } => {
+                if let Some((gi, gone)) = lost.and_then(|l| Some((self.find(group)?, l))) {
+                    // The sender stopped hearing from `gone`; if that is our
+                    // child, it has likely failed: pass nobody down to it.
+                    // Should it live, it hears so and subscribes again.
+                    if let Some(c) = self.groups[gi]
+                        .children
+                        .iter()
+                        .find(|c| c.id == gone)
+                        .copied()
+                    {
+                        self.groups[gi].remove_child(gone);
+                        let m = Msg::Leave { group, child: gone };
+                        self.stats.leaves_sent += 1;
+                        let _ = send(node, now, Some(c), c.id, APP, &m, &mut self.stats);
+                    }
+                }
+                self.on_subscribe(now, node, key, group, flags, child, lost)
+            }
             Msg::Beat { entries } => {
-                for (group, depth) in beat_entries(entries) {
+                for (group, depth, epoch) in beat_entries(entries) {
+                    if key != own.id {
+                        // Meant for a child that is gone (see `Data`).
+                        self.gone(now, node, group, key, source);
+                        continue;
+                    }
                     match self.find(group) {
-                        Some(gi) => self.heard_parent(now, node, gi, source, depth),
+                        Some(gi) => self.heard_parent(now, node, gi, source, depth, Some(epoch)),
                         None => self.leave(now, node, group, source),
                     }
                 }
             }
             Msg::Leave { group, child } => {
-                if let Some(gi) = self.find(group) {
-                    if self.groups[gi].remove_child(child) {
-                        self.prune(now, node, gi);
+                let gi = self.find(group)?;
+                if child == own.id {
+                    // Our parent dropped us (see `Subscribe`'s `lost`):
+                    // find another way now rather than a heartbeat later.
+                    if self.groups[gi].parent.is_some_and(|p| p.id == source.id) {
+                        self.attach(now, node, gi, Some(source.id));
                     }
+                } else if self.groups[gi].remove_child(child) {
+                    self.prune(now, node, gi);
                 }
             }
             Msg::Publish { group, id, data } => {
@@ -693,7 +731,10 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     self.stats.without_tree += 1;
                     return None;
                 };
-                return self.spread(now, node, gi, None, id, data);
+                // Normally we are the tree's root; if the overlay brought it
+                // to another tree node (its view lagging a root change), it
+                // also goes up, so the whole tree still gets it.
+                return self.spread(now, node, gi, Came::ToRoot, id, data);
             }
             Msg::Data {
                 group,
@@ -702,19 +743,23 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 data,
             } => {
                 if key != own.id {
-                    // Meant for a child that is gone: the overlay brought it
-                    // to the node now nearest its id. Tell the parent.
-                    let m = Msg::Leave { group, child: key };
-                    self.stats.leaves_sent += 1;
-                    let _ = send(node, now, Some(source), source.id, APP, &m, &mut self.stats);
+                    self.gone(now, node, group, key, source);
                     return None;
                 }
                 let Some(gi) = self.find(group) else {
                     self.leave(now, node, group, source);
                     return None;
                 };
-                self.heard_parent(now, node, gi, source, depth);
-                return self.spread(now, node, gi, Some(source.id), id, data);
+                let from_child = self.groups[gi].has_child(source.id);
+                if !from_child {
+                    self.heard_parent(now, node, gi, source, depth, None);
+                }
+                let came = if from_child {
+                    Came::Up(source.id)
+                } else {
+                    Came::Down(source.id)
+                };
+                return self.spread(now, node, gi, came, id, data);
             }
             Msg::Anycast {
                 group,
@@ -759,6 +804,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         None
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_subscribe(
         &mut self,
         now: Instant,
@@ -767,41 +813,76 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         group: Id,
         flags: u8,
         child: Peer,
+        lost: Option<Id>,
     ) {
         if child.id == node.own().id {
             // Our own subscribe, back here (we became the root meanwhile):
             // the retry timer sorts it out.
             return;
         }
+        let at_root = key == group && flags & (ON_THE_WAY | PUSHED) == 0;
         if let Some(gi) = self.find(group) {
-            self.adopt(now, node, gi, child);
+            if self.groups[gi].attached() || at_root {
+                self.adopt(now, node, gi, child);
+            } else {
+                // On the tree but cut off from the root (our own subscribe
+                // is out): taking children now could close a loop among
+                // cut-off nodes, so let the subscribe go on to the root.
+                self.pass_on(now, node, Some(gi), group, child, lost);
+            }
             return;
         }
-        let at_root = key == group && flags & (ON_THE_WAY | PUSHED) == 0;
         match self.add_group(now, group, false) {
             Ok(gi) => {
                 self.adopt(now, node, gi, child);
-                self.attach(now, node, gi);
+                self.attach(now, node, gi, None);
             }
             Err(_) if at_root => self.stats.refused += 1,
             Err(_) => {
                 // No room for another tree here: let a node further on
                 // take it.
                 self.stats.refused += 1;
-                self.stats.subscribes_sent += 1;
-                let m = Msg::Subscribe {
-                    group,
-                    flags: 0,
-                    child,
-                };
-                let _ = send(node, now, None, group, ROUTE_APP, &m, &mut self.stats);
+                self.pass_on(now, node, None, group, child, lost);
             }
         }
     }
 
-    /// A parent's word (beat or data) about `group`: keeps the parent, or
-    /// takes `source` as the parent while this node waits for one, or tells
-    /// `source` this node is not its child.
+    /// Sends `child`'s subscribe on toward the group's root, through a
+    /// next hop that is neither `child` nor our parent or child in the
+    /// group's tree (`gi`), if the routing state offers one.
+    fn pass_on(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: Option<usize>,
+        group: Id,
+        child: Peer,
+        lost: Option<Id>,
+    ) {
+        let own = node.own().id;
+        let g = gi.map(|gi| &self.groups[gi]);
+        let ours = |p: &Peer| {
+            p.id == child.id
+                || g.is_some_and(|g| g.has_child(p.id) || g.parent.is_some_and(|q| q.id == p.id))
+        };
+        let hops = node.local_lookup(group, 3);
+        let hint = match hops.first() {
+            Some(first) if ours(first) => hops.iter().find(|p| !ours(p) && p.id != own).copied(),
+            _ => None,
+        };
+        let m = Msg::Subscribe {
+            group,
+            flags: 0,
+            child,
+            lost,
+        };
+        self.stats.subscribes_sent += 1;
+        let _ = send(node, now, hint, group, ROUTE_APP, &m, &mut self.stats);
+    }
+
+    /// A parent's word (beat, with the root's epoch, or data) about
+    /// `group`: keeps the parent, or takes `source` as the parent while this
+    /// node waits for one, or tells `source` this node is not its child.
     fn heard_parent(
         &mut self,
         now: Instant,
@@ -809,6 +890,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         gi: usize,
         source: Peer,
         depth: u8,
+        epoch: Option<u32>,
     ) {
         let g = &mut self.groups[gi];
         let ours = g.parent.is_some_and(|p| p.id == source.id);
@@ -822,12 +904,15 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         g.heard = now;
         g.retry = None;
         g.set_depth_under(depth);
+        if let Some(epoch) = epoch {
+            g.heard_epoch(epoch, now, waiting);
+        }
         if g.depth != DETACHED && g.depth > self.config.max_depth {
             // The chain above loops back here: rejoin.
             self.stats.loops_broken += 1;
             let group = g.id;
             self.leave(now, node, group, source);
-            self.attach(now, node, gi);
+            self.attach(now, node, gi, Some(source.id));
             return;
         }
         if g.member && g.attached() && !g.announced {
@@ -838,13 +923,14 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     }
 
     /// Delivers publication `id` here if new (and this node is a member),
-    /// and sends it on to the children other than `from`.
+    /// and sends it on to the children it did not come from, and to the
+    /// parent unless it came from there.
     fn spread<'b>(
         &mut self,
         now: Instant,
         node: &mut impl Kbr,
         gi: usize,
-        from: Option<Id>,
+        came: Came,
         id: u64,
         data: &'b [u8],
     ) -> Option<Upcall<'b>> {
@@ -860,7 +946,18 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             depth,
             data,
         };
-        for c in g.children.iter().filter(|c| Some(c.id) != from) {
+        let (from, up) = match came {
+            Came::ToRoot => (None, true),
+            Came::Up(c) => (Some(c), true),
+            Came::Down(p) => (Some(p), false),
+        };
+        let parent = g.parent.filter(|_| up);
+        for c in g
+            .children
+            .iter()
+            .filter(|c| Some(c.id) != from)
+            .chain(&parent)
+        {
             self.stats.data_sent += 1;
             let _ = send(node, now, Some(*c), c.id, APP, &m, &mut self.stats);
         }
@@ -888,18 +985,27 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     }
 
     /// Finds this node a way to the root: it is the root if the overlay
-    /// says so, else it subscribes toward the group id.
-    fn attach(&mut self, now: Instant, node: &mut impl Kbr, gi: usize) {
+    /// says so, else it subscribes toward the group id, with a first hop
+    /// other than `avoid` (a parent that went quiet: the overlay may not
+    /// know it failed yet).
+    fn attach(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, avoid: Option<Id>) {
         let own = node.own();
-        let is_root = node
-            .local_lookup(self.groups[gi].id, 1)
-            .first()
-            .is_some_and(|p| p.id == own.id);
+        let hops = node.local_lookup(self.groups[gi].id, 3);
+        let is_root = hops.first().is_some_and(|p| p.id == own.id);
+        // Nor through a child of ours: pushed-down children need not lie
+        // further from the group id than we do, and one would take us in.
+        let g = &self.groups[gi];
+        let bad = |p: &Peer| Some(p.id) == avoid || g.has_child(p.id);
+        let hint = match hops.first() {
+            Some(first) if bad(first) => hops.iter().find(|p| !bad(p) && p.id != own.id).copied(),
+            _ => None,
+        };
         let g = &mut self.groups[gi];
         g.parent = None;
         g.root = is_root;
         if is_root {
             g.depth = 0;
+            g.fresh = now;
             g.retry = None;
             if g.member && !g.announced {
                 g.announced = true;
@@ -914,9 +1020,10 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             group: g.id,
             flags: 0,
             child: own,
+            lost: avoid,
         };
         self.stats.subscribes_sent += 1;
-        let _ = send(node, now, None, g.id, ROUTE_APP, &m, &mut self.stats);
+        let _ = send(node, now, hint, g.id, ROUTE_APP, &m, &mut self.stats);
     }
 
     /// Takes `child` (or passes it down when full) and tells it.
@@ -924,9 +1031,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         let g = &mut self.groups[gi];
         if g.parent.is_some_and(|p| p.id == child.id) {
             // Our parent asks to be our child: taking it would close a
-            // loop. It will find another way.
+            // loop. Send its subscribe on toward the root instead.
             let group = g.id;
-            self.leave(now, node, group, child);
+            self.pass_on(now, node, Some(gi), group, child, None);
             return;
         }
         if !g.has_child(child.id) && g.children.is_full() {
@@ -937,6 +1044,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 group: g.id,
                 flags: PUSHED,
                 child,
+                lost: None,
             };
             self.stats.pushed_down += 1;
             self.stats.subscribes_sent += 1;
@@ -948,9 +1056,8 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         } else {
             let _ = g.children.push(child);
         }
-        let mut entry = [0u8; BEAT_ENTRY];
-        entry[..crate::id::ID_BYTES].copy_from_slice(&g.id.to_bytes());
-        entry[crate::id::ID_BYTES] = if g.root { 0 } else { g.depth };
+        let mut entry: Vec<u8, BEAT_ENTRY> = Vec::new();
+        put_beat_entry(&mut entry, g.id, if g.root { 0 } else { g.depth }, g.epoch);
         self.stats.beats_sent += 1;
         let m = Msg::Beat { entries: &entry };
         let _ = send(node, now, Some(child), child.id, APP, &m, &mut self.stats);
@@ -967,6 +1074,15 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
     }
 
+    /// A message for child `child` of `parent` came here instead: the
+    /// overlay brings a message for a failed node to the node now nearest
+    /// its id. Tell the parent its child is gone.
+    fn gone(&mut self, now: Instant, node: &mut impl Kbr, group: Id, child: Id, parent: Peer) {
+        let m = Msg::Leave { group, child };
+        self.stats.leaves_sent += 1;
+        let _ = send(node, now, Some(parent), parent.id, APP, &m, &mut self.stats);
+    }
+
     /// Tells `to` this node is not (or no longer) its child in `group`.
     fn leave(&mut self, now: Instant, node: &mut impl Kbr, group: Id, to: Peer) {
         let m = Msg::Leave {
@@ -977,8 +1093,10 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
     }
 
-    /// Roots that learned of a node closer to the group id subscribe
-    /// toward it, so the tree follows the new root.
+    /// Keeps the root where the overlay says it is: a root that learned
+    /// of a node closer to the group id subscribes toward it (so the tree
+    /// follows the new root), and a node that finds itself the closest
+    /// takes the root over from whatever parent it had.
     fn check_roots(&mut self, now: Instant, node: &mut impl Kbr) {
         if !node.is_active() {
             return;
@@ -986,14 +1104,18 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         let own = node.own().id;
         for gi in 0..self.groups.len() {
             let g = &self.groups[gi];
-            if g.root
-                && node
-                    .local_lookup(g.id, 1)
-                    .first()
-                    .is_some_and(|p| p.id != own)
-            {
-                self.attach(now, node, gi);
+            let is_root = node
+                .local_lookup(g.id, 1)
+                .first()
+                .is_some_and(|p| p.id == own);
+            if g.root == is_root {
+                continue;
             }
+            if let Some(parent) = g.parent.filter(|_| is_root) {
+                let group = g.id;
+                self.leave(now, node, group, parent);
+            }
+            self.attach(now, node, gi, None);
         }
     }
 
@@ -1101,7 +1223,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             .groups
             .iter()
             .filter_map(|g| match (g.parent, g.retry) {
-                (Some(_), _) => Some(g.heard + hb),
+                (Some(_), _) => Some((g.heard + hb).min(g.stale_at(hb, self.config.max_depth))),
                 (None, retry) => retry,
             });
         let ops = self.pending.iter().map(|p| p.deadline);
@@ -1112,19 +1234,33 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     /// times anycasts out.
     pub fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
         if self.next_beat.is_some_and(|t| t <= now) {
+            for g in self.groups.iter_mut().filter(|g| g.root) {
+                g.epoch = g.epoch.wrapping_add(1);
+                g.fresh = now;
+            }
             self.beat(now, node);
             self.check_roots(now, node);
             self.next_beat = (!self.groups.is_empty()).then(|| now + self.config.heartbeat / 2);
         }
         for gi in 0..self.groups.len() {
             let g = &self.groups[gi];
-            let lost = g.parent.is_some() && now >= g.heard + self.config.heartbeat;
+            let hb = self.config.heartbeat;
+            let lost = g.parent.is_some() && now >= g.heard + hb;
+            // The parent beats but the root's epoch stands still: the chain
+            // above is cut or loops. Leave it and subscribe again.
+            let stale = g.parent.is_some() && !lost && now >= g.stale_at(hb, self.config.max_depth);
             let retry = g.parent.is_none() && g.retry.is_some_and(|t| t <= now);
             if lost {
                 self.stats.parent_losses += 1;
             }
-            if lost || retry {
-                self.attach(now, node, gi);
+            if let Some(parent) = g.parent.filter(|_| stale) {
+                self.stats.stale_paths += 1;
+                let group = g.id;
+                self.leave(now, node, group, parent);
+            }
+            if lost || stale || retry {
+                let avoid = self.groups[gi].parent.map(|p| p.id);
+                self.attach(now, node, gi, avoid);
             }
         }
         while let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {
@@ -1155,13 +1291,12 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     if !g.has_child(child.id) {
                         continue;
                     }
-                    let (id, depth) = (g.id, if g.root { 0 } else { g.depth });
+                    let (id, depth, epoch) = (g.id, if g.root { 0 } else { g.depth }, g.epoch);
                     if entries.len() / BEAT_ENTRY == per_msg {
                         self.send_beat(now, node, child, &entries);
                         entries.clear();
                     }
-                    let _ = entries.extend_from_slice(&id.to_bytes());
-                    let _ = entries.push(depth);
+                    put_beat_entry(&mut entries, id, depth, epoch);
                     if !first_time {
                         // `done` is full: one group per beat from here on.
                         break;
@@ -1189,6 +1324,17 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
         let _ = self.events.push_back(ev);
     }
+}
+
+/// Where a publication came from.
+#[derive(Clone, Copy, Debug)]
+enum Came {
+    /// Routed to this node as the group id's root.
+    ToRoot,
+    /// From this child.
+    Up(Id),
+    /// From this (would-be) parent.
+    Down(Id),
 }
 
 /// An anycast on its walk.

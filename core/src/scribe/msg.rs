@@ -18,9 +18,11 @@ pub(crate) const FLAGS_AT: usize = 1 + ID_BYTES;
 pub(crate) const ON_THE_WAY: u8 = 0x80;
 /// A subscribe a full parent passed down to one of its children.
 pub(crate) const PUSHED: u8 = 0x40;
+/// A subscribe that names the parent the child lost.
+const LOST: u8 = 0x20;
 
-/// Heartbeat entries that fit in one datagram's worth of payload.
-pub(crate) const BEAT_ENTRY: usize = ID_BYTES + 1;
+/// One heartbeat entry: group id, depth, root epoch.
+pub(crate) const BEAT_ENTRY: usize = ID_BYTES + 1 + 4;
 
 /// The largest header before a published payload (a `Data`).
 pub const PUBLISH_OVERHEAD: usize = 1 + ID_BYTES + 8 + 1;
@@ -30,11 +32,19 @@ pub const ANYCAST_OVERHEAD: usize = 1 + ID_BYTES + 1 + 8 + MAX_PEER_LEN + 1 + 1;
 /// One Scribe message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Msg<'a> {
-    /// Joins `child` to the group's tree (routed, or pushed down).
-    Subscribe { group: Id, flags: u8, child: Peer },
+    /// Joins `child` to the group's tree (routed, or pushed down); `lost`
+    /// is the parent it stopped hearing from, so that node's parent (often
+    /// the first tree node on the way) stops passing children down to it.
+    Subscribe {
+        group: Id,
+        flags: u8,
+        child: Peer,
+        lost: Option<Id>,
+    },
     /// Parent → children: the groups the receiver is a child in, each with
     /// the parent's depth (0 at the root; [`super::DETACHED`] while the
-    /// parent itself has no way to the root). Also adopts a child.
+    /// parent itself has no way to the root) and the root's epoch as the
+    /// parent last heard it. Also adopts a child.
     Beat { entries: &'a [u8] },
     /// `child` is no longer in the tree under the receiver.
     Leave { group: Id, child: Id },
@@ -112,13 +122,30 @@ pub(crate) fn visit_tag(id: Id) -> [u8; 8] {
     [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
-/// Heartbeat entries as (group, depth).
-pub(crate) fn beat_entries(entries: &[u8]) -> impl Iterator<Item = (Id, u8)> + '_ {
+/// Heartbeat entries as (group, depth, epoch).
+pub(crate) fn beat_entries(entries: &[u8]) -> impl Iterator<Item = (Id, u8, u32)> + '_ {
     entries.chunks_exact(BEAT_ENTRY).map(|c| {
         let mut id = [0u8; ID_BYTES];
         id.copy_from_slice(&c[..ID_BYTES]);
-        (Id::from_bytes(id), c[ID_BYTES])
+        let e = &c[ID_BYTES + 1..];
+        (
+            Id::from_bytes(id),
+            c[ID_BYTES],
+            u32::from_be_bytes([e[0], e[1], e[2], e[3]]),
+        )
     })
+}
+
+/// Appends one heartbeat entry.
+pub(crate) fn put_beat_entry<const N: usize>(
+    out: &mut heapless::Vec<u8, N>,
+    group: Id,
+    depth: u8,
+    epoch: u32,
+) {
+    let _ = out.extend_from_slice(&group.to_bytes());
+    let _ = out.push(depth);
+    let _ = out.extend_from_slice(&epoch.to_be_bytes());
 }
 
 impl<'a> Msg<'a> {
@@ -137,13 +164,20 @@ impl<'a> Msg<'a> {
         let msg = match k {
             kind::SUBSCRIBE => {
                 let flags = r.u8()?;
-                if flags & !(ON_THE_WAY | PUSHED) != 0 {
+                if flags & !(ON_THE_WAY | PUSHED | LOST) != 0 {
                     return Err(DecodeError::ReservedFlags);
                 }
+                let child = r.peer()?;
+                let lost = if flags & LOST != 0 {
+                    Some(r.id()?)
+                } else {
+                    None
+                };
                 Msg::Subscribe {
                     group,
-                    flags,
-                    child: r.peer()?,
+                    flags: flags & !LOST,
+                    child,
+                    lost,
                 }
             }
             kind::LEAVE => Msg::Leave {
@@ -204,11 +238,15 @@ impl<'a> Msg<'a> {
                 group,
                 flags,
                 child,
+                lost,
             } => {
                 w.u8(kind::SUBSCRIBE);
                 w.id(group);
-                w.u8(flags);
+                w.u8(if lost.is_some() { flags | LOST } else { flags });
                 w.peer(&child);
+                if let Some(id) = lost {
+                    w.id(id);
+                }
             }
             Msg::Beat { entries } => {
                 w.u8(kind::BEAT);
@@ -304,6 +342,13 @@ mod tests {
                 group: g,
                 flags: ON_THE_WAY | PUSHED,
                 child: peer(1, true),
+                lost: Some(Id::sha1(b"p")),
+            },
+            Msg::Subscribe {
+                group: g,
+                flags: 0,
+                child: peer(4, false),
+                lost: None,
             },
             Msg::Beat { entries: &beat },
             Msg::Leave {
@@ -372,6 +417,7 @@ mod tests {
             group: Id::ZERO,
             flags: 0,
             child: peer(1, false),
+            lost: None,
         };
         let n = m.encode(&mut buf).unwrap();
         buf[FLAGS_AT] = 0x01;

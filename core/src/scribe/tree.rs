@@ -32,6 +32,14 @@ pub struct Group<const CHILDREN: usize> {
     pub children: Vec<Peer, CHILDREN>,
     /// When the parent was last heard from.
     pub(crate) heard: Instant,
+    /// The root's epoch as last heard (the root counts its heartbeats; the
+    /// count flows down with them).
+    pub epoch: u32,
+    /// When the epoch last moved on: a way to a live root. A chain that
+    /// loops, or hangs from a failed node higher up, stops it.
+    pub(crate) fresh: Instant,
+    /// The depth when the epoch last moved on.
+    fresh_depth: u8,
     /// When to send the subscribe again if no parent adopts this node.
     pub(crate) retry: Option<Instant>,
     /// Which child takes the next pushed-down subscribe.
@@ -53,6 +61,9 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
             depth: DETACHED,
             children: Vec::new(),
             heard: now,
+            epoch: 0,
+            fresh: now,
+            fresh_depth: 0,
             retry: None,
             push_next: 0,
             announced: false,
@@ -74,7 +85,8 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
         !self.member && self.children.is_empty()
     }
 
-    pub(crate) fn has_child(&self, id: Id) -> bool {
+    /// Whether `id` is a child here.
+    pub fn has_child(&self, id: Id) -> bool {
         self.children.iter().any(|c| c.id == id)
     }
 
@@ -97,6 +109,26 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
         self.recent_at = (self.recent_at + 1) % RECENT;
         self.recent_len = (self.recent_len + 1).min(RECENT);
         true
+    }
+
+    /// Takes `epoch` from the parent: the way to the root is alive if it
+    /// moved on (or the parent is new, `reset`).
+    pub(crate) fn heard_epoch(&mut self, epoch: u32, now: Instant, reset: bool) {
+        // Serial-number order (RFC 1982), so the count may wrap.
+        if reset || (epoch.wrapping_sub(self.epoch) as i32) > 0 {
+            self.epoch = epoch;
+            self.fresh = now;
+            self.fresh_depth = self.depth;
+        }
+    }
+
+    /// When a still epoch means the chain above is cut or loops. Each level
+    /// relays the epoch on its own beat timer, so the epoch can stand still
+    /// for a beat period longer per level; the allowance uses the depth at
+    /// the last advance, so in a loop (where depths climb) it stays put.
+    pub(crate) fn stale_at(&self, heartbeat: core::time::Duration, max_depth: u8) -> Instant {
+        let levels = u32::from(self.fresh_depth.min(max_depth));
+        self.fresh + heartbeat * 2 + heartbeat / 2 * levels
     }
 
     /// The depth this node has under a parent at `parent_depth`.

@@ -10,6 +10,9 @@ use std::time::Duration;
 use pastry_core::dht::{Dht, DhtEvent, MapStore, OpId, PutError, Upcall};
 use pastry_core::node::{Forwarder, Passthrough};
 use pastry_core::rng::SmallRng;
+use pastry_core::scribe::{
+    self, Acceptor, AnycastError, AnycastId, Scribe, ScribeConfig, ScribeEvent,
+};
 use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload, Peer, Phase};
 
 /// A delivery as the test saw it.
@@ -67,6 +70,50 @@ impl DhtDone {
     }
 }
 
+/// Scribe's anycast predicate in tests: accept while `accepting`, and keep
+/// what was taken.
+#[derive(Debug, Default)]
+pub struct Gate {
+    pub accepting: bool,
+    pub taken: Vec<(Id, Vec<u8>)>,
+}
+
+impl Acceptor for Gate {
+    fn accept(&mut self, group: Id, data: &[u8]) -> bool {
+        if self.accepting {
+            self.taken.push((group, data.to_vec()));
+        }
+        self.accepting
+    }
+}
+
+/// Scribe as the tests run it: small fan-out so pushing down happens.
+pub type TestScribe = Scribe<Gate, 16, 4>;
+
+/// Scribe news, owned: (node, when, what).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScribeDone {
+    Attached(Id),
+    Delivered { group: Id, id: u64, data: Vec<u8> },
+    Accepted { op: AnycastId, by: Id },
+    Failed { op: AnycastId, error: AnycastError },
+}
+
+impl ScribeDone {
+    fn from_event(ev: ScribeEvent<'_>) -> ScribeDone {
+        match ev {
+            ScribeEvent::Attached { group } => ScribeDone::Attached(group),
+            ScribeEvent::Delivered { group, id, data } => ScribeDone::Delivered {
+                group,
+                id,
+                data: data.to_vec(),
+            },
+            ScribeEvent::AnycastAccepted { op, by, .. } => ScribeDone::Accepted { op, by: by.id },
+            ScribeEvent::AnycastFailed { op, error, .. } => ScribeDone::Failed { op, error },
+        }
+    }
+}
+
 /// A datagram in flight: arrival time, sequence (ties), to, from, bytes.
 type InFlight = Reverse<(Instant, u64, usize, SocketAddr, Vec<u8>)>;
 
@@ -108,6 +155,13 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     /// DHT outcomes: (node, operation, key, outcome).
     pub dht_done: Vec<(usize, OpId, Id, DhtDone)>,
     payload: Payload,
+    /// When set, every node added gets Scribe with these settings (the
+    /// nodes' forwarder must hand subscribes over: `scribe::Joins`).
+    pub scribe_config: Option<ScribeConfig>,
+    /// Each node's Scribe, if it has one.
+    pub scribes: Vec<Option<TestScribe>>,
+    /// Scribe news: (node, when, what).
+    pub scribe_done: Vec<(usize, Instant, ScribeDone)>,
 }
 
 impl Net<Passthrough> {
@@ -143,6 +197,9 @@ impl<F: Forwarder + Default> Net<F> {
             dhts: Vec::new(),
             dht_done: Vec::new(),
             payload: Payload::new(),
+            scribe_config: None,
+            scribes: Vec::new(),
+            scribe_done: Vec::new(),
         }
     }
 
@@ -152,8 +209,13 @@ impl<F: Forwarder + Default> Net<F> {
 
     /// Adds a node (not yet joined); its index.
     pub fn add(&mut self, config: Config) -> usize {
-        let i = self.nodes.len();
         let id = self.random_id();
+        self.add_with_id(config, id)
+    }
+
+    /// Adds a node with the given id (not yet joined); its index.
+    pub fn add_with_id(&mut self, config: Config, id: Id) -> usize {
+        let i = self.nodes.len();
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
         let seed = self.rng.next_u64();
         self.nodes.push(
@@ -162,6 +224,12 @@ impl<F: Forwarder + Default> Net<F> {
         self.alive.push(true);
         self.dhts.push(None);
         self.add_dht(i);
+        self.scribes.push(None);
+        if let Some(config) = self.scribe_config {
+            let s = Scribe::new(config, Gate::default()).expect("valid Scribe config");
+            s.install(&mut self.nodes[i]).expect("policy room");
+            self.scribes[i] = Some(s);
+        }
         self.by_addr.insert(addr, i);
         let pos = (self.rng.unit() * 1000.0, self.rng.unit() * 1000.0);
         self.positions.push(pos);
@@ -244,6 +312,18 @@ impl<F: Forwarder + Default> Net<F> {
                 },
                 None => ev,
             };
+            let ev = match self.scribes[i].as_mut() {
+                Some(s) => match s.handle_event(self.now, &mut self.nodes[i], ev) {
+                    Some(scribe::Upcall::Overlay(ev)) => ev,
+                    Some(scribe::Upcall::Scribe(d)) => {
+                        let done = ScribeDone::from_event(d);
+                        self.scribe_done.push((i, self.now, done));
+                        continue;
+                    }
+                    None => continue,
+                },
+                None => ev,
+            };
             match ev {
                 Event::Deliver(d) => self.delivered.push(Delivered {
                     at: i,
@@ -268,7 +348,31 @@ impl<F: Forwarder + Default> Net<F> {
                 self.dht_done.push((i, op, key, done));
             }
         }
+        if let Some(s) = self.scribes[i].as_mut() {
+            while let Some(d) = s.poll_event() {
+                let done = ScribeDone::from_event(d);
+                self.scribe_done.push((i, self.now, done));
+            }
+        }
         handled
+    }
+
+    /// Node `i`'s Scribe.
+    pub fn scribe(&mut self, i: usize) -> &mut TestScribe {
+        self.scribes[i].as_mut().expect("node has Scribe")
+    }
+
+    /// Runs a Scribe command at node `i` (which gets the node), then drains.
+    pub fn with_scribe<R>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut TestScribe, Instant, &mut SimNode<F>) -> R,
+    ) -> R {
+        let now = self.now;
+        let s = self.scribes[i].as_mut().expect("node has Scribe");
+        let r = f(s, now, &mut self.nodes[i]);
+        self.drain(i);
+        r
     }
 
     /// Gives node `i` a DHT if `dht_config` is set (called by `add`).
@@ -343,7 +447,8 @@ impl<F: Forwarder + Default> Net<F> {
     fn deadline(&self, i: usize) -> Option<Instant> {
         let node = self.nodes[i].poll_timeout();
         let dht = self.dhts[i].as_ref().and_then(|d| d.poll_timeout());
-        node.into_iter().chain(dht).min()
+        let scribe = self.scribes[i].as_ref().and_then(|s| s.poll_timeout());
+        node.into_iter().chain(dht).chain(scribe).min()
     }
 
     /// Runs the network until `until`: datagrams and node deadlines in time order.
@@ -380,6 +485,9 @@ impl<F: Forwarder + Default> Net<F> {
                 self.node_allocs += self.allocs() - before;
                 if let Some(dht) = self.dhts[i].as_mut() {
                     dht.handle_timeout(self.now, &mut self.nodes[i]);
+                }
+                if let Some(s) = self.scribes[i].as_mut() {
+                    s.handle_timeout(self.now, &mut self.nodes[i]);
                 }
                 self.drain(i);
             }
