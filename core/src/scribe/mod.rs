@@ -145,7 +145,9 @@ use crate::routing::NextHop;
 use crate::time::Instant;
 use crate::wire::AppId;
 
-pub use msg::{ANYCAST_OVERHEAD, PUBLISH_OVERHEAD, data_of, is_anycast, is_subscribe};
+pub use msg::{
+    ANYCAST_OVERHEAD, PUBLISH_OVERHEAD, data_of, is_anycast, is_anycast_reply, is_subscribe,
+};
 pub use tree::{DETACHED, Group};
 
 use msg::{BEAT_ENTRY, FLAGS_AT, Msg, ON_THE_WAY, PUSHED, beat_entries, put_beat_entry, visit_tag};
@@ -162,6 +164,14 @@ pub const MAX_ANYCASTS: usize = 16;
 const MAX_EVENTS: usize = 16;
 /// Room kept in an anycast for the walk's visited list.
 const MIN_WALK: usize = 32;
+/// Publications waiting for room in the node's queue to go on.
+const BACKLOG: usize = 4;
+/// How soon to try again when the node's queue was full.
+const PACE: Duration = Duration::from_millis(10);
+/// Message slots heartbeats leave free (for publications and subscribes).
+const BEAT_RESERVE: usize = 2;
+/// Children a heartbeat round tracks individually.
+const BEAT_ROUND: usize = 64;
 
 /// A group's id: the SHA-1 of its name.
 pub fn group_id(name: &[u8]) -> Id {
@@ -411,6 +421,18 @@ impl core::ops::AddAssign for ScribeStats {
     }
 }
 
+/// A publication on its way to the children (and parent) still to get it,
+/// sent as the node's queue has room.
+#[derive(Clone, Debug)]
+struct Spreading<const CHILDREN: usize> {
+    group: Id,
+    id: u64,
+    depth: u8,
+    data: Vec<u8, MAX_PAYLOAD>,
+    to: Vec<Peer, CHILDREN>,
+    parent: Option<Peer>,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     op: AnycastId,
@@ -428,6 +450,12 @@ pub struct Scribe<A = Members, const GROUPS: usize = 16, const CHILDREN: usize =
     pending: Vec<Pending, MAX_ANYCASTS>,
     events: Deque<ScribeEvent<'static>, MAX_EVENTS>,
     next_beat: Option<Instant>,
+    /// Children beaten this round, while a round waits for queue room.
+    beaten: Vec<Id, BEAT_ROUND>,
+    beating: bool,
+    backlog: Deque<Spreading<CHILDREN>, BACKLOG>,
+    /// When to try again what the node's full queue refused.
+    pace_at: Option<Instant>,
     next_id: u64,
     stats: ScribeStats,
 }
@@ -452,6 +480,10 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             pending: Vec::new(),
             events: Deque::new(),
             next_beat: None,
+            beaten: Vec::new(),
+            beating: false,
+            backlog: Deque::new(),
+            pace_at: None,
             next_id: 0,
             stats: ScribeStats::default(),
         })
@@ -940,28 +972,38 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             return None;
         }
         let (group, depth) = (g.id, if g.root { 0 } else { g.depth });
-        let m = Msg::Data {
-            group,
-            id,
-            depth,
-            data,
-        };
         let (from, up) = match came {
             Came::ToRoot => (None, true),
             Came::Up(c) => (Some(c), true),
             Came::Down(p) => (Some(p), false),
         };
-        let parent = g.parent.filter(|_| up);
-        for c in g
-            .children
-            .iter()
-            .filter(|c| Some(c.id) != from)
-            .chain(&parent)
-        {
-            self.stats.data_sent += 1;
-            let _ = send(node, now, Some(*c), c.id, APP, &m, &mut self.stats);
+        let mut out = Spreading {
+            group,
+            id,
+            depth,
+            data: Vec::new(),
+            to: g
+                .children
+                .iter()
+                .filter(|c| Some(c.id) != from)
+                .copied()
+                .collect(),
+            parent: g.parent.filter(|_| up),
+        };
+        let member = g.member;
+        if !out.to.is_empty() || out.parent.is_some() {
+            // Fits: Data carries what Publish or Data carried, less nothing.
+            let _ = out.data.extend_from_slice(data);
+            if self.backlog.is_full() {
+                // Bounded: the oldest publication loses its remaining sends.
+                if let Some(old) = self.backlog.pop_front() {
+                    self.stats.dropped += (old.to.len() + usize::from(old.parent.is_some())) as u64;
+                }
+            }
+            let _ = self.backlog.push_back(out);
+            self.flush(now, node);
         }
-        if !g.member {
+        if !member {
             return None;
         }
         self.stats.delivered += 1;
@@ -1227,17 +1269,28 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 (None, retry) => retry,
             });
         let ops = self.pending.iter().map(|p| p.deadline);
-        self.next_beat.into_iter().chain(groups).chain(ops).min()
+        self.next_beat
+            .into_iter()
+            .chain(groups)
+            .chain(ops)
+            .chain(self.pace_at)
+            .min()
     }
 
     /// Sends heartbeats when due, watches parents, retries subscribes and
     /// times anycasts out.
     pub fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
+        self.pace_at = None;
+        self.flush(now, node);
+        if self.beating {
+            self.beat(now, node);
+        }
         if self.next_beat.is_some_and(|t| t <= now) {
             for g in self.groups.iter_mut().filter(|g| g.root) {
                 g.epoch = g.epoch.wrapping_add(1);
                 g.fresh = now;
             }
+            self.beaten.clear();
             self.beat(now, node);
             self.check_roots(now, node);
             self.next_beat = (!self.groups.is_empty()).then(|| now + self.config.heartbeat / 2);
@@ -1275,16 +1328,23 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
 
     /// One heartbeat datagram per child for all the groups it shares with
     /// this node.
+    /// A round may wait for queue room (beats leave [`BEAT_RESERVE`] slots
+    /// to publications); it goes on from where it stopped.
     fn beat(&mut self, now: Instant, node: &mut impl Kbr) {
         let per_msg = (node.max_payload().saturating_sub(2) / BEAT_ENTRY).clamp(1, 255);
-        let mut done: Vec<Id, 64> = Vec::new();
+        self.beating = false;
         for gi in 0..self.groups.len() {
             for ci in 0..self.groups[gi].children.len() {
                 let child = self.groups[gi].children[ci];
-                if done.contains(&child.id) {
+                if self.beaten.contains(&child.id) {
                     continue;
                 }
-                let first_time = done.push(child.id).is_ok();
+                if node.route_room() <= BEAT_RESERVE {
+                    self.beating = true;
+                    self.pace_at = Some(now + PACE);
+                    return;
+                }
+                let first_time = self.beaten.push(child.id).is_ok();
                 let mut entries: Vec<u8, MAX_PAYLOAD> = Vec::new();
                 for gj in gi..self.groups.len() {
                     let g = &self.groups[gj];
@@ -1303,6 +1363,31 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     }
                 }
                 self.send_beat(now, node, child, &entries);
+            }
+        }
+    }
+
+    /// Sends waiting publications while the node's queue has room.
+    fn flush(&mut self, now: Instant, node: &mut impl Kbr) {
+        while let Some(s) = self.backlog.front_mut() {
+            let Some(to) = s.to.last().copied().or(s.parent) else {
+                self.backlog.pop_front();
+                continue;
+            };
+            if node.route_room() == 0 {
+                self.pace_at = Some(now + PACE);
+                return;
+            }
+            let m = Msg::Data {
+                group: s.group,
+                id: s.id,
+                depth: s.depth,
+                data: &s.data,
+            };
+            self.stats.data_sent += 1;
+            let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+            if s.to.pop().is_none() {
+                s.parent = None;
             }
         }
     }

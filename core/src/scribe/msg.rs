@@ -115,6 +115,11 @@ pub fn is_anycast(payload: &[u8]) -> bool {
     )
 }
 
+/// Whether `payload` is an anycast's reply to its sender.
+pub fn is_anycast_reply(payload: &[u8]) -> bool {
+    payload.first() == Some(&kind::ANYCAST_REPLY)
+}
+
 /// A visited-list entry: the first 8 bytes of a node id (a collision
 /// skips a node in one walk, at odds of about n² / 2⁶⁵).
 pub(crate) fn visit_tag(id: Id) -> [u8; 8] {

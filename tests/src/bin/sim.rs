@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use pastry_tests::sim::Sessions;
+use pastry_tests::sim::groups;
 use pastry_tests::sim::network::{Matrix, Network};
 use pastry_tests::sim::scenario::{self, Spec};
 use pastry_tests::sim::storage::Load;
@@ -90,6 +91,20 @@ struct Args {
     /// DHT: bytes per value (at most 1,086 with the default datagrams).
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
+    /// Scribe: groups (Zipf-like sizes); with --subscribers, runs Scribe
+    /// on every node.
+    #[arg(long, default_value_t = 0)]
+    groups: usize,
+    /// Scribe: subscriptions over all groups (over the first tenth of the
+    /// window; a departed member's replacement takes its groups over).
+    #[arg(long, default_value_t = 0)]
+    subscribers: usize,
+    /// Scribe: publications, each from a random node to a random group.
+    #[arg(long, default_value_t = 0)]
+    publishes: usize,
+    /// Scribe: anycasts, each from a random node to a random group.
+    #[arg(long, default_value_t = 0)]
+    anycasts: usize,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
@@ -146,8 +161,18 @@ fn run(args: &Args) -> Result<(), String> {
             args.value_bytes
         ));
     }
+    let multicast = (args.groups > 0 && args.subscribers > 0).then_some(groups::Load {
+        groups: args.groups,
+        subscribers: args.subscribers,
+        publishes: args.publishes,
+        anycasts: args.anycasts,
+    });
+    if (args.publishes > 0 || args.anycasts > 0) && multicast.is_none() {
+        return Err("--publishes and --anycasts need --groups and --subscribers".into());
+    }
     let spec = Spec {
         dht,
+        multicast,
         lookups: args.lookups,
         loss: fraction("loss", args.loss)?,
         jitter: if args.jitter.is_finite() && args.jitter >= 0.0 {
@@ -233,6 +258,33 @@ fn run(args: &Args) -> Result<(), String> {
             out.window.replication_datagrams as f64 / node_seconds,
             out.window.replication_bytes as f64 / node_seconds
         );
+    }
+    if let Some((f, t, stats)) = &out.multicast {
+        println!(
+            "multicast: {} publications, delivered {} of {} ({:.4}), {} twice; delay penalty mean {:.2}, p99 {:.2}; node stress mean {:.2}, max {}",
+            t.publishes,
+            f.delivered,
+            f.expected,
+            f.delivery_ratio,
+            f.duplicates,
+            f.delay_penalty_mean,
+            f.delay_penalty_p99,
+            f.node_stress_mean,
+            f.node_stress_max
+        );
+        println!(
+            "subscribe: {} commands, {:.2} datagrams each; anycast: {} sent, {} accepted, {} missed, {} to empty groups, {:.2} datagrams each; orphans healed in a heartbeat: {} of {}",
+            t.subscribes,
+            t.subscribe_msgs as f64 / t.subscribes.max(1) as f64,
+            t.anycasts,
+            t.anycasts_accepted,
+            t.anycasts_missed,
+            t.anycasts_to_empty,
+            t.anycast_msgs as f64 / t.anycasts.max(1) as f64,
+            t.orphans_healed,
+            t.orphans
+        );
+        println!("scribe (live nodes): {stats:?}");
     }
     println!(
         "{:.0} simulated s, {} events in {:.1} wall s ({:.0} events per wall s)",

@@ -12,6 +12,7 @@
 //! delay penalty (the sum of one-way delays along the overlay path over
 //! the direct one-way delay from source to the node that delivered).
 
+pub mod groups;
 pub mod network;
 pub mod report;
 pub mod scenario;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use pastry_core::dht::{Dht, DhtConfig, Lookups, MapStore, Upcall};
 use pastry_core::rng::SmallRng;
+use pastry_core::scribe::{self, Joins, Members, Scribe, ScribeConfig};
 use pastry_core::wire::{Body, Kind, Message};
 use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload};
 
@@ -37,9 +39,12 @@ use truth::Truth;
 pub type DetMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 /// The node type simulated: default leaf set and table, 16 message slots,
-/// queues of 64, and the DHT's lookup upcall (which touches nothing but
-/// DHT gets).
-pub type SimNode = Node<8, 8, 16, 64, Lookups>;
+/// queues of 64, and the DHT's and Scribe's per-hop upcalls (which touch
+/// only DHT gets and Scribe's subscribes and anycasts).
+pub type SimNode = Node<8, 8, 16, 64, (Lookups, Joins)>;
+
+/// Scribe as simulated: every member accepts anycasts.
+pub type SimScribe = Scribe<Members, { groups::SIM_GROUPS }, { groups::SIM_CHILDREN }>;
 
 /// The application lookups are sent under.
 pub const LOOKUP_APP: AppId = AppId(1);
@@ -95,6 +100,8 @@ pub struct SimConfig {
     pub jitter: f64,
     /// When set, every node runs the DHT with these settings.
     pub dht: Option<DhtConfig>,
+    /// When set, every node runs Scribe with these settings.
+    pub scribe: Option<ScribeConfig>,
 }
 
 impl SimConfig {
@@ -106,6 +113,7 @@ impl SimConfig {
             loss: 0.0,
             jitter: 0.0,
             dht: None,
+            scribe: None,
         }
     }
 }
@@ -124,6 +132,8 @@ enum Action {
     Wake(u32),
     /// Churn: a node's session ends (and a new node arrives).
     Depart(u32),
+    /// Judge the orphans of this failed Scribe parent.
+    Inspect(u32),
     /// A node whose join failed tries again through another node, as an
     /// application would.
     Rejoin(u32),
@@ -161,6 +171,8 @@ struct Slot {
     node: Option<Box<SimNode>>,
     /// Its DHT, when the simulation runs one; dropped with the node.
     dht: Option<Box<Dht<MapStore>>>,
+    /// Its Scribe, when the simulation runs it; dropped with the node.
+    scribe: Option<Box<SimScribe>>,
     /// Its address, kept after it is gone.
     addr: SocketAddr,
     place: Place,
@@ -274,6 +286,8 @@ pub struct Sim {
     payload: Payload,
     /// DHT operations and the values they stored.
     pub storage: storage::Storage,
+    /// Scribe's groups, publications and anycasts.
+    pub multicast: groups::Multicast,
 }
 
 impl Sim {
@@ -301,6 +315,7 @@ impl Sim {
             free_wire: Vec::new(),
             payload: Payload::new(),
             storage: storage::Storage::default(),
+            multicast: groups::Multicast::default(),
         }
     }
 
@@ -312,7 +327,8 @@ impl Sim {
         let id = random_id(&mut self.rng);
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
         let seed = self.rng.next_u64();
-        let node = SimNode::with_forwarder(self.config.node.clone(), id, addr, seed, Lookups)
+        let forwarder = (Lookups, Joins);
+        let node = SimNode::with_forwarder(self.config.node.clone(), id, addr, seed, forwarder)
             .expect("valid config");
         let place = self.network.place(i, &mut self.rng);
         let mut node = Box::new(node);
@@ -321,9 +337,15 @@ impl Sim {
             dht.install(node.as_mut()).expect("policy room");
             Box::new(dht)
         });
+        let scribe = self.config.scribe.map(|config| {
+            let s = SimScribe::new(config, Members).expect("valid Scribe config");
+            s.install(node.as_mut()).expect("policy room");
+            Box::new(s)
+        });
         self.slots.push(Slot {
             node: Some(node),
             dht,
+            scribe,
             addr,
             place,
             side: false,
@@ -435,15 +457,23 @@ impl Sim {
         } else {
             self.crash(i);
         }
-        self.spawn();
+        let next = self.spawn();
+        self.scribe_replaces(i, next);
     }
 
     /// Node `i` stops without a word.
     pub fn crash(&mut self, i: usize) {
+        if self.slots[i].node.is_none() {
+            return;
+        }
+        if self.slots[i].scribe.is_some() {
+            self.scribe_departs(i);
+        }
         let Some(node) = self.slots[i].node.take() else {
             return;
         };
         self.slots[i].dht = None;
+        self.slots[i].scribe = None;
         let id = node.own().id;
         if self.truth.contains(id) {
             self.truth.remove(id);
@@ -533,6 +563,7 @@ impl Sim {
                     self.free_wire.push(buf);
                 }
                 Action::Depart(i) => self.depart(i as usize),
+                Action::Inspect(i) => self.inspect_orphans(i as usize),
                 Action::Rejoin(i) => {
                     let idle = self.slots[i as usize]
                         .node
@@ -549,6 +580,9 @@ impl Sim {
                         node.handle_timeout(ev.at);
                         if let Some(dht) = s.dht.as_mut() {
                             dht.handle_timeout(ev.at, node.as_mut());
+                        }
+                        if let Some(sc) = s.scribe.as_mut() {
+                            sc.handle_timeout(ev.at, node.as_mut());
                         }
                         s.wake = None;
                         self.drain(i as usize);
@@ -615,7 +649,8 @@ impl Sim {
         let s = &self.slots[i];
         let node_t = s.node.as_ref().and_then(|n| n.poll_timeout());
         let dht_t = s.dht.as_ref().and_then(|d| d.poll_timeout());
-        if let Some(t) = node_t.into_iter().chain(dht_t).min() {
+        let scribe_t = s.scribe.as_ref().and_then(|d| d.poll_timeout());
+        if let Some(t) = node_t.into_iter().chain(dht_t).chain(scribe_t).min() {
             let at = t.max(self.now);
             if self.slots[i].wake.is_none_or(|w| w > at) {
                 self.slots[i].wake = Some(at);
@@ -661,11 +696,27 @@ impl Sim {
                     None => continue,
                 },
             };
+            let slot = &mut self.slots[i];
+            let ev = match (slot.scribe.as_mut(), slot.node.as_mut()) {
+                (Some(s), Some(node)) => match s.handle_event(now, node.as_mut(), ev) {
+                    Some(scribe::Upcall::Overlay(ev)) => ev,
+                    Some(scribe::Upcall::Scribe(d)) => {
+                        let news = groups::News::of(d);
+                        self.judge_scribe(i, news);
+                        continue;
+                    }
+                    None => continue,
+                },
+                _ => ev,
+            };
             match ev {
                 Event::Joined => {
                     if let Some(n) = self.slots[i].node.as_ref() {
                         let id = n.own().id;
                         self.truth.insert(id, i as u32);
+                    }
+                    if self.slots[i].scribe.is_some() {
+                        self.scribe_joined(i);
                     }
                 }
                 Event::Deliver(d) => {
@@ -688,6 +739,9 @@ impl Sim {
         while let Some(d) = self.slots[i].dht.as_mut().and_then(|d| d.poll_event()) {
             self.storage.judge(i, storage::Seen::of(d));
         }
+        while let Some(d) = self.slots[i].scribe.as_mut().and_then(|s| s.poll_event()) {
+            self.judge_scribe(i, groups::News::of(d));
+        }
         handled
     }
 
@@ -702,6 +756,9 @@ impl Sim {
         } else if self.config.dht.is_some() && storage::is_replication(&self.buf[..len]) {
             self.counters.replication_datagrams += 1;
             self.counters.replication_bytes += len as u64;
+        }
+        if self.config.scribe.is_some() && kind == Some(Kind::Routed as u8) {
+            self.count_scribe(from, len);
         }
         let Some(&to) = self.by_addr.get(&to_addr) else {
             self.counters.dropped += 1;

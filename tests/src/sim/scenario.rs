@@ -8,6 +8,7 @@ use std::time::{Duration, Instant as WallClock};
 use pastry_core::wire::Kind;
 use serde_json::{Value, json};
 
+use super::groups::{self, Figures, PUBLISH_WINDOW};
 use super::network::Network;
 use super::report::Report;
 use super::storage::{Load, Tally};
@@ -41,6 +42,9 @@ pub struct Spec {
     /// The DHT's workload, if the run stores values: puts spread over the
     /// first tenth of the window, gets over the rest.
     pub dht: Option<Load>,
+    /// Scribe's workload, if the run multicasts: subscriptions over the
+    /// first tenth of the window, publications and anycasts over the rest.
+    pub multicast: Option<groups::Load>,
 }
 
 impl Spec {
@@ -60,6 +64,7 @@ impl Spec {
             duration: Duration::from_secs(60),
             drain: Duration::from_secs(30),
             dht: None,
+            multicast: None,
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct Outcome {
     pub storage: Option<(Tally, usize, usize)>,
     /// The live nodes' DHT counters at the end.
     pub dht_stats: Option<pastry_core::dht::DhtStats>,
+    /// Scribe's figures and counts, and the live nodes' Scribe counters.
+    pub multicast: Option<(Figures, groups::Tally, pastry_core::scribe::ScribeStats)>,
 }
 
 /// Runs `spec` on a simulator over `network`, calling `progress` now and
@@ -118,8 +125,14 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
         quorum: l.replicas.div_ceil(2).max(1),
         ..Default::default()
     });
+    config.scribe = spec
+        .multicast
+        .map(|_| pastry_core::scribe::ScribeConfig::default());
     let mut sim = Sim::new(config, network);
     sim.storage.value_bytes = spec.dht.map_or(0, |l| l.value_bytes);
+    if let Some(load) = &spec.multicast {
+        sim.multicast = groups::Multicast::new(load);
+    }
     let start = sim.now;
     let mut tell = |sim: &Sim, phase| {
         progress(&Progress {
@@ -166,6 +179,10 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
         let (lost, acked) = sim.values_lost();
         (sim.storage.tally, lost, acked)
     });
+    let multicast = spec.multicast.map(|_| {
+        let f = sim.multicast_figures();
+        (f, sim.multicast.tally, sim.scribe_stats())
+    });
     Outcome {
         report,
         window,
@@ -177,6 +194,7 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
         wall_seconds: wall.elapsed().as_secs_f64(),
         dht_stats: spec.dht.map(|_| sim.dht_stats()),
         storage,
+        multicast,
     }
 }
 
@@ -185,6 +203,9 @@ enum Work {
     Lookup,
     Put,
     Get,
+    Subscribe(u32),
+    Publish,
+    Anycast,
 }
 
 /// Runs the measurement window's work in time order: lookups spread evenly
@@ -203,6 +224,25 @@ fn spread_work(sim: &mut Sim, spec: &Spec, mut progress: impl FnMut(&Sim)) -> us
         let puts_span = span / 10;
         work.extend(spread(load.puts, Duration::ZERO, puts_span).map(|t| (t, Work::Put)));
         work.extend(spread(load.gets, puts_span, span - puts_span).map(|t| (t, Work::Get)));
+    }
+    if let Some(load) = spec.multicast {
+        // Subscriptions over the first tenth; publications and anycasts
+        // after, ending a publication's window before the window closes.
+        let subs_span = span / 10;
+        let sizes = load.sizes(spec.nodes);
+        let n: usize = sizes.iter().sum();
+        let mut times = spread(n, Duration::ZERO, subs_span);
+        for (g, &size) in sizes.iter().enumerate() {
+            work.extend(
+                times
+                    .by_ref()
+                    .take(size)
+                    .map(|t| (t, Work::Subscribe(g as u32))),
+            );
+        }
+        let rest = span.saturating_sub(subs_span + PUBLISH_WINDOW);
+        work.extend(spread(load.publishes, subs_span, rest).map(|t| (t, Work::Publish)));
+        work.extend(spread(load.anycasts, subs_span, rest).map(|t| (t, Work::Anycast)));
     }
     work.sort();
     let start = sim.now;
@@ -226,6 +266,18 @@ fn spread_work(sim: &mut Sim, spec: &Spec, mut progress: impl FnMut(&Sim)) -> us
                 Some(i) => sim.dht_get(i),
                 None => sim.storage.tally.refused += 1,
             },
+            Work::Subscribe(g) => match sim.random_non_member(g) {
+                Some(i) => sim.subscribe(i, g),
+                None => sim.multicast.tally.refused += 1,
+            },
+            Work::Publish | Work::Anycast => {
+                let g = sim.rng.below(sim.multicast.groups.len() as u64) as u32;
+                match sim.random_active() {
+                    Some(i) if what == Work::Publish => sim.publish(i, g),
+                    Some(i) => sim.anycast(i, g),
+                    None => sim.multicast.tally.refused += 1,
+                }
+            }
         }
         if (k + 1) % every == 0 {
             progress(sim);
@@ -364,6 +416,38 @@ impl Outcome {
                 "values_lost": lost,
                 "replication_msgs_per_node_per_s": self.window.replication_datagrams as f64 / node_seconds,
                 "replication_bytes_per_node_per_s": self.window.replication_bytes as f64 / node_seconds,
+            });
+            if let (Value::Object(out), Value::Object(more)) = (&mut out, fields) {
+                out.extend(more);
+            }
+        }
+        if let (Some(load), Some((f, t, stats))) = (spec.multicast, &self.multicast) {
+            let per = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+            let fields = json!({
+                "groups": load.groups,
+                "subscribers": load.subscribers,
+                "publishes": t.publishes,
+                "anycasts": t.anycasts,
+                "multicast_delivery_ratio": f.delivery_ratio,
+                "multicast_expected": f.expected,
+                "multicast_delivered": f.delivered,
+                "multicast_duplicates": f.duplicates,
+                "delay_penalty_mean": f.delay_penalty_mean,
+                "delay_penalty_p99": f.delay_penalty_p99,
+                "node_stress_mean": f.node_stress_mean,
+                "node_stress_max": f.node_stress_max,
+                "subscribes": t.subscribes,
+                "subscribe_msgs_mean": per(t.subscribe_msgs, t.subscribes),
+                "anycast_msgs_mean": per(t.anycast_msgs, t.anycasts),
+                "anycast_success_ratio": per(t.anycasts_accepted, t.anycasts_accepted + t.anycasts_missed),
+                "anycasts_accepted": t.anycasts_accepted,
+                "anycasts_missed": t.anycasts_missed,
+                "anycasts_to_empty": t.anycasts_to_empty,
+                "anycasts_abandoned": t.anycasts_abandoned,
+                "orphans": t.orphans,
+                "orphans_healed_in_heartbeat": t.orphans_healed,
+                "multicast_refused": t.refused,
+                "scribe_live_stats": format!("{stats:?}"),
             });
             if let (Value::Object(out), Value::Object(more)) = (&mut out, fields) {
                 out.extend(more);

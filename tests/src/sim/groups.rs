@@ -1,0 +1,519 @@
+//! Scribe under the simulator: groups with Zipf-like sizes, subscriptions
+//! kept up through churn (a node's replacement takes over its groups),
+//! publications and anycasts from random nodes, each judged against the
+//! global view: who was a member and alive for the whole publication, the
+//! tree's delay against direct delay from the root, the messages each node
+//! sent per publication, and how fast orphans of a failed parent heal.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use pastry_core::scribe::{self, AnycastId, Group, ScribeEvent, ScribeStats};
+use pastry_core::wire::{Body, Message};
+use pastry_core::{Id, Instant};
+
+use super::{Action, DetMap, Sim};
+
+/// Children per tree node in the simulator (Scribe's bound on fan-out).
+pub const SIM_CHILDREN: usize = 16;
+/// Trees a simulated node may be on.
+pub const SIM_GROUPS: usize = 64;
+
+/// A member must have subscribed this long before a publication to be
+/// expected to get it.
+const SUBSCRIBE_GRACE: Duration = Duration::from_secs(5);
+/// A publication's "whole": members alive this long after it are judged.
+pub const PUBLISH_WINDOW: Duration = Duration::from_secs(10);
+/// Slack over the heartbeat for an orphan to find a new parent (a
+/// subscribe's round trip through the overlay).
+pub const HEAL_SLACK: Duration = Duration::from_secs(1);
+
+/// The multicast workload of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load {
+    /// Groups.
+    pub groups: usize,
+    /// Subscriptions over all groups (Zipf-like sizes, exponent 1.25).
+    pub subscribers: usize,
+    /// Publications, each from a random node to a random group.
+    pub publishes: usize,
+    /// Anycasts, each from a random node to a random group.
+    pub anycasts: usize,
+}
+
+impl Load {
+    /// Group sizes: rank r gets a share ∝ r^-1.25 of the subscriptions
+    /// (Scribe §4's distribution), at least one, at most `nodes`.
+    pub fn sizes(&self, nodes: usize) -> Vec<usize> {
+        let w: Vec<f64> = (1..=self.groups).map(|r| (r as f64).powf(-1.25)).collect();
+        let sum: f64 = w.iter().sum();
+        w.iter()
+            .map(|x| ((self.subscribers as f64 * x / sum).round() as usize).clamp(1, nodes))
+            .collect()
+    }
+}
+
+/// One publication as the simulator saw it.
+#[derive(Clone, Debug)]
+struct Publication {
+    group: u32,
+    at: Instant,
+    delivered: BTreeSet<u32>,
+    duplicates: u32,
+    /// Largest delay through the tree, and largest direct delay from the
+    /// root, over the members that got it (microseconds).
+    max_tree: u64,
+    max_direct: u64,
+    /// Data datagrams each node sent for it.
+    sent: DetMap<u32, u32>,
+}
+
+/// What the simulator expects of Scribe and what it saw.
+#[derive(Clone, Debug, Default)]
+pub struct Multicast {
+    /// Group ids by index.
+    pub groups: Vec<Id>,
+    /// Members of each group: node → when it subscribed.
+    members: Vec<DetMap<u32, Instant>>,
+    /// Groups each node was asked to join (for its replacement).
+    joined: DetMap<u32, Vec<u32>>,
+    /// Groups a newly spawned node takes over once active.
+    inherit: DetMap<u32, Vec<u32>>,
+    /// When each node went (crash or leave).
+    departed: DetMap<u32, Instant>,
+    publications: DetMap<u64, Publication>,
+    anycasts: DetMap<(u32, AnycastId), u32>,
+    /// Orphans of failed parents waiting to be judged: (parent failed at,
+    /// child, group).
+    orphans: Vec<(Instant, u32, Id)>,
+    /// Counts.
+    pub tally: Tally,
+}
+
+/// Outcomes counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Subscribe commands issued (first ones and replacements').
+    pub subscribes: u64,
+    /// Subscribe datagrams sent (every overlay hop, pushes down, repairs).
+    pub subscribe_msgs: u64,
+    /// Publications sent.
+    pub publishes: u64,
+    /// Anycasts sent.
+    pub anycasts: u64,
+    /// Anycast datagrams (routed hops and tree steps; replies excluded).
+    pub anycast_msgs: u64,
+    /// Anycasts a member accepted.
+    pub anycasts_accepted: u64,
+    /// Anycasts that found nobody though a member was live throughout.
+    pub anycasts_missed: u64,
+    /// Anycasts to groups with no live member (nobody could accept).
+    pub anycasts_to_empty: u64,
+    /// Anycasts whose outcome never came (sender gone).
+    pub anycasts_abandoned: u64,
+    /// Commands their node refused (not active, full).
+    pub refused: u64,
+    /// Children of failed parents judged, and those with a new parent
+    /// within the heartbeat plus [`HEAL_SLACK`].
+    pub orphans: u64,
+    /// Of those, healed in time.
+    pub orphans_healed: u64,
+}
+
+/// The figures a run reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Figures {
+    /// Deliveries over (member, publication) pairs where the member was
+    /// subscribed before and alive throughout.
+    pub delivery_ratio: f64,
+    /// Such pairs.
+    pub expected: u64,
+    /// Of those, delivered.
+    pub delivered: u64,
+    /// Publications delivered twice to one member.
+    pub duplicates: u64,
+    /// Mean and 99th percentile over publications of max tree delay ÷ max
+    /// direct delay from the root.
+    pub delay_penalty_mean: f64,
+    /// The 99th percentile.
+    pub delay_penalty_p99: f64,
+    /// Mean over publications of the mean datagrams sent per forwarding
+    /// node, and the largest any node sent for one publication.
+    pub node_stress_mean: f64,
+    /// The largest.
+    pub node_stress_max: u32,
+}
+
+/// Scribe's news, owned (so the simulator may act while judging it).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum News {
+    Delivered(u64),
+    Accepted(AnycastId),
+    Failed(AnycastId),
+    Other,
+}
+
+impl News {
+    pub(super) fn of(ev: ScribeEvent<'_>) -> News {
+        match ev {
+            ScribeEvent::Delivered { id, .. } => News::Delivered(id),
+            ScribeEvent::AnycastAccepted { op, .. } => News::Accepted(op),
+            ScribeEvent::AnycastFailed { op, .. } => News::Failed(op),
+            ScribeEvent::Attached { .. } => News::Other,
+        }
+    }
+}
+
+/// A Scribe datagram's kind, as the counts need it.
+struct Kinds {
+    subscribe: bool,
+    anycast_step: bool,
+    data: Option<(Id, u64)>,
+}
+
+/// Whether `datagram` is a Scribe message, and of which kind.
+fn classify(datagram: &[u8]) -> Option<Kinds> {
+    let Ok(Message {
+        app,
+        body: Body::Routed(m),
+        ..
+    }) = Message::decode(datagram)
+    else {
+        return None;
+    };
+    if app != scribe::APP && app != scribe::ROUTE_APP {
+        return None;
+    }
+    let anycast_step = scribe::is_anycast(m.payload) && !scribe::is_anycast_reply(m.payload);
+    Some(Kinds {
+        subscribe: scribe::is_subscribe(m.payload),
+        anycast_step,
+        data: scribe::data_of(m.payload),
+    })
+}
+
+impl Multicast {
+    /// Sets up `load`'s groups (ids from their names).
+    pub fn new(load: &Load) -> Multicast {
+        let groups: Vec<Id> = (0..load.groups)
+            .map(|g| scribe::group_id(format!("group-{g}").as_bytes()))
+            .collect();
+        Multicast {
+            members: vec![DetMap::default(); groups.len()],
+            groups,
+            ..Multicast::default()
+        }
+    }
+}
+
+impl Sim {
+    /// Counts Scribe datagrams node `from` sends (called for every send
+    /// when Scribe runs).
+    pub(super) fn count_scribe(&mut self, from: usize, len: usize) {
+        let Some(k) = classify(&self.buf[..len]) else {
+            return;
+        };
+        let m = &mut self.multicast;
+        m.tally.subscribe_msgs += u64::from(k.subscribe);
+        m.tally.anycast_msgs += u64::from(k.anycast_step);
+        if let Some((_, id)) = k.data {
+            if let Some(p) = m.publications.get_mut(&id) {
+                *p.sent.entry(from as u32).or_default() += 1;
+            }
+        }
+    }
+
+    /// A random live active node not yet a member of group `g`.
+    pub fn random_non_member(&mut self, g: u32) -> Option<usize> {
+        for _ in 0..32 {
+            let i = self.random_active()?;
+            if !self.multicast.members[g as usize].contains_key(&(i as u32)) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Node `i` subscribes to group `g` (by index).
+    pub fn subscribe(&mut self, i: usize, g: u32) {
+        let now = self.now;
+        let group = self.multicast.groups[g as usize];
+        let slot = &mut self.slots[i];
+        let ok = match (slot.node.as_mut(), slot.scribe.as_mut()) {
+            (Some(node), Some(s)) => s.subscribe(now, node.as_mut(), group).is_ok(),
+            _ => false,
+        };
+        let m = &mut self.multicast;
+        if !ok {
+            m.tally.refused += 1;
+            return;
+        }
+        m.tally.subscribes += 1;
+        m.members[g as usize].insert(i as u32, now);
+        m.joined.entry(i as u32).or_default().push(g);
+        self.drain(i);
+    }
+
+    /// Node `i` publishes to group `g`.
+    pub fn publish(&mut self, i: usize, g: u32) {
+        let now = self.now;
+        let group = self.multicast.groups[g as usize];
+        let slot = &mut self.slots[i];
+        let id = match (slot.node.as_mut(), slot.scribe.as_mut()) {
+            (Some(node), Some(s)) => s.publish(now, node.as_mut(), group, b"news").ok(),
+            _ => None,
+        };
+        let Some(id) = id else {
+            self.multicast.tally.refused += 1;
+            return;
+        };
+        self.multicast.tally.publishes += 1;
+        self.multicast.publications.insert(
+            id,
+            Publication {
+                group: g,
+                at: now,
+                delivered: BTreeSet::new(),
+                duplicates: 0,
+                max_tree: 0,
+                max_direct: 0,
+                sent: DetMap::default(),
+            },
+        );
+        self.drain(i);
+    }
+
+    /// Node `i` anycasts to group `g`.
+    pub fn anycast(&mut self, i: usize, g: u32) {
+        let now = self.now;
+        let group = self.multicast.groups[g as usize];
+        let slot = &mut self.slots[i];
+        let op = match (slot.node.as_mut(), slot.scribe.as_mut()) {
+            (Some(node), Some(s)) => s.anycast(now, node.as_mut(), group, b"job").ok(),
+            _ => None,
+        };
+        let Some(op) = op else {
+            self.multicast.tally.refused += 1;
+            return;
+        };
+        self.multicast.tally.anycasts += 1;
+        self.multicast.anycasts.insert((i as u32, op), g);
+        self.drain(i);
+    }
+
+    /// Scribe's news at node `i`.
+    pub(super) fn judge_scribe(&mut self, i: usize, ev: News) {
+        match ev {
+            News::Delivered(id) => self.judge_delivery(i, id),
+            News::Accepted(op) => {
+                if self.multicast.anycasts.remove(&(i as u32, op)).is_some() {
+                    self.multicast.tally.anycasts_accepted += 1;
+                }
+            }
+            News::Failed(op) => {
+                if let Some(g) = self.multicast.anycasts.remove(&(i as u32, op)) {
+                    // Missed only if some member was live all along.
+                    let now = self.now;
+                    let live = self.multicast.members[g as usize]
+                        .iter()
+                        .any(|(&m, &at)| at + SUBSCRIBE_GRACE <= now && self.is_alive(m as usize));
+                    if live {
+                        self.multicast.tally.anycasts_missed += 1;
+                    } else {
+                        self.multicast.tally.anycasts_to_empty += 1;
+                    }
+                }
+            }
+            News::Other => {}
+        }
+    }
+
+    fn judge_delivery(&mut self, i: usize, id: u64) {
+        let (tree, direct) = self.tree_delay(i, id).unwrap_or((0, 0));
+        let Some(p) = self.multicast.publications.get_mut(&id) else {
+            return;
+        };
+        if !p.delivered.insert(i as u32) {
+            p.duplicates += 1;
+            return;
+        }
+        p.max_tree = p.max_tree.max(tree);
+        p.max_direct = p.max_direct.max(direct);
+    }
+
+    /// One-way delay from the root down the tree to node `i` and directly,
+    /// by the tree as it stands (parent pointers up to the root).
+    fn tree_delay(&self, i: usize, id: u64) -> Option<(u64, u64)> {
+        let g = self.multicast.publications.get(&id)?.group;
+        let group = self.multicast.groups[g as usize];
+        let (mut at, mut tree) = (i, 0u64);
+        for _ in 0..64 {
+            let s = self.slots[at].scribe.as_ref()?.group(group)?;
+            let Some(parent) = s.parent else {
+                let direct = self
+                    .network
+                    .one_way(self.slots[at].place, self.slots[i].place);
+                return Some((tree, direct.as_micros() as u64));
+            };
+            let p = *self.by_addr.get(&parent.addr)? as usize;
+            tree += self
+                .network
+                .one_way(self.slots[p].place, self.slots[at].place)
+                .as_micros() as u64;
+            at = p;
+        }
+        None
+    }
+
+    /// Node `i` is going: it is no member any more, and its children are
+    /// orphans to judge.
+    pub(super) fn scribe_departs(&mut self, i: usize) {
+        let now = self.now;
+        let m = &mut self.multicast;
+        m.departed.insert(i as u32, now);
+        for g in m.joined.get(&(i as u32)).into_iter().flatten() {
+            m.members[*g as usize].remove(&(i as u32));
+        }
+        let Some(s) = self.slots[i].scribe.as_ref() else {
+            return;
+        };
+        let orphans: Vec<(u32, Id)> = s
+            .groups()
+            .iter()
+            .flat_map(|g: &Group<SIM_CHILDREN>| {
+                g.children
+                    .iter()
+                    .filter_map(|c| self.by_addr.get(&c.addr).map(|&c| (c, g.id)))
+            })
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        let hb = self.config.scribe.map_or(Duration::ZERO, |c| c.heartbeat);
+        for (c, g) in orphans {
+            self.multicast.orphans.push((now, c, g));
+        }
+        self.schedule(now + hb + HEAL_SLACK, Action::Inspect(i as u32));
+    }
+
+    /// Judges the orphans of node `parent`: each one alive has a live
+    /// parent and a way to the root (or is the root) by now.
+    pub(super) fn inspect_orphans(&mut self, parent: usize) {
+        let hb = self.config.scribe.map_or(Duration::ZERO, |c| c.heartbeat);
+        let due = self.now - hb - HEAL_SLACK;
+        let parent_addr = self.slots[parent].addr;
+        let mut left = Vec::new();
+        for (at, c, g) in std::mem::take(&mut self.multicast.orphans) {
+            if at != due {
+                left.push((at, c, g));
+                continue;
+            }
+            let Some(s) = self.slots[c as usize].scribe.as_ref() else {
+                continue; // gone too: nothing to judge
+            };
+            let Some(state) = s.group(g) else {
+                continue; // pruned itself: no longer on the tree
+            };
+            self.multicast.tally.orphans += 1;
+            let healed = state.root
+                || (state.attached()
+                    && state.parent.is_some_and(|p| {
+                        p.addr != parent_addr
+                            && self
+                                .by_addr
+                                .get(&p.addr)
+                                .is_some_and(|&q| self.is_alive(q as usize))
+                    }));
+            self.multicast.tally.orphans_healed += u64::from(healed);
+        }
+        self.multicast.orphans = left;
+    }
+
+    /// Node `next` replaces the departed node `i`: it will take `i`'s
+    /// groups over once active (so group sizes hold under churn).
+    pub(super) fn scribe_replaces(&mut self, i: usize, next: usize) {
+        if let Some(groups) = self.multicast.joined.remove(&(i as u32)) {
+            self.multicast.inherit.insert(next as u32, groups);
+        }
+    }
+
+    /// A node that just became active takes over its predecessor's groups.
+    pub(super) fn scribe_joined(&mut self, i: usize) {
+        if let Some(groups) = self.multicast.inherit.remove(&(i as u32)) {
+            for g in groups {
+                self.subscribe(i, g);
+            }
+        }
+    }
+
+    /// Live nodes' Scribe counters, summed.
+    pub fn scribe_stats(&self) -> ScribeStats {
+        let mut sum = ScribeStats::default();
+        for s in self.slots.iter().filter_map(|s| s.scribe.as_deref()) {
+            sum += *s.stats();
+        }
+        sum
+    }
+
+    /// The run's figures (call after the last publication's window).
+    pub fn multicast_figures(&mut self) -> Figures {
+        let now = self.now;
+        let m = &self.multicast;
+        let mut f = Figures::default();
+        let mut penalties = Vec::new();
+        let mut stress_sum = 0.0;
+        let mut stress_n = 0usize;
+        let mut order: Vec<&u64> = m.publications.keys().collect();
+        order.sort();
+        for id in order {
+            let p = &m.publications[id];
+            if p.at + PUBLISH_WINDOW > now {
+                continue;
+            }
+            let alive_through = |n: u32| {
+                m.departed
+                    .get(&n)
+                    .is_none_or(|&d| d > p.at + PUBLISH_WINDOW)
+            };
+            // Members then: still members (or left by departing after
+            // the window), subscribed early enough.
+            let expected: Vec<u32> = m.members[p.group as usize]
+                .iter()
+                .filter(|&(_, &at)| at + SUBSCRIBE_GRACE <= p.at)
+                .map(|(&n, _)| n)
+                .filter(|&n| alive_through(n))
+                .collect();
+            f.expected += expected.len() as u64;
+            f.delivered += expected.iter().filter(|n| p.delivered.contains(n)).count() as u64;
+            f.duplicates += u64::from(p.duplicates);
+            if p.max_direct > 0 {
+                penalties.push(p.max_tree as f64 / p.max_direct as f64);
+            }
+            if !p.sent.is_empty() {
+                let total: u32 = p.sent.values().sum();
+                stress_sum += f64::from(total) / p.sent.len() as f64;
+                stress_n += 1;
+                f.node_stress_max = f.node_stress_max.max(*p.sent.values().max().unwrap_or(&0));
+            }
+        }
+        f.delivery_ratio = if f.expected == 0 {
+            1.0
+        } else {
+            f.delivered as f64 / f.expected as f64
+        };
+        penalties.sort_by(f64::total_cmp);
+        if !penalties.is_empty() {
+            f.delay_penalty_mean = penalties.iter().sum::<f64>() / penalties.len() as f64;
+            let k = ((penalties.len() as f64 * 0.99).ceil() as usize).clamp(1, penalties.len());
+            f.delay_penalty_p99 = penalties[k - 1];
+        }
+        f.node_stress_mean = if stress_n == 0 {
+            0.0
+        } else {
+            stress_sum / stress_n as f64
+        };
+        let abandoned = self.multicast.anycasts.len() as u64;
+        self.multicast.tally.anycasts_abandoned = abandoned;
+        f
+    }
+}
