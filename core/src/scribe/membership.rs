@@ -1,0 +1,299 @@
+//! Building and keeping the trees (Scribe §2.2–2.4): subscribes taken on
+//! the way or at the root, adoption with bounded fan-out, parents heard
+//! through heartbeats, pruning, and the root following the overlay.
+
+use super::msg::{Msg, ON_THE_WAY, PUSHED, put_beat_entry};
+use super::tree::{DETACHED, Group};
+use super::{APP, Acceptor, BEAT_ENTRY, ROUTE_APP, Scribe, ScribeError, ScribeEvent, send};
+use crate::id::Id;
+use crate::node::Kbr;
+use crate::peer::Peer;
+use crate::time::Instant;
+use heapless::Vec;
+
+impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_subscribe(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        group: Id,
+        flags: u8,
+        child: Peer,
+        lost: Option<Id>,
+    ) {
+        if child.id == node.own().id {
+            // Our own subscribe, back here (we became the root meanwhile):
+            // the retry timer sorts it out.
+            return;
+        }
+        let at_root = key == group && flags & (ON_THE_WAY | PUSHED) == 0;
+        if let Some(gi) = self.find(group) {
+            if self.groups[gi].attached() || at_root {
+                self.adopt(now, node, gi, child);
+            } else {
+                // On the tree but cut off from the root (our own subscribe
+                // is out): taking children now could close a loop among
+                // cut-off nodes, so let the subscribe go on to the root.
+                self.pass_on(now, node, Some(gi), group, child, lost);
+            }
+            return;
+        }
+        match self.add_group(now, group, false) {
+            Ok(gi) => {
+                self.adopt(now, node, gi, child);
+                self.attach(now, node, gi, None);
+            }
+            Err(_) if at_root => self.stats.refused += 1,
+            Err(_) => {
+                // No room for another tree here: let a node further on
+                // take it.
+                self.stats.refused += 1;
+                self.pass_on(now, node, None, group, child, lost);
+            }
+        }
+    }
+
+    /// Sends `child`'s subscribe on toward the group's root, through a
+    /// next hop that is neither `child` nor our parent or child in the
+    /// group's tree (`gi`), if the routing state offers one.
+    pub(super) fn pass_on(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: Option<usize>,
+        group: Id,
+        child: Peer,
+        lost: Option<Id>,
+    ) {
+        let own = node.own().id;
+        let g = gi.map(|gi| &self.groups[gi]);
+        let ours = |p: &Peer| {
+            p.id == child.id
+                || g.is_some_and(|g| g.has_child(p.id) || g.parent.is_some_and(|q| q.id == p.id))
+        };
+        let hops = node.local_lookup(group, 3);
+        let hint = match hops.first() {
+            Some(first) if ours(first) => hops.iter().find(|p| !ours(p) && p.id != own).copied(),
+            _ => None,
+        };
+        let m = Msg::Subscribe {
+            group,
+            flags: 0,
+            child,
+            lost,
+        };
+        self.stats.subscribes_sent += 1;
+        let _ = send(node, now, hint, group, ROUTE_APP, &m, &mut self.stats);
+    }
+
+    /// A parent's word (beat, with the root's epoch, or data) about
+    /// `group`: keeps the parent, or takes `source` as the parent while this
+    /// node waits for one, or tells `source` this node is not its child.
+    pub(super) fn heard_parent(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: usize,
+        source: Peer,
+        depth: u8,
+        epoch: Option<u32>,
+    ) {
+        let g = &mut self.groups[gi];
+        let ours = g.parent.is_some_and(|p| p.id == source.id);
+        let waiting = g.parent.is_none() && !g.root && !g.has_child(source.id);
+        if !ours && !waiting {
+            let group = g.id;
+            self.leave(now, node, group, source);
+            return;
+        }
+        g.parent = Some(source);
+        g.heard = now;
+        g.retry = None;
+        g.set_depth_under(depth);
+        if let Some(epoch) = epoch {
+            g.heard_epoch(epoch, now, waiting);
+        }
+        if g.depth != DETACHED && g.depth > self.config.max_depth {
+            // The chain above loops back here: rejoin.
+            self.stats.loops_broken += 1;
+            let group = g.id;
+            self.leave(now, node, group, source);
+            self.attach(now, node, gi, Some(source.id));
+            return;
+        }
+        if g.member && g.attached() && !g.announced {
+            g.announced = true;
+            let group = g.id;
+            self.push_event(ScribeEvent::Attached { group });
+        }
+    }
+
+    pub(super) fn find(&self, group: Id) -> Option<usize> {
+        self.groups.iter().position(|g| g.id == group)
+    }
+
+    pub(super) fn add_group(
+        &mut self,
+        now: Instant,
+        group: Id,
+        member: bool,
+    ) -> Result<usize, ScribeError> {
+        self.groups
+            .push(Group::new(group, member, now))
+            .map_err(|_| ScribeError::TooManyGroups)?;
+        if self.next_beat.is_none() {
+            self.next_beat = Some(now + self.config.heartbeat / 2);
+        }
+        Ok(self.groups.len() - 1)
+    }
+
+    /// Finds this node a way to the root: it is the root if the overlay
+    /// says so, else it subscribes toward the group id, with a first hop
+    /// other than `avoid` (a parent that went quiet: the overlay may not
+    /// know it failed yet).
+    pub(super) fn attach(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: usize,
+        avoid: Option<Id>,
+    ) {
+        let own = node.own();
+        let hops = node.local_lookup(self.groups[gi].id, 3);
+        let is_root = hops.first().is_some_and(|p| p.id == own.id);
+        // Nor through a child of ours: pushed-down children need not lie
+        // further from the group id than we do, and one would take us in.
+        let g = &self.groups[gi];
+        let bad = |p: &Peer| Some(p.id) == avoid || g.has_child(p.id);
+        let hint = match hops.first() {
+            Some(first) if bad(first) => hops.iter().find(|p| !bad(p) && p.id != own.id).copied(),
+            _ => None,
+        };
+        let g = &mut self.groups[gi];
+        g.parent = None;
+        g.root = is_root;
+        if is_root {
+            g.depth = 0;
+            g.fresh = now;
+            g.retry = None;
+            if g.member && !g.announced {
+                g.announced = true;
+                let group = g.id;
+                self.push_event(ScribeEvent::Attached { group });
+            }
+            return;
+        }
+        g.depth = DETACHED;
+        g.retry = Some(now + self.config.subscribe_retry);
+        let m = Msg::Subscribe {
+            group: g.id,
+            flags: 0,
+            child: own,
+            lost: avoid,
+        };
+        self.stats.subscribes_sent += 1;
+        let _ = send(node, now, hint, g.id, ROUTE_APP, &m, &mut self.stats);
+    }
+
+    /// Takes `child` (or passes it down when full) and tells it.
+    pub(super) fn adopt(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, child: Peer) {
+        let g = &mut self.groups[gi];
+        if g.parent.is_some_and(|p| p.id == child.id) {
+            // Our parent asks to be our child: taking it would close a
+            // loop. Send its subscribe on toward the root instead.
+            let group = g.id;
+            self.pass_on(now, node, Some(gi), group, child, None);
+            return;
+        }
+        if !g.has_child(child.id) && g.children.is_full() {
+            // Bounded fan-out (§2.3): a child of ours takes it.
+            let to = g.children[g.push_next % g.children.len()];
+            g.push_next = g.push_next.wrapping_add(1);
+            let m = Msg::Subscribe {
+                group: g.id,
+                flags: PUSHED,
+                child,
+                lost: None,
+            };
+            self.stats.pushed_down += 1;
+            self.stats.subscribes_sent += 1;
+            let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+            return;
+        }
+        if let Some(c) = g.children.iter_mut().find(|c| c.id == child.id) {
+            *c = child;
+        } else {
+            let _ = g.children.push(child);
+        }
+        let mut entry: Vec<u8, BEAT_ENTRY> = Vec::new();
+        put_beat_entry(&mut entry, g.id, if g.root { 0 } else { g.depth }, g.epoch);
+        self.stats.beats_sent += 1;
+        let m = Msg::Beat { entries: &entry };
+        let _ = send(node, now, Some(child), child.id, APP, &m, &mut self.stats);
+    }
+
+    /// Leaves the tree if nothing keeps this node on it.
+    pub(super) fn prune(&mut self, now: Instant, node: &mut impl Kbr, gi: usize) {
+        if !self.groups[gi].idle() {
+            return;
+        }
+        let g = self.groups.swap_remove(gi);
+        if let Some(parent) = g.parent {
+            self.leave(now, node, g.id, parent);
+        }
+    }
+
+    /// A message for child `child` of `parent` came here instead: the
+    /// overlay brings a message for a failed node to the node now nearest
+    /// its id. Tell the parent its child is gone.
+    pub(super) fn gone(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+        child: Id,
+        parent: Peer,
+    ) {
+        let m = Msg::Leave { group, child };
+        self.stats.leaves_sent += 1;
+        let _ = send(node, now, Some(parent), parent.id, APP, &m, &mut self.stats);
+    }
+
+    /// Tells `to` this node is not (or no longer) its child in `group`.
+    pub(super) fn leave(&mut self, now: Instant, node: &mut impl Kbr, group: Id, to: Peer) {
+        let m = Msg::Leave {
+            group,
+            child: node.own().id,
+        };
+        self.stats.leaves_sent += 1;
+        let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+    }
+
+    /// Keeps the root where the overlay says it is: a root that learned
+    /// of a node closer to the group id subscribes toward it (so the tree
+    /// follows the new root), and a node that finds itself the closest
+    /// takes the root over from whatever parent it had.
+    pub(super) fn check_roots(&mut self, now: Instant, node: &mut impl Kbr) {
+        if !node.is_active() {
+            return;
+        }
+        let own = node.own().id;
+        for gi in 0..self.groups.len() {
+            let g = &self.groups[gi];
+            let is_root = node
+                .local_lookup(g.id, 1)
+                .first()
+                .is_some_and(|p| p.id == own);
+            if g.root == is_root {
+                continue;
+            }
+            if let Some(parent) = g.parent.filter(|_| is_root) {
+                let group = g.id;
+                self.leave(now, node, group, parent);
+            }
+            self.attach(now, node, gi, None);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Publications flowing through a tree: delivered once per member, sent on
+//! to the children (and up, when the overlay brought one to a node that
+//! is not the root), paced to the room in the node's queue.
+
+use heapless::Vec;
+
+use super::msg::Msg;
+use super::{APP, Acceptor, PACE, Scribe, ScribeEvent, Upcall, send};
+use crate::id::Id;
+use crate::node::{Kbr, MAX_PAYLOAD};
+use crate::peer::Peer;
+use crate::time::Instant;
+
+/// Where a publication came from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Came {
+    /// Routed to this node as the group id's root.
+    ToRoot,
+    /// From this child.
+    Up(Id),
+    /// From this (would-be) parent.
+    Down(Id),
+}
+
+/// A publication on its way to the children (and parent) still to get it,
+/// sent as the node's queue has room.
+#[derive(Clone, Debug)]
+pub(super) struct Spreading<const CHILDREN: usize> {
+    pub(super) group: Id,
+    pub(super) id: u64,
+    pub(super) depth: u8,
+    pub(super) data: Vec<u8, MAX_PAYLOAD>,
+    pub(super) to: Vec<Peer, CHILDREN>,
+    pub(super) parent: Option<Peer>,
+}
+
+impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
+    /// Delivers publication `id` here if new (and this node is a member),
+    /// and sends it on to the children it did not come from, and to the
+    /// parent unless it came from there.
+    pub(super) fn spread<'b>(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: usize,
+        came: Came,
+        id: u64,
+        data: &'b [u8],
+    ) -> Option<Upcall<'b>> {
+        let g = &mut self.groups[gi];
+        if !g.first_sight(id) {
+            self.stats.duplicates += 1;
+            return None;
+        }
+        let (group, depth) = (g.id, if g.root { 0 } else { g.depth });
+        let (from, up) = match came {
+            Came::ToRoot => (None, true),
+            Came::Up(c) => (Some(c), true),
+            Came::Down(p) => (Some(p), false),
+        };
+        let mut out = Spreading {
+            group,
+            id,
+            depth,
+            data: Vec::new(),
+            to: g
+                .children
+                .iter()
+                .filter(|c| Some(c.id) != from)
+                .copied()
+                .collect(),
+            parent: g.parent.filter(|_| up),
+        };
+        let member = g.member;
+        if !out.to.is_empty() || out.parent.is_some() {
+            // Fits: Data carries what Publish or Data carried, less nothing.
+            let _ = out.data.extend_from_slice(data);
+            if self.backlog.is_full() {
+                // Bounded: the oldest publication loses its remaining sends.
+                if let Some(old) = self.backlog.pop_front() {
+                    self.stats.dropped += (old.to.len() + usize::from(old.parent.is_some())) as u64;
+                }
+            }
+            let _ = self.backlog.push_back(out);
+            self.flush(now, node);
+        }
+        if !member {
+            return None;
+        }
+        self.stats.delivered += 1;
+        Some(Upcall::Scribe(ScribeEvent::Delivered { group, id, data }))
+    }
+
+    /// Sends waiting publications while the node's queue has room.
+    pub(super) fn flush(&mut self, now: Instant, node: &mut impl Kbr) {
+        while let Some(s) = self.backlog.front_mut() {
+            let Some(to) = s.to.last().copied().or(s.parent) else {
+                self.backlog.pop_front();
+                continue;
+            };
+            if node.route_room() == 0 {
+                self.pace_at = Some(now + PACE);
+                return;
+            }
+            let m = Msg::Data {
+                group: s.group,
+                id: s.id,
+                depth: s.depth,
+                data: &s.data,
+            };
+            self.stats.data_sent += 1;
+            let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+            if s.to.pop().is_none() {
+                s.parent = None;
+            }
+        }
+    }
+}
