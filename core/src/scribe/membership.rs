@@ -2,7 +2,7 @@
 //! the way or at the root, adoption with bounded fan-out, parents heard
 //! through heartbeats, pruning, and the root following the overlay.
 
-use super::msg::{Msg, ON_THE_WAY, PUSHED, put_beat_entry};
+use super::msg::{Msg, ON_THE_WAY, PUSHED, REPLAY, put_beat_entry};
 use super::tree::{DETACHED, Group};
 use super::{APP, Acceptor, BEAT_ENTRY, ROUTE_APP, Scribe, ScribeError, ScribeEvent, send};
 use crate::id::Id;
@@ -10,6 +10,15 @@ use crate::node::Kbr;
 use crate::peer::Peer;
 use crate::time::Instant;
 use heapless::Vec;
+
+/// A subscribe to send on.
+#[derive(Clone, Copy, Debug)]
+struct Sub {
+    group: Id,
+    child: Peer,
+    lost: Option<Id>,
+    replay: bool,
+}
 
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
     #[allow(clippy::too_many_arguments)]
@@ -29,20 +38,31 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             return;
         }
         let at_root = key == group && flags & (ON_THE_WAY | PUSHED) == 0;
+        let replay = flags & REPLAY != 0;
         if let Some(gi) = self.find(group) {
             if self.groups[gi].attached() || at_root {
-                self.adopt(now, node, gi, child);
+                self.adopt(now, node, gi, child, replay);
             } else {
                 // On the tree but cut off from the root (our own subscribe
                 // is out): taking children now could close a loop among
                 // cut-off nodes, so let the subscribe go on to the root.
-                self.pass_on(now, node, Some(gi), group, child, lost);
+                self.pass_on(
+                    now,
+                    node,
+                    Some(gi),
+                    Sub {
+                        group,
+                        child,
+                        lost,
+                        replay,
+                    },
+                );
             }
             return;
         }
         match self.add_group(now, group, false) {
             Ok(gi) => {
-                self.adopt(now, node, gi, child);
+                self.adopt(now, node, gi, child, replay);
                 self.attach(now, node, gi, None);
             }
             Err(_) if at_root => self.stats.refused += 1,
@@ -50,7 +70,17 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 // No room for another tree here: let a node further on
                 // take it.
                 self.stats.refused += 1;
-                self.pass_on(now, node, None, group, child, lost);
+                self.pass_on(
+                    now,
+                    node,
+                    None,
+                    Sub {
+                        group,
+                        child,
+                        lost,
+                        replay,
+                    },
+                );
             }
         }
     }
@@ -58,15 +88,13 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     /// Sends `child`'s subscribe on toward the group's root, through a
     /// next hop that is neither `child` nor our parent or child in the
     /// group's tree (`gi`), if the routing state offers one.
-    pub(super) fn pass_on(
-        &mut self,
-        now: Instant,
-        node: &mut impl Kbr,
-        gi: Option<usize>,
-        group: Id,
-        child: Peer,
-        lost: Option<Id>,
-    ) {
+    fn pass_on(&mut self, now: Instant, node: &mut impl Kbr, gi: Option<usize>, sub: Sub) {
+        let Sub {
+            group,
+            child,
+            lost,
+            replay,
+        } = sub;
         let own = node.own().id;
         let g = gi.map(|gi| &self.groups[gi]);
         let ours = |p: &Peer| {
@@ -80,7 +108,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         };
         let m = Msg::Subscribe {
             group,
-            flags: 0,
+            flags: if replay { REPLAY } else { 0 },
             child,
             lost,
         };
@@ -101,6 +129,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         epoch: Option<u32>,
     ) {
         let g = &mut self.groups[gi];
+        let was_attached = g.attached();
         let ours = g.parent.is_some_and(|p| p.id == source.id);
         let waiting = g.parent.is_none() && !g.root && !g.has_child(source.id);
         if !ours && !waiting {
@@ -123,11 +152,38 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             self.attach(now, node, gi, Some(source.id));
             return;
         }
+        if g.attached() {
+            g.replay = true;
+        } else if was_attached && !g.children.is_empty() {
+            // Cut off above: tell the subtree at once, so none of it takes
+            // in a subscribe that could close a loop (see `on_subscribe`).
+            self.tell_children(now, node, gi);
+            return;
+        }
+        let g = &mut self.groups[gi];
         if g.member && g.attached() && !g.announced {
             g.announced = true;
             let group = g.id;
             self.push_event(ScribeEvent::Attached { group });
         }
+    }
+
+    /// A heartbeat for this one group to each child (now detached).
+    fn tell_children(&mut self, now: Instant, node: &mut impl Kbr, gi: usize) {
+        for ci in 0..self.groups[gi].children.len() {
+            let child = self.groups[gi].children[ci];
+            self.beat_one(now, node, gi, child);
+        }
+    }
+
+    /// A heartbeat for group `gi` alone (adoptions, detachment news).
+    fn beat_one(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, child: Peer) {
+        let g = &self.groups[gi];
+        let mut entry: Vec<u8, BEAT_ENTRY> = Vec::new();
+        put_beat_entry(&mut entry, g.id, if g.root { 0 } else { g.depth }, g.epoch);
+        self.stats.beats_sent += 1;
+        let m = Msg::Beat { entries: &entry };
+        let _ = send(node, now, Some(child), child.id, APP, &m, &mut self.stats);
     }
 
     pub(super) fn find(&self, group: Id) -> Option<usize> {
@@ -172,12 +228,14 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             _ => None,
         };
         let g = &mut self.groups[gi];
+        let was_attached = g.attached();
         g.parent = None;
         g.root = is_root;
         if is_root {
             g.depth = 0;
             g.fresh = now;
             g.retry = None;
+            g.replay = true;
             if g.member && !g.announced {
                 g.announced = true;
                 let group = g.id;
@@ -189,22 +247,40 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         g.retry = Some(now + self.config.subscribe_retry);
         let m = Msg::Subscribe {
             group: g.id,
-            flags: 0,
+            flags: if g.replay { REPLAY } else { 0 },
             child: own,
             lost: avoid,
         };
+        let tell = was_attached && !g.children.is_empty();
         self.stats.subscribes_sent += 1;
         let _ = send(node, now, hint, g.id, ROUTE_APP, &m, &mut self.stats);
+        if tell {
+            self.tell_children(now, node, gi);
+        }
     }
 
-    /// Takes `child` (or passes it down when full) and tells it.
-    pub(super) fn adopt(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, child: Peer) {
+    /// Takes `child` (or passes it down when full) and tells it; sends it
+    /// recent publications if it asks to `replay` them.
+    pub(super) fn adopt(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: usize,
+        child: Peer,
+        replay: bool,
+    ) {
         let g = &mut self.groups[gi];
         if g.parent.is_some_and(|p| p.id == child.id) {
             // Our parent asks to be our child: taking it would close a
             // loop. Send its subscribe on toward the root instead.
             let group = g.id;
-            self.pass_on(now, node, Some(gi), group, child, None);
+            let sub = Sub {
+                group,
+                child,
+                lost: None,
+                replay,
+            };
+            self.pass_on(now, node, Some(gi), sub);
             return;
         }
         if !g.has_child(child.id) && g.children.is_full() {
@@ -213,7 +289,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             g.push_next = g.push_next.wrapping_add(1);
             let m = Msg::Subscribe {
                 group: g.id,
-                flags: PUSHED,
+                flags: if replay { PUSHED | REPLAY } else { PUSHED },
                 child,
                 lost: None,
             };
@@ -227,11 +303,14 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         } else {
             let _ = g.children.push(child);
         }
-        let mut entry: Vec<u8, BEAT_ENTRY> = Vec::new();
-        put_beat_entry(&mut entry, g.id, if g.root { 0 } else { g.depth }, g.epoch);
-        self.stats.beats_sent += 1;
-        let m = Msg::Beat { entries: &entry };
-        let _ = send(node, now, Some(child), child.id, APP, &m, &mut self.stats);
+        // A cut-off subtree below us: our own subscribe (if we are not on
+        // the tree yet) asks for what it missed, and so do we for it.
+        g.replay |= replay;
+        let attached = g.attached();
+        self.beat_one(now, node, gi, child);
+        if replay && attached {
+            self.replay_to(now, node, gi, child);
+        }
     }
 
     /// Leaves the tree if nothing keeps this node on it.

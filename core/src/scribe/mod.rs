@@ -156,7 +156,7 @@ pub use tree::{DETACHED, Group};
 
 use anycast::Walk;
 use msg::{BEAT_ENTRY, FLAGS_AT, Msg, ON_THE_WAY, beat_entries};
-use publish::{Came, Spreading};
+use publish::{Came, Kept, Spreading};
 
 /// Scribe's tree traffic (end-node: sent straight to a parent or child,
 /// and publications to the root).
@@ -171,7 +171,9 @@ const MAX_EVENTS: usize = 16;
 /// Room kept in an anycast for the walk's visited list.
 const MIN_WALK: usize = 32;
 /// Publications waiting for room in the node's queue to go on.
-const BACKLOG: usize = 4;
+const BACKLOG: usize = 8;
+/// Recent publications kept to replay to a re-attached subtree.
+const HISTORY: usize = 8;
 /// How soon to try again when the node's queue was full.
 const PACE: Duration = Duration::from_millis(10);
 /// Message slots heartbeats leave free (for publications and subscribes).
@@ -397,6 +399,8 @@ pub struct ScribeStats {
     pub dropped: u64,
     /// Payloads that did not decode.
     pub malformed: u64,
+    /// Recent publications sent again to re-attached children.
+    pub replayed: u64,
     /// Datagrams and bytes Scribe sent.
     pub sent: u64,
     /// Bytes of those.
@@ -422,6 +426,7 @@ impl core::ops::AddAssign for ScribeStats {
         self.without_tree += o.without_tree;
         self.dropped += o.dropped;
         self.malformed += o.malformed;
+        self.replayed += o.replayed;
         self.sent += o.sent;
         self.sent_bytes += o.sent_bytes;
     }
@@ -448,6 +453,7 @@ pub struct Scribe<A = Members, const GROUPS: usize = 16, const CHILDREN: usize =
     beaten: Vec<Id, BEAT_ROUND>,
     beating: bool,
     backlog: Deque<Spreading<CHILDREN>, BACKLOG>,
+    history: Deque<Kept, HISTORY>,
     /// When to try again what the node's full queue refused.
     pace_at: Option<Instant>,
     next_id: u64,
@@ -477,6 +483,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             beaten: Vec::new(),
             beating: false,
             backlog: Deque::new(),
+            history: Deque::new(),
             pace_at: None,
             next_id: 0,
             stats: ScribeStats::default(),

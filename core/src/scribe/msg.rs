@@ -20,6 +20,9 @@ pub(crate) const ON_THE_WAY: u8 = 0x80;
 pub(crate) const PUSHED: u8 = 0x40;
 /// A subscribe that names the parent the child lost.
 const LOST: u8 = 0x20;
+/// A subscribe from a node (or for a subtree) that was on the tree
+/// before: the adopter sends it the publications of the last moments.
+pub(crate) const REPLAY: u8 = 0x10;
 
 /// One heartbeat entry: group id, depth, root epoch.
 pub(crate) const BEAT_ENTRY: usize = ID_BYTES + 1 + 4;
@@ -169,7 +172,7 @@ impl<'a> Msg<'a> {
         let msg = match k {
             kind::SUBSCRIBE => {
                 let flags = r.u8()?;
-                if flags & !(ON_THE_WAY | PUSHED | LOST) != 0 {
+                if flags & !(ON_THE_WAY | PUSHED | LOST | REPLAY) != 0 {
                     return Err(DecodeError::ReservedFlags);
                 }
                 let child = r.peer()?;
@@ -345,7 +348,7 @@ mod tests {
         let msgs = [
             Msg::Subscribe {
                 group: g,
-                flags: ON_THE_WAY | PUSHED,
+                flags: ON_THE_WAY | PUSHED | REPLAY,
                 child: peer(1, true),
                 lost: Some(Id::sha1(b"p")),
             },

@@ -34,6 +34,16 @@ pub(super) struct Spreading<const CHILDREN: usize> {
     pub(super) parent: Option<Peer>,
 }
 
+/// A publication kept for a while, to replay to a subtree that lost its
+/// parent and missed it (the node caught it; the subtree was cut off).
+#[derive(Clone, Debug)]
+pub(super) struct Kept {
+    group: Id,
+    id: u64,
+    at: Instant,
+    data: Vec<u8, MAX_PAYLOAD>,
+}
+
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
     /// Delivers publication `id` here if new (and this node is a member),
     /// and sends it on to the children it did not come from, and to the
@@ -72,23 +82,70 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             parent: g.parent.filter(|_| up),
         };
         let member = g.member;
+        // Fits: Data carries what Publish or Data carried.
+        let _ = out.data.extend_from_slice(data);
+        if self.history.is_full() {
+            self.history.pop_front();
+        }
+        let kept = Kept {
+            group,
+            id,
+            at: now,
+            data: out.data.clone(),
+        };
+        let _ = self.history.push_back(kept);
         if !out.to.is_empty() || out.parent.is_some() {
-            // Fits: Data carries what Publish or Data carried, less nothing.
-            let _ = out.data.extend_from_slice(data);
-            if self.backlog.is_full() {
-                // Bounded: the oldest publication loses its remaining sends.
-                if let Some(old) = self.backlog.pop_front() {
-                    self.stats.dropped += (old.to.len() + usize::from(old.parent.is_some())) as u64;
-                }
-            }
-            let _ = self.backlog.push_back(out);
-            self.flush(now, node);
+            self.queue_out(now, node, out);
         }
         if !member {
             return None;
         }
         self.stats.delivered += 1;
         Some(Upcall::Scribe(ScribeEvent::Delivered { group, id, data }))
+    }
+
+    /// Queues `out` behind the publications waiting for queue room, and
+    /// sends what there is room for.
+    fn queue_out(&mut self, now: Instant, node: &mut impl Kbr, out: Spreading<CHILDREN>) {
+        if self.backlog.is_full() {
+            // Bounded: the oldest publication loses its remaining sends.
+            if let Some(old) = self.backlog.pop_front() {
+                self.stats.dropped += (old.to.len() + usize::from(old.parent.is_some())) as u64;
+            }
+        }
+        let _ = self.backlog.push_back(out);
+        self.flush(now, node);
+    }
+
+    /// Sends `child` the publications of group `gi` from the last two
+    /// heartbeats: it is a subtree that was cut off (its parent failed),
+    /// and may have missed them. Members deliver each once regardless.
+    pub(super) fn replay_to(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, child: Peer) {
+        let g = &self.groups[gi];
+        let (group, depth) = (g.id, if g.root { 0 } else { g.depth });
+        let since = now
+            .checked_sub(2 * self.config.heartbeat)
+            .unwrap_or(Instant::ZERO);
+        for k in 0..self.history.len() {
+            let Some(kept) = self.history.iter().nth(k) else {
+                break;
+            };
+            if kept.group != group || kept.at < since {
+                continue;
+            }
+            let mut to = Vec::new();
+            let _ = to.push(child);
+            let out = Spreading {
+                group,
+                id: kept.id,
+                depth,
+                data: kept.data.clone(),
+                to,
+                parent: None,
+            };
+            self.stats.replayed += 1;
+            self.queue_out(now, node, out);
+        }
     }
 
     /// Sends waiting publications while the node's queue has room.

@@ -46,6 +46,9 @@ pub struct Group<const CHILDREN: usize> {
     pub(crate) push_next: usize,
     /// Whether the application was told the node is on the tree.
     pub(crate) announced: bool,
+    /// Whether a later subscribe asks for recent publications: the node
+    /// was attached before, or adopted a subtree that was.
+    pub(crate) replay: bool,
     recent: [u64; RECENT],
     recent_len: usize,
     recent_at: usize,
@@ -67,6 +70,7 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
             retry: None,
             push_next: 0,
             announced: false,
+            replay: false,
             recent: [0; RECENT],
             recent_len: 0,
             recent_at: 0,
