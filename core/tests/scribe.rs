@@ -417,8 +417,9 @@ fn the_tree_follows_its_root_when_the_root_fails_or_a_closer_node_joins() {
             "seed {seed}: newcomer not active"
         );
         // It learns of the group when the old root, told of a closer node,
-        // subscribes toward it.
-        net.run_for(Duration::from_secs(3));
+        // subscribes toward it; stale pointers of the hand-over heal within
+        // two heartbeats.
+        net.run_for(2 * ScribeConfig::default().heartbeat);
         check_tree(&net, group).unwrap_or_else(|e| panic!("seed {seed}: new root: {e}"));
         let alive = net.live();
         let from = pick(&mut net, &alive);

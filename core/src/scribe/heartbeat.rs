@@ -40,7 +40,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
         if self.next_beat.is_some_and(|t| t <= now) {
             for g in self.groups.iter_mut().filter(|g| g.root) {
-                g.epoch = g.epoch.wrapping_add(1);
+                g.epoch.count = g.epoch.count.wrapping_add(1);
                 g.fresh = now;
             }
             self.beaten.clear();

@@ -2,7 +2,7 @@
 //! the way or at the root, adoption with bounded fan-out, parents heard
 //! through heartbeats, pruning, and the root following the overlay.
 
-use super::msg::{Msg, ON_THE_WAY, PUSHED, REPLAY, put_beat_entry};
+use super::msg::{Epoch, Msg, ON_THE_WAY, PUSHED, REPLAY, put_beat_entry};
 use super::tree::{DETACHED, Group};
 use super::{APP, Acceptor, BEAT_ENTRY, ROUTE_APP, Scribe, ScribeError, ScribeEvent, send};
 use crate::id::Id;
@@ -126,7 +126,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         gi: usize,
         source: Peer,
         depth: u8,
-        epoch: Option<u32>,
+        epoch: Option<Epoch>,
     ) {
         let g = &mut self.groups[gi];
         let was_attached = g.attached();
@@ -154,11 +154,13 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
         if g.attached() {
             g.replay = true;
-        } else if was_attached && !g.children.is_empty() {
-            // Cut off above: tell the subtree at once, so none of it takes
-            // in a subscribe that could close a loop (see `on_subscribe`).
+        }
+        if g.attached() != was_attached && !g.children.is_empty() {
+            // The way to the root was cut, or is back: tell the subtree at
+            // once, not at the next beat. Cut off, none of it takes in a
+            // subscribe that could close a loop (see `on_subscribe`); back
+            // on, it may take children again, and has healed.
             self.tell_children(now, node, gi);
-            return;
         }
         let g = &mut self.groups[gi];
         if g.member && g.attached() && !g.announced {
@@ -168,7 +170,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
     }
 
-    /// A heartbeat for this one group to each child (now detached).
+    /// A heartbeat for this one group to each child.
     fn tell_children(&mut self, now: Instant, node: &mut impl Kbr, gi: usize) {
         for ci in 0..self.groups[gi].children.len() {
             let child = self.groups[gi].children[ci];
@@ -236,6 +238,14 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             g.fresh = now;
             g.retry = None;
             g.replay = true;
+            if g.epoch.root != Epoch::of_root(own.id).root {
+                // A new root counts anew, under its own tag.
+                g.epoch = Epoch::of_root(own.id);
+            }
+            if !was_attached && !g.children.is_empty() {
+                self.tell_children(now, node, gi);
+            }
+            let g = &mut self.groups[gi];
             if g.member && !g.announced {
                 g.announced = true;
                 let group = g.id;

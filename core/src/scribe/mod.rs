@@ -150,7 +150,7 @@ use crate::time::Instant;
 use crate::wire::AppId;
 
 pub use msg::{
-    ANYCAST_OVERHEAD, PUBLISH_OVERHEAD, data_of, is_anycast, is_anycast_reply, is_subscribe,
+    ANYCAST_OVERHEAD, Epoch, PUBLISH_OVERHEAD, data_of, is_anycast, is_anycast_reply, is_subscribe,
 };
 pub use tree::{DETACHED, Group};
 

@@ -24,8 +24,8 @@ const LOST: u8 = 0x20;
 /// before: the adopter sends it the publications of the last moments.
 pub(crate) const REPLAY: u8 = 0x10;
 
-/// One heartbeat entry: group id, depth, root epoch.
-pub(crate) const BEAT_ENTRY: usize = ID_BYTES + 1 + 4;
+/// One heartbeat entry: group id, depth, the root's tag and epoch.
+pub(crate) const BEAT_ENTRY: usize = ID_BYTES + 1 + 4 + 4;
 
 /// The largest header before a published payload (a `Data`).
 pub const PUBLISH_OVERHEAD: usize = 1 + ID_BYTES + 8 + 1;
@@ -130,17 +130,38 @@ pub(crate) fn visit_tag(id: Id) -> [u8; 8] {
     [b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
+/// The root's epoch as heartbeats carry it: which root (a tag of its id)
+/// and how many heartbeats it has counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Epoch {
+    /// The first four bytes of the root's id.
+    pub root: u32,
+    /// Its count.
+    pub count: u32,
+}
+
+impl Epoch {
+    /// The epoch a root starts with.
+    pub(crate) fn of_root(root: Id) -> Epoch {
+        let b = root.to_bytes();
+        Epoch {
+            root: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            count: 0,
+        }
+    }
+}
+
 /// Heartbeat entries as (group, depth, epoch).
-pub(crate) fn beat_entries(entries: &[u8]) -> impl Iterator<Item = (Id, u8, u32)> + '_ {
+pub(crate) fn beat_entries(entries: &[u8]) -> impl Iterator<Item = (Id, u8, Epoch)> + '_ {
     entries.chunks_exact(BEAT_ENTRY).map(|c| {
         let mut id = [0u8; ID_BYTES];
         id.copy_from_slice(&c[..ID_BYTES]);
         let e = &c[ID_BYTES + 1..];
-        (
-            Id::from_bytes(id),
-            c[ID_BYTES],
-            u32::from_be_bytes([e[0], e[1], e[2], e[3]]),
-        )
+        let epoch = Epoch {
+            root: u32::from_be_bytes([e[0], e[1], e[2], e[3]]),
+            count: u32::from_be_bytes([e[4], e[5], e[6], e[7]]),
+        };
+        (Id::from_bytes(id), c[ID_BYTES], epoch)
     })
 }
 
@@ -149,11 +170,12 @@ pub(crate) fn put_beat_entry<const N: usize>(
     out: &mut heapless::Vec<u8, N>,
     group: Id,
     depth: u8,
-    epoch: u32,
+    epoch: Epoch,
 ) {
     let _ = out.extend_from_slice(&group.to_bytes());
     let _ = out.push(depth);
-    let _ = out.extend_from_slice(&epoch.to_be_bytes());
+    let _ = out.extend_from_slice(&epoch.root.to_be_bytes());
+    let _ = out.extend_from_slice(&epoch.count.to_be_bytes());
 }
 
 impl<'a> Msg<'a> {

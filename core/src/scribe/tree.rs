@@ -4,6 +4,7 @@
 
 use heapless::Vec;
 
+use super::msg::Epoch;
 use crate::id::Id;
 use crate::peer::Peer;
 use crate::time::Instant;
@@ -33,8 +34,9 @@ pub struct Group<const CHILDREN: usize> {
     /// When the parent was last heard from.
     pub(crate) heard: Instant,
     /// The root's epoch as last heard (the root counts its heartbeats; the
-    /// count flows down with them).
-    pub epoch: u32,
+    /// count flows down with them, tagged with the root's id, so a new
+    /// root starts a new count without looking like a stall).
+    pub epoch: Epoch,
     /// When the epoch last moved on: a way to a live root. A chain that
     /// loops, or hangs from a failed node higher up, stops it.
     pub(crate) fresh: Instant,
@@ -64,7 +66,7 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
             depth: DETACHED,
             children: Vec::new(),
             heard: now,
-            epoch: 0,
+            epoch: Epoch::default(),
             fresh: now,
             fresh_depth: 0,
             retry: None,
@@ -117,9 +119,10 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
 
     /// Takes `epoch` from the parent: the way to the root is alive if it
     /// moved on (or the parent is new, `reset`).
-    pub(crate) fn heard_epoch(&mut self, epoch: u32, now: Instant, reset: bool) {
+    pub(crate) fn heard_epoch(&mut self, epoch: Epoch, now: Instant, reset: bool) {
         // Serial-number order (RFC 1982), so the count may wrap.
-        if reset || (epoch.wrapping_sub(self.epoch) as i32) > 0 {
+        let newer = (epoch.count.wrapping_sub(self.epoch.count) as i32) > 0;
+        if reset || epoch.root != self.epoch.root || newer {
             self.epoch = epoch;
             self.fresh = now;
             self.fresh_depth = self.depth;
