@@ -5,7 +5,7 @@
 use heapless::Vec;
 
 use super::msg::{ANYCAST_OVERHEAD, Msg, visit_tag};
-use super::{APP, Acceptor, AnycastError, AnycastId, Scribe, ScribeEvent, send};
+use super::{APP, Acceptor, AnycastError, AnycastId, Scribe, ScribeEvent, send_ctl};
 use crate::id::Id;
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
@@ -79,7 +79,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 };
                 self.stats.anycasts_sent += 1;
                 let m = step.msg(0);
-                let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+                let _ = send_ctl(
+                    &mut self.ctl,
+                    node,
+                    now,
+                    Some(to),
+                    to.id,
+                    APP,
+                    &m,
+                    &mut self.stats,
+                );
             }
             _ => self.reply(now, node, w.group, w.op, w.origin, None),
         }
@@ -106,7 +115,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             by,
         };
         self.stats.anycasts_sent += 1;
-        let _ = send(node, now, Some(origin), origin.id, APP, &m, &mut self.stats);
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            Some(origin),
+            origin.id,
+            APP,
+            &m,
+            &mut self.stats,
+        );
     }
 
     pub(super) fn finish(

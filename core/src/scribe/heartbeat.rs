@@ -5,7 +5,7 @@
 use heapless::Vec;
 
 use super::msg::{BEAT_ENTRY, Msg, put_beat_entry};
-use super::{APP, Acceptor, AnycastError, BEAT_RESERVE, PACE, Scribe, ScribeEvent, send};
+use super::{APP, Acceptor, AnycastError, BEAT_RESERVE, PACE, Scribe, ScribeEvent, send_ctl};
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
 use crate::time::Instant;
@@ -22,11 +22,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 (None, retry) => retry,
             });
         let ops = self.pending.iter().map(|p| p.deadline);
+        // Messages queued while the node was full, with no retry set yet:
+        // due now (a past deadline runs at once).
+        let waiting = !self.ctl.is_empty() || !self.backlog.is_empty();
+        let flush = (waiting && self.pace_at.is_none()).then_some(Instant::ZERO);
         self.next_beat
             .into_iter()
             .chain(groups)
             .chain(ops)
             .chain(self.pace_at)
+            .chain(flush)
             .min()
     }
 
@@ -34,6 +39,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     /// times anycasts out.
     pub fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
         self.pace_at = None;
+        self.flush_ctl(now, node);
         self.flush(now, node);
         if self.beating {
             self.beat(now, node);
@@ -129,6 +135,15 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     ) {
         self.stats.beats_sent += 1;
         let m = Msg::Beat { entries };
-        let _ = send(node, now, Some(child), child.id, APP, &m, &mut self.stats);
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            Some(child),
+            child.id,
+            APP,
+            &m,
+            &mut self.stats,
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use super::msg::{Epoch, Msg, ON_THE_WAY, PUSHED, REPLAY, put_beat_entry};
 use super::tree::{DETACHED, Group};
-use super::{APP, Acceptor, BEAT_ENTRY, ROUTE_APP, Scribe, ScribeError, ScribeEvent, send};
+use super::{APP, Acceptor, BEAT_ENTRY, ROUTE_APP, Scribe, ScribeError, ScribeEvent, send_ctl};
 use crate::id::Id;
 use crate::node::Kbr;
 use crate::peer::Peer;
@@ -113,7 +113,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             lost,
         };
         self.stats.subscribes_sent += 1;
-        let _ = send(node, now, hint, group, ROUTE_APP, &m, &mut self.stats);
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            hint,
+            group,
+            ROUTE_APP,
+            &m,
+            &mut self.stats,
+        );
     }
 
     /// A parent's word (beat, with the root's epoch, or data) about
@@ -185,7 +194,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         put_beat_entry(&mut entry, g.id, if g.root { 0 } else { g.depth }, g.epoch);
         self.stats.beats_sent += 1;
         let m = Msg::Beat { entries: &entry };
-        let _ = send(node, now, Some(child), child.id, APP, &m, &mut self.stats);
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            Some(child),
+            child.id,
+            APP,
+            &m,
+            &mut self.stats,
+        );
     }
 
     pub(super) fn find(&self, group: Id) -> Option<usize> {
@@ -263,7 +281,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         };
         let tell = was_attached && !g.children.is_empty();
         self.stats.subscribes_sent += 1;
-        let _ = send(node, now, hint, g.id, ROUTE_APP, &m, &mut self.stats);
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            hint,
+            g.id,
+            ROUTE_APP,
+            &m,
+            &mut self.stats,
+        );
         if tell {
             self.tell_children(now, node, gi);
         }
@@ -305,7 +332,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             };
             self.stats.pushed_down += 1;
             self.stats.subscribes_sent += 1;
-            let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+            let _ = send_ctl(
+                &mut self.ctl,
+                node,
+                now,
+                Some(to),
+                to.id,
+                APP,
+                &m,
+                &mut self.stats,
+            );
             return;
         }
         if let Some(c) = g.children.iter_mut().find(|c| c.id == child.id) {
@@ -347,7 +383,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     ) {
         let m = Msg::Leave { group, child };
         self.stats.leaves_sent += 1;
-        let _ = send(node, now, Some(parent), parent.id, APP, &m, &mut self.stats);
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            Some(parent),
+            parent.id,
+            APP,
+            &m,
+            &mut self.stats,
+        );
     }
 
     /// Tells `to` this node is not (or no longer) its child in `group`.
@@ -357,7 +402,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             child: node.own().id,
         };
         self.stats.leaves_sent += 1;
-        let _ = send(node, now, Some(to), to.id, APP, &m, &mut self.stats);
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            Some(to),
+            to.id,
+            APP,
+            &m,
+            &mut self.stats,
+        );
     }
 
     /// Keeps the root where the overlay says it is: a root that learned

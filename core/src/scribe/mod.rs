@@ -178,6 +178,10 @@ const HISTORY: usize = 8;
 const PACE: Duration = Duration::from_millis(10);
 /// Message slots heartbeats leave free (for publications and subscribes).
 const BEAT_RESERVE: usize = 2;
+/// Small messages (subscribes, single heartbeats, leaves, replies) kept
+/// while the node's queue is full, and the largest such message.
+const CTL: usize = 16;
+const CTL_BYTES: usize = 96;
 /// Children a heartbeat round tracks individually.
 const BEAT_ROUND: usize = 64;
 
@@ -432,6 +436,15 @@ impl core::ops::AddAssign for ScribeStats {
     }
 }
 
+/// A small message waiting for room in the node's queue.
+#[derive(Clone, Debug)]
+struct Ctl {
+    to: Option<Peer>,
+    key: Id,
+    app: AppId,
+    bytes: Vec<u8, CTL_BYTES>,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     op: AnycastId,
@@ -453,6 +466,7 @@ pub struct Scribe<A = Members, const GROUPS: usize = 16, const CHILDREN: usize =
     beaten: Vec<Id, BEAT_ROUND>,
     beating: bool,
     backlog: Deque<Spreading<CHILDREN>, BACKLOG>,
+    ctl: Deque<Ctl, CTL>,
     history: Deque<Kept, HISTORY>,
     /// When to try again what the node's full queue refused.
     pace_at: Option<Instant>,
@@ -483,6 +497,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             beaten: Vec::new(),
             beating: false,
             backlog: Deque::new(),
+            ctl: Deque::new(),
             history: Deque::new(),
             pace_at: None,
             next_id: 0,
@@ -729,7 +744,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                         self.groups[gi].remove_child(gone);
                         let m = Msg::Leave { group, child: gone };
                         self.stats.leaves_sent += 1;
-                        let _ = send(node, now, Some(c), c.id, APP, &m, &mut self.stats);
+                        let _ = send_ctl(
+                            &mut self.ctl,
+                            node,
+                            now,
+                            Some(c),
+                            c.id,
+                            APP,
+                            &m,
+                            &mut self.stats,
+                        );
                     }
                 }
                 self.on_subscribe(now, node, key, group, flags, child, lost)
@@ -825,7 +849,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     };
                     self.stats.anycasts_sent += 1;
                     let m = walk.msg(0);
-                    let _ = send(node, now, None, group, ROUTE_APP, &m, &mut self.stats);
+                    let _ = send_ctl(
+                        &mut self.ctl,
+                        node,
+                        now,
+                        None,
+                        group,
+                        ROUTE_APP,
+                        &m,
+                        &mut self.stats,
+                    );
                 } else {
                     self.reply(now, node, walk.group, walk.op, walk.origin, None);
                 }
@@ -848,6 +881,43 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
         let _ = self.events.push_back(ev);
     }
+}
+
+/// Like [`send`] for the protocol's own small messages: if the node's
+/// queue is full (or others wait already), the message waits in `ctl`
+/// (bounded; the oldest goes first when full) for [`Scribe::flush_ctl`].
+#[allow(clippy::too_many_arguments)]
+fn send_ctl(
+    ctl: &mut Deque<Ctl, CTL>,
+    node: &mut impl Kbr,
+    now: Instant,
+    to: Option<Peer>,
+    key: Id,
+    app: AppId,
+    msg: &Msg<'_>,
+    stats: &mut ScribeStats,
+) -> Result<(), CommandError> {
+    if ctl.is_empty() && node.route_room() > 0 {
+        return send(node, now, to, key, app, msg, stats);
+    }
+    let mut bytes = Vec::new();
+    let _ = bytes.resize(CTL_BYTES, 0);
+    let Some(len) = msg.encode(&mut bytes) else {
+        // Too big to keep (an anycast step): try now, or lose it.
+        return send(node, now, to, key, app, msg, stats);
+    };
+    bytes.truncate(len);
+    if ctl.is_full() {
+        ctl.pop_front();
+        stats.dropped += 1;
+    }
+    let _ = ctl.push_back(Ctl {
+        to,
+        key,
+        app,
+        bytes,
+    });
+    Ok(())
 }
 
 /// Encodes `msg` and routes it to `key` (first hop `to`, if given).

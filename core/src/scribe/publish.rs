@@ -148,6 +148,25 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
     }
 
+    /// Sends waiting small messages while the node's queue has room.
+    pub(super) fn flush_ctl(&mut self, now: Instant, node: &mut impl Kbr) {
+        while let Some(c) = self.ctl.front() {
+            if node.route_room() == 0 {
+                self.pace_at = Some(now + PACE);
+                return;
+            }
+            let key = c.to.map_or(c.key, |p| p.id);
+            match node.route(now, key, c.app, &c.bytes, c.to) {
+                Ok(_) => {
+                    self.stats.sent += 1;
+                    self.stats.sent_bytes += c.bytes.len() as u64;
+                }
+                Err(_) => self.stats.dropped += 1,
+            }
+            self.ctl.pop_front();
+        }
+    }
+
     /// Sends waiting publications while the node's queue has room.
     pub(super) fn flush(&mut self, now: Instant, node: &mut impl Kbr) {
         while let Some(s) = self.backlog.front_mut() {
