@@ -153,3 +153,54 @@ impl<A: Forwarder, B: Forwarder> Forwarder for (A, B) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::Peer;
+
+    /// Appends its mark to the payload, then says `verdict`.
+    struct Mark(u8, Verdict);
+
+    impl Forwarder for Mark {
+        fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+            let _ = hop.payload.push(self.0);
+            self.1
+        }
+    }
+
+    fn hop(payload: &mut Vec<u8, MAX_PAYLOAD>) -> ForwardHop<'_> {
+        ForwardHop {
+            key: Id::ZERO,
+            app: crate::wire::AppId(7),
+            source: Peer {
+                id: Id::MAX,
+                addr: core::net::SocketAddr::from(([10, 0, 0, 1], 1)),
+            },
+            hops: 1,
+            next_hop: NextHop::Local,
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_pair_asks_the_second_only_when_the_first_continues() {
+        let mut p = Vec::new();
+        let mut both = (Mark(1, Verdict::Continue), Mark(2, Verdict::Deliver));
+        assert_eq!(both.forward(hop(&mut p)), Verdict::Deliver);
+        assert_eq!(p.as_slice(), [1, 2], "the second sees the first's payload");
+
+        let mut p = Vec::new();
+        let mut first_decides = (Mark(1, Verdict::Stop), Mark(2, Verdict::Deliver));
+        assert_eq!(first_decides.forward(hop(&mut p)), Verdict::Stop);
+        assert_eq!(p.as_slice(), [1]);
+
+        let mut p = Vec::new();
+        let mut nested = (
+            (Mark(1, Verdict::Continue), Mark(2, Verdict::Continue)),
+            Passthrough,
+        );
+        assert_eq!(nested.forward(hop(&mut p)), Verdict::Continue);
+        assert_eq!(p.as_slice(), [1, 2]);
+    }
+}

@@ -273,7 +273,7 @@ fn run(args: &Args) -> Result<(), String> {
             f.node_stress_max
         );
         println!(
-            "subscribe: {} commands, {:.2} datagrams each; anycast: {} sent, {} accepted, {} missed, {} to empty groups, {:.2} datagrams each; orphans healed in a heartbeat: {} of {}",
+            "subscribe: {} commands, {:.2} datagrams each; anycast: {} sent, {} accepted, {} missed, {} to empty groups, {:.2} datagrams each; orphans healed in a heartbeat and a second: {} of {} ({} more 10 s later)",
             t.subscribes,
             t.subscribe_msgs as f64 / t.subscribes.max(1) as f64,
             t.anycasts,
@@ -282,7 +282,8 @@ fn run(args: &Args) -> Result<(), String> {
             t.anycasts_to_empty,
             t.anycast_msgs as f64 / t.anycasts.max(1) as f64,
             t.orphans_healed,
-            t.orphans
+            t.orphans,
+            t.orphans_healed_late
         );
         println!("scribe (live nodes): {stats:?}");
     }

@@ -27,6 +27,8 @@ pub const PUBLISH_WINDOW: Duration = Duration::from_secs(10);
 /// Slack over the heartbeat for an orphan to find a new parent (a
 /// subscribe's round trip through the overlay).
 pub const HEAL_SLACK: Duration = Duration::from_secs(1);
+/// Orphans not healed in time are looked at again this much later.
+pub const HEAL_LATE: Duration = Duration::from_secs(10);
 
 /// The multicast workload of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,9 +85,9 @@ pub struct Multicast {
     departed: DetMap<u32, Instant>,
     publications: DetMap<u64, Publication>,
     anycasts: DetMap<(u32, AnycastId), u32>,
-    /// Orphans of failed parents waiting to be judged: (parent failed at,
-    /// child, group).
-    orphans: Vec<(Instant, u32, Id)>,
+    /// Orphans of failed parents waiting to be judged: (when, child,
+    /// group, whether this is the second look).
+    orphans: Vec<(Instant, u32, Id, bool)>,
     /// Counts.
     pub tally: Tally,
 }
@@ -118,6 +120,8 @@ pub struct Tally {
     pub orphans: u64,
     /// Of those, healed in time.
     pub orphans_healed: u64,
+    /// Of the rest, those healed [`HEAL_LATE`] later.
+    pub orphans_healed_late: u64,
 }
 
 /// The figures a run reports.
@@ -206,7 +210,7 @@ impl Multicast {
     }
 }
 
-impl Sim {
+impl<const POOL: usize> Sim<POOL> {
     /// Counts Scribe datagrams node `from` sends (called for every send
     /// when Scribe runs).
     pub(super) fn count_scribe(&mut self, from: usize, len: usize) {
@@ -390,8 +394,9 @@ impl Sim {
             return;
         }
         let hb = self.config.scribe.map_or(Duration::ZERO, |c| c.heartbeat);
+        let due = now + hb + HEAL_SLACK;
         for (c, g) in orphans {
-            self.multicast.orphans.push((now, c, g));
+            self.multicast.orphans.push((due, c, g, false));
         }
         self.schedule(now + hb + HEAL_SLACK, Action::Inspect(i as u32));
     }
@@ -399,13 +404,13 @@ impl Sim {
     /// Judges the orphans of node `parent`: each one alive has a live
     /// parent and a way to the root (or is the root) by now.
     pub(super) fn inspect_orphans(&mut self, parent: usize) {
-        let hb = self.config.scribe.map_or(Duration::ZERO, |c| c.heartbeat);
-        let due = self.now - hb - HEAL_SLACK;
+        let now = self.now;
         let parent_addr = self.slots[parent].addr;
         let mut left = Vec::new();
-        for (at, c, g) in std::mem::take(&mut self.multicast.orphans) {
-            if at != due {
-                left.push((at, c, g));
+        let mut again = false;
+        for (due, c, g, late) in std::mem::take(&mut self.multicast.orphans) {
+            if due != now {
+                left.push((due, c, g, late));
                 continue;
             }
             let Some(s) = self.slots[c as usize].scribe.as_ref() else {
@@ -414,7 +419,6 @@ impl Sim {
             let Some(state) = s.group(g) else {
                 continue; // pruned itself: no longer on the tree
             };
-            self.multicast.tally.orphans += 1;
             let healed = state.root
                 || (state.attached()
                     && state.parent.is_some_and(|p| {
@@ -424,9 +428,22 @@ impl Sim {
                                 .get(&p.addr)
                                 .is_some_and(|&q| self.is_alive(q as usize))
                     }));
-            self.multicast.tally.orphans_healed += u64::from(healed);
+            let t = &mut self.multicast.tally;
+            if late {
+                t.orphans_healed_late += u64::from(healed);
+                continue;
+            }
+            t.orphans += 1;
+            t.orphans_healed += u64::from(healed);
+            if !healed {
+                left.push((now + HEAL_LATE, c, g, true));
+                again = true;
+            }
         }
         self.multicast.orphans = left;
+        if again {
+            self.schedule(now + HEAL_LATE, Action::Inspect(parent as u32));
+        }
     }
 
     /// Node `next` replaces the departed node `i`: it will take `i`'s

@@ -115,7 +115,19 @@ pub struct Outcome {
 
 /// Runs `spec` on a simulator over `network`, calling `progress` now and
 /// then (every few simulated minutes of building, and at phase changes).
-pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -> Outcome {
+pub fn run(spec: &Spec, network: Network, progress: impl FnMut(&Progress)) -> Outcome {
+    // Scribe's tree nodes need more message slots (see `SCRIBE_POOL`).
+    match spec.multicast {
+        Some(_) => run_on::<{ super::SCRIBE_POOL }>(spec, network, progress),
+        None => run_on::<16>(spec, network, progress),
+    }
+}
+
+fn run_on<const POOL: usize>(
+    spec: &Spec,
+    network: Network,
+    mut progress: impl FnMut(&Progress),
+) -> Outcome {
     let wall = WallClock::now();
     let mut config = SimConfig::new(spec.seed);
     config.loss = spec.loss;
@@ -128,13 +140,13 @@ pub fn run(spec: &Spec, network: Network, mut progress: impl FnMut(&Progress)) -
     config.scribe = spec
         .multicast
         .map(|_| pastry_core::scribe::ScribeConfig::default());
-    let mut sim = Sim::new(config, network);
+    let mut sim = Sim::<POOL>::with_pool(config, network);
     sim.storage.value_bytes = spec.dht.map_or(0, |l| l.value_bytes);
     if let Some(load) = &spec.multicast {
         sim.multicast = groups::Multicast::new(load);
     }
     let start = sim.now;
-    let mut tell = |sim: &Sim, phase| {
+    let mut tell = |sim: &Sim<POOL>, phase| {
         progress(&Progress {
             phase,
             live: sim.truth.len(),
@@ -211,7 +223,11 @@ enum Work {
 /// Runs the measurement window's work in time order: lookups spread evenly
 /// over it, and the DHT's puts over its first tenth and gets over the
 /// rest. Returns the lookups that could not be sent.
-fn spread_work(sim: &mut Sim, spec: &Spec, mut progress: impl FnMut(&Sim)) -> usize {
+fn spread_work<const POOL: usize>(
+    sim: &mut Sim<POOL>,
+    spec: &Spec,
+    mut progress: impl FnMut(&Sim<POOL>),
+) -> usize {
     let span = spec.duration;
     let spread = |n: usize, from: Duration, len: Duration| {
         let gap = len / n.max(1) as u32;
@@ -288,7 +304,12 @@ fn spread_work(sim: &mut Sim, spec: &Spec, mut progress: impl FnMut(&Sim)) -> us
 
 /// Starts `n` nodes, one every `interval`, each joining through a random
 /// active node; `progress` is called every twentieth.
-pub fn build(sim: &mut Sim, n: usize, interval: Duration, mut progress: impl FnMut(&Sim)) {
+pub fn build<const POOL: usize>(
+    sim: &mut Sim<POOL>,
+    n: usize,
+    interval: Duration,
+    mut progress: impl FnMut(&Sim<POOL>),
+) {
     let every = (n / 20).max(1);
     for k in 0..n {
         sim.spawn();
@@ -302,11 +323,11 @@ pub fn build(sim: &mut Sim, n: usize, interval: Duration, mut progress: impl FnM
 /// Sends `m` lookups spread evenly over `span`, each from a random live
 /// active node to a random key; `progress` is called every twentieth.
 /// Returns how many could not be sent (no active source, or refused).
-pub fn spread_lookups(
-    sim: &mut Sim,
+pub fn spread_lookups<const POOL: usize>(
+    sim: &mut Sim<POOL>,
     m: usize,
     span: Duration,
-    mut progress: impl FnMut(&Sim),
+    mut progress: impl FnMut(&Sim<POOL>),
 ) -> usize {
     let gap = span / m.max(1) as u32;
     let every = (m / 20).max(1);
@@ -446,6 +467,7 @@ impl Outcome {
                 "anycasts_abandoned": t.anycasts_abandoned,
                 "orphans": t.orphans,
                 "orphans_healed_in_heartbeat": t.orphans_healed,
+                "orphans_healed_10s_later": t.orphans_healed_late,
                 "multicast_refused": t.refused,
                 "scribe_live_stats": format!("{stats:?}"),
             });

@@ -200,7 +200,7 @@ impl Storage {
     }
 }
 
-impl Sim {
+impl<const POOL: usize> Sim<POOL> {
     /// Node `i` puts a value of `len` bytes under a new random key.
     pub fn dht_put(&mut self, i: usize) {
         let key = self.random_key();
@@ -234,7 +234,11 @@ impl Sim {
         &mut self,
         i: usize,
         expect: Op,
-        issue: impl FnOnce(Instant, &mut super::SimNode, &mut dht::Dht<dht::MapStore>) -> Option<OpId>,
+        issue: impl FnOnce(
+            Instant,
+            &mut super::SimNode<POOL>,
+            &mut dht::Dht<dht::MapStore>,
+        ) -> Option<OpId>,
     ) {
         let now = self.now;
         let slot = &mut self.slots[i];
