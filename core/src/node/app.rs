@@ -172,7 +172,7 @@ mod tests {
     fn hop(payload: &mut Vec<u8, MAX_PAYLOAD>) -> ForwardHop<'_> {
         ForwardHop {
             key: Id::ZERO,
-            app: crate::wire::AppId(7),
+            app: AppId(7),
             source: Peer {
                 id: Id::MAX,
                 addr: core::net::SocketAddr::from(([10, 0, 0, 1], 1)),
