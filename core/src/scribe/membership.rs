@@ -2,67 +2,57 @@
 //! the way or at the root, adoption with bounded fan-out, parents heard
 //! through heartbeats, pruning, and the root following the overlay.
 
-use super::msg::{Epoch, Msg, ON_THE_WAY, PUSHED, REPLAY, put_beat_entry};
+use super::msg::{Epoch, Msg, ON_THE_WAY, PUSHED, put_beat_entry};
 use super::tree::{DETACHED, Group};
 use super::{APP, Acceptor, BEAT_ENTRY, ROUTE_APP, Scribe, ScribeError, ScribeEvent, send_ctl};
 use crate::id::Id;
 use crate::node::Kbr;
 use crate::peer::Peer;
 use crate::time::Instant;
+use core::time::Duration;
 use heapless::Vec;
 
-/// A subscribe to send on.
+/// A subscribe: for `child`, which lost parent `lost` and was cut off for
+/// `missed` seconds (if it asks for publications it may have missed).
 #[derive(Clone, Copy, Debug)]
-struct Sub {
-    group: Id,
-    child: Peer,
-    lost: Option<Id>,
-    replay: bool,
+pub(super) struct Sub {
+    pub(super) group: Id,
+    pub(super) child: Peer,
+    pub(super) lost: Option<Id>,
+    pub(super) missed: Option<u16>,
 }
 
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
-    #[allow(clippy::too_many_arguments)]
+    /// A subscribe that reached this node (on the way, as the group id's
+    /// root, or pushed down by a full parent).
     pub(super) fn on_subscribe(
         &mut self,
         now: Instant,
         node: &mut impl Kbr,
         key: Id,
-        group: Id,
         flags: u8,
-        child: Peer,
-        lost: Option<Id>,
+        sub: Sub,
     ) {
-        if child.id == node.own().id {
+        if sub.child.id == node.own().id {
             // Our own subscribe, back here (we became the root meanwhile):
             // the retry timer sorts it out.
             return;
         }
-        let at_root = key == group && flags & (ON_THE_WAY | PUSHED) == 0;
-        let replay = flags & REPLAY != 0;
-        if let Some(gi) = self.find(group) {
+        let at_root = key == sub.group && flags & (ON_THE_WAY | PUSHED) == 0;
+        if let Some(gi) = self.find(sub.group) {
             if self.groups[gi].attached() || at_root {
-                self.adopt(now, node, gi, child, replay);
+                self.adopt(now, node, gi, sub);
             } else {
                 // On the tree but cut off from the root (our own subscribe
                 // is out): taking children now could close a loop among
                 // cut-off nodes, so let the subscribe go on to the root.
-                self.pass_on(
-                    now,
-                    node,
-                    Some(gi),
-                    Sub {
-                        group,
-                        child,
-                        lost,
-                        replay,
-                    },
-                );
+                self.pass_on(now, node, Some(gi), sub);
             }
             return;
         }
-        match self.add_group(now, group, false) {
+        match self.add_group(now, sub.group, false) {
             Ok(gi) => {
-                self.adopt(now, node, gi, child, replay);
+                self.adopt(now, node, gi, sub);
                 self.attach(now, node, gi, None);
             }
             Err(_) if at_root => self.stats.refused += 1,
@@ -70,17 +60,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 // No room for another tree here: let a node further on
                 // take it.
                 self.stats.refused += 1;
-                self.pass_on(
-                    now,
-                    node,
-                    None,
-                    Sub {
-                        group,
-                        child,
-                        lost,
-                        replay,
-                    },
-                );
+                self.pass_on(now, node, None, sub);
             }
         }
     }
@@ -93,7 +73,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             group,
             child,
             lost,
-            replay,
+            missed,
         } = sub;
         let own = node.own().id;
         let g = gi.map(|gi| &self.groups[gi]);
@@ -108,9 +88,10 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         };
         let m = Msg::Subscribe {
             group,
-            flags: if replay { REPLAY } else { 0 },
+            flags: 0,
             child,
             lost,
+            missed,
         };
         self.stats.subscribes_sent += 1;
         let _ = send_ctl(
@@ -162,7 +143,10 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             return;
         }
         if g.attached() {
-            g.replay = true;
+            // The new parent sent what we missed when it took us in.
+            g.cut_at = None;
+        } else if was_attached {
+            g.cut_at.get_or_insert(now);
         }
         if g.attached() != was_attached && !g.children.is_empty() {
             // The way to the root was cut, or is back: tell the subtree at
@@ -255,7 +239,8 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             g.depth = 0;
             g.fresh = now;
             g.retry = None;
-            g.replay = true;
+            // Nobody above to ask for what was missed.
+            g.cut_at = None;
             if g.epoch.root != Epoch::of_root(own.id).root {
                 // A new root counts anew, under its own tag.
                 g.epoch = Epoch::of_root(own.id);
@@ -273,11 +258,20 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
         g.depth = DETACHED;
         g.retry = Some(now + self.config.subscribe_retry);
+        if was_attached {
+            g.cut_at.get_or_insert(now);
+        }
+        // Rounded up, and a second more for publications on the way then.
+        let missed = g.cut_at.map(|t| {
+            let s = now.saturating_duration_since(t).as_secs() + 2;
+            u16::try_from(s).unwrap_or(u16::MAX)
+        });
         let m = Msg::Subscribe {
             group: g.id,
-            flags: if g.replay { REPLAY } else { 0 },
+            flags: 0,
             child: own,
             lost: avoid,
+            missed,
         };
         let tell = was_attached && !g.children.is_empty();
         self.stats.subscribes_sent += 1;
@@ -296,16 +290,10 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
     }
 
-    /// Takes `child` (or passes it down when full) and tells it; sends it
-    /// recent publications if it asks to `replay` them.
-    pub(super) fn adopt(
-        &mut self,
-        now: Instant,
-        node: &mut impl Kbr,
-        gi: usize,
-        child: Peer,
-        replay: bool,
-    ) {
+    /// Takes the subscriber (or passes it down when full) and tells it;
+    /// sends it the publications it says it may have missed.
+    pub(super) fn adopt(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, sub: Sub) {
+        let Sub { child, missed, .. } = sub;
         let g = &mut self.groups[gi];
         if g.parent.is_some_and(|p| p.id == child.id) {
             // Our parent asks to be our child: taking it would close a
@@ -313,9 +301,8 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             let group = g.id;
             let sub = Sub {
                 group,
-                child,
                 lost: None,
-                replay,
+                ..sub
             };
             self.pass_on(now, node, Some(gi), sub);
             return;
@@ -326,9 +313,10 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             g.push_next = g.push_next.wrapping_add(1);
             let m = Msg::Subscribe {
                 group: g.id,
-                flags: if replay { PUSHED | REPLAY } else { PUSHED },
+                flags: PUSHED,
                 child,
                 lost: None,
+                missed,
             };
             self.stats.pushed_down += 1;
             self.stats.subscribes_sent += 1;
@@ -349,13 +337,21 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         } else {
             let _ = g.children.push(child);
         }
-        // A cut-off subtree below us: our own subscribe (if we are not on
-        // the tree yet) asks for what it missed, and so do we for it.
-        g.replay |= replay;
         let attached = g.attached();
+        if let (Some(s), false) = (missed, attached) {
+            // A cut-off subtree below us, and we are not on the tree yet:
+            // our own subscribe asks for what it missed.
+            let since = now
+                .checked_sub(Duration::from_secs(u64::from(s)))
+                .unwrap_or(Instant::ZERO);
+            g.cut_at = Some(g.cut_at.map_or(since, |t| t.min(since)));
+        }
         self.beat_one(now, node, gi, child);
-        if replay && attached {
-            self.replay_to(now, node, gi, child);
+        if let (Some(s), true) = (missed, attached) {
+            let since = now
+                .checked_sub(Duration::from_secs(u64::from(s)))
+                .unwrap_or(Instant::ZERO);
+            self.replay_to(now, node, gi, child, since);
         }
     }
 

@@ -204,6 +204,11 @@ pub struct ScribeConfig {
     pub max_depth: u8,
     /// Tree hops an anycast may take before it gives up.
     pub anycast_budget: u8,
+    /// How far back a re-attached subtree is sent the publications it may
+    /// have missed. The default covers the overlay's confirmation of a
+    /// failed root (lease plus a probe cycle, about 54 s by default), during
+    /// which publications reach only part of the tree.
+    pub replay: Duration,
 }
 
 impl Default for ScribeConfig {
@@ -214,6 +219,7 @@ impl Default for ScribeConfig {
             anycast_timeout: Duration::from_secs(10),
             max_depth: 40,
             anycast_budget: 64,
+            replay: Duration::from_secs(60),
         }
     }
 }
@@ -730,6 +736,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 flags,
                 child,
                 lost,
+                missed,
             } => {
                 if let Some((gi, gone)) = lost.and_then(|l| Some((self.find(group)?, l))) {
                     // The sender stopped hearing from `gone`; if that is our
@@ -756,7 +763,13 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                         );
                     }
                 }
-                self.on_subscribe(now, node, key, group, flags, child, lost)
+                let sub = membership::Sub {
+                    group,
+                    child,
+                    lost,
+                    missed,
+                };
+                self.on_subscribe(now, node, key, flags, sub)
             }
             Msg::Beat { entries } => {
                 for (group, depth, epoch) in beat_entries(entries) {

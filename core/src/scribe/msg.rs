@@ -21,8 +21,9 @@ pub(crate) const PUSHED: u8 = 0x40;
 /// A subscribe that names the parent the child lost.
 const LOST: u8 = 0x20;
 /// A subscribe from a node (or for a subtree) that was on the tree
-/// before: the adopter sends it the publications of the last moments.
-pub(crate) const REPLAY: u8 = 0x10;
+/// before, with how long it may have missed publications: the adopter
+/// sends it those it kept.
+const REPLAY: u8 = 0x10;
 
 /// One heartbeat entry: group id, depth, the root's tag and epoch.
 pub(crate) const BEAT_ENTRY: usize = ID_BYTES + 1 + 4 + 4;
@@ -37,12 +38,14 @@ pub const ANYCAST_OVERHEAD: usize = 1 + ID_BYTES + 1 + 8 + MAX_PEER_LEN + 1 + 1;
 pub(crate) enum Msg<'a> {
     /// Joins `child` to the group's tree (routed, or pushed down); `lost`
     /// is the parent it stopped hearing from, so that node's parent (often
-    /// the first tree node on the way) stops passing children down to it.
+    /// the first tree node on the way) stops passing children down to it;
+    /// `missed` the seconds it (or a subtree it took) was cut off.
     Subscribe {
         group: Id,
         flags: u8,
         child: Peer,
         lost: Option<Id>,
+        missed: Option<u16>,
     },
     /// Parent → children: the groups the receiver is a child in, each with
     /// the parent's depth (0 at the root; [`super::DETACHED`] while the
@@ -203,11 +206,17 @@ impl<'a> Msg<'a> {
                 } else {
                     None
                 };
+                let missed = if flags & REPLAY != 0 {
+                    Some(r.u16()?)
+                } else {
+                    None
+                };
                 Msg::Subscribe {
                     group,
-                    flags: flags & !LOST,
+                    flags: flags & !(LOST | REPLAY),
                     child,
                     lost,
+                    missed,
                 }
             }
             kind::LEAVE => Msg::Leave {
@@ -269,13 +278,24 @@ impl<'a> Msg<'a> {
                 flags,
                 child,
                 lost,
+                missed,
             } => {
+                let mut f = flags;
+                if lost.is_some() {
+                    f |= LOST;
+                }
+                if missed.is_some() {
+                    f |= REPLAY;
+                }
                 w.u8(kind::SUBSCRIBE);
                 w.id(group);
-                w.u8(if lost.is_some() { flags | LOST } else { flags });
+                w.u8(f);
                 w.peer(&child);
                 if let Some(id) = lost {
                     w.id(id);
+                }
+                if let Some(s) = missed {
+                    w.u16(s);
                 }
             }
             Msg::Beat { entries } => {
@@ -370,15 +390,17 @@ mod tests {
         let msgs = [
             Msg::Subscribe {
                 group: g,
-                flags: ON_THE_WAY | PUSHED | REPLAY,
+                flags: ON_THE_WAY | PUSHED,
                 child: peer(1, true),
                 lost: Some(Id::sha1(b"p")),
+                missed: Some(12),
             },
             Msg::Subscribe {
                 group: g,
                 flags: 0,
                 child: peer(4, false),
                 lost: None,
+                missed: None,
             },
             Msg::Beat { entries: &beat },
             Msg::Leave {
@@ -448,6 +470,7 @@ mod tests {
             flags: 0,
             child: peer(1, false),
             lost: None,
+            missed: None,
         };
         let n = m.encode(&mut buf).unwrap();
         buf[FLAGS_AT] = 0x01;

@@ -117,15 +117,22 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         self.flush(now, node);
     }
 
-    /// Sends `child` the publications of group `gi` from the last two
-    /// heartbeats: it is a subtree that was cut off (its parent failed),
-    /// and may have missed them. Members deliver each once regardless.
-    pub(super) fn replay_to(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, child: Peer) {
+    /// Sends `child` the publications of group `gi` kept since `since` (at
+    /// most [`ScribeConfig::replay`](super::ScribeConfig::replay) back): it
+    /// is a subtree that was cut off then, and may have missed them.
+    /// Members deliver each once regardless.
+    pub(super) fn replay_to(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        gi: usize,
+        child: Peer,
+        since: Instant,
+    ) {
         let g = &self.groups[gi];
         let (group, depth) = (g.id, if g.root { 0 } else { g.depth });
-        let since = now
-            .checked_sub(2 * self.config.heartbeat)
-            .unwrap_or(Instant::ZERO);
+        let limit = now.checked_sub(self.config.replay).unwrap_or(Instant::ZERO);
+        let since = since.max(limit);
         for k in 0..self.history.len() {
             let Some(kept) = self.history.iter().nth(k) else {
                 break;

@@ -48,9 +48,9 @@ pub struct Group<const CHILDREN: usize> {
     pub(crate) push_next: usize,
     /// Whether the application was told the node is on the tree.
     pub(crate) announced: bool,
-    /// Whether a later subscribe asks for recent publications: the node
-    /// was attached before, or adopted a subtree that was.
-    pub(crate) replay: bool,
+    /// Since when this node, or a subtree it took in, may have missed
+    /// publications (cut off from the root); its subscribe asks for them.
+    pub(crate) cut_at: Option<Instant>,
     recent: [u64; RECENT],
     recent_len: usize,
     recent_at: usize,
@@ -72,7 +72,7 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
             retry: None,
             push_next: 0,
             announced: false,
-            replay: false,
+            cut_at: None,
             recent: [0; RECENT],
             recent_len: 0,
             recent_at: 0,
