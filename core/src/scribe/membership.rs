@@ -146,7 +146,11 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             // The new parent sent what we missed when it took us in.
             g.cut_at = None;
         } else if was_attached {
-            g.cut_at.get_or_insert(now);
+            // Cut off somewhere above, noticed there up to a heartbeat ago.
+            let since = now
+                .checked_sub(self.config.heartbeat)
+                .unwrap_or(Instant::ZERO);
+            g.cut_at.get_or_insert(since);
         }
         if g.attached() != was_attached && !g.children.is_empty() {
             // The way to the root was cut, or is back: tell the subtree at
@@ -259,7 +263,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         g.depth = DETACHED;
         g.retry = Some(now + self.config.subscribe_retry);
         if was_attached {
-            g.cut_at.get_or_insert(now);
+            // Publications stopped coming when the parent (or the root's
+            // epoch) was last heard, not when we noticed.
+            g.cut_at.get_or_insert(g.heard.min(g.fresh));
         }
         // Rounded up, and a second more for publications on the way then.
         let missed = g.cut_at.map(|t| {
