@@ -34,8 +34,17 @@
 //! around the failed parent. A root that learns of a node closer to the
 //! group id subscribes toward it, so the tree follows the new root. A
 //! forwarder left with no children and no member prunes itself. Depths
-//! travel with heartbeats; a node whose depth passes
-//! [`ScribeConfig::max_depth`] is in a loop and rejoins.
+//! and the root's [`Epoch`] travel with heartbeats: a node whose epoch
+//! stands still (a cut or looping chain above) or whose depth passes
+//! [`ScribeConfig::max_depth`] rejoins. A node cut off from the root tells
+//! its subtree at once and takes no children until it is back; a
+//! re-attached subtree is sent the publications it missed (of the last
+//! eight its new parent kept, at most [`ScribeConfig::replay`] back).
+//!
+//! **Queue room.** Heartbeats leave two of the node's message slots free;
+//! publications (eight at most) and small protocol messages (sixteen) wait
+//! for room rather than being lost. A tree node needs well over
+//! `CHILDREN` slots: the simulator gives nodes running Scribe 64.
 //!
 //! **Anycast (§2.5).** The message is routed toward the group id until it
 //! meets the tree, then walks it depth-first, nearer children first, until a
