@@ -85,9 +85,8 @@ pub struct Multicast {
     departed: DetMap<u32, Instant>,
     publications: DetMap<u64, Publication>,
     anycasts: DetMap<(u32, AnycastId), u32>,
-    /// Orphans of failed parents waiting to be judged: (when, child,
-    /// group, whether this is the second look).
-    orphans: Vec<(Instant, u32, Id, bool)>,
+    /// Orphans of failed parents waiting to be judged.
+    orphans: Vec<Orphan>,
     /// Counts.
     pub tally: Tally,
 }
@@ -122,6 +121,25 @@ pub struct Tally {
     pub orphans_healed: u64,
     /// Of the rest, those healed [`HEAL_LATE`] later.
     pub orphans_healed_late: u64,
+    /// Orphans whose failed parent was the group's root, and of those the
+    /// ones healed in time, and the ones still not healed the second look.
+    pub root_orphans: u64,
+    /// See `root_orphans`.
+    pub root_orphans_healed: u64,
+    /// See `root_orphans`.
+    pub root_orphans_stuck: u64,
+}
+
+/// A child of a failed parent, to be judged.
+#[derive(Clone, Copy, Debug)]
+struct Orphan {
+    due: Instant,
+    child: u32,
+    group: Id,
+    /// The second look.
+    late: bool,
+    /// The failed parent was the group's root.
+    of_root: bool,
 }
 
 /// The figures a run reports.
@@ -381,13 +399,13 @@ impl<const POOL: usize> Sim<POOL> {
         let Some(s) = self.slots[i].scribe.as_ref() else {
             return;
         };
-        let orphans: Vec<(u32, Id)> = s
+        let orphans: Vec<(u32, Id, bool)> = s
             .groups()
             .iter()
             .flat_map(|g: &Group<SIM_CHILDREN>| {
                 g.children
                     .iter()
-                    .filter_map(|c| self.by_addr.get(&c.addr).map(|&c| (c, g.id)))
+                    .filter_map(|c| self.by_addr.get(&c.addr).map(|&c| (c, g.id, g.root)))
             })
             .collect();
         if orphans.is_empty() {
@@ -395,8 +413,14 @@ impl<const POOL: usize> Sim<POOL> {
         }
         let hb = self.config.scribe.map_or(Duration::ZERO, |c| c.heartbeat);
         let due = now + hb + HEAL_SLACK;
-        for (c, g) in orphans {
-            self.multicast.orphans.push((due, c, g, false));
+        for (child, group, of_root) in orphans {
+            self.multicast.orphans.push(Orphan {
+                due,
+                child,
+                group,
+                late: false,
+                of_root,
+            });
         }
         self.schedule(now + hb + HEAL_SLACK, Action::Inspect(i as u32));
     }
@@ -408,9 +432,16 @@ impl<const POOL: usize> Sim<POOL> {
         let parent_addr = self.slots[parent].addr;
         let mut left = Vec::new();
         let mut again = false;
-        for (due, c, g, late) in std::mem::take(&mut self.multicast.orphans) {
+        for o in std::mem::take(&mut self.multicast.orphans) {
+            let Orphan {
+                due,
+                child: c,
+                group: g,
+                late,
+                of_root,
+            } = o;
             if due != now {
-                left.push((due, c, g, late));
+                left.push(o);
                 continue;
             }
             let Some(s) = self.slots[c as usize].scribe.as_ref() else {
@@ -431,12 +462,19 @@ impl<const POOL: usize> Sim<POOL> {
             let t = &mut self.multicast.tally;
             if late {
                 t.orphans_healed_late += u64::from(healed);
+                t.root_orphans_stuck += u64::from(of_root && !healed);
                 continue;
             }
             t.orphans += 1;
             t.orphans_healed += u64::from(healed);
+            t.root_orphans += u64::from(of_root);
+            t.root_orphans_healed += u64::from(of_root && healed);
             if !healed {
-                left.push((now + HEAL_LATE, c, g, true));
+                left.push(Orphan {
+                    due: now + HEAL_LATE,
+                    late: true,
+                    ..o
+                });
                 again = true;
             }
         }

@@ -468,6 +468,9 @@ impl Outcome {
                 "orphans": t.orphans,
                 "orphans_healed_in_heartbeat": t.orphans_healed,
                 "orphans_healed_10s_later": t.orphans_healed_late,
+                "root_orphans": t.root_orphans,
+                "root_orphans_healed_in_heartbeat": t.root_orphans_healed,
+                "root_orphans_not_healed_10s_later": t.root_orphans_stuck,
                 "multicast_refused": t.refused,
                 "scribe_live_stats": format!("{stats:?}"),
             });
