@@ -5,7 +5,7 @@
 use heapless::Vec;
 
 use super::msg::{ANYCAST_OVERHEAD, Msg, visit_tag};
-use super::{APP, Acceptor, AnycastError, AnycastId, Scribe, ScribeEvent, send_ctl};
+use super::{Acceptor, AnycastError, AnycastId, Scribe, ScribeEvent};
 use crate::id::Id;
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
@@ -79,16 +79,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 };
                 self.stats.anycasts_sent += 1;
                 let m = step.msg(0);
-                let _ = send_ctl(
-                    &mut self.ctl,
-                    node,
-                    now,
-                    Some(to),
-                    to.id,
-                    APP,
-                    &m,
-                    &mut self.stats,
-                );
+                self.tell(now, node, to, &m);
             }
             _ => self.reply(now, node, w.group, w.op, w.origin, None),
         }
@@ -115,16 +106,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             by,
         };
         self.stats.anycasts_sent += 1;
-        let _ = send_ctl(
-            &mut self.ctl,
-            node,
-            now,
-            Some(origin),
-            origin.id,
-            APP,
-            &m,
-            &mut self.stats,
-        );
+        self.tell(now, node, origin, &m);
     }
 
     pub(super) fn finish(

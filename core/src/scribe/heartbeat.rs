@@ -5,7 +5,7 @@
 use heapless::Vec;
 
 use super::msg::{BEAT_ENTRY, Msg, put_beat_entry};
-use super::{APP, Acceptor, AnycastError, BEAT_RESERVE, PACE, Scribe, ScribeEvent, send_ctl};
+use super::{Acceptor, AnycastError, BEAT_RESERVE, PACE, Scribe, ScribeEvent};
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
 use crate::time::Instant;
@@ -135,15 +135,6 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     ) {
         self.stats.beats_sent += 1;
         let m = Msg::Beat { entries };
-        let _ = send_ctl(
-            &mut self.ctl,
-            node,
-            now,
-            Some(child),
-            child.id,
-            APP,
-            &m,
-            &mut self.stats,
-        );
+        self.tell(now, node, child, &m);
     }
 }

@@ -4,7 +4,7 @@
 
 use super::msg::{Epoch, Msg, ON_THE_WAY, PUSHED, put_beat_entry};
 use super::tree::{DETACHED, Group};
-use super::{APP, Acceptor, BEAT_ENTRY, ROUTE_APP, Scribe, ScribeError, ScribeEvent, send_ctl};
+use super::{Acceptor, BEAT_ENTRY, Scribe, ScribeError, ScribeEvent};
 use crate::id::Id;
 use crate::node::Kbr;
 use crate::peer::Peer;
@@ -94,16 +94,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             missed,
         };
         self.stats.subscribes_sent += 1;
-        let _ = send_ctl(
-            &mut self.ctl,
-            node,
-            now,
-            hint,
-            group,
-            ROUTE_APP,
-            &m,
-            &mut self.stats,
-        );
+        self.toward(now, node, hint, group, &m);
     }
 
     /// A parent's word (beat, with the root's epoch, or data) about
@@ -182,16 +173,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         put_beat_entry(&mut entry, g.id, if g.root { 0 } else { g.depth }, g.epoch);
         self.stats.beats_sent += 1;
         let m = Msg::Beat { entries: &entry };
-        let _ = send_ctl(
-            &mut self.ctl,
-            node,
-            now,
-            Some(child),
-            child.id,
-            APP,
-            &m,
-            &mut self.stats,
-        );
+        self.tell(now, node, child, &m);
     }
 
     pub(super) fn find(&self, group: Id) -> Option<usize> {
@@ -279,18 +261,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             lost: avoid,
             missed,
         };
-        let tell = was_attached && !g.children.is_empty();
+        let (tell, group) = (was_attached && !g.children.is_empty(), g.id);
         self.stats.subscribes_sent += 1;
-        let _ = send_ctl(
-            &mut self.ctl,
-            node,
-            now,
-            hint,
-            g.id,
-            ROUTE_APP,
-            &m,
-            &mut self.stats,
-        );
+        self.toward(now, node, hint, group, &m);
         if tell {
             self.tell_children(now, node, gi);
         }
@@ -326,16 +299,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             };
             self.stats.pushed_down += 1;
             self.stats.subscribes_sent += 1;
-            let _ = send_ctl(
-                &mut self.ctl,
-                node,
-                now,
-                Some(to),
-                to.id,
-                APP,
-                &m,
-                &mut self.stats,
-            );
+            self.tell(now, node, to, &m);
             return;
         }
         if let Some(c) = g.children.iter_mut().find(|c| c.id == child.id) {
@@ -385,16 +349,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     ) {
         let m = Msg::Leave { group, child };
         self.stats.leaves_sent += 1;
-        let _ = send_ctl(
-            &mut self.ctl,
-            node,
-            now,
-            Some(parent),
-            parent.id,
-            APP,
-            &m,
-            &mut self.stats,
-        );
+        self.tell(now, node, parent, &m);
     }
 
     /// Tells `to` this node is not (or no longer) its child in `group`.
@@ -404,16 +359,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             child: node.own().id,
         };
         self.stats.leaves_sent += 1;
-        let _ = send_ctl(
-            &mut self.ctl,
-            node,
-            now,
-            Some(to),
-            to.id,
-            APP,
-            &m,
-            &mut self.stats,
-        );
+        self.tell(now, node, to, &m);
     }
 
     /// Keeps the root where the overlay says it is: a root that learned

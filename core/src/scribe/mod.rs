@@ -627,13 +627,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         group: Id,
         data: &[u8],
     ) -> Result<u64, ScribeError> {
-        if !node.is_active() {
-            return Err(ScribeError::NotActive);
-        }
-        let max = self.max_publish_len(node);
-        if data.len() > max {
-            return Err(ScribeError::PayloadTooLarge { max });
-        }
+        ready(node, data, self.max_publish_len(node))?;
         let id = self.fresh_id(node.own().id);
         let m = Msg::Publish { group, id, data };
         send(node, now, None, group, APP, &m, &mut self.stats).map_err(ScribeError::Overlay)?;
@@ -650,13 +644,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         group: Id,
         data: &[u8],
     ) -> Result<AnycastId, ScribeError> {
-        if !node.is_active() {
-            return Err(ScribeError::NotActive);
-        }
-        let max = self.max_anycast_len(node);
-        if data.len() > max {
-            return Err(ScribeError::PayloadTooLarge { max });
-        }
+        ready(node, data, self.max_anycast_len(node))?;
         if self.pending.is_full() {
             return Err(ScribeError::Busy);
         }
@@ -686,6 +674,43 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             }
         }
         Ok(op)
+    }
+
+    /// Sends a small protocol message straight to `to`, waiting for queue
+    /// room if the node has none.
+    fn tell(&mut self, now: Instant, node: &mut impl Kbr, to: Peer, m: &Msg<'_>) {
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            Some(to),
+            to.id,
+            APP,
+            m,
+            &mut self.stats,
+        );
+    }
+
+    /// Routes a subscribe or an anycast toward `group` (per-hop, so the
+    /// tree can meet it), first through `hint` if given.
+    fn toward(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        hint: Option<Peer>,
+        group: Id,
+        m: &Msg<'_>,
+    ) {
+        let _ = send_ctl(
+            &mut self.ctl,
+            node,
+            now,
+            hint,
+            group,
+            ROUTE_APP,
+            m,
+            &mut self.stats,
+        );
     }
 
     fn fresh_id(&mut self, own: Id) -> u64 {
@@ -760,16 +785,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                         self.groups[gi].remove_child(gone);
                         let m = Msg::Leave { group, child: gone };
                         self.stats.leaves_sent += 1;
-                        let _ = send_ctl(
-                            &mut self.ctl,
-                            node,
-                            now,
-                            Some(c),
-                            c.id,
-                            APP,
-                            &m,
-                            &mut self.stats,
-                        );
+                        self.tell(now, node, c, &m);
                     }
                 }
                 let sub = membership::Sub {
@@ -871,16 +887,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     };
                     self.stats.anycasts_sent += 1;
                     let m = walk.msg(0);
-                    let _ = send_ctl(
-                        &mut self.ctl,
-                        node,
-                        now,
-                        None,
-                        group,
-                        ROUTE_APP,
-                        &m,
-                        &mut self.stats,
-                    );
+                    self.toward(now, node, None, group, &m);
                 } else {
                     self.reply(now, node, walk.group, walk.op, walk.origin, None);
                 }
@@ -903,6 +910,17 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
         let _ = self.events.push_back(ev);
     }
+}
+
+/// Whether `node` may send `data` of at most `max` bytes now.
+fn ready(node: &impl Kbr, data: &[u8], max: usize) -> Result<(), ScribeError> {
+    if !node.is_active() {
+        return Err(ScribeError::NotActive);
+    }
+    if data.len() > max {
+        return Err(ScribeError::PayloadTooLarge { max });
+    }
+    Ok(())
 }
 
 /// Like [`send`] for the protocol's own small messages: if the node's
