@@ -88,6 +88,17 @@ pub struct ForwardHop<'a> {
     pub payload: &'a mut Vec<u8, MAX_PAYLOAD>,
 }
 
+impl ForwardHop<'_> {
+    /// The same hop, lent for a nested call (so one upcall can ask
+    /// another and still use the hop after).
+    pub fn reborrow(&mut self) -> ForwardHop<'_> {
+        ForwardHop {
+            payload: &mut *self.payload,
+            ..*self
+        }
+    }
+}
+
 /// The upcall's decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -124,31 +135,9 @@ impl Forwarder for Passthrough {}
 /// decides unless it says [`Verdict::Continue`], then the second sees the
 /// hop (with the payload as the first left it). Nest pairs for more.
 impl<A: Forwarder, B: Forwarder> Forwarder for (A, B) {
-    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
-        let ForwardHop {
-            key,
-            app,
-            source,
-            hops,
-            next_hop,
-            payload,
-        } = hop;
-        match self.0.forward(ForwardHop {
-            key,
-            app,
-            source,
-            hops,
-            next_hop,
-            payload: &mut *payload,
-        }) {
-            Verdict::Continue => self.1.forward(ForwardHop {
-                key,
-                app,
-                source,
-                hops,
-                next_hop,
-                payload,
-            }),
+    fn forward(&mut self, mut hop: ForwardHop<'_>) -> Verdict {
+        match self.0.forward(hop.reborrow()) {
+            Verdict::Continue => self.1.forward(hop),
             decided => decided,
         }
     }

@@ -336,30 +336,44 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
     }
 
-    /// A message for child `child` of `parent` came here instead: the
-    /// overlay brings a message for a failed node to the node now nearest
-    /// its id. Tell the parent its child is gone.
-    pub(super) fn gone(
+    /// Tells `to` that `child` is out of its place in `group`'s tree:
+    /// this node leaving its parent, a failed child reported to its parent
+    /// (the overlay brought the parent's message for it here instead), or
+    /// a parent dropping a child it thinks failed.
+    pub(super) fn send_leave(
         &mut self,
         now: Instant,
         node: &mut impl Kbr,
         group: Id,
         child: Id,
-        parent: Peer,
+        to: Peer,
     ) {
         let m = Msg::Leave { group, child };
         self.stats.leaves_sent += 1;
-        self.tell(now, node, parent, &m);
+        self.tell(now, node, to, &m);
     }
 
     /// Tells `to` this node is not (or no longer) its child in `group`.
     pub(super) fn leave(&mut self, now: Instant, node: &mut impl Kbr, group: Id, to: Peer) {
-        let m = Msg::Leave {
-            group,
-            child: node.own().id,
+        let own = node.own().id;
+        self.send_leave(now, node, group, own, to);
+    }
+
+    /// A subscribe names `lost`, the parent its sender stopped hearing
+    /// from: if that is our child, it has likely failed, so pass nobody
+    /// down to it; should it live, it hears so and subscribes again.
+    pub(super) fn drop_lost(&mut self, now: Instant, node: &mut impl Kbr, group: Id, lost: Id) {
+        let Some(gi) = self.find(group) else { return };
+        let Some(c) = self.groups[gi]
+            .children
+            .iter()
+            .find(|c| c.id == lost)
+            .copied()
+        else {
+            return;
         };
-        self.stats.leaves_sent += 1;
-        self.tell(now, node, to, &m);
+        self.groups[gi].remove_child(lost);
+        self.send_leave(now, node, group, lost, c);
     }
 
     /// Keeps the root where the overlay says it is: a root that learned

@@ -772,21 +772,8 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 lost,
                 missed,
             } => {
-                if let Some((gi, gone)) = lost.and_then(|l| Some((self.find(group)?, l))) {
-                    // The sender stopped hearing from `gone`; if that is our
-                    // child, it has likely failed: pass nobody down to it.
-                    // Should it live, it hears so and subscribes again.
-                    if let Some(c) = self.groups[gi]
-                        .children
-                        .iter()
-                        .find(|c| c.id == gone)
-                        .copied()
-                    {
-                        self.groups[gi].remove_child(gone);
-                        let m = Msg::Leave { group, child: gone };
-                        self.stats.leaves_sent += 1;
-                        self.tell(now, node, c, &m);
-                    }
+                if let Some(lost) = lost {
+                    self.drop_lost(now, node, group, lost);
                 }
                 let sub = membership::Sub {
                     group,
@@ -800,7 +787,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 for (group, depth, epoch) in beat_entries(entries) {
                     if key != own.id {
                         // Meant for a child that is gone (see `Data`).
-                        self.gone(now, node, group, key, source);
+                        self.send_leave(now, node, group, key, source);
                         continue;
                     }
                     match self.find(group) {
@@ -838,7 +825,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 data,
             } => {
                 if key != own.id {
-                    self.gone(now, node, group, key, source);
+                    self.send_leave(now, node, group, key, source);
                     return None;
                 }
                 let Some(gi) = self.find(group) else {

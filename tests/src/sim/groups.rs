@@ -12,7 +12,7 @@ use pastry_core::scribe::{self, AnycastId, Group, ScribeEvent, ScribeStats};
 use pastry_core::wire::{Body, Message};
 use pastry_core::{Id, Instant};
 
-use super::{Action, DetMap, Sim};
+use super::{Action, DetMap, Sim, SimNode, SimScribe};
 
 /// Children per tree node in the simulator (Scribe's bound on fan-out).
 pub const SIM_CHILDREN: usize = 16;
@@ -256,20 +256,35 @@ impl<const POOL: usize> Sim<POOL> {
         None
     }
 
+    /// Runs a Scribe command at node `i` for group `g`; what it returned,
+    /// or `None` (counted as refused) if the node is gone or refused.
+    fn scribe_command<R, E>(
+        &mut self,
+        i: usize,
+        g: u32,
+        command: impl FnOnce(&mut SimScribe, Instant, &mut SimNode<POOL>, Id) -> Result<R, E>,
+    ) -> Option<R> {
+        let (now, group) = (self.now, self.multicast.groups[g as usize]);
+        let slot = &mut self.slots[i];
+        let done = match (slot.node.as_mut(), slot.scribe.as_mut()) {
+            (Some(node), Some(s)) => command(s, now, node.as_mut(), group).ok(),
+            _ => None,
+        };
+        if done.is_none() {
+            self.multicast.tally.refused += 1;
+        }
+        done
+    }
+
     /// Node `i` subscribes to group `g` (by index).
     pub fn subscribe(&mut self, i: usize, g: u32) {
         let now = self.now;
-        let group = self.multicast.groups[g as usize];
-        let slot = &mut self.slots[i];
-        let ok = match (slot.node.as_mut(), slot.scribe.as_mut()) {
-            (Some(node), Some(s)) => s.subscribe(now, node.as_mut(), group).is_ok(),
-            _ => false,
-        };
-        let m = &mut self.multicast;
-        if !ok {
-            m.tally.refused += 1;
+        let subscribed =
+            self.scribe_command(i, g, |s, now, node, group| s.subscribe(now, node, group));
+        if subscribed.is_none() {
             return;
         }
+        let m = &mut self.multicast;
         m.tally.subscribes += 1;
         m.members[g as usize].insert(i as u32, now);
         m.joined.entry(i as u32).or_default().push(g);
@@ -279,14 +294,10 @@ impl<const POOL: usize> Sim<POOL> {
     /// Node `i` publishes to group `g`.
     pub fn publish(&mut self, i: usize, g: u32) {
         let now = self.now;
-        let group = self.multicast.groups[g as usize];
-        let slot = &mut self.slots[i];
-        let id = match (slot.node.as_mut(), slot.scribe.as_mut()) {
-            (Some(node), Some(s)) => s.publish(now, node.as_mut(), group, b"news").ok(),
-            _ => None,
-        };
-        let Some(id) = id else {
-            self.multicast.tally.refused += 1;
+        let published = self.scribe_command(i, g, |s, now, node, group| {
+            s.publish(now, node, group, b"news")
+        });
+        let Some(id) = published else {
             return;
         };
         self.multicast.tally.publishes += 1;
@@ -307,15 +318,10 @@ impl<const POOL: usize> Sim<POOL> {
 
     /// Node `i` anycasts to group `g`.
     pub fn anycast(&mut self, i: usize, g: u32) {
-        let now = self.now;
-        let group = self.multicast.groups[g as usize];
-        let slot = &mut self.slots[i];
-        let op = match (slot.node.as_mut(), slot.scribe.as_mut()) {
-            (Some(node), Some(s)) => s.anycast(now, node.as_mut(), group, b"job").ok(),
-            _ => None,
-        };
-        let Some(op) = op else {
-            self.multicast.tally.refused += 1;
+        let sent = self.scribe_command(i, g, |s, now, node, group| {
+            s.anycast(now, node, group, b"job")
+        });
+        let Some(op) = sent else {
             return;
         };
         self.multicast.tally.anycasts += 1;
@@ -351,7 +357,6 @@ impl<const POOL: usize> Sim<POOL> {
     }
 
     fn judge_delivery(&mut self, i: usize, id: u64) {
-        let (tree, direct) = self.tree_delay(i, id).unwrap_or((0, 0));
         let Some(p) = self.multicast.publications.get_mut(&id) else {
             return;
         };
@@ -359,6 +364,11 @@ impl<const POOL: usize> Sim<POOL> {
             p.duplicates += 1;
             return;
         }
+        // Only a first delivery walks the tree for its delay.
+        let (tree, direct) = self.tree_delay(i, id).unwrap_or((0, 0));
+        let Some(p) = self.multicast.publications.get_mut(&id) else {
+            return;
+        };
         p.max_tree = p.max_tree.max(tree);
         p.max_direct = p.max_direct.max(direct);
     }
