@@ -162,8 +162,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 self.pace_at = Some(now + PACE);
                 return;
             }
-            let key = c.to.map_or(c.key, |p| p.id);
-            match node.route(now, key, c.app, &c.bytes, c.to) {
+            // The key it was meant for: a peer's id, or the group id with
+            // `to` as the first hop.
+            match node.route(now, c.key, c.app, &c.bytes, c.to) {
                 Ok(_) => {
                     self.stats.sent += 1;
                     self.stats.sent_bytes += c.bytes.len() as u64;
