@@ -101,6 +101,29 @@ fn put_then_get_from_every_node() {
 }
 
 #[test]
+fn an_overlay_smaller_than_k_stores_on_every_node_and_acks() {
+    // With fewer nodes than the quorum, every node holds the value and the
+    // put completes with as many acks as there are nodes.
+    for seed in seeds(&[5, 6]) {
+        for n in 1..=K {
+            let mut net = ring(n, seed);
+            let key = net.random_id();
+            let op = net.put(0, key, 1, &value_for(key, 1));
+            net.run_for(Duration::from_secs(2));
+            let want = n.min(DhtConfig::default().quorum) as u8;
+            let got = net.outcome(0, op).cloned();
+            assert!(
+                matches!(got, Some(DhtDone::Stored { replicas }) if replicas >= want),
+                "seed {seed}, {n} nodes: {got:?}"
+            );
+            let holders: Vec<usize> = net.holders(key).into_iter().map(|(i, _)| i).collect();
+            assert_eq!(holders, net.true_replicas(key, K), "seed {seed}, {n} nodes");
+            assert_eq!(holders.len(), n, "seed {seed}");
+        }
+    }
+}
+
+#[test]
 fn k_replicas_on_exactly_the_k_closest() {
     for seed in seeds(&[3, 4]) {
         let mut net = ring(40, seed);

@@ -133,7 +133,7 @@ use core::time::Duration;
 
 use heapless::{Deque, Vec};
 
-use crate::id::Id;
+use crate::id::{Distance, Id};
 use crate::node::{AppPolicy, CommandError, Event, Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
 use crate::rng::SmallRng;
@@ -375,6 +375,9 @@ enum OpKind {
         version: u64,
         acks: u8,
         ackers: [u32; 8],
+        /// Acks that complete it: the configured quorum, or fewer when the
+        /// whole overlay has fewer nodes than that.
+        quorum: u8,
     },
     Get {
         min_version: u64,
@@ -650,10 +653,18 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         };
         encode_and_route(node, now, None, key, APP, &msg, &mut self.stats)
             .map_err(|_| DhtError::Busy)?;
+        // An overlay smaller than k stores the value on every node; it can
+        // not give more acks than it has nodes. The leaf set knows the whole
+        // ring exactly when it covers every key (fewer than L + 1 nodes).
+        let mut quorum = self.config.quorum;
+        if node.covers(key) && node.covers(key.wrapping_add(Distance::HALF_RING)) {
+            quorum = quorum.min(node.replica_set(key, self.config.replicas).len());
+        }
         let kind = OpKind::Put {
             version: meta.version,
             acks: 0,
             ackers: [0; 8],
+            quorum: quorum.clamp(1, usize::from(u8::MAX)) as u8,
         };
         self.push_op(now, op, key, kind);
         Ok(OpId(op))
@@ -1081,6 +1092,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             version: v,
             acks,
             ackers,
+            quorum,
         } = &mut self.ops[i].kind
         else {
             return None;
@@ -1099,7 +1111,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                     ackers[n] = tag;
                 }
                 *acks += 1;
-                if usize::from(*acks) < self.config.quorum {
+                if *acks < *quorum {
                     return None;
                 }
                 let replicas = *acks;
