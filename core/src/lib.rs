@@ -37,7 +37,8 @@
 //! [`Node::poll_event_into`](node::Node::poll_event_into) so they can act
 //! on the node while handling them. Built in: [`dht`], a PAST-style
 //! replicated store (k replicas on the closest nodes, kept through churn,
-//! content-hash keys).
+//! content-hash keys), and [`scribe`], multicast and anycast trees.
+//! [`Stack`] drives a node with both, as the runtimes do.
 //!
 //! ## Three nodes on an in-memory network
 //!
@@ -145,6 +146,7 @@ pub mod rng;
 pub mod routing;
 pub mod routing_table;
 pub mod scribe;
+pub mod stack;
 pub mod time;
 pub mod wire;
 
@@ -155,5 +157,6 @@ pub use node::{CommandError, Delivery, Event, Kbr, Node, Payload, Phase, Transmi
 pub use peer::Peer;
 pub use routing::{KeyRange, NextHop, RoutingState};
 pub use routing_table::{Entry, RoutingTable, Rtt};
+pub use stack::{Stack, StackConfig, StackEvent};
 pub use time::Instant;
 pub use wire::AppId;
