@@ -1,0 +1,471 @@
+//! The node's task: one UDP socket, one core [`Stack`], one timer. It
+//! waits for the socket, the core's deadline or a command; reads the clock
+//! once per wake-up; feeds the core; drains it (transmits, then events,
+//! until both are empty); and sends, keeping the one datagram whose send
+//! would block. No protocol logic lives here (DESIGN.md, "Runtimes").
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use pastry_core::dht::{DhtEvent, MapStore, OpId, PutError};
+use pastry_core::scribe::{AnycastId, ScribeEvent};
+use pastry_core::stack::{Stack, StackEvent};
+use pastry_core::{Event, Id, Instant, Peer};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant as Clock;
+
+use crate::app::{Accept, Hop};
+use crate::error::Error;
+use crate::event::NodeEvent;
+use crate::handle::{Command, Reply, Value};
+use crate::stats::{RuntimeStats, Stats};
+
+/// The core stack a tokio node runs: values in a growable map, anycasts
+/// decided by the application's predicate (every member accepts by
+/// default), and the application's per-hop upcall.
+pub type TokioStack = Stack<MapStore, Accept, Hop>;
+
+/// Datagrams read per wake-up before the node's other work gets a turn.
+const MAX_READS: usize = 64;
+/// Commands taken per wake-up.
+const MAX_COMMANDS: usize = 64;
+
+/// A DHT operation waiting for its outcome.
+enum Waiting {
+    Put(Reply<u8>),
+    PutContent(Id, Reply<(Id, u8)>),
+    Get(Reply<Option<Value>>),
+}
+
+pub(crate) struct Driver {
+    // Dropped first: the socket is closed before the command queue, so a
+    // caller that saw the queue close knows the port is free.
+    socket: UdpSocket,
+    stack: TokioStack,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NodeEvent>,
+    origin: Clock,
+    /// Datagram buffers: one read, one being encoded.
+    inbound: Vec<u8>,
+    outbound: Vec<u8>,
+    /// A datagram whose send would block: (destination, length in
+    /// `outbound`). Nothing more is polled from the core until it goes.
+    blocked: Option<(SocketAddr, usize)>,
+    joins: Vec<Reply<()>>,
+    ops: HashMap<OpId, Waiting>,
+    anycasts: HashMap<AnycastId, Reply<Peer>>,
+    subscribes: HashMap<Id, Vec<Reply<()>>>,
+    stats: RuntimeStats,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        stack: TokioStack,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NodeEvent>,
+    ) -> Driver {
+        let max = stack.node().config().max_datagram;
+        Driver {
+            socket,
+            stack,
+            commands,
+            events,
+            origin: Clock::now(),
+            // One byte more than the core accepts, so an oversized datagram
+            // is seen as such (and counted) rather than truncated.
+            inbound: vec![0; max + 1],
+            outbound: vec![0; max],
+            blocked: None,
+            joins: Vec::new(),
+            ops: HashMap::new(),
+            anycasts: HashMap::new(),
+            subscribes: HashMap::new(),
+            stats: RuntimeStats::default(),
+        }
+    }
+
+    /// The core's clock: microseconds since the task started.
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+    }
+
+    fn deadline(&self) -> Option<Clock> {
+        let at = self.stack.poll_timeout()?;
+        Some(self.origin + std::time::Duration::from_micros(at.as_micros()))
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            let deadline = self.deadline();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let blocked = self.blocked.is_some();
+            let mut first = None;
+            let mut readable = false;
+            tokio::select! {
+                biased;
+                c = self.commands.recv() => match c {
+                    Some(c) => first = Some(c),
+                    // Every handle is gone: nobody can use the node.
+                    None => return self.stop(None).await,
+                },
+                r = self.socket.readable() => readable = r.is_ok(),
+                _ = self.socket.writable(), if blocked => {}
+                () = sleep => {}
+            }
+            self.stats.wakeups += 1;
+            let now = self.now();
+            if readable {
+                self.read(now);
+            }
+            for _ in 0..MAX_COMMANDS {
+                let c = match first.take() {
+                    Some(c) => c,
+                    None => match self.commands.try_recv() {
+                        Ok(c) => c,
+                        Err(_) => break,
+                    },
+                };
+                match c {
+                    Command::Shutdown(reply) => return self.stop(Some(reply)).await,
+                    Command::Crash(reply) => {
+                        // Nothing more is sent; the socket closes as the
+                        // driver drops.
+                        self.commands.close();
+                        let _ = reply.send(Ok(()));
+                        return;
+                    }
+                    c => self.command(now, c),
+                }
+            }
+            // The clock decides, not the timer (a wake-up may be early, or
+            // late and for something else).
+            if self.stack.poll_timeout().is_some_and(|t| t <= now) {
+                self.stack.handle_timeout(now);
+            }
+            self.drain();
+        }
+    }
+
+    /// Reads until the socket would block or the cap is reached.
+    fn read(&mut self, now: Instant) {
+        for _ in 0..MAX_READS {
+            match self.socket.try_recv_from(&mut self.inbound) {
+                Ok((len, from)) => {
+                    self.stats.datagrams_in += 1;
+                    self.stats.bytes_in += len as u64;
+                    self.stack.handle_datagram(now, from, &self.inbound[..len]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP port unreachable and the like surface here on some
+                // systems; they say nothing the overlay does not learn.
+                Err(_) => self.stats.recv_errors += 1,
+            }
+        }
+    }
+
+    /// Sends the held datagram; whether the way is clear.
+    fn unblock(&mut self) -> bool {
+        let Some((to, len)) = self.blocked else {
+            return true;
+        };
+        match self.socket.try_send_to(&self.outbound[..len], to) {
+            Ok(_) => {
+                self.stats.datagrams_out += 1;
+                self.stats.bytes_out += len as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.stats.send_blocked += 1;
+                return false;
+            }
+            Err(_) => self.stats.send_errors += 1,
+        }
+        self.blocked = None;
+        true
+    }
+
+    /// The drain rule: transmits until none (or the socket is full), then
+    /// events, until a pass yields neither. (The DHT and Scribe consume
+    /// some events and queue datagrams while doing so, so an empty event
+    /// poll does not mean nothing is left to send.)
+    fn drain(&mut self) {
+        loop {
+            let mut progressed = false;
+            while self.unblock() {
+                match self.stack.poll_transmit(&mut self.outbound) {
+                    Ok(Some(tx)) => {
+                        self.blocked = Some((tx.destination, tx.len));
+                        progressed = true;
+                    }
+                    Ok(None) => break,
+                    // The buffer is max_datagram bytes: never too small.
+                    Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
+                }
+            }
+            while let Some(ev) = self.stack.poll_event(Outcome::of) {
+                progressed = true;
+                self.outcome(ev);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn emit(&mut self, ev: NodeEvent) {
+        match self.events.try_send(ev) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.stats.events_dropped += 1,
+            // Nobody reads events: that is the application's choice.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn command(&mut self, now: Instant, c: Command) {
+        let s = &mut self.stack;
+        match c {
+            Command::Join(boot, reply) => match s.join(now, boot) {
+                Ok(()) if s.node().is_active() => {
+                    let _ = reply.send(Ok(()));
+                }
+                Ok(()) => self.joins.push(reply),
+                Err(e) => {
+                    let _ = reply.send(Err(Error::Command(e)));
+                }
+            },
+            Command::Route(key, app, payload, reply) => {
+                let _ = reply.send(
+                    s.route(now, key, app, &payload, None)
+                        .map_err(Error::Command),
+                );
+            }
+            Command::Put(key, version, value, reply) => match s.put(now, key, version, &value) {
+                Ok(op) => {
+                    self.ops.insert(op, Waiting::Put(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(Error::Dht(e)));
+                }
+            },
+            Command::PutContent(value, reply) => match s.put_content(now, &value) {
+                Ok((key, op)) => {
+                    self.ops.insert(op, Waiting::PutContent(key, reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(Error::Dht(e)));
+                }
+            },
+            Command::Get(key, content, reply) => {
+                let op = if content {
+                    s.get_content(now, key)
+                } else {
+                    s.get(now, key)
+                };
+                match op {
+                    Ok(op) => {
+                        self.ops.insert(op, Waiting::Get(reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(Error::Dht(e)));
+                    }
+                }
+            }
+            Command::Subscribe(group, reply) => match s.subscribe(now, group) {
+                Ok(()) if s.scribe().group(group).is_some_and(|g| g.attached()) => {
+                    let _ = reply.send(Ok(()));
+                }
+                Ok(()) => self.subscribes.entry(group).or_default().push(reply),
+                Err(e) => {
+                    let _ = reply.send(Err(Error::Scribe(e)));
+                }
+            },
+            Command::Unsubscribe(group, reply) => {
+                self.subscribes.remove(&group);
+                let _ = reply.send(s.unsubscribe(now, group).map_err(Error::Scribe));
+            }
+            Command::Publish(group, data, reply) => {
+                let _ = reply.send(s.publish(now, group, &data).map_err(Error::Scribe));
+            }
+            Command::Anycast(group, data, reply) => match s.anycast(now, group, &data) {
+                Ok(op) => {
+                    self.anycasts.insert(op, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(Error::Scribe(e)));
+                }
+            },
+            Command::Inspect(read) => read(&self.stack),
+            Command::Stats(reply) => {
+                let _ = reply.send(Ok(Stats::of(&self.stack, self.stats)));
+            }
+            Command::Shutdown(_) | Command::Crash(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn outcome(&mut self, o: Outcome) {
+        match o {
+            Outcome::Event(NodeEvent::Joined) => {
+                for r in self.joins.drain(..) {
+                    let _ = r.send(Ok(()));
+                }
+                self.emit(NodeEvent::Joined);
+            }
+            Outcome::Event(NodeEvent::JoinFailed) => {
+                for r in self.joins.drain(..) {
+                    let _ = r.send(Err(Error::JoinFailed));
+                }
+                self.emit(NodeEvent::JoinFailed);
+            }
+            Outcome::Event(NodeEvent::Attached { group }) => {
+                for r in self.subscribes.remove(&group).unwrap_or_default() {
+                    let _ = r.send(Ok(()));
+                }
+                self.emit(NodeEvent::Attached { group });
+            }
+            Outcome::Event(ev) => self.emit(ev),
+            Outcome::Stored(op, replicas) => match self.ops.remove(&op) {
+                Some(Waiting::Put(r)) => {
+                    let _ = r.send(Ok(replicas));
+                }
+                Some(Waiting::PutContent(key, r)) => {
+                    let _ = r.send(Ok((key, replicas)));
+                }
+                Some(Waiting::Get(r)) => {
+                    let _ = r.send(Err(Error::TimedOut));
+                }
+                None => {}
+            },
+            Outcome::PutFailed(op, e) => self.answer(op, Error::Put(e)),
+            Outcome::Found(op, value) => match self.ops.remove(&op) {
+                Some(Waiting::Get(r)) => {
+                    let _ = r.send(Ok(Some(value)));
+                }
+                Some(other) => self.fail(other, Error::TimedOut),
+                None => {}
+            },
+            Outcome::NotFound(op) => match self.ops.remove(&op) {
+                Some(Waiting::Get(r)) => {
+                    let _ = r.send(Ok(None));
+                }
+                Some(other) => self.fail(other, Error::TimedOut),
+                None => {}
+            },
+            Outcome::TimedOut(op) => self.answer(op, Error::TimedOut),
+            Outcome::Anycast(op, answer) => {
+                if let Some(r) = self.anycasts.remove(&op) {
+                    let _ = r.send(answer);
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, op: OpId, e: Error) {
+        if let Some(w) = self.ops.remove(&op) {
+            self.fail(w, e);
+        }
+    }
+
+    fn fail(&mut self, w: Waiting, e: Error) {
+        // A caller that gave up dropped its receiver: nothing to tell.
+        match w {
+            Waiting::Put(r) => drop(r.send(Err(e))),
+            Waiting::PutContent(_, r) => drop(r.send(Err(e))),
+            Waiting::Get(r) => drop(r.send(Err(e))),
+        }
+    }
+
+    /// Leaves the overlay, sends what is queued (as far as the socket takes
+    /// it without blocking for long), and ends the task. Pending callers
+    /// get [`Error::Stopped`] as their senders drop with the driver.
+    async fn stop(mut self, reply: Option<Reply<()>>) {
+        let now = self.now();
+        let _ = self.stack.leave(now);
+        self.drain();
+        // A full socket buffer gets a short grace to take the leave notices.
+        let grace = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+        while self.blocked.is_some() && tokio::time::Instant::now() < grace {
+            let _ = tokio::time::timeout_at(grace, self.socket.writable()).await;
+            self.drain();
+        }
+        self.commands.close();
+        if let Some(r) = reply {
+            let _ = r.send(Ok(()));
+        }
+    }
+}
+
+/// A stack event, owned and sorted by who waits for it.
+enum Outcome {
+    Event(NodeEvent),
+    Stored(OpId, u8),
+    PutFailed(OpId, PutError),
+    Found(OpId, Value),
+    NotFound(OpId),
+    TimedOut(OpId),
+    Anycast(AnycastId, Result<Peer, Error>),
+}
+
+impl Outcome {
+    fn of(ev: StackEvent<'_>) -> Outcome {
+        match ev {
+            StackEvent::Overlay(e) => Outcome::Event(match e {
+                Event::Joined => NodeEvent::Joined,
+                Event::JoinFailed => NodeEvent::JoinFailed,
+                Event::Deliver(d) => NodeEvent::Deliver {
+                    key: d.key,
+                    app: d.app,
+                    source: d.source,
+                    msg_id: d.msg_id,
+                    hops: d.hops,
+                    payload: Bytes::copy_from_slice(d.payload),
+                },
+                Event::Update { peer, joined } => NodeEvent::Neighbour { peer, joined },
+                Event::RouteFailed { msg_id, key, app } => {
+                    NodeEvent::RouteFailed { msg_id, key, app }
+                }
+            }),
+            StackEvent::Dht(d) => match d {
+                DhtEvent::Stored { op, replicas, .. } => Outcome::Stored(op, replicas),
+                DhtEvent::PutFailed { op, error, .. } => Outcome::PutFailed(op, error),
+                DhtEvent::Found {
+                    op,
+                    version,
+                    cached,
+                    value,
+                    ..
+                } => Outcome::Found(
+                    op,
+                    Value {
+                        version,
+                        cached,
+                        bytes: Bytes::copy_from_slice(value),
+                    },
+                ),
+                DhtEvent::NotFound { op, .. } => Outcome::NotFound(op),
+                DhtEvent::GetTimedOut { op, .. } => Outcome::TimedOut(op),
+            },
+            StackEvent::Scribe(s) => match s {
+                ScribeEvent::Attached { group } => Outcome::Event(NodeEvent::Attached { group }),
+                ScribeEvent::Delivered { group, id, data } => {
+                    Outcome::Event(NodeEvent::Multicast {
+                        group,
+                        id,
+                        data: Bytes::copy_from_slice(data),
+                    })
+                }
+                ScribeEvent::AnycastAccepted { op, by, .. } => Outcome::Anycast(op, Ok(by)),
+                ScribeEvent::AnycastFailed { op, error, .. } => {
+                    Outcome::Anycast(op, Err(Error::Anycast(error)))
+                }
+            },
+        }
+    }
+}

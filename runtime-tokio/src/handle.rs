@@ -1,0 +1,234 @@
+//! The application's side of a running node: async commands that travel
+//! to the node's task on a bounded queue and come back on a one-shot
+//! channel. A dropped future drops only its answer; the node carries on.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pastry_core::{AppId, Id, NodeSet, Peer};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::TokioStack;
+use crate::error::Error;
+use crate::event::NodeEvent;
+use crate::stats::Stats;
+
+/// How a command's answer travels back.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// A read of the node's state, run on the node's task.
+pub(crate) type Inspect = Box<dyn FnOnce(&TokioStack) + Send>;
+
+/// A command for the node's task.
+pub(crate) enum Command {
+    Join(Option<SocketAddr>, Reply<()>),
+    Route(Id, AppId, Bytes, Reply<u64>),
+    Put(Id, u64, Bytes, Reply<u8>),
+    PutContent(Bytes, Reply<(Id, u8)>),
+    Get(Id, bool, Reply<Option<Value>>),
+    Subscribe(Id, Reply<()>),
+    Unsubscribe(Id, Reply<()>),
+    Publish(Id, Bytes, Reply<u64>),
+    Anycast(Id, Bytes, Reply<Peer>),
+    Inspect(Inspect),
+    Stats(Reply<Stats>),
+    Shutdown(Reply<()>),
+    Crash(Reply<()>),
+}
+
+/// A value read from the DHT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value {
+    /// Its version.
+    pub version: u64,
+    /// Whether a cache on the path answered rather than a replica.
+    pub cached: bool,
+    /// Its bytes.
+    pub bytes: Bytes,
+}
+
+/// Talks to one running node. Cheap to clone; every clone reaches the same
+/// node. When the last handle is dropped the node leaves the overlay and
+/// stops. Calls on a stopped node answer [`Error::Stopped`].
+#[derive(Clone, Debug)]
+pub struct Handle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) own: Peer,
+    pub(crate) attach_timeout: Duration,
+}
+
+impl Handle {
+    /// This node as others see it (its id and bound address).
+    pub fn own(&self) -> Peer {
+        self.own
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Joins the overlay through `bootstrap`, any member; `None` starts a
+    /// new overlay of one. Answers once the node is active (its leaf set
+    /// confirmed), or [`Error::JoinFailed`] after the core's retries.
+    pub async fn join(&self, bootstrap: Option<SocketAddr>) -> Result<(), Error> {
+        self.ask(|r| Command::Join(bootstrap, r)).await
+    }
+
+    /// KBR `route`: sends `payload` for application `app` to the live node
+    /// whose id is numerically closest to `key`, where it is delivered as
+    /// [`NodeEvent::Deliver`]. Answers the message's id once it is queued.
+    pub async fn route(
+        &self,
+        key: Id,
+        app: AppId,
+        payload: impl Into<Bytes>,
+    ) -> Result<u64, Error> {
+        let payload = payload.into();
+        self.ask(|r| Command::Route(key, app, payload, r)).await
+    }
+
+    /// Stores `value` under `key` at `version` on the key's replica set;
+    /// answers how many replicas stored it, once a quorum did.
+    pub async fn put(&self, key: Id, version: u64, value: impl Into<Bytes>) -> Result<u8, Error> {
+        let value = value.into();
+        self.ask(|r| Command::Put(key, version, value, r)).await
+    }
+
+    /// Stores `value` under its content hash (key = SHA-1(value), checked
+    /// by every replica); answers the key and the replicas that stored it.
+    pub async fn put_content(&self, value: impl Into<Bytes>) -> Result<(Id, u8), Error> {
+        let value = value.into();
+        self.ask(|r| Command::PutContent(value, r)).await
+    }
+
+    /// Reads `key`: the value, or `None` if no replica holds it.
+    pub async fn get(&self, key: Id) -> Result<Option<Value>, Error> {
+        self.ask(|r| Command::Get(key, false, r)).await
+    }
+
+    /// Reads a content-hash key; a value that does not hash to `key` is
+    /// refused on the way.
+    pub async fn get_content(&self, key: Id) -> Result<Option<Value>, Error> {
+        self.ask(|r| Command::Get(key, true, r)).await
+    }
+
+    /// Joins a multicast group (its id is [`pastry_core::scribe::group_id`]
+    /// of its name). Answers once this member is on the group's tree, or
+    /// [`Error::TimedOut`] after the node's attach timeout; it stays a
+    /// member then, and [`NodeEvent::Attached`] follows when it attaches.
+    pub async fn subscribe(&self, group: Id) -> Result<(), Error> {
+        let wait = self.attach_timeout;
+        match tokio::time::timeout(wait, self.ask(|r| Command::Subscribe(group, r))).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Error::TimedOut),
+        }
+    }
+
+    /// Leaves a multicast group.
+    pub async fn unsubscribe(&self, group: Id) -> Result<(), Error> {
+        self.ask(|r| Command::Unsubscribe(group, r)).await
+    }
+
+    /// Publishes `data` to every member of `group`; answers the
+    /// publication's id once it is sent toward the group's root.
+    pub async fn publish(&self, group: Id, data: impl Into<Bytes>) -> Result<u64, Error> {
+        let data = data.into();
+        self.ask(|r| Command::Publish(group, data, r)).await
+    }
+
+    /// Offers `data` to one member of `group` (nearest first, depth-first
+    /// through the tree); answers the member that accepted it.
+    pub async fn anycast(&self, group: Id, data: impl Into<Bytes>) -> Result<Peer, Error> {
+        let data = data.into();
+        self.ask(|r| Command::Anycast(group, data, r)).await
+    }
+
+    /// Runs `read` on the node's task with the node's state (the core's
+    /// whole read API: leaf set, routing table, stores, counters) and
+    /// answers what it returns.
+    pub async fn inspect<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&TokioStack) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        let (tx, rx) = oneshot::channel();
+        let run: Inspect = Box::new(move |stack| {
+            let _ = tx.send(read(stack));
+        });
+        self.commands
+            .send(Command::Inspect(run))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// KBR `neighbor_set(n)`: up to `n` leaf-set members, nearest first.
+    pub async fn neighbor_set(&self, n: usize) -> Result<NodeSet, Error> {
+        self.inspect(move |s| s.node().neighbor_set(n)).await
+    }
+
+    /// KBR `replica_set(key, r)`: the `r` nodes that should hold `key`,
+    /// closest first (exact while `key` is within the leaf set's span).
+    pub async fn replica_set(&self, key: Id, r: usize) -> Result<NodeSet, Error> {
+        self.inspect(move |s| s.node().replica_set(key, r)).await
+    }
+
+    /// Whether the node is active in the overlay.
+    pub async fn is_active(&self) -> Result<bool, Error> {
+        self.inspect(|s| s.node().is_active()).await
+    }
+
+    /// The node's, its applications' and the runtime's counters.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.ask(Command::Stats).await
+    }
+
+    /// Leaves the overlay gracefully (the leaf set repairs at once and held
+    /// messages are handed on), sends what is queued, and stops the node's
+    /// task. Answers once the task has ended and its socket is closed.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.ask(Command::Shutdown).await?;
+        self.commands.closed().await;
+        Ok(())
+    }
+
+    /// Stops the node at once without telling anyone, as a crash or a
+    /// pulled cable would: its neighbours find out by themselves (for
+    /// tests and demonstrations of repair). Answers once the task ended.
+    pub async fn crash(&self) -> Result<(), Error> {
+        self.ask(Command::Crash).await?;
+        self.commands.closed().await;
+        Ok(())
+    }
+
+    /// Whether the node's task has ended.
+    pub fn is_stopped(&self) -> bool {
+        self.commands.is_closed()
+    }
+}
+
+/// The node's events, in order. If the application falls behind by more
+/// than the capacity given at spawn, newer events are dropped and counted
+/// (see [`crate::stats::RuntimeStats::events_dropped`]).
+#[derive(Debug)]
+pub struct Events {
+    pub(crate) rx: mpsc::Receiver<NodeEvent>,
+}
+
+impl Events {
+    /// The next event; `None` once the node has stopped and every event
+    /// was read.
+    pub async fn recv(&mut self) -> Option<NodeEvent> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<NodeEvent> {
+        self.rx.try_recv().ok()
+    }
+}
