@@ -44,7 +44,7 @@ pub(crate) struct Driver {
     // Dropped first: the socket is closed before the command queue, so a
     // caller that saw the queue close knows the port is free.
     socket: UdpSocket,
-    stack: TokioStack,
+    stack: Box<TokioStack>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NodeEvent>,
     origin: Clock,
@@ -64,7 +64,7 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(
         socket: UdpSocket,
-        stack: TokioStack,
+        stack: Box<TokioStack>,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NodeEvent>,
     ) -> Driver {
@@ -302,6 +302,10 @@ impl Driver {
                     let _ = reply.send(Err(Error::Scribe(e)));
                 }
             },
+            Command::Policy(app, policy, reply) => {
+                let r = s.node_mut().policy_mut().set(app, policy);
+                let _ = reply.send(r.map_err(Error::Command));
+            }
             Command::Inspect(read) => read(&self.stack),
             Command::Stats(reply) => {
                 let _ = reply.send(Ok(Stats::of(&self.stack, self.stats)));

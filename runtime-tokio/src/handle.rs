@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use pastry_core::node::AppPolicy;
 use pastry_core::{AppId, Id, NodeSet, Peer};
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,6 +32,7 @@ pub(crate) enum Command {
     Unsubscribe(Id, Reply<()>),
     Publish(Id, Bytes, Reply<u64>),
     Anycast(Id, Bytes, Reply<Peer>),
+    Policy(AppId, AppPolicy, Reply<()>),
     Inspect(Inspect),
     Stats(Reply<Stats>),
     Shutdown(Reply<()>),
@@ -147,6 +149,13 @@ impl Handle {
     pub async fn anycast(&self, group: Id, data: impl Into<Bytes>) -> Result<Peer, Error> {
         let data = data.into();
         self.ask(|r| Command::Anycast(group, data, r)).await
+    }
+
+    /// Sets how this node treats application `app` (PROST): whether it
+    /// serves it, and whether it is per-hop (every node on the path runs
+    /// the forwarder given to [`crate::Builder::forwarder`]) or end-node.
+    pub async fn set_policy(&self, app: AppId, policy: AppPolicy) -> Result<(), Error> {
+        self.ask(|r| Command::Policy(app, policy, r)).await
     }
 
     /// Runs `read` on the node's task with the node's state (the core's

@@ -77,6 +77,21 @@ pub use event::NodeEvent;
 pub use handle::{Events, Handle, Value};
 pub use stats::{RuntimeStats, Stats};
 
+/// The stack is large (its message slots hold whole datagrams): built
+/// here, outside any future, and boxed, so neither a task's future nor a
+/// small thread stack has to hold it.
+fn build(
+    config: StackConfig,
+    id: Id,
+    addr: SocketAddr,
+    seed: u64,
+    parts: (MapStore, Accept, Hop),
+) -> Result<Box<TokioStack>, Error> {
+    TokioStack::new(config, id, addr, seed, parts)
+        .map(Box::new)
+        .map_err(Error::Config)
+}
+
 /// Builds and starts one node.
 #[derive(Debug)]
 pub struct Builder {
@@ -179,7 +194,7 @@ impl Builder {
         let seed = self.seed.unwrap_or_else(|| random.hash_one(addr));
         let id = self.id.unwrap_or_else(|| Id::sha1(&seed.to_be_bytes()));
         let parts = (MapStore::default(), self.accept, self.hop);
-        let stack = TokioStack::new(self.config, id, addr, seed, parts).map_err(Error::Config)?;
+        let stack = build(self.config, id, addr, seed, parts)?;
         let own = stack.own();
         let (ctx, crx) = mpsc::channel(self.commands);
         let (etx, erx) = mpsc::channel(self.events);

@@ -1,0 +1,391 @@
+//! pastry-tokio on real UDP sockets on loopback, judged against the
+//! global view (every node's id is known to the test): leaf sets against
+//! the sorted ids, reads against what was written, delivery at the true
+//! root. Each test names its seed (the nodes' ids derive from it).
+
+#[path = "../examples/cluster/overlay.rs"]
+mod overlay;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use overlay::Overlay;
+use pastry_core::node::{AppPolicy, ForwardHop, Forwarder, Verdict};
+use pastry_core::stack::StackConfig;
+use pastry_core::{AppId, Id};
+use pastry_tokio::{Builder, Error, NodeEvent};
+use tokio::net::UdpSocket;
+
+async fn ring(n: usize, seed: u64) -> Overlay {
+    let net = Overlay::start(n, StackConfig::lan(), seed)
+        .await
+        .expect("nodes start");
+    let failures = net.join_all(|i| i / 2).await;
+    assert!(failures.is_empty(), "seed {seed}: {failures:?}");
+    if let Err(wrong) = net.converge(Duration::from_secs(30)).await {
+        panic!("seed {seed}: leaf sets wrong at {wrong:?}");
+    }
+    net
+}
+
+fn value(key: Id) -> Vec<u8> {
+    format!("the value of {key}").into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_nodes_form_the_ring_of_their_sorted_ids() {
+    let seed = 11;
+    let net = ring(32, seed).await;
+    // converge() compared every leaf set with the sorted ids; check the
+    // overlay's answers agree too: each node's replica set for its own id
+    // starts with itself, and routing reaches every node's id.
+    for i in net.live() {
+        let h = &net.members[i].handle;
+        let rs = h.replica_set(h.own().id, 5).await.expect("running");
+        assert_eq!(rs.first().map(|p| p.id), Some(h.own().id), "seed {seed}");
+        assert!(h.is_active().await.expect("running"), "seed {seed}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puts_and_gets_succeed_from_every_node_and_survive_a_quarter_crashing() {
+    let seed = 12;
+    let mut net = ring(32, seed).await;
+    let keys: Vec<Id> = (0..32u32).map(|i| Id::sha1(&i.to_be_bytes())).collect();
+    // Every node writes one value ...
+    for (i, key) in keys.iter().enumerate() {
+        let h = &net.members[i].handle;
+        let acks = h.put(*key, 1, value(*key)).await;
+        assert!(
+            matches!(acks, Ok(n) if n >= 3),
+            "seed {seed}: put {i}: {acks:?}"
+        );
+    }
+    // ... and every node reads every value.
+    for i in net.live() {
+        for key in &keys {
+            let got = net.members[i].handle.get(*key).await;
+            let bytes = got
+                .as_ref()
+                .ok()
+                .and_then(|v| v.as_ref())
+                .map(|v| v.bytes.to_vec());
+            assert_eq!(
+                bytes,
+                Some(value(*key)),
+                "seed {seed}: node {i} get: {got:?}"
+            );
+        }
+    }
+    // A key nobody wrote is not found.
+    let none = net.members[3].handle.get(Id::sha1(b"nobody")).await;
+    assert!(matches!(none, Ok(None)), "seed {seed}: {none:?}");
+
+    // A quarter crash, in waves smaller than k; the survivors repair.
+    for wave in [[1usize, 9, 17, 25], [4, 12, 20, 28]] {
+        for i in wave {
+            net.members[i].handle.crash().await.expect("crash");
+            net.members[i].alive = false;
+        }
+        if let Err(wrong) = net.converge(Duration::from_secs(30)).await {
+            panic!("seed {seed}: leaf sets wrong after crashes at {wrong:?}");
+        }
+    }
+    if let Err(missing) = net.replicas_restored(&keys, Duration::from_secs(30)).await {
+        panic!("seed {seed}: {missing} keys short of replicas");
+    }
+    for i in net.live() {
+        for key in keys.iter().step_by(4) {
+            let got = net.members[i].handle.get(*key).await;
+            let bytes = got
+                .as_ref()
+                .ok()
+                .and_then(|v| v.as_ref())
+                .map(|v| v.bytes.to_vec());
+            assert_eq!(
+                bytes,
+                Some(value(*key)),
+                "seed {seed}: node {i} after crash"
+            );
+        }
+    }
+    // A crashed node answers Stopped.
+    let dead = net.members[1].handle.get(keys[0]).await;
+    assert!(matches!(dead, Err(Error::Stopped)), "{dead:?}");
+    net.flush_events();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_reach_the_true_root_and_multicast_reaches_every_member() {
+    let seed = 13;
+    let mut net = ring(24, seed).await;
+    let ring_ids = net.ring();
+    let ids: Vec<Id> = (0..24).map(|i| net.peer(i).id).collect();
+    let mut sent = std::collections::HashMap::new();
+    for n in 0..100u32 {
+        let key = Id::sha1(&n.to_le_bytes());
+        let h = &net.members[(n % 24) as usize].handle;
+        let msg = h
+            .route(key, AppId(1), n.to_be_bytes().to_vec())
+            .await
+            .expect("routed");
+        sent.insert((h.own().id, msg), key);
+    }
+    let mut wrong = Vec::new();
+    net.watch(Duration::from_secs(10), |at, ev| {
+        if let NodeEvent::Deliver {
+            source,
+            msg_id,
+            key,
+            ..
+        } = ev
+            && sent.remove(&(source.id, msg_id)).is_some()
+            && ring_ids.root_of(key) != Some(ids[at])
+        {
+            wrong.push(key);
+        }
+        sent.is_empty()
+    })
+    .await;
+    assert!(
+        sent.is_empty(),
+        "seed {seed}: {} never delivered",
+        sent.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "seed {seed}: delivered off the root: {wrong:?}"
+    );
+
+    let group = pastry_core::scribe::group_id(b"test");
+    for i in net.live() {
+        net.members[i]
+            .handle
+            .subscribe(group)
+            .await
+            .expect("attached");
+    }
+    let id = net.members[5]
+        .handle
+        .publish(group, &b"news"[..])
+        .await
+        .expect("published");
+    let mut waiting: std::collections::HashSet<usize> = net.live().into_iter().collect();
+    net.watch(Duration::from_secs(10), |at, ev| {
+        if matches!(ev, NodeEvent::Multicast { id: i, group: g, .. } if i == id && g == group) {
+            assert!(waiting.remove(&at), "seed {seed}: node {at} got it twice");
+        }
+        waiting.is_empty()
+    })
+    .await;
+    assert!(waiting.is_empty(), "seed {seed}: never reached {waiting:?}");
+    let by = net.members[7]
+        .handle
+        .anycast(group, &b"job"[..])
+        .await
+        .expect("taken");
+    assert!(
+        net.index_of(by.id).is_some(),
+        "seed {seed}: taken by a stranger"
+    );
+}
+
+/// Counts the per-hop upcalls and stops one application's messages.
+struct Tally(Arc<AtomicU64>);
+
+impl Forwarder for Tally {
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        if hop.app == AppId(10) {
+            Verdict::Stop
+        } else {
+            Verdict::Continue
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_hop_application_sees_every_hop_and_may_stop_a_message() {
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut nodes = Vec::new();
+    for i in 0..8u64 {
+        let (h, ev) = Builder::new(loopback)
+            .config(StackConfig::lan())
+            .seed(100 + i)
+            .forwarder(Tally(calls.clone()))
+            .spawn()
+            .await
+            .expect("spawned");
+        for app in [AppId(9), AppId(10)] {
+            let per_hop = AppPolicy {
+                allow: true,
+                per_hop: true,
+            };
+            h.set_policy(app, per_hop).await.expect("policy room");
+        }
+        nodes.push((h, ev));
+    }
+    nodes[0].0.join(None).await.expect("started");
+    let boot = nodes[0].0.own().addr;
+    for (h, _) in &nodes[1..] {
+        h.join(Some(boot)).await.expect("joined");
+    }
+    // To each node's id from node 0: delivered there, with an upcall at
+    // each node on the way (the source and the root included).
+    calls.store(0, Ordering::Relaxed);
+    let mut hops = 0;
+    for i in 1..8 {
+        let key = nodes[i].0.own().id;
+        nodes[0]
+            .0
+            .route(key, AppId(9), vec![i as u8])
+            .await
+            .expect("routed");
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(5), nodes[i].1.recv()).await;
+            if let NodeEvent::Deliver {
+                hops: h,
+                app: AppId(9),
+                ..
+            } = ev.expect("delivered in time").expect("running")
+            {
+                hops += u64::from(h);
+                break;
+            }
+        }
+    }
+    let seen = calls.load(Ordering::Relaxed);
+    assert!(seen > hops, "{seen} upcalls for {hops} hops of 7 messages");
+    // The forwarder stops app 10: nobody delivers it.
+    let key = nodes[5].0.own().id;
+    nodes[0]
+        .0
+        .route(key, AppId(10), vec![1])
+        .await
+        .expect("routed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Some(ev) = nodes[5].1.try_recv() {
+        assert!(
+            !matches!(ev, NodeEvent::Deliver { app, .. } if app == AppId(10)),
+            "a stopped message was delivered"
+        );
+    }
+    for (h, _) in &nodes {
+        h.shutdown().await.expect("stopped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_datagrams_are_counted_and_dropped_and_the_node_keeps_working() {
+    let seed = 14;
+    let net = ring(6, seed).await;
+    let target = &net.members[2].handle;
+    let before = target.stats().await.expect("running");
+    let attacker = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut rng = pastry_core::rng::SmallRng::new(seed);
+    let mut sent = 0u64;
+    let mut oversized = 1; // the one sent last
+    for n in 0..500usize {
+        let len = (rng.below(1400) as usize).max(1);
+        oversized += u64::from(len > 1280);
+        let mut junk: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        if n % 2 == 0 && len > 4 {
+            // Valid version and kind bytes, garbage after: deeper parsing.
+            junk[0] = 1;
+            junk[3] = 1 + (n % 12) as u8;
+        }
+        attacker.send_to(&junk, target.own().addr).await.unwrap();
+        sent += 1;
+        if n % 32 == 31 {
+            // Paced so the kernel's receive buffer does not drop them.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    // A datagram larger than max_datagram.
+    attacker
+        .send_to(&[0u8; 4000], target.own().addr)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = target.stats().await.expect("still running");
+    let d = |s: &pastry_tokio::Stats| {
+        let d = &s.node.drops;
+        d.malformed + d.unsupported_version + d.oversized + d.unsolicited
+    };
+    let dropped = d(&after) - d(&before);
+    assert!(
+        dropped > sent,
+        "seed {seed}: {dropped} of {} hostile datagrams counted",
+        sent + 1
+    );
+    let too_big = after.node.drops.oversized - before.node.drops.oversized;
+    assert_eq!(too_big, oversized, "seed {seed}");
+    let read = after.runtime.datagrams_in - before.runtime.datagrams_in;
+    assert!(read > sent, "seed {seed}: only {read} datagrams read");
+    // Still a working member: its leaf set is right and it serves reads.
+    assert!(
+        net.wrong_leaf_sets().await.unwrap().is_empty(),
+        "seed {seed}"
+    );
+    let key = Id::sha1(b"after the attack");
+    assert!(target.put(key, 1, &b"fine"[..]).await.is_ok());
+    let got = net.members[4].handle.get(key).await.expect("served");
+    assert_eq!(got.map(|v| v.bytes.to_vec()), Some(b"fine".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_the_task_frees_the_port_and_answers_stopped() {
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (a, _) = Builder::new(loopback).spawn().await.unwrap();
+    let (b, mut b_events) = Builder::new(loopback).spawn().await.unwrap();
+    a.join(None).await.unwrap();
+    b.join(Some(a.own().addr)).await.unwrap();
+    let addr = b.own().addr;
+    let clone = b.clone();
+    b.shutdown().await.unwrap();
+    assert!(b.is_stopped() && clone.is_stopped());
+    // The task is gone: its socket is closed, its events end, and every
+    // handle answers Stopped rather than hanging.
+    UdpSocket::bind(addr).await.expect("the port is free again");
+    while b_events.recv().await.is_some() {}
+    assert!(matches!(clone.get(Id::ZERO).await, Err(Error::Stopped)));
+    assert!(matches!(clone.shutdown().await, Err(Error::Stopped)));
+    // The leaf set of the survivor repaired at once (graceful leave).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(a.neighbor_set(16).await.unwrap().len(), 0);
+
+    // Dropping every handle stops a node too.
+    let (c, mut c_events) = Builder::new(loopback).spawn().await.unwrap();
+    c.join(Some(a.own().addr)).await.unwrap();
+    drop(c);
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while c_events.recv().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "a node without handles kept running");
+    a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_command_leaves_the_node_consistent() {
+    let seed = 15;
+    let net = ring(8, seed).await;
+    let h = &net.members[0].handle;
+    // Start many reads and drop them at once, half-way through.
+    for i in 0..64u32 {
+        let get = h.get(Id::sha1(&i.to_be_bytes()));
+        let _ = tokio::time::timeout(Duration::from_micros(50), get).await;
+    }
+    // The node still answers, and its operations all completed or timed out
+    // inside the core (nothing waits on a dropped caller).
+    let key = Id::sha1(b"after cancels");
+    h.put(key, 1, &b"ok"[..]).await.expect("put");
+    let got = h.get(key).await.expect("get");
+    assert_eq!(got.map(|v| v.bytes.to_vec()), Some(b"ok".to_vec()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let in_flight = h.inspect(|s| s.dht().ops_in_flight()).await.unwrap();
+    assert_eq!(in_flight, 0, "seed {seed}: operations left behind");
+}
