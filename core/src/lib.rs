@@ -136,6 +136,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod client;
 pub mod config;
 pub mod dht;
 pub mod id;

@@ -19,6 +19,7 @@ use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use crate::client::{self, Gateway};
 use crate::config::{Config, ConfigError};
 use crate::dht::{self, Dht, DhtConfig, DhtError, DhtEvent, Lookups, OpId, Store};
 use crate::id::Id;
@@ -44,7 +45,7 @@ pub type StackNode<const POOL: usize, F> = Node<8, 8, POOL, 64, StackForwarder<F
 pub const STACK_POOL: usize = 64;
 
 /// The settings of the node and its applications.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StackConfig {
     /// The overlay.
     pub node: Config,
@@ -52,6 +53,20 @@ pub struct StackConfig {
     pub dht: DhtConfig,
     /// Multicast trees.
     pub scribe: ScribeConfig,
+    /// How long this member relays a group to a client after the client's
+    /// subscribe (clients renew at a third of it).
+    pub client_lease: Duration,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            node: Config::default(),
+            dht: DhtConfig::default(),
+            scribe: ScribeConfig::default(),
+            client_lease: Duration::from_secs(30),
+        }
+    }
 }
 
 impl StackConfig {
@@ -86,7 +101,12 @@ impl StackConfig {
             replay: Duration::from_secs(10),
             ..ScribeConfig::default()
         };
-        StackConfig { node, dht, scribe }
+        StackConfig {
+            node,
+            dht,
+            scribe,
+            client_lease: Duration::from_secs(10),
+        }
     }
 }
 
@@ -140,6 +160,8 @@ pub struct Stack<
     node: StackNode<POOL, F>,
     dht: Dht<S>,
     scribe: Scribe<A>,
+    /// Serves clients that are not in the overlay.
+    gateway: Gateway,
     /// Where a delivery is copied while the applications look at it.
     payload: Payload,
     /// The latest `now` of any input; events are handled at that time.
@@ -170,6 +192,7 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
             node,
             dht,
             scribe,
+            gateway: Gateway::new(config.client_lease),
             payload: Payload::new(),
             now: Instant::ZERO,
         })
@@ -198,6 +221,11 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
         &self.scribe
     }
 
+    /// The service for clients (client mode).
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
     /// This node as others see it.
     pub fn own(&self) -> Peer {
         self.node.own()
@@ -210,10 +238,16 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
         self.now
     }
 
-    /// A datagram arrived from `from`.
+    /// A datagram arrived from `from`: an overlay message, or a client's
+    /// request ([`client`]).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         let now = self.advance(now);
-        self.node.handle_datagram(now, from, bytes);
+        if client::msg::is_client_datagram(bytes) {
+            let apps = (&mut self.node, &mut self.dht, &mut self.scribe);
+            self.gateway.handle_datagram(now, from, bytes, apps);
+        } else {
+            self.node.handle_datagram(now, from, bytes);
+        }
     }
 
     /// Runs whatever is due at `now` in the node and its applications.
@@ -222,6 +256,8 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
         self.node.handle_timeout(now);
         self.dht.handle_timeout(now, &mut self.node);
         self.scribe.handle_timeout(now, &mut self.node);
+        self.gateway
+            .handle_timeout(now, &mut self.node, &mut self.scribe);
     }
 
     // ----- outputs -----
@@ -231,12 +267,20 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
         let node = self.node.poll_timeout();
         let dht = self.dht.poll_timeout();
         let scribe = self.scribe.poll_timeout();
-        node.into_iter().chain(dht).chain(scribe).min()
+        let gateway = self.gateway.poll_timeout();
+        node.into_iter()
+            .chain(dht)
+            .chain(scribe)
+            .chain(gateway)
+            .min()
     }
 
     /// The next datagram to send, encoded into `buf` (at least the node's
     /// `max_datagram` bytes).
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
+        if let Some(tx) = self.gateway.poll_transmit(buf) {
+            return Ok(Some(tx));
+        }
         self.node.poll_transmit(buf)
     }
 
@@ -246,22 +290,32 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
     /// datagrams. The event borrows the stack's buffer, hence the closure.
     pub fn poll_event<R>(&mut self, f: impl FnOnce(StackEvent<'_>) -> R) -> Option<R> {
         let now = self.now;
+        // Outcomes of clients' requests go to the gateway, not the caller.
         while let Some(ev) = self.node.poll_event_into(&mut self.payload) {
             let ev = match self.dht.handle_event(now, &mut self.node, ev) {
                 Some(dht::Upcall::Overlay(ev)) => ev,
+                Some(dht::Upcall::Dht(d)) if self.gateway.take_dht(&d) => continue,
                 Some(dht::Upcall::Dht(d)) => return Some(f(StackEvent::Dht(d))),
                 None => continue,
             };
             return match self.scribe.handle_event(now, &mut self.node, ev) {
                 Some(scribe::Upcall::Overlay(ev)) => Some(f(StackEvent::Overlay(ev))),
+                Some(scribe::Upcall::Scribe(s)) if self.gateway.take_scribe(&s) => continue,
                 Some(scribe::Upcall::Scribe(s)) => Some(f(StackEvent::Scribe(s))),
                 None => continue,
             };
         }
-        if let Some(d) = self.dht.poll_event() {
-            return Some(f(StackEvent::Dht(d)));
+        while let Some(d) = self.dht.poll_event() {
+            if !self.gateway.take_dht(&d) {
+                return Some(f(StackEvent::Dht(d)));
+            }
         }
-        self.scribe.poll_event().map(|s| f(StackEvent::Scribe(s)))
+        while let Some(s) = self.scribe.poll_event() {
+            if !self.gateway.take_scribe(&s) {
+                return Some(f(StackEvent::Scribe(s)));
+            }
+        }
+        None
     }
 
     // ----- commands -----
@@ -328,12 +382,23 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
     /// Joins `group` ([`Scribe::subscribe`]).
     pub fn subscribe(&mut self, now: Instant, group: Id) -> Result<(), ScribeError> {
         let now = self.advance(now);
-        self.scribe.subscribe(now, &mut self.node, group)
+        self.scribe.subscribe(now, &mut self.node, group)?;
+        self.gateway.own_group(group, true);
+        Ok(())
     }
 
     /// Leaves `group` ([`Scribe::unsubscribe`]).
     pub fn unsubscribe(&mut self, now: Instant, group: Id) -> Result<(), ScribeError> {
         let now = self.advance(now);
+        self.gateway.own_group(group, false);
+        if self.gateway.relays_group(group) {
+            // Clients still follow it: the gateway leaves the tree when
+            // their leases end.
+            return match self.scribe.group(group) {
+                Some(_) => Ok(()),
+                None => Err(ScribeError::NotSubscribed),
+            };
+        }
         self.scribe.unsubscribe(now, &mut self.node, group)
     }
 
