@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 
+use pastry_core::client::{ClientError, Refusal};
 use pastry_core::dht::{DhtError, PutError};
 use pastry_core::scribe::{AnycastError, ScribeError};
 use pastry_core::stack::StackError;
@@ -30,8 +31,16 @@ pub enum Error {
     Anycast(AnycastError),
     /// No answer within the operation's time limit.
     TimedOut,
-    /// A client request was refused by the member it was sent to.
-    Refused(&'static str),
+    /// The member a client asked refused the request (see [`Refusal`];
+    /// `detail` is a limit or a version where one applies).
+    Refused {
+        /// Why.
+        reason: Refusal,
+        /// The number that goes with it, or 0.
+        detail: u64,
+    },
+    /// The client could not send the request.
+    Client(ClientError),
     /// The content-hash key of a value read is not the value's hash.
     Forged(Id),
     /// The node could not be built from its configuration.
@@ -58,7 +67,10 @@ impl fmt::Display for Error {
             Error::Anycast(AnycastError::NoneAccepted) => f.write_str("no member accepted"),
             Error::Anycast(AnycastError::TimedOut) => f.write_str("the anycast timed out"),
             Error::TimedOut => f.write_str("no answer in time"),
-            Error::Refused(why) => write!(f, "the member refused: {why}"),
+            Error::Refused { reason, detail } => {
+                write!(f, "the member refused: {reason:?} ({detail})")
+            }
+            Error::Client(e) => write!(f, "client: {e}"),
             Error::Forged(key) => write!(f, "value read under {key} does not hash to it"),
             Error::Config(e) => write!(f, "bad configuration: {e}"),
             Error::Io(e) => write!(f, "socket: {e}"),

@@ -53,6 +53,7 @@
 #![deny(missing_docs)]
 
 mod app;
+mod client;
 mod driver;
 mod error;
 mod event;
@@ -71,6 +72,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 pub use app::{Accept, AcceptFn, Hop};
+pub use client::{Client, Publication};
 pub use driver::TokioStack;
 pub use error::Error;
 pub use event::NodeEvent;

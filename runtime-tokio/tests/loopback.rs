@@ -389,3 +389,70 @@ async fn a_cancelled_command_leaves_the_node_consistent() {
     let in_flight = h.inspect(|s| s.dht().ops_in_flight()).await.unwrap();
     assert_eq!(in_flight, 0, "seed {seed}: operations left behind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_joins_uses_the_overlay_through_one_member() {
+    let seed = 16;
+    let mut net = ring(8, seed).await;
+    let via = net.peer(3).addr;
+    let (client, mut publications) = pastry_tokio::Client::connect(via).await.unwrap();
+    // Storage: what the client writes, members read, and back.
+    let key = Id::sha1(b"from a client");
+    assert!(client.put(key, 1, &b"v"[..]).await.unwrap() >= 3);
+    let got = net.members[6].handle.get(key).await.unwrap();
+    assert_eq!(
+        got.map(|v| v.bytes.to_vec()),
+        Some(b"v".to_vec()),
+        "seed {seed}"
+    );
+    net.members[5].handle.put(key, 2, &b"v2"[..]).await.unwrap();
+    let got = client.get(key).await.unwrap().expect("found");
+    assert_eq!((got.version, &got.bytes[..]), (2, &b"v2"[..]));
+    assert!(matches!(
+        client.put(key, 1, &b"old"[..]).await,
+        Err(Error::Put(pastry_core::dht::PutError::Stale { current: 2 }))
+    ));
+    let (ckey, _) = client.put_content(&b"content"[..]).await.unwrap();
+    assert_eq!(ckey, Id::sha1(b"content"));
+    assert!(client.get_content(ckey).await.unwrap().is_some());
+    assert!(client.get(Id::sha1(b"absent")).await.unwrap().is_none());
+    // Routing: delivered at the true root.
+    let target = Id::sha1(b"routed by a client");
+    client.route(target, AppId(1), &b"r"[..]).await.unwrap();
+    let root = net.index_of(net.ring().root_of(target).unwrap()).unwrap();
+    let mut at = None;
+    net.watch(Duration::from_secs(5), |i, ev| {
+        if matches!(ev, NodeEvent::Deliver { key, .. } if key == target) {
+            at = Some(i);
+        }
+        at.is_some()
+    })
+    .await;
+    assert_eq!(at, Some(root), "seed {seed}");
+    // Multicast: the client follows a group members publish to.
+    let group = pastry_core::scribe::group_id(b"client news");
+    client.subscribe(group).await.unwrap();
+    net.members[1].handle.subscribe(group).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let id = net.members[7]
+        .handle
+        .publish(group, &b"hi"[..])
+        .await
+        .unwrap();
+    let p = tokio::time::timeout(Duration::from_secs(5), publications.recv())
+        .await
+        .expect("relayed in time")
+        .expect("client running");
+    assert_eq!((p.group, p.id, &p.data[..]), (group, id, &b"hi"[..]));
+    let by = client.anycast(group, &b"job"[..]).await.unwrap();
+    assert!(net.index_of(by.id).is_some());
+    // A client of a member that is gone gives up with TimedOut.
+    net.members[3].handle.crash().await.unwrap();
+    net.members[3].alive = false;
+    let quick = pastry_core::client::ClientConfig {
+        retry: Duration::from_millis(50),
+        tries: 3,
+    };
+    let (lost, _) = pastry_tokio::Client::with_config(via, quick).await.unwrap();
+    assert!(matches!(lost.get(key).await, Err(Error::TimedOut)));
+}
