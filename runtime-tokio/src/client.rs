@@ -277,10 +277,15 @@ impl Task {
                 self.core.handle_timeout(now);
             }
             self.events();
-            // A client sends little: a send that would block is dropped and
-            // the retry timer sends it again.
+            // A client sends little: waiting for the socket here is short
+            // (a fresh socket is not yet known to be writable, so a
+            // non-blocking send could fail the first request for nothing).
             while let Ok(Some(tx)) = self.core.poll_transmit(&mut self.buf) {
-                let _ = self.socket.try_send_to(&self.buf[..tx.len], tx.destination);
+                // A failed send is a lost request: the retry timer resends.
+                let _ = self
+                    .socket
+                    .send_to(&self.buf[..tx.len], tx.destination)
+                    .await;
             }
         }
     }

@@ -186,7 +186,10 @@ impl Driver {
                 self.stats.send_blocked += 1;
                 return false;
             }
-            Err(_) => self.stats.send_errors += 1,
+            Err(e) => {
+                tracing::debug!(%to, error = %e, "send failed");
+                self.stats.send_errors += 1;
+            }
         }
         self.blocked = None;
         true
@@ -317,12 +320,14 @@ impl Driver {
     fn outcome(&mut self, o: Outcome) {
         match o {
             Outcome::Event(NodeEvent::Joined) => {
+                tracing::info!(node = %self.stack.own().id, "joined the overlay");
                 for r in self.joins.drain(..) {
                     let _ = r.send(Ok(()));
                 }
                 self.emit(NodeEvent::Joined);
             }
             Outcome::Event(NodeEvent::JoinFailed) => {
+                tracing::warn!(node = %self.stack.own().id, "the join got no answer");
                 for r in self.joins.drain(..) {
                     let _ = r.send(Err(Error::JoinFailed));
                 }
@@ -334,7 +339,12 @@ impl Driver {
                 }
                 self.emit(NodeEvent::Attached { group });
             }
-            Outcome::Event(ev) => self.emit(ev),
+            Outcome::Event(ev) => {
+                if let NodeEvent::Neighbour { peer, joined } = &ev {
+                    tracing::debug!(node = %self.stack.own().id, ?peer, joined, "leaf set changed");
+                }
+                self.emit(ev);
+            }
             Outcome::Stored(op, replicas) => match self.ops.remove(&op) {
                 Some(Waiting::Put(r)) => {
                     let _ = r.send(Ok(replicas));
@@ -390,6 +400,7 @@ impl Driver {
     /// it without blocking for long), and ends the task. Pending callers
     /// get [`Error::Stopped`] as their senders drop with the driver.
     async fn stop(mut self, reply: Option<Reply<()>>) {
+        tracing::info!(node = %self.stack.own().id, "leaving the overlay");
         let now = self.now();
         let _ = self.stack.leave(now);
         self.drain();

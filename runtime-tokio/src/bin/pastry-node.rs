@@ -1,0 +1,339 @@
+//! `pastry-node`: run one Pastry node, or act as a client of a running one.
+//!
+//! ```text
+//! pastry-node run --listen 127.0.0.1:4000
+//! pastry-node run --listen 127.0.0.1:4001 --bootstrap 127.0.0.1:4000
+//! pastry-node put --via 127.0.0.1:4001 greeting hello
+//! pastry-node get --via 127.0.0.1:4000 greeting
+//! ```
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use pastry_core::scribe::group_id;
+use pastry_core::stack::StackConfig;
+use pastry_core::{AppId, Id};
+use pastry_tokio::{Builder, Client, Error, NodeEvent};
+
+/// Runs a Pastry overlay node, or talks to one as a client.
+///
+/// Keys and groups are names (hashed with SHA-1) unless given as 40 hex
+/// digits with --hex.
+#[derive(Parser, Debug)]
+#[command(name = "pastry-node", version, about, long_about = None)]
+struct Cli {
+    /// Log more (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs one node until interrupted (Ctrl-C leaves the overlay gracefully).
+    Run(Run),
+    /// Stores a value (client of a running node).
+    Put {
+        #[command(flatten)]
+        via: Via,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// The value's version; a replica holding a newer one refuses it.
+        #[arg(long, default_value_t = 1)]
+        version: u64,
+    },
+    /// Stores a value under its SHA-1 and prints the key.
+    PutContent {
+        #[command(flatten)]
+        via: Via,
+        /// The value.
+        value: String,
+    },
+    /// Reads a value.
+    Get {
+        #[command(flatten)]
+        via: Via,
+        /// The key.
+        key: String,
+        /// The key is a content hash: check the value against it.
+        #[arg(long)]
+        content: bool,
+    },
+    /// Routes a message to the node numerically closest to a key.
+    Route {
+        #[command(flatten)]
+        via: Via,
+        /// The key.
+        key: String,
+        /// The message.
+        message: String,
+        /// The application id the message names.
+        #[arg(long, default_value_t = 1)]
+        app: u16,
+    },
+    /// Publishes to a multicast group.
+    Publish {
+        #[command(flatten)]
+        via: Via,
+        /// The group.
+        group: String,
+        /// The message.
+        message: String,
+    },
+    /// Follows a multicast group and prints its publications.
+    Subscribe {
+        #[command(flatten)]
+        via: Via,
+        /// The group.
+        group: String,
+        /// Stop after this many publications (default: until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Offers a message to one member of a group; prints who took it.
+    Anycast {
+        #[command(flatten)]
+        via: Via,
+        /// The group.
+        group: String,
+        /// The message.
+        message: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Run {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Address others reach this node at, if not the listening one.
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+    /// A running node to join through (repeat to try several in turn).
+    /// Without one, the node starts a new overlay.
+    #[arg(long)]
+    bootstrap: Vec<SocketAddr>,
+    /// The node's id as 40 hex digits (random by default).
+    #[arg(long)]
+    id: Option<Id>,
+    /// Timers for a local network (failures noticed in seconds, not a
+    /// minute; more heartbeat traffic).
+    #[arg(long)]
+    lan: bool,
+    /// Groups to join as a member (their publications are logged).
+    #[arg(long)]
+    subscribe: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct Via {
+    /// The running node to ask.
+    #[arg(long)]
+    via: SocketAddr,
+    /// Keys and groups are 40 hex digits, not names.
+    #[arg(long)]
+    hex: bool,
+}
+
+impl Via {
+    fn id(&self, s: &str) -> Result<Id, String> {
+        if self.hex {
+            s.parse().map_err(|e| format!("{s}: {e}"))
+        } else {
+            Ok(Id::sha1(s.as_bytes()))
+        }
+    }
+
+    fn group(&self, s: &str) -> Result<Id, String> {
+        if self.hex {
+            s.parse().map_err(|e| format!("{s}: {e}"))
+        } else {
+            Ok(group_id(s.as_bytes()))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => tracing::Level::INFO,
+        1 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let r = match cli.command {
+        Command::Run(run) => run_node(run).await,
+        other => client(other).await,
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pastry-node: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_node(run: Run) -> Result<(), String> {
+    let config = if run.lan {
+        StackConfig::lan()
+    } else {
+        StackConfig::default()
+    };
+    let mut b = Builder::new(run.listen).config(config);
+    if let Some(a) = run.advertise {
+        b = b.advertise(a);
+    }
+    if let Some(id) = run.id {
+        b = b.id(id);
+    }
+    let (node, mut events) = b.spawn().await.map_err(|e| e.to_string())?;
+    let own = node.own();
+    tracing::info!(id = %own.id, addr = %own.addr, "node started");
+    let mut joined = run.bootstrap.is_empty() && node.join(None).await.is_ok();
+    for boot in &run.bootstrap {
+        match node.join(Some(*boot)).await {
+            Ok(()) => {
+                joined = true;
+                break;
+            }
+            Err(e) => tracing::warn!(%boot, error = %e, "could not join"),
+        }
+    }
+    if !joined {
+        return Err("could not join through any bootstrap node".into());
+    }
+    let groups: Vec<(String, Id)> = run
+        .subscribe
+        .iter()
+        .map(|g| (g.clone(), group_id(g.as_bytes())))
+        .collect();
+    for (name, group) in &groups {
+        if let Err(e) = node.subscribe(*group).await {
+            tracing::warn!(group = %name, error = %e, "subscribe");
+        }
+    }
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(NodeEvent::Deliver { key, app, source, payload, .. }) => tracing::info!(
+                    %key, app = app.0, from = %source.addr,
+                    message = %String::from_utf8_lossy(&payload), "delivered"
+                ),
+                Some(NodeEvent::Multicast { group, data, .. }) => {
+                    let name = groups.iter().find(|(_, g)| *g == group).map_or("?", |(n, _)| n);
+                    tracing::info!(group = %name, message = %String::from_utf8_lossy(&data), "multicast");
+                }
+                Some(_) => {}
+                None => return Err("the node stopped".into()),
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    node.shutdown().await.map_err(|e| e.to_string())
+}
+
+async fn client(command: Command) -> Result<(), String> {
+    let s = |e: Error| e.to_string();
+    match command {
+        Command::Run(_) => unreachable!("handled in main"),
+        Command::Put {
+            via,
+            key,
+            value,
+            version,
+        } => {
+            let (c, _) = Client::connect(via.via).await.map_err(s)?;
+            let key = via.id(&key)?;
+            let n = c.put(key, version, value.into_bytes()).await.map_err(s)?;
+            println!("stored {key} on {n} replicas");
+        }
+        Command::PutContent { via, value } => {
+            let (c, _) = Client::connect(via.via).await.map_err(s)?;
+            let (key, n) = c.put_content(value.into_bytes()).await.map_err(s)?;
+            println!("{key} (stored on {n} replicas)");
+        }
+        Command::Get { via, key, content } => {
+            let (c, _) = Client::connect(via.via).await.map_err(s)?;
+            let key = via.id(&key)?;
+            let v = if content {
+                c.get_content(key).await
+            } else {
+                c.get(key).await
+            };
+            match v.map_err(s)? {
+                Some(v) => println!("{}", String::from_utf8_lossy(&v.bytes)),
+                None => return Err(format!("{key}: not found")),
+            }
+        }
+        Command::Route {
+            via,
+            key,
+            message,
+            app,
+        } => {
+            let (c, _) = Client::connect(via.via).await.map_err(s)?;
+            let key = via.id(&key)?;
+            let id = c
+                .route(key, AppId(app), message.into_bytes())
+                .await
+                .map_err(s)?;
+            println!("routed to {key} as message {id:#x}");
+        }
+        Command::Publish {
+            via,
+            group,
+            message,
+        } => {
+            let (c, _) = Client::connect(via.via).await.map_err(s)?;
+            let id = c
+                .publish(via.group(&group)?, message.into_bytes())
+                .await
+                .map_err(s)?;
+            println!("published as {id:#x}");
+        }
+        Command::Anycast {
+            via,
+            group,
+            message,
+        } => {
+            let (c, _) = Client::connect(via.via).await.map_err(s)?;
+            let by = c
+                .anycast(via.group(&group)?, message.into_bytes())
+                .await
+                .map_err(s)?;
+            println!("taken by {} at {}", by.id, by.addr);
+        }
+        Command::Subscribe { via, group, count } => {
+            let (c, mut publications) = Client::connect(via.via).await.map_err(s)?;
+            c.subscribe(via.group(&group)?).await.map_err(s)?;
+            eprintln!("following {group}; Ctrl-C to stop");
+            let mut seen = 0;
+            while count.is_none_or(|n| seen < n) {
+                tokio::select! {
+                    p = publications.recv() => match p {
+                        Some(p) => {
+                            println!("{}", String::from_utf8_lossy(&p.data));
+                            seen += 1;
+                        }
+                        None => return Err("the client stopped".into()),
+                    },
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.unsubscribe(via.group(&group)?))
+                .await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The `pastry-node` binary end to end: two nodes started as processes,
+//! then the client commands against them, judged by their output.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pastry-node");
+
+/// A running `pastry-node run`; killed when dropped.
+struct Running {
+    child: Child,
+    addr: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Running {
+    let mut child = Command::new(BIN)
+        .args(["run", "--listen", "127.0.0.1:0", "--lan"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("pastry-node runs");
+    let (tx, log) = mpsc::channel();
+    let stderr = child.stderr.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The log names the address: "node started id=… addr=127.0.0.1:PORT".
+    let addr = loop {
+        let line = log
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the node logs its start");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    Running { child, addr, log }
+}
+
+fn client(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("pastry-node runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+fn wait_for(node: &Running, what: &str) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match node.log.recv_timeout(left) {
+            Ok(line) if line.contains(what) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn two_processes_form_an_overlay_that_clients_use() {
+    let a = start(&["--subscribe", "chat"]);
+    let b = start(&["--bootstrap", &a.addr]);
+    assert!(wait_for(&b, "joined the overlay"), "b joined through a");
+
+    let (ok, out, err) = client(&["put", "--via", &a.addr, "greeting", "hello"]);
+    assert!(ok && out.starts_with("stored"), "{out} {err}");
+    let (ok, out, _) = client(&["get", "--via", &b.addr, "greeting"]);
+    assert!(ok && out == "hello", "{out}");
+    let (ok, out, err) = client(&["get", "--via", &b.addr, "nothing here"]);
+    assert!(!ok && out.is_empty() && err.contains("not found"), "{err}");
+
+    let (ok, out, _) = client(&["put-content", "--via", &b.addr, "text"]);
+    assert!(ok, "{out}");
+    let key = out.split_whitespace().next().unwrap().to_string();
+    let (ok, got, _) = client(&["get", "--via", &a.addr, "--hex", "--content", &key]);
+    assert!(ok && got == "text", "{got}");
+
+    let (ok, _, err) = client(&["publish", "--via", &b.addr, "chat", "hi all"]);
+    assert!(ok, "{err}");
+    assert!(wait_for(&a, "hi all"), "the member logged the publication");
+    let (ok, out, _) = client(&["anycast", "--via", &b.addr, "chat", "job"]);
+    assert!(ok && out.contains(&a.addr), "only a is a member: {out}");
+
+    let (ok, _, err) = client(&["get", "--via", &a.addr, "--hex", "not-hex"]);
+    assert!(!ok && err.contains("40 hex digits"), "{err}");
+}
+
+#[test]
+fn help_names_every_command() {
+    let (ok, out, _) = client(&["--help"]);
+    assert!(ok);
+    for c in [
+        "run",
+        "put",
+        "put-content",
+        "get",
+        "route",
+        "publish",
+        "subscribe",
+        "anycast",
+    ] {
+        assert!(out.contains(c), "--help lacks {c}: {out}");
+    }
+    let (ok, out, _) = client(&["run", "--help"]);
+    assert!(
+        ok && out.contains("--bootstrap") && out.contains("--listen"),
+        "{out}"
+    );
+}
