@@ -1,0 +1,154 @@
+//! The application's side: a blocking handle per node. Each call queues a
+//! command in the loop's mailbox and waits for its answer, at most the
+//! handle's time limit; a full mailbox answers Busy, a stopped loop or
+//! node answers Stopped.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pastry_core::node::AppPolicy;
+use pastry_core::{AppId, Id, NodeSet, Peer};
+
+use crate::event_loop::Command;
+use crate::mailbox::{self, SendError, Sender, Unanswered};
+use crate::node::{MioStack, NodeCommand, Reply};
+use crate::types::{Error, Stats, Value};
+
+/// Talks to one node of an event loop. `Clone + Send + Sync`: share it
+/// between threads freely.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    pub(crate) mailbox: Sender<Command>,
+    pub(crate) index: usize,
+    pub(crate) own: Peer,
+    pub(crate) timeout: Duration,
+    pub(crate) attach_timeout: Duration,
+}
+
+fn unanswered(u: Unanswered) -> Error {
+    match u {
+        Unanswered::Stopped => Error::Stopped,
+        Unanswered::TimedOut => Error::TimedOut,
+    }
+}
+
+impl Handle {
+    /// This node as others see it.
+    pub fn own(&self) -> Peer {
+        self.own
+    }
+
+    fn ask_within<T>(
+        &self,
+        limit: Duration,
+        make: impl FnOnce(Reply<T>) -> NodeCommand,
+    ) -> Result<T, Error> {
+        let (tx, rx) = mailbox::reply();
+        match self.mailbox.send(Command::Node(self.index, make(tx))) {
+            Ok(()) => {}
+            Err(SendError::Full(_)) => return Err(Error::Busy),
+            Err(SendError::Closed(_)) => return Err(Error::Stopped),
+        }
+        rx.wait_timeout(limit).map_err(unanswered)?
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> NodeCommand) -> Result<T, Error> {
+        self.ask_within(self.timeout, make)
+    }
+
+    /// Joins through `bootstrap`, or starts an overlay with `None`;
+    /// answers once the node is active.
+    pub fn join(&self, bootstrap: Option<SocketAddr>) -> Result<(), Error> {
+        self.ask(|r| NodeCommand::Join(bootstrap, r))
+    }
+
+    /// KBR `route`; the message's id once queued.
+    pub fn route(&self, key: Id, app: AppId, payload: &[u8]) -> Result<u64, Error> {
+        let payload = payload.to_vec();
+        self.ask(|r| NodeCommand::Route(key, app, payload, r))
+    }
+
+    /// Stores `value` under `key` at `version`; the replicas that stored it.
+    pub fn put(&self, key: Id, version: u64, value: &[u8]) -> Result<u8, Error> {
+        let value = value.to_vec();
+        self.ask(|r| NodeCommand::Put(key, version, value, r))
+    }
+
+    /// Stores `value` under its SHA-1; the key and the replicas.
+    pub fn put_content(&self, value: &[u8]) -> Result<(Id, u8), Error> {
+        let value = value.to_vec();
+        self.ask(|r| NodeCommand::PutContent(value, r))
+    }
+
+    /// Reads `key`.
+    pub fn get(&self, key: Id) -> Result<Option<Value>, Error> {
+        self.ask(|r| NodeCommand::Get(key, false, r))
+    }
+
+    /// Reads a content-hash key.
+    pub fn get_content(&self, key: Id) -> Result<Option<Value>, Error> {
+        self.ask(|r| NodeCommand::Get(key, true, r))
+    }
+
+    /// Joins a multicast group; answers once attached to its tree (or
+    /// TimedOut after the attach limit; the node stays a member).
+    pub fn subscribe(&self, group: Id) -> Result<(), Error> {
+        self.ask_within(self.attach_timeout, |r| NodeCommand::Subscribe(group, r))
+    }
+
+    /// Leaves a multicast group.
+    pub fn unsubscribe(&self, group: Id) -> Result<(), Error> {
+        self.ask(|r| NodeCommand::Unsubscribe(group, r))
+    }
+
+    /// Publishes to a group; the publication's id.
+    pub fn publish(&self, group: Id, data: &[u8]) -> Result<u64, Error> {
+        let data = data.to_vec();
+        self.ask(|r| NodeCommand::Publish(group, data, r))
+    }
+
+    /// Offers `data` to one member of `group`; who took it.
+    pub fn anycast(&self, group: Id, data: &[u8]) -> Result<Peer, Error> {
+        let data = data.to_vec();
+        self.ask(|r| NodeCommand::Anycast(group, data, r))
+    }
+
+    /// Sets how this node treats application `app` (PROST).
+    pub fn set_policy(&self, app: AppId, policy: AppPolicy) -> Result<(), Error> {
+        self.ask(|r| NodeCommand::Policy(app, policy, r))
+    }
+
+    /// Runs `read` on the loop's thread with the node's state.
+    pub fn inspect<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&MioStack) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        self.ask(|r: Reply<R>| NodeCommand::Inspect(Box::new(move |s| r.send(Ok(read(s))))))
+    }
+
+    /// KBR `neighbor_set(n)`.
+    pub fn neighbor_set(&self, n: usize) -> Result<NodeSet, Error> {
+        self.inspect(move |s| s.node().neighbor_set(n))
+    }
+
+    /// KBR `replica_set(key, r)`.
+    pub fn replica_set(&self, key: Id, r: usize) -> Result<NodeSet, Error> {
+        self.inspect(move |s| s.node().replica_set(key, r))
+    }
+
+    /// Every counter of the node.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        self.ask(NodeCommand::Stats)
+    }
+
+    /// Leaves the overlay gracefully and stops the node (its socket
+    /// closes); other nodes of the loop carry on.
+    pub fn shutdown(&self) -> Result<(), Error> {
+        self.ask(NodeCommand::Shutdown)
+    }
+
+    /// Stops the node at once without telling anyone, as a crash would.
+    pub fn crash(&self) -> Result<(), Error> {
+        self.ask(NodeCommand::Crash)
+    }
+}

@@ -1,0 +1,162 @@
+//! What the application gets back: events, values, counters and errors,
+//! as owned values that cross threads.
+
+use std::fmt;
+use std::io;
+
+use pastry_core::dht::{DhtError, DhtStats, PutError};
+use pastry_core::node::Stats as NodeStats;
+use pastry_core::scribe::{AnycastError, ScribeError, ScribeStats};
+use pastry_core::stack::StackError;
+use pastry_core::{AppId, CommandError, Id, Peer};
+
+/// Something the application should know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// The node is active (its leaf set confirmed).
+    Joined,
+    /// The join got no answer after every retry.
+    JoinFailed,
+    /// A routed message for one of the user's applications, delivered here
+    /// as the root of its key (KBR `deliver`).
+    Deliver {
+        /// The key.
+        key: Id,
+        /// Its application.
+        app: AppId,
+        /// The node that sent it.
+        source: Peer,
+        /// The source's id for it.
+        msg_id: u64,
+        /// Overlay hops it took.
+        hops: u8,
+        /// The application's bytes.
+        payload: Vec<u8>,
+    },
+    /// A node entered or left the leaf set (KBR `update`).
+    Neighbour {
+        /// The node.
+        peer: Peer,
+        /// Whether it entered.
+        joined: bool,
+    },
+    /// A message this node routed could not be delivered (advisory).
+    RouteFailed {
+        /// The id `route` returned.
+        msg_id: u64,
+        /// Its key.
+        key: Id,
+        /// Its application.
+        app: AppId,
+    },
+    /// This member is on the group's tree.
+    Attached {
+        /// The group.
+        group: Id,
+    },
+    /// A publication to a group this node is a member of (once each).
+    Multicast {
+        /// The group.
+        group: Id,
+        /// The publication's id.
+        id: u64,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+}
+
+/// A value read from the DHT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value {
+    /// Its version.
+    pub version: u64,
+    /// Whether a cache answered rather than a replica.
+    pub cached: bool,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What the runtime counts for one node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Datagrams read.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Sends that would have blocked (kept and sent later).
+    pub send_blocked: u64,
+    /// Sends the system refused (dropped; the overlay recovers as from a loss).
+    pub send_errors: u64,
+    /// Reads the system failed.
+    pub recv_errors: u64,
+    /// Events dropped because the application did not read them in time.
+    pub events_dropped: u64,
+}
+
+/// A snapshot of every counter of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// The overlay's (malformed and hostile datagrams are counted here).
+    pub node: NodeStats,
+    /// The DHT's.
+    pub dht: DhtStats,
+    /// Scribe's.
+    pub scribe: ScribeStats,
+    /// The runtime's.
+    pub runtime: RuntimeStats,
+}
+
+/// A command's failure. Every handle call answers a value or one of these
+/// within its time limit.
+#[derive(Debug)]
+pub enum Error {
+    /// The node or the event loop has stopped; nothing was done.
+    Stopped,
+    /// The command queue is full; retry later.
+    Busy,
+    /// No answer within the handle's time limit (the command may still
+    /// complete).
+    TimedOut,
+    /// The node refused the command.
+    Command(CommandError),
+    /// The DHT refused the command.
+    Dht(DhtError),
+    /// Scribe refused the command.
+    Scribe(ScribeError),
+    /// The join got no answer after every retry.
+    JoinFailed,
+    /// A put was refused by the replicas or did not reach its quorum.
+    Put(PutError),
+    /// An anycast found no member that accepts.
+    Anycast(AnycastError),
+    /// The node could not be built from its configuration.
+    Config(StackError),
+    /// The socket or the poller failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Stopped => f.write_str("the node has stopped"),
+            Error::Busy => f.write_str("the command queue is full"),
+            Error::TimedOut => f.write_str("no answer in time"),
+            Error::Command(e) => write!(f, "refused: {e}"),
+            Error::Dht(e) => write!(f, "dht refused: {e}"),
+            Error::Scribe(e) => write!(f, "scribe refused: {e}"),
+            Error::JoinFailed => f.write_str("the join got no answer"),
+            Error::Put(e) => write!(f, "put failed: {e:?}"),
+            Error::Anycast(e) => write!(f, "anycast failed: {e:?}"),
+            Error::Config(e) => write!(f, "bad configuration: {e}"),
+            Error::Io(e) => write!(f, "socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
