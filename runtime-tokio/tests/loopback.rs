@@ -3,7 +3,7 @@
 //! the sorted ids, reads against what was written, delivery at the true
 //! root. Each test names its seed (the nodes' ids derive from it).
 
-#[path = "../examples/cluster/overlay.rs"]
+#[path = "common/overlay.rs"]
 mod overlay;
 
 use std::net::SocketAddr;

@@ -1,6 +1,5 @@
 //! An overlay of tokio nodes in one process, judged against the global
-//! view (every node's id is known here): the cluster example's and the
-//! integration tests' shared helpers.
+//! view (every node's id is known here): the integration tests' helpers.
 
 #![allow(dead_code, unreachable_pub)]
 
