@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client;
 mod event_loop;
 mod handle;
 pub mod mailbox;
@@ -60,6 +61,7 @@ use event_loop::{Command, EventLoop, MioWake, WAKER};
 use mailbox::{SendError, Sender};
 use node::NodeSlot;
 
+pub use client::{Client, Publication};
 pub use handle::Handle;
 pub use node::MioStack;
 pub use types::{Error, NodeEvent, RuntimeStats, Stats, Value};

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 
+use pastry_core::client::Refusal;
 use pastry_core::dht::{DhtError, DhtStats, PutError};
 use pastry_core::node::Stats as NodeStats;
 use pastry_core::scribe::{AnycastError, ScribeError, ScribeStats};
@@ -129,6 +130,14 @@ pub enum Error {
     Put(PutError),
     /// An anycast found no member that accepts.
     Anycast(AnycastError),
+    /// The member a client asked refused the request (`detail` is a limit
+    /// where one applies).
+    Refused {
+        /// Why.
+        reason: Refusal,
+        /// The number that goes with it, or 0.
+        detail: u64,
+    },
     /// The node could not be built from its configuration.
     Config(StackError),
     /// The socket or the poller failed.
@@ -147,6 +156,9 @@ impl fmt::Display for Error {
             Error::JoinFailed => f.write_str("the join got no answer"),
             Error::Put(e) => write!(f, "put failed: {e:?}"),
             Error::Anycast(e) => write!(f, "anycast failed: {e:?}"),
+            Error::Refused { reason, detail } => {
+                write!(f, "the member refused: {reason:?} ({detail})")
+            }
             Error::Config(e) => write!(f, "bad configuration: {e}"),
             Error::Io(e) => write!(f, "socket: {e}"),
         }

@@ -249,3 +249,38 @@ fn shutdown_frees_the_port_and_every_call_answers_stopped() {
     // The loop is gone: handles answer Stopped, not a hang.
     assert!(matches!(h.put(Id::ZERO, 1, b"x"), Err(Error::Stopped)));
 }
+
+#[test]
+fn a_blocking_client_uses_the_overlay_through_one_member() {
+    let seed = 25;
+    let net = Net::ring(6, seed);
+    let mut c = pastry_mio::Client::connect(net.h(2).own().addr).unwrap();
+    let key = Id::sha1(b"mio client");
+    assert!(c.put(key, 1, b"v").unwrap() >= 3);
+    assert_eq!(
+        net.h(5).get(key).unwrap().map(|v| v.bytes),
+        Some(b"v".to_vec())
+    );
+    assert_eq!(c.get(key).unwrap().map(|v| v.bytes), Some(b"v".to_vec()));
+    assert!(matches!(
+        c.put(key, 0, b"old"),
+        Err(Error::Put(pastry_core::dht::PutError::Stale { current: 1 }))
+    ));
+    let (ckey, _) = c.put_content(b"content").unwrap();
+    assert_eq!(ckey, Id::sha1(b"content"));
+    assert!(c.get(Id::sha1(b"absent")).unwrap().is_none());
+    let group = pastry_core::scribe::group_id(b"mio client news");
+    c.subscribe(group).unwrap();
+    let id = net.h(4).publish(group, b"hi").unwrap();
+    let p = c
+        .next_publication(Duration::from_secs(5))
+        .unwrap()
+        .expect("relayed");
+    assert_eq!((p.group, p.id, p.data), (group, id, b"hi".to_vec()));
+    assert_eq!(
+        c.anycast(group, b"job").unwrap().id,
+        net.h(2).own().id,
+        "only the member relays"
+    );
+    c.route(Id::sha1(b"somewhere"), AppId(1), b"r").unwrap();
+}
