@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pastry_core::stack::StackConfig;
 use pastry_core::{AppId, Id, Peer};
-use pastry_mio::{Builder, Handle, NodeEvent, Runtime};
+use pastry_mio::{Builder, Handle, Runtime};
 use pastry_tests::cluster::{self, Args, Seen};
 
 struct Node(Handle);
@@ -93,24 +93,7 @@ impl cluster::Runtime for Mio {
             // Deliveries and publications onto the run's one channel.
             std::thread::spawn(move || {
                 for e in events {
-                    let seen = match e {
-                        NodeEvent::Deliver {
-                            key,
-                            app,
-                            source,
-                            msg_id,
-                            ..
-                        } => Seen::Deliver {
-                            key,
-                            app,
-                            source: source.id,
-                            msg_id,
-                        },
-                        NodeEvent::Multicast { group, id, data } => {
-                            Seen::Multicast { group, id, data }
-                        }
-                        _ => continue,
-                    };
+                    let Some(seen) = Seen::of(e) else { continue };
                     if tx.send((i, seen)).is_err() {
                         return;
                     }

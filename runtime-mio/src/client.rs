@@ -16,7 +16,9 @@ use pastry_core::dht::PutError;
 use pastry_core::scribe::AnycastError;
 use pastry_core::{AppId, Id, Instant, Peer};
 
-use crate::types::{Error, Value};
+use pastry_core::stack::waiters::Value;
+
+use crate::types::Error;
 
 /// Publications kept while the application is not reading them.
 const KEPT: usize = 1024;

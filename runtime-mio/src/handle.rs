@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pastry_core::node::AppPolicy;
+use pastry_core::stack::waiters::{self, Answer, Value};
 use pastry_core::{AppId, Id, NodeSet, Peer};
 
 use crate::event_loop::Command;
 use crate::mailbox::{self, SendError, Sender, Unanswered};
 use crate::node::{MioStack, NodeCommand, Reply};
-use crate::types::{Error, Stats, Value};
+use crate::types::{Error, Stats};
 
 /// Talks to one node of an event loop. `Clone + Send + Sync`: share it
 /// between threads freely.
@@ -56,66 +57,82 @@ impl Handle {
         self.ask_within(self.timeout, make)
     }
 
+    fn ask_stack<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        make: impl FnOnce(Answer<T>) -> waiters::Command,
+    ) -> Result<T, Error> {
+        self.ask_within(limit, |tx: Reply<T>| {
+            NodeCommand::Stack(make(Box::new(move |r| tx.send(r.map_err(Error::from)))))
+        })
+    }
+
     /// Joins through `bootstrap`, or starts an overlay with `None`;
     /// answers once the node is active.
     pub fn join(&self, bootstrap: Option<SocketAddr>) -> Result<(), Error> {
-        self.ask(|r| NodeCommand::Join(bootstrap, r))
+        self.ask_stack(self.timeout, |a| waiters::Command::Join(bootstrap, a))
     }
 
     /// KBR `route`; the message's id once queued.
     pub fn route(&self, key: Id, app: AppId, payload: &[u8]) -> Result<u64, Error> {
         let payload = payload.to_vec();
-        self.ask(|r| NodeCommand::Route(key, app, payload, r))
+        self.ask_stack(self.timeout, |a| {
+            waiters::Command::Route(key, app, payload, a)
+        })
     }
 
     /// Stores `value` under `key` at `version`; the replicas that stored it.
     pub fn put(&self, key: Id, version: u64, value: &[u8]) -> Result<u8, Error> {
         let value = value.to_vec();
-        self.ask(|r| NodeCommand::Put(key, version, value, r))
+        self.ask_stack(self.timeout, |a| {
+            waiters::Command::Put(key, version, value, a)
+        })
     }
 
     /// Stores `value` under its SHA-1; the key and the replicas.
     pub fn put_content(&self, value: &[u8]) -> Result<(Id, u8), Error> {
         let value = value.to_vec();
-        self.ask(|r| NodeCommand::PutContent(value, r))
+        self.ask_stack(self.timeout, |a| waiters::Command::PutContent(value, a))
     }
 
     /// Reads `key`.
     pub fn get(&self, key: Id) -> Result<Option<Value>, Error> {
-        self.ask(|r| NodeCommand::Get(key, false, r))
+        self.ask_stack(self.timeout, |a| waiters::Command::Get(key, false, a))
     }
 
     /// Reads a content-hash key.
     pub fn get_content(&self, key: Id) -> Result<Option<Value>, Error> {
-        self.ask(|r| NodeCommand::Get(key, true, r))
+        self.ask_stack(self.timeout, |a| waiters::Command::Get(key, true, a))
     }
 
     /// Joins a multicast group; answers once attached to its tree (or
     /// TimedOut after the attach limit; the node stays a member).
     pub fn subscribe(&self, group: Id) -> Result<(), Error> {
-        self.ask_within(self.attach_timeout, |r| NodeCommand::Subscribe(group, r))
+        self.ask_stack(self.attach_timeout, |a| {
+            waiters::Command::Subscribe(group, a)
+        })
     }
 
     /// Leaves a multicast group.
     pub fn unsubscribe(&self, group: Id) -> Result<(), Error> {
-        self.ask(|r| NodeCommand::Unsubscribe(group, r))
+        self.ask_stack(self.timeout, |a| waiters::Command::Unsubscribe(group, a))
     }
 
     /// Publishes to a group; the publication's id.
     pub fn publish(&self, group: Id, data: &[u8]) -> Result<u64, Error> {
         let data = data.to_vec();
-        self.ask(|r| NodeCommand::Publish(group, data, r))
+        self.ask_stack(self.timeout, |a| waiters::Command::Publish(group, data, a))
     }
 
     /// Offers `data` to one member of `group`; who took it.
     pub fn anycast(&self, group: Id, data: &[u8]) -> Result<Peer, Error> {
         let data = data.to_vec();
-        self.ask(|r| NodeCommand::Anycast(group, data, r))
+        self.ask_stack(self.timeout, |a| waiters::Command::Anycast(group, data, a))
     }
 
     /// Sets how this node treats application `app` (PROST).
     pub fn set_policy(&self, app: AppId, policy: AppPolicy) -> Result<(), Error> {
-        self.ask(|r| NodeCommand::Policy(app, policy, r))
+        self.ask_stack(self.timeout, |a| waiters::Command::Policy(app, policy, a))
     }
 
     /// Runs `read` on the loop's thread with the node's state.

@@ -64,7 +64,8 @@ use node::NodeSlot;
 pub use client::{Client, Publication};
 pub use handle::Handle;
 pub use node::MioStack;
-pub use types::{Error, NodeEvent, RuntimeStats, Stats, Value};
+pub use pastry_core::stack::waiters::{NodeEvent, Value};
+pub use types::{Error, RuntimeStats, Stats};
 
 /// Commands the loop's mailbox holds before callers get Busy.
 const MAILBOX: usize = 4096;

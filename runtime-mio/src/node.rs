@@ -3,20 +3,19 @@
 //! outcomes. No protocol logic: commands go to the stack, outcomes go to
 //! whoever waits for them.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 use mio::net::UdpSocket;
-use pastry_core::dht::{DhtEvent, MapStore, OpId};
-use pastry_core::node::AppPolicy;
-use pastry_core::scribe::{AnycastId, Members, ScribeEvent};
-use pastry_core::stack::{Stack, StackEvent};
-use pastry_core::{AppId, Event, Id, Instant, Peer};
+use pastry_core::Instant;
+use pastry_core::dht::MapStore;
+use pastry_core::scribe::Members;
+use pastry_core::stack::Stack;
+use pastry_core::stack::waiters::{self, NodeEvent, Waiters};
 
 use crate::mailbox::ReplyTx;
-use crate::types::{Error, NodeEvent, RuntimeStats, Stats, Value};
+use crate::types::{Error, RuntimeStats, Stats};
 
 /// The core stack a mio node runs: values in a growable map, every member
 /// takes anycasts.
@@ -30,16 +29,8 @@ pub(crate) type Inspect = Box<dyn FnOnce(&MioStack) + Send>;
 
 /// A command for one node.
 pub(crate) enum NodeCommand {
-    Join(Option<SocketAddr>, Reply<()>),
-    Route(Id, AppId, Vec<u8>, Reply<u64>),
-    Put(Id, u64, Vec<u8>, Reply<u8>),
-    PutContent(Vec<u8>, Reply<(Id, u8)>),
-    Get(Id, bool, Reply<Option<Value>>),
-    Subscribe(Id, Reply<()>),
-    Unsubscribe(Id, Reply<()>),
-    Publish(Id, Vec<u8>, Reply<u64>),
-    Anycast(Id, Vec<u8>, Reply<Peer>),
-    Policy(AppId, AppPolicy, Reply<()>),
+    /// A command of the stack, answered through the waiters.
+    Stack(waiters::Command),
     Inspect(Inspect),
     Stats(Reply<Stats>),
     Shutdown(Reply<()>),
@@ -48,12 +39,6 @@ pub(crate) enum NodeCommand {
 
 /// Datagrams read per node per wake-up.
 pub(crate) const MAX_READS: usize = 64;
-
-enum Waiting {
-    Put(Reply<u8>),
-    PutContent(Id, Reply<(Id, u8)>),
-    Get(Reply<Option<Value>>),
-}
 
 pub(crate) struct NodeSlot {
     pub(crate) socket: UdpSocket,
@@ -64,10 +49,8 @@ pub(crate) struct NodeSlot {
     blocked: Option<(SocketAddr, usize)>,
     /// Readiness not yet used up (edge-triggered: mio says it once).
     pub(crate) readable: bool,
-    joins: Vec<Reply<()>>,
-    ops: HashMap<OpId, Waiting>,
-    anycasts: HashMap<AnycastId, Reply<Peer>>,
-    subscribes: HashMap<Id, Vec<Reply<()>>>,
+    /// Callers waiting for outcomes.
+    waiters: Waiters,
     stats: RuntimeStats,
 }
 
@@ -88,10 +71,7 @@ impl NodeSlot {
             outbound: vec![0; max],
             blocked: None,
             readable: true,
-            joins: Vec::new(),
-            ops: HashMap::new(),
-            anycasts: HashMap::new(),
-            subscribes: HashMap::new(),
+            waiters: Waiters::default(),
             stats: RuntimeStats::default(),
         }
     }
@@ -156,9 +136,14 @@ impl NodeSlot {
                     Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
                 }
             }
-            while let Some(o) = self.stack.poll_event(Outcome::of) {
+            while let Some(ev) = {
+                let waiters = &mut self.waiters;
+                self.stack.poll_event(|e| waiters.outcome(e))
+            } {
                 progressed = true;
-                self.outcome(o);
+                if let Some(ev) = ev {
+                    self.emit(ev);
+                }
             }
             if !progressed {
                 return;
@@ -176,62 +161,8 @@ impl NodeSlot {
     /// Runs one command. A shutdown or crash comes back as `(leave,
     /// reply)`: the loop stops the node, then answers.
     pub(crate) fn command(&mut self, now: Instant, c: NodeCommand) -> Option<(bool, Reply<()>)> {
-        let s = &mut self.stack;
         match c {
-            NodeCommand::Join(boot, reply) => match s.join(now, boot) {
-                Ok(()) if s.node().is_active() => reply.send(Ok(())),
-                Ok(()) => self.joins.push(reply),
-                Err(e) => reply.send(Err(Error::Command(e))),
-            },
-            NodeCommand::Route(key, app, payload, reply) => {
-                reply.send(
-                    s.route(now, key, app, &payload, None)
-                        .map_err(Error::Command),
-                );
-            }
-            NodeCommand::Put(key, version, value, reply) => {
-                match s.put(now, key, version, &value) {
-                    Ok(op) => drop(self.ops.insert(op, Waiting::Put(reply))),
-                    Err(e) => reply.send(Err(Error::Dht(e))),
-                }
-            }
-            NodeCommand::PutContent(value, reply) => match s.put_content(now, &value) {
-                Ok((key, op)) => drop(self.ops.insert(op, Waiting::PutContent(key, reply))),
-                Err(e) => reply.send(Err(Error::Dht(e))),
-            },
-            NodeCommand::Get(key, content, reply) => {
-                let op = if content {
-                    s.get_content(now, key)
-                } else {
-                    s.get(now, key)
-                };
-                match op {
-                    Ok(op) => drop(self.ops.insert(op, Waiting::Get(reply))),
-                    Err(e) => reply.send(Err(Error::Dht(e))),
-                }
-            }
-            NodeCommand::Subscribe(group, reply) => match s.subscribe(now, group) {
-                Ok(()) if s.scribe().group(group).is_some_and(|g| g.attached()) => {
-                    reply.send(Ok(()))
-                }
-                Ok(()) => self.subscribes.entry(group).or_default().push(reply),
-                Err(e) => reply.send(Err(Error::Scribe(e))),
-            },
-            NodeCommand::Unsubscribe(group, reply) => {
-                self.subscribes.remove(&group);
-                reply.send(s.unsubscribe(now, group).map_err(Error::Scribe));
-            }
-            NodeCommand::Publish(group, data, reply) => {
-                reply.send(s.publish(now, group, &data).map_err(Error::Scribe));
-            }
-            NodeCommand::Anycast(group, data, reply) => match s.anycast(now, group, &data) {
-                Ok(op) => drop(self.anycasts.insert(op, reply)),
-                Err(e) => reply.send(Err(Error::Scribe(e))),
-            },
-            NodeCommand::Policy(app, policy, reply) => {
-                let r = s.node_mut().policy_mut().set(app, policy);
-                reply.send(r.map_err(Error::Command));
-            }
+            NodeCommand::Stack(c) => self.waiters.command(&mut self.stack, now, c),
             NodeCommand::Inspect(read) => read(&self.stack),
             NodeCommand::Stats(reply) => reply.send(Ok(Stats {
                 node: self.stack.node().stats().clone(),
@@ -252,126 +183,6 @@ impl NodeSlot {
         if leave {
             let _ = self.stack.leave(now);
             self.drain();
-        }
-    }
-
-    fn outcome(&mut self, o: Outcome) {
-        match o {
-            Outcome::Event(NodeEvent::Joined) => {
-                for r in self.joins.drain(..) {
-                    r.send(Ok(()));
-                }
-                self.emit(NodeEvent::Joined);
-            }
-            Outcome::Event(NodeEvent::JoinFailed) => {
-                for r in self.joins.drain(..) {
-                    r.send(Err(Error::JoinFailed));
-                }
-                self.emit(NodeEvent::JoinFailed);
-            }
-            Outcome::Event(NodeEvent::Attached { group }) => {
-                for r in self.subscribes.remove(&group).unwrap_or_default() {
-                    r.send(Ok(()));
-                }
-                self.emit(NodeEvent::Attached { group });
-            }
-            Outcome::Event(ev) => self.emit(ev),
-            Outcome::Stored(op, replicas) => match self.ops.remove(&op) {
-                Some(Waiting::Put(r)) => r.send(Ok(replicas)),
-                Some(Waiting::PutContent(key, r)) => r.send(Ok((key, replicas))),
-                Some(w) => fail(w, Error::TimedOut),
-                None => {}
-            },
-            Outcome::Failed(op, e) => {
-                if let Some(w) = self.ops.remove(&op) {
-                    fail(w, e);
-                }
-            }
-            Outcome::Found(op, value) => match self.ops.remove(&op) {
-                Some(Waiting::Get(r)) => r.send(Ok(value)),
-                Some(w) => fail(w, Error::TimedOut),
-                None => {}
-            },
-            Outcome::Anycast(op, answer) => {
-                if let Some(r) = self.anycasts.remove(&op) {
-                    r.send(answer);
-                }
-            }
-        }
-    }
-}
-
-fn fail(w: Waiting, e: Error) {
-    match w {
-        Waiting::Put(r) => r.send(Err(e)),
-        Waiting::PutContent(_, r) => r.send(Err(e)),
-        Waiting::Get(r) => r.send(Err(e)),
-    }
-}
-
-/// A stack event, owned and sorted by who waits for it.
-enum Outcome {
-    Event(NodeEvent),
-    Stored(OpId, u8),
-    Failed(OpId, Error),
-    /// A get's answer: the value, or none.
-    Found(OpId, Option<Value>),
-    Anycast(AnycastId, Result<Peer, Error>),
-}
-
-impl Outcome {
-    fn of(ev: StackEvent<'_>) -> Outcome {
-        match ev {
-            StackEvent::Overlay(e) => Outcome::Event(match e {
-                Event::Joined => NodeEvent::Joined,
-                Event::JoinFailed => NodeEvent::JoinFailed,
-                Event::Deliver(d) => NodeEvent::Deliver {
-                    key: d.key,
-                    app: d.app,
-                    source: d.source,
-                    msg_id: d.msg_id,
-                    hops: d.hops,
-                    payload: d.payload.to_vec(),
-                },
-                Event::Update { peer, joined } => NodeEvent::Neighbour { peer, joined },
-                Event::RouteFailed { msg_id, key, app } => {
-                    NodeEvent::RouteFailed { msg_id, key, app }
-                }
-            }),
-            StackEvent::Dht(d) => match d {
-                DhtEvent::Stored { op, replicas, .. } => Outcome::Stored(op, replicas),
-                DhtEvent::PutFailed { op, error, .. } => Outcome::Failed(op, Error::Put(error)),
-                DhtEvent::Found {
-                    op,
-                    version,
-                    cached,
-                    value,
-                    ..
-                } => Outcome::Found(
-                    op,
-                    Some(Value {
-                        version,
-                        cached,
-                        bytes: value.to_vec(),
-                    }),
-                ),
-                DhtEvent::NotFound { op, .. } => Outcome::Found(op, None),
-                DhtEvent::GetTimedOut { op, .. } => Outcome::Failed(op, Error::TimedOut),
-            },
-            StackEvent::Scribe(s) => match s {
-                ScribeEvent::Attached { group } => Outcome::Event(NodeEvent::Attached { group }),
-                ScribeEvent::Delivered { group, id, data } => {
-                    Outcome::Event(NodeEvent::Multicast {
-                        group,
-                        id,
-                        data: data.to_vec(),
-                    })
-                }
-                ScribeEvent::AnycastAccepted { op, by, .. } => Outcome::Anycast(op, Ok(by)),
-                ScribeEvent::AnycastFailed { op, error, .. } => {
-                    Outcome::Anycast(op, Err(Error::Anycast(error)))
-                }
-            },
         }
     }
 }

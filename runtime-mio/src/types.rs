@@ -4,78 +4,13 @@
 use std::fmt;
 use std::io;
 
+use pastry_core::CommandError;
 use pastry_core::client::Refusal;
 use pastry_core::dht::{DhtError, DhtStats, PutError};
 use pastry_core::node::Stats as NodeStats;
 use pastry_core::scribe::{AnycastError, ScribeError, ScribeStats};
 use pastry_core::stack::StackError;
-use pastry_core::{AppId, CommandError, Id, Peer};
-
-/// Something the application should know.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NodeEvent {
-    /// The node is active (its leaf set confirmed).
-    Joined,
-    /// The join got no answer after every retry.
-    JoinFailed,
-    /// A routed message for one of the user's applications, delivered here
-    /// as the root of its key (KBR `deliver`).
-    Deliver {
-        /// The key.
-        key: Id,
-        /// Its application.
-        app: AppId,
-        /// The node that sent it.
-        source: Peer,
-        /// The source's id for it.
-        msg_id: u64,
-        /// Overlay hops it took.
-        hops: u8,
-        /// The application's bytes.
-        payload: Vec<u8>,
-    },
-    /// A node entered or left the leaf set (KBR `update`).
-    Neighbour {
-        /// The node.
-        peer: Peer,
-        /// Whether it entered.
-        joined: bool,
-    },
-    /// A message this node routed could not be delivered (advisory).
-    RouteFailed {
-        /// The id `route` returned.
-        msg_id: u64,
-        /// Its key.
-        key: Id,
-        /// Its application.
-        app: AppId,
-    },
-    /// This member is on the group's tree.
-    Attached {
-        /// The group.
-        group: Id,
-    },
-    /// A publication to a group this node is a member of (once each).
-    Multicast {
-        /// The group.
-        group: Id,
-        /// The publication's id.
-        id: u64,
-        /// Its bytes.
-        data: Vec<u8>,
-    },
-}
-
-/// A value read from the DHT.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Value {
-    /// Its version.
-    pub version: u64,
-    /// Whether a cache answered rather than a replica.
-    pub cached: bool,
-    /// Its bytes.
-    pub bytes: Vec<u8>,
-}
+use pastry_core::stack::waiters::Failure;
 
 /// What the runtime counts for one node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -166,6 +101,20 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Command(e) => Error::Command(e),
+            Failure::Dht(e) => Error::Dht(e),
+            Failure::Scribe(e) => Error::Scribe(e),
+            Failure::JoinFailed => Error::JoinFailed,
+            Failure::Put(e) => Error::Put(e),
+            Failure::Anycast(e) => Error::Anycast(e),
+            Failure::TimedOut => Error::TimedOut,
+        }
+    }
+}
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {

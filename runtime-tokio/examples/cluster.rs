@@ -13,7 +13,7 @@ use std::time::Duration;
 use pastry_core::stack::StackConfig;
 use pastry_core::{AppId, Id, Peer};
 use pastry_tests::cluster::{self, Args, Seen};
-use pastry_tokio::{Builder, Handle, NodeEvent};
+use pastry_tokio::{Builder, Handle};
 
 /// A node's handle, called from the run's (plain) threads.
 struct Node {
@@ -110,26 +110,7 @@ impl cluster::Runtime for Tokio {
             // Deliveries and publications onto the run's one channel.
             self.rt.spawn(async move {
                 while let Some(e) = events.recv().await {
-                    let seen = match e {
-                        NodeEvent::Deliver {
-                            key,
-                            app,
-                            source,
-                            msg_id,
-                            ..
-                        } => Seen::Deliver {
-                            key,
-                            app,
-                            source: source.id,
-                            msg_id,
-                        },
-                        NodeEvent::Multicast { group, id, data } => Seen::Multicast {
-                            group,
-                            id,
-                            data: data.to_vec(),
-                        },
-                        _ => continue,
-                    };
+                    let Some(seen) = Seen::of(e) else { continue };
                     if tx.send((i, seen)).is_err() {
                         return;
                     }

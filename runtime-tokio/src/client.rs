@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as Clock;
 
 use crate::error::Error;
-use crate::handle::Value;
+use pastry_core::stack::waiters::Value;
 
 /// A publication relayed to a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -372,7 +372,7 @@ fn answer_of(reply: Reply<'_>) -> Result<Answer, Error> {
         } => Answer::Found(Value {
             version,
             cached,
-            bytes: Bytes::copy_from_slice(value),
+            bytes: value.to_vec(),
         }),
         Reply::NotFound => Answer::NotFound,
         Reply::Sent { id } => Answer::Sent(id),

@@ -4,23 +4,19 @@
 //! until both are empty); and sends, keeping the one datagram whose send
 //! would block. No protocol logic lives here (DESIGN.md, "Runtimes").
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use pastry_core::dht::{DhtEvent, MapStore, OpId, PutError};
-use pastry_core::scribe::{AnycastId, ScribeEvent};
-use pastry_core::stack::{Stack, StackEvent};
-use pastry_core::{Event, Id, Instant, Peer};
+use pastry_core::Instant;
+use pastry_core::dht::MapStore;
+use pastry_core::stack::Stack;
+use pastry_core::stack::waiters::{NodeEvent, Waiters};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant as Clock;
 
 use crate::app::{Accept, Hop};
-use crate::error::Error;
-use crate::event::NodeEvent;
-use crate::handle::{Command, Reply, Value};
+use crate::handle::{Command, Reply};
 use crate::stats::{RuntimeStats, Stats};
 
 /// The core stack a tokio node runs: values in a growable map, anycasts
@@ -32,13 +28,6 @@ pub type TokioStack = Stack<MapStore, Accept, Hop>;
 const MAX_READS: usize = 64;
 /// Commands taken per wake-up.
 const MAX_COMMANDS: usize = 64;
-
-/// A DHT operation waiting for its outcome.
-enum Waiting {
-    Put(Reply<u8>),
-    PutContent(Id, Reply<(Id, u8)>),
-    Get(Reply<Option<Value>>),
-}
 
 pub(crate) struct Driver {
     // Dropped first: the socket is closed before the command queue, so a
@@ -54,10 +43,8 @@ pub(crate) struct Driver {
     /// A datagram whose send would block: (destination, length in
     /// `outbound`). Nothing more is polled from the core until it goes.
     blocked: Option<(SocketAddr, usize)>,
-    joins: Vec<Reply<()>>,
-    ops: HashMap<OpId, Waiting>,
-    anycasts: HashMap<AnycastId, Reply<Peer>>,
-    subscribes: HashMap<Id, Vec<Reply<()>>>,
+    /// Callers waiting for outcomes.
+    waiters: Waiters,
     stats: RuntimeStats,
 }
 
@@ -80,10 +67,7 @@ impl Driver {
             inbound: vec![0; max + 1],
             outbound: vec![0; max],
             blocked: None,
-            joins: Vec::new(),
-            ops: HashMap::new(),
-            anycasts: HashMap::new(),
-            subscribes: HashMap::new(),
+            waiters: Waiters::default(),
             stats: RuntimeStats::default(),
         }
     }
@@ -213,9 +197,14 @@ impl Driver {
                     Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
                 }
             }
-            while let Some(ev) = self.stack.poll_event(Outcome::of) {
+            while let Some(ev) = {
+                let waiters = &mut self.waiters;
+                self.stack.poll_event(|e| waiters.outcome(e))
+            } {
                 progressed = true;
-                self.outcome(ev);
+                if let Some(ev) = ev {
+                    self.log_and_emit(ev);
+                }
             }
             if !progressed {
                 return;
@@ -233,82 +222,8 @@ impl Driver {
     }
 
     fn command(&mut self, now: Instant, c: Command) {
-        let s = &mut self.stack;
         match c {
-            Command::Join(boot, reply) => match s.join(now, boot) {
-                Ok(()) if s.node().is_active() => {
-                    let _ = reply.send(Ok(()));
-                }
-                Ok(()) => self.joins.push(reply),
-                Err(e) => {
-                    let _ = reply.send(Err(Error::Command(e)));
-                }
-            },
-            Command::Route(key, app, payload, reply) => {
-                let _ = reply.send(
-                    s.route(now, key, app, &payload, None)
-                        .map_err(Error::Command),
-                );
-            }
-            Command::Put(key, version, value, reply) => match s.put(now, key, version, &value) {
-                Ok(op) => {
-                    self.ops.insert(op, Waiting::Put(reply));
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(Error::Dht(e)));
-                }
-            },
-            Command::PutContent(value, reply) => match s.put_content(now, &value) {
-                Ok((key, op)) => {
-                    self.ops.insert(op, Waiting::PutContent(key, reply));
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(Error::Dht(e)));
-                }
-            },
-            Command::Get(key, content, reply) => {
-                let op = if content {
-                    s.get_content(now, key)
-                } else {
-                    s.get(now, key)
-                };
-                match op {
-                    Ok(op) => {
-                        self.ops.insert(op, Waiting::Get(reply));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(Error::Dht(e)));
-                    }
-                }
-            }
-            Command::Subscribe(group, reply) => match s.subscribe(now, group) {
-                Ok(()) if s.scribe().group(group).is_some_and(|g| g.attached()) => {
-                    let _ = reply.send(Ok(()));
-                }
-                Ok(()) => self.subscribes.entry(group).or_default().push(reply),
-                Err(e) => {
-                    let _ = reply.send(Err(Error::Scribe(e)));
-                }
-            },
-            Command::Unsubscribe(group, reply) => {
-                self.subscribes.remove(&group);
-                let _ = reply.send(s.unsubscribe(now, group).map_err(Error::Scribe));
-            }
-            Command::Publish(group, data, reply) => {
-                let _ = reply.send(s.publish(now, group, &data).map_err(Error::Scribe));
-            }
-            Command::Anycast(group, data, reply) => match s.anycast(now, group, &data) {
-                Ok(op) => {
-                    self.anycasts.insert(op, reply);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(Error::Scribe(e)));
-                }
-            },
-            Command::Policy(app, policy, reply) => {
-                let r = s.node_mut().policy_mut().set(app, policy);
-                let _ = reply.send(r.map_err(Error::Command));
-            }
+            Command::Stack(c) => self.waiters.command(&mut self.stack, now, c),
             Command::Inspect(read) => read(&self.stack),
             Command::Stats(reply) => {
                 let _ = reply.send(Ok(Stats::of(&self.stack, self.stats)));
@@ -317,83 +232,17 @@ impl Driver {
         }
     }
 
-    fn outcome(&mut self, o: Outcome) {
-        match o {
-            Outcome::Event(NodeEvent::Joined) => {
-                tracing::info!(node = %self.stack.own().id, "joined the overlay");
-                for r in self.joins.drain(..) {
-                    let _ = r.send(Ok(()));
-                }
-                self.emit(NodeEvent::Joined);
+    fn log_and_emit(&mut self, ev: NodeEvent) {
+        let node = self.stack.own().id;
+        match &ev {
+            NodeEvent::Joined => tracing::info!(%node, "joined the overlay"),
+            NodeEvent::JoinFailed => tracing::warn!(%node, "the join got no answer"),
+            NodeEvent::Neighbour { peer, joined } => {
+                tracing::debug!(%node, ?peer, joined, "leaf set changed");
             }
-            Outcome::Event(NodeEvent::JoinFailed) => {
-                tracing::warn!(node = %self.stack.own().id, "the join got no answer");
-                for r in self.joins.drain(..) {
-                    let _ = r.send(Err(Error::JoinFailed));
-                }
-                self.emit(NodeEvent::JoinFailed);
-            }
-            Outcome::Event(NodeEvent::Attached { group }) => {
-                for r in self.subscribes.remove(&group).unwrap_or_default() {
-                    let _ = r.send(Ok(()));
-                }
-                self.emit(NodeEvent::Attached { group });
-            }
-            Outcome::Event(ev) => {
-                if let NodeEvent::Neighbour { peer, joined } = &ev {
-                    tracing::debug!(node = %self.stack.own().id, ?peer, joined, "leaf set changed");
-                }
-                self.emit(ev);
-            }
-            Outcome::Stored(op, replicas) => match self.ops.remove(&op) {
-                Some(Waiting::Put(r)) => {
-                    let _ = r.send(Ok(replicas));
-                }
-                Some(Waiting::PutContent(key, r)) => {
-                    let _ = r.send(Ok((key, replicas)));
-                }
-                Some(Waiting::Get(r)) => {
-                    let _ = r.send(Err(Error::TimedOut));
-                }
-                None => {}
-            },
-            Outcome::PutFailed(op, e) => self.answer(op, Error::Put(e)),
-            Outcome::Found(op, value) => match self.ops.remove(&op) {
-                Some(Waiting::Get(r)) => {
-                    let _ = r.send(Ok(Some(value)));
-                }
-                Some(other) => self.fail(other, Error::TimedOut),
-                None => {}
-            },
-            Outcome::NotFound(op) => match self.ops.remove(&op) {
-                Some(Waiting::Get(r)) => {
-                    let _ = r.send(Ok(None));
-                }
-                Some(other) => self.fail(other, Error::TimedOut),
-                None => {}
-            },
-            Outcome::TimedOut(op) => self.answer(op, Error::TimedOut),
-            Outcome::Anycast(op, answer) => {
-                if let Some(r) = self.anycasts.remove(&op) {
-                    let _ = r.send(answer);
-                }
-            }
+            _ => {}
         }
-    }
-
-    fn answer(&mut self, op: OpId, e: Error) {
-        if let Some(w) = self.ops.remove(&op) {
-            self.fail(w, e);
-        }
-    }
-
-    fn fail(&mut self, w: Waiting, e: Error) {
-        // A caller that gave up dropped its receiver: nothing to tell.
-        match w {
-            Waiting::Put(r) => drop(r.send(Err(e))),
-            Waiting::PutContent(_, r) => drop(r.send(Err(e))),
-            Waiting::Get(r) => drop(r.send(Err(e))),
-        }
+        self.emit(ev);
     }
 
     /// Leaves the overlay, sends what is queued (as far as the socket takes
@@ -413,74 +262,6 @@ impl Driver {
         self.commands.close();
         if let Some(r) = reply {
             let _ = r.send(Ok(()));
-        }
-    }
-}
-
-/// A stack event, owned and sorted by who waits for it.
-enum Outcome {
-    Event(NodeEvent),
-    Stored(OpId, u8),
-    PutFailed(OpId, PutError),
-    Found(OpId, Value),
-    NotFound(OpId),
-    TimedOut(OpId),
-    Anycast(AnycastId, Result<Peer, Error>),
-}
-
-impl Outcome {
-    fn of(ev: StackEvent<'_>) -> Outcome {
-        match ev {
-            StackEvent::Overlay(e) => Outcome::Event(match e {
-                Event::Joined => NodeEvent::Joined,
-                Event::JoinFailed => NodeEvent::JoinFailed,
-                Event::Deliver(d) => NodeEvent::Deliver {
-                    key: d.key,
-                    app: d.app,
-                    source: d.source,
-                    msg_id: d.msg_id,
-                    hops: d.hops,
-                    payload: Bytes::copy_from_slice(d.payload),
-                },
-                Event::Update { peer, joined } => NodeEvent::Neighbour { peer, joined },
-                Event::RouteFailed { msg_id, key, app } => {
-                    NodeEvent::RouteFailed { msg_id, key, app }
-                }
-            }),
-            StackEvent::Dht(d) => match d {
-                DhtEvent::Stored { op, replicas, .. } => Outcome::Stored(op, replicas),
-                DhtEvent::PutFailed { op, error, .. } => Outcome::PutFailed(op, error),
-                DhtEvent::Found {
-                    op,
-                    version,
-                    cached,
-                    value,
-                    ..
-                } => Outcome::Found(
-                    op,
-                    Value {
-                        version,
-                        cached,
-                        bytes: Bytes::copy_from_slice(value),
-                    },
-                ),
-                DhtEvent::NotFound { op, .. } => Outcome::NotFound(op),
-                DhtEvent::GetTimedOut { op, .. } => Outcome::TimedOut(op),
-            },
-            StackEvent::Scribe(s) => match s {
-                ScribeEvent::Attached { group } => Outcome::Event(NodeEvent::Attached { group }),
-                ScribeEvent::Delivered { group, id, data } => {
-                    Outcome::Event(NodeEvent::Multicast {
-                        group,
-                        id,
-                        data: Bytes::copy_from_slice(data),
-                    })
-                }
-                ScribeEvent::AnycastAccepted { op, by, .. } => Outcome::Anycast(op, Ok(by)),
-                ScribeEvent::AnycastFailed { op, error, .. } => {
-                    Outcome::Anycast(op, Err(Error::Anycast(error)))
-                }
-            },
         }
     }
 }

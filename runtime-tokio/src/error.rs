@@ -7,6 +7,7 @@ use pastry_core::client::{ClientError, Refusal};
 use pastry_core::dht::{DhtError, PutError};
 use pastry_core::scribe::{AnycastError, ScribeError};
 use pastry_core::stack::StackError;
+use pastry_core::stack::waiters::Failure;
 use pastry_core::{CommandError, Id};
 
 /// A command's failure. Every handle call answers with a value or one of
@@ -87,6 +88,20 @@ impl std::error::Error for Error {
             Error::Scribe(e) => Some(e),
             Error::Config(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Command(e) => Error::Command(e),
+            Failure::Dht(e) => Error::Dht(e),
+            Failure::Scribe(e) => Error::Scribe(e),
+            Failure::JoinFailed => Error::JoinFailed,
+            Failure::Put(e) => Error::Put(e),
+            Failure::Anycast(e) => Error::Anycast(e),
+            Failure::TimedOut => Error::TimedOut,
         }
     }
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pastry_core::node::AppPolicy;
+use pastry_core::stack::waiters::{self, Answer, NodeEvent, Value};
 use pastry_core::{AppId, Id, NodeSet, Peer};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::TokioStack;
 use crate::error::Error;
-use crate::event::NodeEvent;
 use crate::stats::Stats;
 
 /// How a command's answer travels back.
@@ -23,31 +23,18 @@ pub(crate) type Inspect = Box<dyn FnOnce(&TokioStack) + Send>;
 
 /// A command for the node's task.
 pub(crate) enum Command {
-    Join(Option<SocketAddr>, Reply<()>),
-    Route(Id, AppId, Bytes, Reply<u64>),
-    Put(Id, u64, Bytes, Reply<u8>),
-    PutContent(Bytes, Reply<(Id, u8)>),
-    Get(Id, bool, Reply<Option<Value>>),
-    Subscribe(Id, Reply<()>),
-    Unsubscribe(Id, Reply<()>),
-    Publish(Id, Bytes, Reply<u64>),
-    Anycast(Id, Bytes, Reply<Peer>),
-    Policy(AppId, AppPolicy, Reply<()>),
+    /// A command of the stack, answered through the waiters.
+    Stack(waiters::Command),
     Inspect(Inspect),
     Stats(Reply<Stats>),
     Shutdown(Reply<()>),
     Crash(Reply<()>),
 }
 
-/// A value read from the DHT.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Value {
-    /// Its version.
-    pub version: u64,
-    /// Whether a cache on the path answered rather than a replica.
-    pub cached: bool,
-    /// Its bytes.
-    pub bytes: Bytes,
+/// A one-shot channel's sender as the core's answer.
+fn answer<T: Send + 'static>(tx: Reply<T>) -> Answer<T> {
+    // A caller that gave up dropped its receiver: nothing to tell.
+    Box::new(move |r| drop(tx.send(r.map_err(Error::from))))
 }
 
 /// Talks to one running node. Cheap to clone; every clone reaches the same
@@ -66,6 +53,13 @@ impl Handle {
         self.own
     }
 
+    async fn ask_stack<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Answer<T>) -> waiters::Command,
+    ) -> Result<T, Error> {
+        self.ask(|tx| Command::Stack(make(answer(tx)))).await
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
         let (tx, rx) = oneshot::channel();
         self.commands
@@ -79,7 +73,8 @@ impl Handle {
     /// new overlay of one. Answers once the node is active (its leaf set
     /// confirmed), or [`Error::JoinFailed`] after the core's retries.
     pub async fn join(&self, bootstrap: Option<SocketAddr>) -> Result<(), Error> {
-        self.ask(|r| Command::Join(bootstrap, r)).await
+        self.ask_stack(|a| waiters::Command::Join(bootstrap, a))
+            .await
     }
 
     /// KBR `route`: sends `payload` for application `app` to the live node
@@ -91,33 +86,38 @@ impl Handle {
         app: AppId,
         payload: impl Into<Bytes>,
     ) -> Result<u64, Error> {
-        let payload = payload.into();
-        self.ask(|r| Command::Route(key, app, payload, r)).await
+        let payload = payload.into().to_vec();
+        self.ask_stack(|a| waiters::Command::Route(key, app, payload, a))
+            .await
     }
 
     /// Stores `value` under `key` at `version` on the key's replica set;
     /// answers how many replicas stored it, once a quorum did.
     pub async fn put(&self, key: Id, version: u64, value: impl Into<Bytes>) -> Result<u8, Error> {
-        let value = value.into();
-        self.ask(|r| Command::Put(key, version, value, r)).await
+        let value = value.into().to_vec();
+        self.ask_stack(|a| waiters::Command::Put(key, version, value, a))
+            .await
     }
 
     /// Stores `value` under its content hash (key = SHA-1(value), checked
     /// by every replica); answers the key and the replicas that stored it.
     pub async fn put_content(&self, value: impl Into<Bytes>) -> Result<(Id, u8), Error> {
-        let value = value.into();
-        self.ask(|r| Command::PutContent(value, r)).await
+        let value = value.into().to_vec();
+        self.ask_stack(|a| waiters::Command::PutContent(value, a))
+            .await
     }
 
     /// Reads `key`: the value, or `None` if no replica holds it.
     pub async fn get(&self, key: Id) -> Result<Option<Value>, Error> {
-        self.ask(|r| Command::Get(key, false, r)).await
+        self.ask_stack(|a| waiters::Command::Get(key, false, a))
+            .await
     }
 
     /// Reads a content-hash key; a value that does not hash to `key` is
     /// refused on the way.
     pub async fn get_content(&self, key: Id) -> Result<Option<Value>, Error> {
-        self.ask(|r| Command::Get(key, true, r)).await
+        self.ask_stack(|a| waiters::Command::Get(key, true, a))
+            .await
     }
 
     /// Joins a multicast group (its id is [`pastry_core::scribe::group_id`]
@@ -126,7 +126,8 @@ impl Handle {
     /// member then, and [`NodeEvent::Attached`] follows when it attaches.
     pub async fn subscribe(&self, group: Id) -> Result<(), Error> {
         let wait = self.attach_timeout;
-        match tokio::time::timeout(wait, self.ask(|r| Command::Subscribe(group, r))).await {
+        let ask = self.ask_stack(|a| waiters::Command::Subscribe(group, a));
+        match tokio::time::timeout(wait, ask).await {
             Ok(answer) => answer,
             Err(_) => Err(Error::TimedOut),
         }
@@ -134,28 +135,32 @@ impl Handle {
 
     /// Leaves a multicast group.
     pub async fn unsubscribe(&self, group: Id) -> Result<(), Error> {
-        self.ask(|r| Command::Unsubscribe(group, r)).await
+        self.ask_stack(|a| waiters::Command::Unsubscribe(group, a))
+            .await
     }
 
     /// Publishes `data` to every member of `group`; answers the
     /// publication's id once it is sent toward the group's root.
     pub async fn publish(&self, group: Id, data: impl Into<Bytes>) -> Result<u64, Error> {
-        let data = data.into();
-        self.ask(|r| Command::Publish(group, data, r)).await
+        let data = data.into().to_vec();
+        self.ask_stack(|a| waiters::Command::Publish(group, data, a))
+            .await
     }
 
     /// Offers `data` to one member of `group` (nearest first, depth-first
     /// through the tree); answers the member that accepted it.
     pub async fn anycast(&self, group: Id, data: impl Into<Bytes>) -> Result<Peer, Error> {
-        let data = data.into();
-        self.ask(|r| Command::Anycast(group, data, r)).await
+        let data = data.into().to_vec();
+        self.ask_stack(|a| waiters::Command::Anycast(group, data, a))
+            .await
     }
 
     /// Sets how this node treats application `app` (PROST): whether it
     /// serves it, and whether it is per-hop (every node on the path runs
     /// the forwarder given to [`crate::Builder::forwarder`]) or end-node.
     pub async fn set_policy(&self, app: AppId, policy: AppPolicy) -> Result<(), Error> {
-        self.ask(|r| Command::Policy(app, policy, r)).await
+        self.ask_stack(|a| waiters::Command::Policy(app, policy, a))
+            .await
     }
 
     /// Runs `read` on the node's task with the node's state (the core's

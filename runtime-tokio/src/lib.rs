@@ -56,7 +56,6 @@ mod app;
 mod client;
 mod driver;
 mod error;
-mod event;
 mod handle;
 mod stats;
 
@@ -75,8 +74,8 @@ pub use app::{Accept, AcceptFn, Hop};
 pub use client::{Client, Publication};
 pub use driver::TokioStack;
 pub use error::Error;
-pub use event::NodeEvent;
-pub use handle::{Events, Handle, Value};
+pub use handle::{Events, Handle};
+pub use pastry_core::stack::waiters::{NodeEvent, Value};
 pub use stats::{RuntimeStats, Stats};
 
 /// The stack is large (its message slots hold whole datagrams): built

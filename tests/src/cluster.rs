@@ -21,6 +21,7 @@ use clap::Parser;
 use pastry_core::rng::SmallRng;
 use pastry_core::scribe::group_id;
 use pastry_core::stack::StackConfig;
+use pastry_core::stack::waiters::NodeEvent;
 use pastry_core::{AppId, Id, Peer};
 
 use crate::oracle::{Ring, closest_n};
@@ -79,6 +80,29 @@ pub enum Seen {
         /// Its bytes.
         data: Vec<u8>,
     },
+}
+
+impl Seen {
+    /// What the run sees of a runtime's event (both runtimes hand out the
+    /// core's owned events).
+    pub fn of(ev: NodeEvent) -> Option<Seen> {
+        match ev {
+            NodeEvent::Deliver {
+                key,
+                app,
+                source,
+                msg_id,
+                ..
+            } => Some(Seen::Deliver {
+                key,
+                app,
+                source: source.id,
+                msg_id,
+            }),
+            NodeEvent::Multicast { group, id, data } => Some(Seen::Multicast { group, id, data }),
+            _ => None,
+        }
+    }
 }
 
 /// One running node, through blocking calls; errors as text.

@@ -15,6 +15,9 @@
 //! may queue datagrams while doing so, so an empty event poll does not
 //! mean nothing is left to send.
 
+#[cfg(feature = "alloc")]
+pub mod waiters;
+
 use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
