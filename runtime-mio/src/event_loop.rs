@@ -119,22 +119,17 @@ impl EventLoop {
         }
     }
 
+    /// Indices are never reused: a handle (or a late readiness event) of a
+    /// stopped node can never reach a node started after it. A stopped
+    /// node leaves only an empty entry behind.
     fn add(&mut self, mut slot: Box<NodeSlot>) -> Result<usize, Error> {
-        let i = self
-            .nodes
-            .iter()
-            .position(Option::is_none)
-            .unwrap_or(self.nodes.len());
+        let i = self.nodes.len();
         self.poll.registry().register(
             &mut slot.socket,
             Token(i),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        if i == self.nodes.len() {
-            self.nodes.push(Some(slot));
-        } else {
-            self.nodes[i] = Some(slot);
-        }
+        self.nodes.push(Some(slot));
         Ok(i)
     }
 

@@ -284,3 +284,18 @@ fn a_blocking_client_uses_the_overlay_through_one_member() {
     );
     c.route(Id::sha1(b"somewhere"), AppId(1), b"r").unwrap();
 }
+
+#[test]
+fn a_stopped_node_s_handle_never_reaches_a_node_started_after_it() {
+    let rt = Runtime::start().unwrap();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (a, _) = rt.spawn(Builder::new(loopback)).unwrap();
+    a.join(None).unwrap();
+    a.shutdown().unwrap();
+    let (b, _) = rt.spawn(Builder::new(loopback)).unwrap();
+    b.join(None).unwrap();
+    // a's handle answers Stopped; it does not act on b.
+    assert!(matches!(a.put(Id::ZERO, 1, b"x"), Err(Error::Stopped)));
+    assert!(matches!(a.neighbor_set(1), Err(Error::Stopped)));
+    assert!(b.get(Id::ZERO).unwrap().is_none(), "a's put reached b");
+}
