@@ -121,9 +121,9 @@ impl Driver {
                 match c {
                     Command::Shutdown(reply) => return self.stop(Some(reply)).await,
                     Command::Crash(reply) => {
-                        // Nothing more is sent; the socket closes as the
-                        // driver drops.
-                        self.commands.close();
+                        // Nothing more is sent; the socket closes with the
+                        // driver, before the caller hears back.
+                        drop(self);
                         let _ = reply.send(Ok(()));
                         return;
                     }
@@ -259,7 +259,9 @@ impl Driver {
             let _ = tokio::time::timeout_at(grace, self.socket.writable()).await;
             self.drain();
         }
-        self.commands.close();
+        // The socket closes with the driver, before the caller hears back:
+        // a returned shutdown means the port is free.
+        drop(self);
         if let Some(r) = reply {
             let _ = r.send(Ok(()));
         }
