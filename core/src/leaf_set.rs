@@ -184,27 +184,45 @@ impl<const HALF: usize> LeafSet<HALF> {
         out
     }
 
-    /// Whether `insert` would make `id` a new member: it is not one, and it
-    /// is among the L/2 nearest known on a side.
+    /// Whether `insert` would add `id` to a side: it is not on that side,
+    /// and it is among the L/2 nearest known there. (In a small ring a
+    /// member of one side may belong on the other too.)
     pub fn admits(&self, id: Id) -> bool {
-        if id == self.own || self.contains(id) {
+        if id == self.own {
             return false;
         }
         let own = self.own;
         let fits = |side: &[Peer], d: Distance, dist: fn(Id, Id) -> Distance| {
-            side.len() < self.half || side.last().is_some_and(|last| d < dist(own, last.id))
+            side.iter().all(|p| p.id != id)
+                && (side.len() < self.half
+                    || side.last().is_some_and(|last| d < dist(own, last.id)))
         };
         fits(&self.left, own.ccw_distance(id), Id::ccw_distance)
             || fits(&self.right, own.cw_distance(id), Id::cw_distance)
     }
 
     /// Removes `id` from both sides; whether it was a member.
+    ///
+    /// When the sides shared a member, the members are the whole ring, so
+    /// each side is refilled from the other: its L/2 nearest are among
+    /// them. (Otherwise a side left short waits for repair, Pastry'01
+    /// §2.4, as no member can be known to belong there.)
     pub fn remove(&mut self, id: Id) -> bool {
+        let whole_ring = self.left.iter().any(|p| self.in_right(p.id));
         let mut found = false;
         for side in [&mut self.left, &mut self.right] {
             if let Some(i) = side.iter().position(|p| p.id == id) {
                 side.remove(i);
                 found = true;
+            }
+        }
+        if found && whole_ring {
+            let (own, half) = (self.own, self.half);
+            for p in self.right.clone() {
+                insert_side(&mut self.left, half, p, |id| own.ccw_distance(id));
+            }
+            for p in self.left.clone() {
+                insert_side(&mut self.right, half, p, |id| own.cw_distance(id));
             }
         }
         found

@@ -119,6 +119,67 @@ fn inserting_everyone_gives_the_true_leaf_set() {
     }
 }
 
+/// A small ring (the sides overlap) stays exact as members leave: each
+/// side refills from the other. The fuzzer's `sim_faults` found the sides
+/// stuck short of a member after one graceful leave in a ring of 12.
+#[test]
+fn removals_from_a_small_ring_leave_the_true_leaf_set() {
+    let mut rng = SmallRng::new(12);
+    for n in [3usize, 5, 9, 12, 16] {
+        for _ in 0..50 {
+            let ids: Vec<Id> = (0..n).map(|_| random_id(&mut rng)).collect();
+            let own = ids[0];
+            let mut others: BTreeSet<Id> = ids[1..].iter().copied().collect();
+            let mut ls: LeafSet<8> = LeafSet::new(own);
+            for (i, id) in ids.iter().enumerate() {
+                ls.insert(Peer::new(*id, addr(i as u16)));
+            }
+            while let Some(&gone) = others.iter().nth(rng.below(others.len() as u64) as usize) {
+                others.remove(&gone);
+                assert!(ls.remove(gone));
+                check_invariants(&ls);
+                let (l, r) = true_sides(own, &others, 8);
+                let ids = |side: &[Peer]| side.iter().map(|p| p.id).collect::<Vec<_>>();
+                assert_eq!(ids(ls.left()), l, "n={n}, {} left", others.len());
+                assert_eq!(ids(ls.right()), r, "n={n}, {} left", others.len());
+            }
+        }
+    }
+}
+
+/// `admits` answers for each side: a member of one side that `insert`
+/// would add to the other is admitted (and then probed by the node),
+/// one on both sides is not.
+#[test]
+fn admits_agrees_with_insert_side_by_side() {
+    let mut rng = SmallRng::new(13);
+    for n in [3usize, 9, 17, 18, 40] {
+        let ids: Vec<Id> = (0..n).map(|_| random_id(&mut rng)).collect();
+        let own = ids[0];
+        let mut ls: LeafSet<8> = LeafSet::new(own);
+        for (i, id) in ids.iter().enumerate().skip(1) {
+            ls.insert(Peer::new(*id, addr(i as u16)));
+        }
+        // The nearest on the left leaves, without a refill when the ring
+        // is larger than the leaf set.
+        let gone = ls.left()[0].id;
+        ls.remove(gone);
+        for (i, id) in ids.iter().enumerate().skip(1).filter(|(_, id)| **id != gone) {
+            let admitted = ls.admits(*id);
+            let mut copy = ls.clone();
+            let sides = |l: &LeafSet<8>| {
+                let on = |side: &[Peer]| side.iter().any(|p| p.id == *id);
+                (on(l.left()), on(l.right()))
+            };
+            let before = sides(&copy);
+            copy.insert(Peer::new(*id, addr(i as u16)));
+            let after = sides(&copy);
+            assert_eq!(admitted, before != after, "n={n}: {before:?} -> {after:?}");
+        }
+        assert!(!ls.admits(own));
+    }
+}
+
 #[test]
 fn closest_and_covers_agree_with_brute_force() {
     let mut rng = SmallRng::new(12);
