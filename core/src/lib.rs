@@ -126,6 +126,8 @@
 //!   the core needs an allocator, and without it nothing can allocate
 //!   ([`dht::FixedStore`] keeps values in fixed arrays).
 //! * `arbitrary`: `Arbitrary` impls for ids, peers and app ids (fuzzing).
+//! * `fuzzing`: [`fuzzing`], checks of the DHT's and Scribe's private
+//!   payload codecs for the fuzz targets.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -139,6 +141,8 @@ extern crate std;
 pub mod client;
 pub mod config;
 pub mod dht;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod id;
 pub mod leaf_set;
 pub mod node;

@@ -164,7 +164,12 @@ fn admits_agrees_with_insert_side_by_side() {
         // is larger than the leaf set.
         let gone = ls.left()[0].id;
         ls.remove(gone);
-        for (i, id) in ids.iter().enumerate().skip(1).filter(|(_, id)| **id != gone) {
+        for (i, id) in ids
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, id)| **id != gone)
+        {
             let admitted = ls.admits(*id);
             let mut copy = ls.clone();
             let sides = |l: &LeafSet<8>| {

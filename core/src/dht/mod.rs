@@ -124,7 +124,7 @@
 //! every current replica has confirmed holding it.
 
 mod cache;
-mod msg;
+pub(crate) mod msg;
 pub mod store;
 mod sync;
 

@@ -141,7 +141,7 @@
 mod anycast;
 mod heartbeat;
 mod membership;
-mod msg;
+pub(crate) mod msg;
 mod publish;
 mod tree;
 

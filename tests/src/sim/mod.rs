@@ -12,6 +12,7 @@
 //! delay penalty (the sum of one-way delays along the overlay path over
 //! the direct one-way delay from source to the node that delivered).
 
+mod faults;
 pub mod groups;
 pub mod network;
 pub mod report;
@@ -21,7 +22,7 @@ pub mod truth;
 
 use std::cmp::Ordering;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,6 +33,7 @@ use pastry_core::scribe::{self, Joins, Members, Scribe, ScribeConfig};
 use pastry_core::wire::{Body, Kind, Message};
 use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload};
 
+pub use faults::Fault;
 use network::{Network, Place};
 use truth::Truth;
 
@@ -182,7 +184,8 @@ struct Slot<const POOL: usize> {
     dht: Option<Box<Dht<MapStore>>>,
     /// Its Scribe, when the simulation runs it; dropped with the node.
     scribe: Option<Box<SimScribe>>,
-    /// Its address, kept after it is gone.
+    /// Its id and address, kept after it is gone (a restart reuses them).
+    id: Id,
     addr: SocketAddr,
     place: Place,
     /// Side of a partition, when one is in force.
@@ -285,6 +288,8 @@ pub struct Sim<const POOL: usize = 16> {
     /// Counters.
     pub counters: Counters,
     partitioned: bool,
+    /// Faults for the next datagrams sent, in order ([`Sim::set_faults`]).
+    faults: VecDeque<Fault>,
     churn: Option<Churn>,
     buf: Vec<u8>,
     /// Bytes of datagrams in flight, by index; `free_wire` lists those
@@ -325,6 +330,7 @@ impl<const POOL: usize> Sim<POOL> {
             lookup_order: Vec::new(),
             counters: Counters::default(),
             partitioned: false,
+            faults: VecDeque::new(),
             churn: None,
             buf,
             wire: Vec::new(),
@@ -342,27 +348,14 @@ impl<const POOL: usize> Sim<POOL> {
         let i = self.slots.len();
         let id = random_id(&mut self.rng);
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
-        let seed = self.rng.next_u64();
-        let forwarder = (Lookups, Joins);
-        let node =
-            SimNode::<POOL>::with_forwarder(self.config.node.clone(), id, addr, seed, forwarder)
-                .expect("valid config");
+        let mut node = self.new_node(id, addr);
         let place = self.network.place(i, &mut self.rng);
-        let mut node = Box::new(node);
-        let dht = self.config.dht.clone().map(|config| {
-            let dht = Dht::new(config, MapStore::new(), self.rng.next_u64()).expect("valid DHT");
-            dht.install(node.as_mut()).expect("policy room");
-            Box::new(dht)
-        });
-        let scribe = self.config.scribe.map(|config| {
-            let s = SimScribe::new(config, Members).expect("valid Scribe config");
-            s.install(node.as_mut()).expect("policy room");
-            Box::new(s)
-        });
+        let (dht, scribe) = self.new_apps(&mut node);
         self.slots.push(Slot {
             node: Some(node),
             dht,
             scribe,
+            id,
             addr,
             place,
             side: false,
@@ -370,6 +363,35 @@ impl<const POOL: usize> Sim<POOL> {
         });
         self.by_addr.insert(addr, i as u32);
         i
+    }
+
+    /// A fresh node (its randomness drawn from the simulation's).
+    fn new_node(&mut self, id: Id, addr: SocketAddr) -> Box<SimNode<POOL>> {
+        let seed = self.rng.next_u64();
+        let forwarder = (Lookups, Joins);
+        let node =
+            SimNode::<POOL>::with_forwarder(self.config.node.clone(), id, addr, seed, forwarder)
+                .expect("valid config");
+        Box::new(node)
+    }
+
+    /// The applications the configuration asks for, installed on `node`.
+    #[allow(clippy::type_complexity)]
+    fn new_apps(
+        &mut self,
+        node: &mut SimNode<POOL>,
+    ) -> (Option<Box<Dht<MapStore>>>, Option<Box<SimScribe>>) {
+        let dht = self.config.dht.clone().map(|config| {
+            let dht = Dht::new(config, MapStore::new(), self.rng.next_u64()).expect("valid DHT");
+            dht.install(node).expect("policy room");
+            Box::new(dht)
+        });
+        let scribe = self.config.scribe.map(|config| {
+            let s = SimScribe::new(config, Members).expect("valid Scribe config");
+            s.install(node).expect("policy room");
+            Box::new(s)
+        });
+        (dht, scribe)
     }
 
     /// Number of nodes ever created.
@@ -783,7 +805,9 @@ impl<const POOL: usize> Sim<POOL> {
         };
         let lost = self.config.loss > 0.0 && self.rng.unit() < self.config.loss;
         let cut = self.partitioned && self.slots[from].side != self.slots[to as usize].side;
-        if lost || cut {
+        // A fault chosen for this datagram (fuzzing), after the model's own.
+        let fault = self.faults.pop_front().unwrap_or(Fault::Deliver);
+        if lost || cut || fault == Fault::Drop {
             self.counters.dropped += 1;
             return;
         }
@@ -795,7 +819,18 @@ impl<const POOL: usize> Sim<POOL> {
         } else {
             1.0
         };
-        let delay_us = (base.as_micros() as f64 * stretch) as u64;
+        let mut delay_us = (base.as_micros() as f64 * stretch) as u64;
+        if let Fault::Delay(d) = fault {
+            delay_us += d.as_micros() as u64;
+        }
+        self.enqueue(from, to, delay_us, len);
+        if let Fault::Duplicate(d) = fault {
+            self.enqueue(from, to, delay_us + d.as_micros() as u64, len);
+        }
+    }
+
+    /// Puts the datagram in `buf` on the wire, to arrive after `delay_us`.
+    fn enqueue(&mut self, from: usize, to: u32, delay_us: u64, len: usize) {
         let at = self.now + Duration::from_micros(delay_us);
         // Datagram buffers are recycled: no allocation per datagram once
         // the most in flight at once have been seen.

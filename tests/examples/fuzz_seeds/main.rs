@@ -1,6 +1,12 @@
-//! Writes the seed corpus for the `wire_decode` fuzz target: one real frame
-//! of every message kind. `cargo run -p pastry-tests --example fuzz_seeds`
-//! (from the workspace root) rewrites `fuzz/corpus/wire_decode/`.
+//! Writes the seed corpora of the fuzz targets (`fuzz/corpus/<target>/`):
+//! one real frame of every overlay message kind (`wire_decode`), every
+//! client frame kind (`client_decode`), the DHT's and Scribe's payloads as
+//! five in-memory stacks sent them (`app_payloads`), and for the targets
+//! that build their input with `arbitrary`, byte strings chosen so that
+//! each decodes to a different shape. `cargo run -p pastry-tests --example
+//! fuzz_seeds` (from the workspace root) rewrites them.
+
+mod seeds;
 
 use std::net::SocketAddr;
 
@@ -106,5 +112,8 @@ fn main() -> std::io::Result<()> {
         std::fs::write(dir.join(name), &buf)?;
     }
     println!("wrote {} seeds to {}", bodies.len(), dir.display());
+    seeds::client_frames()?;
+    seeds::app_payloads()?;
+    seeds::structured()?;
     Ok(())
 }
