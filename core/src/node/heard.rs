@@ -14,9 +14,18 @@ use crate::time::Instant;
 /// Members are keyed by their id's first 64 bits (a collision within one
 /// leaf set only skips a hint) and spread over two halves by that key, so
 /// `N` per half covers a leaf set of `2N` in little memory.
+///
+/// A hint set aside because its member was heard lately is marked for a
+/// recheck: what was heard may have been old (a datagram delayed,
+/// duplicated or replayed), and once the other leaf sets have settled no
+/// hint comes again. So when the lease since the member was last heard
+/// runs out, it is probed after all. (Found by the `sim_faults` fuzz
+/// target: a dead member kept for good.) One bit per entry.
 #[derive(Clone, Debug)]
 pub(crate) struct HeardLately<const N: usize> {
     halves: [Vec<(u64, Instant), N>; 2],
+    /// Bit `j` of half `h`: entry `j` of that half awaits a recheck.
+    recheck: [u32; 2],
 }
 
 fn key(id: Id) -> u64 {
@@ -26,8 +35,10 @@ fn key(id: Id) -> u64 {
 
 impl<const N: usize> HeardLately<N> {
     pub(crate) fn new() -> Self {
+        const { assert!(N <= 32, "one recheck bit per entry in a u32") };
         HeardLately {
             halves: [Vec::new(), Vec::new()],
+            recheck: [0; 2],
         }
     }
 
@@ -35,7 +46,8 @@ impl<const N: usize> HeardLately<N> {
     /// heard is forgotten when full.
     pub(crate) fn note(&mut self, id: Id, now: Instant) {
         let k = key(id);
-        let list = &mut self.halves[(k & 1) as usize];
+        let h = (k & 1) as usize;
+        let list = &mut self.halves[h];
         if let Some(e) = list.iter_mut().find(|(i, _)| *i == k) {
             e.1 = now;
             return;
@@ -43,6 +55,12 @@ impl<const N: usize> HeardLately<N> {
         if list.is_full() {
             let oldest = (0..list.len()).min_by_key(|&j| list[j].1);
             if let Some(j) = oldest {
+                // swap_remove moves the last entry (and its bit) to j.
+                let last = list.len() - 1;
+                let bits = &mut self.recheck[h];
+                let moved = if j == last { 0 } else { *bits >> last & 1 };
+                *bits &= !(1 << j | 1 << last);
+                *bits |= moved << j;
                 list.swap_remove(j);
             }
         }
@@ -50,11 +68,47 @@ impl<const N: usize> HeardLately<N> {
     }
 
     /// Whether `id` was heard from at or after `since`.
+    #[cfg(test)]
     pub(crate) fn since(&self, id: Id, since: Instant) -> bool {
+        self.last(id).is_some_and(|t| t >= since)
+    }
+
+    /// When `id` was last heard from, if it is remembered.
+    pub(crate) fn last(&self, id: Id) -> Option<Instant> {
         let k = key(id);
         self.halves[(k & 1) as usize]
             .iter()
-            .any(|(i, t)| *i == k && *t >= since)
+            .find(|(i, _)| *i == k)
+            .map(|(_, t)| *t)
+    }
+
+    /// Marks `id` (if remembered) for a recheck once `lease` has passed
+    /// since it was last heard.
+    pub(crate) fn recheck(&mut self, id: Id) {
+        let k = key(id);
+        let h = (k & 1) as usize;
+        if let Some(j) = self.halves[h].iter().position(|(i, _)| *i == k) {
+            self.recheck[h] |= 1 << j;
+        }
+    }
+
+    /// A member marked for a recheck and not heard within `lease` of
+    /// `now`, unmarked: its key (see [`HeardLately::is`]).
+    pub(crate) fn take_due(&mut self, now: Instant, lease: core::time::Duration) -> Option<u64> {
+        for h in 0..2 {
+            for (j, (k, t)) in self.halves[h].iter().enumerate() {
+                if self.recheck[h] >> j & 1 == 1 && *t + lease <= now {
+                    self.recheck[h] &= !(1 << j);
+                    return Some(*k);
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether `id` is the member keyed `k`.
+    pub(crate) fn is(id: Id, k: u64) -> bool {
+        key(id) == k
     }
 }
 
@@ -79,5 +133,36 @@ mod tests {
         let odd = Id::from_bytes([1; 20]);
         h.note(odd, t(5));
         assert!(h.since(odd, t(5)) && h.since(id(1), t(3)));
+        assert_eq!(h.last(id(1)), Some(t(3)));
+    }
+
+    #[test]
+    fn a_recheck_comes_due_once_a_lease_after_last_heard() {
+        let id = |b: u8| Id::from_bytes([b * 2; 20]);
+        let t = Instant::from_secs;
+        let lease = core::time::Duration::from_secs(10);
+        let mut h: HeardLately<2> = HeardLately::new();
+        h.note(id(1), t(1));
+        h.note(id(2), t(2));
+        h.recheck(id(1));
+        assert_eq!(h.take_due(t(10), lease), None);
+        h.note(id(1), t(5)); // heard again: due later
+        assert_eq!(h.take_due(t(14), lease), None);
+        assert!(HeardLately::<2>::is(
+            id(1),
+            h.take_due(t(15), lease).unwrap()
+        ));
+        assert_eq!(h.take_due(t(99), lease), None, "once");
+        // The mark moves with its entry when another is forgotten.
+        h.recheck(id(2));
+        h.note(id(1), t(20));
+        h.note(id(3), t(21)); // forgets 2 (oldest): its mark goes too
+        assert_eq!(h.take_due(t(99), lease), None);
+        h.recheck(id(3));
+        h.note(id(4), t(22)); // forgets 1; 3's entry moves, and its mark
+        assert!(HeardLately::<2>::is(
+            id(3),
+            h.take_due(t(99), lease).unwrap()
+        ));
     }
 }

@@ -10,6 +10,7 @@ use heapless::Vec;
 use super::app::Forwarder;
 use super::event::{CommandError, Ev};
 use super::graveyard::Graveyard;
+use super::heard::HeardLately;
 use super::outbox::Out;
 use super::pool::SlotState;
 use super::probes::{Probe, Probes, Purpose};
@@ -214,8 +215,20 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         if self.graveyard.contains(p.id) {
             return;
         }
-        if p.id != self.own().id && self.routing.leaf_set().admits(p.id) {
-            self.probe(p, Purpose::LeafCandidate, want_leaf_set);
+        if p.id == self.own().id || !self.routing.leaf_set().admits(p.id) {
+            return;
+        }
+        match self.routing.leaf_set().get(p.id).copied() {
+            // A member of one side that belongs on the other too (a small
+            // ring): as live as it is a member, so no probe; and at the
+            // address we know, not the one a third party gave.
+            Some(known) => {
+                self.insert_leaf(known);
+                self.refresh_right_watch();
+            }
+            None => {
+                self.probe(p, Purpose::LeafCandidate, want_leaf_set);
+            }
         }
     }
 
@@ -516,9 +529,16 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 }
                 _ => true,
             };
-            let heard = self.heard_lately.since(x.id, self.now - self.config.lease);
-            if in_range && !listed && !heard {
-                let _ = missing.push(*x);
+            if !in_range || listed {
+                continue;
+            }
+            match self.heard_lately.last(x.id) {
+                Some(t) if t >= self.now - self.config.lease => {
+                    self.heard_lately.recheck(x.id);
+                }
+                _ => {
+                    let _ = missing.push(*x);
+                }
             }
         }
         // A hint, not a verdict: probed like a leaf-set candidate (fewer
@@ -526,6 +546,19 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         // member failed; a live one answers the first try.
         for x in missing {
             self.probe(x, Purpose::LeafCandidate, false);
+        }
+    }
+
+    /// Hints set aside (see [`HeardLately`]) whose lease ran out: a member
+    /// still not heard from since is probed now.
+    fn recheck_hints(&mut self) {
+        while let Some(k) = self.heard_lately.take_due(self.now, self.config.lease) {
+            let member = (self.routing.leaf_set().members())
+                .find(|p| HeardLately::<HALF>::is(p.id, k))
+                .copied();
+            if let Some(x) = member {
+                self.probe(x, Purpose::LeafCandidate, false);
+            }
         }
     }
 
@@ -564,6 +597,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                     if let Some(p) = self.graveyard.next(self.now, since) {
                         self.probe(p, Purpose::Rtt, true);
                     }
+                    self.recheck_hints();
                     let next = self.jittered(self.config.heartbeat_period);
                     self.set_timer(t, Some(self.now + next));
                 }
