@@ -55,3 +55,30 @@ fn late_copies_of_a_dead_nodes_datagrams_do_not_keep_it_a_member() {
     let wrong = sim.wrong_leaf_sets();
     assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
 }
+
+/// sim_faults, crash-3b9a259: the same late copies, and node 0 crashes
+/// right after the build. Node 1 declared it failed, then a late copy of
+/// its old datagrams brought it back from the graveyard (as if a partition
+/// had healed) and nothing removed it again. A buried node now returns
+/// only by answering a probe.
+#[test]
+fn late_copies_do_not_bring_a_failed_node_back() {
+    let seed = 255;
+    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
+    let mut late = vec![Fault::Duplicate(Duration::from_millis(65_535)); 8];
+    late.extend([
+        Fault::Drop,
+        Fault::Delay(Duration::from_millis(38_979)),
+        Fault::Drop,
+    ]);
+    sim.set_faults(late);
+    for _ in 0..11 {
+        sim.spawn();
+        sim.run_for(Duration::from_millis(100));
+    }
+    sim.run_for(Duration::from_millis(10_094));
+    sim.crash(0);
+    sim.run_for(Duration::from_secs(300));
+    let wrong = sim.wrong_leaf_sets();
+    assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+}

@@ -353,6 +353,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     pub(super) fn on_probe_reply(&mut self, sender: Peer, m: ProbeReply<'_>) {
         let probe = self.probes.find(sender.id).copied();
+        let fresh = probe.is_some_and(|p| p.nonce == m.nonce);
         match probe {
             Some(p) if p.nonce == m.nonce => {
                 self.probes.remove(sender.id);
@@ -367,7 +368,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
             _ => self.stats.drops.unsolicited += 1,
         }
-        self.heard_from(sender);
+        self.heard(sender, fresh);
         let joining = self.phase == Phase::Joining;
         for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
             self.offer_leaf_candidate(q, joining);

@@ -548,6 +548,19 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// leaf set and offer it to the routing table (RTT still unknown).
     /// Returns whether `peer` is new in the leaf set.
     fn heard_from(&mut self, peer: Peer) -> bool {
+        self.heard(peer, false)
+    }
+
+    /// `peer` spoke; `fresh` when it answered our probe (its nonce proves
+    /// the datagram is not an old one).
+    pub(super) fn heard(&mut self, peer: Peer, fresh: bool) -> bool {
+        if !fresh && self.graveyard.contains(peer.id) {
+            // We declared it failed: a datagram delayed, duplicated or
+            // replayed must not bring it back, its answer to a probe will
+            // (found by the sim_faults fuzz target).
+            self.probe(peer, Purpose::Rtt, true);
+            return false;
+        }
         if let Some((id, t)) = &mut self.right_watch {
             if *id == peer.id {
                 *t = self.now;
