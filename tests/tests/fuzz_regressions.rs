@@ -8,13 +8,20 @@ use pastry_tests::sim::network::Network;
 use pastry_tests::sim::{Fault, Sim, SimConfig};
 
 fn ring(seed: u64, n: usize) -> Sim {
+    let sim = faulty_ring(seed, n, Vec::new());
+    assert!(sim.wrong_leaf_sets().is_empty(), "seed {seed}: not built");
+    sim
+}
+
+/// `n` nodes joined 100 ms apart, the first datagrams meeting `faults`.
+fn faulty_ring(seed: u64, n: usize, faults: Vec<Fault>) -> Sim {
     let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
+    sim.set_faults(faults);
     for _ in 0..n {
         sim.spawn();
         sim.run_for(Duration::from_millis(100));
     }
     sim.run_for(Duration::from_secs(10));
-    assert!(sim.wrong_leaf_sets().is_empty(), "seed {seed}: not built");
     sim
 }
 
@@ -40,15 +47,10 @@ fn a_leave_from_a_small_ring_leaves_exact_leaf_sets() {
 #[test]
 fn late_copies_of_a_dead_nodes_datagrams_do_not_keep_it_a_member() {
     let seed = 255;
-    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
     let mut late = vec![Fault::Duplicate(Duration::from_millis(65_535)); 10];
     late.push(Fault::Duplicate(Duration::from_millis(40_538)));
-    sim.set_faults(late);
-    for _ in 0..11 {
-        sim.spawn();
-        sim.run_for(Duration::from_millis(100));
-    }
-    sim.run_for(Duration::from_millis(30_575));
+    let mut sim = faulty_ring(seed, 11, late);
+    sim.run_for(Duration::from_millis(20_575));
     sim.crash(1);
     // A lease and a heartbeat after the last late copy, and some probes.
     sim.run_for(Duration::from_secs(180));
@@ -64,19 +66,14 @@ fn late_copies_of_a_dead_nodes_datagrams_do_not_keep_it_a_member() {
 #[test]
 fn late_copies_do_not_bring_a_failed_node_back() {
     let seed = 255;
-    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
     let mut late = vec![Fault::Duplicate(Duration::from_millis(65_535)); 8];
     late.extend([
         Fault::Drop,
         Fault::Delay(Duration::from_millis(38_979)),
         Fault::Drop,
     ]);
-    sim.set_faults(late);
-    for _ in 0..11 {
-        sim.spawn();
-        sim.run_for(Duration::from_millis(100));
-    }
-    sim.run_for(Duration::from_millis(10_094));
+    let mut sim = faulty_ring(seed, 11, late);
+    sim.run_for(Duration::from_millis(94));
     sim.crash(0);
     sim.run_for(Duration::from_secs(300));
     let wrong = sim.wrong_leaf_sets();
