@@ -79,3 +79,20 @@ fn late_copies_do_not_bring_a_failed_node_back() {
     let wrong = sim.wrong_leaf_sets();
     assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
 }
+
+/// sim_faults, crash-aac3040: late copies again, and node 0 leaves
+/// gracefully 33.7 s after the build. A copy of a datagram it sent before
+/// leaving arrived after its Leave and made it a member again for good. A
+/// leaver is now buried like a failed node.
+#[test]
+fn late_copies_do_not_bring_a_leaver_back() {
+    let seed = 255;
+    let mut late = vec![Fault::Duplicate(Duration::from_millis(65_535)); 5];
+    late.push(Fault::Delay(Duration::from_millis(33_924)));
+    let mut sim = faulty_ring(seed, 11, late);
+    sim.run_for(Duration::from_millis(33_653));
+    sim.leave(0);
+    sim.run_for(Duration::from_secs(300));
+    let wrong = sim.wrong_leaf_sets();
+    assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+}

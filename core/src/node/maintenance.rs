@@ -565,6 +565,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     pub(super) fn on_leave(&mut self, sender: Peer, m: Leave<'_>) {
         let (was_left, was_right) = self.forget(sender);
+        // Buried like a failed member (without counting towards a mass
+        // failure): a datagram it sent before leaving that arrives late
+        // must not make it a member again; only an answer to a probe can
+        // (found by the sim_faults fuzz target).
+        self.graveyard
+            .bury(sender, self.now, Duration::ZERO, Duration::ZERO);
         for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
             self.offer_leaf_candidate(q, false);
         }

@@ -1,5 +1,6 @@
 //! `sim_faults`: 8–16 nodes in the simulator while the fuzzer chooses what
-//! the network does to each datagram (drop, delay, duplicate) and when
+//! the network does to each datagram (drop, delay or duplicate, up to 10 s
+//! late) and when
 //! nodes crash, leave or restart. Once the faults stop and the network has
 //! been quiet for a while, every leaf set equals the true one and every
 //! lookup reaches the live node numerically closest to its key, once.
@@ -66,6 +67,17 @@ pub enum What {
     Restart,
 }
 
+/// How late a delayed or duplicated datagram arrives: at most
+/// [`MAX_LATE`]. The overlay assumes a datagram arrives within that or
+/// never; a copy older than a lease can make a node that crashed a member
+/// again where no hint of its failure follows (FUZZING.md, "still open").
+fn late(ms: u16) -> Duration {
+    Duration::from_millis(u64::from(ms)).min(MAX_LATE)
+}
+
+/// The latest a datagram arrives (see [`late`]).
+pub const MAX_LATE: Duration = Duration::from_secs(10);
+
 /// Runs one fuzz input (see the module docs).
 pub fn sim_faults(data: &[u8]) {
     let Ok(run) = FaultRun::arbitrary_take_rest(Unstructured::new(data)) else {
@@ -77,8 +89,8 @@ pub fn sim_faults(data: &[u8]) {
     sim.set_faults(run.faults.iter().take(MAX_FAULTS).map(|f| match *f {
         ArbFault::Deliver => Fault::Deliver,
         ArbFault::Drop => Fault::Drop,
-        ArbFault::Delay(ms) => Fault::Delay(Duration::from_millis(ms.into())),
-        ArbFault::Duplicate(ms) => Fault::Duplicate(Duration::from_millis(ms.into())),
+        ArbFault::Delay(ms) => Fault::Delay(late(ms)),
+        ArbFault::Duplicate(ms) => Fault::Duplicate(late(ms)),
     }));
     for _ in 0..n {
         sim.spawn();
