@@ -76,7 +76,7 @@ fn late(ms: u16) -> Duration {
 }
 
 /// The latest a datagram arrives (see [`late`]).
-pub const MAX_LATE: Duration = Duration::from_secs(10);
+const MAX_LATE: Duration = Duration::from_secs(10);
 
 /// Runs one fuzz input (see the module docs).
 pub fn sim_faults(data: &[u8]) {
