@@ -96,3 +96,41 @@ fn late_copies_do_not_bring_a_leaver_back() {
     let wrong = sim.wrong_leaf_sets();
     assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
 }
+
+/// sim_faults, crash-6fcb5ad: the joins' first datagrams arrive 10 s late
+/// and the first node crashes right after the build. Three joiners heard
+/// its reply as root only after it died; their probe of it went
+/// unanswered, and with no candidate left they became active alone, three
+/// rings of one for good. A join whose every candidate failed now fails
+/// (JoinFailed), and the node joins again through another node.
+#[test]
+fn a_joiner_whose_root_died_does_not_become_a_ring_of_one() {
+    let seed = 167;
+    let mut late = vec![Fault::Delay(Duration::from_secs(10)); 19];
+    late.push(Fault::Duplicate(Duration::from_secs(10)));
+    late.extend([Fault::Delay(Duration::from_secs(10)); 3]);
+    let mut sim = faulty_ring(seed, 11, late);
+    sim.run_for(Duration::from_millis(188));
+    sim.crash(0);
+    sim.run_for(Duration::from_secs(300));
+    let wrong = sim.wrong_leaf_sets();
+    assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+    assert!(
+        sim.counters.join_failures > 0,
+        "seed {seed}: no join failed"
+    );
+}
+
+/// sim_faults, crash-f36a84c (the input is in the corpus): the joins'
+/// datagrams arrive 40 s late and the first node crashes after the build.
+/// Late copies of its datagrams counted as the dead node speaking while it
+/// was being probed, so the probe ended without a verdict and two nodes
+/// kept it. Only the probe's own answer ends a probe now.
+#[test]
+fn late_copies_do_not_count_as_an_answer_to_a_probe() {
+    let input = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/corpus/sim_faults/regress-late-copies-answer-a-probe"
+    );
+    pastry_tests::harness::sim_faults(&std::fs::read(input).expect("committed input"));
+}

@@ -115,6 +115,16 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             && root_replied
             && !self.probes.any(|p| p.purpose == Purpose::LeafCandidate)
         {
+            if self.routing.leaf_set().is_empty() {
+                // Not one candidate answered, the root included (it died
+                // while its reply was on the way): active now, this node
+                // would be a ring of its own for good. The join failed;
+                // the application joins again through another node.
+                // (Found by the sim_faults fuzz target.)
+                self.abandon_join();
+                self.push_event(Ev::JoinFailed);
+                return;
+            }
             self.become_active();
         }
     }
@@ -295,7 +305,6 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             purpose,
             want_leaf_set,
             resent: false,
-            heard: false,
         };
         if !self.probes.push(probe) {
             self.stats.drops.queue_full += 1;
@@ -406,9 +415,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
             self.probes.remove(p.peer.id);
             let member = self.routing.leaf_set().contains(p.peer.id);
-            if p.heard {
-                // It spoke to us meanwhile (its replies may be what is lost).
-            } else if p.purpose == Purpose::Rtt && member {
+            if p.purpose == Purpose::Rtt && member {
                 // One lost measurement is no verdict on a member: suspect it.
                 self.suspect(p.peer);
             } else if p.purpose == Purpose::Suspect || member {

@@ -566,7 +566,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 *t = self.now;
             }
         }
-        self.probes.heard_from(peer.id);
+        // Only an answer to the probe (its nonce) ends a probe now: any
+        // other datagram may be an old copy from a node since gone, and
+        // counting it kept dead members for good (sim_faults).
         if self.graveyard.exhume(peer.id) {
             // One failed member is back: the others may be too (a healed
             // partition). Ask them all now, not one per heartbeat.
@@ -577,6 +579,13 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
         }
         let added = self.insert_leaf(peer);
+        if added && !fresh {
+            // What we heard may be an old datagram (delayed, duplicated,
+            // replayed) from a node that is gone: a new member proves it is
+            // alive by answering a probe, or is declared failed (found by
+            // the sim_faults fuzz target).
+            self.probe(peer, Purpose::LeafCandidate, false);
+        }
         if self.routing.leaf_set().contains(peer.id) {
             self.heard_lately.note(peer.id, self.now);
         }

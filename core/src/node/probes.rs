@@ -32,9 +32,6 @@ pub(crate) struct Probe {
     pub(crate) want_leaf_set: bool,
     /// Whether the probe was re-sent (Karn: no RTT sample from it then).
     pub(crate) resent: bool,
-    /// Whether the peer sent us anything since: then it is alive, and an
-    /// unanswered probe does not make it failed.
-    pub(crate) heard: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -66,16 +63,6 @@ impl<const N: usize> Probes<N> {
     pub(crate) fn remove(&mut self, id: Id) -> Option<Probe> {
         let i = self.list.iter().position(|p| p.peer.id == id)?;
         Some(self.list.swap_remove(i))
-    }
-
-    /// Any message from `id` proves it alive: it stops being a suspect.
-    pub(crate) fn heard_from(&mut self, id: Id) {
-        if let Some(p) = self.find_mut(id) {
-            p.heard = true;
-            if p.purpose == Purpose::Suspect {
-                p.purpose = Purpose::LeafCandidate;
-            }
-        }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -17,7 +17,7 @@ mod faults;
 mod node;
 mod wire;
 
-pub use faults::{FaultRun, sim_faults};
+pub use faults::{ArbFault, FaultRun, NodeFault, What, sim_faults};
 pub use node::{NodeRun, node_events};
 pub use wire::{
     ArbBody, ArbLeafSet, ArbMessage, app_payloads, client_decode, wire_decode, wire_roundtrip,
