@@ -134,3 +134,19 @@ fn late_copies_do_not_count_as_an_answer_to_a_probe() {
     );
     pastry_tests::harness::sim_faults(&std::fs::read(input).expect("committed input"));
 }
+
+/// sim_faults, crash-4e28c70 (the input is in the corpus), found once
+/// the fix above made only a probe's answer end a probe: a node restarted
+/// with its old id while another was still probing its old incarnation;
+/// that probe ran out although the new one had spoken, the node was
+/// declared failed after it had rejoined, and it never spoke to that
+/// member again. A probe whose peer spoke meanwhile now starts over with a
+/// new nonce instead of giving a verdict.
+#[test]
+fn a_node_restarted_while_under_probe_is_not_declared_failed() {
+    let input = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/corpus/sim_faults/regress-restarted-node-declared-failed-while-rejoining"
+    );
+    pastry_tests::harness::sim_faults(&std::fs::read(input).expect("committed input"));
+}

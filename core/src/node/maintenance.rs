@@ -305,6 +305,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             purpose,
             want_leaf_set,
             resent: false,
+            heard: false,
         };
         if !self.probes.push(probe) {
             self.stats.drops.queue_full += 1;
@@ -414,6 +415,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 continue;
             }
             self.probes.remove(p.peer.id);
+            if p.heard {
+                // It spoke meanwhile, but only an answer proves it alive now:
+                // ask once more, with a new nonce.
+                self.probe(p.peer, p.purpose, p.want_leaf_set);
+                continue;
+            }
             let member = self.routing.leaf_set().contains(p.peer.id);
             if p.purpose == Purpose::Rtt && member {
                 // One lost measurement is no verdict on a member: suspect it.

@@ -566,9 +566,10 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 *t = self.now;
             }
         }
-        // Only an answer to the probe (its nonce) ends a probe now: any
-        // other datagram may be an old copy from a node since gone, and
-        // counting it kept dead members for good (sim_faults).
+        // Only an answer to the probe (its nonce) ends a probe: any other
+        // datagram may be an old copy from a node since gone (counting it
+        // kept dead members for good, sim_faults); it earns a new try.
+        self.probes.heard_from(peer.id);
         if self.graveyard.exhume(peer.id) {
             // One failed member is back: the others may be too (a healed
             // partition). Ask them all now, not one per heartbeat.

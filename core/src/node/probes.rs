@@ -32,6 +32,10 @@ pub(crate) struct Probe {
     pub(crate) want_leaf_set: bool,
     /// Whether the probe was re-sent (Karn: no RTT sample from it then).
     pub(crate) resent: bool,
+    /// Whether the peer sent us anything but the answer meanwhile: then,
+    /// unanswered, the probe starts over with a new nonce rather than
+    /// give a verdict (what was heard may have been an old copy).
+    pub(crate) heard: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +67,13 @@ impl<const N: usize> Probes<N> {
     pub(crate) fn remove(&mut self, id: Id) -> Option<Probe> {
         let i = self.list.iter().position(|p| p.peer.id == id)?;
         Some(self.list.swap_remove(i))
+    }
+
+    /// `id` sent something other than an answer to its probe.
+    pub(crate) fn heard_from(&mut self, id: Id) {
+        if let Some(p) = self.find_mut(id) {
+            p.heard = true;
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
