@@ -199,10 +199,14 @@ fn six_hours_of_churn_lose_no_stored_value() {
     let out = scenario::run(&spec, Network::Plane, |_| {});
     let (t, lost, acked) = out.storage.expect("a DHT run");
     eprintln!("{t:?}; {lost} of {acked} lost; {:?}", out.dht_stats);
+    // A put whose node crashed before its quorum has nobody to be
+    // acknowledged to: it counts neither way (the run spreads puts over
+    // nodes that churn, so how many depends on every random draw).
+    let judged = t.puts - t.puts_abandoned;
     assert!(
-        acked as f64 >= 0.999 * t.puts as f64,
-        "seed {seed}: {acked} of {} puts acknowledged",
-        t.puts
+        acked as f64 >= 0.999 * judged as f64,
+        "seed {seed}: {acked} of {judged} puts acknowledged ({} abandoned)",
+        t.puts_abandoned
     );
     assert_eq!(lost, 0, "seed {seed}: values lost");
     assert!(

@@ -433,6 +433,7 @@ impl Outcome {
                 "gets_timed_out": t.gets_timed_out,
                 "dht_refused": t.refused,
                 "dht_abandoned": t.abandoned,
+                "puts_abandoned": t.puts_abandoned,
                 "values_acked": acked,
                 "values_lost": lost,
                 "replication_msgs_per_node_per_s": self.window.replication_datagrams as f64 / node_seconds,

@@ -65,6 +65,9 @@ pub struct Tally {
     pub refused: u64,
     /// Operations whose node left or crashed before they completed.
     pub abandoned: u64,
+    /// Of those, the puts: nobody is left to acknowledge them to, so a
+    /// judge counts them neither way.
+    pub puts_abandoned: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -261,11 +264,14 @@ impl<const POOL: usize> Sim<POOL> {
     /// the end of a run).
     pub fn abandon_orphans(&mut self) {
         let slots = &self.slots;
-        let before = self.storage.ops.len();
-        self.storage
-            .ops
-            .retain(|(i, _), _| slots[*i as usize].node.is_some());
+        let (before, mut puts) = (self.storage.ops.len(), 0);
+        self.storage.ops.retain(|(i, _), op| {
+            let alive = slots[*i as usize].node.is_some();
+            puts += u64::from(!alive && op.put);
+            alive
+        });
         self.storage.tally.abandoned += (before - self.storage.ops.len()) as u64;
+        self.storage.tally.puts_abandoned += puts;
     }
 
     /// The DHT counters of the live nodes, summed.
