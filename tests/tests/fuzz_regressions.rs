@@ -7,6 +7,15 @@ use std::time::Duration;
 use pastry_tests::sim::network::Network;
 use pastry_tests::sim::{Fault, Sim, SimConfig};
 
+/// Runs a committed `sim_faults` input through its harness.
+fn replay(name: &str) {
+    let path = format!(
+        "{}/../fuzz/corpus/sim_faults/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    pastry_tests::harness::sim_faults(&std::fs::read(path).expect("committed input"));
+}
+
 fn ring(seed: u64, n: usize) -> Sim {
     let sim = faulty_ring(seed, n, Vec::new());
     assert!(sim.wrong_leaf_sets().is_empty(), "seed {seed}: not built");
@@ -128,11 +137,7 @@ fn a_joiner_whose_root_died_does_not_become_a_ring_of_one() {
 /// kept it. Only the probe's own answer ends a probe now.
 #[test]
 fn late_copies_do_not_count_as_an_answer_to_a_probe() {
-    let input = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fuzz/corpus/sim_faults/regress-late-copies-answer-a-probe"
-    );
-    pastry_tests::harness::sim_faults(&std::fs::read(input).expect("committed input"));
+    replay("regress-late-copies-answer-a-probe");
 }
 
 /// sim_faults, crash-4e28c70 (the input is in the corpus), found once
@@ -144,9 +149,5 @@ fn late_copies_do_not_count_as_an_answer_to_a_probe() {
 /// new nonce instead of giving a verdict.
 #[test]
 fn a_node_restarted_while_under_probe_is_not_declared_failed() {
-    let input = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fuzz/corpus/sim_faults/regress-restarted-node-declared-failed-while-rejoining"
-    );
-    pastry_tests::harness::sim_faults(&std::fs::read(input).expect("committed input"));
+    replay("regress-restarted-node-declared-failed-while-rejoining");
 }
