@@ -151,3 +151,14 @@ fn late_copies_do_not_count_as_an_answer_to_a_probe() {
 fn a_node_restarted_while_under_probe_is_not_declared_failed() {
     replay("regress-restarted-node-declared-failed-while-rejoining");
 }
+
+/// sim_faults, crash-8899608: the joins' datagrams arrive 43 s late and
+/// the first node crashes right after the build. Its left neighbour joined
+/// after it died and never knew it, so nobody watched it (heartbeats go to
+/// the left neighbour), nobody declared it failed, and seven nodes kept it
+/// for good. A node whose right neighbour is alive but sends it no
+/// heartbeats now sends that neighbour its leaf set, whose gap is a hint.
+#[test]
+fn a_dead_node_nobody_watches_is_still_found() {
+    replay("regress-dead-node-nobody-watches");
+}

@@ -729,6 +729,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         if let Some((id, _)) = self.right_watch {
             if let Some(p) = self.routing.leaf_set().get(id).copied() {
                 self.suspect(p);
+                // Alive but silent, it heartbeats some other left
+                // neighbour: one between us that we do not know, maybe
+                // dead and watched by nobody. Our leaf set lets it check
+                // (a hint, MSPastry); found by the sim_faults fuzz target.
+                self.push_out(Out::LeafSet {
+                    to: p.addr,
+                    want_reply: false,
+                });
             }
             self.right_watch = Some((id, self.now));
         }
