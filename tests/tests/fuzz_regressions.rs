@@ -162,3 +162,14 @@ fn a_node_restarted_while_under_probe_is_not_declared_failed() {
 fn a_dead_node_nobody_watches_is_still_found() {
     replay("regress-dead-node-nobody-watches");
 }
+
+/// sim_faults, crash-ccdeaf9 (the input is in the corpus): the joins'
+/// datagrams 43–65 s late and the first node crashing 3 ms after the
+/// build. Its two ring neighbours joined without learning of it, so
+/// nothing watched it; three other members that knew it kept it, and a
+/// settled ring exchanges no leaf sets, so no hint reached them. Each node
+/// now swaps leaf sets with a random member once per maintenance period.
+#[test]
+fn a_dead_member_of_nobodys_neighbourhood_is_found() {
+    replay("regress-dead-member-of-no-neighbour");
+}

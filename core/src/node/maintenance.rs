@@ -624,6 +624,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 }
                 Timer::Maintenance => {
                     self.maintain_table();
+                    self.exchange_leaf_set();
                     let next = self.jittered(self.config.maintenance_period);
                     self.set_timer(t, Some(self.now + next));
                 }
@@ -683,6 +684,26 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.push_out(Out::RowRequest {
                 to: to.addr,
                 row: row as u8,
+            });
+        }
+    }
+
+    /// Anti-entropy, once per maintenance period: swap leaf sets with one
+    /// member at random. Hints of failure flow only when leaf sets change,
+    /// so a member that died unwatched (its ring neighbours never knew it)
+    /// would stay in the other members' leaf sets for good; the swap gives
+    /// each a view to compare with (found by the sim_faults fuzz target).
+    fn exchange_leaf_set(&mut self) {
+        let n = self.routing.leaf_set().len();
+        if n == 0 {
+            return;
+        }
+        let pick = self.rng.below(n as u64) as usize;
+        let to = self.routing.leaf_set().members().nth(pick).map(|p| p.addr);
+        if let Some(to) = to {
+            self.push_out(Out::LeafSet {
+                to,
+                want_reply: true,
             });
         }
     }
