@@ -173,3 +173,14 @@ fn a_dead_node_nobody_watches_is_still_found() {
 fn a_dead_member_of_nobodys_neighbourhood_is_found() {
     replay("regress-dead-member-of-no-neighbour");
 }
+
+/// sim_faults, crash-06fd762 (the input is in the corpus): a node left
+/// gracefully and restarted with its old id minutes later. Three members
+/// had buried it (fix for leavers) and were probing it once more when it
+/// came back; it spoke to them, but a buried node's datagrams did not mark
+/// that probe, which expired on the dead incarnation's silence, and the
+/// node never spoke to them again. Now such a probe starts over.
+#[test]
+fn a_restarted_leaver_is_taken_back_by_every_member() {
+    replay("regress-restarted-leaver-missed-by-an-expiring-probe");
+}

@@ -557,7 +557,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         if !fresh && self.graveyard.contains(peer.id) {
             // We declared it failed: a datagram delayed, duplicated or
             // replayed must not bring it back, its answer to a probe will
-            // (found by the sim_faults fuzz target).
+            // (found by the sim_faults fuzz target). A probe already under
+            // way starts over rather than expire on the dead incarnation.
+            self.probes.heard_from(peer.id);
             self.probe(peer, Purpose::Rtt, true);
             return false;
         }
