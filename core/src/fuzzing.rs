@@ -12,36 +12,41 @@ const MAX: usize = 64 * 1024;
 /// Any bytes as a DHT payload: decoding never panics, and whatever decodes
 /// re-encodes to exactly the input (the encoding is canonical).
 pub fn dht_payload(bytes: &[u8]) {
-    if bytes.len() > MAX {
-        return;
-    }
-    if let Ok(m) = dht::msg::Msg::decode(bytes) {
-        let mut buf = [0u8; MAX];
-        let n = m
-            .encode(&mut buf)
-            .expect("a decoded DHT message re-encodes");
-        assert_eq!(
-            &buf[..n],
-            bytes,
-            "DHT decode then encode changed the bytes: {m:?}"
-        );
-    }
+    canonical(
+        "DHT",
+        bytes,
+        |b| dht::msg::Msg::decode(b).ok(),
+        |m, buf| m.encode(buf),
+    );
 }
 
 /// Any bytes as a Scribe payload: the same properties as [`dht_payload`].
 pub fn scribe_payload(bytes: &[u8]) {
+    canonical(
+        "Scribe",
+        bytes,
+        |b| scribe::msg::Msg::decode(b).ok(),
+        |m, buf| m.encode(buf),
+    );
+}
+
+/// The property both payload codecs share.
+fn canonical<'a, M: core::fmt::Debug>(
+    what: &str,
+    bytes: &'a [u8],
+    decode: impl FnOnce(&'a [u8]) -> Option<M>,
+    encode: impl FnOnce(&M, &mut [u8]) -> Option<usize>,
+) {
     if bytes.len() > MAX {
         return;
     }
-    if let Ok(m) = scribe::msg::Msg::decode(bytes) {
-        let mut buf = [0u8; MAX];
-        let n = m
-            .encode(&mut buf)
-            .expect("a decoded Scribe message re-encodes");
-        assert_eq!(
-            &buf[..n],
-            bytes,
-            "Scribe decode then encode changed the bytes: {m:?}"
-        );
-    }
+    let Some(m) = decode(bytes) else { return };
+    let mut buf = [0u8; MAX];
+    let n = encode(&m, &mut buf)
+        .unwrap_or_else(|| panic!("a decoded {what} message does not re-encode: {m:?}"));
+    assert_eq!(
+        &buf[..n],
+        bytes,
+        "{what} decode then encode changed the bytes: {m:?}"
+    );
 }

@@ -365,7 +365,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let probe = self.probes.find(sender.id).copied();
         let fresh = probe.is_some_and(|p| p.nonce == m.nonce);
         match probe {
-            Some(p) if p.nonce == m.nonce => {
+            Some(p) if fresh => {
                 self.probes.remove(sender.id);
                 if !p.resent {
                     // Karn: only an unambiguous reply is an RTT sample.

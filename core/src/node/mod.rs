@@ -554,12 +554,15 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// `peer` spoke; `fresh` when it answered our probe (its nonce proves
     /// the datagram is not an old one).
     pub(super) fn heard(&mut self, peer: Peer, fresh: bool) -> bool {
+        // Only an answer to the probe (its nonce) ends a probe: any other
+        // datagram may be an old copy from a node since gone (counting it
+        // kept dead members for good, sim_faults); it earns a new try, so
+        // a probe under way does not expire on a dead incarnation.
+        self.probes.heard_from(peer.id);
         if !fresh && self.graveyard.contains(peer.id) {
             // We declared it failed: a datagram delayed, duplicated or
             // replayed must not bring it back, its answer to a probe will
-            // (found by the sim_faults fuzz target). A probe already under
-            // way starts over rather than expire on the dead incarnation.
-            self.probes.heard_from(peer.id);
+            // (found by the sim_faults fuzz target).
             self.probe(peer, Purpose::Rtt, true);
             return false;
         }
@@ -568,10 +571,6 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 *t = self.now;
             }
         }
-        // Only an answer to the probe (its nonce) ends a probe: any other
-        // datagram may be an old copy from a node since gone (counting it
-        // kept dead members for good, sim_faults); it earns a new try.
-        self.probes.heard_from(peer.id);
         if self.graveyard.exhume(peer.id) {
             // One failed member is back: the others may be too (a healed
             // partition). Ask them all now, not one per heartbeat.

@@ -69,13 +69,6 @@ pub enum What {
     Restart,
 }
 
-/// How late a delayed or duplicated datagram arrives: up to 65 s, longer
-/// than a lease, so late copies from nodes that have since crashed or left
-/// arrive among the living.
-fn late(ms: u16) -> Duration {
-    Duration::from_millis(u64::from(ms))
-}
-
 /// Runs one fuzz input (see the module docs).
 pub fn sim_faults(data: &[u8]) {
     let Ok(run) = FaultRun::arbitrary_take_rest(Unstructured::new(data)) else {
@@ -87,8 +80,10 @@ pub fn sim_faults(data: &[u8]) {
     sim.set_faults(run.faults.iter().take(MAX_FAULTS).map(|f| match *f {
         ArbFault::Deliver => Fault::Deliver,
         ArbFault::Drop => Fault::Drop,
-        ArbFault::Delay(ms) => Fault::Delay(late(ms)),
-        ArbFault::Duplicate(ms) => Fault::Duplicate(late(ms)),
+        // Up to 65 s late, longer than a lease: late copies from nodes
+        // that have since crashed or left arrive among the living.
+        ArbFault::Delay(ms) => Fault::Delay(Duration::from_millis(ms.into())),
+        ArbFault::Duplicate(ms) => Fault::Duplicate(Duration::from_millis(ms.into())),
     }));
     for _ in 0..n {
         sim.spawn();

@@ -377,9 +377,13 @@ impl Harness {
     fn settle(&mut self) {
         for _ in 0..ROUNDS {
             let mut sent = Vec::new();
-            let mut buf = vec![0u8; self.stack.node().config().max_datagram];
-            while let Some(tx) = self.stack.poll_transmit(&mut buf).expect("buffer fits") {
-                sent.push((tx.destination, buf[..tx.len].to_vec()));
+            // `buf` (2,048 bytes) holds any datagram up to `max_datagram`.
+            while let Some(tx) = self
+                .stack
+                .poll_transmit(&mut self.buf)
+                .expect("buffer fits")
+            {
+                sent.push((tx.destination, self.buf[..tx.len].to_vec()));
                 assert!(sent.len() <= MAX_OUTPUT, "unbounded output");
             }
             let mut events = 0;
