@@ -86,8 +86,7 @@ impl cluster::Runtime for Mio {
         for i in 0..n {
             let b = Builder::new(loopback)
                 .config(config.clone())
-                .seed(cluster::node_seed(seed, i))
-                .event_capacity(65_536);
+                .seed(cluster::node_seed(seed, i));
             let (h, events) = self.rt.spawn(b).map_err(text)?;
             let tx = self.tx.clone();
             // Deliveries and publications onto the run's one channel.

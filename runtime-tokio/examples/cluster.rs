@@ -103,8 +103,7 @@ impl cluster::Runtime for Tokio {
         for i in 0..n {
             let b = Builder::new(loopback)
                 .config(config.clone())
-                .seed(cluster::node_seed(seed, i))
-                .event_capacity(65_536);
+                .seed(cluster::node_seed(seed, i));
             let (h, mut events) = self.rt.block_on(b.spawn()).map_err(text)?;
             let tx = self.tx.clone();
             // Deliveries and publications onto the run's one channel.

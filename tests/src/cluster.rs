@@ -48,6 +48,13 @@ pub struct Args {
     /// Seed of the random choices (keys, sources, crashes); random if unset.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run the loopback benchmark instead of the checks (BENCHMARKS.md):
+    /// join, then `--ops` lookups, puts and gets, `--in-flight` at a time.
+    #[arg(long)]
+    pub bench: bool,
+    /// Operations of each kind for `--bench`.
+    #[arg(long, default_value_t = 20_000)]
+    pub ops: usize,
 }
 
 impl Args {
@@ -206,6 +213,9 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args) -> bool {
         use std::hash::{BuildHasher, RandomState};
         RandomState::new().hash_one(Instant::now())
     });
+    if args.bench {
+        return crate::loadbench::run(rt, args, seed);
+    }
     let mut report = Report {
         started: Instant::now(),
         rows: Vec::new(),
@@ -307,33 +317,32 @@ impl<N: Node> Overlay<N> {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
 
-    /// Runs `op` on every item from `in_flight` threads; (item, outcome,
-    /// latency) for each.
-    fn parallel<T: Sync, O: Send>(
-        &self,
-        items: &[T],
-        in_flight: usize,
-        op: impl Fn(usize, &T) -> O + Sync,
-    ) -> Vec<(usize, O, Duration)> {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let out = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|s| {
-            for _ in 0..in_flight.max(1) {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { return };
-                        let t = Instant::now();
-                        let o = op(i, item);
-                        let took = t.elapsed();
-                        out.lock().expect("results").push((i, o, took));
-                    }
-                });
-            }
-        });
-        out.into_inner().expect("results")
-    }
+/// Runs `op` on every item from `in_flight` threads; (item, outcome,
+/// latency) for each.
+pub(crate) fn parallel<T: Sync, O: Send>(
+    items: &[T],
+    in_flight: usize,
+    op: impl Fn(usize, &T) -> O + Sync,
+) -> Vec<(usize, O, Duration)> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let out = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..in_flight.max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { return };
+                    let t = Instant::now();
+                    let o = op(i, item);
+                    let took = t.elapsed();
+                    out.lock().expect("results").push((i, o, took));
+                }
+            });
+        }
+    });
+    out.into_inner().expect("results")
 }
 
 fn exercise<R: Runtime>(
@@ -361,7 +370,7 @@ fn exercise<R: Runtime>(
     net.nodes[0].join(None)?;
     let via = net.nodes[0].own().addr;
     let rest: Vec<usize> = (1..n).collect();
-    let joins = net.parallel(&rest, n, |_, &i| net.nodes[i].join(Some(via)));
+    let joins = parallel(&rest, n, |_, &i| net.nodes[i].join(Some(via)));
     let failures: Vec<String> = joins
         .into_iter()
         .filter_map(|(i, r, _)| r.err().map(|e| format!("node {} did not join: {e}", i + 1)))
@@ -444,7 +453,7 @@ fn exercise<R: Runtime>(
     let sources: Vec<usize> = (0..values.len())
         .map(|_| rng.below(n as u64) as usize)
         .collect();
-    let puts = net.parallel(&values, args.in_flight, |i, (key, value)| {
+    let puts = parallel(&values, args.in_flight, |i, (key, value)| {
         net.nodes[sources[i]].put(*key, 1, value)
     });
     let mut problems = Vec::new();
@@ -480,7 +489,7 @@ fn exercise<R: Runtime>(
     let group = group_id(b"cluster");
     let t = Instant::now();
     let all: Vec<usize> = (0..n).collect();
-    let subs = net.parallel(&all, n, |_, &i| net.nodes[i].subscribe(group));
+    let subs = parallel(&all, n, |_, &i| net.nodes[i].subscribe(group));
     let problems: Vec<String> = subs
         .into_iter()
         .filter_map(|(i, r, _)| r.err().map(|e| format!("node {i} did not attach: {e}")))
@@ -570,7 +579,7 @@ fn read_all<N: Node>(
         .iter()
         .map(|_| live[rng.below(live.len() as u64) as usize])
         .collect();
-    let gets = net.parallel(values, in_flight, |i, (key, _)| {
+    let gets = parallel(values, in_flight, |i, (key, _)| {
         net.nodes[readers[i]].get(*key)
     });
     let (mut ok, mut took, mut problems) = (0, Vec::new(), Vec::new());

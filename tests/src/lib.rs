@@ -8,5 +8,6 @@
 
 pub mod cluster;
 pub mod harness;
+pub mod loadbench;
 pub mod oracle;
 pub mod sim;
