@@ -284,6 +284,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         self.graveyard.len()
     }
 
+    /// The members counted by [`Node::failed_remembered`]: what this node
+    /// still knows of peers it declared failed.
+    pub fn failed_peers(&self) -> impl Iterator<Item = Peer> + '_ {
+        self.graveyard.all()
+    }
+
     /// Largest payload [`Node::route`] accepts.
     pub fn max_payload(&self) -> usize {
         let overhead = crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6;
