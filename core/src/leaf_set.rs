@@ -274,6 +274,11 @@ fn insert_side<const N: usize>(
     dist: impl Fn(Id) -> Distance,
 ) -> SideOutcome {
     let d = dist(peer.id);
+    // Most peers a node hears from are farther than a full side's last
+    // member: one comparison settles them.
+    if side.len() >= half && side.last().is_some_and(|last| dist(last.id) < d) {
+        return SideOutcome::Outside;
+    }
     // Distances from one id are distinct for distinct ids: a strict order.
     match side.binary_search_by(|p| dist(p.id).cmp(&d)) {
         Ok(i) => {

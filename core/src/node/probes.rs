@@ -158,7 +158,8 @@ impl<const N: usize> SeenCache<N> {
         let found = self
             .ring
             .iter_mut()
-            .find(|e| e.source == source && e.msg_id == msg_id && e.flags & HANDOFF == h);
+            // The id first: it differs between almost all entries.
+            .find(|e| e.msg_id == msg_id && e.source == source && e.flags & HANDOFF == h);
         match found {
             // Back at its source from another node: handled, once.
             Some(e) if e.flags & ORIGIN != 0 && e.from != tag => {
