@@ -18,7 +18,7 @@ mod node;
 mod wire;
 
 pub use faults::{ArbFault, FaultRun, NodeFault, What, sim_faults};
-pub use node::{NodeRun, node_events};
+pub use node::{NodeRun, World, node_events};
 pub use wire::{
     ArbBody, ArbLeafSet, ArbMessage, app_payloads, client_decode, wire_decode, wire_roundtrip,
 };

@@ -162,6 +162,54 @@ pub fn node_events(data: &[u8]) {
     h.answers_a_probe();
 }
 
+/// The harness's setting for benchmarks: an active stack whose leaf set
+/// and table come from a world of 48 peers that answer it (probes, leaf
+/// sets, row requests, routed messages).
+#[derive(Debug)]
+pub struct World(Harness);
+
+impl World {
+    /// The stack, joined and active.
+    pub fn new() -> World {
+        World(Harness::new())
+    }
+
+    /// The node under test.
+    pub fn stack(&mut self) -> &mut FuzzStack {
+        &mut self.0.stack
+    }
+
+    /// The world's peers.
+    pub fn peers(&self) -> &[Peer] {
+        &self.0.world
+    }
+
+    /// The world's time.
+    pub fn now(&self) -> Instant {
+        self.0.now
+    }
+
+    /// Moves the world's time on to `now`.
+    pub fn set_now(&mut self, now: Instant) {
+        self.0.now = now;
+    }
+
+    /// The world peer at `to` answers the node's datagram `bytes` (a
+    /// datagram to anyone else is dropped).
+    pub fn answer(&mut self, to: SocketAddr, bytes: &[u8]) {
+        if let Some(p) = self.0.world.iter().find(|p| p.addr == to).copied() {
+            self.0.answer_as(p, bytes);
+        }
+    }
+}
+
+impl Default for World {
+    fn default() -> World {
+        World::new()
+    }
+}
+
+#[derive(Debug)]
 struct Harness {
     stack: Box<FuzzStack>,
     world: Vec<Peer>,

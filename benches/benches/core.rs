@@ -1,0 +1,294 @@
+//! Micro-benchmarks of pastry-core's hot paths (issue #10, BENCHMARKS.md):
+//!
+//! * `next_hop`: the routing decision, with a node's leaf set and table
+//!   filled as in overlays of 10³, 10⁴ and 10⁶ nodes (target ≤ 100 ns);
+//! * `decode` / `encode`: each overlay message kind, from the real frames of
+//!   the fuzz seed corpus;
+//! * `forward`: a routed datagram that an active node forwards — decode,
+//!   decide, queue, then `poll_transmit` encodes the hop and its ack
+//!   (target ≤ 1 µs);
+//! * `tick`: `handle_timeout` at the node's deadline with a full leaf set,
+//!   and the datagrams it sends.
+//!
+//! `cargo bench --manifest-path benches/Cargo.toml`. The stateful
+//! benchmarks keep their node in steady state between samples, outside the
+//! timed region: the next hop acks what was forwarded, the world answers
+//! what a tick sent.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+
+use divan::{Bencher, black_box};
+use pastry_core::rng::SmallRng;
+use pastry_core::wire::{Ack, AppId, Body, Message, Routed};
+use pastry_core::{Config, Id, Instant, Peer, RoutingState, Rtt};
+use pastry_tests::harness::World;
+
+fn main() {
+    divan::main();
+}
+
+fn random_id(rng: &mut SmallRng) -> Id {
+    let mut b = [0u8; 20];
+    for chunk in b.chunks_mut(8) {
+        let n = chunk.len();
+        chunk.copy_from_slice(&rng.next_u64().to_be_bytes()[..n]);
+    }
+    Id::from_bytes(b)
+}
+
+/// Keys the benchmarks cycle through (a power of two).
+const KEYS: usize = 4096;
+
+/// A node that has learnt every member of an `n`-node overlay, each with a
+/// random round-trip time: its leaf set holds the nearest ids, each table
+/// slot the nearest-by-delay candidate, as proximity neighbour selection
+/// would keep.
+fn filled_state(n: usize) -> RoutingState {
+    let mut rng = SmallRng::new(n as u64);
+    let own = Peer::new(random_id(&mut rng), SocketAddr::from(([10, 0, 0, 1], 4000)));
+    let mut state = RoutingState::new(own, &Config::default()).expect("default configuration");
+    for i in 0..n {
+        let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 4000));
+        let rtt = Rtt::from_duration(core::time::Duration::from_micros(rng.below(200_000) + 1));
+        state.learn(Peer::new(random_id(&mut rng), addr), rtt);
+    }
+    state
+}
+
+#[divan::bench(args = [1_000, 10_000, 1_000_000])]
+fn next_hop(bencher: Bencher, n: usize) {
+    let state = filled_state(n);
+    let mut rng = SmallRng::new(7);
+    let keys: Vec<Id> = (0..KEYS).map(|_| random_id(&mut rng)).collect();
+    let mut i = 0;
+    bencher.bench_local(|| {
+        i = (i + 1) & (KEYS - 1);
+        state.next_hop(black_box(keys[i]), |_| false)
+    });
+}
+
+const KINDS: [&str; 12] = [
+    "join_request",
+    "join_reply",
+    "leaf_set",
+    "heartbeat",
+    "probe",
+    "probe_reply",
+    "row_request",
+    "row_reply",
+    "routed",
+    "ack",
+    "route_failed",
+    "leave",
+];
+
+/// The seed corpus's real frame of a kind (`cargo run -p pastry-tests
+/// --example fuzz_seeds` writes them).
+fn frame(kind: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../fuzz/corpus/wire_decode/{kind}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Message::decode(&bytes).unwrap_or_else(|e| panic!("{path} does not decode: {e:?}"));
+    bytes
+}
+
+#[divan::bench(args = KINDS)]
+fn decode(bencher: Bencher, kind: &str) {
+    let bytes = frame(kind);
+    bencher
+        .counter(divan::counter::BytesCount::new(bytes.len()))
+        .bench_local(|| Message::decode(black_box(&bytes)));
+}
+
+#[divan::bench(args = KINDS)]
+fn encode(bencher: Bencher, kind: &str) {
+    let bytes = frame(kind);
+    let msg = Message::decode(&bytes).expect("checked");
+    let mut buf = [0u8; 2048];
+    bencher
+        .counter(divan::counter::BytesCount::new(bytes.len()))
+        .bench_local(|| black_box(&msg).encode(&mut buf));
+}
+
+/// End-node lookups (the cluster example's application).
+const APP: AppId = AppId(1);
+
+/// A routed message from `sender` (its source too) towards `key`.
+fn routed_frame(sender: Peer, key: Id, msg_id: u64) -> Vec<u8> {
+    let body = Body::Routed(Routed {
+        msg_id,
+        key,
+        per_hop: false,
+        handoff: false,
+        hops: 1,
+        source: sender,
+        payload: &[7; 100],
+    });
+    let m = Message {
+        app: APP,
+        sender,
+        body,
+    };
+    let mut buf = vec![0; 2048];
+    let n = m.encode(&mut buf).expect("fits");
+    buf.truncate(n);
+    buf
+}
+
+/// Where a routed frame holds its message id (found, not assumed).
+fn msg_id_offset(sender: Peer, key: Id) -> usize {
+    let (a, b) = (
+        routed_frame(sender, key, 0),
+        routed_frame(sender, key, u64::MAX),
+    );
+    let first = a.iter().zip(&b).position(|(x, y)| x != y).expect("differ");
+    assert_eq!(a.iter().zip(&b).filter(|(x, y)| x != y).count(), 8);
+    first
+}
+
+/// What forwards left to be acknowledged: the next hop and the id.
+struct Pending {
+    acks: Vec<(SocketAddr, u64)>,
+}
+
+#[divan::bench(sample_size = 32)]
+fn forward(bencher: Bencher) {
+    let world = RefCell::new(World::new());
+    let (peers, now) = {
+        let w = world.borrow();
+        (w.peers().to_vec(), w.now())
+    };
+    let node_id = world.borrow_mut().stack().own().id;
+    // A key whose first digit differs from the node's: the node is not its
+    // root and forwards it on a row-0 entry. The sender shares the node's
+    // first digit, so it is not that entry.
+    let key = Id::from_bytes({
+        let mut b = node_id.to_bytes();
+        b[0] ^= 0x80;
+        b
+    });
+    let sender = *peers
+        .iter()
+        .find(|p| p.id.to_bytes()[0] >> 4 == node_id.to_bytes()[0] >> 4)
+        .unwrap_or(&peers[1]);
+    let offset = msg_id_offset(sender, key);
+    let mut frame = routed_frame(sender, key, 0);
+    let pending = RefCell::new(Pending {
+        acks: Vec::with_capacity(1024),
+    });
+    let held = world.borrow_mut().stack().node().messages_held();
+    let mut buf = vec![0u8; 2048];
+    let mut next_id = 1u64;
+    // One forward, checked: a routed frame to a world peer, then its ack
+    // frees the slot.
+    let forward_one =
+        |w: &mut World, frame: &mut [u8], id: u64, buf: &mut [u8], p: &mut Pending| {
+            frame[offset..offset + 8].copy_from_slice(&id.to_be_bytes());
+            let stack = w.stack();
+            stack.handle_datagram(now, sender.addr, frame);
+            let mut hop = None;
+            while let Some(tx) = stack.poll_transmit(buf).expect("fits") {
+                if tx.destination != sender.addr {
+                    hop = Some(tx.destination);
+                }
+            }
+            if let Some(to) = hop {
+                p.acks.push((to, id));
+            }
+        };
+    let ack_all = |w: &mut World, p: &mut Pending| {
+        let stack = w.stack();
+        for (hop, msg_id) in p.acks.drain(..) {
+            let from = peers.iter().find(|q| q.addr == hop).expect("a world peer");
+            stack.handle_datagram(now, hop, &ack_frame(*from, msg_id));
+        }
+        while stack
+            .poll_transmit(&mut [0u8; 2048])
+            .expect("fits")
+            .is_some()
+        {}
+        while stack.poll_event(|_| ()).is_some() {}
+    };
+    {
+        let (mut w, mut p) = (world.borrow_mut(), pending.borrow_mut());
+        forward_one(&mut w, &mut frame, 0, &mut buf, &mut p);
+        assert_eq!(p.acks.len(), 1, "the node forwarded the routed message");
+        assert_eq!(w.stack().node().messages_held(), held + 1, "and holds it");
+        ack_all(&mut w, &mut p);
+        assert_eq!(w.stack().node().messages_held(), held, "the ack frees it");
+    }
+    bencher
+        .with_inputs(|| {
+            ack_all(&mut world.borrow_mut(), &mut pending.borrow_mut());
+            next_id += 1;
+            next_id
+        })
+        .bench_local_values(|id| {
+            forward_one(
+                &mut world.borrow_mut(),
+                &mut frame,
+                id,
+                &mut buf,
+                &mut pending.borrow_mut(),
+            )
+        });
+}
+
+#[divan::bench(sample_size = 1)]
+fn tick(bencher: Bencher) {
+    let world = RefCell::new(World::new());
+    let sent = RefCell::new(Vec::<(SocketAddr, Vec<u8>)>::with_capacity(256));
+    let mut buf = vec![0u8; 2048];
+    // The world answers everything the node sent, until it is quiet.
+    let answer = |w: &mut World, sent: &mut Vec<(SocketAddr, Vec<u8>)>| {
+        for _ in 0..4 {
+            for (to, bytes) in std::mem::take(sent) {
+                w.answer(to, &bytes);
+            }
+            let mut b = [0u8; 2048];
+            while let Some(tx) = w.stack().poll_transmit(&mut b).expect("fits") {
+                sent.push((tx.destination, b[..tx.len].to_vec()));
+            }
+            while w.stack().poll_event(|_| ()).is_some() {}
+        }
+        assert!(
+            w.stack().node().leaf_set().is_full(),
+            "the leaf set stays full"
+        );
+    };
+    bencher
+        .with_inputs(|| {
+            let (mut w, mut s) = (world.borrow_mut(), sent.borrow_mut());
+            answer(&mut w, &mut s);
+            let at: Instant = w
+                .stack()
+                .poll_timeout()
+                .expect("an active node has a deadline");
+            w.set_now(at);
+            at
+        })
+        .bench_local_values(|at| {
+            let (mut w, mut s) = (world.borrow_mut(), sent.borrow_mut());
+            let stack = w.stack();
+            stack.handle_timeout(at);
+            while let Some(tx) = stack.poll_transmit(&mut buf).expect("fits") {
+                s.push((tx.destination, buf[..tx.len].to_vec()));
+            }
+        });
+}
+
+/// The next hop's ack of `msg_id`.
+fn ack_frame(from: Peer, msg_id: u64) -> Vec<u8> {
+    let m = Message {
+        app: APP,
+        sender: from,
+        body: Body::Ack(Ack { msg_id }),
+    };
+    let mut buf = vec![0; 64];
+    let n = m.encode(&mut buf).expect("fits");
+    buf.truncate(n);
+    buf
+}
