@@ -10,4 +10,5 @@ pub mod cluster;
 pub mod harness;
 pub mod loadbench;
 pub mod oracle;
+pub mod process;
 pub mod sim;

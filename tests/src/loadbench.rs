@@ -19,6 +19,7 @@ use pastry_core::{AppId, Id};
 
 use crate::cluster::{Args, Node, Runtime, Seen, parallel};
 use crate::oracle::Ring;
+use crate::process::{cpu_seconds, status_kib};
 
 const LOOKUP_APP: AppId = AppId(1);
 
@@ -65,25 +66,6 @@ fn quantiles(took: &mut [Duration]) -> (f64, f64) {
     took.sort_unstable();
     let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
     (at(0.5), at(0.99))
-}
-
-/// The process's user + system CPU seconds (Linux `/proc/self/stat`,
-/// 100 ticks per second); `None` elsewhere.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which is in parentheses and may hold
-    // spaces: state is the first, utime the 12th, stime the 13th.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
-/// A `/proc/self/status` line's value in KiB (`VmRSS`, `VmHWM`).
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Runs `op` and measures it as one phase.

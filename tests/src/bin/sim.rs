@@ -6,8 +6,8 @@
 //! cargo run --release -p pastry-tests --bin sim -- --nodes 2000 --lookups 10000 --json
 //! ```
 //!
-//! Same seed and flags give the same figures; only `wall_seconds` and
-//! `events_per_wall_s` depend on the machine. Progress goes to stderr.
+//! Same seed and flags give the same figures; only `wall_seconds`,
+//! `events_per_wall_s` and `peak_rss_mib` depend on the machine. Progress goes to stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -203,8 +203,13 @@ fn run(args: &Args) -> Result<(), String> {
             );
         }
     });
+    // The process's peak resident memory (Linux; machine-dependent like
+    // the wall time).
+    let peak_rss_mib = pastry_tests::process::status_kib("VmHWM:").map(|k| k as f64 / 1024.0);
     if args.json {
-        println!("{}", out.to_json(&spec, name));
+        let mut json = out.to_json(&spec, name);
+        json["peak_rss_mib"] = peak_rss_mib.into();
+        println!("{json}");
         return Ok(());
     }
     let r = &out.report;
@@ -288,11 +293,12 @@ fn run(args: &Args) -> Result<(), String> {
         println!("scribe (live nodes): {stats:?}");
     }
     println!(
-        "{:.0} simulated s, {} events in {:.1} wall s ({:.0} events per wall s)",
+        "{:.0} simulated s, {} events in {:.1} wall s ({:.0} events per wall s), peak RSS {}",
         out.sim_seconds,
         out.total.events,
         out.wall_seconds,
-        out.total.events as f64 / out.wall_seconds.max(1e-9)
+        out.total.events as f64 / out.wall_seconds.max(1e-9),
+        peak_rss_mib.map_or("unknown".into(), |m| format!("{m:.0} MiB"))
     );
     Ok(())
 }
