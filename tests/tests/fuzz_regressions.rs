@@ -115,7 +115,9 @@ fn late_copies_do_not_bring_a_leaver_back() {
 #[test]
 fn a_joiner_whose_root_died_does_not_become_a_ring_of_one() {
     let seed = 167;
-    let mut late = vec![Fault::Delay(Duration::from_secs(10)); 19];
+    // 60 late datagrams (was 19): joiners now send their request again
+    // when the bootstrap's ack is late, and those copies must be late too.
+    let mut late = vec![Fault::Delay(Duration::from_secs(10)); 60];
     late.push(Fault::Duplicate(Duration::from_secs(10)));
     late.extend([Fault::Delay(Duration::from_secs(10)); 3]);
     let mut sim = faulty_ring(seed, 11, late);

@@ -45,9 +45,39 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             bootstrap,
             retries_left: self.config.join_retries,
             root_replied: false,
+            acked: false,
+            resent: 0,
         });
-        self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
+        self.set_timer(Timer::Join, Some(self.now + self.first_hop_wait(0)));
         Ok(())
+    }
+
+    /// How long a joiner waits for its bootstrap's ack of the join request
+    /// before sending it again: the first hop is acked like any other
+    /// (MSPastry §3.2), so a request the bootstrap dropped (its pool full
+    /// under a burst of joins, or a lost datagram) costs a retransmission
+    /// timeout, not a whole join timeout. Backs off from the initial RTO.
+    fn first_hop_wait(&self, resent: u8) -> Duration {
+        let rto = self.config.initial_rto * (1u32 << resent.min(4));
+        rto.min(self.config.max_rto).min(self.config.join_timeout)
+    }
+
+    /// The waits of a request sent `resent + 1` times.
+    fn first_hop_spent(&self, resent: u8) -> Duration {
+        (0..=resent).map(|i| self.first_hop_wait(i)).sum()
+    }
+
+    /// The bootstrap acked the join request: wait for the join itself.
+    pub(super) fn join_acked(&mut self, from: SocketAddr) -> bool {
+        let Some(j) = &mut self.join else {
+            return false;
+        };
+        if self.phase != Phase::Joining || j.bootstrap != from || j.acked {
+            return false;
+        }
+        j.acked = true;
+        self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
+        true
     }
 
     /// A join request, from the joiner (first hop) or from a node routing
@@ -181,6 +211,24 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
             return;
         }
+        if !j.acked {
+            // No ack from the bootstrap: send the request again while the
+            // backed-off waits still fit in one join timeout.
+            let next = self.first_hop_wait(j.resent + 1);
+            if self.first_hop_spent(j.resent) + next <= self.config.join_timeout {
+                self.join = Some(JoinState {
+                    resent: j.resent + 1,
+                    ..j
+                });
+                let msg_id = self.random_u64();
+                self.push_out(Out::JoinRequest {
+                    to: j.bootstrap,
+                    msg_id,
+                });
+                self.set_timer(Timer::Join, Some(self.now + next));
+                return;
+            }
+        }
         if j.retries_left == 0 {
             self.abandon_join();
             self.push_event(Ev::JoinFailed);
@@ -189,13 +237,15 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let msg_id = self.random_u64();
         self.join = Some(JoinState {
             retries_left: j.retries_left - 1,
+            acked: false,
+            resent: 0,
             ..j
         });
         self.push_out(Out::JoinRequest {
             to: j.bootstrap,
             msg_id,
         });
-        self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
+        self.set_timer(Timer::Join, Some(self.now + self.first_hop_wait(0)));
     }
 
     /// A failed join leaves nothing running and nothing half-learned, so

@@ -72,6 +72,10 @@ struct JoinState {
     bootstrap: SocketAddr,
     retries_left: u8,
     root_replied: bool,
+    /// The bootstrap acked the request (it took the first hop).
+    acked: bool,
+    /// Times the current request was re-sent for want of that ack.
+    resent: u8,
 }
 
 /// Node-wide timers, one slot each (STYLE §3): deadlines kept per entity
@@ -675,7 +679,13 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 }
             }
             Body::Routed(m) => self.on_routed(from, sender, msg.app, m),
-            Body::Ack(m) => self.on_ack(sender, m.msg_id),
+            Body::Ack(m) => {
+                // A joiner has only its join request out: an ack from its
+                // bootstrap is for that.
+                if !self.join_acked(from) {
+                    self.on_ack(sender, m.msg_id);
+                }
+            }
             Body::Leave(m) => self.on_leave(sender, m),
             Body::RouteFailed(m) => self.on_route_failed(msg.app, m),
         }
