@@ -11,11 +11,13 @@
 //! BENCHMARKS.md.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use pastry_core::dht::DhtError;
 use pastry_core::rng::SmallRng;
 use pastry_core::stack::StackConfig;
-use pastry_core::{AppId, Id};
+use pastry_core::{AppId, CommandError, Id};
 
 use crate::cluster::{Args, Node, Runtime, Seen, parallel};
 use crate::oracle::Ring;
@@ -66,6 +68,28 @@ fn quantiles(took: &mut [Duration]) -> (f64, f64) {
     took.sort_unstable();
     let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
     (at(0.5), at(0.99))
+}
+
+/// Runs `op` until the node takes it: a node whose queues are full
+/// refuses at once (`DhtError::Busy`, `CommandError::QueueFull`), and a
+/// caller is meant to try again shortly, as this one does (up to 1 s).
+/// Retries are counted in `refused`.
+fn retrying<T>(refused: &AtomicUsize, op: impl Fn() -> Result<T, String>) -> Result<T, String> {
+    let full = [
+        DhtError::Busy.to_string(),
+        CommandError::QueueFull.to_string(),
+    ];
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Err(e) if attempt < 1000 && full.iter().any(|f| e.ends_with(f.as_str())) => {
+                attempt += 1;
+                refused.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Runs `op` and measures it as one phase.
@@ -150,9 +174,11 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
 
     // Lookups: a window of `in_flight` routed messages, each replaced as
     // it is delivered.
-    let ids: Vec<Id> = nodes.iter().map(|x| x.own().id).collect();
+    // Operations a node refused for full queues, retried: lookups, puts,
+    // gets.
+    let refused: [AtomicUsize; 3] = Default::default();
     let (mut lookups, (took, problems)) = measure("lookups", ops, || {
-        lookup_window(rt, &nodes, &ring, &ids, ops, in_flight, &mut rng)
+        lookup_window(rt, &nodes, &ring, ops, in_flight, &mut rng, &refused[0])
     });
     lookups.took = took;
     failures.extend(problems);
@@ -176,7 +202,7 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
         .collect();
     let (mut puts, done) = measure("puts", ops, || {
         parallel(&values, in_flight, |i, (key, value)| {
-            nodes[writers[i]].put(*key, 1, value)
+            retrying(&refused[1], || nodes[writers[i]].put(*key, 1, value))
         })
     });
     let k = StackConfig::lan().dht.replicas;
@@ -190,7 +216,7 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
     puts.print();
     let (mut gets, done) = measure("gets", ops, || {
         parallel(&values, in_flight, |i, (key, _)| {
-            nodes[readers[i]].get(*key)
+            retrying(&refused[2], || nodes[readers[i]].get(*key))
         })
     });
     for (i, r, d) in done {
@@ -202,6 +228,13 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
     }
     gets.print();
 
+    let refused = refused.map(|r| r.into_inner());
+    if refused.iter().any(|&r| r > 0) {
+        println!(
+            "refused for full queues and retried: {} lookups, {} puts, {} gets",
+            refused[0], refused[1], refused[2]
+        );
+    }
     let peak_kib = status_kib("VmHWM:");
     if let Some(peak) = peak_kib {
         let base = baseline_kib.unwrap_or(0);
@@ -259,17 +292,20 @@ fn lookup_window<R: Runtime>(
     rt: &mut R,
     nodes: &[R::Node],
     ring: &Ring,
-    ids: &[Id],
     ops: usize,
     in_flight: usize,
     rng: &mut SmallRng,
+    refused: &AtomicUsize,
 ) -> (Vec<Duration>, Vec<String>) {
+    let ids: Vec<Id> = nodes.iter().map(|x| x.own().id).collect();
     let mut waiting: HashMap<(Id, u64), (Id, Instant)> = HashMap::new();
     let (mut sent, mut took, mut problems) = (0, Vec::with_capacity(ops), Vec::new());
     let mut send = |waiting: &mut HashMap<(Id, u64), (Id, Instant)>, l: usize| {
         let from = &nodes[rng.below(nodes.len() as u64) as usize];
         let key = Id::sha1(&rng.next_u64().to_be_bytes());
-        match from.route(key, LOOKUP_APP, &(l as u64).to_be_bytes()) {
+        match retrying(refused, || {
+            from.route(key, LOOKUP_APP, &(l as u64).to_be_bytes())
+        }) {
             Ok(id) => drop(waiting.insert((from.own().id, id), (key, Instant::now()))),
             Err(e) => return Some(format!("lookup {l} refused: {e}")),
         }
@@ -308,4 +344,31 @@ fn lookup_window<R: Runtime>(
         problems.push(format!("{} lookups never delivered", waiting.len()));
     }
     (took, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn a_refusal_for_full_queues_is_retried_and_counted_and_other_errors_are_not() {
+        let refused = AtomicUsize::new(0);
+        let calls = Cell::new(0);
+        let busy = format!("dht refused: {}", DhtError::Busy);
+        let r = retrying(&refused, || {
+            calls.set(calls.get() + 1);
+            if calls.get() <= 2 {
+                Err(busy.clone())
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(r, Ok(7));
+        assert_eq!((calls.get(), refused.load(Ordering::Relaxed)), (3, 2));
+
+        let other = retrying(&refused, || Err::<u8, _>("timed out".to_string()));
+        assert_eq!(other, Err("timed out".to_string()));
+        assert_eq!(refused.load(Ordering::Relaxed), 2, "not retried");
+    }
 }
