@@ -35,11 +35,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         if self.outbox.is_full() {
             return Err(CommandError::QueueFull);
         }
-        let msg_id = self.random_u64();
-        self.push_out(Out::JoinRequest {
-            to: bootstrap,
-            msg_id,
-        });
+        self.send_join_request(bootstrap, self.first_hop_wait(0));
         self.phase = Phase::Joining;
         self.join = Some(JoinState {
             bootstrap,
@@ -48,8 +44,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             acked: false,
             resent: 0,
         });
-        self.set_timer(Timer::Join, Some(self.now + self.first_hop_wait(0)));
         Ok(())
+    }
+
+    /// A join request to `to`, under a fresh id, and the wait for its ack.
+    fn send_join_request(&mut self, to: SocketAddr, wait: Duration) {
+        let msg_id = self.random_u64();
+        self.push_out(Out::JoinRequest { to, msg_id });
+        self.set_timer(Timer::Join, Some(self.now + wait));
     }
 
     /// How long a joiner waits for its bootstrap's ack of the join request
@@ -220,12 +222,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                     resent: j.resent + 1,
                     ..j
                 });
-                let msg_id = self.random_u64();
-                self.push_out(Out::JoinRequest {
-                    to: j.bootstrap,
-                    msg_id,
-                });
-                self.set_timer(Timer::Join, Some(self.now + next));
+                self.send_join_request(j.bootstrap, next);
                 return;
             }
         }
@@ -234,18 +231,13 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.push_event(Ev::JoinFailed);
             return;
         }
-        let msg_id = self.random_u64();
         self.join = Some(JoinState {
             retries_left: j.retries_left - 1,
             acked: false,
             resent: 0,
             ..j
         });
-        self.push_out(Out::JoinRequest {
-            to: j.bootstrap,
-            msg_id,
-        });
-        self.set_timer(Timer::Join, Some(self.now + self.first_hop_wait(0)));
+        self.send_join_request(j.bootstrap, self.first_hop_wait(0));
     }
 
     /// A failed join leaves nothing running and nothing half-learned, so

@@ -41,7 +41,7 @@ pub use stats::{Drops, Stats};
 
 use crate::config::{Config, ConfigError};
 use crate::id::Id;
-use crate::leaf_set::{LeafSet, NodeSet};
+use crate::leaf_set::{Insertion, LeafSet, NodeSet};
 use crate::peer::Peer;
 use crate::rng::SmallRng;
 use crate::routing::{KeyRange, RoutingState};
@@ -581,7 +581,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 *t = self.now;
             }
         }
-        if self.graveyard.exhume(peer.id) {
+        // (Not fresh, it is not buried: checked above.)
+        if fresh && self.graveyard.exhume(peer.id) {
             // One failed member is back: the others may be too (a healed
             // partition). Ask them all now, not one per heartbeat.
             let buried: heapless::Vec<Peer, { graveyard::GRAVEYARD }> =
@@ -590,7 +591,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 self.probe(p, Purpose::Rtt, true);
             }
         }
-        let added = self.insert_leaf(peer);
+        let ins = self.insert_leaf(peer);
+        let added = ins.added;
         if added && !fresh {
             // What we heard may be an old datagram (delayed, duplicated,
             // replayed) from a node that is gone: a new member proves it is
@@ -598,7 +600,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             // the sim_faults fuzz target).
             self.probe(peer, Purpose::LeafCandidate, false);
         }
-        if self.routing.leaf_set().contains(peer.id) {
+        if added || ins.refreshed {
             self.heard_lately.note(peer.id, self.now);
         }
         if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted && !added {
@@ -624,7 +626,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         }
     }
 
-    fn insert_leaf(&mut self, peer: Peer) -> bool {
+    fn insert_leaf(&mut self, peer: Peer) -> Insertion {
         let ins = self.routing.leaf_set_mut().insert(peer);
         if ins.added {
             self.push_event(Ev::Update { peer, joined: true });
@@ -638,7 +640,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         if ins.added {
             self.refresh_right_watch();
         }
-        ins.added
+        ins
     }
 
     fn on_message(&mut self, from: SocketAddr, msg: Message<'_>) {
