@@ -127,12 +127,17 @@ fn routed_frame(sender: Peer, key: Id, msg_id: u64) -> Vec<u8> {
         source: sender,
         payload: &[7; 100],
     });
+    frame_of(sender, body)
+}
+
+/// `body` from `sender` for the lookups' application, encoded.
+fn frame_of(sender: Peer, body: Body<'_>) -> Vec<u8> {
     let m = Message {
         app: APP,
         sender,
         body,
     };
-    let mut buf = vec![0; 2048];
+    let mut buf = vec![0; m.encoded_len()];
     let n = m.encode(&mut buf).expect("fits");
     buf.truncate(n);
     buf
@@ -147,11 +152,6 @@ fn msg_id_offset(sender: Peer, key: Id) -> usize {
     let first = a.iter().zip(&b).position(|(x, y)| x != y).expect("differ");
     assert_eq!(a.iter().zip(&b).filter(|(x, y)| x != y).count(), 8);
     first
-}
-
-/// What forwards left to be acknowledged: the next hop and the id.
-struct Pending {
-    acks: Vec<(SocketAddr, u64)>,
 }
 
 #[divan::bench(sample_size = 32)]
@@ -176,32 +176,34 @@ fn forward(bencher: Bencher) {
         .unwrap_or(&peers[1]);
     let offset = msg_id_offset(sender, key);
     let mut frame = routed_frame(sender, key, 0);
-    let pending = RefCell::new(Pending {
-        acks: Vec::with_capacity(1024),
-    });
+    // What forwards left to be acknowledged: the next hop and the id.
+    let pending = RefCell::new(Vec::<(SocketAddr, u64)>::with_capacity(1024));
     let held = world.borrow_mut().stack().node().messages_held();
     let mut buf = vec![0u8; 2048];
     let mut next_id = 1u64;
     // One forward, checked: a routed frame to a world peer, then its ack
     // frees the slot.
-    let forward_one =
-        |w: &mut World, frame: &mut [u8], id: u64, buf: &mut [u8], p: &mut Pending| {
-            frame[offset..offset + 8].copy_from_slice(&id.to_be_bytes());
-            let stack = w.stack();
-            stack.handle_datagram(now, sender.addr, frame);
-            let mut hop = None;
-            while let Some(tx) = stack.poll_transmit(buf).expect("fits") {
-                if tx.destination != sender.addr {
-                    hop = Some(tx.destination);
-                }
-            }
-            if let Some(to) = hop {
-                p.acks.push((to, id));
-            }
-        };
-    let ack_all = |w: &mut World, p: &mut Pending| {
+    let forward_one = |w: &mut World,
+                       frame: &mut [u8],
+                       id: u64,
+                       buf: &mut [u8],
+                       p: &mut Vec<(SocketAddr, u64)>| {
+        frame[offset..offset + 8].copy_from_slice(&id.to_be_bytes());
         let stack = w.stack();
-        for (hop, msg_id) in p.acks.drain(..) {
+        stack.handle_datagram(now, sender.addr, frame);
+        let mut hop = None;
+        while let Some(tx) = stack.poll_transmit(buf).expect("fits") {
+            if tx.destination != sender.addr {
+                hop = Some(tx.destination);
+            }
+        }
+        if let Some(to) = hop {
+            p.push((to, id));
+        }
+    };
+    let ack_all = |w: &mut World, p: &mut Vec<(SocketAddr, u64)>| {
+        let stack = w.stack();
+        for (hop, msg_id) in p.drain(..) {
             let from = peers.iter().find(|q| q.addr == hop).expect("a world peer");
             stack.handle_datagram(now, hop, &ack_frame(*from, msg_id));
         }
@@ -215,7 +217,7 @@ fn forward(bencher: Bencher) {
     {
         let (mut w, mut p) = (world.borrow_mut(), pending.borrow_mut());
         forward_one(&mut w, &mut frame, 0, &mut buf, &mut p);
-        assert_eq!(p.acks.len(), 1, "the node forwarded the routed message");
+        assert_eq!(p.len(), 1, "the node forwarded the routed message");
         assert_eq!(w.stack().node().messages_held(), held + 1, "and holds it");
         ack_all(&mut w, &mut p);
         assert_eq!(w.stack().node().messages_held(), held, "the ack frees it");
@@ -282,13 +284,5 @@ fn tick(bencher: Bencher) {
 
 /// The next hop's ack of `msg_id`.
 fn ack_frame(from: Peer, msg_id: u64) -> Vec<u8> {
-    let m = Message {
-        app: APP,
-        sender: from,
-        body: Body::Ack(Ack { msg_id }),
-    };
-    let mut buf = vec![0; 64];
-    let n = m.encode(&mut buf).expect("fits");
-    buf.truncate(n);
-    buf
+    frame_of(from, Body::Ack(Ack { msg_id }))
 }

@@ -159,7 +159,8 @@ pub trait Runtime {
     fn next_event(&mut self, limit: Duration) -> Option<(usize, Seen)>;
 }
 
-const LOOKUP_APP: AppId = AppId(1);
+/// The application of the runs' lookups.
+pub(crate) const LOOKUP_APP: AppId = AppId(1);
 
 struct Row {
     phase: &'static str,
@@ -266,25 +267,7 @@ impl<N: Node> Overlay<N> {
     /// Waits until every live leaf set is the true one; the nodes still
     /// wrong at the limit.
     fn converge(&self, limit: Duration) -> Result<(), Vec<usize>> {
-        let start = Instant::now();
-        loop {
-            let ring = self.ring();
-            let wrong: Vec<usize> = self
-                .live()
-                .into_iter()
-                .filter(|&i| {
-                    let n = &self.nodes[i];
-                    n.leaf_set().ok() != Some(ring.leaf_set(n.own().id, self.half))
-                })
-                .collect();
-            if wrong.is_empty() {
-                return Ok(());
-            }
-            if start.elapsed() > limit {
-                return Err(wrong);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        await_leaf_sets(&self.nodes, &self.live(), self.half, limit)
     }
 
     /// Waits until every key is on its k closest live nodes; how many are
@@ -316,6 +299,33 @@ impl<N: Node> Overlay<N> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// Waits until the leaf set of every node of `live` is the true one among
+/// them; the nodes still wrong at the limit.
+pub(crate) fn await_leaf_sets<N: Node>(
+    nodes: &[N],
+    live: &[usize],
+    half: usize,
+    limit: Duration,
+) -> Result<(), Vec<usize>> {
+    let ring = Ring::new(live.iter().map(|&i| nodes[i].own().id));
+    let start = Instant::now();
+    loop {
+        let wrong: Vec<usize> = (live.iter().copied())
+            .filter(|&i| {
+                let n = &nodes[i];
+                n.leaf_set().ok() != Some(ring.leaf_set(n.own().id, half))
+            })
+            .collect();
+        if wrong.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            return Err(wrong);
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -650,12 +660,20 @@ fn multicast<R: Runtime>(
 
 /// "p50 … p99 …" of operation latencies, in milliseconds.
 fn percentiles(took: &mut [Duration]) -> String {
+    match quantiles(took) {
+        Some((p50, p99)) => format!("p50 {p50:.1} ms, p99 {p99:.1} ms"),
+        None => "no operations".into(),
+    }
+}
+
+/// p50 and p99 of operation latencies in milliseconds (none for none).
+pub(crate) fn quantiles(took: &mut [Duration]) -> Option<(f64, f64)> {
     if took.is_empty() {
-        return "no operations".into();
+        return None;
     }
     took.sort_unstable();
     let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
-    format!("p50 {:.1} ms, p99 {:.1} ms", at(0.5), at(0.99))
+    Some((at(0.5), at(0.99)))
 }
 
 /// The ids of a leaf set, counter-clockwise and clockwise (for

@@ -17,13 +17,11 @@ use std::time::{Duration, Instant};
 use pastry_core::dht::DhtError;
 use pastry_core::rng::SmallRng;
 use pastry_core::stack::StackConfig;
-use pastry_core::{AppId, CommandError, Id};
+use pastry_core::{CommandError, Id};
 
-use crate::cluster::{Args, Node, Runtime, Seen, parallel};
+use crate::cluster::{Args, LOOKUP_APP, Node, Runtime, Seen, await_leaf_sets, parallel, quantiles};
 use crate::oracle::Ring;
 use crate::process::{cpu_seconds, status_kib};
-
-const LOOKUP_APP: AppId = AppId(1);
 
 /// One measured phase.
 struct Phase {
@@ -36,38 +34,25 @@ struct Phase {
 
 impl Phase {
     fn print(&mut self) {
-        let per_s = self.ops as f64 / self.wall.as_secs_f64().max(1e-9);
         let cpu = self.cpu.map_or("n/a".into(), |c| {
             format!("{:.3}", c * 1000.0 / self.ops.max(1) as f64)
         });
-        let latency = if self.took.is_empty() {
-            format!("{:29}", "")
-        } else {
-            let (p50, p99) = quantiles(&mut self.took);
-            format!("p50 {p50:>6.2} ms  p99 {p99:>6.2} ms")
+        let latency = match quantiles(&mut self.took) {
+            Some((p50, p99)) => format!("p50 {p50:>6.2} ms  p99 {p99:>6.2} ms"),
+            None => format!("{:29}", ""),
         };
         println!(
             "{:<8} {:>7} {:>9.3} s {:>10.0}/s  {latency}  CPU s/1000 ops {cpu}",
             self.name,
             self.ops,
             self.wall.as_secs_f64(),
-            per_s,
+            self.rate(),
         );
     }
 
     fn rate(&self) -> f64 {
         self.ops as f64 / self.wall.as_secs_f64().max(1e-9)
     }
-}
-
-/// p50 and p99 in milliseconds.
-fn quantiles(took: &mut [Duration]) -> (f64, f64) {
-    if took.is_empty() {
-        return (0.0, 0.0);
-    }
-    took.sort_unstable();
-    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
-    (at(0.5), at(0.99))
 }
 
 /// Runs `op` until the node takes it: a node whose queues are full
@@ -117,6 +102,7 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
     let mut rng = SmallRng::new(seed);
     let mut failures: Vec<String> = Vec::new();
     let config = StackConfig::lan();
+    let (half, k) = (config.node.leaf_set_size / 2, config.dht.replicas);
     let baseline_kib = status_kib("VmRSS:");
     println!(
         "{n} nodes on 127.0.0.1 ({}), {ops} operations per kind, {in_flight} in flight, k = {}, seed {seed}",
@@ -154,17 +140,10 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
 
     // The leaf sets settle before the lookups are judged at the true root.
     let ring = Ring::new(nodes.iter().map(|x| x.own().id));
-    let half = StackConfig::lan().node.leaf_set_size / 2;
+    let all: Vec<usize> = (0..n).collect();
     let settle = Instant::now();
-    while nodes
-        .iter()
-        .any(|x| x.leaf_set().ok() != Some(ring.leaf_set(x.own().id, half)))
-    {
-        if settle.elapsed() > Duration::from_secs(30) {
-            failures.push("leaf sets not right within 30 s of the join".into());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if await_leaf_sets(&nodes, &all, half, Duration::from_secs(30)).is_err() {
+        failures.push("leaf sets not right within 30 s of the join".into());
     }
     println!(
         "leaf sets right {:.3} s after the last join returned",
@@ -205,7 +184,6 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
             retrying(&refused[1], || nodes[writers[i]].put(*key, 1, value))
         })
     });
-    let k = StackConfig::lan().dht.replicas;
     for (i, r, d) in done {
         puts.took.push(d);
         match r {

@@ -22,6 +22,11 @@ fn ring(seed: u64, n: usize) -> Sim {
     sim
 }
 
+fn assert_exact_leaf_sets(sim: &Sim, seed: u64) {
+    let wrong = sim.wrong_leaf_sets();
+    assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+}
+
 /// `n` nodes joined 100 ms apart, the first datagrams meeting `faults`.
 fn faulty_ring(seed: u64, n: usize, faults: Vec<Fault>) -> Sim {
     let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
@@ -43,8 +48,7 @@ fn a_leave_from_a_small_ring_leaves_exact_leaf_sets() {
         let mut sim = ring(seed, 12);
         sim.leave(7);
         sim.run_for(Duration::from_secs(1));
-        let wrong = sim.wrong_leaf_sets();
-        assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+        assert_exact_leaf_sets(&sim, seed);
     }
 }
 
@@ -63,8 +67,7 @@ fn late_copies_of_a_dead_nodes_datagrams_do_not_keep_it_a_member() {
     sim.crash(1);
     // A lease and a heartbeat after the last late copy, and some probes.
     sim.run_for(Duration::from_secs(180));
-    let wrong = sim.wrong_leaf_sets();
-    assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+    assert_exact_leaf_sets(&sim, seed);
 }
 
 /// sim_faults, crash-3b9a259: the same late copies, and node 0 crashes
@@ -85,8 +88,7 @@ fn late_copies_do_not_bring_a_failed_node_back() {
     sim.run_for(Duration::from_millis(94));
     sim.crash(0);
     sim.run_for(Duration::from_secs(300));
-    let wrong = sim.wrong_leaf_sets();
-    assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+    assert_exact_leaf_sets(&sim, seed);
 }
 
 /// sim_faults, crash-aac3040: late copies again, and node 0 leaves
@@ -102,8 +104,7 @@ fn late_copies_do_not_bring_a_leaver_back() {
     sim.run_for(Duration::from_millis(33_653));
     sim.leave(0);
     sim.run_for(Duration::from_secs(300));
-    let wrong = sim.wrong_leaf_sets();
-    assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+    assert_exact_leaf_sets(&sim, seed);
 }
 
 /// sim_faults, crash-6fcb5ad: the joins' first datagrams arrive 10 s late
@@ -124,8 +125,7 @@ fn a_joiner_whose_root_died_does_not_become_a_ring_of_one() {
     sim.run_for(Duration::from_millis(188));
     sim.crash(0);
     sim.run_for(Duration::from_secs(300));
-    let wrong = sim.wrong_leaf_sets();
-    assert!(wrong.is_empty(), "seed {seed}: wrong leaf sets {wrong:?}");
+    assert_exact_leaf_sets(&sim, seed);
     assert!(
         sim.counters.join_failures > 0,
         "seed {seed}: no join failed"

@@ -199,35 +199,29 @@ fn node_id(sim: &Sim, i: usize) -> Id {
 fn knowledge_parts(sim: &Sim) -> Vec<Vec<usize>> {
     let live = sim.live();
     let index: BTreeMap<Id, usize> = live.iter().map(|&i| (node_id(sim, i), i)).collect();
-    let mut part: BTreeMap<usize, usize> = live.iter().map(|&i| (i, i)).collect();
-    fn find(part: &mut BTreeMap<usize, usize>, mut i: usize) -> usize {
-        while part[&i] != i {
-            let up = part[&part[&i]];
-            part.insert(i, up);
-            i = up;
+    // Union-find over node indices (a handful of nodes: no path halving).
+    let mut parent: Vec<usize> = (0..sim.len()).collect();
+    let root = |parent: &[usize], mut i: usize| {
+        while parent[i] != i {
+            i = parent[i];
         }
         i
-    }
+    };
     for &i in &live {
         let node = sim.node(i).expect("live");
-        let known: Vec<Id> = node
-            .leaf_set()
-            .members()
-            .map(|p| p.id)
-            .chain(node.routing_table().entries().map(|(_, _, e)| e.peer.id))
-            .chain(node.failed_peers().map(|p| p.id))
-            .collect();
-        for id in known {
-            if let Some(&j) = index.get(&id) {
-                let (a, b) = (find(&mut part, i), find(&mut part, j));
-                part.insert(a, b);
+        let known = (node.leaf_set().members().copied())
+            .chain(node.routing_table().entries().map(|(_, _, e)| e.peer))
+            .chain(node.failed_peers());
+        for p in known {
+            if let Some(&j) = index.get(&p.id) {
+                let (a, b) = (root(&parent, i), root(&parent, j));
+                parent[a] = b;
             }
         }
     }
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for &i in &live {
-        let root = find(&mut part, i);
-        groups.entry(root).or_default().push(i);
+        groups.entry(root(&parent, i)).or_default().push(i);
     }
     let mut out: Vec<Vec<usize>> = groups.into_values().collect();
     out.sort();
