@@ -105,6 +105,9 @@ impl<const N: usize> Probes<N> {
 #[derive(Clone, Debug)]
 pub(crate) struct SeenCache<const N: usize> {
     ring: Vec<Seen, N>,
+    /// `ring[i]`'s message id, apart: every routed datagram scans the
+    /// ids, a few cache lines instead of the whole ring.
+    ids: Vec<u64, N>,
     next: usize,
 }
 
@@ -112,7 +115,6 @@ pub(crate) struct SeenCache<const N: usize> {
 #[derive(Clone, Copy, Debug)]
 struct Seen {
     source: Id,
-    msg_id: u64,
     flags: u8,
     /// The previous hop's tag (16 bits of its id).
     from: u16,
@@ -130,18 +132,21 @@ impl<const N: usize> SeenCache<N> {
     pub(crate) fn new() -> SeenCache<N> {
         SeenCache {
             ring: Vec::new(),
+            ids: Vec::new(),
             next: 0,
         }
     }
 
     /// Records a message this node originates.
     pub(crate) fn originated(&mut self, source: Id, msg_id: u64) {
-        self.push(Seen {
-            source,
+        self.push(
             msg_id,
-            flags: ORIGIN,
-            from: hop_tag(source),
-        });
+            Seen {
+                source,
+                flags: ORIGIN,
+                from: hop_tag(source),
+            },
+        );
     }
 
     /// Whether a copy of the message arriving from `from` is a duplicate.
@@ -156,10 +161,12 @@ impl<const N: usize> SeenCache<N> {
         let tag = hop_tag(from);
         let h = if handoff { HANDOFF } else { 0 };
         let found = self
-            .ring
-            .iter_mut()
+            .ids
+            .iter()
+            .zip(self.ring.iter_mut())
             // The id first: it differs between almost all entries.
-            .find(|e| e.msg_id == msg_id && e.source == source && e.flags & HANDOFF == h);
+            .find(|(id, e)| **id == msg_id && e.source == source && e.flags & HANDOFF == h)
+            .map(|(_, e)| e);
         match found {
             // Back at its source from another node: handled, once.
             Some(e) if e.flags & ORIGIN != 0 && e.from != tag => {
@@ -169,25 +176,29 @@ impl<const N: usize> SeenCache<N> {
             }
             Some(_) => true,
             None => {
-                self.push(Seen {
-                    source,
+                self.push(
                     msg_id,
-                    flags: h,
-                    from: tag,
-                });
+                    Seen {
+                        source,
+                        flags: h,
+                        from: tag,
+                    },
+                );
                 false
             }
         }
     }
 
-    fn push(&mut self, e: Seen) {
+    fn push(&mut self, msg_id: u64, e: Seen) {
         if N == 0 {
             return;
         }
         if self.ring.len() < N {
             let _ = self.ring.push(e);
+            let _ = self.ids.push(msg_id);
         } else {
             self.ring[self.next] = e;
+            self.ids[self.next] = msg_id;
             self.next = (self.next + 1) % N;
         }
     }
