@@ -6,8 +6,6 @@
 //! In a ring of at most L/2 other nodes every node is on both sides; the
 //! sides never hold duplicates or the local id.
 
-use core::cmp::Ordering;
-
 use heapless::Vec;
 
 use crate::id::{Distance, Id};
@@ -255,15 +253,77 @@ impl<const HALF: usize> LeafSet<HALF> {
     /// The member numerically closest to `key` among those `exclude` does not
     /// reject, or `None` if the local node is closer than all of them.
     pub fn closest(&self, key: Id, mut exclude: impl FnMut(&Peer) -> bool) -> Option<&Peer> {
+        if let Some(found) = self.closest_by_position(key, &mut exclude) {
+            return found;
+        }
         let mut best: Option<&Peer> = None;
-        let mut best_id = self.own;
+        let mut best_closeness = key.closeness(self.own);
         for p in self.left.iter().chain(self.right.iter()) {
-            if key.cmp_closeness(p.id, best_id) == Ordering::Less && !exclude(p) {
+            let c = key.closeness(p.id);
+            if c < best_closeness && !exclude(p) {
                 best = Some(p);
-                best_id = p.id;
+                best_closeness = c;
             }
         }
         best
+    }
+}
+
+impl<const HALF: usize> LeafSet<HALF> {
+    /// [`LeafSet::closest`] for a key inside the range of a full leaf set
+    /// spanning less than half the ring (every large ring): the sides are
+    /// sorted by position, so a binary search finds where the key falls and
+    /// the answer is the nearer of the members walking outwards from there
+    /// (the node itself stops the inward walk). `None` when that does not
+    /// apply: the caller scans every member.
+    fn closest_by_position(
+        &self,
+        key: Id,
+        exclude: &mut impl FnMut(&Peer) -> bool,
+    ) -> Option<Option<&Peer>> {
+        let (l, r) = (self.left.last()?, self.right.last()?);
+        let own = self.own;
+        let (span_l, span_r) = (own.ccw_distance(l.id), own.cw_distance(r.id));
+        // Below half the ring together, the sides cannot overlap and the
+        // distance to the key falls, then rises, along them.
+        if !self.is_full()
+            || span_l >= Distance::HALF_RING
+            || span_r >= Distance::HALF_RING
+            || span_l.wrapping_add(span_r) >= Distance::HALF_RING
+        {
+            return None;
+        }
+        type Way = fn(Id, Id) -> Distance;
+        let (side, dist): (&[Peer], Way) = if own.cw_distance(key) <= span_r {
+            (&self.right, Id::cw_distance)
+        } else if own.ccw_distance(key) <= span_l {
+            (&self.left, Id::ccw_distance)
+        } else {
+            return None;
+        };
+        let to_key = dist(own, key);
+        // Members before `at` lie between the node and the key.
+        let at = side.partition_point(|p| dist(own, p.id) < to_key);
+        let (mut inward, mut outward) = (at, at);
+        loop {
+            let inner = inward.checked_sub(1).map(|i| &side[i]);
+            let outer = side.get(outward);
+            let inner_c = inner.map_or(key.closeness(own), |p| key.closeness(p.id));
+            match outer {
+                Some(p) if key.closeness(p.id) < inner_c => {
+                    if !exclude(p) {
+                        return Some(Some(p));
+                    }
+                    outward += 1;
+                }
+                _ => match inner {
+                    // The node itself is nearer than every member left.
+                    None => return Some(None),
+                    Some(p) if !exclude(p) => return Some(Some(p)),
+                    Some(_) => inward -= 1,
+                },
+            }
+        }
     }
 }
 

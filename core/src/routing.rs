@@ -127,14 +127,15 @@ impl<const HALF: usize, const ROWS: usize> RoutingState<HALF, ROWS> {
         }
         let prefix = key.shared_prefix_len(self.own.id);
         let mut best: Option<&Peer> = None;
-        let mut best_id = self.own.id;
+        let mut best_closeness = key.closeness(self.own.id);
         for p in self.known() {
-            if key.shared_prefix_len(p.id) >= prefix
-                && key.cmp_closeness(p.id, best_id) == Ordering::Less
-                && !exclude(p)
-            {
+            if key.shared_prefix_len(p.id) < prefix {
+                continue;
+            }
+            let c = key.closeness(p.id);
+            if c < best_closeness && !exclude(p) {
                 best = Some(p);
-                best_id = p.id;
+                best_closeness = c;
             }
         }
         best.map_or(NextHop::Local, |p| NextHop::Forward(*p))

@@ -122,6 +122,18 @@ fn closeness_is_a_total_order_with_the_clockwise_tie_rule() {
     let (cw, ccw) = (key.wrapping_add(d), key.wrapping_sub(d));
     assert_eq!(key.cmp_closeness(cw, ccw), Ordering::Less);
     assert_eq!(key.cmp_closeness(ccw, cw), Ordering::Greater);
+    // The antipode, half the ring away both ways, is farther than ids a
+    // little nearer on either side.
+    let antipode = key.wrapping_add(Distance::HALF_RING);
+    let mut less = [0u8; 20];
+    less[0] = 0x7f;
+    less[19] = 0xff;
+    let less = Id::from_bytes(less).ring_distance(Id::ZERO);
+    for other in [key.wrapping_add(less), key.wrapping_sub(less)] {
+        assert_eq!(key.cmp_closeness(antipode, other), Ordering::Greater);
+        assert_eq!(key.cmp_closeness(other, antipode), Ordering::Less);
+    }
+    assert_eq!(key.cmp_closeness(antipode, antipode), Ordering::Equal);
 }
 
 #[test]

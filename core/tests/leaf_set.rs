@@ -232,6 +232,69 @@ fn closest_and_covers_agree_with_brute_force() {
     }
 }
 
+/// Keys near the members, many members excluded at once, and rings whose
+/// ids crowd one arc (sides that overlap yet span little of the ring):
+/// `closest` against a scan of every member.
+#[test]
+fn closest_with_exclusions_agrees_with_brute_force() {
+    let mut rng = SmallRng::new(14);
+    for (n, crowded) in [(10usize, true), (17, true), (40, false), (500, false)] {
+        for _ in 0..20 {
+            let ids: Vec<Id> = (0..n)
+                .map(|_| {
+                    let mut b = random_id(&mut rng).to_bytes();
+                    if crowded {
+                        // All within 1/256 of the ring.
+                        b[0] = 0x42;
+                    }
+                    Id::from_bytes(b)
+                })
+                .collect();
+            let own = ids[0];
+            let mut ls: LeafSet<8> = LeafSet::new(own);
+            for (i, id) in ids.iter().enumerate() {
+                ls.insert(Peer::new(*id, addr(i as u16)));
+            }
+            let members: Vec<Id> = ls.members().map(|p| p.id).collect();
+            for _ in 0..200 {
+                // A key just beside a member or the node, either way.
+                let near = if rng.below(4) == 0 {
+                    own
+                } else {
+                    members[rng.below(members.len() as u64) as usize]
+                };
+                let step = Id::from_bytes({
+                    let mut b = [0u8; 20];
+                    b[2 + rng.below(18) as usize] = rng.next_u64() as u8;
+                    b
+                })
+                .ring_distance(Id::ZERO);
+                let key = if rng.below(2) == 0 {
+                    near.wrapping_add(step)
+                } else {
+                    near.wrapping_sub(step)
+                };
+                let excluded: BTreeSet<Id> = members
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.below(10) < 3)
+                    .collect();
+                let want = members
+                    .iter()
+                    .copied()
+                    .filter(|id| !excluded.contains(id))
+                    .chain([own])
+                    .min_by(|a, b| key.cmp_closeness(*a, *b))
+                    .unwrap();
+                let got = ls
+                    .closest(key, |p| excluded.contains(&p.id))
+                    .map_or(own, |p| p.id);
+                assert_eq!(got, want, "n={n} key={key:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn farthest_members_are_the_ends_of_each_side() {
     let mut rng = SmallRng::new(13);
