@@ -154,26 +154,61 @@ fn msg_id_offset(sender: Peer, key: Id) -> usize {
     first
 }
 
+/// A routed datagram forwarded as most are: the previous hop shares fewer
+/// digits with the key than this node, so no table row is owed to it. In
+/// the 48-peer world the key falls in the leaf set's range: the decision
+/// is the leaf set's (a route's last hop; a table hop decides less).
 #[divan::bench(sample_size = 32)]
 fn forward(bencher: Bencher) {
+    forward_case(bencher, false);
+}
+
+/// The same when the previous hop shares as many digits with the key as
+/// this node: lazy table repair (Pastry §2.4) also sends it a table row.
+#[divan::bench(sample_size = 32)]
+fn forward_offering_row(bencher: Bencher) {
+    forward_case(bencher, true);
+}
+
+/// The key and previous hop of a forward towards a table entry of row ≥ 1
+/// (within the leaf set's range); with `repair`, a previous hop that shares
+/// as many digits with the key as the node.
+fn forward_key_and_sender(w: &mut World, repair: bool) -> (Id, Peer) {
+    let node = w.stack().node();
+    let own = node.own().id;
+    let (row, entry) = node
+        .routing_table()
+        .entries()
+        .filter(|(r, _, _)| *r >= 1)
+        .map(|(r, _, e)| (r, e.peer))
+        .max_by_key(|(r, _)| *r)
+        .expect("the world fills a table row below the first");
+    // Shares `row` digits with the node, more with the entry.
+    let key = Id::from_bytes({
+        let mut b = entry.id.to_bytes();
+        b[19] ^= 1;
+        b
+    });
+    assert_eq!(key.shared_prefix_len(own), row);
+    assert!(node.leaf_set().covers(key), "a leaf-set decision");
+    let sender = *w
+        .peers()
+        .iter()
+        .find(|p| {
+            let shared = key.shared_prefix_len(p.id);
+            p.id != entry.id && if repair { shared == row } else { shared < row }
+        })
+        .expect("a previous hop of that kind");
+    (key, sender)
+}
+
+fn forward_case(bencher: Bencher, repair: bool) {
     let world = RefCell::new(World::new());
     let (peers, now) = {
         let w = world.borrow();
         (w.peers().to_vec(), w.now())
     };
-    let node_id = world.borrow_mut().stack().own().id;
-    // A key whose first digit differs from the node's: the node is not its
-    // root and forwards it on a row-0 entry. The sender shares the node's
-    // first digit, so it is not that entry.
-    let key = Id::from_bytes({
-        let mut b = node_id.to_bytes();
-        b[0] ^= 0x80;
-        b
-    });
-    let sender = *peers
-        .iter()
-        .find(|p| p.id.to_bytes()[0] >> 4 == node_id.to_bytes()[0] >> 4)
-        .unwrap_or(&peers[1]);
+    let (key, sender) = forward_key_and_sender(&mut world.borrow_mut(), repair);
     let offset = msg_id_offset(sender, key);
     let mut frame = routed_frame(sender, key, 0);
     // What forwards left to be acknowledged: the next hop and the id.
@@ -181,8 +216,8 @@ fn forward(bencher: Bencher) {
     let held = world.borrow_mut().stack().node().messages_held();
     let mut buf = vec![0u8; 2048];
     let mut next_id = 1u64;
-    // One forward, checked: a routed frame to a world peer, then its ack
-    // frees the slot.
+    // One forward: a routed frame to a world peer; returns how many
+    // datagrams went back to the previous hop (its ack, any table row).
     let forward_one = |w: &mut World,
                        frame: &mut [u8],
                        id: u64,
@@ -191,15 +226,18 @@ fn forward(bencher: Bencher) {
         frame[offset..offset + 8].copy_from_slice(&id.to_be_bytes());
         let stack = w.stack();
         stack.handle_datagram(now, sender.addr, frame);
-        let mut hop = None;
+        let (mut hop, mut back) = (None, 0);
         while let Some(tx) = stack.poll_transmit(buf).expect("fits") {
-            if tx.destination != sender.addr {
+            if tx.destination == sender.addr {
+                back += 1;
+            } else {
                 hop = Some(tx.destination);
             }
         }
         if let Some(to) = hop {
             p.push((to, id));
         }
+        back
     };
     let ack_all = |w: &mut World, p: &mut Vec<(SocketAddr, u64)>| {
         let stack = w.stack();
@@ -216,8 +254,9 @@ fn forward(bencher: Bencher) {
     };
     {
         let (mut w, mut p) = (world.borrow_mut(), pending.borrow_mut());
-        forward_one(&mut w, &mut frame, 0, &mut buf, &mut p);
+        let back = forward_one(&mut w, &mut frame, 0, &mut buf, &mut p);
         assert_eq!(p.len(), 1, "the node forwarded the routed message");
+        assert_eq!(back, 1 + usize::from(repair), "an ack, and a row to repair");
         assert_eq!(w.stack().node().messages_held(), held + 1, "and holds it");
         ack_all(&mut w, &mut p);
         assert_eq!(w.stack().node().messages_held(), held, "the ack frees it");
