@@ -209,16 +209,27 @@ impl<const HALF: usize, const ROWS: usize> RoutingState<HALF, ROWS> {
         }
         // The known ids in ring order.
         let mut ring: Vec<Id, NODE_SET_CAPACITY> = Vec::new();
-        let _ = ring.push(self.own.id);
-        for p in self.leaf_set.members() {
-            let _ = ring.push(p.id);
-        }
         let whole = self.leaf_set.knows_whole_ring();
-        let origin = match self.leaf_set.farthest_left() {
-            Some(l) if !whole => l.id,
-            _ => self.own.id,
-        };
-        ring.sort_unstable_by_key(|id| origin.cw_distance(*id));
+        if whole {
+            let _ = ring.push(self.own.id);
+            for p in self.leaf_set.members() {
+                let _ = ring.push(p.id);
+            }
+            let origin = self.own.id;
+            ring.sort_unstable_by_key(|id| origin.cw_distance(*id));
+        } else {
+            // Disjoint sides, each nearest first: already in ring order
+            // (the DHT asks this for every neighbour every round).
+            let left = self.leaf_set.left().iter().rev();
+            let right = self.leaf_set.right().iter();
+            for id in left
+                .map(|p| p.id)
+                .chain([self.own.id])
+                .chain(right.map(|p| p.id))
+            {
+                let _ = ring.push(id);
+            }
+        }
         let n = ring.len();
         let i = ring.iter().position(|id| *id == node)?;
         if whole {
