@@ -15,14 +15,14 @@
 mod faults;
 pub mod groups;
 pub mod network;
+mod queue;
 pub mod report;
 pub mod scenario;
 pub mod storage;
 pub mod truth;
 
-use std::cmp::Ordering;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,6 +35,7 @@ use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload};
 
 pub use faults::Fault;
 use network::{Network, Place};
+use queue::EventQueue;
 use truth::Truth;
 
 /// A hash map with a fixed hasher: no per-process random seed.
@@ -151,31 +152,6 @@ enum Action {
 }
 
 #[derive(Debug)]
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    action: Action,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed, so the max-heap pops the earliest (then first scheduled).
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
-#[derive(Debug)]
 struct Slot<const POOL: usize> {
     /// The node's state while it is alive; dropped when it crashes or
     /// leaves, so churn does not grow memory with every departure.
@@ -277,7 +253,7 @@ pub struct Sim<const POOL: usize = 16> {
     pub rng: SmallRng,
     slots: Vec<Slot<POOL>>,
     by_addr: DetMap<SocketAddr, u32>,
-    queue: BinaryHeap<Scheduled>,
+    queue: EventQueue<Action>,
     seq: u64,
     /// The global view: live active nodes.
     pub truth: Truth,
@@ -323,7 +299,7 @@ impl<const POOL: usize> Sim<POOL> {
             rng,
             slots: Vec::new(),
             by_addr: DetMap::default(),
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
             seq: 0,
             truth: Truth::default(),
             lookups: DetMap::default(),
@@ -582,14 +558,10 @@ impl<const POOL: usize> Sim<POOL> {
 
     /// Runs every event up to and including `until`; the clock ends there.
     pub fn run_until(&mut self, until: Instant) {
-        while let Some(next) = self.queue.peek() {
-            if next.at > until {
-                break;
-            }
-            let ev = self.queue.pop().expect("peeked");
-            self.now = self.now.max(ev.at);
+        while let Some((at, action)) = self.queue.pop_due(until) {
+            self.now = self.now.max(at);
             self.counters.events += 1;
-            match ev.action {
+            match action {
                 Action::Arrive {
                     to,
                     from,
@@ -615,13 +587,13 @@ impl<const POOL: usize> Sim<POOL> {
                 }
                 Action::Wake(i) => {
                     let s = &mut self.slots[i as usize];
-                    if let Some(node) = s.node.as_mut().filter(|_| s.wake == Some(ev.at)) {
-                        node.handle_timeout(ev.at);
+                    if let Some(node) = s.node.as_mut().filter(|_| s.wake == Some(at)) {
+                        node.handle_timeout(at);
                         if let Some(dht) = s.dht.as_mut() {
-                            dht.handle_timeout(ev.at, node.as_mut());
+                            dht.handle_timeout(at, node.as_mut());
                         }
                         if let Some(sc) = s.scribe.as_mut() {
-                            sc.handle_timeout(ev.at, node.as_mut());
+                            sc.handle_timeout(at, node.as_mut());
                         }
                         s.wake = None;
                         self.drain(i as usize);
@@ -854,11 +826,7 @@ impl<const POOL: usize> Sim<POOL> {
 
     fn schedule(&mut self, at: Instant, action: Action) {
         self.seq += 1;
-        self.queue.push(Scheduled {
-            at,
-            seq: self.seq,
-            action,
-        });
+        self.queue.push(at, self.seq, action);
     }
 
     /// A delivery at node `at`: was it the key's true root, and how far
