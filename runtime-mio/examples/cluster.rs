@@ -1,6 +1,8 @@
-//! A whole Pastry overlay on loopback on one mio event loop, put through
-//! the same paces and checks as pastry-tokio's `cluster` example (the run
-//! is `pastry_tests::cluster`); this file plugs the blocking handle in.
+//! A whole Pastry overlay on loopback on mio event loops (one unless
+//! `--loops` says otherwise; each runs its share of the nodes), put
+//! through the same paces and checks as pastry-tokio's `cluster` example
+//! (the run is `pastry_tests::cluster`); this file plugs the blocking
+//! handle in.
 //!
 //! `cargo run --release -p pastry-mio --example cluster [-- --nodes 64]`
 
@@ -68,7 +70,9 @@ impl cluster::Node for Node {
 }
 
 struct Mio {
-    rt: Runtime,
+    /// One event-loop thread each; node `i` runs on `loops[i % len]`.
+    loops: Vec<Runtime>,
+    name: &'static str,
     tx: mpsc::Sender<(usize, Seen)>,
     rx: mpsc::Receiver<(usize, Seen)>,
 }
@@ -77,7 +81,7 @@ impl cluster::Runtime for Mio {
     type Node = Node;
 
     fn name(&self) -> &'static str {
-        "pastry-mio, one event-loop thread"
+        self.name
     }
 
     fn start(&mut self, n: usize, config: StackConfig, seed: u64) -> Result<Vec<Node>, String> {
@@ -87,7 +91,8 @@ impl cluster::Runtime for Mio {
             let b = Builder::new(loopback)
                 .config(config.clone())
                 .seed(cluster::node_seed(seed, i));
-            let (h, events) = self.rt.spawn(b).map_err(text)?;
+            let rt = &self.loops[i % self.loops.len()];
+            let (h, events) = rt.spawn(b).map_err(text)?;
             let tx = self.tx.clone();
             // Deliveries and publications onto the run's one channel.
             std::thread::spawn(move || {
@@ -110,15 +115,26 @@ impl cluster::Runtime for Mio {
 
 fn main() -> ExitCode {
     let args = Args::from_env();
-    let rt = match Runtime::start() {
-        Ok(rt) => rt,
+    let count = match args.loops {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let loops = match (0..count).map(|_| Runtime::start()).collect() {
+        Ok(loops) => loops,
         Err(e) => {
             eprintln!("cluster: {e}");
             return ExitCode::FAILURE;
         }
     };
     let (tx, rx) = mpsc::channel();
-    let mut mio = Mio { rt, tx, rx };
+    // Printed once per run: leaking it is the simplest `&'static str`.
+    let name = format!("pastry-mio, {count} event-loop thread(s)").leak();
+    let mut mio = Mio {
+        loops,
+        name,
+        tx,
+        rx,
+    };
     if cluster::run(&mut mio, &args) {
         ExitCode::SUCCESS
     } else {

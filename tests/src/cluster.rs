@@ -55,6 +55,12 @@ pub struct Args {
     /// Operations of each kind for `--bench`.
     #[arg(long, default_value_t = 20_000)]
     pub ops: usize,
+    /// pastry-mio: event-loop threads, the nodes spread over them in turn
+    /// (0: one per CPU). pastry-tokio ignores it (its runtime schedules
+    /// every node's task on all its worker threads). More than one: see
+    /// BENCHMARKS.md (leaf sets after a mass join).
+    #[arg(long, default_value_t = 1)]
+    pub loops: usize,
 }
 
 impl Args {
@@ -327,6 +333,39 @@ pub(crate) fn await_leaf_sets<N: Node>(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// What is wrong with node `i`'s leaf set, for a failure message: members
+/// missing and members it should not hold, each as its place on the ring
+/// relative to the node (+1 its successor, -1 its predecessor).
+pub(crate) fn leaf_set_diff<N: Node>(nodes: &[N], live: &[usize], half: usize, i: usize) -> String {
+    let ring = Ring::new(live.iter().map(|&j| nodes[j].own().id));
+    let own = nodes[i].own().id;
+    let ids = ring.ids();
+    let at = |id: &Id| -> String {
+        let (Some(a), Some(b)) = (
+            ids.iter().position(|x| *x == own),
+            ids.iter().position(|x| x == id),
+        ) else {
+            return format!("{id} (not live)");
+        };
+        let n = ids.len() as isize;
+        let d = (b as isize - a as isize).rem_euclid(n);
+        format!("{:+}", if d > n / 2 { d - n } else { d })
+    };
+    let want = ring.leaf_set(own, half);
+    let Ok(got) = nodes[i].leaf_set() else {
+        return format!("node {i}: leaf set unreadable");
+    };
+    let want: Vec<Id> = want.0.into_iter().chain(want.1).collect();
+    let got: Vec<Id> = got.0.into_iter().chain(got.1).collect();
+    let missing: Vec<String> = want.iter().filter(|x| !got.contains(x)).map(at).collect();
+    let extra: Vec<String> = got.iter().filter(|x| !want.contains(x)).map(at).collect();
+    format!(
+        "node {i} misses [{}], holds extra [{}]",
+        missing.join(" "),
+        extra.join(" ")
+    )
 }
 
 /// Runs `op` on every item from `in_flight` threads; (item, outcome,

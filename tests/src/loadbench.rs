@@ -19,7 +19,9 @@ use pastry_core::rng::SmallRng;
 use pastry_core::stack::StackConfig;
 use pastry_core::{CommandError, Id};
 
-use crate::cluster::{Args, LOOKUP_APP, Node, Runtime, Seen, await_leaf_sets, parallel, quantiles};
+use crate::cluster::{
+    Args, LOOKUP_APP, Node, Runtime, Seen, await_leaf_sets, leaf_set_diff, parallel, quantiles,
+};
 use crate::oracle::Ring;
 use crate::process::{cpu_seconds, status_kib};
 
@@ -142,8 +144,15 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
     let ring = Ring::new(nodes.iter().map(|x| x.own().id));
     let all: Vec<usize> = (0..n).collect();
     let settle = Instant::now();
-    if await_leaf_sets(&nodes, &all, half, Duration::from_secs(30)).is_err() {
-        failures.push("leaf sets not right within 30 s of the join".into());
+    if let Err(wrong) = await_leaf_sets(&nodes, &all, half, Duration::from_secs(30)) {
+        let some: Vec<String> = (wrong.iter().take(4))
+            .map(|&i| leaf_set_diff(&nodes, &all, half, i))
+            .collect();
+        failures.push(format!(
+            "leaf sets not right within 30 s of the join: {} wrong; {}",
+            wrong.len(),
+            some.join("; ")
+        ));
     }
     println!(
         "leaf sets right {:.3} s after the last join returned",
