@@ -28,8 +28,6 @@ const LIMBS: usize = 5;
 struct U160([u32; LIMBS]);
 
 impl U160 {
-    const ZERO: U160 = U160([0; LIMBS]);
-
     // Each limb in 64-bit arithmetic: the borrow (carry) is bit 32 of the
     // result, one shift instead of two flag tests per limb (ring distances
     // are most of a leaf-set scan).
@@ -225,7 +223,7 @@ impl Id {
         if cw <= Distance::HALF_RING {
             Closeness(cw, false)
         } else {
-            Closeness(Distance(U160::ZERO.wrapping_sub(cw.0)), true)
+            Closeness(self.ccw_distance(a), true)
         }
     }
 

@@ -267,9 +267,7 @@ impl<const HALF: usize> LeafSet<HALF> {
         }
         best
     }
-}
 
-impl<const HALF: usize> LeafSet<HALF> {
     /// [`LeafSet::closest`] for a key inside the range of a full leaf set
     /// spanning less than half the ring (every large ring): the sides are
     /// sorted by position, so a binary search finds where the key falls and

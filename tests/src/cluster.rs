@@ -335,11 +335,11 @@ pub(crate) fn await_leaf_sets<N: Node>(
     }
 }
 
-/// What is wrong with node `i`'s leaf set, for a failure message: members
-/// missing and members it should not hold, each as its place on the ring
-/// relative to the node (+1 its successor, -1 its predecessor).
-pub(crate) fn leaf_set_diff<N: Node>(nodes: &[N], live: &[usize], half: usize, i: usize) -> String {
-    let ring = Ring::new(live.iter().map(|&j| nodes[j].own().id));
+/// What is wrong with node `i`'s leaf set against `ring` (the live nodes),
+/// for a failure message: members missing and members it should not hold,
+/// each as its place on the ring relative to the node (+1 its successor,
+/// -1 its predecessor).
+pub(crate) fn leaf_set_diff<N: Node>(ring: &Ring, nodes: &[N], half: usize, i: usize) -> String {
     let own = nodes[i].own().id;
     let ids = ring.ids();
     let at = |id: &Id| -> String {

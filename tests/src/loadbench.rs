@@ -146,7 +146,7 @@ pub fn run<R: Runtime>(rt: &mut R, args: &Args, seed: u64) -> bool {
     let settle = Instant::now();
     if let Err(wrong) = await_leaf_sets(&nodes, &all, half, Duration::from_secs(30)) {
         let some: Vec<String> = (wrong.iter().take(4))
-            .map(|&i| leaf_set_diff(&nodes, &all, half, i))
+            .map(|&i| leaf_set_diff(&ring, &nodes, half, i))
             .collect();
         failures.push(format!(
             "leaf sets not right within 30 s of the join: {} wrong; {}",

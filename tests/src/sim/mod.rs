@@ -254,7 +254,6 @@ pub struct Sim<const POOL: usize = 16> {
     slots: Vec<Slot<POOL>>,
     by_addr: DetMap<SocketAddr, u32>,
     queue: EventQueue<Action>,
-    seq: u64,
     /// The global view: live active nodes.
     pub truth: Truth,
     /// Lookups by message id.
@@ -300,7 +299,6 @@ impl<const POOL: usize> Sim<POOL> {
             slots: Vec::new(),
             by_addr: DetMap::default(),
             queue: EventQueue::new(),
-            seq: 0,
             truth: Truth::default(),
             lookups: DetMap::default(),
             lookup_order: Vec::new(),
@@ -825,8 +823,7 @@ impl<const POOL: usize> Sim<POOL> {
     }
 
     fn schedule(&mut self, at: Instant, action: Action) {
-        self.seq += 1;
-        self.queue.push(at, self.seq, action);
+        self.queue.push(at, action);
     }
 
     /// A delivery at node `at`: was it the key's true root, and how far

@@ -19,7 +19,8 @@ pub(crate) struct EventQueue<T> {
     /// Bucket `b > 0` holds keys whose highest bit differing from `last`
     /// is bit `b - 1`; bucket 0 holds `last` itself.
     buckets: Vec<Vec<(u128, T)>>,
-    len: usize,
+    /// Events scheduled so far: the tie-break of equal times.
+    seq: u64,
 }
 
 /// The key of an event at `at`, the `seq`-th scheduled: time first, then
@@ -33,45 +34,44 @@ impl<T> EventQueue<T> {
         EventQueue {
             last: 0,
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
-            len: 0,
+            seq: 0,
         }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.len
+        self.buckets.iter().map(Vec::len).sum()
     }
 
     fn bucket(&self, key: u128) -> usize {
         (128 - (key ^ self.last).leading_zeros()) as usize
     }
 
-    /// Schedules `item` at `at`; `seq` must grow with every call.
+    /// Schedules `item` at `at`, after everything already scheduled then.
     ///
     /// # Panics
     /// If `at` is before the event last taken (a simulator bug: it would
     /// change the past).
-    pub(crate) fn push(&mut self, at: Instant, seq: u64, item: T) {
-        let k = key(at, seq);
+    pub(crate) fn push(&mut self, at: Instant, item: T) {
+        self.seq += 1;
+        let k = key(at, self.seq);
         assert!(k >= self.last, "event scheduled before the one running");
         let b = self.bucket(k);
         self.buckets[b].push((k, item));
-        self.len += 1;
     }
 
     /// Takes the earliest event if it is due by `until`, with its time.
     pub(crate) fn pop_due(&mut self, until: Instant) -> Option<(Instant, T)> {
-        let limit = key(until, u64::MAX);
-        if self.buckets[0].is_empty() {
-            let i = (1..BUCKETS).find(|&i| !self.buckets[i].is_empty())?;
-            let min = self.buckets[i].iter().map(|e| e.0).min()?;
-            if min > limit {
-                // Not due: leave everything as it is, so events scheduled
-                // meanwhile (at or after the last one taken) still fit.
-                return None;
-            }
+        let i = (0..BUCKETS).find(|&i| !self.buckets[i].is_empty())?;
+        let min = self.buckets[i].iter().map(|e| e.0).min()?;
+        if min > key(until, u64::MAX) {
+            // Not due: leave everything as it is, so events scheduled
+            // meanwhile (at or after the last one taken) still fit.
+            return None;
+        }
+        if i > 0 {
             // Every key of bucket i shares its bits above bit i - 1 with
-            // `min`: they all file into lower buckets.
+            // `min`: they all file into lower buckets, `min` into 0.
             self.last = min;
             let mut moving = std::mem::take(&mut self.buckets[i]);
             for (k, item) in moving.drain(..) {
@@ -80,12 +80,8 @@ impl<T> EventQueue<T> {
             }
             self.buckets[i] = moving;
         }
-        let (k, _) = self.buckets[0].last()?;
-        if *k > limit {
-            return None;
-        }
+        // Keys are unique (the sequence), so bucket 0 holds `min` alone.
         let (k, item) = self.buckets[0].pop()?;
-        self.len -= 1;
         Some((Instant::from_micros((k >> 64) as u64), item))
     }
 }
@@ -111,7 +107,7 @@ mod tests {
                 seq += 1;
                 // Often the same instant, sometimes far ahead.
                 let at = now + [0, 1, rng.below(1_000), rng.below(1 << 40)][rng.below(4) as usize];
-                q.push(Instant::from_micros(at), seq, (at, seq));
+                q.push(Instant::from_micros(at), (at, seq));
                 oracle.push(std::cmp::Reverse((at, seq)));
             }
             let until = now + rng.below(2_000);
@@ -138,8 +134,8 @@ mod tests {
     #[should_panic(expected = "before the one running")]
     fn refuses_an_event_in_the_past() {
         let mut q = EventQueue::new();
-        q.push(Instant::from_micros(10), 1, ());
+        q.push(Instant::from_micros(10), ());
         q.pop_due(Instant::from_micros(10));
-        q.push(Instant::from_micros(9), 2, ());
+        q.push(Instant::from_micros(9), ());
     }
 }
