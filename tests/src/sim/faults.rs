@@ -47,6 +47,7 @@ impl<const POOL: usize> Sim<POOL> {
         slot.dht = dht;
         slot.scribe = scribe;
         slot.wake = None;
+        self.now_alive(i);
         let boot = self.random_active();
         self.join(i, boot);
         true

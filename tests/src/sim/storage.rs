@@ -286,18 +286,22 @@ impl<const POOL: usize> Sim<POOL> {
     /// Acknowledged values no live node holds (at the acknowledged
     /// version or newer), and how many values were acknowledged.
     pub fn values_lost(&self) -> (usize, usize) {
+        // The newest version any live node holds, per key: one pass over
+        // the live stores rather than a search of every slot per value.
+        let mut newest: DetMap<Id, u64> = DetMap::default();
+        for d in self.slots.iter().filter_map(|s| s.dht.as_deref()) {
+            let mut next = d.store().first_from(Id::ZERO);
+            while let Some((key, meta)) = next {
+                let v = newest.entry(key).or_insert(meta.version);
+                *v = (*v).max(meta.version);
+                next = d.store().next_after(key);
+            }
+        }
         let lost = self
             .storage
             .acked
             .iter()
-            .filter(|&(&key, &version)| {
-                !self.slots.iter().any(|s| {
-                    s.dht
-                        .as_ref()
-                        .and_then(|d| d.store().get(key))
-                        .is_some_and(|it| it.meta.version >= version)
-                })
-            })
+            .filter(|&(key, &version)| newest.get(key).is_none_or(|&v| v < version))
             .count();
         (lost, self.storage.acked.len())
     }
