@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::net::Net;
 use pastry_core::node::{AppPolicy, ForwardHop, Forwarder, Policy, Verdict};
+use pastry_core::routing::NextHop;
 use pastry_core::{AppId, Config, Id, Peer};
 
 const PER_HOP: AppId = AppId(40);
@@ -18,12 +19,17 @@ const PER_HOP: AppId = AppId(40);
 #[derive(Default)]
 struct Recorder {
     seen: Vec<Id>,
+    /// Per call: the key, whether this node is where the overlay would
+    /// deliver, and whether only a suspect closer to the key makes it so.
+    local: Vec<(Id, bool, bool)>,
     redirect_to: Option<Peer>,
 }
 
 impl Forwarder for Recorder {
     fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
         self.seen.push(hop.key);
+        let here = hop.next_hop == NextHop::Local;
+        self.local.push((hop.key, here, hop.closer_suspected));
         match hop.payload.first() {
             Some(b'a') => {
                 let _ = hop.payload.push(hop.hops);
@@ -175,6 +181,50 @@ fn a_node_that_denies_a_per_hop_app_forwards_without_the_upcall() {
             "seed {seed}: only the root appended"
         );
         assert_eq!(calls(&net, key), 1, "seed {seed}: key {key}");
+    }
+}
+
+#[test]
+fn the_upcall_learns_when_only_a_suspect_keeps_this_node_from_the_root() {
+    for seed in [5, 6] {
+        let mut net = ring(16, seed);
+        // D is the root of its own id; H, the live node closest to it
+        // after D, is the root once D is gone.
+        let d = net.live()[3];
+        let key = net.nodes[d].own().id;
+        let h = net
+            .live()
+            .into_iter()
+            .filter(|&i| i != d)
+            .min_by(|&a, &b| key.cmp_closeness(net.nodes[a].own().id, net.nodes[b].own().id))
+            .unwrap();
+        net.crash(d);
+        assert!(!net.nodes[h].is_suspected(key), "seed {seed}");
+        assert!(net.nodes[h].suspect_peer(key), "seed {seed}: D unknown at H");
+        assert!(net.nodes[h].is_suspected(key), "seed {seed}");
+        assert!(!net.nodes[h].suspect_peer(Id::sha1(b"nobody")), "seed {seed}");
+
+        let msg = net.route(h, key, PER_HOP, b"x");
+        net.run_for(Duration::from_secs(1));
+        let at_h = &net.nodes[h].forwarder().local;
+        assert!(
+            at_h.contains(&(key, true, true)),
+            "seed {seed}: H was not told a suspect is closer: {at_h:?}"
+        );
+        // The overlay itself holds the message until the probe of D fails.
+        assert!(net.delivered_at(msg).is_empty(), "seed {seed}: delivered while D suspected");
+        let c = Config::default();
+        net.run_for(c.probe_timeout * (u32::from(c.probe_retries) + 2));
+        assert_eq!(net.delivered_at(msg), [h], "seed {seed}");
+
+        // Its own id: the root, with nobody closer suspected.
+        let own = net.nodes[h].own().id;
+        net.route(h, own, PER_HOP, b"y");
+        net.run_for(Duration::from_secs(1));
+        assert!(
+            net.nodes[h].forwarder().local.contains(&(own, true, false)),
+            "seed {seed}"
+        );
     }
 }
 

@@ -387,11 +387,23 @@ fn the_tree_follows_its_root_when_the_root_fails_or_a_closer_node_joins() {
 
         // The root fails: the next closest node takes the group over.
         let old_root = net.true_root(group);
+        let old_id = net.nodes[old_root].own().id;
         net.crash(old_root);
+        // Its children miss its heartbeats and tell their overlay nodes,
+        // which route around it; the next closest node stands in as root
+        // while the overlay still holds the old one in its leaf set, so
+        // the tree heals within a heartbeat and a subscribe's round trip.
+        net.run_for(ScribeConfig::default().heartbeat + Duration::from_secs(1));
+        let new_root = net.true_root(group);
+        assert!(
+            net.nodes[new_root].leaf_set().contains(old_id),
+            "seed {seed}: the overlay already declared the old root failed"
+        );
+        check_tree(&net, group).unwrap_or_else(|e| panic!("seed {seed}: stand-in: {e}"));
         // The overlay delivers nothing for the group id at its new root
         // until the old one's leaf-set lease has run out and its probes
-        // failed (MSPastry's consistency), so the children find the new
-        // root within that plus two heartbeats (a stale chain's limit).
+        // failed (MSPastry's consistency); the tree stays whole through
+        // that hand-over.
         let c = Config::default();
         let detect = c.lease + c.probe_timeout * (u32::from(c.probe_retries) + 1);
         net.run_for(detect + 2 * ScribeConfig::default().heartbeat + Duration::from_secs(2));

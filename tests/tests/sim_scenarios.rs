@@ -245,8 +245,8 @@ fn an_hour_of_churn_multicasts_to_every_member_and_heals_orphans() {
     let (f, t, stats) = out.multicast.expect("a multicast run");
     eprintln!("{f:?}\n{t:?}\n{stats:?}");
     // Members subscribed before a publication and alive through it get it:
-    // #6 asks 99.9 %; this seed gives 99.93 % in the CLI (`sim --seed 61
-    // --lookups 500 ...`, see the README); the bar here keeps a margin.
+    // #6 asks 99.9 %; this seed gives 99.98 % in the CLI (`sim --seed 61
+    // --lookups 500 ...`, see the README).
     assert!(
         f.delivery_ratio >= DELIVERED,
         "seed {seed}: delivered {} of {}",
@@ -271,10 +271,11 @@ fn an_hour_of_churn_multicasts_to_every_member_and_heals_orphans() {
 }
 
 /// Share of (member, publication) pairs that must be delivered.
-const DELIVERED: f64 = 0.995;
+const DELIVERED: f64 = 0.999;
 /// Share of orphans that must have healed a heartbeat plus a second after
-/// their parent failed (85.4 % at this seed; #6 asks all).
-const HEALED: f64 = 0.8;
+/// their parent failed (97.0 % at this seed, 86.1 % before a node could
+/// stand in for a failed root).
+const HEALED: f64 = 0.95;
 
 #[test]
 fn the_cli_report_is_a_function_of_seed_and_flags() {

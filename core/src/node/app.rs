@@ -84,6 +84,11 @@ pub struct ForwardHop<'a> {
     pub hops: u8,
     /// Where the overlay will send it: `Local` means this node is the root.
     pub next_hop: NextHop,
+    /// With `next_hop` `Local`: a node closer to the key is suspected, so
+    /// this node is the root only if that one has failed, and the overlay
+    /// will hold the message until its probe resolves (MSPastry). An
+    /// application may take the message now ([`Verdict::Deliver`]).
+    pub closer_suspected: bool,
     /// The payload; the upcall may change it.
     pub payload: &'a mut Vec<u8, MAX_PAYLOAD>,
 }
@@ -168,6 +173,7 @@ mod tests {
             },
             hops: 1,
             next_hop: NextHop::Local,
+            closer_suspected: false,
             payload,
         }
     }

@@ -187,6 +187,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             return;
         }
         let mut next = self.choose_next_hop(r, hint);
+        let closer_suspected = next == NextHop::Local && self.closer_node_suspected(r);
         let Some(s) = self.pool.get_mut(r) else {
             return;
         };
@@ -198,6 +199,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 source: s.source,
                 hops: s.hops,
                 next_hop: next,
+                closer_suspected,
                 payload: &mut s.payload,
             };
             let verdict = self.forwarder.forward(hop);

@@ -52,6 +52,16 @@ pub trait Kbr {
         let _ = id;
         Rtt::UNKNOWN
     }
+    /// Reports that `id` went quiet: the node probes it if it knows it
+    /// and routes around it until it answers ([`Node::suspect_peer`]).
+    fn suspect(&mut self, id: Id) {
+        let _ = id;
+    }
+    /// Whether `id` is a suspect being probed ([`Node::is_suspected`]).
+    fn is_suspected(&self, id: Id) -> bool {
+        let _ = id;
+        false
+    }
     /// Sets how this node treats `app`.
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError>;
     /// Sends `payload` for `app` straight to `peer` (routed to its id with
@@ -110,6 +120,12 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
     fn proximity(&self, id: Id) -> Rtt {
         self.routing_table().get(id).map_or(Rtt::UNKNOWN, |e| e.rtt)
+    }
+    fn suspect(&mut self, id: Id) {
+        Node::suspect_peer(self, id);
+    }
+    fn is_suspected(&self, id: Id) -> bool {
+        Node::is_suspected(self, id)
     }
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError> {
         self.policy_mut().set(app, policy)

@@ -300,6 +300,32 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         MAX_PAYLOAD.min(self.config.max_datagram.saturating_sub(overhead))
     }
 
+    /// An application's word that `id` went quiet (a Scribe parent missed
+    /// its heartbeats): if the node knows `id` (leaf set or routing table)
+    /// it probes it as a suspect, and routing goes around it until it
+    /// answers; a failure is still declared only by the probe cycle. False
+    /// if `id` is unknown here.
+    pub fn suspect_peer(&mut self, id: Id) -> bool {
+        let known = self
+            .routing
+            .leaf_set()
+            .get(id)
+            .copied()
+            .or_else(|| self.routing.table().get(id).map(|e| e.peer));
+        match known {
+            Some(peer) if id != self.own().id => {
+                self.suspect(peer);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `id` is a suspect being probed (routing avoids it).
+    pub fn is_suspected(&self, id: Id) -> bool {
+        self.probes.is_suspect(id)
+    }
+
     // ----- KBR local calls (Dabek et al. §3) -----
 
     /// KBR `local_lookup(key, n)`.

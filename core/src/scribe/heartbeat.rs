@@ -62,8 +62,12 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             // above is cut or loops. Leave it and subscribe again.
             let stale = g.parent.is_some() && !lost && now >= g.stale_at(hb, self.config.max_depth);
             let retry = g.parent.is_none() && g.retry.is_some_and(|t| t <= now);
-            if lost {
+            if let Some(parent) = g.parent.filter(|_| lost) {
                 self.stats.parent_losses += 1;
+                // Tell the overlay too: it routes around the parent until
+                // a probe answers, and if the parent was the group's root
+                // its neighbour can stand in for it at once.
+                node.suspect(parent.id);
             }
             if let Some(parent) = g.parent.filter(|_| stale) {
                 self.stats.stale_paths += 1;
@@ -72,7 +76,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             }
             if lost || stale || retry {
                 let avoid = self.groups[gi].parent.map(|p| p.id);
-                self.attach(now, node, gi, avoid);
+                self.attach(now, node, gi, avoid, lost);
             }
         }
         while let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {

@@ -2,7 +2,7 @@
 //! the way or at the root, adoption with bounded fan-out, parents heard
 //! through heartbeats, pruning, and the root following the overlay.
 
-use super::msg::{Epoch, Msg, ON_THE_WAY, PUSHED, put_beat_entry};
+use super::msg::{Epoch, Msg, ON_THE_WAY, PUSHED, SILENT, put_beat_entry};
 use super::tree::{DETACHED, Group};
 use super::{Acceptor, BEAT_ENTRY, Scribe, ScribeError, ScribeEvent};
 use crate::id::Id;
@@ -12,13 +12,15 @@ use crate::time::Instant;
 use core::time::Duration;
 use heapless::Vec;
 
-/// A subscribe: for `child`, which lost parent `lost` and was cut off for
-/// `missed` seconds (if it asks for publications it may have missed).
+/// A subscribe: for `child`, which lost parent `lost` (which went quiet
+/// if `silent`) and was cut off for `missed` seconds (if it asks for
+/// publications it may have missed).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Sub {
     pub(super) group: Id,
     pub(super) child: Peer,
     pub(super) lost: Option<Id>,
+    pub(super) silent: bool,
     pub(super) missed: Option<u16>,
 }
 
@@ -38,6 +40,12 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             // the retry timer sorts it out.
             return;
         }
+        let silent = sub.lost.filter(|_| sub.silent);
+        if let Some(lost) = silent {
+            // The child's parent went quiet: routing here should go around
+            // it too, until a probe says otherwise.
+            node.suspect(lost);
+        }
         let at_root = key == sub.group && flags & (ON_THE_WAY | PUSHED) == 0;
         if let Some(gi) = self.find(sub.group) {
             if self.groups[gi].attached() || at_root {
@@ -53,7 +61,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         match self.add_group(now, sub.group, false) {
             Ok(gi) => {
                 self.adopt(now, node, gi, sub);
-                self.attach(now, node, gi, None);
+                // Our own subscribe names the quiet node too, so the nodes
+                // ahead route around it without waiting for a timeout.
+                self.attach(now, node, gi, silent, silent.is_some());
             }
             Err(_) if at_root => self.stats.refused += 1,
             Err(_) => {
@@ -73,6 +83,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             group,
             child,
             lost,
+            silent,
             missed,
         } = sub;
         let own = node.own().id;
@@ -88,7 +99,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         };
         let m = Msg::Subscribe {
             group,
-            flags: 0,
+            flags: if silent { SILENT } else { 0 },
             child,
             lost,
             missed,
@@ -130,7 +141,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             self.stats.loops_broken += 1;
             let group = g.id;
             self.leave(now, node, group, source);
-            self.attach(now, node, gi, Some(source.id));
+            self.attach(now, node, gi, Some(source.id), false);
             return;
         }
         if g.attached() {
@@ -196,19 +207,22 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     }
 
     /// Finds this node a way to the root: it is the root if the overlay
-    /// says so, else it subscribes toward the group id, with a first hop
-    /// other than `avoid` (a parent that went quiet: the overlay may not
-    /// know it failed yet).
+    /// says so (or would once the suspects closer to the group id are
+    /// declared failed, see [`stands_in_as_root`]), else it subscribes
+    /// toward the group id, with a first hop other than `avoid` (a former
+    /// parent: the overlay may not know it failed yet), naming it as lost;
+    /// `silent` if it went quiet.
     pub(super) fn attach(
         &mut self,
         now: Instant,
         node: &mut impl Kbr,
         gi: usize,
         avoid: Option<Id>,
+        silent: bool,
     ) {
         let own = node.own();
         let hops = node.local_lookup(self.groups[gi].id, 3);
-        let is_root = hops.first().is_some_and(|p| p.id == own.id);
+        let is_root = stands_in_as_root(node, self.groups[gi].id);
         // Nor through a child of ours: pushed-down children need not lie
         // further from the group id than we do, and one would take us in.
         let g = &self.groups[gi];
@@ -256,7 +270,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         });
         let m = Msg::Subscribe {
             group: g.id,
-            flags: 0,
+            flags: if silent { SILENT } else { 0 },
             child: own,
             lost: avoid,
             missed,
@@ -281,6 +295,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             let sub = Sub {
                 group,
                 lost: None,
+                silent: false,
                 ..sub
             };
             self.pass_on(now, node, Some(gi), sub);
@@ -384,13 +399,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         if !node.is_active() {
             return;
         }
-        let own = node.own().id;
         for gi in 0..self.groups.len() {
             let g = &self.groups[gi];
-            let is_root = node
-                .local_lookup(g.id, 1)
-                .first()
-                .is_some_and(|p| p.id == own);
+            let is_root = stands_in_as_root(node, g.id);
             if g.root == is_root {
                 continue;
             }
@@ -398,7 +409,33 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 let group = g.id;
                 self.leave(now, node, group, parent);
             }
-            self.attach(now, node, gi, None);
+            self.attach(now, node, gi, None, false);
         }
     }
 }
+
+/// Whether this node is the group's root, or would be but for suspects:
+/// every node the leaf set knows closer to the group id is being probed
+/// after going quiet. Scribe lets such a node stand in as the root at once
+/// (its tree rejoins the old root's should that one answer); the overlay
+/// itself waits for the probes (MSPastry's consistent delivery).
+pub(super) fn stands_in_as_root(node: &impl Kbr, group: Id) -> bool {
+    let own = node.own().id;
+    if node
+        .local_lookup(group, 1)
+        .first()
+        .is_some_and(|p| p.id == own)
+    {
+        return true;
+    }
+    if !node.covers(group) {
+        return false;
+    }
+    node.replica_set(group, STAND_IN_DEPTH)
+        .iter()
+        .find(|p| p.id == own || !node.is_suspected(p.id))
+        .is_some_and(|p| p.id == own)
+}
+
+/// How many suspects closer to a group id a node looks past.
+const STAND_IN_DEPTH: usize = 4;

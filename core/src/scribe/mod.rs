@@ -31,9 +31,18 @@
 //! [`ScribeConfig::heartbeat`], one datagram per child for all the groups
 //! they share (publications count as heartbeats). A child that hears
 //! nothing for a whole `heartbeat` subscribes again and the tree heals
-//! around the failed parent. A root that learns of a node closer to the
-//! group id subscribes toward it, so the tree follows the new root. A
-//! forwarder left with no children and no member prunes itself. Depths
+//! around the failed parent. It also tells the overlay
+//! ([`Kbr::suspect`]), and its subscribe names the quiet parent, so every
+//! node on the way that knows it routes around it until a probe answers.
+//! When the quiet parent was the root, the next closest node finds every
+//! node closer to the group id suspected and *stands in* as the root at
+//! once (the root state's replication to the closest nodes that §2.4
+//! sketches, without its copying): the tree heals within a heartbeat and a
+//! round trip, though the overlay confirms the failure only after a lease
+//! and a probe cycle. Should the old root answer after all, the stand-in
+//! subscribes toward it and the trees merge. A root that learns of a
+//! node closer to the group id subscribes toward it, so the tree follows
+//! the new root. A forwarder left with no children and no member prunes itself. Depths
 //! and the root's [`Epoch`] travel with heartbeats: a node whose epoch
 //! stands still (a cut or looping chain above) or whose depth passes
 //! [`ScribeConfig::max_depth`] rejoins. A node cut off from the root tells
@@ -366,10 +375,15 @@ pub struct Joins;
 
 impl Forwarder for Joins {
     fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
-        if hop.app != ROUTE_APP || hop.hops == 0 || hop.next_hop == NextHop::Local {
+        if hop.app != ROUTE_APP || hop.hops == 0 || !msg::is_taken_on_the_way(hop.payload) {
             return Verdict::Continue;
         }
-        if !msg::is_taken_on_the_way(hop.payload) {
+        // At the root the overlay delivers. Where the overlay would hold a
+        // subscribe because a closer node is suspected, this node is the
+        // best live root: it takes the subscribe now, so a tree whose
+        // root failed heals before the overlay confirms the failure.
+        let stand_in = hop.closer_suspected && is_subscribe(hop.payload);
+        if hop.next_hop == NextHop::Local && !stand_in {
             return Verdict::Continue;
         }
         match hop.payload.get_mut(FLAGS_AT) {
@@ -597,7 +611,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             return Ok(());
         }
         let gi = self.add_group(now, group, true)?;
-        self.attach(now, node, gi, None);
+        self.attach(now, node, gi, None, false);
         Ok(())
     }
 
@@ -779,6 +793,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     group,
                     child,
                     lost,
+                    silent: flags & msg::SILENT != 0,
                     missed,
                 };
                 self.on_subscribe(now, node, key, flags, sub)
@@ -802,7 +817,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     // Our parent dropped us (see `Subscribe`'s `lost`):
                     // find another way now rather than a heartbeat later.
                     if self.groups[gi].parent.is_some_and(|p| p.id == source.id) {
-                        self.attach(now, node, gi, Some(source.id));
+                        self.attach(now, node, gi, Some(source.id), false);
                     }
                 } else if self.groups[gi].remove_child(child) {
                     self.prune(now, node, gi);

@@ -20,6 +20,10 @@ pub(crate) const ON_THE_WAY: u8 = 0x80;
 pub(crate) const PUSHED: u8 = 0x40;
 /// A subscribe that names the parent the child lost.
 const LOST: u8 = 0x20;
+/// The lost parent went quiet (rather than dropping the child or losing
+/// its own way to the root): nodes on the way that know it suspect it, so
+/// routing goes around it and its leaf-set neighbour can stand in as root.
+pub(crate) const SILENT: u8 = 0x08;
 /// A subscribe from a node (or for a subtree) that was on the tree
 /// before, with how long it may have missed publications: the adopter
 /// sends it those it kept.
@@ -197,7 +201,7 @@ impl<'a> Msg<'a> {
         let msg = match k {
             kind::SUBSCRIBE => {
                 let flags = r.u8()?;
-                if flags & !(ON_THE_WAY | PUSHED | LOST | REPLAY) != 0 {
+                if flags & !(ON_THE_WAY | PUSHED | LOST | REPLAY | SILENT) != 0 {
                     return Err(DecodeError::ReservedFlags);
                 }
                 let child = r.peer()?;
