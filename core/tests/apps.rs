@@ -200,9 +200,15 @@ fn the_upcall_learns_when_only_a_suspect_keeps_this_node_from_the_root() {
             .unwrap();
         net.crash(d);
         assert!(!net.nodes[h].is_suspected(key), "seed {seed}");
-        assert!(net.nodes[h].suspect_peer(key), "seed {seed}: D unknown at H");
+        assert!(
+            net.nodes[h].suspect_peer(key),
+            "seed {seed}: D unknown at H"
+        );
         assert!(net.nodes[h].is_suspected(key), "seed {seed}");
-        assert!(!net.nodes[h].suspect_peer(Id::sha1(b"nobody")), "seed {seed}");
+        assert!(
+            !net.nodes[h].suspect_peer(Id::sha1(b"nobody")),
+            "seed {seed}"
+        );
 
         let msg = net.route(h, key, PER_HOP, b"x");
         net.run_for(Duration::from_secs(1));
@@ -212,7 +218,10 @@ fn the_upcall_learns_when_only_a_suspect_keeps_this_node_from_the_root() {
             "seed {seed}: H was not told a suspect is closer: {at_h:?}"
         );
         // The overlay itself holds the message until the probe of D fails.
-        assert!(net.delivered_at(msg).is_empty(), "seed {seed}: delivered while D suspected");
+        assert!(
+            net.delivered_at(msg).is_empty(),
+            "seed {seed}: delivered while D suspected"
+        );
         let c = Config::default();
         net.run_for(c.probe_timeout * (u32::from(c.probe_retries) + 2));
         assert_eq!(net.delivered_at(msg), [h], "seed {seed}");
