@@ -128,6 +128,12 @@ pub struct Tally {
     pub root_orphans_healed: u64,
     /// See `root_orphans`.
     pub root_orphans_stuck: u64,
+    /// Orphans not healed in time, by where they stood then: still under
+    /// the failed parent (not noticed yet), no parent (a subscribe out), a
+    /// new parent gone too, or a live new parent with no way to the root
+    /// yet whose own parent is: none (its subscribe out), the failed
+    /// parent, another node.
+    pub orphans_late: [u64; 6],
 }
 
 /// A child of a failed parent, to be judged.
@@ -460,20 +466,37 @@ impl<const POOL: usize> Sim<POOL> {
             let Some(state) = s.group(g) else {
                 continue; // pruned itself: no longer on the tree
             };
-            let healed = state.root
-                || (state.attached()
-                    && state.parent.is_some_and(|p| {
-                        p.addr != parent_addr
-                            && self
-                                .by_addr
-                                .get(&p.addr)
-                                .is_some_and(|&q| self.is_alive(q as usize))
-                    }));
+            // Under the failed parent still, or a new one: alive?
+            let under = state.parent.map(|p| {
+                let alive = self
+                    .by_addr
+                    .get(&p.addr)
+                    .is_some_and(|&q| self.is_alive(q as usize));
+                (p.addr == parent_addr, alive)
+            });
+            // The new parent's own parent, when it has no way to the root.
+            let above = state.parent.and_then(|p| {
+                let q = *self.by_addr.get(&p.addr)?;
+                let g = self.slots[q as usize].scribe.as_ref()?.group(g)?;
+                Some(g.parent.map(|pp| pp.addr == parent_addr))
+            });
+            let healed = state.root || (state.attached() && under == Some((false, true)));
             let t = &mut self.multicast.tally;
             if late {
                 t.orphans_healed_late += u64::from(healed);
                 t.root_orphans_stuck += u64::from(of_root && !healed);
                 continue;
+            }
+            if !healed {
+                let at = match (under, above) {
+                    (Some((true, _)), _) => 0,
+                    (None, _) => 1,
+                    (Some((false, false)), _) => 2,
+                    (_, Some(None)) | (_, None) => 3,
+                    (_, Some(Some(true))) => 4,
+                    (_, Some(Some(false))) => 5,
+                };
+                t.orphans_late[at] += 1;
             }
             t.orphans += 1;
             t.orphans_healed += u64::from(healed);

@@ -472,6 +472,14 @@ impl Outcome {
                 "root_orphans": t.root_orphans,
                 "root_orphans_healed_in_heartbeat": t.root_orphans_healed,
                 "root_orphans_not_healed_10s_later": t.root_orphans_stuck,
+                "orphans_late_by_state": {
+                    "still_under_failed_parent": t.orphans_late[0],
+                    "waiting_for_parent": t.orphans_late[1],
+                    "new_parent_gone": t.orphans_late[2],
+                    "new_parent_detached_waiting": t.orphans_late[3],
+                    "new_parent_detached_under_failed": t.orphans_late[4],
+                    "new_parent_detached_under_other": t.orphans_late[5],
+                },
                 "multicast_refused": t.refused,
                 "scribe_live_stats": format!("{stats:?}"),
             });
