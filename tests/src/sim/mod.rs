@@ -956,6 +956,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_live_list_follows_spawns_departures_and_restarts() {
+        let mut sim = Sim::new(SimConfig::new(4), Network::Plane);
+        for _ in 0..30 {
+            sim.spawn();
+            sim.run_for(Duration::from_millis(200));
+        }
+        sim.run_for(Duration::from_secs(20));
+        for i in [3, 7, 8, 20, 29] {
+            sim.crash(i);
+        }
+        sim.leave(11);
+        sim.run_for(Duration::from_secs(5));
+        assert!(sim.restart(7));
+        sim.run_for(Duration::from_secs(20));
+        // The brute-force view: every slot's node.
+        let truth: Vec<usize> = (0..sim.len()).filter(|&i| sim.is_alive(i)).collect();
+        assert_eq!(sim.live(), truth);
+        assert_eq!(truth.len(), 25);
+        let active: std::collections::BTreeSet<usize> =
+            truth.iter().copied().filter(|&i| sim.active(i)).collect();
+        let mut drawn = std::collections::BTreeSet::new();
+        for _ in 0..2_000 {
+            let i = sim.random_active().expect("active nodes");
+            assert!(active.contains(&i), "drew {i}, not live and active");
+            drawn.insert(i);
+        }
+        assert_eq!(drawn, active, "some active node never drawn");
+    }
+
+    #[test]
     fn session_draws_have_the_asked_median() {
         let median = Duration::from_secs(600);
         for sessions in [Sessions::Exponential(median), Sessions::Pareto(median, 1.5)] {
