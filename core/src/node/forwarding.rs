@@ -186,8 +186,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.serve(r);
             return;
         }
-        let mut next = self.choose_next_hop(r, hint);
-        let closer_suspected = next == NextHop::Local && self.closer_node_suspected(r);
+        let chosen = self.choose_next_hop(r, hint);
+        let closer_suspected = chosen == NextHop::Local && self.closer_node_suspected(r);
+        let mut next = chosen;
         let Some(s) = self.pool.get_mut(r) else {
             return;
         };
@@ -228,8 +229,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 Verdict::Deliver => {}
             }
         }
+        // Asked once per dispatch unless the upcall redirected here.
+        let held = if next == chosen {
+            closer_suspected
+        } else {
+            next == NextHop::Local && self.closer_node_suspected(r)
+        };
         match next {
-            NextHop::Local if self.closer_node_suspected(r) => self.hold(r),
+            NextHop::Local if held => self.hold(r),
             NextHop::Local => self.arrive(r),
             NextHop::Forward(p) => self.send_slot(r, p),
         }

@@ -131,8 +131,8 @@ pub struct Tally {
     /// Orphans not healed in time, by where they stood then: still under
     /// the failed parent (not noticed yet), no parent (a subscribe out), a
     /// new parent gone too, or a live new parent with no way to the root
-    /// yet whose own parent is: none (its subscribe out), the failed
-    /// parent, another node.
+    /// yet whose own parent is: none (its subscribe out, or it is not on
+    /// the tree), the failed parent, another node.
     pub orphans_late: [u64; 6],
 }
 
@@ -474,13 +474,16 @@ impl<const POOL: usize> Sim<POOL> {
                     .is_some_and(|&q| self.is_alive(q as usize));
                 (p.addr == parent_addr, alive)
             });
-            // The new parent's own parent, when it has no way to the root.
-            let above = state.parent.and_then(|p| {
-                let q = *self.by_addr.get(&p.addr)?;
-                let g = self.slots[q as usize].scribe.as_ref()?.group(g)?;
-                Some(g.parent.map(|pp| pp.addr == parent_addr))
-            });
             let healed = state.root || (state.attached() && under == Some((false, true)));
+            // For the breakdown of late ones: the new parent's own parent
+            // (`None` if the new parent is not on the tree).
+            let above = (!healed && !late)
+                .then(|| {
+                    let q = *self.by_addr.get(&state.parent?.addr)?;
+                    let g = self.slots[q as usize].scribe.as_ref()?.group(g)?;
+                    Some(g.parent.map(|pp| pp.addr == parent_addr))
+                })
+                .flatten();
             let t = &mut self.multicast.tally;
             if late {
                 t.orphans_healed_late += u64::from(healed);
