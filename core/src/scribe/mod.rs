@@ -42,8 +42,8 @@
 //! and a probe cycle. Should the old root answer after all, the stand-in
 //! subscribes toward it and the trees merge. A root that learns of a
 //! node closer to the group id subscribes toward it, so the tree follows
-//! the new root. A forwarder left with no children and no member prunes itself. Depths
-//! and the root's [`Epoch`] travel with heartbeats: a node whose epoch
+//! the new root. A forwarder left with no children and no member prunes
+//! itself. Depths and the root's [`Epoch`] travel with heartbeats: a node whose epoch
 //! stands still (a cut or looping chain above) or whose depth passes
 //! [`ScribeConfig::max_depth`] rejoins. A node cut off from the root tells
 //! its subtree at once and takes no children until it is back; a
