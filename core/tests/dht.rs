@@ -14,8 +14,12 @@ use pastry_core::{Config, Id};
 const K: usize = 5;
 
 fn ring(n: usize, seed: u64) -> Net {
+    ring_with(n, seed, DhtConfig::default())
+}
+
+fn ring_with(n: usize, seed: u64, config: DhtConfig) -> Net {
     let mut net = Net::new(seed);
-    net.dht_config = Some(DhtConfig::default());
+    net.dht_config = Some(config);
     for _ in 0..n {
         net.join_one(Config::default());
         net.run_for(Duration::from_millis(300));
@@ -50,21 +54,27 @@ fn put_many(net: &mut Net, n: usize) -> Vec<Id> {
     keys
 }
 
-/// Every key held by exactly its k true closest nodes, at `version`.
+/// Every key held by its k true closest nodes at `version`, and by no
+/// other node but a spare among the next `spares`.
 fn check_replicas<F: Forwarder + Default>(
     net: &Net<F>,
     keys: &[Id],
     version: u64,
 ) -> Result<(), String> {
+    let spares = net.dht_config.as_ref().map_or(0, |c| c.spares);
     for &key in keys {
-        let want: Vec<(usize, u64)> = net
-            .true_replicas(key, K)
-            .into_iter()
-            .map(|i| (i, version))
-            .collect();
+        let want = net.true_replicas(key, K);
+        let may = net.true_replicas(key, K + spares);
         let got = net.holders(key);
-        if got != want {
-            return Err(format!("key {key}: held by {got:?}, want {want:?}"));
+        let missing = want
+            .iter()
+            .any(|i| !got.iter().any(|&(j, v)| j == *i && v == version));
+        let extra = got.iter().any(|(j, _)| !may.contains(j));
+        if missing || extra {
+            return Err(format!(
+                "key {key}: held by {got:?}, want {want:?} at version {version} \
+                 (spares among {may:?})"
+            ));
         }
     }
     Ok(())
@@ -129,6 +139,11 @@ fn k_replicas_on_exactly_the_k_closest() {
         let mut net = ring(40, seed);
         let keys = put_many(&mut net, 20);
         net.run_for(Duration::from_secs(5));
+        // Nobody fell out of a replica set: no spare copies either.
+        for &key in &keys {
+            let held: Vec<usize> = net.holders(key).iter().map(|&(i, _)| i).collect();
+            assert_eq!(held, net.true_replicas(key, K), "seed {seed}: {key}");
+        }
         if let Err(e) = check_replicas(&net, &keys, 1) {
             panic!("seed {seed}: {e}");
         }
@@ -176,8 +191,15 @@ fn crashed_replicas_are_replaced() {
 
 #[test]
 fn joining_nodes_take_over_and_old_replicas_let_go() {
-    for seed in seeds(&[7, 8]) {
-        let mut net = ring(30, seed);
+    // Without spares an old replica lets go as soon as the new ones hold
+    // the value; with them, once it is beyond the spares too.
+    let cases = seeds(&[7, 8]).into_iter().flat_map(|s| [(s, 0), (s, 3)]);
+    for (seed, spares) in cases {
+        let config = DhtConfig {
+            spares,
+            ..DhtConfig::default()
+        };
+        let mut net = ring_with(30, seed, config);
         let keys = put_many(&mut net, 20);
         for _ in 0..15 {
             net.join_one(Config::default());
@@ -185,7 +207,7 @@ fn joining_nodes_take_over_and_old_replicas_let_go() {
         }
         net.run_for(Duration::from_secs(30));
         if let Err(e) = check_replicas(&net, &keys, 1) {
-            panic!("seed {seed}: {e}");
+            panic!("seed {seed}, spares {spares}: {e}");
         }
         // And every key is still readable.
         for &key in &keys {
@@ -196,6 +218,121 @@ fn joining_nodes_take_over_and_old_replicas_let_go() {
                 "seed {seed}: {key}"
             );
         }
+    }
+}
+
+/// A ring with one value, then three nodes joined right beside its key:
+/// the three farthest old replicas are pushed out of the replica set
+/// (spares, if the DHT keeps them).
+fn three_joined_beside_a_key(seed: u64, spares: usize) -> (Net, Id) {
+    let config = DhtConfig {
+        spares,
+        ..DhtConfig::default()
+    };
+    let mut net = ring_with(30, seed, config);
+    let key = put_many(&mut net, 1)[0];
+    let old = net.true_replicas(key, K);
+    let one = pastry_core::Distance::ONE;
+    for id in [
+        key.wrapping_add(one),
+        key.wrapping_sub(one),
+        key.wrapping_add(one).wrapping_add(one),
+    ] {
+        let i = net.add_with_id(Config::default(), id);
+        net.join_through(i, old[0]);
+        net.run_for(Duration::from_secs(2));
+    }
+    net.run_for(Duration::from_secs(30));
+    check_replicas(&net, &[key], 1).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    assert_eq!(
+        net.holders(key).len(),
+        K + spares,
+        "seed {seed}: the old replicas pushed out kept {spares} spare copies"
+    );
+    (net, key)
+}
+
+/// All k replicas crash at once, before any repair. With spares the value
+/// survives and is back on k replicas; without, it is gone (the control
+/// that shows the test can fail).
+#[test]
+fn spares_outlive_a_whole_replica_set() {
+    for seed in seeds(&[21, 22]) {
+        for spares in [3, 0] {
+            let (mut net, key) = three_joined_beside_a_key(seed, spares);
+            for i in net.true_replicas(key, K) {
+                net.crash(i);
+            }
+            net.run_for(Duration::from_secs(120));
+            let held = net.holders(key);
+            if spares == 0 {
+                assert!(
+                    held.is_empty(),
+                    "seed {seed}: no spare, yet held by {held:?}"
+                );
+                continue;
+            }
+            check_replicas(&net, &[key], 1).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            let from = net.live()[0];
+            let op = net.get(from, key);
+            net.run_for(Duration::from_secs(2));
+            assert!(
+                matches!(
+                    net.outcome(from, op),
+                    Some(DhtDone::Found { version: 1, .. })
+                ),
+                "seed {seed}: the value reads back"
+            );
+        }
+    }
+}
+
+/// A full store makes room for a replica's value by evicting a spare copy,
+/// not by diverting it.
+#[test]
+fn a_full_store_evicts_a_spare_first() {
+    for seed in seeds(&[23, 24]) {
+        let (mut net, key) = three_joined_beside_a_key(seed, 3);
+        let replicas = net.true_replicas(key, K);
+        let spare = net
+            .holders(key)
+            .into_iter()
+            .map(|(i, _)| i)
+            .find(|i| !replicas.contains(i))
+            .expect("a spare");
+        // The spare's store has room for its one item only.
+        let item = net
+            .dht(spare)
+            .store()
+            .get(key)
+            .map(|it| (it.meta, it.value.to_vec()));
+        let (meta, value) = item.expect("the spare holds it");
+        let mut full = dht::MapStore::with_limits(1, 4096);
+        full.insert(key, meta, &value).expect("room for one");
+        *net.dht(spare).store_mut() = full;
+        // A value the spare is root of.
+        let own = net.nodes[spare].own().id;
+        let client = replicas[0];
+        let op = net.put(client, own, 1, &value_for(own, 1));
+        net.run_for(Duration::from_secs(3));
+        assert!(
+            matches!(net.outcome(client, op), Some(DhtDone::Stored { .. })),
+            "seed {seed}: {:?}",
+            net.outcome(client, op)
+        );
+        let stats = *net.dht(spare).stats();
+        assert_eq!(
+            (stats.spares_evicted, stats.diverted),
+            (1, 0),
+            "seed {seed}"
+        );
+        let store = net.dht(spare).store();
+        assert!(store.get(key).is_none(), "seed {seed}: the spare copy went");
+        assert!(
+            store.get(own).is_some_and(|it| !it.meta.diverted),
+            "seed {seed}: the new value is held here"
+        );
+        check_replicas(&net, &[key], 1).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }
 

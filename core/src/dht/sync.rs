@@ -145,21 +145,30 @@ fn confirm(h: &mut Handoff, tag: u32) {
     }
 }
 
-/// Which keys this node is a replica for: the keys of its own KBR range,
-/// computed once (or, on a ring too small for a range, key by key).
+/// Which keys this node is a replica for, and which it keeps a spare copy
+/// of: the keys of its own KBR ranges, computed once (or, on a ring too
+/// small for a range, key by key).
 pub(super) struct Responsibility {
     range: Option<KeyRange>,
+    keep: Option<KeyRange>,
     own: Id,
     k: usize,
+    spares: usize,
 }
 
 impl Responsibility {
-    pub(super) fn of(node: &impl Kbr, k: usize) -> Responsibility {
+    pub(super) fn of(node: &impl Kbr, k: usize, spares: usize) -> Responsibility {
         let own = node.own().id;
         Responsibility {
             range: node.range(own, k),
+            keep: if spares == 0 {
+                None
+            } else {
+                node.range(own, k + spares)
+            },
             own,
             k,
+            spares,
         }
     }
 
@@ -167,11 +176,22 @@ impl Responsibility {
     pub(super) fn holds(&self, node: &impl Kbr, key: Id) -> bool {
         match self.range {
             Some(r) => r.contains(key),
-            None => node
-                .replica_set(key, self.k)
-                .iter()
-                .any(|p| p.id == self.own),
+            None => self.among(node, key, self.k),
         }
+    }
+
+    /// Whether this node keeps a copy of `key`: it is among the
+    /// `k + spares` closest it knows of.
+    pub(super) fn keeps(&self, node: &impl Kbr, key: Id) -> bool {
+        match (self.spares, self.keep) {
+            (0, _) => self.holds(node, key),
+            (_, Some(r)) => r.contains(key),
+            (_, None) => self.among(node, key, self.k + self.spares),
+        }
+    }
+
+    fn among(&self, node: &impl Kbr, key: Id, n: usize) -> bool {
+        node.replica_set(key, n).iter().any(|p| p.id == self.own)
     }
 }
 
@@ -318,7 +338,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             return;
         }
         let k = self.config.replicas;
-        let mine = Responsibility::of(node, k);
+        let mine = Responsibility::of(node, k, self.config.spares);
         self.settle_handoffs(now, node, &mine);
         if self.sync.handoff.is_empty() {
             self.sync.backoff = 0;
@@ -399,9 +419,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     /// Finds values this node is no longer a replica for, and drops those
     /// every current replica has confirmed.
     fn settle_handoffs(&mut self, now: Instant, node: &mut impl Kbr, mine: &Responsibility) {
-        // Entries whose node is a replica again are no longer hand-offs,
-        // and pointers of keys it is no longer a replica for are let go.
-        self.sync.handoff.retain(|h| !mine.holds(node, h.key));
+        // Entries whose node is a replica or a spare again are no longer
+        // hand-offs, and pointers of keys it is no longer a replica for
+        // are let go.
+        self.sync.handoff.retain(|h| !mine.keeps(node, h.key));
         self.sync.pointers.retain(|p| mine.holds(node, p.key));
         self.drop_confirmed(node, true);
         // New hand-offs.
@@ -414,8 +435,9 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             if self.sync.handoff.iter().any(|h| h.key == key) {
                 continue;
             }
-            // A diverted copy stays where its replica put it.
-            if meta.diverted || mine.holds(node, key) {
+            // A diverted copy stays where its replica put it, and a spare
+            // stays while it is one.
+            if meta.diverted || mine.keeps(node, key) {
                 continue;
             }
             let routed = !node.covers(key);
@@ -524,7 +546,9 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 continue;
             }
             let rs = node.replica_set(key, k);
-            let replica = rs.iter().any(|p| p.id == own);
+            // A value being handed off is always pushed; a replica's or a
+            // spare's only by the one designated, or if still missing.
+            let handoff = self.sync.handoff.iter().any(|h| h.key == key);
             let designated = rs
                 .iter()
                 .filter(|p| p.id != from.id)
@@ -538,7 +562,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 .missing
                 .iter()
                 .position(|m| (m.0, m.1) == (tag, key));
-            let push = !replica || designated || second.is_some();
+            let push = handoff || designated || second.is_some();
             if let Some(i) = second {
                 self.sync.missing.swap_remove(i);
             } else if !push {
