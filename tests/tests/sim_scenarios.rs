@@ -192,6 +192,7 @@ fn six_hours_of_churn_lose_no_stored_value() {
             puts: 10_000,
             gets: 20_000,
             replicas: 5,
+            spares: 3,
             value_bytes: 100,
         }),
         ..Spec::new(2_000, seed)
@@ -284,6 +285,7 @@ fn the_cli_report_is_a_function_of_seed_and_flags() {
             puts: 200,
             gets: 300,
             replicas: 3,
+            spares: 3,
             value_bytes: 500,
         }),
         multicast: Some(groups::Load {

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use pastry_core::Id;
 use pastry_tests::sim::Sessions;
 use pastry_tests::sim::groups;
 use pastry_tests::sim::network::{Matrix, Network};
@@ -88,6 +89,10 @@ struct Args {
     /// DHT: replicas per value, k (1 to 9).
     #[arg(long, default_value_t = 5)]
     replicas: usize,
+    /// DHT: spare copies kept beyond k by nodes that fell out of a key's
+    /// replica set (k + spares at most 9; default 3, or fewer to fit).
+    #[arg(long)]
+    spares: Option<usize>,
     /// DHT: bytes per value (at most 1,086 with the default datagrams).
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
@@ -105,6 +110,10 @@ struct Args {
     /// Scribe: anycasts, each from a random node to a random group.
     #[arg(long, default_value_t = 0)]
     anycasts: usize,
+    /// Log on stderr every change in who holds this DHT key (hex id; may
+    /// be repeated): rerun a seed with a key it lost to see how.
+    #[arg(long = "trace-key", value_name = "ID")]
+    trace_keys: Vec<Id>,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
@@ -149,10 +158,16 @@ fn run(args: &Args) -> Result<(), String> {
         puts: args.puts,
         gets: args.gets,
         replicas: args.replicas,
+        spares: args
+            .spares
+            .unwrap_or(9usize.saturating_sub(args.replicas).min(3)),
         value_bytes: args.value_bytes,
     });
     if !(1..=9).contains(&args.replicas) {
         return Err(format!("--replicas {}: must be 1 to 9", args.replicas));
+    }
+    if let Some(s) = args.spares.filter(|s| args.replicas + s > 9) {
+        return Err(format!("--spares {s}: k + spares must be at most 9"));
     }
     let max_value = pastry_core::node::MAX_PAYLOAD - pastry_core::dht::VALUE_OVERHEAD;
     if args.value_bytes > max_value {
@@ -185,6 +200,7 @@ fn run(args: &Args) -> Result<(), String> {
         join_interval: Duration::from_millis(args.join_interval_ms),
         settle: Duration::from_secs(args.settle_s),
         duration: Duration::from_secs(args.duration_s),
+        trace_keys: args.trace_keys.clone(),
         ..Spec::new(args.nodes, args.seed)
     };
     let (network, name) = match args.latency {
@@ -206,6 +222,12 @@ fn run(args: &Args) -> Result<(), String> {
     // The process's peak resident memory (Linux; machine-dependent like
     // the wall time).
     let peak_rss_mib = pastry_tests::process::status_kib("VmHWM:").map(|k| k as f64 / 1024.0);
+    for key in &out.lost_keys {
+        eprintln!(
+            "sim: lost {key} (replay with --seed {} --trace-key {key})",
+            spec.seed
+        );
+    }
     if args.json {
         let mut json = out.to_json(&spec, name);
         json["peak_rss_mib"] = peak_rss_mib.into();

@@ -14,6 +14,7 @@
 
 mod faults;
 pub mod groups;
+pub mod keytrace;
 pub mod network;
 mod queue;
 pub mod report;
@@ -282,6 +283,8 @@ pub struct Sim<const POOL: usize = 16> {
     pub storage: storage::Storage,
     /// Scribe's groups, publications and anycasts.
     pub multicast: groups::Multicast,
+    /// DHT keys whose holders are logged as they change.
+    pub key_trace: keytrace::KeyTrace,
 }
 
 impl Sim {
@@ -318,6 +321,7 @@ impl<const POOL: usize> Sim<POOL> {
             payload: Payload::new(),
             storage: storage::Storage::default(),
             multicast: groups::Multicast::default(),
+            key_trace: keytrace::KeyTrace::default(),
         }
     }
 
@@ -520,6 +524,9 @@ impl<const POOL: usize> Sim<POOL> {
         if self.truth.contains(id) {
             self.truth.remove(id);
         }
+        if !self.key_trace.is_empty() {
+            self.trace_keys(i);
+        }
     }
 
     /// Node `i` leaves gracefully, then stops.
@@ -682,6 +689,9 @@ impl<const POOL: usize> Sim<POOL> {
     /// next deadline onto the queue.
     fn drain(&mut self, i: usize) {
         while self.drain_once(i) {}
+        if !self.key_trace.is_empty() {
+            self.trace_keys(i);
+        }
         // One pending wake per node, the earliest: a later deadline is
         // picked up when that wake runs and the node is drained again.
         let s = &self.slots[i];

@@ -5,10 +5,12 @@
 
 use std::time::{Duration, Instant as WallClock};
 
+use pastry_core::Id;
 use pastry_core::wire::Kind;
 use serde_json::{Value, json};
 
 use super::groups::{self, Figures, PUBLISH_WINDOW};
+use super::keytrace::KeyTrace;
 use super::network::Network;
 use super::report::Report;
 use super::storage::{Load, Tally};
@@ -45,6 +47,9 @@ pub struct Spec {
     /// Scribe's workload, if the run multicasts: subscriptions over the
     /// first tenth of the window, publications and anycasts over the rest.
     pub multicast: Option<groups::Load>,
+    /// DHT keys whose holders are logged on stderr as they change
+    /// ([`keytrace`](super::keytrace)).
+    pub trace_keys: Vec<Id>,
 }
 
 impl Spec {
@@ -65,6 +70,7 @@ impl Spec {
             drain: Duration::from_secs(30),
             dht: None,
             multicast: None,
+            trace_keys: Vec::new(),
         }
     }
 }
@@ -107,6 +113,9 @@ pub struct Outcome {
     pub wall_seconds: f64,
     /// DHT outcomes, and (values lost, values acknowledged) at the end.
     pub storage: Option<(Tally, usize, usize)>,
+    /// The keys of the values lost (replay a seed with
+    /// [`Spec::trace_keys`] to see how).
+    pub lost_keys: Vec<Id>,
     /// The live nodes' DHT counters at the end.
     pub dht_stats: Option<pastry_core::dht::DhtStats>,
     /// Scribe's figures and counts, and the live nodes' Scribe counters.
@@ -134,6 +143,7 @@ fn run_on<const POOL: usize>(
     config.jitter = spec.jitter;
     config.dht = spec.dht.map(|l| pastry_core::dht::DhtConfig {
         replicas: l.replicas,
+        spares: l.spares,
         quorum: l.replicas.div_ceil(2).max(1),
         ..Default::default()
     });
@@ -141,6 +151,7 @@ fn run_on<const POOL: usize>(
         .multicast
         .map(|_| pastry_core::scribe::ScribeConfig::default());
     let mut sim = Sim::<POOL>::with_pool(config, network);
+    sim.key_trace = KeyTrace::new(spec.trace_keys.clone());
     sim.storage.value_bytes = spec.dht.map_or(0, |l| l.value_bytes);
     if let Some(load) = &spec.multicast {
         sim.multicast = groups::Multicast::new(load);
@@ -186,10 +197,12 @@ fn run_on<const POOL: usize>(
     tell(&sim, "drain");
     let mut report = Report::of(&sim, from);
     report.lookups += refused;
+    let mut lost_keys = Vec::new();
     let storage = spec.dht.map(|_| {
         sim.abandon_orphans();
         let (lost, acked) = sim.values_lost();
-        (sim.storage.tally, lost, acked)
+        lost_keys = lost;
+        (sim.storage.tally, lost_keys.len(), acked)
     });
     let multicast = spec.multicast.map(|_| {
         let f = sim.multicast_figures();
@@ -206,6 +219,7 @@ fn run_on<const POOL: usize>(
         wall_seconds: wall.elapsed().as_secs_f64(),
         dht_stats: spec.dht.map(|_| sim.dht_stats()),
         storage,
+        lost_keys,
         multicast,
     }
 }
@@ -419,6 +433,7 @@ impl Outcome {
                 self.live_nodes.max(1) as f64 * spec.duration.as_secs_f64().max(1e-9);
             let fields = json!({
                 "replicas": load.replicas,
+                "spares": load.spares,
                 "value_bytes": load.value_bytes,
                 "puts": t.puts,
                 "puts_acked": t.puts_acked,

@@ -19,6 +19,8 @@ pub struct Load {
     pub gets: usize,
     /// k: replicas per value.
     pub replicas: usize,
+    /// Spare copies kept beyond k ([`DhtConfig::spares`](pastry_core::dht::DhtConfig::spares)).
+    pub spares: usize,
     /// Bytes per value.
     pub value_bytes: usize,
 }
@@ -284,8 +286,9 @@ impl<const POOL: usize> Sim<POOL> {
     }
 
     /// Acknowledged values no live node holds (at the acknowledged
-    /// version or newer), and how many values were acknowledged.
-    pub fn values_lost(&self) -> (usize, usize) {
+    /// version or newer), in key order, and how many values were
+    /// acknowledged.
+    pub fn values_lost(&self) -> (Vec<Id>, usize) {
         // The newest version any live node holds, per key: one pass over
         // the live stores rather than a search of every slot per value.
         let mut newest: DetMap<Id, u64> = DetMap::default();
@@ -297,12 +300,14 @@ impl<const POOL: usize> Sim<POOL> {
                 next = d.store().next_after(key);
             }
         }
-        let lost = self
+        let mut lost: Vec<Id> = self
             .storage
             .acked
             .iter()
             .filter(|&(key, &version)| newest.get(key).is_none_or(|&v| v < version))
-            .count();
+            .map(|(&key, _)| key)
+            .collect();
+        lost.sort_unstable();
         (lost, self.storage.acked.len())
     }
 }
