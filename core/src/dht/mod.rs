@@ -120,8 +120,10 @@
 //! period, each node summarises to each neighbour the values in the range
 //! that neighbour should hold (a count and a hash); a neighbour whose own
 //! summary differs lists its keys and versions, and the holder pushes what
-//! is missing. A node drops a value it is no longer a replica for only once
-//! every current replica has confirmed holding it.
+//! is missing. A node pushed out of a key's replica set keeps its copy as
+//! a *spare* while it is among the `replicas + spares` closest
+//! ([`DhtConfig::spares`]); beyond that it drops the value only once every
+//! current replica has confirmed holding it.
 
 mod cache;
 pub(crate) mod msg;
