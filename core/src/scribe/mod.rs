@@ -148,6 +148,7 @@
 //! ```
 
 mod anycast;
+mod ctl;
 mod heartbeat;
 mod membership;
 pub(crate) mod msg;
@@ -160,7 +161,7 @@ use core::time::Duration;
 use heapless::{Deque, Vec};
 
 use crate::id::Id;
-use crate::node::{AppPolicy, CommandError, Event, Kbr, MAX_PAYLOAD};
+use crate::node::{AppPolicy, CommandError, Event, Kbr};
 use crate::node::{ForwardHop, Forwarder, Verdict};
 use crate::peer::Peer;
 use crate::routing::NextHop;
@@ -173,6 +174,7 @@ pub use msg::{
 pub use tree::{DETACHED, Group};
 
 use anycast::Walk;
+use ctl::{Ctl, send, send_ctl};
 use msg::{BEAT_ENTRY, FLAGS_AT, Msg, ON_THE_WAY, beat_entries};
 use publish::{Came, Kept, Spreading};
 
@@ -463,15 +465,6 @@ impl core::ops::AddAssign for ScribeStats {
         self.sent += o.sent;
         self.sent_bytes += o.sent_bytes;
     }
-}
-
-/// A small message waiting for room in the node's queue.
-#[derive(Clone, Debug)]
-struct Ctl {
-    to: Option<Peer>,
-    key: Id,
-    app: AppId,
-    bytes: Vec<u8, CTL_BYTES>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -923,68 +916,4 @@ fn ready(node: &impl Kbr, data: &[u8], max: usize) -> Result<(), ScribeError> {
         return Err(ScribeError::PayloadTooLarge { max });
     }
     Ok(())
-}
-
-/// Like [`send`] for the protocol's own small messages: if the node's
-/// queue is full (or others wait already), the message waits in `ctl`
-/// (bounded; the oldest goes first when full) for [`Scribe::flush_ctl`].
-#[allow(clippy::too_many_arguments)]
-fn send_ctl(
-    ctl: &mut Deque<Ctl, CTL>,
-    node: &mut impl Kbr,
-    now: Instant,
-    to: Option<Peer>,
-    key: Id,
-    app: AppId,
-    msg: &Msg<'_>,
-    stats: &mut ScribeStats,
-) -> Result<(), CommandError> {
-    if ctl.is_empty() && node.route_room() > 0 {
-        return send(node, now, to, key, app, msg, stats);
-    }
-    let mut bytes = Vec::new();
-    let _ = bytes.resize(CTL_BYTES, 0);
-    let Some(len) = msg.encode(&mut bytes) else {
-        // Too big to keep (an anycast step): try now, or lose it.
-        return send(node, now, to, key, app, msg, stats);
-    };
-    bytes.truncate(len);
-    if ctl.is_full() {
-        ctl.pop_front();
-        stats.dropped += 1;
-    }
-    let _ = ctl.push_back(Ctl {
-        to,
-        key,
-        app,
-        bytes,
-    });
-    Ok(())
-}
-
-/// Encodes `msg` and routes it to `key` (first hop `to`, if given).
-fn send(
-    node: &mut impl Kbr,
-    now: Instant,
-    to: Option<Peer>,
-    key: Id,
-    app: AppId,
-    msg: &Msg<'_>,
-    stats: &mut ScribeStats,
-) -> Result<(), CommandError> {
-    let mut buf = [0u8; MAX_PAYLOAD];
-    let len = msg
-        .encode(&mut buf)
-        .ok_or(CommandError::PayloadTooLarge { max: MAX_PAYLOAD })?;
-    match node.route(now, key, app, &buf[..len], to) {
-        Ok(_) => {
-            stats.sent += 1;
-            stats.sent_bytes += len as u64;
-            Ok(())
-        }
-        Err(e) => {
-            stats.dropped += 1;
-            Err(e)
-        }
-    }
 }
