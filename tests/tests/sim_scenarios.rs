@@ -269,6 +269,19 @@ fn an_hour_of_churn_multicasts_to_every_member_and_heals_orphans() {
         t.anycasts_accepted as f64 >= 0.99 * (t.anycasts_accepted + t.anycasts_missed) as f64,
         "seed {seed}: {t:?}"
     );
+    // Every subscribe and anycast datagram is put down to one member's
+    // join or one anycast, forwarders' subscribes included.
+    let sum = |b: &[(u64, u64)]| b.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+    assert_eq!(
+        sum(&f.subscribe_by_size),
+        (t.subscribes, t.subscribe_msgs),
+        "seed {seed}"
+    );
+    assert_eq!(
+        sum(&f.anycast_by_size),
+        (t.anycasts, t.anycast_msgs),
+        "seed {seed}"
+    );
 }
 
 /// Share of (member, publication) pairs that must be delivered.
@@ -348,6 +361,8 @@ fn the_cli_report_is_a_function_of_seed_and_flags() {
         "subscribe_msgs_mean",
         "anycast_msgs_mean",
         "anycast_success_ratio",
+        "subscribe_msgs_by_group_size",
+        "anycast_msgs_by_group_size",
     ] {
         assert!(a.get(field).is_some(), "{field} missing from {a}");
     }

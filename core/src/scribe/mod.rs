@@ -169,7 +169,8 @@ use crate::time::Instant;
 use crate::wire::AppId;
 
 pub use msg::{
-    ANYCAST_OVERHEAD, Epoch, PUBLISH_OVERHEAD, data_of, is_anycast, is_anycast_reply, is_subscribe,
+    ANYCAST_OVERHEAD, Epoch, PUBLISH_OVERHEAD, anycast_of, data_of, is_anycast, is_anycast_reply,
+    is_subscribe, subscribe_of,
 };
 pub use tree::{DETACHED, Group};
 

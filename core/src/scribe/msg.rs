@@ -112,6 +112,24 @@ pub fn data_of(payload: &[u8]) -> Option<(Id, u64)> {
     }
 }
 
+/// A subscribe's group and joining child, if `payload` is one (for the
+/// simulator's per-member join costs).
+pub fn subscribe_of(payload: &[u8]) -> Option<(Id, Id)> {
+    match Msg::decode(payload) {
+        Ok(Msg::Subscribe { group, child, .. }) => Some((group, child.id)),
+        _ => None,
+    }
+}
+
+/// An anycast step's group and operation id (the sender's
+/// [`AnycastId`](super::AnycastId)), if `payload` is one.
+pub fn anycast_of(payload: &[u8]) -> Option<(Id, u64)> {
+    match Msg::decode(payload) {
+        Ok(Msg::Anycast { group, op, .. }) => Some((group, op)),
+        _ => None,
+    }
+}
+
 /// Whether `payload` is a subscribe (routed or pushed down).
 pub fn is_subscribe(payload: &[u8]) -> bool {
     payload.first() == Some(&kind::SUBSCRIBE)

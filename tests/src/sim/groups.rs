@@ -85,6 +85,17 @@ pub struct Multicast {
     departed: DetMap<u32, Instant>,
     publications: DetMap<u64, Publication>,
     anycasts: DetMap<(u32, AnycastId), u32>,
+    /// Group indices by id.
+    index: DetMap<Id, u32>,
+    /// Per (group, subscriber): its members before it joined, and the
+    /// subscribe datagrams sent for it.
+    join_cost: DetMap<(u32, Id), (u32, u32)>,
+    /// A forwarder's subscribes, by (group, forwarder): the member's join
+    /// that made it one (Scribe §2.3: each node on a subscribe's way that
+    /// is not in the tree joins it with its own).
+    relay: DetMap<(u32, Id), (u32, Id)>,
+    /// Per anycast: its group's members then, and the steps sent for it.
+    anycast_cost: DetMap<u64, (u32, u32)>,
     /// Orphans of failed parents waiting to be judged.
     orphans: Vec<Orphan>,
     /// Counts.
@@ -170,6 +181,34 @@ pub struct Figures {
     pub node_stress_mean: f64,
     /// The largest.
     pub node_stress_max: u32,
+    /// Per bucket of [`SIZE_BUCKETS`] (the group's members when the
+    /// command was given): subscribes and the subscribe datagrams sent
+    /// for them (every hop, pushes down, and that member's repairs).
+    pub subscribe_by_size: [(u64, u64); SIZE_BUCKETS.len()],
+    /// The same for anycasts and their steps (replies excluded).
+    pub anycast_by_size: [(u64, u64); SIZE_BUCKETS.len()],
+}
+
+/// Lower bounds of the group-size buckets the costs are broken down by:
+/// Scribe's paper reports joins and anycasts on an empty group and on one
+/// of 2,500 members.
+pub const SIZE_BUCKETS: [u32; 7] = [0, 1, 10, 100, 1_000, 2_000, 3_000];
+
+/// The bucket of a group of `members`.
+pub fn size_bucket(members: u32) -> usize {
+    SIZE_BUCKETS
+        .iter()
+        .rposition(|&b| members >= b)
+        .unwrap_or(0)
+}
+
+/// A bucket's label: `"0"`, `"1-9"`, ..., `"3000+"`.
+pub fn size_label(bucket: usize) -> String {
+    match SIZE_BUCKETS.get(bucket + 1) {
+        _ if bucket == 0 => "0".to_string(),
+        Some(next) => format!("{}-{}", SIZE_BUCKETS[bucket], next - 1),
+        None => format!("{}+", SIZE_BUCKETS[bucket]),
+    }
 }
 
 /// Scribe's news, owned (so the simulator may act while judging it).
@@ -197,6 +236,10 @@ struct Kinds {
     subscribe: bool,
     anycast_step: bool,
     data: Option<(Id, u64)>,
+    /// A subscribe's group and child.
+    joining: Option<(Id, Id)>,
+    /// An anycast step's operation.
+    anycast_op: Option<u64>,
 }
 
 /// Whether `datagram` is a Scribe message, and of which kind.
@@ -217,6 +260,8 @@ fn classify(datagram: &[u8]) -> Option<Kinds> {
         subscribe: scribe::is_subscribe(m.payload),
         anycast_step,
         data: scribe::data_of(m.payload),
+        joining: scribe::subscribe_of(m.payload),
+        anycast_op: scribe::anycast_of(m.payload).map(|(_, op)| op),
     })
 }
 
@@ -228,6 +273,11 @@ impl Multicast {
             .collect();
         Multicast {
             members: vec![DetMap::default(); groups.len()],
+            index: groups
+                .iter()
+                .enumerate()
+                .map(|(i, &g)| (g, i as u32))
+                .collect(),
             groups,
             ..Multicast::default()
         }
@@ -237,13 +287,37 @@ impl Multicast {
 impl<const POOL: usize> Sim<POOL> {
     /// Counts Scribe datagrams node `from` sends (called for every send
     /// when Scribe runs).
-    pub(super) fn count_scribe(&mut self, from: usize, len: usize) {
+    pub(super) fn count_scribe(&mut self, from: usize, to: Option<Id>, len: usize) {
         let Some(k) = classify(&self.buf[..len]) else {
             return;
         };
         let m = &mut self.multicast;
         m.tally.subscribe_msgs += u64::from(k.subscribe);
         m.tally.anycast_msgs += u64::from(k.anycast_step);
+        if let Some((group, child)) = k.joining {
+            let g = m.index.get(&group).copied();
+            // The member whose join this datagram is part of: the child's
+            // own, or the one that made the child a forwarder.
+            let cause = g.and_then(|g| {
+                let own = (g, child);
+                m.join_cost
+                    .contains_key(&own)
+                    .then_some(own)
+                    .or_else(|| m.relay.get(&own).copied())
+            });
+            if let Some(cause) = cause {
+                if let Some(c) = m.join_cost.get_mut(&cause) {
+                    c.1 += 1;
+                }
+                // The receiver may join as a forwarder for it.
+                if let Some(to) = to.filter(|&t| !m.join_cost.contains_key(&(cause.0, t))) {
+                    m.relay.insert((cause.0, to), cause);
+                }
+            }
+        }
+        if let Some(c) = k.anycast_op.and_then(|op| m.anycast_cost.get_mut(&op)) {
+            c.1 += 1;
+        }
         if let Some((_, id)) = k.data {
             if let Some(p) = m.publications.get_mut(&id) {
                 *p.sent.entry(from as u32).or_default() += 1;
@@ -290,8 +364,11 @@ impl<const POOL: usize> Sim<POOL> {
         if subscribed.is_none() {
             return;
         }
+        let id = self.slots[i].id;
         let m = &mut self.multicast;
         m.tally.subscribes += 1;
+        let before = m.members[g as usize].len() as u32;
+        m.join_cost.entry((g, id)).or_insert((before, 0));
         m.members[g as usize].insert(i as u32, now);
         m.joined.entry(i as u32).or_default().push(g);
         self.drain(i);
@@ -332,6 +409,8 @@ impl<const POOL: usize> Sim<POOL> {
         };
         self.multicast.tally.anycasts += 1;
         self.multicast.anycasts.insert((i as u32, op), g);
+        let members = self.multicast.members[g as usize].len() as u32;
+        self.multicast.anycast_cost.insert(op.0, (members, 0));
         self.drain(i);
     }
 
@@ -603,8 +682,39 @@ impl<const POOL: usize> Sim<POOL> {
         } else {
             stress_sum / stress_n as f64
         };
+        for &(before, msgs) in m.join_cost.values() {
+            let b = &mut f.subscribe_by_size[size_bucket(before)];
+            *b = (b.0 + 1, b.1 + u64::from(msgs));
+        }
+        for &(members, msgs) in m.anycast_cost.values() {
+            let b = &mut f.anycast_by_size[size_bucket(members)];
+            *b = (b.0 + 1, b.1 + u64::from(msgs));
+        }
         let abandoned = self.multicast.anycasts.len() as u64;
         self.multicast.tally.anycasts_abandoned = abandoned;
         f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_sizes_fall_in_the_bucket_their_label_names() {
+        for members in 0..5_000u32 {
+            let b = size_bucket(members);
+            let label = size_label(b);
+            let (lo, hi) = match label.split_once('-') {
+                Some((lo, hi)) => (lo.parse().unwrap(), hi.parse().unwrap()),
+                None if label.ends_with('+') => {
+                    (label.trim_end_matches('+').parse().unwrap(), u32::MAX)
+                }
+                None => (label.parse().unwrap(), label.parse().unwrap()),
+            };
+            assert!((lo..=hi).contains(&members), "{members} in {label}");
+        }
+        assert_eq!(size_label(0), "0");
+        assert_eq!(size_label(SIZE_BUCKETS.len() - 1), "3000+");
     }
 }

@@ -460,6 +460,18 @@ impl Outcome {
         }
         if let (Some(load), Some((f, t, stats))) = (spec.multicast, &self.multicast) {
             let per = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+            // {"0": {"count": n, "msgs_mean": m}, "1-9": ...}, empty
+            // buckets left out.
+            let by_size = |b: &[(u64, u64)]| {
+                let mut o = serde_json::Map::new();
+                for (i, &(n, msgs)) in b.iter().enumerate().filter(|(_, c)| c.0 > 0) {
+                    o.insert(
+                        groups::size_label(i),
+                        json!({ "count": n, "msgs_mean": per(msgs, n) }),
+                    );
+                }
+                Value::Object(o)
+            };
             let fields = json!({
                 "groups": load.groups,
                 "subscribers": load.subscribers,
@@ -476,6 +488,8 @@ impl Outcome {
                 "subscribes": t.subscribes,
                 "subscribe_msgs_mean": per(t.subscribe_msgs, t.subscribes),
                 "anycast_msgs_mean": per(t.anycast_msgs, t.anycasts),
+                "subscribe_msgs_by_group_size": by_size(&f.subscribe_by_size),
+                "anycast_msgs_by_group_size": by_size(&f.anycast_by_size),
                 "anycast_success_ratio": per(t.anycasts_accepted, t.anycasts_accepted + t.anycasts_missed),
                 "anycasts_accepted": t.anycasts_accepted,
                 "anycasts_missed": t.anycasts_missed,
