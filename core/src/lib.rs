@@ -126,7 +126,7 @@
 //!   the core needs an allocator, and without it nothing can allocate
 //!   ([`dht::FixedStore`] keeps values in fixed arrays).
 //! * `arbitrary`: `Arbitrary` impls for ids, peers and app ids (fuzzing).
-//! * `fuzzing`: [`fuzzing`], checks of the DHT's and Scribe's private
+//! * `fuzzing`: the `fuzzing` module, checks of the DHT's and Scribe's private
 //!   payload codecs for the fuzz targets.
 
 #![no_std]
