@@ -239,6 +239,7 @@ fn an_hour_of_churn_multicasts_to_every_member_and_heals_orphans() {
             subscribers: 4_000,
             publishes: 1_000,
             anycasts: 1_000,
+            anycast_rank: None,
         }),
         ..Spec::new(2_000, seed)
     };
@@ -306,6 +307,7 @@ fn the_cli_report_is_a_function_of_seed_and_flags() {
             subscribers: 300,
             publishes: 50,
             anycasts: 50,
+            anycast_rank: None,
         }),
         lookups: 300,
         loss: 0.01,

@@ -110,6 +110,10 @@ struct Args {
     /// Scribe: anycasts, each from a random node to a random group.
     #[arg(long, default_value_t = 0)]
     anycasts: usize,
+    /// Scribe: send every anycast to the group of this size rank (1 = the
+    /// largest) instead of a random one.
+    #[arg(long)]
+    anycast_rank: Option<usize>,
     /// Log on stderr every change in who holds this DHT key (hex id; may
     /// be repeated): rerun a seed with a key it lost to see how.
     #[arg(long = "trace-key", value_name = "ID")]
@@ -181,9 +185,13 @@ fn run(args: &Args) -> Result<(), String> {
         subscribers: args.subscribers,
         publishes: args.publishes,
         anycasts: args.anycasts,
+        anycast_rank: args.anycast_rank,
     });
     if (args.publishes > 0 || args.anycasts > 0) && multicast.is_none() {
         return Err("--publishes and --anycasts need --groups and --subscribers".into());
+    }
+    if let Some(r) = args.anycast_rank.filter(|&r| r == 0 || r > args.groups) {
+        return Err(format!("--anycast-rank {r}: must be 1 to --groups"));
     }
     let spec = Spec {
         dht,

@@ -41,6 +41,9 @@ pub struct Load {
     pub publishes: usize,
     /// Anycasts, each from a random node to a random group.
     pub anycasts: usize,
+    /// Every anycast to the group of this rank instead (1 = the largest;
+    /// Scribe's paper measures anycasts to one group of a chosen size).
+    pub anycast_rank: Option<usize>,
 }
 
 impl Load {

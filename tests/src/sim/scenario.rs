@@ -301,7 +301,11 @@ fn spread_work<const POOL: usize>(
                 None => sim.multicast.tally.refused += 1,
             },
             Work::Publish | Work::Anycast => {
-                let g = sim.rng.below(sim.multicast.groups.len() as u64) as u32;
+                let rank = spec.multicast.and_then(|l| l.anycast_rank);
+                let g = match rank.filter(|_| what == Work::Anycast) {
+                    Some(r) => r.saturating_sub(1) as u32,
+                    None => sim.rng.below(sim.multicast.groups.len() as u64) as u32,
+                };
                 match sim.random_active() {
                     Some(i) if what == Work::Publish => sim.publish(i, g),
                     Some(i) => sim.anycast(i, g),
@@ -475,6 +479,7 @@ impl Outcome {
             let fields = json!({
                 "groups": load.groups,
                 "subscribers": load.subscribers,
+                "anycast_rank": load.anycast_rank,
                 "publishes": t.publishes,
                 "anycasts": t.anycasts,
                 "multicast_delivery_ratio": f.delivery_ratio,
