@@ -285,6 +285,46 @@ fn an_hour_of_churn_multicasts_to_every_member_and_heals_orphans() {
     );
 }
 
+#[test]
+fn a_value_whose_holders_all_crash_is_reported_lost() {
+    let seed = 71;
+    let mut config = SimConfig::new(seed);
+    config.dht = Some(pastry_core::dht::DhtConfig::default());
+    let mut sim = Sim::new(config, Network::Plane);
+    sim.storage.value_bytes = 100;
+    build(
+        &mut sim,
+        40,
+        Duration::from_millis(100),
+        Duration::from_secs(30),
+    );
+    for _ in 0..10 {
+        let i = sim.random_active().expect("an active node");
+        sim.dht_put(i);
+        sim.run_for(Duration::from_secs(1));
+    }
+    sim.run_for(Duration::from_secs(10));
+    let keys = sim.acked_keys().to_vec();
+    assert!(keys.len() >= 8, "seed {seed}: {} acked", keys.len());
+    assert_eq!(sim.values_lost(), (vec![], keys.len()), "seed {seed}");
+    let victim = keys[0];
+    let holders = sim.holders(victim);
+    assert!(holders.len() >= 5, "seed {seed}: held by {holders:?}");
+    for i in holders {
+        sim.crash(i);
+    }
+    // The brute force: every acknowledged key no live slot holds.
+    let mut want: Vec<_> = keys
+        .iter()
+        .copied()
+        .filter(|&k| sim.holders(k).is_empty())
+        .collect();
+    want.sort_unstable();
+    let (lost, acked) = sim.values_lost();
+    assert!(lost.contains(&victim), "seed {seed}");
+    assert_eq!((lost, acked), (want, keys.len()), "seed {seed}");
+}
+
 /// Share of (member, publication) pairs that must be delivered.
 const DELIVERED: f64 = 0.999;
 /// Share of orphans that must have healed a heartbeat plus a second after

@@ -285,6 +285,24 @@ impl<const POOL: usize> Sim<POOL> {
         sum
     }
 
+    /// The acknowledged keys, in the order acknowledged.
+    pub fn acked_keys(&self) -> &[Id] {
+        &self.storage.acked_keys
+    }
+
+    /// Live nodes whose store holds `key` (at any version): a scan of
+    /// every slot, the brute force `values_lost` is checked against.
+    pub fn holders(&self, key: Id) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&i| {
+                self.slots[i]
+                    .dht
+                    .as_ref()
+                    .is_some_and(|d| d.store().get(key).is_some())
+            })
+            .collect()
+    }
+
     /// Acknowledged values no live node holds (at the acknowledged
     /// version or newer), in key order, and how many values were
     /// acknowledged.
