@@ -1084,10 +1084,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     }
 
     fn is_replica(&self, node: &impl Kbr, key: Id) -> bool {
-        let own = node.own().id;
-        node.replica_set(key, self.config.replicas)
-            .iter()
-            .any(|p| p.id == own)
+        sync::among(node, node.own().id, key, self.config.replicas)
     }
 
     /// Removes the spare copy farthest from this node, if it holds one.

@@ -153,22 +153,24 @@ pub(super) struct Responsibility {
     keep: Option<KeyRange>,
     own: Id,
     k: usize,
-    spares: usize,
+    /// k + spares.
+    kept: usize,
 }
 
 impl Responsibility {
     pub(super) fn of(node: &impl Kbr, k: usize, spares: usize) -> Responsibility {
         let own = node.own().id;
+        let range = node.range(own, k);
         Responsibility {
-            range: node.range(own, k),
+            range,
             keep: if spares == 0 {
-                None
+                range
             } else {
                 node.range(own, k + spares)
             },
             own,
             k,
-            spares,
+            kept: k + spares,
         }
     }
 
@@ -176,23 +178,23 @@ impl Responsibility {
     pub(super) fn holds(&self, node: &impl Kbr, key: Id) -> bool {
         match self.range {
             Some(r) => r.contains(key),
-            None => self.among(node, key, self.k),
+            None => among(node, self.own, key, self.k),
         }
     }
 
     /// Whether this node keeps a copy of `key`: it is among the
     /// `k + spares` closest it knows of.
     pub(super) fn keeps(&self, node: &impl Kbr, key: Id) -> bool {
-        match (self.spares, self.keep) {
-            (0, _) => self.holds(node, key),
-            (_, Some(r)) => r.contains(key),
-            (_, None) => self.among(node, key, self.k + self.spares),
+        match self.keep {
+            Some(r) => r.contains(key),
+            None => among(node, self.own, key, self.kept),
         }
     }
+}
 
-    fn among(&self, node: &impl Kbr, key: Id, n: usize) -> bool {
-        node.replica_set(key, n).iter().any(|p| p.id == self.own)
-    }
+/// Whether `own` is among the `n` closest to `key` that `node` knows of.
+pub(super) fn among(node: &impl Kbr, own: Id, key: Id, n: usize) -> bool {
+    node.replica_set(key, n).iter().any(|p| p.id == own)
 }
 
 /// The keys of `store` in `range`, in clockwise order from its start.

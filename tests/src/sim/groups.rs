@@ -6,6 +6,7 @@
 //! sent per publication, and how fast orphans of a failed parent heal.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use pastry_core::scribe::{self, AnycastId, Group, ScribeEvent, ScribeStats};
@@ -290,7 +291,7 @@ impl Multicast {
 impl<const POOL: usize> Sim<POOL> {
     /// Counts Scribe datagrams node `from` sends (called for every send
     /// when Scribe runs).
-    pub(super) fn count_scribe(&mut self, from: usize, to: Option<Id>, len: usize) {
+    pub(super) fn count_scribe(&mut self, from: usize, to_addr: SocketAddr, len: usize) {
         let Some(k) = classify(&self.buf[..len]) else {
             return;
         };
@@ -313,11 +314,17 @@ impl<const POOL: usize> Sim<POOL> {
                     c.1 += 1;
                 }
                 // The receiver may join as a forwarder for it.
+                let to = self
+                    .by_addr
+                    .get(&to_addr)
+                    .map(|&t| self.slots[t as usize].id);
+                let m = &mut self.multicast;
                 if let Some(to) = to.filter(|&t| !m.join_cost.contains_key(&(cause.0, t))) {
                     m.relay.insert((cause.0, to), cause);
                 }
             }
         }
+        let m = &mut self.multicast;
         if let Some(c) = k.anycast_op.and_then(|op| m.anycast_cost.get_mut(&op)) {
             c.1 += 1;
         }

@@ -79,16 +79,8 @@ impl<const POOL: usize> Sim<POOL> {
             }
         };
         let mut holders = String::new();
-        let mut list: Vec<u32> = self
-            .key_trace
-            .held
-            .keys()
-            .filter(|(kk, _)| *kk == k as u32)
-            .map(|&(_, j)| j)
-            .collect();
-        list.sort_unstable();
-        for j in list {
-            let _ = write!(holders, " {j}({})", rank(j as usize));
+        for j in self.traced_holders(k) {
+            let _ = write!(holders, " {j}({})", rank(j));
         }
         eprintln!(
             "trace {} t={:.3} node {i}({}) {what}; holders:{holders}",
@@ -98,15 +90,22 @@ impl<const POOL: usize> Sim<POOL> {
         );
     }
 
-    /// Each holder's view of the key's replica set, when few are left.
-    fn trace_views(&self, key: Id, k: usize) {
-        let holders: Vec<usize> = self
+    /// The nodes last seen holding traced key `k`, by index.
+    fn traced_holders(&self, k: usize) -> Vec<usize> {
+        let mut list: Vec<usize> = self
             .key_trace
             .held
             .keys()
             .filter(|(kk, _)| *kk == k as u32)
             .map(|&(_, j)| j as usize)
             .collect();
+        list.sort_unstable();
+        list
+    }
+
+    /// Each holder's view of the key's replica set, when few are left.
+    fn trace_views(&self, key: Id, k: usize) {
+        let holders = self.traced_holders(k);
         if holders.len() > 3 {
             return;
         }

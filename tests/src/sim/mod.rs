@@ -806,11 +806,7 @@ impl<const POOL: usize> Sim<POOL> {
             self.counters.replication_bytes += len as u64;
         }
         if self.config.scribe.is_some() && kind == Some(Kind::Routed as u8) {
-            let to = self
-                .by_addr
-                .get(&to_addr)
-                .map(|&t| self.slots[t as usize].id);
-            self.count_scribe(from, to, len);
+            self.count_scribe(from, to_addr, len);
         }
         let Some(&to) = self.by_addr.get(&to_addr) else {
             self.counters.dropped += 1;
