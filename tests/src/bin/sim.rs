@@ -320,6 +320,22 @@ fn run(args: &Args) -> Result<(), String> {
             t.orphans,
             t.orphans_healed_late
         );
+        let ms = |d: Option<Duration>| {
+            d.map_or("not healed".into(), |d| format!("{} ms", d.as_millis()))
+        };
+        for (what, p) in [
+            ("their parent failed", f.heal.after_failure),
+            ("they noticed", f.heal.after_noticing),
+        ] {
+            println!(
+                "orphans healed after {what}: median {}, p90 {}, p99 {}, longest {}",
+                ms(p.p50),
+                ms(p.p90),
+                ms(p.p99),
+                ms(p.max)
+            );
+        }
+        println!("orphans never healed: {}", f.heal.never);
         println!("scribe (live nodes): {stats:?}");
     }
     println!(

@@ -9,11 +9,12 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pastry_core::scribe::{self, AnycastId, Group, ScribeEvent, ScribeStats};
+use pastry_core::scribe::{self, AnycastId, ScribeEvent, ScribeStats};
 use pastry_core::wire::{Body, Message};
 use pastry_core::{Id, Instant};
 
-use super::{Action, DetMap, Sim, SimNode, SimScribe};
+use super::healing::HealTimes;
+use super::{DetMap, Sim, SimNode, SimScribe};
 
 /// Children per tree node in the simulator (Scribe's bound on fan-out).
 pub const SIM_CHILDREN: usize = 16;
@@ -25,12 +26,6 @@ pub const SIM_GROUPS: usize = 64;
 const SUBSCRIBE_GRACE: Duration = Duration::from_secs(5);
 /// A publication's "whole": members alive this long after it are judged.
 pub const PUBLISH_WINDOW: Duration = Duration::from_secs(10);
-/// Slack over the heartbeat for an orphan to find a new parent (a
-/// subscribe's round trip through the overlay).
-pub const HEAL_SLACK: Duration = Duration::from_secs(1);
-/// Orphans not healed in time are looked at again this much later.
-pub const HEAL_LATE: Duration = Duration::from_secs(10);
-
 /// The multicast workload of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Load {
@@ -100,8 +95,6 @@ pub struct Multicast {
     relay: DetMap<(u32, Id), (u32, Id)>,
     /// Per anycast: its group's members then, and the steps sent for it.
     anycast_cost: DetMap<u64, (u32, u32)>,
-    /// Orphans of failed parents waiting to be judged.
-    orphans: Vec<Orphan>,
     /// Counts.
     pub tally: Tally,
 }
@@ -130,11 +123,11 @@ pub struct Tally {
     /// Commands their node refused (not active, full).
     pub refused: u64,
     /// Children of failed parents judged, and those with a new parent
-    /// within the heartbeat plus [`HEAL_SLACK`].
+    /// within the heartbeat plus [`HEAL_SLACK`](super::healing::HEAL_SLACK).
     pub orphans: u64,
     /// Of those, healed in time.
     pub orphans_healed: u64,
-    /// Of the rest, those healed [`HEAL_LATE`] later.
+    /// Of the rest, those healed [`HEAL_LATE`](super::healing::HEAL_LATE) later.
     pub orphans_healed_late: u64,
     /// Orphans whose failed parent was the group's root, and of those the
     /// ones healed in time, and the ones still not healed the second look.
@@ -149,18 +142,6 @@ pub struct Tally {
     /// yet whose own parent is: none (its subscribe out, or it is not on
     /// the tree), the failed parent, another node.
     pub orphans_late: [u64; 6],
-}
-
-/// A child of a failed parent, to be judged.
-#[derive(Clone, Copy, Debug)]
-struct Orphan {
-    due: Instant,
-    child: u32,
-    group: Id,
-    /// The second look.
-    late: bool,
-    /// The failed parent was the group's root.
-    of_root: bool,
 }
 
 /// The figures a run reports.
@@ -191,6 +172,8 @@ pub struct Figures {
     pub subscribe_by_size: [(u64, u64); SIZE_BUCKETS.len()],
     /// The same for anycasts and their steps (replies excluded).
     pub anycast_by_size: [(u64, u64); SIZE_BUCKETS.len()],
+    /// How long orphans of failed parents took to heal.
+    pub heal: HealTimes,
 }
 
 /// Lower bounds of the group-size buckets the costs are broken down by:
@@ -501,112 +484,7 @@ impl<const POOL: usize> Sim<POOL> {
         for g in m.joined.get(&(i as u32)).into_iter().flatten() {
             m.members[*g as usize].remove(&(i as u32));
         }
-        let Some(s) = self.slots[i].scribe.as_ref() else {
-            return;
-        };
-        let orphans: Vec<(u32, Id, bool)> = s
-            .groups()
-            .iter()
-            .flat_map(|g: &Group<SIM_CHILDREN>| {
-                g.children
-                    .iter()
-                    .filter_map(|c| self.by_addr.get(&c.addr).map(|&c| (c, g.id, g.root)))
-            })
-            .collect();
-        if orphans.is_empty() {
-            return;
-        }
-        let hb = self.config.scribe.map_or(Duration::ZERO, |c| c.heartbeat);
-        let due = now + hb + HEAL_SLACK;
-        for (child, group, of_root) in orphans {
-            self.multicast.orphans.push(Orphan {
-                due,
-                child,
-                group,
-                late: false,
-                of_root,
-            });
-        }
-        self.schedule(now + hb + HEAL_SLACK, Action::Inspect(i as u32));
-    }
-
-    /// Judges the orphans of node `parent`: each one alive has a live
-    /// parent and a way to the root (or is the root) by now.
-    pub(super) fn inspect_orphans(&mut self, parent: usize) {
-        let now = self.now;
-        let parent_addr = self.slots[parent].addr;
-        let mut left = Vec::new();
-        let mut again = false;
-        for o in std::mem::take(&mut self.multicast.orphans) {
-            let Orphan {
-                due,
-                child: c,
-                group: g,
-                late,
-                of_root,
-            } = o;
-            if due != now {
-                left.push(o);
-                continue;
-            }
-            let Some(s) = self.slots[c as usize].scribe.as_ref() else {
-                continue; // gone too: nothing to judge
-            };
-            let Some(state) = s.group(g) else {
-                continue; // pruned itself: no longer on the tree
-            };
-            // Under the failed parent still, or a new one: alive?
-            let under = state.parent.map(|p| {
-                let alive = self
-                    .by_addr
-                    .get(&p.addr)
-                    .is_some_and(|&q| self.is_alive(q as usize));
-                (p.addr == parent_addr, alive)
-            });
-            let healed = state.root || (state.attached() && under == Some((false, true)));
-            // For the breakdown of late ones: the new parent's own parent
-            // (`None` if the new parent is not on the tree).
-            let above = (!healed && !late)
-                .then(|| {
-                    let q = *self.by_addr.get(&state.parent?.addr)?;
-                    let g = self.slots[q as usize].scribe.as_ref()?.group(g)?;
-                    Some(g.parent.map(|pp| pp.addr == parent_addr))
-                })
-                .flatten();
-            let t = &mut self.multicast.tally;
-            if late {
-                t.orphans_healed_late += u64::from(healed);
-                t.root_orphans_stuck += u64::from(of_root && !healed);
-                continue;
-            }
-            if !healed {
-                let at = match (under, above) {
-                    (Some((true, _)), _) => 0,
-                    (None, _) => 1,
-                    (Some((false, false)), _) => 2,
-                    (_, Some(None)) | (_, None) => 3,
-                    (_, Some(Some(true))) => 4,
-                    (_, Some(Some(false))) => 5,
-                };
-                t.orphans_late[at] += 1;
-            }
-            t.orphans += 1;
-            t.orphans_healed += u64::from(healed);
-            t.root_orphans += u64::from(of_root);
-            t.root_orphans_healed += u64::from(of_root && healed);
-            if !healed {
-                left.push(Orphan {
-                    due: now + HEAL_LATE,
-                    late: true,
-                    ..o
-                });
-                again = true;
-            }
-        }
-        self.multicast.orphans = left;
-        if again {
-            self.schedule(now + HEAL_LATE, Action::Inspect(parent as u32));
-        }
+        self.orphan_children(i);
     }
 
     /// Node `next` replaces the departed node `i`: it will take `i`'s
@@ -624,6 +502,11 @@ impl<const POOL: usize> Sim<POOL> {
                 self.subscribe(i, g);
             }
         }
+    }
+
+    /// Node `i`'s Scribe, while it is alive and runs one.
+    pub fn scribe(&self, i: usize) -> Option<&SimScribe> {
+        self.slots.get(i)?.scribe.as_deref()
     }
 
     /// Live nodes' Scribe counters, summed.
@@ -700,6 +583,7 @@ impl<const POOL: usize> Sim<POOL> {
             let b = &mut f.anycast_by_size[size_bucket(members)];
             *b = (b.0 + 1, b.1 + u64::from(msgs));
         }
+        f.heal = self.heal_times();
         let abandoned = self.multicast.anycasts.len() as u64;
         self.multicast.tally.anycasts_abandoned = abandoned;
         f

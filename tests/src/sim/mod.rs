@@ -14,6 +14,7 @@
 
 mod faults;
 pub mod groups;
+pub mod healing;
 pub mod keytrace;
 pub mod network;
 mod queue;
@@ -283,6 +284,8 @@ pub struct Sim<const POOL: usize = 16> {
     pub storage: storage::Storage,
     /// Scribe's groups, publications and anycasts.
     pub multicast: groups::Multicast,
+    /// Orphans of failed Scribe parents and how fast they healed.
+    pub healing: healing::Healing,
     /// DHT keys whose holders are logged as they change.
     pub key_trace: keytrace::KeyTrace,
 }
@@ -321,6 +324,7 @@ impl<const POOL: usize> Sim<POOL> {
             payload: Payload::new(),
             storage: storage::Storage::default(),
             multicast: groups::Multicast::default(),
+            healing: healing::Healing::default(),
             key_trace: keytrace::KeyTrace::default(),
         }
     }
@@ -691,6 +695,9 @@ impl<const POOL: usize> Sim<POOL> {
         while self.drain_once(i) {}
         if !self.key_trace.is_empty() {
             self.trace_keys(i);
+        }
+        if self.healing.is_watching() {
+            self.watch_orphans(i);
         }
         // One pending wake per node, the earliest: a later deadline is
         // picked up when that wake runs and the node is drained again.

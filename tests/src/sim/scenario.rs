@@ -10,6 +10,7 @@ use pastry_core::wire::Kind;
 use serde_json::{Value, json};
 
 use super::groups::{self, Figures, PUBLISH_WINDOW};
+use super::healing::Percentiles;
 use super::keytrace::KeyTrace;
 use super::network::Network;
 use super::report::Report;
@@ -464,6 +465,9 @@ impl Outcome {
         }
         if let (Some(load), Some((f, t, stats))) = (spec.multicast, &self.multicast) {
             let per = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+            // Milliseconds, `null` for "not healed by the end of the run".
+            let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+            let pct = |p: &Percentiles| json!({"min": ms(p.min), "p50": ms(p.p50), "p90": ms(p.p90), "p99": ms(p.p99), "max": ms(p.max)});
             // {"0": {"count": n, "msgs_mean": m}, "1-9": ...}, empty
             // buckets left out.
             let by_size = |b: &[(u64, u64)]| {
@@ -503,6 +507,9 @@ impl Outcome {
                 "orphans": t.orphans,
                 "orphans_healed_in_heartbeat": t.orphans_healed,
                 "orphans_healed_10s_later": t.orphans_healed_late,
+                "orphan_heal_ms": pct(&f.heal.after_failure),
+                "orphan_heal_after_noticing_ms": pct(&f.heal.after_noticing),
+                "orphans_never_healed": f.heal.never,
                 "root_orphans": t.root_orphans,
                 "root_orphans_healed_in_heartbeat": t.root_orphans_healed,
                 "root_orphans_not_healed_10s_later": t.root_orphans_stuck,
