@@ -511,3 +511,32 @@ fn the_cli_report_is_a_function_of_seed_and_flags() {
     assert!(a["puts_acked"].as_u64() > Some(150), "{a}");
     assert!(a["gets_ok"].as_u64() > Some(250), "{a}");
 }
+
+/// `--heartbeat-s` reaches the nodes: a 5 s period sends about six times
+/// the leaf-set heartbeats of the default 30 s, and the report says which
+/// period ran.
+#[test]
+fn a_shorter_heartbeat_period_sends_more_heartbeats() {
+    let spec = |heartbeat| Spec {
+        lookups: 50,
+        heartbeat,
+        duration: Duration::from_secs(120),
+        ..Spec::new(100, 91)
+    };
+    let beats = |heartbeat: Option<Duration>| {
+        let s = spec(heartbeat);
+        let json = scenario::run(&s, Network::Plane, |_| {}).to_json(&s, "plane");
+        let period = json["heartbeat_s"].as_f64().expect("heartbeat_s");
+        let n = json["window_datagrams_by_kind"]["Heartbeat"]
+            .as_u64()
+            .expect("heartbeats counted");
+        (period, n)
+    };
+    let (default_period, slow) = beats(None);
+    let (period, fast) = beats(Some(Duration::from_secs(5)));
+    assert_eq!((default_period, period), (30.0, 5.0));
+    assert!(
+        fast >= 4 * slow && fast <= 8 * slow,
+        "seed 91: {fast} heartbeats at 5 s, {slow} at 30 s"
+    );
+}

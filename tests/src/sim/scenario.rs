@@ -30,6 +30,9 @@ pub struct Spec {
     pub loss: f64,
     /// Each delay is stretched by up to this fraction, at random.
     pub jitter: f64,
+    /// Leaf-set heartbeat period, if not the default (the lease is a
+    /// tenth longer, as 33 s is to 30 s).
+    pub heartbeat: Option<Duration>,
     /// Median session under churn; `None` for a stable overlay.
     pub sessions: Option<Sessions>,
     /// Fraction of departures that are graceful leaves.
@@ -63,6 +66,7 @@ impl Spec {
             lookups: 1_000,
             loss: 0.0,
             jitter: 0.0,
+            heartbeat: None,
             sessions: None,
             graceful: 0.0,
             join_interval: Duration::from_millis(100),
@@ -142,6 +146,10 @@ fn run_on<const POOL: usize>(
     let mut config = SimConfig::new(spec.seed);
     config.loss = spec.loss;
     config.jitter = spec.jitter;
+    if let Some(h) = spec.heartbeat {
+        config.node.heartbeat_period = h;
+        config.node.lease = h + h / 10;
+    }
     config.dht = spec.dht.map(|l| pastry_core::dht::DhtConfig {
         replicas: l.replicas,
         spares: l.spares,
@@ -401,6 +409,7 @@ impl Outcome {
             "latency": network,
             "loss": spec.loss,
             "jitter": spec.jitter,
+            "heartbeat_s": config_heartbeat(spec).as_secs_f64(),
             "session_mins": session_mins,
             "sessions": session_model,
             "graceful": spec.graceful,
@@ -530,4 +539,10 @@ impl Outcome {
         }
         out
     }
+}
+
+/// The leaf-set heartbeat period a run uses.
+fn config_heartbeat(spec: &Spec) -> Duration {
+    spec.heartbeat
+        .unwrap_or(pastry_core::Config::default().heartbeat_period)
 }
