@@ -470,6 +470,25 @@ fn misuse_gets_typed_errors() {
         }
     }
     assert!(busy, "a full operation table refuses");
+    // k must stay below half the node's leaf set (8 here), or no replica
+    // set could be kept in sync: 8 is refused, 7 is taken.
+    let with_k = |k| {
+        let config = DhtConfig {
+            replicas: k,
+            spares: 0,
+            quorum: 1,
+            ..DhtConfig::default()
+        };
+        dht::Dht::<dht::MapStore>::new(config, dht::MapStore::new(), 3).expect("within 17")
+    };
+    let node = &mut net.nodes[1];
+    assert_eq!(node.leaf_set().half(), 8);
+    assert_eq!(with_k(8).get(now, node, key), Err(DhtError::BadConfig));
+    assert_eq!(
+        with_k(8).put(now, node, key, 1, b"v"),
+        Err(DhtError::BadConfig)
+    );
+    assert!(with_k(7).get(now, node, key).is_ok());
     // A node that has not joined.
     let i = net.add(Config::default());
     let now = net.now;

@@ -172,8 +172,9 @@ pub struct DhtConfig {
     /// each one's k-th neighbour on the far side; at k = L/2 that is none,
     /// and nothing is repaired (simulated, 1,000 nodes with 3-minute
     /// sessions: k = 8 lost 2,924 of 2,931 values in an hour; k = 6 and 7
-    /// none with 4-minute sessions). `Dht::new` checks only the bound of
-    /// the largest leaf set (`MAX_LEAF_HALF`), not the node's own.
+    /// none with 4-minute sessions). `Dht::new` checks the bound of the
+    /// largest leaf set (`MAX_LEAF_HALF`); on a node with a smaller one,
+    /// puts and gets are refused with [`DhtError::BadConfig`].
     pub replicas: usize,
     /// A node that falls out of a key's replica set (nodes joined closer)
     /// keeps its copy while it is among the `replicas + spares` nodes
@@ -234,8 +235,8 @@ pub enum DhtError {
     /// Too many operations in flight, or the node's queues are full;
     /// retry after some complete.
     Busy,
-    /// The configuration is invalid (k of 0 or above the leaf set's reach,
-    /// or a quorum of 0 or above k).
+    /// The configuration is invalid (k of 0 or not below half the
+    /// node's leaf set, or a quorum of 0 or above k).
     BadConfig,
 }
 
@@ -650,6 +651,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     }
 
     fn admit_op(&mut self, node: &impl Kbr) -> Result<u64, DhtError> {
+        if self.config.replicas >= node.leaf_set_half() {
+            // No replica set could be kept in sync (`DhtConfig::replicas`).
+            return Err(DhtError::BadConfig);
+        }
         if !node.is_active() {
             return Err(DhtError::NotActive);
         }

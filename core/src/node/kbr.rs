@@ -46,6 +46,11 @@ pub trait Kbr {
     /// Whether `key` lies within the leaf set's span, where
     /// `replica_set` is exact.
     fn covers(&self, key: Id) -> bool;
+    /// Members the leaf set holds on each side when full (L/2); `range`
+    /// can tell a neighbour's `r` closest only for `r` below it.
+    fn leaf_set_half(&self) -> usize {
+        crate::leaf_set::MAX_LEAF_HALF
+    }
     /// The measured round-trip time to `id` if the node knows it (from its
     /// routing table), else [`Rtt::UNKNOWN`]; for preferring nearby peers.
     fn proximity(&self, id: Id) -> Rtt {
@@ -120,6 +125,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
     fn proximity(&self, id: Id) -> Rtt {
         self.routing_table().get(id).map_or(Rtt::UNKNOWN, |e| e.rtt)
+    }
+    fn leaf_set_half(&self) -> usize {
+        Node::leaf_set(self).half()
     }
     fn suspect(&mut self, id: Id) {
         Node::suspect_peer(self, id);
