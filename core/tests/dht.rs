@@ -287,6 +287,50 @@ fn spares_outlive_a_whole_replica_set() {
     }
 }
 
+/// Eager spares: with no join to push replicas out, the k + 2 closest
+/// nodes hold every value (synced by maintenance, not by the put), and
+/// when all k replicas crash at once the value survives and is back on
+/// k replicas. With no eager spare it is gone (the control).
+#[test]
+fn eager_spares_hold_copies_before_a_burst_of_crashes() {
+    const EAGER: usize = 2;
+    for seed in seeds(&[25, 26]) {
+        for eager in [EAGER, 0] {
+            let config = DhtConfig {
+                eager_spares: eager,
+                ..DhtConfig::default()
+            };
+            let mut net = ring_with(30, seed, config);
+            let keys = put_many(&mut net, 5);
+            net.run_for(Duration::from_secs(90));
+            for &key in &keys {
+                let mut held: Vec<usize> = net.holders(key).into_iter().map(|(i, _)| i).collect();
+                held.sort_unstable();
+                let mut want = net.true_replicas(key, K + eager);
+                want.sort_unstable();
+                assert_eq!(held, want, "seed {seed}, eager {eager}: key {key}");
+            }
+            let key = keys[0];
+            for i in net.true_replicas(key, K) {
+                net.crash(i);
+            }
+            net.run_for(Duration::from_secs(120));
+            let held = net.holders(key);
+            if eager == 0 {
+                assert!(held.is_empty(), "seed {seed}: held by {held:?}");
+                continue;
+            }
+            let replicas = net.true_replicas(key, K);
+            assert!(
+                replicas
+                    .iter()
+                    .all(|i| held.iter().any(|(j, v)| j == i && *v == 1)),
+                "seed {seed}: held by {held:?}, want {replicas:?}"
+            );
+        }
+    }
+}
+
 /// A full store makes room for a replica's value by evicting a spare copy,
 /// not by diverting it.
 #[test]

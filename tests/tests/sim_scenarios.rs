@@ -196,6 +196,7 @@ fn six_hours_of_churn_lose_no_stored_value() {
             gets: 20_000,
             replicas: 5,
             spares: 3,
+            eager_spares: 0,
             value_bytes: 100,
         }),
         ..Spec::new(2_000, seed)
@@ -436,6 +437,7 @@ fn the_cli_report_is_a_function_of_seed_and_flags() {
             gets: 300,
             replicas: 3,
             spares: 3,
+            eager_spares: 0,
             value_bytes: 500,
         }),
         multicast: Some(groups::Load {

@@ -339,8 +339,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         if !node.is_active() {
             return;
         }
-        let k = self.config.replicas;
-        let mine = Responsibility::of(node, k, self.config.spares);
+        // Eager spares are synced like replicas; the lazy ones are kept.
+        let k = self.maintained();
+        let lazy = self.config.spares - self.config.eager_spares;
+        let mine = Responsibility::of(node, k, lazy);
         self.settle_handoffs(now, node, &mine);
         if self.sync.handoff.is_empty() {
             self.sync.backoff = 0;
@@ -467,7 +469,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     /// Drops the values handed off that every current replica confirmed
     /// (and, at a round, those routed to their root in the last one).
     pub(super) fn drop_confirmed(&mut self, node: &impl Kbr, round: bool) {
-        let k = self.config.replicas;
+        let k = self.maintained();
         let mut drop: Vec<Id, MAX_HANDOFF> = Vec::new();
         for h in self.sync.handoff.iter() {
             let done = if h.routed {
@@ -540,7 +542,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         }
         self.drop_confirmed(node, false);
         let own = node.own().id;
-        let k = self.config.replicas;
+        let k = self.maintained();
         let mut pushes: Vec<Id, { 2 * LISTING_MAX }> = Vec::new();
         for (key, meta) in keys_in(&self.store, covered) {
             let theirs = listing_entries(entries).find(|(k2, _)| *k2 == key);

@@ -98,6 +98,10 @@ struct Args {
     /// replica set (k + spares at most 9; default 3, or fewer to fit).
     #[arg(long)]
     spares: Option<usize>,
+    /// DHT: of the spares, how many are kept in sync like replicas
+    /// (`DhtConfig::eager_spares`; k + eager spares at most 7).
+    #[arg(long, default_value_t = 0)]
+    eager_spares: usize,
     /// DHT: bytes per value (at most 1,086 with the default datagrams).
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
@@ -170,12 +174,21 @@ fn run(args: &Args) -> Result<(), String> {
         spares: args
             .spares
             .unwrap_or(9usize.saturating_sub(args.replicas).min(3)),
+        eager_spares: args.eager_spares,
         value_bytes: args.value_bytes,
     });
     // Below half the simulated nodes' 16-member leaf set (see
     // `DhtConfig::replicas`: at 8 no replica set is kept in sync).
     if !(1..=7).contains(&args.replicas) {
         return Err(format!("--replicas {}: must be 1 to 7", args.replicas));
+    }
+    if let Some(d) = &dht {
+        if d.eager_spares > d.spares || d.replicas + d.eager_spares > 7 {
+            return Err(format!(
+                "--eager-spares {}: at most --spares, and k + eager spares at most 7",
+                d.eager_spares
+            ));
+        }
     }
     if let Some(s) = args.spares.filter(|s| args.replicas + s > 9) {
         return Err(format!("--spares {s}: k + spares must be at most 9"));

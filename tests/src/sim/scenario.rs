@@ -153,6 +153,7 @@ fn run_on<const POOL: usize>(
     config.dht = spec.dht.map(|l| pastry_core::dht::DhtConfig {
         replicas: l.replicas,
         spares: l.spares,
+        eager_spares: l.eager_spares,
         quorum: l.replicas.div_ceil(2).max(1),
         ..Default::default()
     });
@@ -448,6 +449,7 @@ impl Outcome {
             let fields = json!({
                 "replicas": load.replicas,
                 "spares": load.spares,
+                "eager_spares": load.eager_spares,
                 "value_bytes": load.value_bytes,
                 "puts": t.puts,
                 "puts_acked": t.puts_acked,

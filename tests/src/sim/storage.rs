@@ -21,6 +21,9 @@ pub struct Load {
     pub replicas: usize,
     /// Spare copies kept beyond k ([`DhtConfig::spares`](pastry_core::dht::DhtConfig::spares)).
     pub spares: usize,
+    /// Of those, kept in sync like replicas
+    /// ([`DhtConfig::eager_spares`](pastry_core::dht::DhtConfig::eager_spares)).
+    pub eager_spares: usize,
     /// Bytes per value.
     pub value_bytes: usize,
 }
