@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use pastry_core::Id;
-use pastry_core::scribe::Group;
 use pastry_tests::sim::groups;
 use pastry_tests::sim::healing::HEAL_SLACK;
 use pastry_tests::sim::network::Network;
@@ -359,10 +357,6 @@ fn children_of_crashed_tree_nodes_heal_within_a_heartbeat_and_a_second() {
     }
     sim.run_for(Duration::from_secs(30));
     let group = sim.multicast.groups[0];
-    type Tree = Group<{ groups::SIM_CHILDREN }>;
-    fn tree(sim: &Sim<SCRIBE_POOL>, i: usize, group: Id) -> Option<&Tree> {
-        sim.scribe(i).and_then(|s| s.group(group))
-    }
     let index = |sim: &Sim<SCRIBE_POOL>, addr| {
         sim.live()
             .into_iter()
@@ -372,19 +366,16 @@ fn children_of_crashed_tree_nodes_heal_within_a_heartbeat_and_a_second() {
     let victims: Vec<usize> = sim
         .live()
         .into_iter()
-        .filter(|&i| tree(&sim, i, group).is_some_and(|g| !g.root && g.children.len() >= 2))
+        .filter(|&i| {
+            sim.tree(i, group)
+                .is_some_and(|g| !g.root && g.children.len() >= 2)
+        })
         .take(3)
         .collect();
     assert_eq!(victims.len(), 3, "seed {seed}: too few interior nodes");
     let mut orphans: Vec<usize> = victims
         .iter()
-        .flat_map(|&v| {
-            tree(&sim, v, group)
-                .unwrap()
-                .children
-                .iter()
-                .map(|c| c.addr)
-        })
+        .flat_map(|&v| sim.tree(v, group).unwrap().children.iter().map(|c| c.addr))
         .filter_map(|addr| index(&sim, addr))
         .filter(|c| !victims.contains(c))
         .collect();
@@ -398,14 +389,14 @@ fn children_of_crashed_tree_nodes_heal_within_a_heartbeat_and_a_second() {
         // The brute force: up the parent pointers to the root.
         let mut at = c;
         for step in 0.. {
-            let g = tree(&sim, at, group).expect("on the tree");
+            let g = sim.tree(at, group).expect("on the tree");
             if g.root {
                 break;
             }
             assert!(step < 64, "seed {seed}: {c}'s way up loops");
             let p = index(&sim, g.parent.expect("a parent").addr).expect("a live parent");
             let own = sim.node(at).unwrap().own().id;
-            assert!(tree(&sim, p, group).unwrap().has_child(own), "seed {seed}");
+            assert!(sim.tree(p, group).unwrap().has_child(own), "seed {seed}");
             at = p;
         }
     }

@@ -962,7 +962,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         }
     }
 
-    /// The root's copies to the rest of the replica set.
+    /// The root's copies to the rest of the replica set, and to the eager
+    /// spares (which ack nobody).
     #[allow(clippy::too_many_arguments)]
     fn copy_to_replicas(
         &mut self,

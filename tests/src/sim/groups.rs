@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pastry_core::scribe::{self, AnycastId, ScribeEvent, ScribeStats};
+use pastry_core::scribe::{self, AnycastId, Group, ScribeEvent, ScribeStats};
 use pastry_core::wire::{Body, Message};
 use pastry_core::{Id, Instant};
 
@@ -458,7 +458,7 @@ impl<const POOL: usize> Sim<POOL> {
         let group = self.multicast.groups[g as usize];
         let (mut at, mut tree) = (i, 0u64);
         for _ in 0..64 {
-            let s = self.slots[at].scribe.as_ref()?.group(group)?;
+            let s = self.tree(at, group)?;
             let Some(parent) = s.parent else {
                 let direct = self
                     .network
@@ -507,6 +507,11 @@ impl<const POOL: usize> Sim<POOL> {
     /// Node `i`'s Scribe, while it is alive and runs one.
     pub fn scribe(&self, i: usize) -> Option<&SimScribe> {
         self.slots.get(i)?.scribe.as_deref()
+    }
+
+    /// Node `i`'s place in `group`'s tree, if it is alive and on it.
+    pub fn tree(&self, i: usize, group: Id) -> Option<&Group<SIM_CHILDREN>> {
+        self.scribe(i)?.group(group)
     }
 
     /// Live nodes' Scribe counters, summed.

@@ -10,8 +10,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pastry_core::scribe::Group;
 use pastry_core::{Id, Instant};
 
+use super::groups::SIM_CHILDREN;
 use super::{Action, Sim};
 
 /// Slack over the heartbeat for an orphan to find a new parent (a
@@ -152,31 +154,38 @@ impl<const POOL: usize> Sim<POOL> {
     /// just now.
     pub(super) fn watch_orphans(&mut self, i: usize) {
         let now = self.now;
+        let mut finished = false;
         for k in 0..self.healing.orphans.len() {
             let o = self.healing.orphans[k];
             if o.child != i as u32 || o.healed.is_some() {
                 continue;
             }
-            if !self.on_tree(&o) {
+            let Some(state) = self.tree(i, o.group) else {
                 // Pruned itself off the tree: nothing left to heal.
                 self.healing.orphans[k].done = true;
+                finished = true;
                 continue;
+            };
+            let noticed = state.parent.is_none_or(|p| p.addr != o.parent);
+            let healed = self.healed(&o, state);
+            let o = &mut self.healing.orphans[k];
+            if noticed && o.noticed.is_none() {
+                o.noticed = Some(now);
             }
-            if o.noticed.is_none() && self.noticed(&o) {
-                self.healing.orphans[k].noticed = Some(now);
-            }
-            if self.healed(&o) {
-                let o = &mut self.healing.orphans[k];
+            if healed {
                 o.healed = Some(now);
                 // Judged already: its time counts now; otherwise when judged.
                 o.done = o.judged && o.due.is_none();
+                finished |= o.done;
                 let o = *o;
                 if o.judged {
                     self.took(&o, now);
                 }
             }
         }
-        self.healing.orphans.retain(|o| !o.done);
+        if finished {
+            self.healing.orphans.retain(|o| !o.done);
+        }
     }
 
     /// Counts orphan `o`'s heal, at `at`.
@@ -186,33 +195,9 @@ impl<const POOL: usize> Sim<POOL> {
         self.healing.repair.push(at - noticed);
     }
 
-    /// Whether orphan `o`'s node is still on its tree.
-    fn on_tree(&self, o: &Orphan) -> bool {
-        self.slots[o.child as usize]
-            .scribe
-            .as_ref()
-            .is_some_and(|s| s.group(o.group).is_some())
-    }
-
-    /// Whether orphan `o` has let go of its failed parent.
-    fn noticed(&self, o: &Orphan) -> bool {
-        self.slots[o.child as usize]
-            .scribe
-            .as_ref()
-            .and_then(|s| s.group(o.group))
-            .is_some_and(|g| g.parent.is_none_or(|p| p.addr != o.parent))
-    }
-
-    /// Whether orphan `o` hangs from a root again, in the global view and
-    /// its own.
-    fn healed(&self, o: &Orphan) -> bool {
-        let Some(state) = self.slots[o.child as usize]
-            .scribe
-            .as_ref()
-            .and_then(|s| s.group(o.group))
-        else {
-            return false;
-        };
+    /// Whether orphan `o`, whose place in the tree is `state`, hangs from a
+    /// root again, in the global view and its own.
+    fn healed(&self, o: &Orphan, state: &Group<SIM_CHILDREN>) -> bool {
         state.root
             || (state.attached()
                 && state.parent.is_some_and(|p| p.addr != o.parent)
@@ -224,7 +209,7 @@ impl<const POOL: usize> Sim<POOL> {
     fn way_to_root(&self, i: usize, group: Id) -> bool {
         let mut at = i;
         for _ in 0..64 {
-            let Some(g) = self.slots[at].scribe.as_ref().and_then(|s| s.group(group)) else {
+            let Some(g) = self.tree(at, group) else {
                 return false;
             };
             if g.root {
@@ -235,11 +220,7 @@ impl<const POOL: usize> Sim<POOL> {
             };
             let q = *q as usize;
             let below = self.slots[at].id;
-            let listed = self.slots[q]
-                .scribe
-                .as_ref()
-                .and_then(|s| s.group(group))
-                .is_some_and(|pg| pg.has_child(below));
+            let listed = self.tree(q, group).is_some_and(|pg| pg.has_child(below));
             if !self.is_alive(q) || !listed {
                 return false;
             }
@@ -259,17 +240,13 @@ impl<const POOL: usize> Sim<POOL> {
             if o.parent != parent_addr || o.due != Some(now) {
                 continue;
             }
-            let Some(state) = self.slots[o.child as usize]
-                .scribe
-                .as_ref()
-                .and_then(|s| s.group(o.group))
-            else {
+            let Some(state) = self.tree(o.child as usize, o.group) else {
                 // Gone, or pruned itself off the tree: nothing to judge.
                 self.healing.orphans[k].done = true;
                 continue;
             };
             let parent_now = state.parent.map(|p| p.addr);
-            let healed_at = o.healed.or(self.healed(&o).then_some(now));
+            let healed_at = o.healed.or(self.healed(&o, state).then_some(now));
             let healed = healed_at.is_some();
             let t = &mut self.multicast.tally;
             if o.judged {
@@ -314,10 +291,8 @@ impl<const POOL: usize> Sim<POOL> {
         let Some(&q) = self.by_addr.get(&p).filter(|&&q| self.is_alive(q as usize)) else {
             return 2;
         };
-        let above = self.slots[q as usize]
-            .scribe
-            .as_ref()
-            .and_then(|s| s.group(o.group))
+        let above = self
+            .tree(q as usize, o.group)
             .map(|g| g.parent.map(|pp| pp.addr == o.parent));
         match above {
             None | Some(None) => 3,
