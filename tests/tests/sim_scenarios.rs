@@ -533,3 +533,49 @@ fn a_shorter_heartbeat_period_sends_more_heartbeats() {
         "seed 91: {fast} heartbeats at 5 s, {slow} at 30 s"
     );
 }
+
+/// A long DHT run's progress lines count lost values as they happen: the
+/// last line agrees with the report, and runs without a DHT count none.
+#[test]
+fn progress_lines_count_lost_values_as_the_report_does() {
+    // One-minute sessions for ten minutes at 150 nodes: harsh enough that
+    // this seed loses values (asserted, so the comparison is not 0 = 0).
+    let seed = 93;
+    let spec = Spec {
+        dht: Some(Load {
+            puts: 300,
+            gets: 0,
+            replicas: 3,
+            spares: 0,
+            eager_spares: 0,
+            value_bytes: 100,
+        }),
+        lookups: 20,
+        sessions: Some(Sessions::Exponential(Duration::from_secs(60))),
+        duration: Duration::from_secs(600),
+        ..Spec::new(150, seed)
+    };
+    let mut seen = Vec::new();
+    let out = scenario::run(&spec, Network::Plane, |p| {
+        seen.push((p.phase, p.values_lost))
+    });
+    let (_, lost, _) = out.storage.expect("a DHT run");
+    assert!(
+        lost > 0,
+        "seed {seed}: nothing lost, the check would be empty"
+    );
+    assert!(seen.iter().all(|s| s.1.is_some()), "seed {seed}: {seen:?}");
+    assert_eq!(
+        seen.last(),
+        Some(&("drain", Some(lost))),
+        "seed {seed}: {seen:?}"
+    );
+
+    let plain = Spec { dht: None, ..spec };
+    let mut counts = Vec::new();
+    scenario::run(&plain, Network::Plane, |p| counts.push(p.values_lost));
+    assert!(
+        !counts.is_empty() && counts.iter().all(Option::is_none),
+        "seed {seed}"
+    );
+}

@@ -248,8 +248,11 @@ fn run(args: &Args) -> Result<(), String> {
     let quiet = args.quiet;
     let out = scenario::run(&spec, network, |p| {
         if !quiet {
+            let lost = p
+                .values_lost
+                .map_or(String::new(), |n| format!("  lost {n}"));
             eprintln!(
-                "[{:>7.1} s wall] {:<7} t = {:>8.0} s  live {:>7}  events {:>11}",
+                "[{:>7.1} s wall] {:<7} t = {:>8.0} s  live {:>7}  events {:>11}{lost}",
                 p.wall_seconds, p.phase, p.sim_seconds, p.live, p.events
             );
         }

@@ -91,6 +91,10 @@ pub struct Progress {
     pub sim_seconds: f64,
     /// Events so far.
     pub events: u64,
+    /// In a DHT run, acknowledged values no live node holds now, so a
+    /// long run shows a loss when it happens (only a copy still in flight
+    /// could bring one back).
+    pub values_lost: Option<usize>,
     /// Wall seconds since the start.
     pub wall_seconds: f64,
 }
@@ -173,6 +177,7 @@ fn run_on<const POOL: usize>(
             live: sim.truth.len(),
             sim_seconds: (sim.now - start).as_secs_f64(),
             events: sim.counters.events,
+            values_lost: spec.dht.map(|_| sim.values_lost().0.len()),
             wall_seconds: wall.elapsed().as_secs_f64(),
         })
     };
