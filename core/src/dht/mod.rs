@@ -834,8 +834,17 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 client,
                 value,
             } => {
+                let had = self.store.get(key).map(|it| it.meta.version);
                 let mut outcome = self.accept(node, key, meta, value);
                 let replica = self.is_replica(node, key);
+                let new = had.is_none_or(|v| v < meta.version);
+                if op == 0 && outcome == Outcome::Stored && new {
+                    // Maintenance brought a value this node lacked: pass it
+                    // on soon to the neighbours only it can reach (an eager
+                    // spare at the far end of a replica set), not at the
+                    // period.
+                    self.sync.soon(now, &self.config);
+                }
                 if outcome == Outcome::Full && replica && !meta.diverted {
                     if self.divert(now, node, key, meta, value, op, client) {
                         // The node it went to acknowledges.

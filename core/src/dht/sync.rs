@@ -377,10 +377,15 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 },
                 _ => theirs,
             };
+            let tag = id_tag(m.id);
             if keys_in(&self.store, range).next().is_none() {
+                // Nothing to compare now; forget what was: the neighbour
+                // may drop values outside its range, and a digest that
+                // matched before would wrongly be skipped when the range
+                // grows back (after crashes).
+                self.sync.sent.retain(|s| s.0 != tag);
                 continue;
             }
-            let tag = id_tag(m.id);
             let d = digest(&self.store, &self.sync.pointers, range);
             // The same values as last time (the range may have moved with
             // the leaf set, but over no key).
