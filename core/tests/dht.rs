@@ -18,10 +18,14 @@ fn ring(n: usize, seed: u64) -> Net {
 }
 
 fn ring_with(n: usize, seed: u64, config: DhtConfig) -> Net {
+    ring_of(n, seed, config, Config::default())
+}
+
+fn ring_of(n: usize, seed: u64, config: DhtConfig, node: Config) -> Net {
     let mut net = Net::new(seed);
     net.dht_config = Some(config);
     for _ in 0..n {
-        net.join_one(Config::default());
+        net.join_one(node.clone());
         net.run_for(Duration::from_millis(300));
     }
     net.run_for(Duration::from_secs(20));
@@ -54,8 +58,16 @@ fn put_many(net: &mut Net, n: usize) -> Vec<Id> {
     keys
 }
 
-/// Every key held by its k true closest nodes at `version`, and by no
-/// other node but a spare among the next `spares`.
+/// The eager spares the DHT keeps (the leaf sets here fit them all).
+fn eager<F: Forwarder + Default>(net: &Net<F>) -> usize {
+    net.dht_config
+        .as_ref()
+        .map_or(0, |c| c.eager_spares.min(c.spares))
+}
+
+/// Every key held by its k true closest nodes and the eager spares behind
+/// them at `version`, and by no other node but a spare among the next
+/// `spares`.
 fn check_replicas<F: Forwarder + Default>(
     net: &Net<F>,
     keys: &[Id],
@@ -63,7 +75,7 @@ fn check_replicas<F: Forwarder + Default>(
 ) -> Result<(), String> {
     let spares = net.dht_config.as_ref().map_or(0, |c| c.spares);
     for &key in keys {
-        let want = net.true_replicas(key, K);
+        let want = net.true_replicas(key, K + eager(net));
         let may = net.true_replicas(key, K + spares);
         let got = net.holders(key);
         let missing = want
@@ -135,17 +147,27 @@ fn an_overlay_smaller_than_k_stores_on_every_node_and_acks() {
 
 #[test]
 fn k_replicas_on_exactly_the_k_closest() {
-    for seed in seeds(&[3, 4]) {
-        let mut net = ring(40, seed);
+    // Without eager spares exactly the k closest hold each value; with the
+    // default's, exactly the k + 2 closest.
+    let cases = seeds(&[3, 4]).into_iter().flat_map(|s| [(s, 0), (s, 2)]);
+    for (seed, eager_spares) in cases {
+        let config = DhtConfig {
+            eager_spares,
+            ..DhtConfig::default()
+        };
+        let mut net = ring_with(40, seed, config);
         let keys = put_many(&mut net, 20);
         net.run_for(Duration::from_secs(5));
-        // Nobody fell out of a replica set: no spare copies either.
+        // Nobody fell out of a replica set: no lazy spare copies.
         for &key in &keys {
-            let held: Vec<usize> = net.holders(key).iter().map(|&(i, _)| i).collect();
-            assert_eq!(held, net.true_replicas(key, K), "seed {seed}: {key}");
+            let mut held: Vec<usize> = net.holders(key).iter().map(|&(i, _)| i).collect();
+            held.sort_unstable();
+            let mut want = net.true_replicas(key, K + eager_spares);
+            want.sort_unstable();
+            assert_eq!(held, want, "seed {seed}, eager {eager_spares}: {key}");
         }
         if let Err(e) = check_replicas(&net, &keys, 1) {
-            panic!("seed {seed}: {e}");
+            panic!("seed {seed}, eager {eager_spares}: {e}");
         }
     }
 }
@@ -331,6 +353,34 @@ fn eager_spares_hold_copies_before_a_burst_of_crashes() {
     }
 }
 
+/// On a smaller leaf set the default's eager spares shrink to what it can
+/// keep in sync (fewer than half of it): puts still work, and the values
+/// settle on exactly that many closest nodes.
+#[test]
+fn eager_spares_shrink_to_fit_a_small_leaf_set() {
+    let config = DhtConfig::default();
+    assert!(config.eager_spares >= 2, "the default keeps eager spares");
+    for seed in seeds(&[27]) {
+        // Half 6 fits k = 5 alone; half 7 fits one eager spare.
+        for (leaf_set_size, held) in [(12, K), (14, K + 1)] {
+            let node = Config {
+                leaf_set_size,
+                ..Config::default()
+            };
+            let mut net = ring_of(30, seed, config.clone(), node);
+            let keys = put_many(&mut net, 5);
+            net.run_for(Duration::from_secs(90));
+            for &key in &keys {
+                let mut got: Vec<usize> = net.holders(key).into_iter().map(|(i, _)| i).collect();
+                got.sort_unstable();
+                let mut want = net.true_replicas(key, held);
+                want.sort_unstable();
+                assert_eq!(got, want, "seed {seed}, L = {leaf_set_size}: key {key}");
+            }
+        }
+    }
+}
+
 /// A full store makes room for a replica's value by evicting a spare copy,
 /// not by diverting it.
 #[test]
@@ -338,12 +388,14 @@ fn a_full_store_evicts_a_spare_first() {
     for seed in seeds(&[23, 24]) {
         let (mut net, key) = three_joined_beside_a_key(seed, 3);
         let replicas = net.true_replicas(key, K);
+        // The replicas and the eager spares, kept in sync.
+        let kept = net.true_replicas(key, K + eager(&net));
         let spare = net
             .holders(key)
             .into_iter()
             .map(|(i, _)| i)
-            .find(|i| !replicas.contains(i))
-            .expect("a spare");
+            .find(|i| !kept.contains(i))
+            .expect("a lazy spare");
         // The spare's store has room for its one item only.
         let item = net
             .dht(spare)
@@ -623,7 +675,12 @@ fn lookups_are_answered_from_caches_on_the_path() {
 #[test]
 fn a_full_replica_diverts_the_value_and_keeps_a_pointer() {
     for seed in seeds(&[14, 15]) {
-        let mut net = ring(40, seed);
+        // No eager spares: every copy outside the replica set is diverted.
+        let config = DhtConfig {
+            eager_spares: 0,
+            ..DhtConfig::default()
+        };
+        let mut net = ring_with(40, seed, config);
         let key = net.random_id();
         // The key's root, and another of its replicas, have no room at all.
         let replicas = net.true_replicas(key, K);

@@ -194,7 +194,7 @@ fn six_hours_of_churn_lose_no_stored_value() {
             gets: 20_000,
             replicas: 5,
             spares: 3,
-            eager_spares: 0,
+            eager_spares: 2,
             value_bytes: 100,
         }),
         ..Spec::new(2_000, seed)

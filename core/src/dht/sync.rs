@@ -340,8 +340,9 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             return;
         }
         // Eager spares are synced like replicas; the lazy ones are kept.
-        let k = self.maintained();
-        let lazy = self.config.spares - self.config.eager_spares;
+        let k = self.maintained(node);
+        // Eager spares the leaf set cannot keep in sync stay lazy ones.
+        let lazy = self.config.replicas + self.config.spares - k;
         let mine = Responsibility::of(node, k, lazy);
         self.settle_handoffs(now, node, &mine);
         if self.sync.handoff.is_empty() {
@@ -474,7 +475,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     /// Drops the values handed off that every current replica confirmed
     /// (and, at a round, those routed to their root in the last one).
     pub(super) fn drop_confirmed(&mut self, node: &impl Kbr, round: bool) {
-        let k = self.maintained();
+        let k = self.maintained(node);
         let mut drop: Vec<Id, MAX_HANDOFF> = Vec::new();
         for h in self.sync.handoff.iter() {
             let done = if h.routed {
@@ -547,7 +548,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         }
         self.drop_confirmed(node, false);
         let own = node.own().id;
-        let k = self.maintained();
+        let k = self.maintained(node);
         let mut pushes: Vec<Id, { 2 * LISTING_MAX }> = Vec::new();
         for (key, meta) in keys_in(&self.store, covered) {
             let theirs = listing_entries(entries).find(|(k2, _)| *k2 == key);

@@ -99,9 +99,10 @@ struct Args {
     #[arg(long)]
     spares: Option<usize>,
     /// DHT: of the spares, how many are kept in sync like replicas
-    /// (`DhtConfig::eager_spares`; k + eager spares at most 7).
-    #[arg(long, default_value_t = 0)]
-    eager_spares: usize,
+    /// (`DhtConfig::eager_spares`; default 2, or fewer to fit --spares; only
+    /// as many as keep k + eager spares at most 7 are eager).
+    #[arg(long)]
+    eager_spares: Option<usize>,
     /// DHT: bytes per value (at most 1,086 with the default datagrams).
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
@@ -167,14 +168,15 @@ fn run(args: &Args) -> Result<(), String> {
         (true, Some(a)) if a > 0.0 => Some(Sessions::Pareto(median, a)),
         (true, Some(a)) => return Err(format!("--pareto {a}: the shape must be > 0")),
     };
+    let spares = args
+        .spares
+        .unwrap_or(9usize.saturating_sub(args.replicas).min(3));
     let dht = (args.puts > 0 || args.gets > 0).then_some(Load {
         puts: args.puts,
         gets: args.gets,
         replicas: args.replicas,
-        spares: args
-            .spares
-            .unwrap_or(9usize.saturating_sub(args.replicas).min(3)),
-        eager_spares: args.eager_spares,
+        spares,
+        eager_spares: args.eager_spares.unwrap_or(spares.min(2)),
         value_bytes: args.value_bytes,
     });
     // Below half the simulated nodes' 16-member leaf set (see
@@ -183,10 +185,10 @@ fn run(args: &Args) -> Result<(), String> {
         return Err(format!("--replicas {}: must be 1 to 7", args.replicas));
     }
     if let Some(d) = &dht {
-        if d.eager_spares > d.spares || d.replicas + d.eager_spares > 7 {
+        if d.eager_spares > d.spares {
             return Err(format!(
-                "--eager-spares {}: at most --spares, and k + eager spares at most 7",
-                d.eager_spares
+                "--eager-spares {}: at most --spares ({})",
+                d.eager_spares, d.spares
             ));
         }
     }
