@@ -329,10 +329,10 @@ fn a_value_whose_holders_all_crash_is_reported_lost() {
 
 /// The children of crashed tree nodes in a quiet overlay: each hangs from
 /// the root again, by live parents that list it (walked here over every
-/// node's state), and the simulator's heal times agree: none before half
-/// a heartbeat (the parent beat at most that long before it crashed, and
-/// silence is noticed after a whole one), none after a heartbeat and a
-/// second.
+/// node's state), and the simulator's heal times agree: none before a
+/// quarter heartbeat (the parent beat at most half a heartbeat before it
+/// crashed; a child asks for a beat an eighth of a heartbeat late and
+/// waits at least an eighth more), none after a heartbeat and a second.
 #[test]
 fn children_of_crashed_tree_nodes_heal_within_a_heartbeat_and_a_second() {
     let seed = 83;
@@ -410,14 +410,14 @@ fn children_of_crashed_tree_nodes_heal_within_a_heartbeat_and_a_second() {
         p.max.unwrap() <= scribe.heartbeat + HEAL_SLACK,
         "seed {seed}: {h:?}"
     );
-    assert!(p.min.unwrap() >= scribe.heartbeat / 2, "seed {seed}: {h:?}");
+    assert!(p.min.unwrap() >= scribe.heartbeat / 4, "seed {seed}: {h:?}");
 }
 
 /// Share of (member, publication) pairs that must be delivered.
 const DELIVERED: f64 = 0.999;
 /// Share of orphans that must have healed a heartbeat plus a second after
-/// their parent failed (97.3 % at this seed, 86.1 % before a node could
-/// stand in for a failed root).
+/// their parent failed (98.7 % at this seed; 97.3 % before children asked
+/// for late beats, 86.1 % before a node could stand in for a failed root).
 const HEALED: f64 = 0.95;
 
 #[test]

@@ -105,7 +105,7 @@ pub(super) fn send(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::vec::Vec as StdVec;
 
     use super::*;
@@ -115,9 +115,9 @@ mod tests {
     use crate::scribe::msg::BEAT_ENTRY;
 
     /// A node whose queue has `room` slots; it records what it routes.
-    struct Queue {
-        room: usize,
-        routed: StdVec<StdVec<u8>>,
+    pub(in crate::scribe) struct Queue {
+        pub(in crate::scribe) room: usize,
+        pub(in crate::scribe) routed: StdVec<StdVec<u8>>,
     }
 
     impl Kbr for Queue {
@@ -166,7 +166,7 @@ mod tests {
         }
     }
 
-    fn peer(i: u8) -> Peer {
+    pub(in crate::scribe) fn peer(i: u8) -> Peer {
         Peer {
             id: Id::from_bytes([i; 20]),
             addr: core::net::SocketAddr::from(([10, 0, 0, i], 1)),

@@ -4,11 +4,34 @@
 
 use heapless::Vec;
 
+use core::time::Duration;
+
 use super::msg::{BEAT_ENTRY, Msg, put_beat_entry};
-use super::{Acceptor, AnycastError, BEAT_RESERVE, PACE, Scribe, ScribeEvent};
+use super::tree::Group;
+use super::{Acceptor, AnycastError, BEAT_RESERVE, BEAT_ROUND, PACE, Scribe, ScribeEvent};
+use crate::id::Id;
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
 use crate::time::Instant;
+
+/// When a child asks its parent for a late heartbeat: beats come every
+/// half `heartbeat`, and an eighth more allows for the way's jitter.
+fn ask_at<const C: usize>(g: &Group<C>, heartbeat: Duration) -> Instant {
+    g.heard + heartbeat / 2 + heartbeat / 8
+}
+
+/// How long a child waits for the answer before it gives its parent up:
+/// two round trips (a sixteenth of `heartbeat` each if unmeasured) and an
+/// eighth of `heartbeat`, so at most about 7/8 of `heartbeat` of silence
+/// instead of a whole one, which stays the rule when asking is not
+/// possible.
+fn answer_wait(node: &impl Kbr, parent: Id, heartbeat: Duration) -> Duration {
+    let rtt = node
+        .proximity(parent)
+        .as_duration()
+        .unwrap_or(heartbeat / 16);
+    heartbeat / 8 + rtt * 2
+}
 
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
     /// When [`Scribe::handle_timeout`] should next run.
@@ -18,7 +41,14 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             .groups
             .iter()
             .filter_map(|g| match (g.parent, g.retry) {
-                (Some(_), _) => Some((g.heard + hb).min(g.stale_at(hb, self.config.max_depth))),
+                (Some(_), _) => {
+                    let watch = g.asked.unwrap_or_else(|| ask_at(g, hb));
+                    Some(
+                        watch
+                            .min(g.heard + hb)
+                            .min(g.stale_at(hb, self.config.max_depth)),
+                    )
+                }
                 (None, retry) => retry,
             });
         let ops = self.pending.iter().map(|p| p.deadline);
@@ -50,14 +80,17 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 g.fresh = now;
             }
             self.beaten.clear();
+            self.asks_answered = 0;
             self.beat(now, node);
             self.check_roots(now, node);
             self.next_beat = (!self.groups.is_empty()).then(|| now + self.config.heartbeat / 2);
         }
+        self.ask_late_parents(now, node);
         for gi in 0..self.groups.len() {
             let g = &self.groups[gi];
             let hb = self.config.heartbeat;
-            let lost = g.parent.is_some() && now >= g.heard + hb;
+            let lost =
+                g.parent.is_some() && (now >= g.heard + hb || g.asked.is_some_and(|t| now >= t));
             // The parent beats but the root's epoch stands still: the chain
             // above is cut or loops. Leave it and subscribe again.
             let stale = g.parent.is_some() && !lost && now >= g.stale_at(hb, self.config.max_depth);
@@ -86,6 +119,68 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 group: p.group,
                 error: AnycastError::TimedOut,
             });
+        }
+    }
+
+    /// Asks each parent whose heartbeat is late for one, once per silence
+    /// (one datagram per parent for all its groups).
+    fn ask_late_parents(&mut self, now: Instant, node: &mut impl Kbr) {
+        let hb = self.config.heartbeat;
+        for gi in 0..self.groups.len() {
+            let g = &self.groups[gi];
+            let Some(parent) = g
+                .parent
+                .filter(|_| g.asked.is_none() && now >= ask_at(g, hb))
+            else {
+                continue;
+            };
+            // An ask that would wait in this node's queue could not be
+            // answered in time: then the whole silent heartbeat is the rule
+            // (and the deadline moves on, so the timer does not spin).
+            if !self.ctl.is_empty() || node.route_room() <= BEAT_RESERVE {
+                self.groups[gi].asked = Some(g.heard + hb);
+                continue;
+            }
+            let give_up = now + answer_wait(node, parent.id, hb);
+            // The parent's other late groups ride on the same ask (its
+            // answer covers every group we are its child in).
+            for g in self.groups.iter_mut().skip(gi) {
+                let late = g.asked.is_none() && now >= ask_at(g, hb);
+                if late && g.parent.is_some_and(|p| p.id == parent.id) {
+                    g.asked = Some(give_up);
+                }
+            }
+            self.stats.beats_asked += 1;
+            self.tell(now, node, parent, &Msg::BeatAsk);
+        }
+    }
+
+    /// A child asks for a late heartbeat: one beat now for all the groups
+    /// it is a child in here (none if it is in none; it then soon gives
+    /// this node up). At most [`BEAT_ROUND`] answers per beat round.
+    pub(super) fn answer_ask(&mut self, now: Instant, node: &mut impl Kbr, child: Id) {
+        if usize::from(self.asks_answered) >= BEAT_ROUND {
+            return;
+        }
+        let per_msg = (node.max_payload().saturating_sub(2) / BEAT_ENTRY).clamp(1, 255);
+        let mut entries: Vec<u8, MAX_PAYLOAD> = Vec::new();
+        let mut to = None;
+        for gi in 0..self.groups.len() {
+            let g = &self.groups[gi];
+            let Some(c) = g.children.iter().find(|c| c.id == child).copied() else {
+                continue;
+            };
+            let (id, depth, epoch) = (g.id, if g.root { 0 } else { g.depth }, g.epoch);
+            if entries.len() / BEAT_ENTRY == per_msg {
+                self.send_beat(now, node, c, &entries);
+                entries.clear();
+            }
+            put_beat_entry(&mut entries, id, depth, epoch);
+            to = Some(c);
+        }
+        if let Some(c) = to {
+            self.asks_answered = self.asks_answered.saturating_add(1);
+            self.send_beat(now, node, c, &entries);
         }
     }
 
@@ -140,5 +235,86 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         self.stats.beats_sent += 1;
         let m = Msg::Beat { entries };
         self.tell(now, node, child, &m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec;
+
+    use super::*;
+    use crate::scribe::ctl::tests::{Queue, peer};
+    use crate::scribe::msg::beat_entries;
+    use crate::scribe::{Members, ScribeConfig};
+
+    /// A member whose parent (peer 1) was last heard at `t0`.
+    fn child_at(t0: Instant) -> Scribe<Members, 4, 4> {
+        let mut s = Scribe::new(ScribeConfig::default(), Members).unwrap();
+        let mut g = Group::new(Id::from_bytes([9; 20]), true, t0);
+        g.parent = Some(peer(1));
+        g.depth = 1;
+        s.groups.push(g).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_late_beat_is_asked_for_once_then_the_silent_parent_given_up() {
+        let hb = ScribeConfig::default().heartbeat;
+        let t0 = Instant::from_secs(10);
+        let mut s = child_at(t0);
+        let mut node = Queue {
+            room: 8,
+            routed: vec![],
+        };
+        let ask = t0 + hb / 2 + hb / 8;
+        assert_eq!(s.poll_timeout(), Some(ask));
+        s.handle_timeout(ask, &mut node);
+        assert_eq!(node.routed, vec![vec![8u8]], "one ask, to the parent");
+        assert_eq!(s.stats().beats_asked, 1);
+        let give_up = s.poll_timeout().unwrap();
+        assert!(ask < give_up && give_up < t0 + hb, "{give_up:?}");
+        s.handle_timeout(give_up - Duration::from_millis(1), &mut node);
+        assert_eq!((s.stats().beats_asked, s.stats().parent_losses), (1, 0));
+        s.handle_timeout(give_up, &mut node);
+        assert_eq!(s.stats().parent_losses, 1);
+    }
+
+    #[test]
+    fn a_congested_child_waits_the_whole_heartbeat_and_its_timer_moves_on() {
+        let hb = ScribeConfig::default().heartbeat;
+        let t0 = Instant::from_secs(10);
+        let mut s = child_at(t0);
+        let mut node = Queue {
+            room: 0,
+            routed: vec![],
+        };
+        let ask = t0 + hb / 2 + hb / 8;
+        s.handle_timeout(ask, &mut node);
+        // No ask could go out now, and the deadline is not left behind
+        // (a past one would run the timer again at once, for ever).
+        assert_eq!(s.stats().beats_asked, 0);
+        assert_eq!(s.poll_timeout(), Some(t0 + hb));
+        s.handle_timeout(t0 + hb, &mut node);
+        assert_eq!(s.stats().parent_losses, 1);
+    }
+
+    #[test]
+    fn a_parent_answers_its_childs_ask_with_a_beat_and_a_strangers_with_nothing() {
+        let t0 = Instant::from_secs(10);
+        let mut s = child_at(t0);
+        s.groups[0].children.push(peer(2)).unwrap();
+        let mut node = Queue {
+            room: 8,
+            routed: vec![],
+        };
+        s.answer_ask(t0, &mut node, peer(3).id);
+        assert!(node.routed.is_empty(), "not a child here");
+        s.answer_ask(t0, &mut node, peer(2).id);
+        assert_eq!(node.routed.len(), 1);
+        let Ok(Msg::Beat { entries }) = Msg::decode(&node.routed[0]) else {
+            panic!("a beat: {:?}", node.routed[0]);
+        };
+        let groups: vec::Vec<Id> = beat_entries(entries).map(|(g, ..)| g).collect();
+        assert_eq!(groups, vec![s.groups[0].id]);
     }
 }

@@ -131,6 +131,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         }
         g.parent = Some(source);
         g.heard = now;
+        g.asked = None;
         g.retry = None;
         g.set_depth_under(depth);
         if let Some(epoch) = epoch {
@@ -234,6 +235,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         let g = &mut self.groups[gi];
         let was_attached = g.attached();
         g.parent = None;
+        g.asked = None;
         g.root = is_root;
         if is_root {
             g.depth = 0;

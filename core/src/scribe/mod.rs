@@ -29,9 +29,12 @@
 //!
 //! **Repair (§2.4).** Parents send heartbeats to their children every half
 //! [`ScribeConfig::heartbeat`], one datagram per child for all the groups
-//! they share (publications count as heartbeats). A child that hears
-//! nothing for a whole `heartbeat` subscribes again and the tree heals
-//! around the failed parent. It also tells the overlay
+//! they share (publications count as heartbeats). A child whose beat is
+//! an eighth of a `heartbeat` late asks its parent for one (one small
+//! datagram); a live parent answers at once, and a child that gets no
+//! answer within two round trips and another eighth (or, when its queue is
+//! too busy to ask, hears nothing for a whole `heartbeat`) subscribes
+//! again and the tree heals around the failed parent. It also tells the overlay
 //! ([`Kbr::suspect`]), and its subscribe names the quiet parent, so every
 //! node on the way that knows it routes around it until a probe answers.
 //! When the quiet parent was the root, the next closest node finds every
@@ -422,6 +425,8 @@ pub struct ScribeStats {
     pub anycasts_accepted: u64,
     /// Times a parent went quiet and this node subscribed again.
     pub parent_losses: u64,
+    /// Late heartbeats this node asked its parents for.
+    pub beats_asked: u64,
     /// Times a depth past the limit broke a loop.
     pub loops_broken: u64,
     /// Times the root's epoch stood still under a live parent (a cut or
@@ -456,6 +461,7 @@ impl core::ops::AddAssign for ScribeStats {
         self.anycasts_sent += o.anycasts_sent;
         self.anycasts_accepted += o.anycasts_accepted;
         self.parent_losses += o.parent_losses;
+        self.beats_asked += o.beats_asked;
         self.loops_broken += o.loops_broken;
         self.stale_paths += o.stale_paths;
         self.refused += o.refused;
@@ -488,6 +494,8 @@ pub struct Scribe<A = Members, const GROUPS: usize = 16, const CHILDREN: usize =
     /// Children beaten this round, while a round waits for queue room.
     beaten: Vec<Id, BEAT_ROUND>,
     beating: bool,
+    /// Children's asks for a late beat answered this round.
+    asks_answered: u8,
     backlog: Deque<Spreading<CHILDREN>, BACKLOG>,
     ctl: Deque<Ctl, CTL>,
     history: Deque<Kept, HISTORY>,
@@ -518,6 +526,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             events: Deque::new(),
             next_beat: None,
             beaten: Vec::new(),
+            asks_answered: 0,
             beating: false,
             backlog: Deque::new(),
             ctl: Deque::new(),
@@ -805,6 +814,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     }
                 }
             }
+            Msg::BeatAsk => self.answer_ask(now, node, source.id),
             Msg::Leave { group, child } => {
                 let gi = self.find(group)?;
                 if child == own.id {

@@ -56,6 +56,10 @@ pub(crate) enum Msg<'a> {
     /// parent itself has no way to the root) and the root's epoch as the
     /// parent last heard it. Also adopts a child.
     Beat { entries: &'a [u8] },
+    /// Child → parent: a heartbeat is late; beat now if I am still your
+    /// child (a parent that answers is alive, one that does not is given
+    /// up on before a whole silent heartbeat).
+    BeatAsk,
     /// `child` is no longer in the tree under the receiver.
     Leave { group: Id, child: Id },
     /// Publisher → the group's root.
@@ -93,6 +97,7 @@ mod kind {
     pub(super) const DATA: u8 = 5;
     pub(super) const ANYCAST: u8 = 6;
     pub(super) const ANYCAST_REPLY: u8 = 7;
+    pub(super) const BEAT_ASK: u8 = 8;
 }
 
 /// The kinds the forwarder hands to nodes on the way.
@@ -215,6 +220,12 @@ impl<'a> Msg<'a> {
             }
             return Ok(Msg::Beat { entries });
         }
+        if k == kind::BEAT_ASK {
+            if !r.is_empty() {
+                return Err(DecodeError::TrailingBytes);
+            }
+            return Ok(Msg::BeatAsk);
+        }
         let group = r.id()?;
         let msg = match k {
             kind::SUBSCRIBE => {
@@ -325,6 +336,7 @@ impl<'a> Msg<'a> {
                 w.u8(u8::try_from(entries.len() / BEAT_ENTRY).ok()?);
                 w.bytes(entries);
             }
+            Msg::BeatAsk => w.u8(kind::BEAT_ASK),
             Msg::Leave { group, child } => {
                 w.u8(kind::LEAVE);
                 w.id(group);
@@ -425,6 +437,7 @@ mod tests {
                 missed: None,
             },
             Msg::Beat { entries: &beat },
+            Msg::BeatAsk,
             Msg::Leave {
                 group: g,
                 child: Id::sha1(b"c"),

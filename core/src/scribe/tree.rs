@@ -33,6 +33,9 @@ pub struct Group<const CHILDREN: usize> {
     pub children: Vec<Peer, CHILDREN>,
     /// When the parent was last heard from.
     pub(crate) heard: Instant,
+    /// When this node asked the parent for a late heartbeat (cleared when
+    /// the parent is heard from).
+    pub(crate) asked: Option<Instant>,
     /// The root's epoch as last heard (the root counts its heartbeats; the
     /// count flows down with them, tagged with the root's id, so a new
     /// root starts a new count without looking like a stall).
@@ -66,6 +69,7 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
             depth: DETACHED,
             children: Vec::new(),
             heard: now,
+            asked: None,
             epoch: Epoch::default(),
             fresh: now,
             fresh_depth: 0,

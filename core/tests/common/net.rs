@@ -453,6 +453,9 @@ impl<F: Forwarder + Default> Net<F> {
 
     /// Runs the network until `until`: datagrams and node deadlines in time order.
     pub fn run_until(&mut self, until: Instant) {
+        // A node whose deadline stays at the present after its timeout ran
+        // would spin here for ever: fail instead.
+        let mut spin = (usize::MAX, Instant::ZERO, 0u32);
         loop {
             let next_dgram = self.queue.peek().map(|Reverse((t, ..))| *t);
             // The iterator chain allocates nothing; poll_timeout is measured.
@@ -480,6 +483,11 @@ impl<F: Forwarder + Default> Net<F> {
                 }
             } else {
                 let (_, i) = next_timer.unwrap();
+                spin = match spin {
+                    (j, at, n) if (j, at) == (i, self.now) => (j, at, n + 1),
+                    _ => (i, self.now, 0),
+                };
+                assert!(spin.2 < 10_000, "node {i}'s timer spins at {:?}", self.now);
                 let before = self.allocs();
                 self.nodes[i].handle_timeout(self.now);
                 self.node_allocs += self.allocs() - before;

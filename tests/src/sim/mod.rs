@@ -269,6 +269,9 @@ pub struct Sim<const POOL: usize = 16> {
     pub lookup_order: Vec<u64>,
     /// Counters.
     pub counters: Counters,
+    /// Node wake-ups at the instant `.0`, to catch a timer that spins (a
+    /// deadline left at the present after its timeout ran).
+    wakes_now: (Instant, u32),
     partitioned: bool,
     /// Faults for the next datagrams sent, in order ([`Sim::set_faults`]).
     faults: VecDeque<Fault>,
@@ -315,6 +318,7 @@ impl<const POOL: usize> Sim<POOL> {
             lookups: DetMap::default(),
             lookup_order: Vec::new(),
             counters: Counters::default(),
+            wakes_now: (Instant::ZERO, 0),
             partitioned: false,
             faults: VecDeque::new(),
             churn: None,
@@ -624,6 +628,15 @@ impl<const POOL: usize> Sim<POOL> {
                     }
                 }
                 Action::Wake(i) => {
+                    self.wakes_now = match self.wakes_now {
+                        (t, n) if t == at => (t, n + 1),
+                        _ => (at, 1),
+                    };
+                    assert!(
+                        self.wakes_now.1 < 1_000_000,
+                        "seed {}: a million wake-ups at {at:?} (last node {i}): a timer spins",
+                        self.config.seed
+                    );
                     let s = &mut self.slots[i as usize];
                     if let Some(node) = s.node.as_mut().filter(|_| s.wake == Some(at)) {
                         node.handle_timeout(at);
