@@ -58,6 +58,11 @@ fn put_many(net: &mut Net, n: usize) -> Vec<Id> {
     keys
 }
 
+/// The nodes holding `key`, by index (as `true_replicas` lists them).
+fn held_by<F: Forwarder + Default>(net: &Net<F>, key: Id) -> Vec<usize> {
+    net.holders(key).into_iter().map(|(i, _)| i).collect()
+}
+
 /// The eager spares the DHT keeps (the leaf sets here fit them all).
 fn eager<F: Forwarder + Default>(net: &Net<F>) -> usize {
     net.dht_config
@@ -160,11 +165,12 @@ fn k_replicas_on_exactly_the_k_closest() {
         net.run_for(Duration::from_secs(5));
         // Nobody fell out of a replica set: no lazy spare copies.
         for &key in &keys {
-            let mut held: Vec<usize> = net.holders(key).iter().map(|&(i, _)| i).collect();
-            held.sort_unstable();
-            let mut want = net.true_replicas(key, K + eager_spares);
-            want.sort_unstable();
-            assert_eq!(held, want, "seed {seed}, eager {eager_spares}: {key}");
+            let want = net.true_replicas(key, K + eager_spares);
+            assert_eq!(
+                held_by(&net, key),
+                want,
+                "seed {seed}, eager {eager_spares}: {key}"
+            );
         }
         if let Err(e) = check_replicas(&net, &keys, 1) {
             panic!("seed {seed}, eager {eager_spares}: {e}");
@@ -326,11 +332,12 @@ fn eager_spares_hold_copies_before_a_burst_of_crashes() {
             let keys = put_many(&mut net, 5);
             net.run_for(Duration::from_secs(90));
             for &key in &keys {
-                let mut held: Vec<usize> = net.holders(key).into_iter().map(|(i, _)| i).collect();
-                held.sort_unstable();
-                let mut want = net.true_replicas(key, K + eager);
-                want.sort_unstable();
-                assert_eq!(held, want, "seed {seed}, eager {eager}: key {key}");
+                let want = net.true_replicas(key, K + eager);
+                assert_eq!(
+                    held_by(&net, key),
+                    want,
+                    "seed {seed}, eager {eager}: key {key}"
+                );
             }
             let key = keys[0];
             for i in net.true_replicas(key, K) {
@@ -371,11 +378,12 @@ fn eager_spares_shrink_to_fit_a_small_leaf_set() {
             let keys = put_many(&mut net, 5);
             net.run_for(Duration::from_secs(90));
             for &key in &keys {
-                let mut got: Vec<usize> = net.holders(key).into_iter().map(|(i, _)| i).collect();
-                got.sort_unstable();
-                let mut want = net.true_replicas(key, held);
-                want.sort_unstable();
-                assert_eq!(got, want, "seed {seed}, L = {leaf_set_size}: key {key}");
+                let want = net.true_replicas(key, held);
+                assert_eq!(
+                    held_by(&net, key),
+                    want,
+                    "seed {seed}, L = {leaf_set_size}: key {key}"
+                );
             }
         }
     }

@@ -33,6 +33,11 @@ fn answer_wait(node: &impl Kbr, parent: Id, heartbeat: Duration) -> Duration {
     heartbeat / 8 + rtt * 2
 }
 
+/// Heartbeat entries that fit one datagram (after the kind and count).
+fn entries_per_beat(node: &impl Kbr) -> usize {
+    (node.max_payload().saturating_sub(2) / BEAT_ENTRY).clamp(1, 255)
+}
+
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
     /// When [`Scribe::handle_timeout`] should next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -162,7 +167,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         if usize::from(self.asks_answered) >= BEAT_ROUND {
             return;
         }
-        let per_msg = (node.max_payload().saturating_sub(2) / BEAT_ENTRY).clamp(1, 255);
+        let per_msg = entries_per_beat(node);
         let mut entries: Vec<u8, MAX_PAYLOAD> = Vec::new();
         let mut to = None;
         for gi in 0..self.groups.len() {
@@ -170,7 +175,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             let Some(c) = g.children.iter().find(|c| c.id == child).copied() else {
                 continue;
             };
-            let (id, depth, epoch) = (g.id, if g.root { 0 } else { g.depth }, g.epoch);
+            let (id, depth, epoch) = (g.id, g.told_depth(), g.epoch);
             if entries.len() / BEAT_ENTRY == per_msg {
                 self.send_beat(now, node, c, &entries);
                 entries.clear();
@@ -189,7 +194,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     /// A round may wait for queue room (beats leave [`BEAT_RESERVE`] slots
     /// to publications); it goes on from where it stopped.
     pub(super) fn beat(&mut self, now: Instant, node: &mut impl Kbr) {
-        let per_msg = (node.max_payload().saturating_sub(2) / BEAT_ENTRY).clamp(1, 255);
+        let per_msg = entries_per_beat(node);
         self.beating = false;
         for gi in 0..self.groups.len() {
             for ci in 0..self.groups[gi].children.len() {
@@ -209,7 +214,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     if !g.has_child(child.id) {
                         continue;
                     }
-                    let (id, depth, epoch) = (g.id, if g.root { 0 } else { g.depth }, g.epoch);
+                    let (id, depth, epoch) = (g.id, g.told_depth(), g.epoch);
                     if entries.len() / BEAT_ENTRY == per_msg {
                         self.send_beat(now, node, child, &entries);
                         entries.clear();
@@ -247,6 +252,19 @@ mod tests {
     use crate::scribe::msg::beat_entries;
     use crate::scribe::{Members, ScribeConfig};
 
+    const T0: Instant = Instant::from_secs(10);
+
+    /// A member whose parent (peer 1) was last heard at [`T0`], on a node
+    /// with `room` queue slots; and when it asks for a late beat.
+    fn late_child(room: usize) -> (Scribe<Members, 4, 4>, Queue, Instant) {
+        let hb = ScribeConfig::default().heartbeat;
+        let node = Queue {
+            room,
+            routed: vec![],
+        };
+        (child_at(T0), node, T0 + hb / 2 + hb / 8)
+    }
+
     /// A member whose parent (peer 1) was last heard at `t0`.
     fn child_at(t0: Instant) -> Scribe<Members, 4, 4> {
         let mut s = Scribe::new(ScribeConfig::default(), Members).unwrap();
@@ -260,13 +278,8 @@ mod tests {
     #[test]
     fn a_late_beat_is_asked_for_once_then_the_silent_parent_given_up() {
         let hb = ScribeConfig::default().heartbeat;
-        let t0 = Instant::from_secs(10);
-        let mut s = child_at(t0);
-        let mut node = Queue {
-            room: 8,
-            routed: vec![],
-        };
-        let ask = t0 + hb / 2 + hb / 8;
+        let (mut s, mut node, ask) = late_child(8);
+        let t0 = T0;
         assert_eq!(s.poll_timeout(), Some(ask));
         s.handle_timeout(ask, &mut node);
         assert_eq!(node.routed, vec![vec![8u8]], "one ask, to the parent");
@@ -282,13 +295,8 @@ mod tests {
     #[test]
     fn a_congested_child_waits_the_whole_heartbeat_and_its_timer_moves_on() {
         let hb = ScribeConfig::default().heartbeat;
-        let t0 = Instant::from_secs(10);
-        let mut s = child_at(t0);
-        let mut node = Queue {
-            room: 0,
-            routed: vec![],
-        };
-        let ask = t0 + hb / 2 + hb / 8;
+        let (mut s, mut node, ask) = late_child(0);
+        let t0 = T0;
         s.handle_timeout(ask, &mut node);
         // No ask could go out now, and the deadline is not left behind
         // (a past one would run the timer again at once, for ever).

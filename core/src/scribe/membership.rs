@@ -182,7 +182,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     fn beat_one(&mut self, now: Instant, node: &mut impl Kbr, gi: usize, child: Peer) {
         let g = &self.groups[gi];
         let mut entry: Vec<u8, BEAT_ENTRY> = Vec::new();
-        put_beat_entry(&mut entry, g.id, if g.root { 0 } else { g.depth }, g.epoch);
+        put_beat_entry(&mut entry, g.id, g.told_depth(), g.epoch);
         self.stats.beats_sent += 1;
         let m = Msg::Beat { entries: &entry };
         self.tell(now, node, child, &m);

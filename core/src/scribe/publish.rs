@@ -62,7 +62,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             self.stats.duplicates += 1;
             return None;
         }
-        let (group, depth) = (g.id, if g.root { 0 } else { g.depth });
+        let (group, depth) = (g.id, g.told_depth());
         let (from, up) = match came {
             Came::ToRoot => (None, true),
             Came::Up(c) => (Some(c), true),
@@ -130,7 +130,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         since: Instant,
     ) {
         let g = &self.groups[gi];
-        let (group, depth) = (g.id, if g.root { 0 } else { g.depth });
+        let (group, depth) = (g.id, g.told_depth());
         let limit = now.checked_sub(self.config.replay).unwrap_or(Instant::ZERO);
         let since = since.max(limit);
         for k in 0..self.history.len() {

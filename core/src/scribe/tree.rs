@@ -142,6 +142,11 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
         self.fresh + heartbeat * 2 + heartbeat / 2 * levels
     }
 
+    /// The depth this node tells its children (0 at the root).
+    pub(crate) fn told_depth(&self) -> u8 {
+        if self.root { 0 } else { self.depth }
+    }
+
     /// The depth this node has under a parent at `parent_depth`.
     pub(crate) fn set_depth_under(&mut self, parent_depth: u8) {
         self.depth = match parent_depth {
