@@ -11,7 +11,7 @@ use super::app::{ForwardHop, Forwarder, Verdict};
 use super::event::{CommandError, Ev};
 use super::outbox::Out;
 use super::pool::{Carried, SlotRef, SlotState};
-use super::{Node, Phase};
+use super::{Node, Payload, Phase};
 use crate::id::Id;
 use crate::peer::Peer;
 use crate::routing::NextHop;
@@ -49,7 +49,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let own = self.own();
         let r = self
             .pool
-            .alloc(Carried::Routed, own)
+            .alloc(Carried::Routed, own, payload)
             .ok_or(CommandError::PoolFull)?;
         let msg_id = self.random_u64();
         let per_hop = self.policy.get(app).per_hop;
@@ -59,8 +59,6 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             s.app = app;
             s.per_hop = per_hop;
             s.hops = 0;
-            // Fits: checked against max_payload <= MAX_PAYLOAD above.
-            let _ = s.payload.extend_from_slice(payload);
         }
         self.seen.originated(own.id, msg_id);
         self.dispatch(r, hint);
@@ -81,6 +79,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             m.source,
             m.msg_id,
             m.handoff,
+            m.payload,
         ) else {
             return;
         };
@@ -90,7 +89,6 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             s.per_hop = m.per_hop;
             s.handoff = m.handoff;
             s.hops = m.hops.saturating_add(1);
-            let _ = s.payload.extend_from_slice(m.payload);
         }
         if !m.handoff {
             self.offer_row_to_previous_hop(from, sender, m.key);
@@ -99,8 +97,10 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// Takes a message from the previous hop into a slot. A duplicate is
-    /// acked again and dropped; with no free slot it is not acked, so the
-    /// sender's timeout reroutes it; otherwise it is recorded and acked.
+    /// acked again and dropped; with no free slot (or no room for its
+    /// payload) it is not acked, so the sender's timeout reroutes it;
+    /// otherwise it is recorded and acked.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn accept_hop(
         &mut self,
         from: SocketAddr,
@@ -109,10 +109,11 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         source: Peer,
         msg_id: u64,
         handoff: bool,
+        payload: &[u8],
     ) -> Option<SlotRef> {
         // A slot first: with none free the message is not recorded, so
         // its retransmission (or reroute) is not taken for a duplicate.
-        let Some(r) = self.pool.alloc(carried, source) else {
+        let Some(r) = self.pool.alloc(carried, source, payload) else {
             self.stats.drops.queue_full += 1;
             return None;
         };
@@ -189,11 +190,15 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         let chosen = self.choose_next_hop(r, hint);
         let closer_suspected = chosen == NextHop::Local && self.closer_node_suspected(r);
         let mut next = chosen;
-        let Some(s) = self.pool.get_mut(r) else {
+        let Some(s) = self.pool.get(r) else {
             return;
         };
         let policy = self.policy.get(s.app);
         if s.carried == Carried::Routed && s.per_hop && policy.allow {
+            // The upcall edits a copy: the pool keeps payloads packed.
+            let mut payload = Payload::new();
+            // Fits: a slot's payload is at most MAX_PAYLOAD.
+            let _ = payload.extend_from_slice(self.pool.payload(r));
             let hop = ForwardHop {
                 key: s.key,
                 app: s.app,
@@ -201,12 +206,18 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 hops: s.hops,
                 next_hop: next,
                 closer_suspected,
-                payload: &mut s.payload,
+                payload: &mut payload,
             };
             let verdict = self.forwarder.forward(hop);
-            if s.payload.len() > self.max_payload() {
+            if payload.len() > self.max_payload() {
                 // The upcall grew the payload past what a datagram carries.
                 self.stats.drops.oversized += 1;
+                self.fail_route(r);
+                return;
+            }
+            if payload.as_slice() != self.pool.payload(r) && !self.pool.set_payload(r, &payload) {
+                // Grown past the room left in the store.
+                self.stats.drops.queue_full += 1;
                 self.fail_route(r);
                 return;
             }

@@ -103,7 +103,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             return;
         }
         let carried = super::pool::Carried::Join { joiner };
-        let Some(r) = self.accept_hop(from, sender.id, carried, joiner, m.msg_id, false) else {
+        let Some(r) = self.accept_hop(from, sender.id, carried, joiner, m.msg_id, false, &[])
+        else {
             return;
         };
         if let Some(s) = self.pool.get_mut(r) {

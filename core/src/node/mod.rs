@@ -33,7 +33,7 @@ use heapless::Deque;
 pub use app::{AppPolicy, ForwardHop, Forwarder, MAX_POLICY_ENTRIES, Passthrough, Policy, Verdict};
 pub use event::{CommandError, Delivery, Event, Transmit};
 pub use kbr::Kbr;
-pub use pool::MAX_PAYLOAD;
+pub use pool::{MAX_PAYLOAD, SLOT_BYTES};
 
 /// A buffer that holds any routed payload (see [`Node::poll_event_into`]).
 pub type Payload = heapless::Vec<u8, MAX_PAYLOAD>;
@@ -120,8 +120,8 @@ impl RttEstimator {
 ///
 /// Capacities are const generics, so memory is fixed at compile time:
 /// `HALF` leaf-set members per side (L = 2·HALF at most), `ROWS` routing
-/// table rows, `POOL` message slots (each holds one routed message of up to
-/// [`MAX_PAYLOAD`] bytes), and `QUEUE` entries in each of the outbound
+/// table rows, `POOL` message slots (each holds one routed message; their
+/// payloads share `POOL` × [`SLOT_BYTES`] bytes), and `QUEUE` entries in each of the outbound
 /// queue, the event queue, the probe table and the duplicate cache. `F` is
 /// the per-hop `forward` upcall ([`Passthrough`] by default).
 #[derive(Debug)]
@@ -272,9 +272,18 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// How many more messages `route` would take now: free message slots,
-    /// bounded by the room in the outbound queue.
+    /// bounded by the room in the outbound queue and by the free payload
+    /// bytes, counted in slot shares ([`SLOT_BYTES`]; smaller messages fit
+    /// more).
     pub fn route_room(&self) -> usize {
-        (POOL - self.pool.used()).min(QUEUE - self.outbox.len())
+        (POOL - self.pool.used())
+            .min(QUEUE - self.outbox.len())
+            .min(self.pool.free_bytes() / SLOT_BYTES)
+    }
+
+    /// Payload bytes free in the message store (`POOL` × [`SLOT_BYTES`]).
+    pub fn payload_room(&self) -> usize {
+        self.pool.free_bytes()
     }
 
     /// Outstanding probes.
@@ -294,10 +303,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         self.graveyard.all()
     }
 
-    /// Largest payload [`Node::route`] accepts.
+    /// Largest payload [`Node::route`] accepts: what a datagram of
+    /// `max_datagram` carries, and no more than the message store holds
+    /// (`POOL` × [`SLOT_BYTES`]).
     pub fn max_payload(&self) -> usize {
         let overhead = crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6;
-        MAX_PAYLOAD.min(self.config.max_datagram.saturating_sub(overhead))
+        MAX_PAYLOAD
+            .min(self.config.max_datagram.saturating_sub(overhead))
+            .min(Pool::<POOL>::BYTES)
     }
 
     /// An application's word that `id` went quiet (a Scribe parent missed
@@ -389,7 +402,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                     source: s.source,
                     msg_id: s.msg_id,
                     hops: s.hops,
-                    payload: &s.payload,
+                    payload: self.pool.payload(r),
                 })
             }
         })

@@ -115,7 +115,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                         handoff: slot.handoff,
                         hops: slot.hops,
                         source: slot.source,
-                        payload: &slot.payload,
+                        payload: self.pool.payload(r),
                     }),
                 };
                 (next.addr, slot.app, body)

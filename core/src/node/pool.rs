@@ -1,6 +1,11 @@
 //! A fixed pool of message slots: every routed message a node holds (waiting
 //! for a hop's ack, buffered while joining, or waiting to be polled as a
-//! delivery) lives in one slot, so the payload memory is bounded by `POOL`.
+//! delivery) lives in one slot, so the number of messages is bounded by
+//! `POOL`. Their payloads share one store of `POOL` × [`SLOT_BYTES`] bytes,
+//! kept contiguous (a freed payload's bytes close up behind it), so a
+//! node holding mostly small messages (acks aside, most of Pastry's are:
+//! heartbeats, subscribes, lookups) does not reserve a full datagram for
+//! each, as smoltcp's packet buffers keep metadata and payload apart.
 
 use heapless::Vec;
 
@@ -12,6 +17,11 @@ use crate::wire::{AppId, HEADER_LEN_V6};
 /// Largest routed payload: what fits a 1,280-byte datagram with an IPv6
 /// sender and source (header 45 bytes, routed fields 71 bytes).
 pub const MAX_PAYLOAD: usize = 1_280 - HEADER_LEN_V6 - ROUTED_OVERHEAD_V6;
+
+/// Payload bytes each slot brings to the pool's shared store. A full-size
+/// payload takes the share of about two and a half slots; a node with
+/// fewer than three slots routes payloads only up to its store's size.
+pub const SLOT_BYTES: usize = 512;
 
 /// Routed-message fields after the header, with an IPv6 source.
 pub(crate) const ROUTED_OVERHEAD_V6: usize = 8 + 20 + 1 + 1 + 39 + 2;
@@ -69,7 +79,9 @@ pub(crate) struct Slot {
     pub(crate) handoff: bool,
     pub(crate) hops: u8,
     pub(crate) source: Peer,
-    pub(crate) payload: Vec<u8, MAX_PAYLOAD>,
+    /// Where the payload lies in the pool's store, and its length.
+    at: usize,
+    len: usize,
     /// Next hops already tried (they timed out), so reroutes avoid them.
     pub(crate) tried: Vec<Id, MAX_TRIED>,
     /// Sends so far (the first, then reroutes).
@@ -90,15 +102,34 @@ pub(crate) struct SlotRef {
 #[derive(Clone, Debug)]
 pub(crate) struct Pool<const POOL: usize> {
     slots: Vec<Slot, POOL>,
+    /// The payloads, back to back from the start: `store[..used]`.
+    store: [[u8; SLOT_BYTES]; POOL],
+    used: usize,
 }
 
 impl<const POOL: usize> Pool<POOL> {
+    /// The store's size: the largest payload a slot can hold.
+    pub(crate) const BYTES: usize = POOL * SLOT_BYTES;
+
     pub(crate) fn new() -> Pool<POOL> {
-        Pool { slots: Vec::new() }
+        Pool {
+            slots: Vec::new(),
+            store: [[0; SLOT_BYTES]; POOL],
+            used: 0,
+        }
     }
 
-    /// A free slot, reset, or `None` when every slot is in use.
-    pub(crate) fn alloc(&mut self, carried: Carried, source: Peer) -> Option<SlotRef> {
+    /// A free slot, reset, holding `payload`; `None` when every slot is in
+    /// use or the store lacks room for the payload.
+    pub(crate) fn alloc(
+        &mut self,
+        carried: Carried,
+        source: Peer,
+        payload: &[u8],
+    ) -> Option<SlotRef> {
+        if payload.len() > self.free_bytes() {
+            return None;
+        }
         let index = match self.slots.iter().position(|s| s.state == SlotState::Free) {
             Some(i) => i,
             None => {
@@ -113,7 +144,8 @@ impl<const POOL: usize> Pool<POOL> {
                     handoff: false,
                     hops: 0,
                     source,
-                    payload: Vec::new(),
+                    at: 0,
+                    len: 0,
                     tried: Vec::new(),
                     attempts: 0,
                     retransmitted: false,
@@ -130,16 +162,72 @@ impl<const POOL: usize> Pool<POOL> {
         };
         s.carried = carried;
         s.source = source;
-        s.payload.clear();
         s.tried.clear();
         s.attempts = 0;
         s.retransmitted = false;
         s.held = false;
         s.handoff = false;
-        Some(SlotRef {
+        let r = SlotRef {
             index: index as u16,
             generation: s.generation,
-        })
+        };
+        self.append(index, payload);
+        Some(r)
+    }
+
+    /// The payload of the message in `r` (empty if `r` is stale).
+    pub(crate) fn payload(&self, r: SlotRef) -> &[u8] {
+        match self.get(r) {
+            Some(s) => &self.store.as_flattened()[s.at..s.at + s.len],
+            None => &[],
+        }
+    }
+
+    /// Replaces the payload of the message in `r`. `false` (and the old
+    /// payload kept) if the store has no room for the new one.
+    pub(crate) fn set_payload(&mut self, r: SlotRef, payload: &[u8]) -> bool {
+        let Some(old) = self.get(r).map(|s| s.len) else {
+            return false;
+        };
+        if payload.len() > self.free_bytes() + old {
+            return false;
+        }
+        self.release(usize::from(r.index));
+        self.append(usize::from(r.index), payload);
+        true
+    }
+
+    /// Payload bytes still free in the store.
+    pub(crate) fn free_bytes(&self) -> usize {
+        Self::BYTES - self.used
+    }
+
+    /// Puts `payload` (which fits) at the end of the store for slot `index`.
+    fn append(&mut self, index: usize, payload: &[u8]) {
+        let at = self.used;
+        self.store.as_flattened_mut()[at..at + payload.len()].copy_from_slice(payload);
+        self.used += payload.len();
+        let s = &mut self.slots[index];
+        s.at = at;
+        s.len = payload.len();
+    }
+
+    /// Closes up slot `index`'s payload bytes: what lies behind moves down.
+    fn release(&mut self, index: usize) {
+        let (at, len) = (self.slots[index].at, self.slots[index].len);
+        if len == 0 {
+            return;
+        }
+        self.store
+            .as_flattened_mut()
+            .copy_within(at + len..self.used, at);
+        self.used -= len;
+        for s in self.slots.iter_mut() {
+            if s.len > 0 && s.at > at {
+                s.at -= len;
+            }
+        }
+        self.slots[index].len = 0;
     }
 
     pub(crate) fn get(&self, r: SlotRef) -> Option<&Slot> {
@@ -155,8 +243,9 @@ impl<const POOL: usize> Pool<POOL> {
     }
 
     pub(crate) fn free(&mut self, r: SlotRef) {
-        if let Some(s) = self.get_mut(r) {
-            s.state = SlotState::Free;
+        if self.get(r).is_some() {
+            self.release(usize::from(r.index));
+            self.slots[usize::from(r.index)].state = SlotState::Free;
         }
     }
 
@@ -179,5 +268,96 @@ impl<const POOL: usize> Pool<POOL> {
 
     pub(crate) fn used(&self) -> usize {
         self.in_use().count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec as StdVec;
+
+    use super::*;
+    use crate::rng::SmallRng;
+
+    fn me() -> Peer {
+        Peer::new(Id::ZERO, "127.0.0.1:1".parse().unwrap())
+    }
+
+    /// Random allocs, frees and payload swaps against a model that keeps
+    /// every payload apart: contents, counts and free bytes always agree.
+    #[test]
+    fn packed_payloads_match_a_model() {
+        const POOL: usize = 6;
+        let mut rng = SmallRng::new(7);
+        let mut pool = Pool::<POOL>::new();
+        let mut model: StdVec<(SlotRef, StdVec<u8>)> = StdVec::new();
+        let (mut refused_bytes, mut refused_slots) = (0, 0);
+        for step in 0..20_000u32 {
+            let len = match rng.below(4) {
+                0 => 0,
+                1 => rng.below(64) as usize,
+                2 => rng.below(SLOT_BYTES as u64 * 2) as usize,
+                _ => rng.below(MAX_PAYLOAD as u64 + 1) as usize,
+            };
+            let bytes: StdVec<u8> = (0..len).map(|i| (step as usize + i) as u8).collect();
+            let held: usize = model.iter().map(|(_, p)| p.len()).sum();
+            match rng.below(3) {
+                0 => match pool.alloc(Carried::Routed, me(), &bytes) {
+                    Some(r) => model.push((r, bytes)),
+                    None if model.len() == POOL => refused_slots += 1,
+                    None => {
+                        assert!(held + len > Pool::<POOL>::BYTES, "refused with room");
+                        refused_bytes += 1;
+                    }
+                },
+                1 if !model.is_empty() => {
+                    let (r, _) = model.swap_remove(rng.below(model.len() as u64) as usize);
+                    pool.free(r);
+                    assert!(pool.get(r).is_none(), "a freed reference goes stale");
+                    assert!(pool.payload(r).is_empty());
+                }
+                _ if !model.is_empty() => {
+                    let i = rng.below(model.len() as u64) as usize;
+                    let fits = held - model[i].1.len() + len <= Pool::<POOL>::BYTES;
+                    assert_eq!(pool.set_payload(model[i].0, &bytes), fits);
+                    if fits {
+                        model[i].1 = bytes;
+                    }
+                }
+                _ => {}
+            }
+            let held: usize = model.iter().map(|(_, p)| p.len()).sum();
+            assert_eq!(pool.free_bytes(), Pool::<POOL>::BYTES - held, "step {step}");
+            assert_eq!(pool.used(), model.len());
+            for (r, p) in &model {
+                assert_eq!(pool.payload(*r), p.as_slice(), "step {step}");
+            }
+        }
+        assert!(
+            refused_bytes > 30 && refused_slots > 30,
+            "both limits exercised: {refused_bytes}, {refused_slots}"
+        );
+    }
+
+    /// Small messages fill every slot; one full-size payload takes the room
+    /// of more than two shares.
+    #[test]
+    fn slots_and_bytes_both_bound_the_pool() {
+        let mut pool = Pool::<4>::new();
+        let full = [9u8; MAX_PAYLOAD];
+        let a = pool.alloc(Carried::Routed, me(), &full).unwrap();
+        assert!(pool.alloc(Carried::Routed, me(), &full).is_none());
+        let small: StdVec<_> = (0..3)
+            .map(|i| pool.alloc(Carried::Routed, me(), &[i; 40]).unwrap())
+            .collect();
+        assert!(
+            pool.alloc(Carried::Routed, me(), &[]).is_none(),
+            "slots full"
+        );
+        pool.free(a);
+        for (i, r) in small.iter().enumerate() {
+            assert_eq!(pool.payload(*r), [i as u8; 40], "moved down intact");
+        }
+        assert_eq!(pool.free_bytes(), 4 * SLOT_BYTES - 120);
     }
 }

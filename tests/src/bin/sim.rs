@@ -368,6 +368,10 @@ fn run(args: &Args) -> Result<(), String> {
             );
         }
         println!("orphans never healed: {}", f.heal.never);
+        println!(
+            "trees per live node at the end: mean {:.2}, most {}; subscribes refused by a node on all the trees it holds: {}",
+            f.trees_mean, f.trees_max, stats.refused
+        );
         println!("scribe (live nodes): {stats:?}");
     }
     println!(

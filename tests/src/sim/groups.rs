@@ -174,6 +174,11 @@ pub struct Figures {
     pub anycast_by_size: [(u64, u64); SIZE_BUCKETS.len()],
     /// How long orphans of failed parents took to heal.
     pub heal: HealTimes,
+    /// Trees live nodes are on at the end (members and forwarders), mean
+    /// and most: against [`SIM_GROUPS`], what a node must hold.
+    pub trees_mean: f64,
+    /// The most.
+    pub trees_max: usize,
 }
 
 /// Lower bounds of the group-size buckets the costs are broken down by:
@@ -589,6 +594,12 @@ impl<const POOL: usize> Sim<POOL> {
             *b = (b.0 + 1, b.1 + u64::from(msgs));
         }
         f.heal = self.heal_times();
+        let trees: Vec<usize> = (self.slots.iter())
+            .filter_map(|s| s.scribe.as_deref())
+            .map(|s| s.groups().len())
+            .collect();
+        f.trees_max = trees.iter().copied().max().unwrap_or(0);
+        f.trees_mean = trees.iter().sum::<usize>() as f64 / trees.len().max(1) as f64;
         let abandoned = self.multicast.anycasts.len() as u64;
         self.multicast.tally.anycasts_abandoned = abandoned;
         f

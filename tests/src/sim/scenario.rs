@@ -538,6 +538,9 @@ impl Outcome {
                     "new_parent_detached_under_other": t.orphans_late[5],
                 },
                 "multicast_refused": t.refused,
+                "trees_per_node_mean": f.trees_mean,
+                "trees_per_node_max": f.trees_max,
+                "subscribes_refused_full": stats.refused,
                 "scribe_live_stats": format!("{stats:?}"),
             });
             if let (Value::Object(out), Value::Object(more)) = (&mut out, fields) {
