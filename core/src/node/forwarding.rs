@@ -215,7 +215,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
                 self.fail_route(r);
                 return;
             }
-            if payload.as_slice() != self.pool.payload(r) && !self.pool.set_payload(r, &payload) {
+            if !self.pool.set_payload(r, &payload) {
                 // Grown past the room left in the store.
                 self.stats.drops.queue_full += 1;
                 self.fail_route(r);

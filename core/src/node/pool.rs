@@ -183,12 +183,17 @@ impl<const POOL: usize> Pool<POOL> {
         }
     }
 
-    /// Replaces the payload of the message in `r`. `false` (and the old
-    /// payload kept) if the store has no room for the new one.
+    /// Replaces the payload of the message in `r`: in place if the length
+    /// is the same, else moved to the end. `false` (and the old payload
+    /// kept) if the store has no room for the new one.
     pub(crate) fn set_payload(&mut self, r: SlotRef, payload: &[u8]) -> bool {
-        let Some(old) = self.get(r).map(|s| s.len) else {
+        let Some((at, old)) = self.get(r).map(|s| (s.at, s.len)) else {
             return false;
         };
+        if payload.len() == old {
+            self.store.as_flattened_mut()[at..at + old].copy_from_slice(payload);
+            return true;
+        }
         if payload.len() > self.free_bytes() + old {
             return false;
         }

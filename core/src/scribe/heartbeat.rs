@@ -279,13 +279,12 @@ mod tests {
     fn a_late_beat_is_asked_for_once_then_the_silent_parent_given_up() {
         let hb = ScribeConfig::default().heartbeat;
         let (mut s, mut node, ask) = late_child(8);
-        let t0 = T0;
         assert_eq!(s.poll_timeout(), Some(ask));
         s.handle_timeout(ask, &mut node);
         assert_eq!(node.routed, vec![vec![8u8]], "one ask, to the parent");
         assert_eq!(s.stats().beats_asked, 1);
         let give_up = s.poll_timeout().unwrap();
-        assert!(ask < give_up && give_up < t0 + hb, "{give_up:?}");
+        assert!(ask < give_up && give_up < T0 + hb, "{give_up:?}");
         s.handle_timeout(give_up - Duration::from_millis(1), &mut node);
         assert_eq!((s.stats().beats_asked, s.stats().parent_losses), (1, 0));
         s.handle_timeout(give_up, &mut node);
@@ -296,13 +295,12 @@ mod tests {
     fn a_congested_child_waits_the_whole_heartbeat_and_its_timer_moves_on() {
         let hb = ScribeConfig::default().heartbeat;
         let (mut s, mut node, ask) = late_child(0);
-        let t0 = T0;
         s.handle_timeout(ask, &mut node);
         // No ask could go out now, and the deadline is not left behind
         // (a past one would run the timer again at once, for ever).
         assert_eq!(s.stats().beats_asked, 0);
-        assert_eq!(s.poll_timeout(), Some(t0 + hb));
-        s.handle_timeout(t0 + hb, &mut node);
+        assert_eq!(s.poll_timeout(), Some(T0 + hb));
+        s.handle_timeout(T0 + hb, &mut node);
         assert_eq!(s.stats().parent_losses, 1);
     }
 
