@@ -292,9 +292,22 @@ fn spread_work<const POOL: usize>(
     work.sort();
     let start = sim.now;
     let every = (work.len() / 20).max(1);
+    // Progress also every fiftieth of the window: the work is bunched
+    // (subscriptions in the first tenth), and a long quiet stretch after
+    // it must not look like a stall.
+    let tick = (span / 50).max(Duration::from_millis(1));
+    let mut next_tick = start + tick;
+    let mut run_to = |sim: &mut Sim<POOL>, until, progress: &mut dyn FnMut(&Sim<POOL>)| {
+        while next_tick <= until {
+            sim.run_until(next_tick);
+            progress(sim);
+            next_tick = next_tick + tick;
+        }
+        sim.run_until(until);
+    };
     let mut refused = 0;
     for (k, (at, what)) in work.into_iter().enumerate() {
-        sim.run_until(start + at);
+        run_to(sim, start + at, &mut progress);
         match what {
             Work::Lookup => {
                 let sent = sim.random_active().and_then(|src| {
@@ -332,6 +345,7 @@ fn spread_work<const POOL: usize>(
             progress(sim);
         }
     }
+    run_to(sim, start + span, &mut progress);
     refused
 }
 
