@@ -301,7 +301,7 @@ fn spread_work<const POOL: usize>(
         while next_tick <= until {
             sim.run_until(next_tick);
             progress(sim);
-            next_tick = next_tick + tick;
+            next_tick += tick;
         }
         sim.run_until(until);
     };
