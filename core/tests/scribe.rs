@@ -440,6 +440,79 @@ fn the_tree_follows_its_root_when_the_root_fails_or_a_closer_node_joins() {
     }
 }
 
+/// A root that fails part way through sending a publication down: the
+/// children it reached push it up to the new root when they reattach, so
+/// every member still gets it, once.
+#[test]
+fn a_publication_the_root_sent_to_one_child_before_failing_reaches_every_member() {
+    for seed in seeds(&[21, 22, 23]) {
+        let mut net = ring(48, seed, 0.0);
+        let group = group_id(b"half-sent");
+        let live = net.live();
+        for &i in live.iter().step_by(2) {
+            subscribe(&mut net, i, group);
+        }
+        net.run_for(Duration::from_secs(10));
+        check_tree(&net, group).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let root = net.true_root(group);
+        fn tree(net: &Ring, i: usize, group: Id) -> Option<&pastry_core::scribe::Group<4>> {
+            net.scribes[i].as_ref()?.group(group)
+        }
+        let children: Vec<usize> = (tree(&net, root, group).unwrap().children.iter())
+            .map(|c| net.index_of(c.id))
+            .collect();
+        // The node that takes the group over once the root is gone, and
+        // the root's child it hangs from (or is).
+        net.alive[root] = false;
+        let next_root = net.true_root(group);
+        net.alive[root] = true;
+        let mut top = next_root;
+        while let Some(p) = tree(&net, top, group).and_then(|g| g.parent) {
+            if net.index_of(p.id) == root {
+                break;
+            }
+            top = net.index_of(p.id);
+        }
+        // The publication reaches one child, in another subtree.
+        assert!(children.len() >= 2, "seed {seed}: the root has one child");
+        let reached = *children.iter().find(|&&c| c != top).unwrap();
+        net.cut_links = (children.iter().filter(|&&c| c != reached))
+            .map(|&c| (root, c))
+            .collect();
+        let want: BTreeSet<usize> = members(&net, group)
+            .into_iter()
+            .filter(|&m| m != root)
+            .collect();
+        let from = *net.live().iter().find(|&&i| i != root).unwrap();
+        let sent = |net: &Ring| net.scribes[root].as_ref().unwrap().stats().data_sent;
+        let before = sent(&net);
+        let id = net
+            .with_scribe(from, |s, now, node| s.publish(now, node, group, b"half"))
+            .expect("publish");
+        while sent(&net) == before {
+            net.run_for(Duration::from_micros(100));
+        }
+        net.crash(root);
+        net.cut_links.clear();
+        let c = Config::default();
+        let detect = c.lease + c.probe_timeout * (u32::from(c.probe_retries) + 1);
+        net.run_for(detect + 2 * ScribeConfig::default().heartbeat);
+        let mut got: BTreeMap<usize, usize> = BTreeMap::new();
+        for (i, _, d) in &net.scribe_done {
+            if matches!(d, ScribeDone::Delivered { id: x, .. } if *x == id) {
+                *got.entry(*i).or_default() += 1;
+            }
+        }
+        assert!(got.values().all(|&n| n == 1), "seed {seed}: twice: {got:?}");
+        let got: BTreeSet<usize> = got.into_keys().collect();
+        assert_eq!(
+            want.difference(&got).collect::<Vec<_>>(),
+            Vec::<&usize>::new(),
+            "seed {seed}: members missed it (reached child {reached})"
+        );
+    }
+}
+
 #[test]
 fn unsubscribed_leaves_prune_the_tree_away() {
     let mut net = ring(48, 13, 0.0);

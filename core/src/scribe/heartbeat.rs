@@ -83,6 +83,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             for g in self.groups.iter_mut().filter(|g| g.root) {
                 g.epoch.count = g.epoch.count.wrapping_add(1);
                 g.fresh = now;
+                g.verified = now;
             }
             self.beaten.clear();
             self.asks_answered = 0;

@@ -122,6 +122,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     ) {
         let g = &mut self.groups[gi];
         let was_attached = g.attached();
+        let verified = g.verified;
         let ours = g.parent.is_some_and(|p| p.id == source.id);
         let waiting = g.parent.is_none() && !g.root && !g.has_child(source.id);
         if !ours && !waiting {
@@ -145,9 +146,17 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             self.attach(now, node, gi, Some(source.id), false);
             return;
         }
+        // The new parent sent what we missed when it took us in. What
+        // reached us since our last sure way to a root, or a heartbeat
+        // before (a parent that failed part way through sending it on),
+        // goes up to it in turn: the rest of the tree may lack it.
+        let mut replay_up = None;
         if g.attached() {
-            // The new parent sent what we missed when it took us in.
             g.cut_at = None;
+            if !was_attached {
+                let hb = self.config.heartbeat;
+                replay_up = Some(verified.checked_sub(hb).unwrap_or(Instant::ZERO));
+            }
         } else if was_attached {
             // Cut off somewhere above, noticed there up to a heartbeat ago.
             let since = now
@@ -161,6 +170,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             // subscribe that could close a loop (see `on_subscribe`); back
             // on, it may take children again, and has healed.
             self.tell_children(now, node, gi);
+        }
+        if let Some(since) = replay_up {
+            self.replay_to(now, node, gi, source, true, since);
         }
         let g = &mut self.groups[gi];
         if g.member && g.attached() && !g.announced {
@@ -338,7 +350,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             let since = now
                 .checked_sub(Duration::from_secs(u64::from(s)))
                 .unwrap_or(Instant::ZERO);
-            self.replay_to(now, node, gi, child, since);
+            self.replay_to(now, node, gi, child, false, since);
         }
     }
 

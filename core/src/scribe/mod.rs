@@ -51,7 +51,10 @@
 //! [`ScribeConfig::max_depth`] rejoins. A node cut off from the root tells
 //! its subtree at once and takes no children until it is back; a
 //! re-attached subtree is sent the publications it missed (of the last
-//! eight its new parent kept, at most [`ScribeConfig::replay`] back).
+//! eight its new parent kept, at most [`ScribeConfig::replay`] back), and
+//! sends its new parent in turn what it caught since its last sure way to
+//! a root: a root that fails part way through sending a publication down
+//! leaves it with only some subtrees, and this brings it to the rest.
 //!
 //! **Queue room.** Heartbeats leave two of the node's message slots free;
 //! publications (eight at most) and small protocol messages (sixteen) wait
@@ -440,7 +443,8 @@ pub struct ScribeStats {
     pub dropped: u64,
     /// Payloads that did not decode.
     pub malformed: u64,
-    /// Recent publications sent again to re-attached children.
+    /// Recent publications sent again: down to re-attached children, or
+    /// up to a new parent.
     pub replayed: u64,
     /// Datagrams and bytes Scribe sent.
     pub sent: u64,

@@ -117,16 +117,19 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         self.flush(now, node);
     }
 
-    /// Sends `child` the publications of group `gi` kept since `since` (at
-    /// most [`ScribeConfig::replay`](super::ScribeConfig::replay) back): it
-    /// is a subtree that was cut off then, and may have missed them.
-    /// Members deliver each once regardless.
+    /// Sends `peer` the publications of group `gi` kept since `since` (at
+    /// most [`ScribeConfig::replay`](super::ScribeConfig::replay) back):
+    /// down to a child whose subtree was cut off then and may have missed
+    /// them, or `up` to a new parent, which may have missed what reached
+    /// this node while it was cut off (a root that failed part way through
+    /// sending one). Members deliver each once regardless.
     pub(super) fn replay_to(
         &mut self,
         now: Instant,
         node: &mut impl Kbr,
         gi: usize,
-        child: Peer,
+        peer: Peer,
+        up: bool,
         since: Instant,
     ) {
         let g = &self.groups[gi];
@@ -141,14 +144,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 continue;
             }
             let mut to = Vec::new();
-            let _ = to.push(child);
+            if !up {
+                let _ = to.push(peer);
+            }
             let out = Spreading {
                 group,
                 id: kept.id,
                 depth,
                 data: kept.data.clone(),
                 to,
-                parent: None,
+                parent: up.then_some(peer),
             };
             self.stats.replayed += 1;
             self.queue_out(now, node, out);

@@ -45,6 +45,10 @@ pub struct Group<const CHILDREN: usize> {
     pub(crate) fresh: Instant,
     /// The depth when the epoch last moved on.
     fresh_depth: u8,
+    /// When the epoch last moved on by itself (not because a new parent
+    /// was taken, which may hang from a loop): the last sure way to a
+    /// root. What this node caught since may not have reached the rest.
+    pub(crate) verified: Instant,
     /// When to send the subscribe again if no parent adopts this node.
     pub(crate) retry: Option<Instant>,
     /// Which child takes the next pushed-down subscribe.
@@ -73,6 +77,7 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
             epoch: Epoch::default(),
             fresh: now,
             fresh_depth: 0,
+            verified: now,
             retry: None,
             push_next: 0,
             announced: false,
@@ -126,6 +131,9 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
     pub(crate) fn heard_epoch(&mut self, epoch: Epoch, now: Instant, reset: bool) {
         // Serial-number order (RFC 1982), so the count may wrap.
         let newer = (epoch.count.wrapping_sub(self.epoch.count) as i32) > 0;
+        if epoch.root != self.epoch.root || newer {
+            self.verified = now;
+        }
         if reset || epoch.root != self.epoch.root || newer {
             self.epoch = epoch;
             self.fresh = now;

@@ -162,6 +162,8 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub scribes: Vec<Option<TestScribe>>,
     /// Scribe news: (node, when, what).
     pub scribe_done: Vec<(usize, Instant, ScribeDone)>,
+    /// Links whose datagrams are lost: (from, to).
+    pub cut_links: Vec<(usize, usize)>,
 }
 
 impl Net<Passthrough> {
@@ -200,6 +202,7 @@ impl<F: Forwarder + Default> Net<F> {
             scribe_config: None,
             scribes: Vec::new(),
             scribe_done: Vec::new(),
+            cut_links: Vec::new(),
         }
     }
 
@@ -275,6 +278,9 @@ impl<F: Forwarder + Default> Net<F> {
             let Some(&to) = self.by_addr.get(&tx.destination) else {
                 continue;
             };
+            if self.cut_links.contains(&(i, to)) {
+                continue;
+            }
             let d = if self.plane {
                 1_000 + (self.distance(i, to) * 100.0) as u64
             } else {
