@@ -373,17 +373,23 @@ fn a_failed_parent_heals_within_the_heartbeat_and_a_round_trip() {
     }
 }
 
+/// 48 nodes, every other one subscribed to group `name`, its tree sound.
+fn half_subscribed(seed: u64, name: &[u8]) -> (Ring, Id) {
+    let mut net = ring(48, seed, 0.0);
+    let group = group_id(name);
+    let live = net.live();
+    for &i in live.iter().step_by(2) {
+        subscribe(&mut net, i, group);
+    }
+    net.run_for(Duration::from_secs(10));
+    check_tree(&net, group).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    (net, group)
+}
+
 #[test]
 fn the_tree_follows_its_root_when_the_root_fails_or_a_closer_node_joins() {
     for seed in seeds(&[11, 12]) {
-        let mut net = ring(48, seed, 0.0);
-        let group = group_id(b"moving");
-        let live = net.live();
-        for &i in live.iter().step_by(2) {
-            subscribe(&mut net, i, group);
-        }
-        net.run_for(Duration::from_secs(10));
-        check_tree(&net, group).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let (mut net, group) = half_subscribed(seed, b"moving");
 
         // The root fails: the next closest node takes the group over.
         let old_root = net.true_root(group);
@@ -446,14 +452,7 @@ fn the_tree_follows_its_root_when_the_root_fails_or_a_closer_node_joins() {
 #[test]
 fn a_publication_the_root_sent_to_one_child_before_failing_reaches_every_member() {
     for seed in seeds(&[21, 22, 23]) {
-        let mut net = ring(48, seed, 0.0);
-        let group = group_id(b"half-sent");
-        let live = net.live();
-        for &i in live.iter().step_by(2) {
-            subscribe(&mut net, i, group);
-        }
-        net.run_for(Duration::from_secs(10));
-        check_tree(&net, group).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        let (mut net, group) = half_subscribed(seed, b"half-sent");
         let root = net.true_root(group);
         fn tree(net: &Ring, i: usize, group: Id) -> Option<&pastry_core::scribe::Group<4>> {
             net.scribes[i].as_ref()?.group(group)
