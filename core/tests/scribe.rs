@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::net::{Net, ScribeDone};
 use common::seeds;
-use pastry_core::scribe::{AnycastError, Joins, ScribeConfig, ScribeError, group_id};
+use pastry_core::scribe::{AnycastError, Group, Joins, ScribeConfig, ScribeError, group_id};
 use pastry_core::{Config, Id};
 
 type Ring = Net<Joins>;
@@ -34,16 +34,16 @@ fn subscribe(net: &mut Ring, i: usize, group: Id) {
         .expect("subscribe");
 }
 
+/// Node `i`'s place in `group`'s tree, if it is on it.
+fn tree(net: &Ring, i: usize, group: Id) -> Option<&Group<4>> {
+    net.scribes[i].as_ref()?.group(group)
+}
+
 /// Members of `group`, from each live node's own state.
 fn members(net: &Ring, group: Id) -> BTreeSet<usize> {
     net.live()
         .into_iter()
-        .filter(|&i| {
-            net.scribes[i]
-                .as_ref()
-                .and_then(|s| s.group(group))
-                .is_some_and(|g| g.member)
-        })
+        .filter(|&i| tree(net, i, group).is_some_and(|g| g.member))
         .collect()
 }
 
@@ -55,7 +55,7 @@ fn check_tree(net: &Ring, group: Id) -> Result<(), String> {
     let on: BTreeMap<usize, _> = net
         .live()
         .into_iter()
-        .filter_map(|i| Some((i, net.scribes[i].as_ref()?.group(group)?)))
+        .filter_map(|i| Some((i, tree(net, i, group)?)))
         .collect();
     for (&i, g) in &on {
         if g.root != (i == root) {
@@ -119,6 +119,22 @@ fn publish_and_check(net: &mut Ring, from: usize, group: Id, data: &[u8]) -> Res
         .with_scribe(from, |s, now, node| s.publish(now, node, group, data))
         .map_err(|e| format!("publish: {e}"))?;
     net.run_for(Duration::from_secs(3));
+    let got = deliveries(net, group, id, data);
+    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    let got: BTreeSet<usize> = got.keys().copied().collect();
+    if !twice.is_empty() || got != want {
+        return Err(format!(
+            "publication {id:#x}: delivered twice at {twice:?}; missing at {:?}; extra at {:?}",
+            want.difference(&got).collect::<Vec<_>>(),
+            got.difference(&want).collect::<Vec<_>>(),
+        ));
+    }
+    Ok(())
+}
+
+/// How many times each node delivered publication `id` of `group`, whose
+/// payload must still be `data`.
+fn deliveries(net: &Ring, group: Id, id: u64, data: &[u8]) -> BTreeMap<usize, usize> {
     let mut got: BTreeMap<usize, usize> = BTreeMap::new();
     for (i, _, d) in &net.scribe_done {
         if let ScribeDone::Delivered {
@@ -133,16 +149,7 @@ fn publish_and_check(net: &mut Ring, from: usize, group: Id, data: &[u8]) -> Res
             }
         }
     }
-    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
-    let got: BTreeSet<usize> = got.keys().copied().collect();
-    if !twice.is_empty() || got != want {
-        return Err(format!(
-            "publication {id:#x}: delivered twice at {twice:?}; missing at {:?}; extra at {:?}",
-            want.difference(&got).collect::<Vec<_>>(),
-            got.difference(&want).collect::<Vec<_>>(),
-        ));
-    }
-    Ok(())
+    got
 }
 
 fn pick(net: &mut Ring, from: &[usize]) -> usize {
@@ -308,12 +315,7 @@ fn busiest_parent(net: &Ring, group: Id) -> usize {
     net.live()
         .into_iter()
         .filter(|&i| i != root)
-        .max_by_key(|&i| {
-            net.scribes[i]
-                .as_ref()
-                .and_then(|s| s.group(group))
-                .map_or(0, |g| g.children.len())
-        })
+        .max_by_key(|&i| tree(net, i, group).map_or(0, |g| g.children.len()))
         .unwrap()
 }
 
@@ -454,9 +456,6 @@ fn a_publication_the_root_sent_to_one_child_before_failing_reaches_every_member(
     for seed in seeds(&[21, 22, 23]) {
         let (mut net, group) = half_subscribed(seed, b"half-sent");
         let root = net.true_root(group);
-        fn tree(net: &Ring, i: usize, group: Id) -> Option<&pastry_core::scribe::Group<4>> {
-            net.scribes[i].as_ref()?.group(group)
-        }
         let children: Vec<usize> = (tree(&net, root, group).unwrap().children.iter())
             .map(|c| net.index_of(c.id))
             .collect();
@@ -496,12 +495,7 @@ fn a_publication_the_root_sent_to_one_child_before_failing_reaches_every_member(
         let c = Config::default();
         let detect = c.lease + c.probe_timeout * (u32::from(c.probe_retries) + 1);
         net.run_for(detect + 2 * ScribeConfig::default().heartbeat);
-        let mut got: BTreeMap<usize, usize> = BTreeMap::new();
-        for (i, _, d) in &net.scribe_done {
-            if matches!(d, ScribeDone::Delivered { id: x, .. } if *x == id) {
-                *got.entry(*i).or_default() += 1;
-            }
-        }
+        let got = deliveries(&net, group, id, b"half");
         assert!(got.values().all(|&n| n == 1), "seed {seed}: twice: {got:?}");
         let got: BTreeSet<usize> = got.into_keys().collect();
         assert_eq!(

@@ -131,10 +131,11 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
     pub(crate) fn heard_epoch(&mut self, epoch: Epoch, now: Instant, reset: bool) {
         // Serial-number order (RFC 1982), so the count may wrap.
         let newer = (epoch.count.wrapping_sub(self.epoch.count) as i32) > 0;
-        if epoch.root != self.epoch.root || newer {
+        let moved = epoch.root != self.epoch.root || newer;
+        if moved {
             self.verified = now;
         }
-        if reset || epoch.root != self.epoch.root || newer {
+        if reset || moved {
             self.epoch = epoch;
             self.fresh = now;
             self.fresh_depth = self.depth;

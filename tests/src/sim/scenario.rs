@@ -196,11 +196,10 @@ fn run_on<const POOL: usize>(
     }
     let before = sim.counters.clone();
     let from = sim.lookup_order.len();
-    let end = sim.now + spec.duration;
     // A lookup refused by its source (queue full), or with no active
-    // source, still counts as one not delivered.
+    // source, still counts as one not delivered. The work runs to the
+    // window's end.
     let refused = spread_work(&mut sim, spec, |sim| tell(sim, "measure"));
-    sim.run_until(end);
     let window = sim.counters.since(&before);
     let leafset_correct_fraction = sim.leafset_correct_fraction();
     let table_fill = sim.table_fill();
