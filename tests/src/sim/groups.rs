@@ -20,8 +20,9 @@ use super::{DetMap, Sim, SimNode, SimScribe};
 pub const SIM_CHILDREN: usize = 16;
 /// Trees a simulated node may be on. Measured (`trees_per_node_max` in
 /// the report): at most 16 in the 2,000-node churn hour (mean 3.5), but
-/// 42 in Scribe's setting at 10,000 nodes (mean 6.0: proximity makes a
-/// few central nodes everyone's next hop, so forwarders for many trees).
+/// 42 in Scribe's setting at 10,000 nodes (mean 6.0) and 63 at 100,000
+/// (mean 5.6): proximity makes a few central nodes everyone's next hop,
+/// so forwarders for many trees.
 pub const SIM_GROUPS: usize = 64;
 
 /// A member must have subscribed this long before a publication to be
