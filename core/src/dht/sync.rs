@@ -19,8 +19,9 @@ use core::time::Duration;
 use heapless::Vec;
 
 use super::msg::{LISTING_ENTRY, Msg, listing_entries};
+use super::put::id_tag;
 use super::store::{Meta, Store};
-use super::{Deferred, Dht, id_tag};
+use super::{Deferred, Dht};
 use crate::id::{Distance, Id};
 use crate::leaf_set::NODE_SET_CAPACITY;
 use crate::node::Kbr;

@@ -1,0 +1,221 @@
+//! Gets: the client's command, answers at the root or on the way (PAST
+//! §4's caching along the route), asking the next replica before saying
+//! not found, and the client's check of what comes back.
+
+use super::msg::{self, Msg};
+use super::send::{Deferred, encode_and_route};
+use super::{Dht, DhtError, DhtEvent, LOOKUP_APP, Meta, OpId, OpKind, Store};
+use crate::id::Id;
+use crate::node::Kbr;
+use crate::peer::Peer;
+use crate::time::Instant;
+
+impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
+    /// Looks `key` up. Completes with [`DhtEvent::Found`],
+    /// [`DhtEvent::NotFound`] or [`DhtEvent::GetTimedOut`].
+    pub fn get(&mut self, now: Instant, node: &mut impl Kbr, key: Id) -> Result<OpId, DhtError> {
+        self.start_get(now, node, key, false)
+    }
+
+    /// Looks up a content-hash key: a value that does not hash to `key` is
+    /// refused even if it claims not to be content-addressed.
+    pub fn get_content(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+    ) -> Result<OpId, DhtError> {
+        self.start_get(now, node, key, true)
+    }
+
+    pub(super) fn start_get(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        content: bool,
+    ) -> Result<OpId, DhtError> {
+        let op = self.admit_op(node)?;
+        let msg = Msg::Get {
+            op,
+            key,
+            min_version: 0,
+            tried: 0,
+            client: None,
+        };
+        encode_and_route(node, now, None, key, LOOKUP_APP, &msg, &mut self.stats)
+            .map_err(|_| DhtError::Busy)?;
+        let kind = OpKind::Get {
+            min_version: 0,
+            content,
+            retried: false,
+        };
+        self.push_op(now, op, key, kind);
+        Ok(OpId(op))
+    }
+
+    /// Caches a copy met on a lookup's path, after checking a content hash;
+    /// a replica's own copy needs none.
+    pub(super) fn cache_copy(&mut self, now: Instant, key: Id, meta: Meta, value: &[u8]) {
+        if meta.content && Id::sha1(value) != key {
+            self.stats.forged += 1;
+            return;
+        }
+        if self.store.get(key).is_none() {
+            self.cache
+                .insert(key, meta, value, now, self.config.cache_ttl);
+        }
+    }
+
+    /// A get at the key's root (or at the next replica, `tried` of them
+    /// having lacked it): answer, or ask the next replica, or say not found.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_get(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        source: Peer,
+        op: u64,
+        key: Id,
+        min_version: u64,
+        tried: u8,
+        client: Option<Peer>,
+    ) {
+        let client = client.unwrap_or(source);
+        let on_the_way = tried & msg::ON_THE_WAY != 0;
+        let tried = tried & !msg::ON_THE_WAY;
+        self.stats.gets_on_the_way += u64::from(on_the_way);
+        // On the way, only a replica's copy answers: a spare's or one being
+        // handed off is not kept up to date.
+        let stored = self
+            .store
+            .get(key)
+            .map(|it| it.meta.version)
+            .filter(|_| !on_the_way || self.is_replica(node, key));
+        let cached = self.cache.get(key, now).map(|it| it.meta.version);
+        let best = match (stored, cached) {
+            (Some(s), Some(c)) if c > s => Some((c, true)),
+            (Some(s), _) => Some((s, false)),
+            (None, c) => c.map(|c| (c, true)),
+        };
+        if let Some((_, from_cache)) = best.filter(|(v, _)| *v >= min_version) {
+            self.stats.gets_served += 1;
+            self.stats.gets_served_from_cache += u64::from(from_cache);
+            self.stats.gets_answered_on_the_way += u64::from(on_the_way);
+            let answer = Deferred::Value {
+                to: client,
+                op,
+                key,
+                from_cache,
+            };
+            self.send(now, node, answer);
+            // PAST §4: the node before us on the path caches it for
+            // later lookups (the client caches what it gets itself).
+            if source.id != client.id && tried == 0 && !self.config.cache_ttl.is_zero() {
+                self.send(now, node, Deferred::CachePush { to: source, key });
+            }
+            return;
+        }
+        let pointer = self
+            .sync
+            .pointers
+            .iter()
+            .find(|p| p.key == key && p.version >= min_version)
+            .map(|p| p.holder);
+        if let Some(holder) = pointer.filter(|_| !on_the_way) {
+            // Our replica lives at `holder`: it answers.
+            let fwd = Deferred::Get {
+                to: Some(holder),
+                op,
+                key,
+                min_version,
+                tried,
+                client,
+            };
+            self.send(now, node, fwd);
+            return;
+        }
+        let own = node.own().id;
+        if on_the_way {
+            // Handed over on the way (the Lookups forwarder) and not here:
+            // send it on towards the root.
+            let fwd = Deferred::Get {
+                to: None,
+                op,
+                key,
+                min_version,
+                tried,
+                client,
+            };
+            self.send(now, node, fwd);
+            return;
+        }
+        // A replica that just joined may not have been given the value
+        // yet: ask the others before saying it does not exist.
+        let next = node
+            .replica_set(key, self.config.replicas)
+            .into_iter()
+            .filter(|p| p.id != own && p.id != source.id && p.id != client.id)
+            .nth(usize::from(tried));
+        let tried = tried.saturating_add(1);
+        match next {
+            Some(to) if usize::from(tried) < self.config.replicas => {
+                let fwd = Deferred::Get {
+                    to: Some(to),
+                    op,
+                    key,
+                    min_version,
+                    tried,
+                    client,
+                };
+                self.send(now, node, fwd);
+            }
+            _ => {
+                self.send(
+                    now,
+                    node,
+                    Deferred::NotFound {
+                        to: client,
+                        op,
+                        key,
+                    },
+                );
+            }
+        }
+    }
+
+    pub(super) fn on_value<'b>(
+        &mut self,
+        op: u64,
+        key: Id,
+        meta: Meta,
+        cached: bool,
+        value: &'b [u8],
+    ) -> Option<DhtEvent<'b>> {
+        let i = self.find_op(op, key, |k| matches!(k, OpKind::Get { .. }))?;
+        let OpKind::Get {
+            min_version,
+            content,
+            ..
+        } = self.ops[i].kind
+        else {
+            return None;
+        };
+        if (meta.content || content) && Id::sha1(value) != key {
+            // Refused; the retry (or the timeout) settles the operation.
+            self.stats.forged += 1;
+            return None;
+        }
+        if meta.version < min_version {
+            return None;
+        }
+        self.ops.swap_remove(i);
+        Some(DhtEvent::Found {
+            op: OpId(op),
+            key,
+            version: meta.version,
+            cached,
+            value,
+        })
+    }
+}

@@ -1,0 +1,328 @@
+//! Puts: the client's command, the root's store and copies to the replica
+//! set (PAST §2.2), the replicas' acknowledgements, and making room.
+
+use super::msg::{Msg, Outcome};
+use super::send::{Deferred, encode_and_route};
+use super::{
+    APP, Dht, DhtError, DhtEvent, MAX_EVENTS, Meta, Op, OpId, OpKind, PutError, Store, StoreError,
+    sync,
+};
+use crate::id::{Distance, Id};
+use crate::node::Kbr;
+use crate::peer::Peer;
+use crate::time::Instant;
+
+/// A short tag of an id, enough to tell a handful of replicas apart.
+pub(super) fn id_tag(id: Id) -> u32 {
+    let b = id.to_bytes();
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]]) ^ u32::from_be_bytes([b[16], b[17], b[18], b[19]])
+}
+
+impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
+    /// Stores `value` under `key` at `version` on the key's replica set.
+    /// Completes with [`DhtEvent::Stored`] or [`DhtEvent::PutFailed`].
+    pub fn put(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        version: u64,
+        value: &[u8],
+    ) -> Result<OpId, DhtError> {
+        let meta = Meta {
+            version,
+            ..Meta::default()
+        };
+        self.start_put(now, node, key, meta, value)
+    }
+
+    /// Stores `value` under its content hash, key = SHA-1(value), which
+    /// every node checks. Returns the key with the operation.
+    pub fn put_content(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        value: &[u8],
+    ) -> Result<(Id, OpId), DhtError> {
+        let key = Id::sha1(value);
+        let meta = Meta {
+            content: true,
+            ..Meta::default()
+        };
+        Ok((key, self.start_put(now, node, key, meta, value)?))
+    }
+
+    pub(super) fn admit_op(&mut self, node: &impl Kbr) -> Result<u64, DhtError> {
+        if self.config.replicas >= node.leaf_set_half() {
+            // No replica set could be kept in sync (`DhtConfig::replicas`).
+            return Err(DhtError::BadConfig);
+        }
+        if !node.is_active() {
+            return Err(DhtError::NotActive);
+        }
+        if self.ops.is_full() || self.events.len() + self.ops.len() >= MAX_EVENTS {
+            return Err(DhtError::Busy);
+        }
+        // 0 names maintenance traffic, never an operation.
+        Ok(self.rng.next_u64().max(1))
+    }
+
+    pub(super) fn start_put(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+    ) -> Result<OpId, DhtError> {
+        let max = Self::max_value_len(node);
+        if value.len() > max {
+            return Err(DhtError::ValueTooLarge { max });
+        }
+        let op = self.admit_op(node)?;
+        let msg = Msg::Put {
+            op,
+            key,
+            meta,
+            value,
+        };
+        encode_and_route(node, now, None, key, APP, &msg, &mut self.stats)
+            .map_err(|_| DhtError::Busy)?;
+        // An overlay smaller than k stores the value on every node; it can
+        // not give more acks than it has nodes. The leaf set knows the whole
+        // ring exactly when it covers every key (fewer than L + 1 nodes).
+        let mut quorum = self.config.quorum;
+        if node.covers(key) && node.covers(key.wrapping_add(Distance::HALF_RING)) {
+            quorum = quorum.min(node.replica_set(key, self.config.replicas).len());
+        }
+        let kind = OpKind::Put {
+            version: meta.version,
+            acks: 0,
+            ackers: [0; 8],
+            quorum: quorum.clamp(1, usize::from(u8::MAX)) as u8,
+        };
+        self.push_op(now, op, key, kind);
+        Ok(OpId(op))
+    }
+
+    pub(super) fn push_op(&mut self, now: Instant, id: u64, key: Id, kind: OpKind) {
+        let deadline = now + self.config.op_timeout;
+        // Room was checked in admit_op.
+        let _ = self.ops.push(Op {
+            id,
+            key,
+            deadline,
+            kind,
+        });
+    }
+
+    /// A client's put at the key's root: store, acknowledge, and copy to
+    /// the rest of the replica set (PAST §2.2).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_put(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        client: Peer,
+        op: u64,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+    ) {
+        let outcome = self.accept(node, key, meta, value);
+        if outcome == Outcome::Full && self.divert(now, node, key, meta, value, op, Some(client)) {
+            // The value is held for us elsewhere; that node acknowledges.
+            self.copy_to_replicas(now, node, client, op, key, meta, value);
+            return;
+        }
+        let version = meta.version;
+        self.send(
+            now,
+            node,
+            Deferred::Ack {
+                to: client,
+                op,
+                key,
+                version,
+                outcome,
+            },
+        );
+        if outcome == Outcome::Stored {
+            self.copy_to_replicas(now, node, client, op, key, meta, value);
+        }
+    }
+
+    /// The root's copies to the rest of the replica set, and to the eager
+    /// spares (which ack nobody).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn copy_to_replicas(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        client: Peer,
+        op: u64,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+    ) {
+        let own = node.own().id;
+        let k = self.config.replicas;
+        for (rank, p) in node
+            .replica_set(key, self.maintained(node))
+            .into_iter()
+            .enumerate()
+        {
+            if p.id == own {
+                continue;
+            }
+            // An eager spare's copy is maintenance: it acks nobody.
+            let (op, client) = if rank < k {
+                (op, Some(client))
+            } else {
+                (0, None)
+            };
+            let msg = Msg::Store {
+                op,
+                key,
+                meta,
+                cache: false,
+                client,
+                value,
+            };
+            if encode_and_route(node, now, Some(p), key, APP, &msg, &mut self.stats).is_err() {
+                let push = Deferred::Push {
+                    to: Some(p),
+                    key,
+                    op,
+                    client,
+                };
+                self.defer(now, push);
+            }
+        }
+    }
+
+    /// Stores a replica's copy after checking a content hash (a spare
+    /// makes room for it in a full store).
+    pub(super) fn accept(&mut self, node: &impl Kbr, key: Id, meta: Meta, value: &[u8]) -> Outcome {
+        if meta.content && Id::sha1(value) != key {
+            self.stats.forged += 1;
+            return Outcome::Forged;
+        }
+        // Held through a pointer: as good as stored here.
+        if let Some(p) = self.sync.pointers.iter().find(|p| p.key == key) {
+            if p.version > meta.version {
+                self.stats.stale_refused += 1;
+                return Outcome::Stale { current: p.version };
+            }
+            if p.version == meta.version && self.store.get(key).is_none() {
+                return Outcome::Stored;
+            }
+        }
+        let mut inserted = self.store.insert(key, meta, value);
+        if inserted == Err(StoreError::Full) && self.evict_spare(node) {
+            inserted = self.store.insert(key, meta, value);
+        }
+        match inserted {
+            Ok(()) => {
+                self.stats.stored += 1;
+                Outcome::Stored
+            }
+            Err(StoreError::Stale { current }) => {
+                self.stats.stale_refused += 1;
+                Outcome::Stale { current }
+            }
+            Err(StoreError::Full) => {
+                self.stats.full_refused += 1;
+                Outcome::Full
+            }
+        }
+    }
+
+    /// Removes the spare copy farthest from this node, if it holds one.
+    pub(super) fn evict_spare(&mut self, node: &impl Kbr) -> bool {
+        let mine = sync::Responsibility::of(node, self.config.replicas, self.config.spares);
+        let own = node.own().id;
+        let mut victim: Option<Id> = None;
+        let mut cur = self.store.first_from(Id::ZERO);
+        while let Some((key, meta)) = cur {
+            cur = self.store.next_after(key);
+            let spare = !meta.diverted && !mine.holds(node, key) && mine.keeps(node, key);
+            let farther = victim.is_none_or(|v| key.ring_distance(own) > v.ring_distance(own));
+            if spare && farther {
+                victim = Some(key);
+            }
+        }
+        let Some(key) = victim else { return false };
+        self.store.remove(key);
+        self.stats.spares_evicted += 1;
+        true
+    }
+
+    pub(super) fn on_store_ack(
+        &mut self,
+        source: Peer,
+        op: u64,
+        key: Id,
+        version: u64,
+        outcome: Outcome,
+    ) -> Option<DhtEvent<'static>> {
+        if op == 0 {
+            // The ack of a value handed off: the replica holds it.
+            let held = match outcome {
+                Outcome::Stored => Some(version),
+                Outcome::Stale { current } => Some(current),
+                _ => None,
+            };
+            if let Some(v) = held {
+                self.sync.confirm_key(source, key, v);
+            }
+            return None;
+        }
+        let i = self.find_op(op, key, |k| matches!(k, OpKind::Put { .. }))?;
+        let OpKind::Put {
+            version: v,
+            acks,
+            ackers,
+            quorum,
+        } = &mut self.ops[i].kind
+        else {
+            return None;
+        };
+        if *v != version {
+            return None;
+        }
+        let error = match outcome {
+            Outcome::Stored => {
+                let tag = id_tag(source.id);
+                let n = usize::from(*acks);
+                if ackers[..n.min(8)].contains(&tag) {
+                    return None;
+                }
+                if n < 8 {
+                    ackers[n] = tag;
+                }
+                *acks += 1;
+                if *acks < *quorum {
+                    return None;
+                }
+                let replicas = *acks;
+                self.ops.swap_remove(i);
+                return Some(DhtEvent::Stored {
+                    op: OpId(op),
+                    key,
+                    replicas,
+                });
+            }
+            // A full replica does not count; the others may still do.
+            Outcome::Full => return None,
+            Outcome::Stale { current } => PutError::Stale { current },
+            Outcome::Forged => PutError::Forged,
+        };
+        self.ops.swap_remove(i);
+        Some(DhtEvent::PutFailed {
+            op: OpId(op),
+            key,
+            error,
+        })
+    }
+}
