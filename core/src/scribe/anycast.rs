@@ -5,7 +5,10 @@
 use heapless::Vec;
 
 use super::msg::{ANYCAST_OVERHEAD, Msg, visit_tag};
-use super::{Acceptor, AnycastError, AnycastId, Scribe, ScribeEvent};
+use super::{
+    Acceptor, AnycastError, AnycastId, Pending, ROUTE_APP, Scribe, ScribeError, ScribeEvent, ready,
+    send,
+};
 use crate::id::Id;
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
@@ -37,6 +40,48 @@ impl<'a> Walk<'a> {
 }
 
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
+    /// Offers `data` to one member of `group` that accepts it. The outcome
+    /// comes as [`ScribeEvent::AnycastAccepted`] or
+    /// [`ScribeEvent::AnycastFailed`].
+    pub fn anycast(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+        data: &[u8],
+    ) -> Result<AnycastId, ScribeError> {
+        ready(node, data, self.max_anycast_len(node))?;
+        if self.pending.is_full() {
+            return Err(ScribeError::Busy);
+        }
+        let op = AnycastId(self.fresh_id(node.own().id));
+        let walk = Walk {
+            group,
+            op,
+            origin: node.own(),
+            budget: self.config.anycast_budget,
+            visited: &[],
+            data,
+        };
+        let deadline = now + self.config.anycast_timeout;
+        let _ = self.pending.push(Pending {
+            op,
+            group,
+            deadline,
+        });
+        if self.find(group).is_some() {
+            self.walk(now, node, walk);
+        } else {
+            let m = walk.msg(0);
+            self.stats.anycasts_sent += 1;
+            if let Err(e) = send(node, now, None, group, ROUTE_APP, &m, &mut self.stats) {
+                self.pending.pop();
+                return Err(ScribeError::Overlay(e));
+            }
+        }
+        Ok(op)
+    }
+
     /// One step of the depth-first walk at a tree node.
     pub(super) fn walk(&mut self, now: Instant, node: &mut impl Kbr, w: Walk<'_>) {
         let Some(gi) = self.find(w.group) else {

@@ -2,12 +2,15 @@
 //! the way or at the root, adoption with bounded fan-out, parents heard
 //! through heartbeats, pruning, and the root following the overlay.
 
-use super::msg::{Epoch, Msg, ON_THE_WAY, PUSHED, SILENT, put_beat_entry};
+use super::msg::{
+    self, Epoch, FLAGS_AT, Msg, ON_THE_WAY, PUSHED, SILENT, is_subscribe, put_beat_entry,
+};
 use super::tree::{DETACHED, Group};
-use super::{Acceptor, BEAT_ENTRY, Scribe, ScribeError, ScribeEvent};
+use super::{Acceptor, BEAT_ENTRY, ROUTE_APP, Scribe, ScribeError, ScribeEvent};
 use crate::id::Id;
-use crate::node::Kbr;
+use crate::node::{ForwardHop, Forwarder, Kbr, Verdict};
 use crate::peer::Peer;
+use crate::routing::NextHop;
 use crate::time::Instant;
 use core::time::Duration;
 use heapless::Vec;
@@ -25,6 +28,50 @@ pub(super) struct Sub {
 }
 
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
+    /// Joins `group` as a member. A node already on its tree (as a
+    /// forwarder) only becomes a member; otherwise a subscribe is routed
+    /// toward the group id. [`ScribeEvent::Attached`] follows once the node
+    /// has a way to the root.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+    ) -> Result<(), ScribeError> {
+        if !node.is_active() {
+            return Err(ScribeError::NotActive);
+        }
+        if let Some(gi) = self.find(group) {
+            let g = &mut self.groups[gi];
+            g.member = true;
+            if g.attached() && !g.announced {
+                g.announced = true;
+                self.push_event(ScribeEvent::Attached { group });
+            }
+            return Ok(());
+        }
+        let gi = self.add_group(now, group, true)?;
+        self.attach(now, node, gi, None, false);
+        Ok(())
+    }
+
+    /// Leaves `group`. The node stays on the tree while it has children
+    /// (as a forwarder) and prunes itself otherwise.
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+    ) -> Result<(), ScribeError> {
+        let gi = self
+            .find(group)
+            .filter(|&gi| self.groups[gi].member)
+            .ok_or(ScribeError::NotSubscribed)?;
+        self.groups[gi].member = false;
+        self.prune(now, node, gi);
+        Ok(())
+    }
+
     /// A subscribe that reached this node (on the way, as the group id's
     /// root, or pushed down by a full parent).
     pub(super) fn on_subscribe(
@@ -453,3 +500,31 @@ pub(super) fn stands_in_as_root(node: &impl Kbr, group: Id) -> bool {
 
 /// How many suspects closer to a group id a node looks past.
 const STAND_IN_DEPTH: usize = 4;
+
+/// The forwarder that lets the tree meet subscribes and anycasts: at each
+/// node on the way (not the sender, not the root) it hands them to Scribe.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Joins;
+
+impl Forwarder for Joins {
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        if hop.app != ROUTE_APP || hop.hops == 0 || !msg::is_taken_on_the_way(hop.payload) {
+            return Verdict::Continue;
+        }
+        // At the root the overlay delivers. Where the overlay would hold a
+        // subscribe because a closer node is suspected, this node is the
+        // best live root: it takes the subscribe now, so a tree whose
+        // root failed heals before the overlay confirms the failure.
+        let stand_in = hop.closer_suspected && is_subscribe(hop.payload);
+        if hop.next_hop == NextHop::Local && !stand_in {
+            return Verdict::Continue;
+        }
+        match hop.payload.get_mut(FLAGS_AT) {
+            Some(flags) => {
+                *flags |= ON_THE_WAY;
+                Verdict::Deliver
+            }
+            None => Verdict::Continue,
+        }
+    }
+}

@@ -160,29 +160,32 @@ mod membership;
 pub(crate) mod msg;
 mod publish;
 mod tree;
+mod types;
 
-use core::fmt;
 use core::time::Duration;
 
 use heapless::{Deque, Vec};
 
 use crate::id::Id;
 use crate::node::{AppPolicy, CommandError, Event, Kbr};
-use crate::node::{ForwardHop, Forwarder, Verdict};
 use crate::peer::Peer;
-use crate::routing::NextHop;
 use crate::time::Instant;
 use crate::wire::AppId;
 
+pub use membership::Joins;
 pub use msg::{
     ANYCAST_OVERHEAD, Epoch, PUBLISH_OVERHEAD, anycast_of, data_of, is_anycast, is_anycast_reply,
     is_subscribe, subscribe_of,
 };
 pub use tree::{DETACHED, Group};
+pub use types::{
+    AcceptWith, Acceptor, AnycastError, AnycastId, Members, ScribeConfig, ScribeError, ScribeEvent,
+    ScribeStats, Upcall,
+};
 
 use anycast::Walk;
 use ctl::{Ctl, send, send_ctl};
-use msg::{BEAT_ENTRY, FLAGS_AT, Msg, ON_THE_WAY, beat_entries};
+use msg::{BEAT_ENTRY, Msg, ON_THE_WAY, beat_entries};
 use publish::{Came, Kept, Spreading};
 
 /// Scribe's tree traffic (end-node: sent straight to a parent or child,
@@ -215,267 +218,6 @@ const BEAT_ROUND: usize = 64;
 /// A group's id: the SHA-1 of its name.
 pub fn group_id(name: &[u8]) -> Id {
     Id::sha1(name)
-}
-
-/// Settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScribeConfig {
-    /// A child that hears nothing from its parent for this long subscribes
-    /// again; parents beat twice per period, so one lost beat is no alarm.
-    pub heartbeat: Duration,
-    /// A subscribe nobody answered is sent again after this long.
-    pub subscribe_retry: Duration,
-    /// An anycast with no answer by then fails.
-    pub anycast_timeout: Duration,
-    /// Depth past which a node assumes its parent chain loops and rejoins.
-    pub max_depth: u8,
-    /// Tree hops an anycast may take before it gives up.
-    pub anycast_budget: u8,
-    /// How far back a re-attached subtree is sent the publications it may
-    /// have missed. The default covers the overlay's confirmation of a
-    /// failed root (lease plus a probe cycle, about 54 s by default), during
-    /// which publications reach only part of the tree.
-    pub replay: Duration,
-}
-
-impl Default for ScribeConfig {
-    fn default() -> Self {
-        ScribeConfig {
-            heartbeat: Duration::from_secs(4),
-            subscribe_retry: Duration::from_secs(3),
-            anycast_timeout: Duration::from_secs(10),
-            max_depth: 40,
-            anycast_budget: 64,
-            replay: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Why a command was refused. Nothing changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScribeError {
-    /// The node is not active yet.
-    NotActive,
-    /// The node is on `GROUPS` trees already.
-    TooManyGroups,
-    /// This node is not a member of the group.
-    NotSubscribed,
-    /// The payload is over the limit (see [`Scribe::max_publish_len`]).
-    PayloadTooLarge {
-        /// The limit.
-        max: usize,
-    },
-    /// [`MAX_ANYCASTS`] anycasts are in flight.
-    Busy,
-    /// The node refused to send (its queue is full).
-    Overlay(CommandError),
-    /// A setting is out of range.
-    BadConfig,
-}
-
-impl fmt::Display for ScribeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ScribeError::NotActive => f.write_str("the node is not active"),
-            ScribeError::TooManyGroups => f.write_str("the node is on as many trees as it can"),
-            ScribeError::NotSubscribed => f.write_str("not a member of the group"),
-            ScribeError::PayloadTooLarge { max } => write!(f, "payload over {max} bytes"),
-            ScribeError::Busy => f.write_str("too many anycasts in flight"),
-            ScribeError::Overlay(e) => write!(f, "the node refused to send: {e}"),
-            ScribeError::BadConfig => f.write_str("invalid Scribe configuration"),
-        }
-    }
-}
-
-impl core::error::Error for ScribeError {}
-
-/// Names one anycast of this node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AnycastId(pub u64);
-
-/// Why an anycast found nobody.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AnycastError {
-    /// The walk covered the tree (or its budget) and no member accepted,
-    /// or the group has no tree.
-    NoneAccepted,
-    /// No answer in time.
-    TimedOut,
-}
-
-/// What Scribe tells the application.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScribeEvent<'a> {
-    /// This member is on the group's tree with a way to its root.
-    Attached {
-        /// The group.
-        group: Id,
-    },
-    /// A publication for a group this node is a member of (once each).
-    Delivered {
-        /// The group.
-        group: Id,
-        /// The publication's id (unique per publisher).
-        id: u64,
-        /// The payload.
-        data: &'a [u8],
-    },
-    /// A member accepted this node's anycast.
-    AnycastAccepted {
-        /// The anycast.
-        op: AnycastId,
-        /// The group.
-        group: Id,
-        /// The member that accepted.
-        by: Peer,
-    },
-    /// This node's anycast found no member.
-    AnycastFailed {
-        /// The anycast.
-        op: AnycastId,
-        /// The group.
-        group: Id,
-        /// Why.
-        error: AnycastError,
-    },
-}
-
-/// What [`Scribe::handle_event`] hands back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Upcall<'a> {
-    /// A node event that is not Scribe's.
-    Overlay(Event<'a>),
-    /// Scribe's own news.
-    Scribe(ScribeEvent<'a>),
-}
-
-/// The application's predicate for anycasts (the seed's "DFS with
-/// predicate"): a member that returns `true` takes the message (and has
-/// it: `data` is the payload).
-pub trait Acceptor {
-    /// Whether this member takes an anycast to `group`.
-    fn accept(&mut self, group: Id, data: &[u8]) -> bool;
-}
-
-/// Every member accepts every anycast.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Members;
-
-impl Acceptor for Members {
-    fn accept(&mut self, _group: Id, _data: &[u8]) -> bool {
-        true
-    }
-}
-
-/// A closure as the predicate.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AcceptWith<F>(pub F);
-
-impl<F: FnMut(Id, &[u8]) -> bool> Acceptor for AcceptWith<F> {
-    fn accept(&mut self, group: Id, data: &[u8]) -> bool {
-        (self.0)(group, data)
-    }
-}
-
-/// The forwarder that lets the tree meet subscribes and anycasts: at each
-/// node on the way (not the sender, not the root) it hands them to Scribe.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Joins;
-
-impl Forwarder for Joins {
-    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
-        if hop.app != ROUTE_APP || hop.hops == 0 || !msg::is_taken_on_the_way(hop.payload) {
-            return Verdict::Continue;
-        }
-        // At the root the overlay delivers. Where the overlay would hold a
-        // subscribe because a closer node is suspected, this node is the
-        // best live root: it takes the subscribe now, so a tree whose
-        // root failed heals before the overlay confirms the failure.
-        let stand_in = hop.closer_suspected && is_subscribe(hop.payload);
-        if hop.next_hop == NextHop::Local && !stand_in {
-            return Verdict::Continue;
-        }
-        match hop.payload.get_mut(FLAGS_AT) {
-            Some(flags) => {
-                *flags |= ON_THE_WAY;
-                Verdict::Deliver
-            }
-            None => Verdict::Continue,
-        }
-    }
-}
-
-/// Counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScribeStats {
-    /// Subscribes sent (routed one hop at a time, or pushed down).
-    pub subscribes_sent: u64,
-    /// Subscribes a full node passed down to a child.
-    pub pushed_down: u64,
-    /// Heartbeat datagrams sent (each for all groups shared with a child).
-    pub beats_sent: u64,
-    /// Publications sent down to children.
-    pub data_sent: u64,
-    /// Publications delivered to this node's application.
-    pub delivered: u64,
-    /// Copies of a publication seen again (not delivered twice).
-    pub duplicates: u64,
-    /// Leaves sent (prunes and corrections).
-    pub leaves_sent: u64,
-    /// Anycast messages sent (routed hops and tree steps).
-    pub anycasts_sent: u64,
-    /// Anycasts this node's members accepted.
-    pub anycasts_accepted: u64,
-    /// Times a parent went quiet and this node subscribed again.
-    pub parent_losses: u64,
-    /// Late heartbeats this node asked its parents for.
-    pub beats_asked: u64,
-    /// Times a depth past the limit broke a loop.
-    pub loops_broken: u64,
-    /// Times the root's epoch stood still under a live parent (a cut or
-    /// looping chain) and this node subscribed again.
-    pub stale_paths: u64,
-    /// Subscribes not taken because the node was on `GROUPS` trees.
-    pub refused: u64,
-    /// Publications for a group with no tree at its root.
-    pub without_tree: u64,
-    /// Messages the node would not take (its queue was full).
-    pub dropped: u64,
-    /// Payloads that did not decode.
-    pub malformed: u64,
-    /// Recent publications sent again: down to re-attached children, or
-    /// up to a new parent.
-    pub replayed: u64,
-    /// Datagrams and bytes Scribe sent.
-    pub sent: u64,
-    /// Bytes of those.
-    pub sent_bytes: u64,
-}
-
-impl core::ops::AddAssign for ScribeStats {
-    /// Sums counters (of several nodes, say).
-    fn add_assign(&mut self, o: ScribeStats) {
-        self.subscribes_sent += o.subscribes_sent;
-        self.pushed_down += o.pushed_down;
-        self.beats_sent += o.beats_sent;
-        self.data_sent += o.data_sent;
-        self.delivered += o.delivered;
-        self.duplicates += o.duplicates;
-        self.leaves_sent += o.leaves_sent;
-        self.anycasts_sent += o.anycasts_sent;
-        self.anycasts_accepted += o.anycasts_accepted;
-        self.parent_losses += o.parent_losses;
-        self.beats_asked += o.beats_asked;
-        self.loops_broken += o.loops_broken;
-        self.stale_paths += o.stale_paths;
-        self.refused += o.refused;
-        self.without_tree += o.without_tree;
-        self.dropped += o.dropped;
-        self.malformed += o.malformed;
-        self.replayed += o.replayed;
-        self.sent += o.sent;
-        self.sent_bytes += o.sent_bytes;
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -594,108 +336,6 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     }
 
     // ----- commands -----
-
-    /// Joins `group` as a member. A node already on its tree (as a
-    /// forwarder) only becomes a member; otherwise a subscribe is routed
-    /// toward the group id. [`ScribeEvent::Attached`] follows once the node
-    /// has a way to the root.
-    pub fn subscribe(
-        &mut self,
-        now: Instant,
-        node: &mut impl Kbr,
-        group: Id,
-    ) -> Result<(), ScribeError> {
-        if !node.is_active() {
-            return Err(ScribeError::NotActive);
-        }
-        if let Some(gi) = self.find(group) {
-            let g = &mut self.groups[gi];
-            g.member = true;
-            if g.attached() && !g.announced {
-                g.announced = true;
-                self.push_event(ScribeEvent::Attached { group });
-            }
-            return Ok(());
-        }
-        let gi = self.add_group(now, group, true)?;
-        self.attach(now, node, gi, None, false);
-        Ok(())
-    }
-
-    /// Leaves `group`. The node stays on the tree while it has children
-    /// (as a forwarder) and prunes itself otherwise.
-    pub fn unsubscribe(
-        &mut self,
-        now: Instant,
-        node: &mut impl Kbr,
-        group: Id,
-    ) -> Result<(), ScribeError> {
-        let gi = self
-            .find(group)
-            .filter(|&gi| self.groups[gi].member)
-            .ok_or(ScribeError::NotSubscribed)?;
-        self.groups[gi].member = false;
-        self.prune(now, node, gi);
-        Ok(())
-    }
-
-    /// Sends `data` to every member of `group` (through its root); the
-    /// publication's id, which members see in [`ScribeEvent::Delivered`].
-    pub fn publish(
-        &mut self,
-        now: Instant,
-        node: &mut impl Kbr,
-        group: Id,
-        data: &[u8],
-    ) -> Result<u64, ScribeError> {
-        ready(node, data, self.max_publish_len(node))?;
-        let id = self.fresh_id(node.own().id);
-        let m = Msg::Publish { group, id, data };
-        send(node, now, None, group, APP, &m, &mut self.stats).map_err(ScribeError::Overlay)?;
-        Ok(id)
-    }
-
-    /// Offers `data` to one member of `group` that accepts it. The outcome
-    /// comes as [`ScribeEvent::AnycastAccepted`] or
-    /// [`ScribeEvent::AnycastFailed`].
-    pub fn anycast(
-        &mut self,
-        now: Instant,
-        node: &mut impl Kbr,
-        group: Id,
-        data: &[u8],
-    ) -> Result<AnycastId, ScribeError> {
-        ready(node, data, self.max_anycast_len(node))?;
-        if self.pending.is_full() {
-            return Err(ScribeError::Busy);
-        }
-        let op = AnycastId(self.fresh_id(node.own().id));
-        let walk = Walk {
-            group,
-            op,
-            origin: node.own(),
-            budget: self.config.anycast_budget,
-            visited: &[],
-            data,
-        };
-        let deadline = now + self.config.anycast_timeout;
-        let _ = self.pending.push(Pending {
-            op,
-            group,
-            deadline,
-        });
-        if self.find(group).is_some() {
-            self.walk(now, node, walk);
-        } else {
-            let m = walk.msg(0);
-            self.stats.anycasts_sent += 1;
-            if let Err(e) = send(node, now, None, group, ROUTE_APP, &m, &mut self.stats) {
-                self.pending.pop();
-                return Err(ScribeError::Overlay(e));
-            }
-        }
-        Ok(op)
-    }
 
     /// Sends a small protocol message straight to `to`, waiting for queue
     /// room if the node has none.

@@ -5,7 +5,7 @@
 use heapless::Vec;
 
 use super::msg::Msg;
-use super::{APP, Acceptor, PACE, Scribe, ScribeEvent, Upcall, send};
+use super::{APP, Acceptor, PACE, Scribe, ScribeError, ScribeEvent, Upcall, ready, send};
 use crate::id::Id;
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
@@ -45,6 +45,22 @@ pub(super) struct Kept {
 }
 
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
+    /// Sends `data` to every member of `group` (through its root); the
+    /// publication's id, which members see in [`ScribeEvent::Delivered`].
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+        data: &[u8],
+    ) -> Result<u64, ScribeError> {
+        ready(node, data, self.max_publish_len(node))?;
+        let id = self.fresh_id(node.own().id);
+        let m = Msg::Publish { group, id, data };
+        send(node, now, None, group, APP, &m, &mut self.stats).map_err(ScribeError::Overlay)?;
+        Ok(id)
+    }
+
     /// Delivers publication `id` here if new (and this node is a member),
     /// and sends it on to the children it did not come from, and to the
     /// parent unless it came from there.
