@@ -86,7 +86,7 @@ impl Default for DhtConfig {
 pub enum DhtError {
     /// The node is not active.
     NotActive,
-    /// The value is over `max` bytes ([`Dht::max_value_len`]).
+    /// The value is over `max` bytes ([`Dht::max_value_len`](super::Dht::max_value_len)).
     ValueTooLarge {
         /// The largest value.
         max: usize,

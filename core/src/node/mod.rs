@@ -18,11 +18,13 @@ mod event;
 mod forwarding;
 mod graveyard;
 mod heard;
+mod join;
 mod kbr;
-mod maintenance;
+mod liveness;
 mod outbox;
 mod pool;
 mod probes;
+mod repair;
 mod stats;
 
 use core::net::SocketAddr;
@@ -41,17 +43,17 @@ pub use stats::{Drops, Stats};
 
 use crate::config::{Config, ConfigError};
 use crate::id::Id;
-use crate::leaf_set::{Insertion, LeafSet, NodeSet};
+use crate::leaf_set::{LeafSet, NodeSet};
 use crate::peer::Peer;
 use crate::rng::SmallRng;
 use crate::routing::{KeyRange, RoutingState};
-use crate::routing_table::{Considered, RoutingTable, Rtt};
+use crate::routing_table::RoutingTable;
 use crate::time::Instant;
 use crate::wire::{Body, EncodeError, Message};
 use event::Ev;
 use outbox::Out;
 use pool::{Pool, SlotState};
-use probes::{Probes, Purpose, SeenCache};
+use probes::{Probes, SeenCache};
 
 /// Where the node is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -591,95 +593,6 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     fn set_timer(&mut self, t: Timer, at: Option<Instant>) {
         self.timers[t as usize] = at;
-    }
-
-    /// Direct contact from `peer` proves it alive: refresh or add it to the
-    /// leaf set and offer it to the routing table (RTT still unknown).
-    /// Returns whether `peer` is new in the leaf set.
-    fn heard_from(&mut self, peer: Peer) -> bool {
-        self.heard(peer, false)
-    }
-
-    /// `peer` spoke; `fresh` when it answered our probe (its nonce proves
-    /// the datagram is not an old one).
-    pub(super) fn heard(&mut self, peer: Peer, fresh: bool) -> bool {
-        // Only an answer to the probe (its nonce) ends a probe: any other
-        // datagram may be an old copy from a node since gone (counting it
-        // kept dead members for good, sim_faults); it earns a new try, so
-        // a probe under way does not expire on a dead incarnation.
-        self.probes.heard_from(peer.id);
-        if !fresh && self.graveyard.contains(peer.id) {
-            // We declared it failed: a datagram delayed, duplicated or
-            // replayed must not bring it back, its answer to a probe will
-            // (found by the sim_faults fuzz target).
-            self.probe(peer, Purpose::Rtt, true);
-            return false;
-        }
-        if let Some((id, t)) = &mut self.right_watch {
-            if *id == peer.id {
-                *t = self.now;
-            }
-        }
-        // (Not fresh, it is not buried: checked above.)
-        if fresh && self.graveyard.exhume(peer.id) {
-            // One failed member is back: the others may be too (a healed
-            // partition). Ask them all now, not one per heartbeat.
-            let buried: heapless::Vec<Peer, { graveyard::GRAVEYARD }> =
-                self.graveyard.all().collect();
-            for p in buried {
-                self.probe(p, Purpose::Rtt, true);
-            }
-        }
-        let ins = self.insert_leaf(peer);
-        let added = ins.added;
-        if added && !fresh {
-            // What we heard may be an old datagram (delayed, duplicated,
-            // replayed) from a node that is gone: a new member proves it is
-            // alive by answering a probe, or is declared failed (found by
-            // the sim_faults fuzz target).
-            self.probe(peer, Purpose::LeafCandidate, false);
-        }
-        if added || ins.refreshed {
-            self.heard_lately.note(peer.id, self.now);
-        }
-        if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted && !added {
-            // A new entry with no measurement: measure it for proximity.
-            self.probe(peer, Purpose::Rtt, false);
-        }
-        added
-    }
-
-    /// Like [`Node::heard_from`], for a message whose sender may not know
-    /// us (a reply, a routed hop): a new leaf-set member is probed, so it
-    /// learns of us too and leaf sets stay symmetric. A joining node also
-    /// asks it for its leaf set and waits for its answer before activating.
-    fn heard_one_way(&mut self, peer: Peer) {
-        if self.heard_from(peer) {
-            let joining = self.phase == Phase::Joining;
-            if !self.probe(peer, Purpose::LeafCandidate, joining) {
-                // No room to tell it: a member it does not know of would
-                // make the leaf sets asymmetric. The next leaf set that
-                // lists it offers it again.
-                self.forget(peer);
-            }
-        }
-    }
-
-    fn insert_leaf(&mut self, peer: Peer) -> Insertion {
-        let ins = self.routing.leaf_set_mut().insert(peer);
-        if ins.added {
-            self.push_event(Ev::Update { peer, joined: true });
-        }
-        for e in ins.evicted() {
-            self.push_event(Ev::Update {
-                peer: e,
-                joined: false,
-            });
-        }
-        if ins.added {
-            self.refresh_right_watch();
-        }
-        ins
     }
 
     fn on_message(&mut self, from: SocketAddr, msg: Message<'_>) {

@@ -1,0 +1,276 @@
+//! Repair: candidates for the leaf set and the routing table (probed
+//! before they enter), eager leaf-set repair from members' leaf sets,
+//! lazy routing-table repair, proximity refinement and periodic
+//! maintenance (Pastry'01 §2.4, MSPastry §3).
+
+use core::net::SocketAddr;
+
+use heapless::Vec;
+
+use super::app::Forwarder;
+use super::heard::HeardLately;
+use super::outbox::Out;
+use super::probes::Purpose;
+use super::{Node, Timer};
+use crate::leaf_set::NODE_SET_CAPACITY;
+use crate::peer::Peer;
+use crate::routing_table::Rtt;
+use crate::wire::{LeafSetExchange, LeafSetView};
+
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
+    Node<HALF, ROWS, POOL, QUEUE, F>
+{
+    // ----- candidates -----
+
+    /// A node learned second-hand that may belong in the leaf set: probe it
+    /// first (it may be dead); it enters when it answers.
+    pub(super) fn offer_leaf_candidate(&mut self, p: Peer, want_leaf_set: bool) {
+        // A member we declared failed lately is still listed by others
+        // until they learn; probing it again on their word is wasted (the
+        // graveyard's own re-probes cover a healed partition).
+        if self.graveyard.contains(p.id) {
+            return;
+        }
+        if p.id == self.own().id || !self.routing.leaf_set().admits(p.id) {
+            return;
+        }
+        match self.routing.leaf_set().get(p.id).copied() {
+            // A member of one side that belongs on the other too (a small
+            // ring): as live as it is a member, so no probe; and at the
+            // address we know, not the one a third party gave.
+            Some(known) => {
+                self.insert_leaf(known);
+                self.refresh_right_watch();
+            }
+            None => {
+                self.probe(p, Purpose::LeafCandidate, want_leaf_set);
+            }
+        }
+    }
+
+    /// A node learned second-hand for the routing table: an empty slot
+    /// takes it at once (unmeasured); either way it is probed for its RTT,
+    /// while probe capacity allows, so a nearer node can win its slot.
+    pub(super) fn offer_table_candidate(&mut self, p: Peer) {
+        if p.id == self.own().id {
+            return;
+        }
+        self.offer_leaf_candidate(p, false);
+        let Some((row, col)) = self.routing.table().slot(p.id) else {
+            return;
+        };
+        match self.routing.table().at(row, col) {
+            Some(e) if e.peer.id == p.id => return,
+            Some(_) => {}
+            None => {
+                self.routing.table_mut().consider(p, Rtt::UNKNOWN);
+            }
+        }
+        // Measurements take at most half the probe table, so leaf-set
+        // probes (which keep leaf sets symmetric) always find room.
+        if self.probes.len() < QUEUE / 2 {
+            self.probe(p, Purpose::Rtt, false);
+        }
+    }
+
+    // ----- leaf-set repair -----
+
+    /// A member's leaf set (sent after it declared a failure, or on request).
+    pub(super) fn on_leaf_set(&mut self, from: SocketAddr, sender: Peer, m: LeafSetExchange<'_>) {
+        self.heard_from(sender);
+        self.suspect_missing(sender, &m.leaf_set);
+        for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
+            self.offer_leaf_candidate(q, false);
+        }
+        if m.want_reply {
+            self.push_out(Out::LeafSet {
+                to: from,
+                want_reply: false,
+            });
+        }
+    }
+
+    /// MSPastry: a member of ours that `sender`'s leaf set should list but
+    /// does not may have failed; probe it rather than trust either view.
+    fn suspect_missing(&mut self, sender: Peer, view: &LeafSetView<'_>) {
+        let half = self.routing.leaf_set().half();
+        let (far_left, far_right) = (view.left.iter().last(), view.right.iter().last());
+        let full = view.left.len() >= half && view.right.len() >= half;
+        let mut missing: Vec<Peer, NODE_SET_CAPACITY> = Vec::new();
+        for x in self.routing.leaf_set().members() {
+            if x.id == sender.id {
+                continue;
+            }
+            let listed = view
+                .left
+                .iter()
+                .chain(view.right.iter())
+                .any(|p| p.id == x.id);
+            let in_range = match (far_left, far_right) {
+                (Some(l), Some(r)) if full => {
+                    sender.id.ccw_distance(x.id) <= sender.id.ccw_distance(l.id)
+                        || sender.id.cw_distance(x.id) <= sender.id.cw_distance(r.id)
+                }
+                _ => true,
+            };
+            if !in_range || listed {
+                continue;
+            }
+            match self.heard_lately.last(x.id) {
+                Some(t) if t >= self.now - self.config.lease => {
+                    self.heard_lately.recheck(x.id);
+                }
+                _ => {
+                    let _ = missing.push(*x);
+                }
+            }
+        }
+        // A hint, not a verdict: probed like a leaf-set candidate (fewer
+        // retries, still routed to meanwhile). Silence still declares a
+        // member failed; a live one answers the first try.
+        for x in missing {
+            self.probe(x, Purpose::LeafCandidate, false);
+        }
+    }
+
+    /// Hints set aside (see [`HeardLately`]) whose lease ran out: a member
+    /// still not heard from since is probed now.
+    fn recheck_hints(&mut self) {
+        while let Some(k) = self.heard_lately.take_due(self.now, self.config.lease) {
+            let member = (self.routing.leaf_set().members())
+                .find(|p| HeardLately::<HALF>::is(p.id, k))
+                .copied();
+            if let Some(x) = member {
+                self.probe(x, Purpose::LeafCandidate, false);
+            }
+        }
+    }
+
+    // ----- timers -----
+
+    pub(super) fn run_timers(&mut self) {
+        for t in [
+            Timer::Heartbeat,
+            Timer::Maintenance,
+            Timer::Join,
+            Timer::Refine,
+        ] {
+            let due = self.timers[t as usize].is_some_and(|at| at <= self.now);
+            if !due {
+                continue;
+            }
+            self.set_timer(t, None);
+            match t {
+                Timer::Heartbeat => {
+                    // MSPastry: heartbeat the left neighbour, which watches us.
+                    if let Some(l) = self.routing.leaf_set().left().first().copied() {
+                        self.push_out(Out::Heartbeat { to: l.addr });
+                    }
+                    // After a mass failure, a member failed within a
+                    // maintenance period may be back (a healed partition):
+                    // ask it, with its leaf set.
+                    let since = self.now - self.config.maintenance_period;
+                    if let Some(p) = self.graveyard.next(self.now, since) {
+                        self.probe(p, Purpose::Rtt, true);
+                    }
+                    self.recheck_hints();
+                    let next = self.jittered(self.config.heartbeat_period);
+                    self.set_timer(t, Some(self.now + next));
+                }
+                Timer::Maintenance => {
+                    self.maintain_table();
+                    self.exchange_leaf_set();
+                    let next = self.jittered(self.config.maintenance_period);
+                    self.set_timer(t, Some(self.now + next));
+                }
+                Timer::Join => self.join_timed_out(),
+                Timer::Refine => {
+                    self.refine_table();
+                    self.refine_rounds = self.refine_rounds.saturating_sub(1);
+                    if self.refine_rounds > 0 {
+                        let next = self.now + self.config.probe_timeout;
+                        self.set_timer(t, Some(next));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proximity refinement after joining (Pastry'01 §2.5, Castro et al.
+    /// 2002 §4): a join through a far bootstrap starts with entries near
+    /// the bootstrap. Ask the nearest measured entry of each row for that
+    /// row: its entries are near it, so likely near us; candidates are
+    /// probed and nearer ones replace farther entries. A few rounds, each
+    /// starting from the nearer entries the last one found.
+    fn refine_table(&mut self) {
+        for row in 0..ROWS {
+            let nearest = self.routing.table().row(row).and_then(|r| {
+                r.iter()
+                    .flatten()
+                    .filter(|e| e.rtt.is_known())
+                    .min_by_key(|e| e.rtt)
+                    .map(|e| e.peer.addr)
+            });
+            if let Some(to) = nearest {
+                self.push_out(Out::RowRequest { to, row: row as u8 });
+            }
+        }
+    }
+
+    /// Periodic routing-table maintenance (MSPastry §3.2): ask a random
+    /// entry of each row for its row. Rows filled while the overlay was
+    /// small fill in as it grows, and entries of dead nodes are found
+    /// before a message needs them. An empty row is asked of a leaf-set
+    /// member sharing enough digits.
+    fn maintain_table(&mut self) {
+        for row in 0..ROWS {
+            let Some(entries) = self.routing.table().row(row) else {
+                break;
+            };
+            let n = entries.iter().flatten().count();
+            let to = if n > 0 {
+                let pick = self.rng.below(n as u64) as usize;
+                entries.iter().flatten().nth(pick).map(|e| e.peer)
+            } else {
+                self.member_sharing(row)
+            };
+            // None: no known node shares this many digits, nor will deeper rows.
+            let Some(to) = to else { break };
+            self.push_out(Out::RowRequest {
+                to: to.addr,
+                row: row as u8,
+            });
+        }
+    }
+
+    /// Anti-entropy, once per maintenance period: swap leaf sets with one
+    /// member at random. Hints of failure flow only when leaf sets change,
+    /// so a member that died unwatched (its ring neighbours never knew it)
+    /// would stay in the other members' leaf sets for good; the swap gives
+    /// each a view to compare with (found by the sim_faults fuzz target).
+    fn exchange_leaf_set(&mut self) {
+        let n = self.routing.leaf_set().len();
+        if n == 0 {
+            return;
+        }
+        let pick = self.rng.below(n as u64) as usize;
+        let to = self.routing.leaf_set().members().nth(pick).map(|p| p.addr);
+        if let Some(to) = to {
+            self.push_out(Out::LeafSet {
+                to,
+                want_reply: true,
+            });
+        }
+    }
+
+    /// A leaf-set member sharing at least `digits` leading digits with us:
+    /// its row `digits` is valid for our table.
+    pub(super) fn member_sharing(&self, digits: usize) -> Option<Peer> {
+        let own = self.own().id;
+        self.routing
+            .leaf_set()
+            .members()
+            .find(|p| p.id.shared_prefix_len(own) >= digits)
+            .copied()
+    }
+}
