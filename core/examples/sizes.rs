@@ -4,7 +4,7 @@
 use core::mem::size_of;
 
 use pastry_core::dht::{Dht, FixedStore, MapStore};
-use pastry_core::{Entry, LeafSet, Node, Peer, RoutingState, RoutingTable};
+use pastry_core::{EmbeddedNode, Entry, LeafSet, Node, Peer, RoutingState, RoutingTable};
 
 fn main() {
     println!("{:<56} {:>7}", "type", "bytes");
@@ -36,8 +36,8 @@ fn main() {
             size_of::<Node>(),
         ),
         (
-            "Node<8, 4, 4, 16> (embedded)",
-            size_of::<Node<8, 4, 4, 16>>(),
+            "EmbeddedNode (L = 16, 4 rows, 4 slots, queues of 16)",
+            size_of::<EmbeddedNode>(),
         ),
         (
             "Dht<MapStore> (default: 16-value, 8 KiB cache)",

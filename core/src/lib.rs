@@ -158,7 +158,9 @@ pub mod wire;
 pub use config::{Config, ConfigError};
 pub use id::{Distance, Id};
 pub use leaf_set::{LeafSet, NodeSet};
-pub use node::{CommandError, Delivery, Event, Kbr, Node, Payload, Phase, Transmit};
+pub use node::{
+    CommandError, DefaultNode, Delivery, EmbeddedNode, Event, Kbr, Node, Payload, Phase, Transmit,
+};
 pub use peer::Peer;
 pub use routing::{KeyRange, NextHop, RoutingState};
 pub use routing_table::{Entry, RoutingTable, Rtt};

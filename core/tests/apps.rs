@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::net::Net;
 use pastry_core::node::{AppPolicy, ForwardHop, Forwarder, Policy, Verdict};
 use pastry_core::routing::NextHop;
-use pastry_core::{AppId, Config, Id, Peer};
+use pastry_core::{AppId, Config, DefaultNode, Id, Peer};
 
 const PER_HOP: AppId = AppId(40);
 
@@ -288,7 +288,7 @@ fn a_node_takes_a_message_over_only_once_active() {
     };
     let mut buf = [0u8; 1280];
     let len = datagram.encode(&mut buf).unwrap();
-    let delivered = |n: &mut Node<8, 8, 16, 64, TakeOver>| {
+    let delivered = |n: &mut DefaultNode<TakeOver>| {
         let mut out = 0;
         while let Some(ev) = n.poll_event() {
             out += usize::from(matches!(ev, Event::Deliver(_)));

@@ -5,7 +5,7 @@
 use core::mem::size_of;
 
 use pastry_core::routing_table::Entry;
-use pastry_core::{LeafSet, Node, Peer, RoutingState, RoutingTable};
+use pastry_core::{EmbeddedNode, LeafSet, Peer, RoutingState, RoutingTable};
 
 #[test]
 fn routing_state_fits_its_budget() {
@@ -33,6 +33,6 @@ fn routing_state_fits_its_budget() {
 fn an_embedded_node_fits_16_kib() {
     // L = 16, 4 rows, 4 message slots, queues of 16: the whole state
     // machine, message buffers included.
-    let n = size_of::<Node<8, 4, 4, 16>>();
+    let n = size_of::<EmbeddedNode>();
     assert!(n <= 16 * 1024, "embedded node is {n} B");
 }

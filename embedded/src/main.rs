@@ -16,12 +16,7 @@ use core::hint::black_box;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use pastry_core::{AppId, Config, Event, Id, Instant, Node};
-
-/// L = 16, 4 table rows (enough for 65,536 nodes), 4 message slots,
-/// queues of 16: the configuration `core/tests/footprint.rs` keeps under
-/// 16 KiB.
-type EmbeddedNode = Node<8, 4, 4, 16>;
+use pastry_core::{AppId, Config, EmbeddedNode, Event, Id, Instant};
 
 /// The largest datagram the device sends or takes (IPv6 minimum MTU).
 const MTU: usize = 1280;

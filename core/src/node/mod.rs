@@ -23,6 +23,7 @@ mod kbr;
 mod liveness;
 mod outbox;
 mod pool;
+mod presets;
 mod probes;
 mod repair;
 mod stats;
@@ -36,6 +37,7 @@ pub use app::{AppPolicy, ForwardHop, Forwarder, MAX_POLICY_ENTRIES, Passthrough,
 pub use event::{CommandError, Delivery, Event, Transmit};
 pub use kbr::Kbr;
 pub use pool::{MAX_PAYLOAD, SLOT_BYTES};
+pub use presets::{DefaultNode, EmbeddedNode};
 
 /// A buffer that holds any routed payload (see [`Node::poll_event_into`]).
 pub type Payload = heapless::Vec<u8, MAX_PAYLOAD>;

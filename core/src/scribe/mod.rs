@@ -76,9 +76,9 @@
 //! use core::time::Duration;
 //! use std::collections::VecDeque;
 //! use pastry_core::scribe::{group_id, Joins, Members, Scribe, ScribeEvent, Upcall};
-//! use pastry_core::{Config, Id, Instant, Node, Payload};
+//! use pastry_core::{Config, DefaultNode, Id, Instant, Payload};
 //!
-//! type Overlay = Node<8, 8, 16, 64, Joins>;
+//! type Overlay = DefaultNode<Joins>;
 //! struct Peer { node: Overlay, scribe: Scribe }
 //! type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
 //!

@@ -26,7 +26,9 @@ use crate::client::{self, Gateway};
 use crate::config::{Config, ConfigError};
 use crate::dht::{self, Dht, DhtConfig, DhtError, DhtEvent, Lookups, OpId, Store};
 use crate::id::Id;
-use crate::node::{CommandError, Event, Forwarder, Node, Passthrough, Payload, Transmit};
+use crate::node::{
+    CommandError, DefaultNode, Event, Forwarder, Node, Passthrough, Payload, Transmit,
+};
 use crate::peer::Peer;
 use crate::scribe::{
     self, Acceptor, AnycastId, Joins, Members, Scribe, ScribeConfig, ScribeError, ScribeEvent,
@@ -38,9 +40,9 @@ use crate::wire::{AppId, EncodeError};
 /// joins, then the user's.
 pub type StackForwarder<F> = ((Lookups, Joins), F);
 
-/// The node inside a stack: L = 16, 8 table rows, `POOL` message slots,
-/// queues of 64.
-pub type StackNode<const POOL: usize, F> = Node<8, 8, POOL, 64, StackForwarder<F>>;
+/// The node inside a stack: a [`DefaultNode`] with `POOL` message slots
+/// and the built-in applications' per-hop upcalls before the user's.
+pub type StackNode<const POOL: usize, F> = DefaultNode<StackForwarder<F>, POOL>;
 
 /// Message slots of a stack's node by default. Scribe beats every child at
 /// once, and slots wait on departed peers under churn: with 16 slots the

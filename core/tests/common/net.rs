@@ -13,7 +13,7 @@ use pastry_core::rng::SmallRng;
 use pastry_core::scribe::{
     self, Acceptor, AnycastError, AnycastId, Scribe, ScribeConfig, ScribeEvent,
 };
-use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload, Peer, Phase};
+use pastry_core::{AppId, Config, DefaultNode, Event, Id, Instant, Node, Payload, Peer, Phase};
 
 /// A delivery as the test saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl ScribeDone {
 type InFlight = Reverse<(Instant, u64, usize, SocketAddr, Vec<u8>)>;
 
 /// Nodes of the default shape with forwarder `F`.
-pub type SimNode<F> = Node<8, 8, 16, 64, F>;
+pub type SimNode<F> = DefaultNode<F>;
 
 pub struct Net<F: Forwarder + Default = Passthrough> {
     pub nodes: Vec<SimNode<F>>,

@@ -33,7 +33,7 @@ use pastry_core::dht::{Dht, DhtConfig, Lookups, MapStore, Upcall};
 use pastry_core::rng::SmallRng;
 use pastry_core::scribe::{self, Joins, Members, Scribe, ScribeConfig};
 use pastry_core::wire::{Body, Kind, Message};
-use pastry_core::{AppId, Config, Event, Id, Instant, Node, Payload};
+use pastry_core::{AppId, Config, DefaultNode, Event, Id, Instant, Payload};
 
 pub use faults::Fault;
 use network::{Network, Place};
@@ -47,7 +47,7 @@ pub type DetMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 /// slots (16 by default; runs with Scribe use [`SCRIBE_POOL`]), queues of
 /// 64, and the DHT's and Scribe's per-hop upcalls (which touch only DHT
 /// gets and Scribe's subscribes and anycasts).
-pub type SimNode<const POOL: usize = 16> = Node<8, 8, POOL, 64, (Lookups, Joins)>;
+pub type SimNode<const POOL: usize = 16> = DefaultNode<(Lookups, Joins), POOL>;
 
 /// Message slots of simulated nodes running Scribe: a tree node with 16
 /// children beats them all at once, and under churn slots wait on departed
