@@ -19,9 +19,11 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 
 use divan::{Bencher, black_box};
+use pastry_core::dht::MapStore;
+use pastry_core::node::Transmit;
 use pastry_core::rng::SmallRng;
 use pastry_core::wire::{Ack, AppId, Body, Message, Routed};
-use pastry_core::{Config, Id, Instant, Peer, RoutingState, Rtt};
+use pastry_core::{Config, Id, Instant, Output, Peer, RoutingState, Rtt, Stack};
 use pastry_tests::harness::World;
 
 fn main() {
@@ -227,13 +229,13 @@ fn forward_case(bencher: Bencher, repair: bool) {
         let stack = w.stack();
         stack.handle_datagram(now, sender.addr, frame);
         let (mut hop, mut back) = (None, 0);
-        while let Some(tx) = stack.poll_transmit(buf).expect("fits") {
+        drain(stack, buf, |tx, _| {
             if tx.destination == sender.addr {
                 back += 1;
             } else {
                 hop = Some(tx.destination);
             }
-        }
+        });
         if let Some(to) = hop {
             p.push((to, id));
         }
@@ -245,12 +247,7 @@ fn forward_case(bencher: Bencher, repair: bool) {
             let from = peers.iter().find(|q| q.addr == hop).expect("a world peer");
             stack.handle_datagram(now, hop, &ack_frame(*from, msg_id));
         }
-        while stack
-            .poll_transmit(&mut [0u8; 2048])
-            .expect("fits")
-            .is_some()
-        {}
-        while stack.poll_event(|_| ()).is_some() {}
+        drain(stack, &mut [0u8; 2048], |_, _| {});
     };
     {
         let (mut w, mut p) = (world.borrow_mut(), pending.borrow_mut());
@@ -289,11 +286,9 @@ fn tick(bencher: Bencher) {
             for (to, bytes) in std::mem::take(sent) {
                 w.answer(to, &bytes);
             }
-            let mut b = [0u8; 2048];
-            while let Some(tx) = w.stack().poll_transmit(&mut b).expect("fits") {
-                sent.push((tx.destination, b[..tx.len].to_vec()));
-            }
-            while w.stack().poll_event(|_| ()).is_some() {}
+            drain(w.stack(), &mut [0u8; 2048], |tx, b| {
+                sent.push((tx.destination, b.to_vec()));
+            });
         }
         assert!(
             w.stack().node().leaf_set().is_full(),
@@ -315,10 +310,22 @@ fn tick(bencher: Bencher) {
             let (mut w, mut s) = (world.borrow_mut(), sent.borrow_mut());
             let stack = w.stack();
             stack.handle_timeout(at);
-            while let Some(tx) = stack.poll_transmit(&mut buf).expect("fits") {
-                s.push((tx.destination, buf[..tx.len].to_vec()));
-            }
+            drain(stack, &mut buf, |tx, b| {
+                s.push((tx.destination, b.to_vec()))
+            });
         });
+}
+
+/// The run loop's drain: polls the stack's output door until it answers
+/// with a deadline, handing each datagram (and its bytes) to `sent`.
+fn drain(stack: &mut Stack<MapStore>, buf: &mut [u8], mut sent: impl FnMut(Transmit, &[u8])) {
+    loop {
+        match stack.poll_output(buf).expect("fits").map_event(|_| ()) {
+            Output::Transmit(tx) => sent(tx, &buf[..tx.len]),
+            Output::Event(()) => {}
+            Output::Timeout(_) => return,
+        }
+    }
 }
 
 /// The next hop's ack of `msg_id`.

@@ -138,6 +138,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod app;
 pub mod client;
 pub mod config;
 pub mod dht;
@@ -155,6 +156,7 @@ pub mod stack;
 pub mod time;
 pub mod wire;
 
+pub use app::{Application, Host, HostEvent, Output};
 pub use config::{Config, ConfigError};
 pub use id::{Distance, Id};
 pub use leaf_set::{LeafSet, NodeSet};

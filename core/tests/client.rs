@@ -10,7 +10,7 @@ use pastry_core::client::{Client, ClientConfig, ClientEvent, Refusal, Reply, Req
 use pastry_core::dht::MapStore;
 use pastry_core::scribe::group_id;
 use pastry_core::stack::{Stack, StackConfig, StackEvent};
-use pastry_core::{AppId, Event, Id, Instant};
+use pastry_core::{AppId, Event, Id, Instant, Output};
 
 type TestStack = Stack<MapStore>;
 
@@ -80,23 +80,18 @@ impl World {
     fn drain_member(&mut self, i: usize) {
         let mut buf = [0u8; 1280];
         loop {
-            let mut progressed = false;
-            while let Some(tx) = self.members[i].poll_transmit(&mut buf).unwrap() {
-                let from = self.members[i].own().addr;
-                self.send(from, tx.destination, &buf[..tx.len]);
-                progressed = true;
-            }
-            while let Some(d) = self.members[i].poll_event(|ev| match ev {
+            let out = self.members[i].poll_output(&mut buf).unwrap();
+            match out.map_event(|ev| match ev {
                 StackEvent::Overlay(Event::Deliver(d)) => Some((d.key, d.payload.to_vec())),
                 _ => None,
             }) {
-                progressed = true;
-                if let Some((key, payload)) = d {
-                    self.delivered.push((i, key, payload));
+                Output::Transmit(tx) => {
+                    let from = self.members[i].own().addr;
+                    self.send(from, tx.destination, &buf[..tx.len]);
                 }
-            }
-            if !progressed {
-                return;
+                Output::Event(Some((key, payload))) => self.delivered.push((i, key, payload)),
+                Output::Event(None) => {}
+                Output::Timeout(_) => return,
             }
         }
     }

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 use mio::net::UdpSocket;
-use pastry_core::Instant;
 use pastry_core::dht::MapStore;
 use pastry_core::scribe::Members;
 use pastry_core::stack::Stack;
 use pastry_core::stack::waiters::{self, NodeEvent, Waiters};
+use pastry_core::{Instant, Output};
 
 use crate::mailbox::ReplyTx;
 use crate::types::{Error, RuntimeStats, Stats};
@@ -121,32 +121,21 @@ impl NodeSlot {
         true
     }
 
-    /// The drain rule: transmits (until none, or the socket is full), then
-    /// events, until a pass yields neither.
+    /// The drain rule: poll the core's one output door until it has
+    /// nothing left (or the socket is full).
     pub(crate) fn drain(&mut self) {
-        loop {
-            let mut progressed = false;
-            while self.unblock() {
-                match self.stack.poll_transmit(&mut self.outbound) {
-                    Ok(Some(tx)) => {
-                        self.blocked = Some((tx.destination, tx.len));
-                        progressed = true;
-                    }
-                    Ok(None) => break,
-                    Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
+        while self.unblock() {
+            let ev = match self.stack.poll_output(&mut self.outbound) {
+                Ok(Output::Transmit(tx)) => {
+                    self.blocked = Some((tx.destination, tx.len));
+                    continue;
                 }
-            }
-            while let Some(ev) = {
-                let waiters = &mut self.waiters;
-                self.stack.poll_event(|e| waiters.outcome(e))
-            } {
-                progressed = true;
-                if let Some(ev) = ev {
-                    self.emit(ev);
-                }
-            }
-            if !progressed {
-                return;
+                Ok(Output::Event(ev)) => self.waiters.outcome(ev),
+                Ok(Output::Timeout(_)) => return,
+                Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
+            };
+            if let Some(ev) = ev {
+                self.emit(ev);
             }
         }
     }

@@ -1,16 +1,16 @@
 //! The node's task: one UDP socket, one core [`Stack`], one timer. It
 //! waits for the socket, the core's deadline or a command; reads the clock
-//! once per wake-up; feeds the core; drains it (transmits, then events,
-//! until both are empty); and sends, keeping the one datagram whose send
-//! would block. No protocol logic lives here (DESIGN.md, "Runtimes").
+//! once per wake-up; feeds the core; drains its one output door until it
+//! answers with a deadline; and sends, keeping the one datagram whose
+//! send would block. No protocol logic lives here (DESIGN.md, "Runtimes").
 
 use std::io;
 use std::net::SocketAddr;
 
-use pastry_core::Instant;
 use pastry_core::dht::MapStore;
 use pastry_core::stack::Stack;
 use pastry_core::stack::waiters::{NodeEvent, Waiters};
+use pastry_core::{Instant, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant as Clock;
@@ -179,35 +179,23 @@ impl Driver {
         true
     }
 
-    /// The drain rule: transmits until none (or the socket is full), then
-    /// events, until a pass yields neither. (The DHT and Scribe consume
-    /// some events and queue datagrams while doing so, so an empty event
-    /// poll does not mean nothing is left to send.)
+    /// The drain rule: poll the core's one output door until it has
+    /// nothing left (or the socket is full), sending datagrams and passing
+    /// events on.
     fn drain(&mut self) {
-        loop {
-            let mut progressed = false;
-            while self.unblock() {
-                match self.stack.poll_transmit(&mut self.outbound) {
-                    Ok(Some(tx)) => {
-                        self.blocked = Some((tx.destination, tx.len));
-                        progressed = true;
-                    }
-                    Ok(None) => break,
-                    // The buffer is max_datagram bytes: never too small.
-                    Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
+        while self.unblock() {
+            let ev = match self.stack.poll_output(&mut self.outbound) {
+                Ok(Output::Transmit(tx)) => {
+                    self.blocked = Some((tx.destination, tx.len));
+                    continue;
                 }
-            }
-            while let Some(ev) = {
-                let waiters = &mut self.waiters;
-                self.stack.poll_event(|e| waiters.outcome(e))
-            } {
-                progressed = true;
-                if let Some(ev) = ev {
-                    self.log_and_emit(ev);
-                }
-            }
-            if !progressed {
-                return;
+                Ok(Output::Event(ev)) => self.waiters.outcome(ev),
+                Ok(Output::Timeout(_)) => return,
+                // The buffer is max_datagram bytes: never too small.
+                Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
+            };
+            if let Some(ev) = ev {
+                self.log_and_emit(ev);
             }
         }
     }

@@ -125,6 +125,7 @@
 //! ([`DhtConfig::spares`]); beyond that it drops the value only once every
 //! current replica has confirmed holding it.
 
+mod app;
 mod cache;
 mod divert;
 mod get;
@@ -206,6 +207,8 @@ pub struct Dht<S: Store, const CACHE: usize = 16, const CACHE_BYTES: usize = 8_1
     retry_at: Option<Instant>,
     sync: sync::SyncState,
     stats: DhtStats,
+    /// An outcome from the last delivery, waiting for the host.
+    lent: app::Lent,
 }
 
 impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
@@ -230,6 +233,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             retry_at: None,
             sync: sync::SyncState::default(),
             stats: DhtStats::default(),
+            lent: None,
         })
     }
 

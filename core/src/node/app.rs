@@ -148,6 +148,17 @@ impl<A: Forwarder, B: Forwarder> Forwarder for (A, B) {
     }
 }
 
+/// A forwarder that may be absent (an application a node does not run):
+/// absent, it continues.
+impl<A: Forwarder> Forwarder for Option<A> {
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        match self {
+            Some(f) => f.forward(hop),
+            None => Verdict::Continue,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,7 @@ pub use presets::{DefaultNode, EmbeddedNode};
 pub type Payload = heapless::Vec<u8, MAX_PAYLOAD>;
 pub use stats::{Drops, Stats};
 
+use crate::app::Output;
 use crate::config::{Config, ConfigError};
 use crate::id::Id;
 use crate::leaf_set::{LeafSet, NodeSet};
@@ -432,6 +433,23 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         Some(match ev {
             Ok(d) => Event::Deliver(Delivery { payload: buf, ..d }),
             Err(e) => e,
+        })
+    }
+
+    /// The one output door: the next datagram to send (encoded into `buf`,
+    /// as [`Node::poll_transmit`]), else the next event (as
+    /// [`Node::poll_event`]), else the next deadline
+    /// ([`Output::Timeout`], which ends a drain). Call it after every input
+    /// until it answers `Timeout`.
+    pub fn poll_output(&mut self, buf: &mut [u8]) -> Result<Output<Event<'_>>, EncodeError> {
+        if let Some(tx) = self.poll_transmit(buf)? {
+            return Ok(Output::Transmit(tx));
+        }
+        // Read first: the event borrows the node.
+        let deadline = self.poll_timeout();
+        Ok(match self.poll_event() {
+            Some(ev) => Output::Event(ev),
+            None => Output::Timeout(deadline),
         })
     }
 

@@ -154,6 +154,7 @@
 //! ```
 
 mod anycast;
+mod app;
 mod ctl;
 mod heartbeat;
 mod membership;
@@ -249,6 +250,8 @@ pub struct Scribe<A = Members, const GROUPS: usize = 16, const CHILDREN: usize =
     pace_at: Option<Instant>,
     next_id: u64,
     stats: ScribeStats,
+    /// News from the last delivery, waiting for the host.
+    lent: app::Lent,
 }
 
 impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, CHILDREN> {
@@ -280,6 +283,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             pace_at: None,
             next_id: 0,
             stats: ScribeStats::default(),
+            lent: None,
         })
     }
 

@@ -1,48 +1,44 @@
-//! A node with the built-in applications, driven as one sans-IO value.
+//! A node with the built-in services and a user's application, driven as
+//! one sans-IO value.
 //!
-//! [`Stack`] owns a [`Node`], its [`Dht`] and its [`Scribe`], wired the way
-//! every runtime wires them: the node's per-hop upcall is the DHT's and
-//! Scribe's forwarders followed by the user's, each node event passes
-//! through the DHT and then Scribe (which act on the node while handling
-//! it), and the three deadlines are one. A runtime feeds a stack exactly
-//! as it would feed a node (datagram, tick, command; then the drain rule)
-//! and stays free of protocol logic; an embedded user who wants other
-//! capacities composes the same parts by hand, as this file does.
-//!
-//! The drain rule for a stack: after any input, poll transmits until none
-//! is left, then events until none is left, and repeat both until a pass
-//! yields neither: the DHT and Scribe consume some events on the way and
-//! may queue datagrams while doing so, so an empty event poll does not
-//! mean nothing is left to send.
+//! [`Stack`] is a [`Host`] running [`Services`] (the DHT, Scribe and the
+//! client gateway) beside a user's [`Application`] (`()` for none), with
+//! the commands of each service at hand. A runtime feeds a stack exactly
+//! as it would feed a host (datagram, tick, command) and drains it
+//! through the one output door, [`Stack::poll_output`], until it answers
+//! [`Output::Timeout`]; it stays free of protocol logic. An embedded user
+//! who wants other capacities composes a [`Host`] from the same parts.
 
+mod services;
 #[cfg(feature = "alloc")]
 pub mod waiters;
 
+use core::convert::Infallible;
 use core::fmt;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use crate::client::{self, Gateway};
+use crate::app::{Application, Either, Host, HostError, HostEvent, Output};
+use crate::client::Gateway;
 use crate::config::{Config, ConfigError};
-use crate::dht::{self, Dht, DhtConfig, DhtError, DhtEvent, Lookups, OpId, Store};
+use crate::dht::{Dht, DhtConfig, DhtError, DhtEvent, Lookups, OpId, Store};
 use crate::id::Id;
-use crate::node::{
-    CommandError, DefaultNode, Event, Forwarder, Node, Passthrough, Payload, Transmit,
-};
+use crate::node::{CommandError, DefaultNode, Event, Forwarder, Passthrough};
 use crate::peer::Peer;
 use crate::scribe::{
-    self, Acceptor, AnycastId, Joins, Members, Scribe, ScribeConfig, ScribeError, ScribeEvent,
+    Acceptor, AnycastId, Joins, Members, Scribe, ScribeConfig, ScribeError, ScribeEvent,
 };
 use crate::time::Instant;
 use crate::wire::{AppId, EncodeError};
 
-/// The per-hop upcall of a stack's node: the DHT's lookups, Scribe's
-/// joins, then the user's.
-pub type StackForwarder<F> = ((Lookups, Joins), F);
+pub use services::{ServiceEvent, Services};
 
-/// The node inside a stack: a [`DefaultNode`] with `POOL` message slots
-/// and the built-in applications' per-hop upcalls before the user's.
-pub type StackNode<const POOL: usize, F> = DefaultNode<StackForwarder<F>, POOL>;
+/// The per-hop upcall of a stack's node: the DHT's lookups and Scribe's
+/// joins, then the user application's, then the user's own `F`.
+pub type StackForwarder<F, U = ()> = (((Lookups, Joins), <U as Application>::Forwarder), F);
+
+/// The node inside a stack: a [`DefaultNode`] with `POOL` message slots.
+pub type StackNode<const POOL: usize, F, U = ()> = DefaultNode<StackForwarder<F, U>, POOL>;
 
 /// Message slots of a stack's node by default. Scribe beats every child at
 /// once, and slots wait on departed peers under churn: with 16 slots the
@@ -141,36 +137,48 @@ impl fmt::Display for StackError {
 
 impl core::error::Error for StackError {}
 
-/// What a stack tells its application.
+/// What a stack tells its application; `E` is the user application's
+/// events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StackEvent<'a> {
-    /// An overlay event no built-in application took: joins, deliveries
-    /// for the user's applications, leaf-set updates, failed routes.
+pub enum StackEvent<'a, E = Infallible> {
+    /// An overlay event no application took: joins, deliveries for
+    /// applications the stack does not run, leaf-set updates, failed
+    /// routes.
     Overlay(Event<'a>),
     /// A put's or get's outcome.
     Dht(DhtEvent<'a>),
     /// Multicast news and anycast outcomes.
     Scribe(ScribeEvent<'a>),
+    /// The user application's.
+    App(E),
 }
 
-/// A node, its DHT and its Scribe (see the module docs). `S` keeps the
-/// DHT's values, `A` decides anycasts, `F` is the user's per-hop upcall.
+impl<'a, E> From<HostEvent<'a, Either<ServiceEvent<'a>, E>>> for StackEvent<'a, E> {
+    fn from(ev: HostEvent<'a, Either<ServiceEvent<'a>, E>>) -> Self {
+        match ev {
+            HostEvent::Overlay(e) => StackEvent::Overlay(e),
+            HostEvent::App(Either::First(ServiceEvent::Dht(d))) => StackEvent::Dht(d),
+            HostEvent::App(Either::First(ServiceEvent::Scribe(s))) => StackEvent::Scribe(s),
+            HostEvent::App(Either::Second(e)) => StackEvent::App(e),
+        }
+    }
+}
+
+/// The applications a stack runs.
+type Apps<S, A, U> = (Services<S, A>, U);
+
+/// A node, its services and a user application (see the module docs).
+/// `S` keeps the DHT's values, `A` decides anycasts, `F` is the user's
+/// per-hop upcall, `U` the user's application.
 #[derive(Debug)]
 pub struct Stack<
     S: Store,
     A: Acceptor = Members,
     F: Forwarder = Passthrough,
     const POOL: usize = STACK_POOL,
+    U: Application = (),
 > {
-    node: StackNode<POOL, F>,
-    dht: Dht<S>,
-    scribe: Scribe<A>,
-    /// Serves clients that are not in the overlay.
-    gateway: Gateway,
-    /// Where a delivery is copied while the applications look at it.
-    payload: Payload,
-    /// The latest `now` of any input; events are handled at that time.
-    now: Instant,
+    host: Host<Apps<S, A, U>, F, POOL>,
 }
 
 impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL> {
@@ -183,162 +191,144 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
         seed: u64,
         parts: (S, A, F),
     ) -> Result<Self, StackError> {
+        Stack::with_app(config, id, addr, seed, parts, ())
+    }
+}
+
+impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
+    Stack<S, A, F, POOL, U>
+{
+    /// Like [`Stack::new`], with the user's application `app` beside the
+    /// services: it gets the node's events after them, its own timers, and
+    /// its per-hop upcall before `F`.
+    pub fn with_app(
+        config: StackConfig,
+        id: Id,
+        addr: SocketAddr,
+        seed: u64,
+        parts: (S, A, F),
+        app: U,
+    ) -> Result<Self, StackError> {
         let (store, acceptor, forwarder) = parts;
-        let forwarder = ((Lookups, Joins), forwarder);
-        let mut node = Node::with_forwarder(config.node, id, addr, seed, forwarder)
-            .map_err(StackError::Node)?;
         // A different stream from the node's, still one per seed.
         let dht_seed = seed ^ 0x5eed_d47a_5eed_d47a;
         let dht = Dht::new(config.dht, store, dht_seed).map_err(StackError::Dht)?;
         let scribe = Scribe::new(config.scribe, acceptor).map_err(StackError::Scribe)?;
-        dht.install(&mut node).map_err(StackError::Policy)?;
-        scribe.install(&mut node).map_err(StackError::Policy)?;
-        Ok(Stack {
-            node,
-            dht,
-            scribe,
-            gateway: Gateway::new(config.client_lease),
-            payload: Payload::new(),
-            now: Instant::ZERO,
-        })
+        let services = Services::new(dht, scribe, Gateway::new(config.client_lease));
+        let host = Host::new(config.node, id, addr, seed, (services, app), forwarder).map_err(
+            |e| match e {
+                HostError::Config(e) => StackError::Node(e),
+                HostError::Policy(e) => StackError::Policy(e),
+            },
+        )?;
+        Ok(Stack { host })
     }
 
     // ----- reading -----
 
     /// The node.
-    pub fn node(&self) -> &StackNode<POOL, F> {
-        &self.node
+    pub fn node(&self) -> &StackNode<POOL, F, U> {
+        self.host.node()
     }
 
     /// The node, to change its policy or forwarder, or to call the KBR API
     /// for a user application.
-    pub fn node_mut(&mut self) -> &mut StackNode<POOL, F> {
-        &mut self.node
+    pub fn node_mut(&mut self) -> &mut StackNode<POOL, F, U> {
+        self.host.node_mut()
+    }
+
+    fn services(&self) -> &Services<S, A> {
+        &self.host.apps().0
     }
 
     /// The DHT.
     pub fn dht(&self) -> &Dht<S> {
-        &self.dht
+        &self.services().dht
     }
 
     /// Scribe.
     pub fn scribe(&self) -> &Scribe<A> {
-        &self.scribe
+        &self.services().scribe
     }
 
     /// The service for clients (client mode).
     pub fn gateway(&self) -> &Gateway {
-        &self.gateway
+        &self.services().gateway
+    }
+
+    /// The user's application.
+    pub fn app(&self) -> &U {
+        &self.host.apps().1
+    }
+
+    /// The user's application and the node, to give the application a
+    /// command at `now` (it sends through the node). Call
+    /// [`Stack::poll_output`] after, as after any input.
+    pub fn app_mut(&mut self, now: Instant) -> (&mut U, &mut StackNode<POOL, F, U>, Instant) {
+        let now = self.host.advance(now);
+        let (apps, node) = self.host.parts_mut();
+        (&mut apps.1, node, now)
     }
 
     /// This node as others see it.
     pub fn own(&self) -> Peer {
-        self.node.own()
+        self.host.own()
     }
 
     // ----- inputs -----
 
-    fn advance(&mut self, now: Instant) -> Instant {
-        self.now = self.now.max(now);
-        self.now
-    }
-
     /// A datagram arrived from `from`: an overlay message, or a client's
-    /// request ([`client`]).
+    /// request ([`client`](crate::client)).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        let now = self.advance(now);
-        if client::msg::is_client_datagram(bytes) {
-            let apps = (&mut self.node, &mut self.dht, &mut self.scribe);
-            self.gateway.handle_datagram(now, from, bytes, apps);
-        } else {
-            self.node.handle_datagram(now, from, bytes);
-        }
+        self.host.handle_datagram(now, from, bytes);
     }
 
     /// Runs whatever is due at `now` in the node and its applications.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let now = self.advance(now);
-        self.node.handle_timeout(now);
-        self.dht.handle_timeout(now, &mut self.node);
-        self.scribe.handle_timeout(now, &mut self.node);
-        self.gateway
-            .handle_timeout(now, &mut self.node, &mut self.scribe);
+        self.host.handle_timeout(now);
     }
 
-    // ----- outputs -----
+    // ----- the output door -----
 
     /// The earliest deadline of the node and its applications.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let node = self.node.poll_timeout();
-        let dht = self.dht.poll_timeout();
-        let scribe = self.scribe.poll_timeout();
-        let gateway = self.gateway.poll_timeout();
-        node.into_iter()
-            .chain(dht)
-            .chain(scribe)
-            .chain(gateway)
-            .min()
+        self.host.poll_timeout()
     }
 
-    /// The next datagram to send, encoded into `buf` (at least the node's
-    /// `max_datagram` bytes).
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
-        if let Some(tx) = self.gateway.poll_transmit(buf) {
-            return Ok(Some(tx));
-        }
-        self.node.poll_transmit(buf)
-    }
-
-    /// Hands the next event for the application to `f` and returns what
-    /// `f` returned; `None` when there is none. Events the DHT or Scribe
-    /// consume (their own messages) are handled on the way and may queue
-    /// datagrams. The event borrows the stack's buffer, hence the closure.
-    pub fn poll_event<R>(&mut self, f: impl FnOnce(StackEvent<'_>) -> R) -> Option<R> {
-        let now = self.now;
-        // Outcomes of clients' requests go to the gateway, not the caller.
-        while let Some(ev) = self.node.poll_event_into(&mut self.payload) {
-            let ev = match self.dht.handle_event(now, &mut self.node, ev) {
-                Some(dht::Upcall::Overlay(ev)) => ev,
-                Some(dht::Upcall::Dht(d)) if self.gateway.take_dht(&d) => continue,
-                Some(dht::Upcall::Dht(d)) => return Some(f(StackEvent::Dht(d))),
-                None => continue,
-            };
-            return match self.scribe.handle_event(now, &mut self.node, ev) {
-                Some(scribe::Upcall::Overlay(ev)) => Some(f(StackEvent::Overlay(ev))),
-                Some(scribe::Upcall::Scribe(s)) if self.gateway.take_scribe(&s) => continue,
-                Some(scribe::Upcall::Scribe(s)) => Some(f(StackEvent::Scribe(s))),
-                None => continue,
-            };
-        }
-        while let Some(d) = self.dht.poll_event() {
-            if !self.gateway.take_dht(&d) {
-                return Some(f(StackEvent::Dht(d)));
-            }
-        }
-        while let Some(s) = self.scribe.poll_event() {
-            if !self.gateway.take_scribe(&s) {
-                return Some(f(StackEvent::Scribe(s)));
-            }
-        }
-        None
+    /// What to do next: a datagram to send (encoded into `buf`, at least
+    /// the node's `max_datagram` bytes), an event for the application, or
+    /// once nothing is left the next deadline ([`Host::poll_output`]).
+    /// Outcomes of clients' requests go to the gateway, not the caller.
+    pub fn poll_output(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<Output<StackEvent<'_, U::Event<'_>>>, EncodeError> {
+        Ok(self.host.poll_output(buf)?.map_event(StackEvent::from))
     }
 
     // ----- commands -----
 
-    /// Joins the ring through `bootstrap`, or starts one ([`Node::join`]).
+    /// The services and the node at `now` (a `now` in the past is clamped).
+    fn at(&mut self, now: Instant) -> (&mut Services<S, A>, &mut StackNode<POOL, F, U>, Instant) {
+        let now = self.host.advance(now);
+        let (apps, node) = self.host.parts_mut();
+        (&mut apps.0, node, now)
+    }
+
+    /// Joins the ring through `bootstrap`, or starts one ([`Node::join`](crate::Node::join)).
     pub fn join(
         &mut self,
         now: Instant,
         bootstrap: Option<SocketAddr>,
     ) -> Result<(), CommandError> {
-        let now = self.advance(now);
-        self.node.join(now, bootstrap)
+        let (_, node, now) = self.at(now);
+        node.join(now, bootstrap)
     }
 
-    /// Leaves the ring gracefully ([`Node::leave`]).
+    /// Leaves the ring gracefully ([`Node::leave`](crate::Node::leave)).
     pub fn leave(&mut self, now: Instant) -> Result<(), CommandError> {
-        let now = self.advance(now);
-        self.node.leave(now)
+        let (_, node, now) = self.at(now);
+        node.leave(now)
     }
 
     /// KBR `route` for a user application; the message's id.
@@ -350,8 +340,8 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
         payload: &[u8],
         hint: Option<Peer>,
     ) -> Result<u64, CommandError> {
-        let now = self.advance(now);
-        self.node.route(now, key, app, payload, hint)
+        let (_, node, now) = self.at(now);
+        node.route(now, key, app, payload, hint)
     }
 
     /// Stores `value` under `key` at `version` ([`Dht::put`]).
@@ -362,55 +352,55 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
         version: u64,
         value: &[u8],
     ) -> Result<OpId, DhtError> {
-        let now = self.advance(now);
-        self.dht.put(now, &mut self.node, key, version, value)
+        let (s, node, now) = self.at(now);
+        s.dht.put(now, node, key, version, value)
     }
 
     /// Stores `value` under its SHA-1 ([`Dht::put_content`]).
     pub fn put_content(&mut self, now: Instant, value: &[u8]) -> Result<(Id, OpId), DhtError> {
-        let now = self.advance(now);
-        self.dht.put_content(now, &mut self.node, value)
+        let (s, node, now) = self.at(now);
+        s.dht.put_content(now, node, value)
     }
 
     /// Looks `key` up ([`Dht::get`]).
     pub fn get(&mut self, now: Instant, key: Id) -> Result<OpId, DhtError> {
-        let now = self.advance(now);
-        self.dht.get(now, &mut self.node, key)
+        let (s, node, now) = self.at(now);
+        s.dht.get(now, node, key)
     }
 
     /// Looks a content-hash key up ([`Dht::get_content`]).
     pub fn get_content(&mut self, now: Instant, key: Id) -> Result<OpId, DhtError> {
-        let now = self.advance(now);
-        self.dht.get_content(now, &mut self.node, key)
+        let (s, node, now) = self.at(now);
+        s.dht.get_content(now, node, key)
     }
 
     /// Joins `group` ([`Scribe::subscribe`]).
     pub fn subscribe(&mut self, now: Instant, group: Id) -> Result<(), ScribeError> {
-        let now = self.advance(now);
-        self.scribe.subscribe(now, &mut self.node, group)?;
-        self.gateway.own_group(group, true);
+        let (s, node, now) = self.at(now);
+        s.scribe.subscribe(now, node, group)?;
+        s.gateway.own_group(group, true);
         Ok(())
     }
 
     /// Leaves `group` ([`Scribe::unsubscribe`]).
     pub fn unsubscribe(&mut self, now: Instant, group: Id) -> Result<(), ScribeError> {
-        let now = self.advance(now);
-        self.gateway.own_group(group, false);
-        if self.gateway.relays_group(group) {
+        let (s, node, now) = self.at(now);
+        s.gateway.own_group(group, false);
+        if s.gateway.relays_group(group) {
             // Clients still follow it: the gateway leaves the tree when
             // their leases end.
-            return match self.scribe.group(group) {
+            return match s.scribe.group(group) {
                 Some(_) => Ok(()),
                 None => Err(ScribeError::NotSubscribed),
             };
         }
-        self.scribe.unsubscribe(now, &mut self.node, group)
+        s.scribe.unsubscribe(now, node, group)
     }
 
     /// Publishes `data` to `group` ([`Scribe::publish`]).
     pub fn publish(&mut self, now: Instant, group: Id, data: &[u8]) -> Result<u64, ScribeError> {
-        let now = self.advance(now);
-        self.scribe.publish(now, &mut self.node, group, data)
+        let (s, node, now) = self.at(now);
+        s.scribe.publish(now, node, group, data)
     }
 
     /// Offers `data` to one member of `group` ([`Scribe::anycast`]).
@@ -420,7 +410,7 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL
         group: Id,
         data: &[u8],
     ) -> Result<AnycastId, ScribeError> {
-        let now = self.advance(now);
-        self.scribe.anycast(now, &mut self.node, group, data)
+        let (s, node, now) = self.at(now);
+        s.scribe.anycast(now, node, group, data)
     }
 }

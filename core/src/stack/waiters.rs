@@ -11,6 +11,7 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use super::{Stack, StackEvent};
+use crate::app::Application;
 use crate::dht::{DhtError, DhtEvent, OpId, PutError, Store};
 use crate::id::Id;
 use crate::node::{AppPolicy, CommandError, Event, Forwarder};
@@ -214,9 +215,9 @@ impl fmt::Debug for Waiters {
 impl Waiters {
     /// Runs `c` on `stack` at `now`: answers at once, or keeps the answer
     /// for the outcome.
-    pub fn command<S: Store, A: Acceptor, F: Forwarder, const POOL: usize>(
+    pub fn command<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>(
         &mut self,
-        stack: &mut Stack<S, A, F, POOL>,
+        stack: &mut Stack<S, A, F, POOL, U>,
         now: Instant,
         c: Command,
     ) {
@@ -274,9 +275,11 @@ impl Waiters {
     }
 
     /// Answers whoever waits for `ev`; returns the event for the
-    /// application's stream, if it is one.
-    pub fn outcome(&mut self, ev: StackEvent<'_>) -> Option<NodeEvent> {
+    /// application's stream, if it is one. A user application's events
+    /// are the runtime's to pass on: none here.
+    pub fn outcome<E>(&mut self, ev: StackEvent<'_, E>) -> Option<NodeEvent> {
         match ev {
+            StackEvent::App(_) => None,
             StackEvent::Overlay(e) => Some(self.overlay(e)),
             StackEvent::Dht(d) => {
                 self.dht(d);

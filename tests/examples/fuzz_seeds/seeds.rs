@@ -10,7 +10,7 @@ use pastry_core::client::msg::{Frame, Refusal, Reply, Request};
 use pastry_core::dht::MapStore;
 use pastry_core::rng::SmallRng;
 use pastry_core::wire::{AppId, Body, Message};
-use pastry_core::{Id, Instant, Peer, Stack, StackConfig, dht, scribe};
+use pastry_core::{Id, Instant, Output, Peer, Stack, StackConfig, dht, scribe};
 use pastry_tests::harness::{ArbMessage, FaultRun, NodeRun};
 
 fn write(target: &str, seeds: &BTreeMap<String, Vec<u8>>) -> std::io::Result<()> {
@@ -210,7 +210,15 @@ impl Net {
         loop {
             let mut quiet = true;
             for i in 0..stacks.len() {
-                while let Some(tx) = stacks[i].poll_transmit(&mut buf).unwrap() {
+                loop {
+                    let tx = match stacks[i].poll_output(&mut buf).unwrap().map_event(|_| ()) {
+                        Output::Transmit(tx) => tx,
+                        Output::Event(()) => {
+                            quiet = false;
+                            continue;
+                        }
+                        Output::Timeout(_) => break,
+                    };
                     quiet = false;
                     let bytes = buf[..tx.len].to_vec();
                     self.keep(&bytes);
@@ -218,9 +226,6 @@ impl Net {
                     if let Some(to) = stacks.iter_mut().find(|s| s.own().addr == tx.destination) {
                         to.handle_datagram(self.now, from, &bytes);
                     }
-                }
-                while stacks[i].poll_event(|_| ()).is_some() {
-                    quiet = false;
                 }
             }
             if quiet {

@@ -17,7 +17,7 @@ use pastry_core::wire::{
     Ack, AppId, Body, Heartbeat, JoinReply, LeafSetExchange, LeafSetView, Message, PeerList,
     ProbeReply, RowReply,
 };
-use pastry_core::{Id, Instant, Peer, Phase, Stack, StackConfig};
+use pastry_core::{Id, Instant, Output, Peer, Phase, Stack, StackConfig};
 
 use super::wire::ArbBody;
 
@@ -425,19 +425,20 @@ impl Harness {
     fn settle(&mut self) {
         for _ in 0..ROUNDS {
             let mut sent = Vec::new();
-            // `buf` (2,048 bytes) holds any datagram up to `max_datagram`.
-            while let Some(tx) = self
-                .stack
-                .poll_transmit(&mut self.buf)
-                .expect("buffer fits")
-            {
-                sent.push((tx.destination, self.buf[..tx.len].to_vec()));
-                assert!(sent.len() <= MAX_OUTPUT, "unbounded output");
-            }
             let mut events = 0;
-            while self.stack.poll_event(|_| ()).is_some() {
-                events += 1;
-                assert!(events <= MAX_OUTPUT, "unbounded events");
+            // `buf` (2,048 bytes) holds any datagram up to `max_datagram`.
+            loop {
+                match self.stack.poll_output(&mut self.buf).expect("buffer fits") {
+                    Output::Transmit(tx) => {
+                        sent.push((tx.destination, self.buf[..tx.len].to_vec()));
+                        assert!(sent.len() <= MAX_OUTPUT, "unbounded output");
+                    }
+                    Output::Event(_) => {
+                        events += 1;
+                        assert!(events <= MAX_OUTPUT, "unbounded events");
+                    }
+                    Output::Timeout(_) => break,
+                }
             }
             if sent.is_empty() {
                 return;
