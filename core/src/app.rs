@@ -196,6 +196,50 @@ impl<A: Application> Application for Option<A> {
     }
 }
 
+/// An application kept on the heap (so an absent one costs a pointer).
+#[cfg(feature = "alloc")]
+impl<A: Application> Application for alloc::boxed::Box<A> {
+    type Event<'a>
+        = A::Event<'a>
+    where
+        Self: 'a;
+    type Forwarder = A::Forwarder;
+
+    fn forwarder(&self) -> Self::Forwarder {
+        (**self).forwarder()
+    }
+    fn install(&mut self, node: &mut impl Kbr) -> Result<(), CommandError> {
+        (**self).install(node)
+    }
+    fn handle_event(&mut self, now: Instant, node: &mut impl Kbr, ev: Event<'_>) -> bool {
+        (**self).handle_event(now, node, ev)
+    }
+    fn has_event(&mut self, delivery: &[u8]) -> bool {
+        (**self).has_event(delivery)
+    }
+    fn poll_event<'a>(&'a mut self, delivery: &'a [u8]) -> Option<Self::Event<'a>> {
+        (**self).poll_event(delivery)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        (**self).poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
+        (**self).handle_timeout(now, node);
+    }
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> bool {
+        (**self).handle_datagram(now, node, from, bytes)
+    }
+    fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        (**self).poll_transmit(buf)
+    }
+}
+
 /// An event of one of two applications.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Either<A, B> {

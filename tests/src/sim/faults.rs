@@ -36,16 +36,14 @@ impl<const POOL: usize> Sim<POOL> {
     /// node (or starts a ring when there is none). False when it is alive.
     /// Runs with Scribe do not judge restarted nodes' subscriptions.
     pub fn restart(&mut self, i: usize) -> bool {
-        if self.slots[i].node.is_some() {
+        if self.slots[i].host.is_some() {
             return false;
         }
         let (id, addr) = (self.slots[i].id, self.slots[i].addr);
-        let mut node = self.new_node(id, addr);
-        let (dht, scribe) = self.new_apps(&mut node);
+        let seed = self.rng.next_u64();
+        let host = self.new_host(id, addr, seed);
         let slot = &mut self.slots[i];
-        slot.node = Some(node);
-        slot.dht = dht;
-        slot.scribe = scribe;
+        slot.host = Some(host);
         slot.wake = None;
         self.now_alive(i);
         let boot = self.random_active();

@@ -14,7 +14,7 @@ use pastry_core::wire::{Body, Message};
 use pastry_core::{Id, Instant};
 
 use super::healing::HealTimes;
-use super::{DetMap, Sim, SimNode, SimScribe};
+use super::{DetMap, Sim, SimNode, SimScribe, Slot};
 
 /// Children per tree node in the simulator (Scribe's bound on fan-out).
 pub const SIM_CHILDREN: usize = 16;
@@ -348,8 +348,8 @@ impl<const POOL: usize> Sim<POOL> {
     ) -> Option<R> {
         let (now, group) = (self.now, self.multicast.groups[g as usize]);
         let slot = &mut self.slots[i];
-        let done = match (slot.node.as_mut(), slot.scribe.as_mut()) {
-            (Some(node), Some(s)) => command(s, now, node.as_mut(), group).ok(),
+        let done = match slot.at(now) {
+            Some((node, (_, Some(s)))) => command(s, now, node, group).ok(),
             _ => None,
         };
         if done.is_none() {
@@ -515,7 +515,7 @@ impl<const POOL: usize> Sim<POOL> {
 
     /// Node `i`'s Scribe, while it is alive and runs one.
     pub fn scribe(&self, i: usize) -> Option<&SimScribe> {
-        self.slots.get(i)?.scribe.as_deref()
+        self.slots.get(i)?.scribe()
     }
 
     /// Node `i`'s place in `group`'s tree, if it is alive and on it.
@@ -526,7 +526,7 @@ impl<const POOL: usize> Sim<POOL> {
     /// Live nodes' Scribe counters, summed.
     pub fn scribe_stats(&self) -> ScribeStats {
         let mut sum = ScribeStats::default();
-        for s in self.slots.iter().filter_map(|s| s.scribe.as_deref()) {
+        for s in self.slots.iter().filter_map(Slot::scribe) {
             sum += *s.stats();
         }
         sum
@@ -599,7 +599,7 @@ impl<const POOL: usize> Sim<POOL> {
         }
         f.heal = self.heal_times();
         let trees: Vec<usize> = (self.slots.iter())
-            .filter_map(|s| s.scribe.as_deref())
+            .filter_map(Slot::scribe)
             .map(|s| s.groups().len())
             .collect();
         f.trees_max = trees.iter().copied().max().unwrap_or(0);

@@ -118,7 +118,7 @@ impl<const POOL: usize> Sim<POOL> {
         // A departing child is not judged any more.
         let me = i as u32;
         self.healing.orphans.retain(|o| o.child != me);
-        let Some(s) = self.slots[i].scribe.as_ref() else {
+        let Some(s) = self.slots[i].scribe() else {
             return;
         };
         let parent = self.slots[i].addr;

@@ -42,8 +42,7 @@ impl<const POOL: usize> Sim<POOL> {
         for k in 0..self.key_trace.keys.len() {
             let key = self.key_trace.keys[k];
             let holds = self.slots[i]
-                .dht
-                .as_ref()
+                .dht()
                 .and_then(|d| d.store().get(key))
                 .map(|item| item.meta.version);
             let was = self.key_trace.held.contains_key(&(k as u32, i as u32));
@@ -54,7 +53,7 @@ impl<const POOL: usize> Sim<POOL> {
                 }
                 (true, None) => {
                     self.key_trace.held.remove(&(k as u32, i as u32));
-                    let why = if self.slots[i].node.is_some() {
+                    let why = if self.slots[i].host.is_some() {
                         "drops it"
                     } else {
                         "departs holding it"
@@ -70,7 +69,7 @@ impl<const POOL: usize> Sim<POOL> {
     fn trace_line(&self, key: Id, k: usize, i: usize, what: &str) {
         let rank = |j: usize| {
             let id = self.slots[j].id;
-            if !self.truth.contains(id) && self.slots[j].node.is_some() {
+            if !self.truth.contains(id) && self.slots[j].host.is_some() {
                 return "joining".to_string();
             }
             match self.true_rank(key, id) {
@@ -115,7 +114,7 @@ impl<const POOL: usize> Sim<POOL> {
             .as_ref()
             .map_or(5, |c| c.replicas + c.spares);
         for j in holders {
-            let Some(node) = self.slots[j].node.as_ref() else {
+            let Some(node) = self.slots[j].node() else {
                 continue;
             };
             let mut view = String::new();
@@ -130,7 +129,7 @@ impl<const POOL: usize> Sim<POOL> {
                     None => view.push_str("(gone)"),
                 }
             }
-            let dht = self.slots[j].dht.as_ref();
+            let dht = self.slots[j].dht();
             let stats = dht.map(|d| *d.stats()).unwrap_or_default();
             eprintln!(
                 "trace {}   holder {j} sees:{view}; sync rounds {}, deferred {}, dropped {}",

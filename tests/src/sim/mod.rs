@@ -29,11 +29,13 @@ use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pastry_core::dht::{Dht, DhtConfig, Lookups, MapStore, Upcall};
+use pastry_core::app::{Either, Host, HostEvent, HostNode};
+use pastry_core::dht::{Dht, DhtConfig, MapStore};
+use pastry_core::node::Passthrough;
 use pastry_core::rng::SmallRng;
-use pastry_core::scribe::{self, Joins, Members, Scribe, ScribeConfig};
+use pastry_core::scribe::{Members, Scribe, ScribeConfig};
 use pastry_core::wire::{Body, Kind, Message};
-use pastry_core::{AppId, Config, DefaultNode, Event, Id, Instant, Payload};
+use pastry_core::{AppId, Config, Event, Id, Instant, Output};
 
 pub use faults::Fault;
 use network::{Network, Place};
@@ -43,11 +45,18 @@ use truth::Truth;
 /// A hash map with a fixed hasher: no per-process random seed.
 pub type DetMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
+/// The applications a simulated node runs: the DHT and Scribe when the
+/// run asks for them (boxed, so a node without them pays a pointer).
+pub type SimApps = (Option<Box<Dht<MapStore>>>, Option<Box<SimScribe>>);
+
+/// A simulated node with its applications, driven through the core's one
+/// output door like a runtime's.
+pub type SimHost<const POOL: usize = 16> = Host<SimApps, Passthrough, POOL>;
+
 /// The node type simulated: default leaf set and table, `POOL` message
 /// slots (16 by default; runs with Scribe use [`SCRIBE_POOL`]), queues of
-/// 64, and the DHT's and Scribe's per-hop upcalls (which touch only DHT
-/// gets and Scribe's subscribes and anycasts).
-pub type SimNode<const POOL: usize = 16> = DefaultNode<(Lookups, Joins), POOL>;
+/// 64, and the per-hop upcalls of the DHT and Scribe it runs.
+pub type SimNode<const POOL: usize = 16> = HostNode<SimApps, Passthrough, POOL>;
 
 /// Message slots of simulated nodes running Scribe: a tree node with 16
 /// children beats them all at once, and under churn slots wait on departed
@@ -155,13 +164,10 @@ enum Action {
 
 #[derive(Debug)]
 struct Slot<const POOL: usize> {
-    /// The node's state while it is alive; dropped when it crashes or
-    /// leaves, so churn does not grow memory with every departure.
-    node: Option<Box<SimNode<POOL>>>,
-    /// Its DHT, when the simulation runs one; dropped with the node.
-    dht: Option<Box<Dht<MapStore>>>,
-    /// Its Scribe, when the simulation runs it; dropped with the node.
-    scribe: Option<Box<SimScribe>>,
+    /// The node and its applications while it is alive; dropped when it
+    /// crashes or leaves, so churn does not grow memory with every
+    /// departure.
+    host: Option<Box<SimHost<POOL>>>,
     /// Its id and address, kept after it is gone (a restart reuses them).
     id: Id,
     addr: SocketAddr,
@@ -172,6 +178,58 @@ struct Slot<const POOL: usize> {
     wake: Option<Instant>,
     /// Where the node stands in `Sim::alive` while it is alive.
     alive_at: u32,
+}
+
+impl<const POOL: usize> Slot<POOL> {
+    /// The node, while it is alive.
+    fn node(&self) -> Option<&SimNode<POOL>> {
+        self.host.as_deref().map(Host::node)
+    }
+
+    /// Its DHT, when the run has one.
+    fn dht(&self) -> Option<&Dht<MapStore>> {
+        self.host.as_deref()?.apps().0.as_deref()
+    }
+
+    /// Its Scribe, when the run has it.
+    fn scribe(&self) -> Option<&SimScribe> {
+        self.host.as_deref()?.apps().1.as_deref()
+    }
+
+    /// The node and its applications for a command at `now` (the host's
+    /// clock moves there first, as a runtime's does).
+    fn at(&mut self, now: Instant) -> Option<(&mut SimNode<POOL>, &mut SimApps)> {
+        let host = self.host.as_deref_mut()?;
+        host.advance(now);
+        let (apps, node) = host.parts_mut();
+        Some((node, apps))
+    }
+}
+
+/// What the judge takes from an overlay event (owned, so the node's
+/// borrow ends before the judge runs).
+#[derive(Clone, Copy, Debug)]
+enum Seen {
+    Joined,
+    JoinFailed,
+    Delivered { msg_id: u64, hops: u8 },
+    RouteFailed { msg_id: u64 },
+    Other,
+}
+
+impl Seen {
+    fn of(ev: Event<'_>) -> Seen {
+        match ev {
+            Event::Joined => Seen::Joined,
+            Event::JoinFailed => Seen::JoinFailed,
+            Event::Deliver(d) => Seen::Delivered {
+                msg_id: d.msg_id,
+                hops: d.hops,
+            },
+            Event::RouteFailed { msg_id, .. } => Seen::RouteFailed { msg_id },
+            Event::Update { .. } => Seen::Other,
+        }
+    }
 }
 
 /// One lookup as the simulator saw it.
@@ -281,8 +339,6 @@ pub struct Sim<const POOL: usize = 16> {
     /// free for reuse.
     wire: Vec<Vec<u8>>,
     free_wire: Vec<u32>,
-    /// Where a delivery's payload is copied for the DHT (`poll_event_into`).
-    payload: Payload,
     /// DHT operations and the values they stored.
     pub storage: storage::Storage,
     /// Scribe's groups, publications and anycasts.
@@ -325,7 +381,6 @@ impl<const POOL: usize> Sim<POOL> {
             buf,
             wire: Vec::new(),
             free_wire: Vec::new(),
-            payload: Payload::new(),
             storage: storage::Storage::default(),
             multicast: groups::Multicast::default(),
             healing: healing::Healing::default(),
@@ -340,13 +395,11 @@ impl<const POOL: usize> Sim<POOL> {
         let i = self.slots.len();
         let id = random_id(&mut self.rng);
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
-        let mut node = self.new_node(id, addr);
+        let seed = self.rng.next_u64();
         let place = self.network.place(i, &mut self.rng);
-        let (dht, scribe) = self.new_apps(&mut node);
+        let host = self.new_host(id, addr, seed);
         self.slots.push(Slot {
-            node: Some(node),
-            dht,
-            scribe,
+            host: Some(host),
             id,
             addr,
             place,
@@ -359,33 +412,21 @@ impl<const POOL: usize> Sim<POOL> {
         i
     }
 
-    /// A fresh node (its randomness drawn from the simulation's).
-    fn new_node(&mut self, id: Id, addr: SocketAddr) -> Box<SimNode<POOL>> {
-        let seed = self.rng.next_u64();
-        let forwarder = (Lookups, Joins);
-        let node =
-            SimNode::<POOL>::with_forwarder(self.config.node.clone(), id, addr, seed, forwarder)
-                .expect("valid config");
-        Box::new(node)
-    }
-
-    /// The applications the configuration asks for, installed on `node`.
-    #[allow(clippy::type_complexity)]
-    fn new_apps(
-        &mut self,
-        node: &mut SimNode<POOL>,
-    ) -> (Option<Box<Dht<MapStore>>>, Option<Box<SimScribe>>) {
+    /// A fresh node whose randomness derives from `seed`, with the
+    /// applications the configuration asks for (theirs drawn from the
+    /// simulation's randomness).
+    fn new_host(&mut self, id: Id, addr: SocketAddr, seed: u64) -> Box<SimHost<POOL>> {
         let dht = self.config.dht.clone().map(|config| {
-            let dht = Dht::new(config, MapStore::new(), self.rng.next_u64()).expect("valid DHT");
-            dht.install(node).expect("policy room");
-            Box::new(dht)
+            let seed = self.rng.next_u64();
+            Box::new(Dht::new(config, MapStore::new(), seed).expect("valid DHT"))
         });
-        let scribe = self.config.scribe.map(|config| {
-            let s = SimScribe::new(config, Members).expect("valid Scribe config");
-            s.install(node).expect("policy room");
-            Box::new(s)
-        });
-        (dht, scribe)
+        let scribe = self
+            .config
+            .scribe
+            .map(|config| Box::new(SimScribe::new(config, Members).expect("valid Scribe config")));
+        let config = self.config.node.clone();
+        let host = SimHost::<POOL>::new(config, id, addr, seed, (dht, scribe), Passthrough);
+        Box::new(host.expect("valid config and policy room"))
     }
 
     /// Number of nodes ever created.
@@ -400,16 +441,16 @@ impl<const POOL: usize> Sim<POOL> {
 
     /// Node `i`, while it is alive.
     pub fn node(&self, i: usize) -> Option<&SimNode<POOL>> {
-        self.slots[i].node.as_deref()
+        self.slots[i].node()
     }
 
     fn active(&self, i: usize) -> bool {
-        self.slots[i].node.as_ref().is_some_and(|n| n.is_active())
+        self.slots[i].node().is_some_and(|n| n.is_active())
     }
 
     /// Whether node `i` is alive (not crashed, not left).
     pub fn is_alive(&self, i: usize) -> bool {
-        self.slots[i].node.is_some()
+        self.slots[i].host.is_some()
     }
 
     /// Indices of live nodes.
@@ -460,9 +501,9 @@ impl<const POOL: usize> Sim<POOL> {
         let now = self.now;
         let to = bootstrap.map(|b| self.slots[b].addr);
         self.slots[i]
-            .node
-            .as_mut()
+            .at(now)
             .expect("a node joins while alive")
+            .0
             .join(now, to)
             .expect("a fresh node joins");
         self.drain(i);
@@ -502,7 +543,7 @@ impl<const POOL: usize> Sim<POOL> {
 
     fn depart(&mut self, i: usize) {
         let Some(c) = self.churn else { return };
-        if self.slots[i].node.is_none() {
+        if self.slots[i].host.is_none() {
             return;
         }
         if self.rng.unit() < c.graceful {
@@ -516,19 +557,17 @@ impl<const POOL: usize> Sim<POOL> {
 
     /// Node `i` stops without a word.
     pub fn crash(&mut self, i: usize) {
-        if self.slots[i].node.is_none() {
+        if self.slots[i].host.is_none() {
             return;
         }
-        if self.slots[i].scribe.is_some() {
+        if self.slots[i].scribe().is_some() {
             self.scribe_departs(i);
         }
-        let Some(node) = self.slots[i].node.take() else {
+        let Some(host) = self.slots[i].host.take() else {
             return;
         };
         self.now_gone(i);
-        self.slots[i].dht = None;
-        self.slots[i].scribe = None;
-        let id = node.own().id;
+        let id = host.own().id;
         if self.truth.contains(id) {
             self.truth.remove(id);
         }
@@ -541,9 +580,8 @@ impl<const POOL: usize> Sim<POOL> {
     pub fn leave(&mut self, i: usize) {
         let now = self.now;
         if self.slots[i]
-            .node
-            .as_mut()
-            .is_some_and(|n| n.leave(now).is_ok())
+            .at(now)
+            .is_some_and(|(n, _)| n.leave(now).is_ok())
         {
             self.drain(i);
         }
@@ -571,8 +609,8 @@ impl<const POOL: usize> Sim<POOL> {
     pub fn lookup(&mut self, source: usize, key: Id) -> Option<u64> {
         let now = self.now;
         let msg_id = self.slots[source]
-            .node
-            .as_mut()?
+            .at(now)?
+            .0
             .route(now, key, LOOKUP_APP, &[], None)
             .ok()?;
         self.lookups.insert(
@@ -619,8 +657,7 @@ impl<const POOL: usize> Sim<POOL> {
                 Action::Inspect(i) => self.inspect_orphans(i as usize),
                 Action::Rejoin(i) => {
                     let idle = self.slots[i as usize]
-                        .node
-                        .as_ref()
+                        .node()
                         .is_some_and(|n| n.phase() == pastry_core::Phase::Idle);
                     if idle {
                         let boot = self.random_active();
@@ -638,14 +675,8 @@ impl<const POOL: usize> Sim<POOL> {
                         self.config.seed
                     );
                     let s = &mut self.slots[i as usize];
-                    if let Some(node) = s.node.as_mut().filter(|_| s.wake == Some(at)) {
-                        node.handle_timeout(at);
-                        if let Some(dht) = s.dht.as_mut() {
-                            dht.handle_timeout(at, node.as_mut());
-                        }
-                        if let Some(sc) = s.scribe.as_mut() {
-                            sc.handle_timeout(at, node.as_mut());
-                        }
+                    if let Some(host) = s.host.as_mut().filter(|_| s.wake == Some(at)) {
+                        host.handle_timeout(at);
                         s.wake = None;
                         self.drain(i as usize);
                     }
@@ -662,7 +693,7 @@ impl<const POOL: usize> Sim<POOL> {
     }
 
     fn arrive(&mut self, to: usize, from: usize, delay_us: u64, bytes: &[u8]) {
-        if self.slots[to].node.is_none() {
+        if self.slots[to].host.is_none() {
             self.counters.dropped += 1;
             return;
         }
@@ -671,8 +702,8 @@ impl<const POOL: usize> Sim<POOL> {
         }
         let from_addr = self.slots[from].addr;
         let now = self.now;
-        if let Some(node) = self.slots[to].node.as_mut() {
-            node.handle_datagram(now, from_addr, bytes);
+        if let Some(host) = self.slots[to].host.as_mut() {
+            host.handle_datagram(now, from_addr, bytes);
         }
         self.drain(to);
     }
@@ -701,11 +732,35 @@ impl<const POOL: usize> Sim<POOL> {
         l.path.push((to as u32, base + delay_us));
     }
 
-    /// The drain rule for node `i`: datagrams onto the network, events to
-    /// the judge (through the node's DHT, which may send more), then its
-    /// next deadline onto the queue.
+    /// The drain rule for node `i`: its output door until it answers with
+    /// a deadline; datagrams onto the network, events to the judge; then
+    /// that deadline onto the queue.
     fn drain(&mut self, i: usize) {
-        while self.drain_once(i) {}
+        let deadline = loop {
+            let Some(host) = self.slots[i].host.as_mut() else {
+                return;
+            };
+            let out = match host.poll_output(&mut self.buf) {
+                Ok(out) => out,
+                Err(e) => panic!("node {i}: buffer of max_datagram refused: {e:?}"),
+            };
+            match out {
+                Output::Transmit(tx) => self.send(i, tx.destination, tx.len),
+                Output::Event(HostEvent::App(Either::First(d))) => {
+                    let seen = storage::Seen::of(d);
+                    self.storage.judge(i, seen);
+                }
+                Output::Event(HostEvent::App(Either::Second(s))) => {
+                    let news = groups::News::of(s);
+                    self.judge_scribe(i, news);
+                }
+                Output::Event(HostEvent::Overlay(ev)) => {
+                    let seen = Seen::of(ev);
+                    self.judge_overlay(i, seen);
+                }
+                Output::Timeout(t) => break t,
+            }
+        };
         if !self.key_trace.is_empty() {
             self.trace_keys(i);
         }
@@ -714,11 +769,7 @@ impl<const POOL: usize> Sim<POOL> {
         }
         // One pending wake per node, the earliest: a later deadline is
         // picked up when that wake runs and the node is drained again.
-        let s = &self.slots[i];
-        let node_t = s.node.as_ref().and_then(|n| n.poll_timeout());
-        let dht_t = s.dht.as_ref().and_then(|d| d.poll_timeout());
-        let scribe_t = s.scribe.as_ref().and_then(|d| d.poll_timeout());
-        if let Some(t) = node_t.into_iter().chain(dht_t).chain(scribe_t).min() {
+        if let Some(t) = deadline {
             let at = t.max(self.now);
             if self.slots[i].wake.is_none_or(|w| w > at) {
                 self.slots[i].wake = Some(at);
@@ -727,90 +778,31 @@ impl<const POOL: usize> Sim<POOL> {
         }
     }
 
-    /// One pass of the drain rule; whether it handled any event (after
-    /// which the node may have more to send).
-    fn drain_once(&mut self, i: usize) -> bool {
-        loop {
-            let Some(node) = self.slots[i].node.as_mut() else {
-                return false;
-            };
-            let tx = match node.poll_transmit(&mut self.buf) {
-                Ok(Some(tx)) => tx,
-                Ok(None) => break,
-                Err(e) => panic!("node {i}: buffer of max_datagram refused: {e:?}"),
-            };
-            self.send(i, tx.destination, tx.len);
-        }
-        let now = self.now;
-        let mut handled = false;
-        loop {
-            let slot = &mut self.slots[i];
-            let Some(node) = slot.node.as_mut() else {
-                return false;
-            };
-            let Some(ev) = node.poll_event_into(&mut self.payload) else {
-                break;
-            };
-            handled = true;
-            let ev = match slot.dht.as_mut() {
-                None => ev,
-                Some(dht) => match dht.handle_event(now, node.as_mut(), ev) {
-                    Some(Upcall::Overlay(ev)) => ev,
-                    Some(Upcall::Dht(d)) => {
-                        let seen = storage::Seen::of(d);
-                        self.storage.judge(i, seen);
-                        continue;
-                    }
-                    None => continue,
-                },
-            };
-            let slot = &mut self.slots[i];
-            let ev = match (slot.scribe.as_mut(), slot.node.as_mut()) {
-                (Some(s), Some(node)) => match s.handle_event(now, node.as_mut(), ev) {
-                    Some(scribe::Upcall::Overlay(ev)) => ev,
-                    Some(scribe::Upcall::Scribe(d)) => {
-                        let news = groups::News::of(d);
-                        self.judge_scribe(i, news);
-                        continue;
-                    }
-                    None => continue,
-                },
-                _ => ev,
-            };
-            match ev {
-                Event::Joined => {
-                    if let Some(n) = self.slots[i].node.as_ref() {
-                        let id = n.own().id;
-                        self.truth.insert(id, i as u32);
-                    }
-                    if self.slots[i].scribe.is_some() {
-                        self.scribe_joined(i);
-                    }
+    /// What an overlay event means to the judge.
+    fn judge_overlay(&mut self, i: usize, seen: Seen) {
+        match seen {
+            Seen::Joined => {
+                if let Some(n) = self.slots[i].node() {
+                    let id = n.own().id;
+                    self.truth.insert(id, i as u32);
                 }
-                Event::Deliver(d) => {
-                    let (msg_id, hops) = (d.msg_id, d.hops);
-                    self.judge(i, msg_id, hops);
+                if self.slots[i].scribe().is_some() {
+                    self.scribe_joined(i);
                 }
-                Event::JoinFailed => {
-                    self.counters.join_failures += 1;
-                    let at = self.now + Duration::from_millis(1);
-                    self.schedule(at, Action::Rejoin(i as u32));
-                }
-                Event::RouteFailed { msg_id, .. } => {
-                    if let Some(l) = self.lookups.get_mut(&msg_id) {
-                        l.failed = true;
-                    }
-                }
-                _ => {}
             }
+            Seen::Delivered { msg_id, hops } => self.judge(i, msg_id, hops),
+            Seen::JoinFailed => {
+                self.counters.join_failures += 1;
+                let at = self.now + Duration::from_millis(1);
+                self.schedule(at, Action::Rejoin(i as u32));
+            }
+            Seen::RouteFailed { msg_id } => {
+                if let Some(l) = self.lookups.get_mut(&msg_id) {
+                    l.failed = true;
+                }
+            }
+            Seen::Other => {}
         }
-        while let Some(d) = self.slots[i].dht.as_mut().and_then(|d| d.poll_event()) {
-            self.storage.judge(i, storage::Seen::of(d));
-        }
-        while let Some(d) = self.slots[i].scribe.as_mut().and_then(|s| s.poll_event()) {
-            self.judge_scribe(i, groups::News::of(d));
-        }
-        handled
     }
 
     fn send(&mut self, from: usize, to_addr: SocketAddr, len: usize) {
@@ -929,7 +921,7 @@ impl<const POOL: usize> Sim<POOL> {
     /// could fill).
     pub fn table_fill(&self) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        for n in self.slots.iter().filter_map(|s| s.node.as_deref()) {
+        for n in self.slots.iter().filter_map(Slot::node) {
             if !n.is_active() {
                 continue;
             }
@@ -957,7 +949,7 @@ impl<const POOL: usize> Sim<POOL> {
     pub fn wrong_leaf_sets(&self) -> Vec<usize> {
         let mut wrong = Vec::new();
         for (i, s) in self.slots.iter().enumerate() {
-            let Some(n) = s.node.as_deref().filter(|n| n.is_active()) else {
+            let Some(n) = s.node().filter(|n| n.is_active()) else {
                 continue;
             };
             let ls = n.leaf_set();

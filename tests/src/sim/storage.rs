@@ -250,8 +250,8 @@ impl<const POOL: usize> Sim<POOL> {
     ) {
         let now = self.now;
         let slot = &mut self.slots[i];
-        let done = match (slot.node.as_mut(), slot.dht.as_mut()) {
-            (Some(node), Some(dht)) => issue(now, node.as_mut(), dht.as_mut()),
+        let done = match slot.at(now) {
+            Some((node, (Some(dht), _))) => issue(now, node, dht),
             _ => None,
         };
         let t = &mut self.storage.tally;
@@ -271,7 +271,7 @@ impl<const POOL: usize> Sim<POOL> {
         let slots = &self.slots;
         let (before, mut puts) = (self.storage.ops.len(), 0);
         self.storage.ops.retain(|(i, _), op| {
-            let alive = slots[*i as usize].node.is_some();
+            let alive = slots[*i as usize].host.is_some();
             puts += u64::from(!alive && op.put);
             alive
         });
@@ -282,7 +282,7 @@ impl<const POOL: usize> Sim<POOL> {
     /// The DHT counters of the live nodes, summed.
     pub fn dht_stats(&self) -> DhtStats {
         let mut sum = DhtStats::default();
-        for d in self.slots.iter().filter_map(|s| s.dht.as_deref()) {
+        for d in self.slots.iter().filter_map(super::Slot::dht) {
             sum += *d.stats();
         }
         sum
@@ -299,8 +299,7 @@ impl<const POOL: usize> Sim<POOL> {
         (0..self.slots.len())
             .filter(|&i| {
                 self.slots[i]
-                    .dht
-                    .as_ref()
+                    .dht()
                     .is_some_and(|d| d.store().get(key).is_some())
             })
             .collect()
@@ -313,7 +312,7 @@ impl<const POOL: usize> Sim<POOL> {
         // The newest version any live node holds, per key: one pass over
         // the live stores rather than a search of every slot per value.
         let mut newest: DetMap<Id, u64> = DetMap::default();
-        for d in self.slots.iter().filter_map(|s| s.dht.as_deref()) {
+        for d in self.slots.iter().filter_map(super::Slot::dht) {
             let mut next = d.store().first_from(Id::ZERO);
             while let Some((key, meta)) = next {
                 let v = newest.entry(key).or_insert(meta.version);
