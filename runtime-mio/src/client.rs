@@ -18,7 +18,7 @@ use pastry_core::{AppId, Id, Instant, Peer};
 
 use pastry_core::stack::waiters::Value;
 
-use crate::types::Error;
+use pastry_core::stack::runtime::Error;
 
 /// Publications kept while the application is not reading them.
 const KEPT: usize = 1024;

@@ -14,7 +14,7 @@ use pastry_core::Instant;
 
 use crate::mailbox::{Receiver, ReplyTx, Wake};
 use crate::node::{NodeCommand, NodeSlot};
-use crate::types::Error;
+use pastry_core::stack::runtime::Error;
 
 /// The mailbox's waker token (nodes use their index).
 pub(crate) const WAKER: Token = Token(usize::MAX);

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pastry_core::node::AppPolicy;
+use pastry_core::stack::runtime::{Error, HostedApp, Stats};
 use pastry_core::stack::waiters::{self, Answer, Value};
-use pastry_core::{AppId, Id, NodeSet, Peer};
+use pastry_core::{AppId, Id, Instant, Kbr, NodeSet, Peer};
 
 use crate::event_loop::Command;
 use crate::mailbox::{self, SendError, Sender, Unanswered};
 use crate::node::{MioStack, NodeCommand, Reply};
-use crate::types::{Error, Stats};
 
 /// Talks to one node of an event loop. `Clone + Send + Sync`: share it
 /// between threads freely.
@@ -141,6 +141,25 @@ impl Handle {
         read: impl FnOnce(&MioStack) -> R + Send + 'static,
     ) -> Result<R, Error> {
         self.ask(|r: Reply<R>| NodeCommand::Inspect(Box::new(move |s| r.send(Ok(read(s))))))
+    }
+
+    /// Runs `f` on the loop's thread with the node's hosted application
+    /// (of type `T`, see [`Builder::app`](crate::Builder::app)), the node
+    /// for KBR calls, and the time; answers what `f` returns, or
+    /// [`Error::NoApp`] when the node hosts no `T`.
+    pub fn app<T: HostedApp, R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut T, &mut dyn Kbr, Instant) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        self.ask(|r: Reply<R>| {
+            NodeCommand::App(Box::new(move |stack, now| {
+                let (hosted, node, now) = stack.app_mut(now);
+                r.send(match hosted.get_mut::<T>() {
+                    Some(app) => Ok(f(app, node, now)),
+                    None => Err(Error::NoApp),
+                });
+            }))
+        })
     }
 
     /// KBR `neighbor_set(n)`.

@@ -43,7 +43,6 @@ mod event_loop;
 mod handle;
 pub mod mailbox;
 mod node;
-mod types;
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
@@ -53,9 +52,9 @@ use std::time::Duration;
 
 use mio::{Poll, Waker};
 use pastry_core::Id;
-use pastry_core::dht::MapStore;
-use pastry_core::scribe::Members;
+use pastry_core::node::Forwarder;
 use pastry_core::stack::StackConfig;
+use pastry_core::stack::runtime::{Accept, Hop, Hosted, Options};
 
 use event_loop::{Command, EventLoop, MioWake, WAKER};
 use mailbox::{SendError, Sender};
@@ -64,8 +63,8 @@ use node::NodeSlot;
 pub use client::{Client, Publication};
 pub use handle::Handle;
 pub use node::MioStack;
+pub use pastry_core::stack::runtime::{AcceptFn, Error, HostedApp, RuntimeStats, Stats};
 pub use pastry_core::stack::waiters::{NodeEvent, Value};
-pub use types::{Error, RuntimeStats, Stats};
 
 /// Commands the loop's mailbox holds before callers get Busy.
 const MAILBOX: usize = 4096;
@@ -96,17 +95,13 @@ impl Runtime {
     /// Binds a node's socket and runs the node on this loop; it is idle
     /// until [`Handle::join`]. Its events arrive on the receiver.
     pub fn spawn(&self, b: Builder) -> Result<(Handle, mpsc::Receiver<NodeEvent>), Error> {
-        let socket = std::net::UdpSocket::bind(b.listen)?;
+        let socket = std::net::UdpSocket::bind(b.options.listen)?;
         socket.set_nonblocking(true)?;
-        let addr = match b.advertise {
-            Some(a) => a,
-            None => socket.local_addr()?,
-        };
-        let seed = b.seed.unwrap_or_else(|| RandomState::new().hash_one(addr));
-        let id = b.id.unwrap_or_else(|| Id::sha1(&seed.to_be_bytes()));
-        let stack = build(b.config, id, addr, seed)?;
+        let (events, attach_timeout) = (b.options.events, b.options.attach_timeout);
+        let random = |addr| RandomState::new().hash_one(addr);
+        let stack = b.options.build(socket.local_addr()?, random)?;
         let own = stack.own();
-        let (etx, erx) = mpsc::sync_channel(b.events);
+        let (etx, erx) = mpsc::sync_channel(events);
         let slot = Box::new(NodeSlot::new(
             mio::net::UdpSocket::from_std(socket),
             stack,
@@ -120,7 +115,7 @@ impl Runtime {
             index,
             own,
             timeout: b.timeout,
-            attach_timeout: b.attach_timeout,
+            attach_timeout,
         };
         Ok((handle, erx))
     }
@@ -158,26 +153,11 @@ impl Drop for Runtime {
     }
 }
 
-/// The stack is large (its message slots hold whole datagrams): built
-/// and boxed here rather than moved through the loop's mailbox.
-fn build(config: StackConfig, id: Id, addr: SocketAddr, seed: u64) -> Result<Box<MioStack>, Error> {
-    let parts = (MapStore::default(), Members, Default::default());
-    MioStack::new(config, id, addr, seed, parts)
-        .map(Box::new)
-        .map_err(Error::Config)
-}
-
 /// Settings for one node.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Builder {
-    listen: SocketAddr,
-    advertise: Option<SocketAddr>,
-    config: StackConfig,
-    id: Option<Id>,
-    seed: Option<u64>,
-    events: usize,
+    options: Options,
     timeout: Duration,
-    attach_timeout: Duration,
 }
 
 impl Builder {
@@ -186,44 +166,57 @@ impl Builder {
     /// limit on each call and 30 seconds for a subscribe to attach.
     pub fn new(listen: SocketAddr) -> Builder {
         Builder {
-            listen,
-            advertise: None,
-            config: StackConfig::default(),
-            id: None,
-            seed: None,
-            events: 1024,
+            options: Options::new(listen),
             timeout: Duration::from_secs(60),
-            attach_timeout: Duration::from_secs(30),
         }
     }
 
     /// The overlay's, the DHT's and Scribe's settings.
     pub fn config(mut self, config: StackConfig) -> Builder {
-        self.config = config;
+        self.options.config = config;
         self
     }
 
     /// The address others reach this node at, when not the bound one.
     pub fn advertise(mut self, addr: SocketAddr) -> Builder {
-        self.advertise = Some(addr);
+        self.options.advertise = Some(addr);
         self
     }
 
     /// The node's id (random by default).
     pub fn id(mut self, id: Id) -> Builder {
-        self.id = Some(id);
+        self.options.id = Some(id);
         self
     }
 
     /// The seed of the core's randomness (random by default).
     pub fn seed(mut self, seed: u64) -> Builder {
-        self.seed = Some(seed);
+        self.options.seed = Some(seed);
+        self
+    }
+
+    /// The application's per-hop upcall (KBR `forward`).
+    pub fn forwarder(mut self, f: impl Forwarder + Send + 'static) -> Builder {
+        self.options.hop = Hop(Some(Box::new(f)));
+        self
+    }
+
+    /// Which anycasts this member takes (all, by default).
+    pub fn acceptor(mut self, f: impl FnMut(Id, &[u8]) -> bool + Send + 'static) -> Builder {
+        self.options.accept = Accept(Some(Box::new(f)));
+        self
+    }
+
+    /// An application of the user's, beside the DHT and Scribe (see
+    /// [`Handle::app`]); its events arrive as [`NodeEvent::App`].
+    pub fn app(mut self, app: impl HostedApp) -> Builder {
+        self.options.app = Hosted::new(app);
         self
     }
 
     /// Events kept for the application before newer ones are dropped.
     pub fn event_capacity(mut self, n: usize) -> Builder {
-        self.events = n.max(1);
+        self.options.events = n.max(1);
         self
     }
 
@@ -235,7 +228,7 @@ impl Builder {
 
     /// How long [`Handle::subscribe`] waits for the member to attach.
     pub fn attach_timeout(mut self, d: Duration) -> Builder {
-        self.attach_timeout = d;
+        self.options.attach_timeout = d;
         self
     }
 }

@@ -8,18 +8,15 @@ use std::net::SocketAddr;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 use mio::net::UdpSocket;
-use pastry_core::dht::MapStore;
-use pastry_core::scribe::Members;
-use pastry_core::stack::Stack;
+use pastry_core::stack::StackEvent;
+use pastry_core::stack::runtime::{Error, RuntimeStack, RuntimeStats, Stats};
 use pastry_core::stack::waiters::{self, NodeEvent, Waiters};
 use pastry_core::{Instant, Output};
 
 use crate::mailbox::ReplyTx;
-use crate::types::{Error, RuntimeStats, Stats};
 
-/// The core stack a mio node runs: values in a growable map, every member
-/// takes anycasts.
-pub type MioStack = Stack<MapStore, Members>;
+/// The core stack a mio node runs (the same as a tokio node's).
+pub type MioStack = RuntimeStack;
 
 /// How a command's answer travels back.
 pub(crate) type Reply<T> = ReplyTx<Result<T, Error>>;
@@ -27,11 +24,16 @@ pub(crate) type Reply<T> = ReplyTx<Result<T, Error>>;
 /// A read of the node's state, run on the loop's thread.
 pub(crate) type Inspect = Box<dyn FnOnce(&MioStack) + Send>;
 
+/// A call into the hosted application, run on the loop's thread at the
+/// given time (the node is drained after it).
+pub(crate) type AppCall = Box<dyn FnOnce(&mut MioStack, Instant) + Send>;
+
 /// A command for one node.
 pub(crate) enum NodeCommand {
     /// A command of the stack, answered through the waiters.
     Stack(waiters::Command),
     Inspect(Inspect),
+    App(AppCall),
     Stats(Reply<Stats>),
     Shutdown(Reply<()>),
     Crash(Reply<()>),
@@ -87,6 +89,7 @@ impl NodeSlot {
             match self.socket.recv_from(&mut self.inbound) {
                 Ok((len, from)) => {
                     self.stats.datagrams_in += 1;
+                    self.stats.bytes_in += len as u64;
                     self.stack.handle_datagram(now, from, &self.inbound[..len]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -110,7 +113,10 @@ impl NodeSlot {
             return true;
         };
         match self.socket.send_to(&self.outbound[..len], to) {
-            Ok(_) => self.stats.datagrams_out += 1,
+            Ok(_) => {
+                self.stats.datagrams_out += 1;
+                self.stats.bytes_out += len as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.stats.send_blocked += 1;
                 return false;
@@ -130,6 +136,7 @@ impl NodeSlot {
                     self.blocked = Some((tx.destination, tx.len));
                     continue;
                 }
+                Ok(Output::Event(StackEvent::App(bytes))) => Some(NodeEvent::App(bytes)),
                 Ok(Output::Event(ev)) => self.waiters.outcome(ev),
                 Ok(Output::Timeout(_)) => return,
                 Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
@@ -153,12 +160,8 @@ impl NodeSlot {
         match c {
             NodeCommand::Stack(c) => self.waiters.command(&mut self.stack, now, c),
             NodeCommand::Inspect(read) => read(&self.stack),
-            NodeCommand::Stats(reply) => reply.send(Ok(Stats {
-                node: self.stack.node().stats().clone(),
-                dht: *self.stack.dht().stats(),
-                scribe: *self.stack.scribe().stats(),
-                runtime: self.stats,
-            })),
+            NodeCommand::App(call) => call(&mut self.stack, now),
+            NodeCommand::Stats(reply) => reply.send(Ok(Stats::of(&self.stack, self.stats))),
             NodeCommand::Shutdown(reply) => return Some((true, reply)),
             NodeCommand::Crash(reply) => return Some((false, reply)),
         }

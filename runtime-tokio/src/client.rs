@@ -18,7 +18,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as Clock;
 
-use crate::error::Error;
+use pastry_core::stack::runtime::Error;
 use pastry_core::stack::waiters::Value;
 
 /// A publication relayed to a client.

@@ -7,22 +7,15 @@
 use std::io;
 use std::net::SocketAddr;
 
-use pastry_core::dht::MapStore;
-use pastry_core::stack::Stack;
+use pastry_core::stack::StackEvent;
+use pastry_core::stack::runtime::{RuntimeStack, RuntimeStats, Stats};
 use pastry_core::stack::waiters::{NodeEvent, Waiters};
 use pastry_core::{Instant, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant as Clock;
 
-use crate::app::{Accept, Hop};
 use crate::handle::{Command, Reply};
-use crate::stats::{RuntimeStats, Stats};
-
-/// The core stack a tokio node runs: values in a growable map, anycasts
-/// decided by the application's predicate (every member accepts by
-/// default), and the application's per-hop upcall.
-pub type TokioStack = Stack<MapStore, Accept, Hop>;
 
 /// Datagrams read per wake-up before the node's other work gets a turn.
 const MAX_READS: usize = 64;
@@ -33,7 +26,7 @@ pub(crate) struct Driver {
     // Dropped first: the socket is closed before the command queue, so a
     // caller that saw the queue close knows the port is free.
     socket: UdpSocket,
-    stack: Box<TokioStack>,
+    stack: Box<RuntimeStack>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NodeEvent>,
     origin: Clock,
@@ -51,7 +44,7 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(
         socket: UdpSocket,
-        stack: Box<TokioStack>,
+        stack: Box<RuntimeStack>,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NodeEvent>,
     ) -> Driver {
@@ -189,6 +182,7 @@ impl Driver {
                     self.blocked = Some((tx.destination, tx.len));
                     continue;
                 }
+                Ok(Output::Event(StackEvent::App(bytes))) => Some(NodeEvent::App(bytes)),
                 Ok(Output::Event(ev)) => self.waiters.outcome(ev),
                 Ok(Output::Timeout(_)) => return,
                 // The buffer is max_datagram bytes: never too small.
@@ -213,6 +207,7 @@ impl Driver {
         match c {
             Command::Stack(c) => self.waiters.command(&mut self.stack, now, c),
             Command::Inspect(read) => read(&self.stack),
+            Command::App(call) => call(&mut self.stack, now),
             Command::Stats(reply) => {
                 let _ = reply.send(Ok(Stats::of(&self.stack, self.stats)));
             }

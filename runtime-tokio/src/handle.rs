@@ -7,25 +7,31 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pastry_core::node::AppPolicy;
+use pastry_core::stack::runtime::HostedApp;
 use pastry_core::stack::waiters::{self, Answer, NodeEvent, Value};
-use pastry_core::{AppId, Id, NodeSet, Peer};
+use pastry_core::{AppId, Id, Instant, Kbr, NodeSet, Peer};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::TokioStack;
-use crate::error::Error;
-use crate::stats::Stats;
+use pastry_core::stack::runtime::Error;
+use pastry_core::stack::runtime::RuntimeStack;
+use pastry_core::stack::runtime::Stats;
 
 /// How a command's answer travels back.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 /// A read of the node's state, run on the node's task.
-pub(crate) type Inspect = Box<dyn FnOnce(&TokioStack) + Send>;
+pub(crate) type Inspect = Box<dyn FnOnce(&RuntimeStack) + Send>;
+
+/// A call into the hosted application, run on the node's task at the
+/// given time (the node is drained after it).
+pub(crate) type AppCall = Box<dyn FnOnce(&mut RuntimeStack, Instant) + Send>;
 
 /// A command for the node's task.
 pub(crate) enum Command {
     /// A command of the stack, answered through the waiters.
     Stack(waiters::Command),
     Inspect(Inspect),
+    App(AppCall),
     Stats(Reply<Stats>),
     Shutdown(Reply<()>),
     Crash(Reply<()>),
@@ -168,7 +174,7 @@ impl Handle {
     /// answers what it returns.
     pub async fn inspect<R: Send + 'static>(
         &self,
-        read: impl FnOnce(&TokioStack) -> R + Send + 'static,
+        read: impl FnOnce(&RuntimeStack) -> R + Send + 'static,
     ) -> Result<R, Error> {
         let (tx, rx) = oneshot::channel();
         let run: Inspect = Box::new(move |stack| {
@@ -179,6 +185,27 @@ impl Handle {
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Runs `f` on the node's task with its hosted application (of type
+    /// `T`, see [`Builder::app`](crate::Builder::app)), the node for KBR
+    /// calls, and the time; answers what `f` returns, or
+    /// [`Error::NoApp`] when the node hosts no `T`.
+    pub async fn app<T: HostedApp, R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut T, &mut dyn Kbr, Instant) -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        self.ask(|tx| {
+            Command::App(Box::new(move |stack, now| {
+                let (hosted, node, now) = stack.app_mut(now);
+                let r = match hosted.get_mut::<T>() {
+                    Some(app) => Ok(f(app, node, now)),
+                    None => Err(Error::NoApp),
+                };
+                let _ = tx.send(r);
+            }))
+        })
+        .await
     }
 
     /// KBR `neighbor_set(n)`: up to `n` leaf-set members, nearest first.

@@ -52,60 +52,33 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod app;
 mod client;
 mod driver;
-mod error;
 mod handle;
-mod stats;
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use pastry_core::Id;
-use pastry_core::dht::MapStore;
 use pastry_core::node::Forwarder;
 use pastry_core::stack::StackConfig;
+use pastry_core::stack::runtime::{Accept, Hop, Hosted, Options};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-pub use app::{Accept, AcceptFn, Hop};
 pub use client::{Client, Publication};
-pub use driver::TokioStack;
-pub use error::Error;
 pub use handle::{Events, Handle};
+pub use pastry_core::stack::runtime::{
+    AcceptFn, Error, HostedApp, RuntimeStack as TokioStack, RuntimeStats, Stats,
+};
 pub use pastry_core::stack::waiters::{NodeEvent, Value};
-pub use stats::{RuntimeStats, Stats};
-
-/// The stack is large (its message slots hold whole datagrams): built
-/// here, outside any future, and boxed, so neither a task's future nor a
-/// small thread stack has to hold it.
-fn build(
-    config: StackConfig,
-    id: Id,
-    addr: SocketAddr,
-    seed: u64,
-    parts: (MapStore, Accept, Hop),
-) -> Result<Box<TokioStack>, Error> {
-    TokioStack::new(config, id, addr, seed, parts)
-        .map(Box::new)
-        .map_err(Error::Config)
-}
 
 /// Builds and starts one node.
 #[derive(Debug)]
 pub struct Builder {
-    listen: SocketAddr,
-    advertise: Option<SocketAddr>,
-    config: StackConfig,
-    id: Option<Id>,
-    seed: Option<u64>,
-    hop: Hop,
-    accept: Accept,
-    events: usize,
+    options: Options,
     commands: usize,
-    attach_timeout: Duration,
 }
 
 impl Builder {
@@ -114,60 +87,60 @@ impl Builder {
     /// 30-second wait for a subscribe to attach.
     pub fn new(listen: SocketAddr) -> Builder {
         Builder {
-            listen,
-            advertise: None,
-            config: StackConfig::default(),
-            id: None,
-            seed: None,
-            hop: Hop::default(),
-            accept: Accept::default(),
-            events: 1024,
+            options: Options::new(listen),
             commands: 256,
-            attach_timeout: Duration::from_secs(30),
         }
     }
 
     /// The overlay's, the DHT's and Scribe's settings.
     pub fn config(mut self, config: StackConfig) -> Builder {
-        self.config = config;
+        self.options.config = config;
         self
     }
 
     /// The address other nodes reach this one at, when it is not the bound
     /// one (a wildcard bind, or a NAT with a known mapping).
     pub fn advertise(mut self, addr: SocketAddr) -> Builder {
-        self.advertise = Some(addr);
+        self.options.advertise = Some(addr);
         self
     }
 
     /// The node's id (random by default).
     pub fn id(mut self, id: Id) -> Builder {
-        self.id = Some(id);
+        self.options.id = Some(id);
         self
     }
 
     /// The seed of the core's randomness (random by default); with the same
     /// seed and inputs the core decides the same.
     pub fn seed(mut self, seed: u64) -> Builder {
-        self.seed = Some(seed);
+        self.options.seed = Some(seed);
         self
     }
 
     /// The application's per-hop upcall (KBR `forward`).
     pub fn forwarder(mut self, f: impl Forwarder + Send + 'static) -> Builder {
-        self.hop = Hop(Some(Box::new(f)));
+        self.options.hop = Hop(Some(Box::new(f)));
         self
     }
 
     /// Which anycasts this member takes (all, by default).
     pub fn acceptor(mut self, f: impl FnMut(Id, &[u8]) -> bool + Send + 'static) -> Builder {
-        self.accept = Accept(Some(Box::new(f)));
+        self.options.accept = Accept(Some(Box::new(f)));
+        self
+    }
+
+    /// An application of the user's, beside the DHT and Scribe: it gets
+    /// the node's events after them and its own timers; reach it with
+    /// [`Handle::app`], and read its events as [`NodeEvent::App`].
+    pub fn app(mut self, app: impl HostedApp) -> Builder {
+        self.options.app = Hosted::new(app);
         self
     }
 
     /// Events kept for the application before newer ones are dropped.
     pub fn event_capacity(mut self, n: usize) -> Builder {
-        self.events = n.max(1);
+        self.options.events = n.max(1);
         self
     }
 
@@ -179,31 +152,25 @@ impl Builder {
 
     /// How long [`Handle::subscribe`] waits for the member to attach.
     pub fn attach_timeout(mut self, d: Duration) -> Builder {
-        self.attach_timeout = d;
+        self.options.attach_timeout = d;
         self
     }
 
     /// Binds the socket and starts the node's task on the current tokio
     /// runtime. The node is idle until [`Handle::join`].
     pub async fn spawn(self) -> Result<(Handle, Events), Error> {
-        let socket = UdpSocket::bind(self.listen).await?;
-        let addr = match self.advertise {
-            Some(a) => a,
-            None => socket.local_addr()?,
-        };
-        let random = RandomState::new();
-        let seed = self.seed.unwrap_or_else(|| random.hash_one(addr));
-        let id = self.id.unwrap_or_else(|| Id::sha1(&seed.to_be_bytes()));
-        let parts = (MapStore::default(), self.accept, self.hop);
-        let stack = build(self.config, id, addr, seed, parts)?;
+        let socket = UdpSocket::bind(self.options.listen).await?;
+        let (events, attach_timeout) = (self.options.events, self.options.attach_timeout);
+        let random = |addr| RandomState::new().hash_one(addr);
+        let stack = self.options.build(socket.local_addr()?, random)?;
         let own = stack.own();
         let (ctx, crx) = mpsc::channel(self.commands);
-        let (etx, erx) = mpsc::channel(self.events);
+        let (etx, erx) = mpsc::channel(events);
         tokio::spawn(driver::Driver::new(socket, stack, crx, etx).run());
         let handle = Handle {
             commands: ctx,
             own,
-            attach_timeout: self.attach_timeout,
+            attach_timeout,
         };
         Ok((handle, Events { rx: erx }))
     }

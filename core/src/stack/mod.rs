@@ -9,6 +9,8 @@
 //! [`Output::Timeout`]; it stays free of protocol logic. An embedded user
 //! who wants other capacities composes a [`Host`] from the same parts.
 
+#[cfg(feature = "std")]
+pub mod runtime;
 mod services;
 #[cfg(feature = "alloc")]
 pub mod waiters;

@@ -163,6 +163,8 @@ pub enum NodeEvent {
         /// The group.
         group: Id,
     },
+    /// An event of the node's hosted application, as it encoded it.
+    App(Vec<u8>),
     /// A publication to a group this node is a member of (once each).
     Multicast {
         /// The group.

@@ -1,0 +1,404 @@
+//! What both runtimes share, written once: the options a node is built
+//! from, the hooks an application puts on it (the per-hop upcall, the
+//! anycast predicate, a hosted application), the counters, and the errors
+//! a handle answers. Still no I/O and no clock: a runtime brings those.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io;
+
+use super::waiters::Failure;
+use super::{STACK_POOL, Stack, StackConfig, StackError};
+use crate::app::Application;
+use crate::client::{ClientError, Refusal};
+use crate::dht::{DhtError, DhtStats, MapStore, PutError};
+use crate::id::Id;
+use crate::node::{
+    CommandError, Event, ForwardHop, Forwarder, Kbr, Passthrough, Stats as NodeStats, Verdict,
+};
+use crate::scribe::{Acceptor, AnycastError, ScribeError, ScribeStats};
+use crate::time::Instant;
+
+/// The stack every runtime node runs: values in a growable map, the
+/// application's anycast predicate, per-hop upcall and hosted application.
+pub type RuntimeStack = Stack<MapStore, Accept, Hop, STACK_POOL, Hosted>;
+
+// ----- hooks -----
+
+/// The application's per-hop upcall (KBR `forward`): called at every node
+/// a per-hop application's message passes, after the built-in services'.
+/// None: every message continues unchanged.
+#[derive(Default)]
+pub struct Hop(pub Option<Box<dyn Forwarder + Send>>);
+
+impl Forwarder for Hop {
+    fn forward(&mut self, hop: ForwardHop<'_>) -> Verdict {
+        match self.0.as_mut() {
+            Some(f) => f.forward(hop),
+            None => Verdict::Continue,
+        }
+    }
+}
+
+impl fmt::Debug for Hop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Hop(user)"
+        } else {
+            "Hop(none)"
+        })
+    }
+}
+
+/// A predicate deciding whether this member takes an anycast.
+pub type AcceptFn = Box<dyn FnMut(Id, &[u8]) -> bool + Send>;
+
+/// The anycast predicate; none: every member accepts.
+#[derive(Default)]
+pub struct Accept(pub Option<AcceptFn>);
+
+impl Acceptor for Accept {
+    fn accept(&mut self, group: Id, data: &[u8]) -> bool {
+        self.0.as_mut().is_none_or(|f| f(group, data))
+    }
+}
+
+impl fmt::Debug for Accept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Accept(user)"
+        } else {
+            "Accept(all)"
+        })
+    }
+}
+
+/// A user application as a runtime hosts it: an [`Application`] behind a
+/// box, so one node type serves every application, and reached from a
+/// handle by its concrete type. Its events leave as bytes
+/// ([`NodeEvent::App`](super::waiters::NodeEvent::App)).
+pub trait HostedApp: Any + Send {
+    /// Sets the node's policy for its application ids; called once.
+    fn install(&mut self, node: &mut dyn Kbr) -> Result<(), CommandError> {
+        let _ = node;
+        Ok(())
+    }
+    /// A node event; `true` if it was this application's alone.
+    fn handle_event(&mut self, now: Instant, node: &mut dyn Kbr, ev: Event<'_>) -> bool {
+        let _ = (now, node, ev);
+        false
+    }
+    /// The next event for the application's user.
+    fn poll_event(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+    /// When [`HostedApp::handle_timeout`] is next due.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    /// Runs what is due at `now`.
+    fn handle_timeout(&mut self, now: Instant, node: &mut dyn Kbr) {
+        let _ = (now, node);
+    }
+}
+
+/// The hosted application, if any, with its next event read ahead (the
+/// host asks whether there is one before it takes it).
+#[derive(Default)]
+pub struct Hosted {
+    app: Option<Box<dyn HostedApp>>,
+    next: Option<Vec<u8>>,
+}
+
+impl Hosted {
+    /// Hosts `app`.
+    pub fn new(app: impl HostedApp) -> Hosted {
+        Hosted {
+            app: Some(Box::new(app)),
+            next: None,
+        }
+    }
+
+    /// The application, if it is a `T`.
+    pub fn get_mut<T: HostedApp>(&mut self) -> Option<&mut T> {
+        let app: &mut dyn Any = self.app.as_deref_mut()?;
+        app.downcast_mut()
+    }
+}
+
+impl fmt::Debug for Hosted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.app.is_some() {
+            "Hosted(app)"
+        } else {
+            "Hosted(none)"
+        })
+    }
+}
+
+impl Application for Hosted {
+    type Event<'a> = Vec<u8>;
+    type Forwarder = Passthrough;
+
+    fn forwarder(&self) -> Passthrough {
+        Passthrough
+    }
+    fn install(&mut self, node: &mut impl Kbr) -> Result<(), CommandError> {
+        self.app.as_mut().map_or(Ok(()), |a| a.install(node))
+    }
+    fn handle_event(&mut self, now: Instant, node: &mut impl Kbr, ev: Event<'_>) -> bool {
+        self.app
+            .as_mut()
+            .is_some_and(|a| a.handle_event(now, node, ev))
+    }
+    fn has_event(&mut self, _delivery: &[u8]) -> bool {
+        if self.next.is_none() {
+            self.next = self.app.as_mut().and_then(|a| a.poll_event());
+        }
+        self.next.is_some()
+    }
+    fn poll_event<'a>(&'a mut self, delivery: &'a [u8]) -> Option<Vec<u8>> {
+        self.has_event(delivery);
+        self.next.take()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.app.as_ref()?.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
+        if let Some(a) = self.app.as_mut() {
+            a.handle_timeout(now, node);
+        }
+    }
+}
+
+// ----- options -----
+
+/// What a runtime node is built from; each runtime's builder sets these
+/// and adds its own knobs.
+#[derive(Debug)]
+pub struct Options {
+    /// Where the socket binds (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The address others reach the node at, when not the bound one.
+    pub advertise: Option<SocketAddr>,
+    /// The overlay's and the services' settings.
+    pub config: StackConfig,
+    /// The node's id (default: derived from the seed).
+    pub id: Option<Id>,
+    /// The seed of the core's randomness (default: random per start).
+    pub seed: Option<u64>,
+    /// The application's per-hop upcall.
+    pub hop: Hop,
+    /// Which anycasts this member takes.
+    pub accept: Accept,
+    /// The hosted application.
+    pub app: Hosted,
+    /// Events kept for the application before newer ones are dropped.
+    pub events: usize,
+    /// How long a subscribe waits for the member to attach.
+    pub attach_timeout: Duration,
+}
+
+impl Options {
+    /// The papers' settings, a random id, 1,024 events of buffer and a
+    /// 30-second wait for a subscribe to attach.
+    pub fn new(listen: SocketAddr) -> Options {
+        Options {
+            listen,
+            advertise: None,
+            config: StackConfig::default(),
+            id: None,
+            seed: None,
+            hop: Hop::default(),
+            accept: Accept::default(),
+            app: Hosted::default(),
+            events: 1024,
+            attach_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Builds the node's stack for a socket bound at `bound`; `random`
+    /// gives a seed when none was set (the runtime's randomness: the core
+    /// has none of its own). The stack is large: built here and boxed, so
+    /// no future or small thread stack has to hold it.
+    pub fn build(
+        self,
+        bound: SocketAddr,
+        random: impl FnOnce(SocketAddr) -> u64,
+    ) -> Result<Box<RuntimeStack>, Error> {
+        let addr = self.advertise.unwrap_or(bound);
+        let seed = self.seed.unwrap_or_else(|| random(addr));
+        let id = self.id.unwrap_or_else(|| Id::sha1(&seed.to_be_bytes()));
+        let parts = (MapStore::default(), self.accept, self.hop);
+        RuntimeStack::with_app(self.config, id, addr, seed, parts, self.app)
+            .map(Box::new)
+            .map_err(Error::Config)
+    }
+}
+
+// ----- counters -----
+
+/// What a runtime counts for one node (the core counts the protocol).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Times the node woke (socket, deadline or command).
+    pub wakeups: u64,
+    /// Datagrams read from the socket.
+    pub datagrams_in: u64,
+    /// Bytes read from the socket.
+    pub bytes_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Sends that would have blocked (the datagram was kept and sent later).
+    pub send_blocked: u64,
+    /// Sends the system refused (the datagram was dropped; the overlay's
+    /// acks and probes recover as from a loss).
+    pub send_errors: u64,
+    /// Reads the system failed (such as an ICMP error surfacing).
+    pub recv_errors: u64,
+    /// Events dropped because the application did not read them in time.
+    pub events_dropped: u64,
+}
+
+/// A snapshot of every counter of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// The overlay's: messages per kind, drops by reason (malformed and
+    /// hostile datagrams are counted here), reroutes, failures.
+    pub node: NodeStats,
+    /// The DHT's.
+    pub dht: DhtStats,
+    /// Scribe's.
+    pub scribe: ScribeStats,
+    /// The runtime's.
+    pub runtime: RuntimeStats,
+}
+
+impl Stats {
+    /// The counters of `stack` and its runtime.
+    pub fn of(stack: &RuntimeStack, runtime: RuntimeStats) -> Stats {
+        Stats {
+            node: stack.node().stats().clone(),
+            dht: *stack.dht().stats(),
+            scribe: *stack.scribe().stats(),
+            runtime,
+        }
+    }
+}
+
+// ----- errors -----
+
+/// A command's failure. Every handle call answers with a value or one of
+/// these; none waits forever.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The node or its event loop has stopped; nothing was done.
+    Stopped,
+    /// The command queue is full; retry later.
+    Busy,
+    /// No answer within the call's time limit (the command may still
+    /// complete).
+    TimedOut,
+    /// The node refused the command (not active, payload too large,
+    /// queues full); nothing was sent.
+    Command(CommandError),
+    /// The DHT refused the command.
+    Dht(DhtError),
+    /// Scribe refused the command.
+    Scribe(ScribeError),
+    /// The join got no answer after every retry.
+    JoinFailed,
+    /// A put was refused by the replicas or did not reach its quorum.
+    Put(PutError),
+    /// An anycast found no member that accepts.
+    Anycast(AnycastError),
+    /// The member a client asked refused the request (see [`Refusal`];
+    /// `detail` is a limit or a version where one applies).
+    Refused {
+        /// Why.
+        reason: Refusal,
+        /// The number that goes with it, or 0.
+        detail: u64,
+    },
+    /// The client could not send the request.
+    Client(ClientError),
+    /// The content-hash key of a value read is not the value's hash.
+    Forged(Id),
+    /// The node hosts no application of the type asked for.
+    NoApp,
+    /// The node could not be built from its configuration.
+    Config(StackError),
+    /// The socket or the poller failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Stopped => f.write_str("the node has stopped"),
+            Error::Busy => f.write_str("the command queue is full"),
+            Error::TimedOut => f.write_str("no answer in time"),
+            Error::Command(e) => write!(f, "refused: {e}"),
+            Error::Dht(e) => write!(f, "dht refused: {e}"),
+            Error::Scribe(e) => write!(f, "scribe refused: {e}"),
+            Error::JoinFailed => f.write_str("the join got no answer"),
+            Error::Put(PutError::Stale { current }) => {
+                write!(f, "stale write: a replica holds version {current}")
+            }
+            Error::Put(PutError::Forged) => f.write_str("the key is not the value's hash"),
+            Error::Put(PutError::TimedOut { replicas }) => {
+                write!(f, "only {replicas} replicas stored it in time")
+            }
+            Error::Anycast(AnycastError::NoneAccepted) => f.write_str("no member accepted"),
+            Error::Anycast(AnycastError::TimedOut) => f.write_str("the anycast timed out"),
+            Error::Refused { reason, detail } => {
+                write!(f, "the member refused: {reason:?} ({detail})")
+            }
+            Error::Client(e) => write!(f, "client: {e}"),
+            Error::Forged(key) => write!(f, "value read under {key} does not hash to it"),
+            Error::NoApp => f.write_str("no hosted application of that type"),
+            Error::Config(e) => write!(f, "bad configuration: {e}"),
+            Error::Io(e) => write!(f, "socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Command(e) => Some(e),
+            Error::Dht(e) => Some(e),
+            Error::Scribe(e) => Some(e),
+            Error::Config(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Command(e) => Error::Command(e),
+            Failure::Dht(e) => Error::Dht(e),
+            Failure::Scribe(e) => Error::Scribe(e),
+            Failure::JoinFailed => Error::JoinFailed,
+            Failure::Put(e) => Error::Put(e),
+            Failure::Anycast(e) => Error::Anycast(e),
+            Failure::TimedOut => Error::TimedOut,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
