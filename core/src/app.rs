@@ -319,7 +319,7 @@ pub type HostNode<A, F, const POOL: usize> = DefaultNode<(<A as Application>::Fo
 
 /// A node and its applications, driven as one sans-IO value (see the
 /// module docs): inputs [`Host::handle_datagram`], [`Host::handle_timeout`]
-/// and commands on [`Host::parts_mut`]; output [`Host::poll_output`].
+/// and commands through [`Host::parts_at`]; output [`Host::poll_output`].
 #[derive(Debug)]
 pub struct Host<A: Application, F: Forwarder = Passthrough, const POOL: usize = 16> {
     node: HostNode<A, F, POOL>,
@@ -374,10 +374,13 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
         &self.apps
     }
 
-    /// The applications and the node, to give an application a command
-    /// (it sends through the node).
-    pub fn parts_mut(&mut self) -> (&mut A, &mut HostNode<A, F, POOL>) {
-        (&mut self.apps, &mut self.node)
+    /// The applications, the node and the time, to give an application
+    /// (or the node) a command at `now`: the host's clock moves to `now`
+    /// first (a `now` in the past is clamped) and is returned. Drain with
+    /// [`Host::poll_output`] after, as after any input.
+    pub fn parts_at(&mut self, now: Instant) -> (&mut A, &mut HostNode<A, F, POOL>, Instant) {
+        let now = self.advance(now);
+        (&mut self.apps, &mut self.node, now)
     }
 
     /// This node as others see it.
@@ -385,9 +388,8 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
         self.node.own()
     }
 
-    /// Moves the host's clock to `now` (a `now` in the past is clamped) and
-    /// returns it: call before a command, with the command's `now`.
-    pub fn advance(&mut self, now: Instant) -> Instant {
+    /// Moves the host's clock to `now` (a `now` in the past is clamped).
+    fn advance(&mut self, now: Instant) -> Instant {
         self.now = self.now.max(now);
         self.now
     }

@@ -12,16 +12,35 @@
 //! * **Inputs**, each with `now` (an [`Instant`] the caller supplies): an
 //!   inbound datagram `(now, from, &[u8])`, a timer tick, or an application
 //!   command. A `now` earlier than the last one is treated as the last one.
-//! * **Outputs**, polled by the caller until empty after every input (the
-//!   drain rule): datagrams to send, encoded into a buffer the caller lends;
-//!   the next deadline at which the core wants a tick; events for the
-//!   application.
+//! * **Outputs**, through one door, `poll_output`: a datagram to send
+//!   (encoded into a buffer the caller lends), an event for the
+//!   application, or, once nothing is left, the next deadline at which the
+//!   core wants a tick ([`Output`]).
 //! * **Deterministic**: same configuration, same seed ([`rng::SmallRng`]),
 //!   same inputs, same outputs, bit for bit.
 //! * **Bounded**: every table and queue has a capacity fixed by a const
 //!   generic or the [`Config`]; full queues refuse, they never grow.
 //! * **Total on input**: any byte string is a valid input; what is not a
 //!   message is counted and dropped ([`wire::Message::decode`] never panics).
+//!
+//! ## The run loop
+//!
+//! Written once, the same for a runtime, the simulator and a test:
+//!
+//! ```text
+//! loop:
+//!     wait for a datagram, the deadline, or a command; read the clock once (now)
+//!     feed it: handle_datagram(now, from, bytes) | handle_timeout(now) | a command(now, ...)
+//!     drain: loop match poll_output(&mut buf):
+//!         Output::Transmit(t) => send buf[..t.len] to t.destination
+//!         Output::Event(e)    => hand e to the application
+//!         Output::Timeout(t)  => deadline = t; break
+//! ```
+//!
+//! Early or repeated ticks are harmless; a tick before the deadline does
+//! nothing.
+//!
+//! ## The parts
 //!
 //! [`Node`] is the state machine that speaks this contract: join (with
 //! MSPastry's consistent activation), leaf-set keep-alive and eager repair,
@@ -30,16 +49,19 @@
 //! (PROST). It is built from the pieces below it: ids and time ([`id`],
 //! [`time`]), configuration ([`config`]), the leaf set and routing table
 //! ([`leaf_set`], [`routing_table`]), the next-hop rule and local KBR calls
-//! ([`routing`]), and the wire codec ([`wire`]).
+//! ([`routing`]), and the wire codec ([`wire`]). [`DefaultNode`] and
+//! [`EmbeddedNode`] name its two measured capacities.
 //!
-//! Applications sit beside the node and use only the KBR calls ([`Kbr`]),
-//! taking the node's events through
-//! [`Node::poll_event_into`](node::Node::poll_event_into) so they can act
-//! on the node while handling them. Built in: [`dht`], a PAST-style
-//! replicated store (k replicas on the closest nodes, kept through churn,
-//! content-hash keys), and [`scribe`], multicast and anycast trees.
-//! [`Stack`] drives a node with both, as the runtimes do.
-//!
+//! Applications stand on one seam, [`Application`]: they get the node's
+//! events, their own timers, a per-hop `forward` upcall, and use the node
+//! only through the KBR calls ([`Kbr`]). [`Host`] drives a node with a set
+//! of them (`()`, `(A, B)`, `Option<A>`) as one value with the same
+//! doors. Built in: [`dht`], a PAST-style replicated store (k replicas on
+//! the closest nodes, kept through churn, content-hash keys), [`scribe`],
+//! multicast and anycast trees, and [`client`], a gateway for peers
+//! outside the overlay. [`Stack`] is a host of all three plus a user
+//! application, as the runtimes run it.
+
 //! ## Three nodes on an in-memory network
 //!
 //! The caller owns the clock and the network. Here the network is a queue
@@ -50,25 +72,26 @@
 //! use core::net::SocketAddr;
 //! use core::time::Duration;
 //! use std::collections::VecDeque;
-//! use pastry_core::{AppId, Config, Event, Id, Instant, Node};
+//! use pastry_core::{AppId, Config, Event, Id, Instant, Node, Output};
 //!
 //! /// Datagrams in flight: (to, from, bytes).
 //! type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
 //!
-//! /// The drain rule: after any input, poll datagrams, then events, until
-//! /// each is empty. Returns deliveries as (key, payload).
+//! /// The drain rule: poll the output door until it answers with a
+//! /// deadline. Returns deliveries as (key, payload).
 //! fn drain(node: &mut Node, wire: &mut Wire) -> Vec<(Id, Vec<u8>)> {
 //!     let mut buf = [0u8; 1280]; // config.max_datagram
-//!     while let Some(tx) = node.poll_transmit(&mut buf).unwrap() {
-//!         wire.push_back((tx.destination, node.own().addr, buf[..tx.len].to_vec()));
-//!     }
 //!     let mut delivered = Vec::new();
-//!     while let Some(event) = node.poll_event() {
-//!         if let Event::Deliver(d) = event {
-//!             delivered.push((d.key, d.payload.to_vec()));
+//!     loop {
+//!         match node.poll_output(&mut buf).unwrap() {
+//!             Output::Transmit(tx) => {
+//!                 wire.push_back((tx.destination, node.own().addr, buf[..tx.len].to_vec()))
+//!             }
+//!             Output::Event(Event::Deliver(d)) => delivered.push((d.key, d.payload.to_vec())),
+//!             Output::Event(_) => {}
+//!             Output::Timeout(_) => return delivered,
 //!         }
 //!     }
-//!     delivered
 //! }
 //!
 //! /// Runs the network until `until`: datagrams first, then due timers.

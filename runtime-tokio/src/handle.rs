@@ -255,7 +255,7 @@ impl Handle {
 
 /// The node's events, in order. If the application falls behind by more
 /// than the capacity given at spawn, newer events are dropped and counted
-/// (see [`crate::stats::RuntimeStats::events_dropped`]).
+/// (see [`RuntimeStats::events_dropped`](crate::RuntimeStats::events_dropped)).
 #[derive(Debug)]
 pub struct Events {
     pub(crate) rx: mpsc::Receiver<NodeEvent>,

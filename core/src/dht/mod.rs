@@ -2,22 +2,14 @@
 //! SOSP 2001): a value lives on its key's *replica set*, the k live nodes
 //! whose ids are numerically closest to the key (k = 5 by default).
 //!
-//! [`Dht`] is an application beside the [`Node`](crate::Node), built only
-//! on the KBR calls every application gets ([`Kbr`]): it routes its messages
-//! with [`APP`] (and gets with [`LOOKUP_APP`]) and consumes the node's events
-//! for them. It is sans-IO like the node:
-//!
-//! * commands — [`Dht::put`], [`Dht::put_content`], [`Dht::get`],
-//!   [`Dht::get_content`] — return an [`OpId`] at once;
-//! * every node event goes through [`Dht::handle_event`] (polled from the
-//!   node with [`Node::poll_event_into`](crate::Node::poll_event_into), so
-//!   the DHT may use the node while handling it), which hands back what is
-//!   not the DHT's and reports completed operations;
-//! * [`Dht::poll_timeout`] / [`Dht::handle_timeout`] run operation timeouts
-//!   and replica maintenance, and [`Dht::poll_event`] yields the outcomes
-//!   found there (timeouts).
-//!
-//! After any of these, drain the node's transmits as usual.
+//! [`Dht`] is an [`Application`](crate::Application) beside the
+//! [`Node`](crate::Node), built only on the KBR calls every application
+//! gets ([`Kbr`]): it routes its messages with [`APP`] (and gets with
+//! [`LOOKUP_APP`]) and takes the node's events for them. A
+//! [`Host`](crate::Host) drives a node with it; its commands —
+//! [`Dht::put`], [`Dht::put_content`], [`Dht::get`], [`Dht::get_content`]
+//! — return an [`OpId`] at once, and outcomes ([`DhtEvent`]) come out of
+//! the host's output door.
 //!
 //! **Sizes**: a value travels in one datagram with its header; the largest
 //! is [`Dht::max_value_len`] (1,086 bytes with the default 1,280-byte
@@ -37,27 +29,46 @@
 //! use core::net::SocketAddr;
 //! use core::time::Duration;
 //! use std::collections::VecDeque;
-//! use pastry_core::dht::{Dht, DhtConfig, DhtEvent, MapStore, Upcall};
-//! use pastry_core::{Config, Id, Instant, Node, Payload};
+//! use pastry_core::dht::{Dht, DhtConfig, DhtEvent, MapStore, Store};
+//! use pastry_core::node::Passthrough;
+//! use pastry_core::{Config, Host, HostEvent, Id, Instant, Output};
 //!
-//! struct Peer { node: Node, dht: Dht<MapStore> }
+//! type Peer = Host<Dht<MapStore>>;
 //! type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
 //!
-//! /// The drain rule with the DHT in the event path; returns DHT outcomes.
-//! fn drain(p: &mut Peer, now: Instant, wire: &mut Wire, seen: &mut Vec<String>) {
+//! /// The drain rule; keeps the DHT's outcomes.
+//! fn drain(p: &mut Peer, wire: &mut Wire, seen: &mut Vec<String>) {
 //!     let mut buf = [0u8; 1280];
-//!     let mut payload = Payload::new();
 //!     loop {
-//!         while let Some(tx) = p.node.poll_transmit(&mut buf).unwrap() {
-//!             wire.push_back((tx.destination, p.node.own().addr, buf[..tx.len].to_vec()));
-//!         }
-//!         let Some(ev) = p.node.poll_event_into(&mut payload) else { break };
-//!         if let Some(Upcall::Dht(ev)) = p.dht.handle_event(now, &mut p.node, ev) {
-//!             seen.push(match ev {
+//!         match p.poll_output(&mut buf).unwrap() {
+//!             Output::Transmit(tx) => {
+//!                 wire.push_back((tx.destination, p.own().addr, buf[..tx.len].to_vec()))
+//!             }
+//!             Output::Event(HostEvent::App(ev)) => seen.push(match ev {
 //!                 DhtEvent::Stored { replicas, .. } => format!("stored on {replicas}"),
 //!                 DhtEvent::Found { value, .. } => String::from_utf8_lossy(value).into(),
 //!                 other => format!("{other:?}"),
-//!             });
+//!             }),
+//!             Output::Event(HostEvent::Overlay(_)) => {}
+//!             Output::Timeout(_) => return,
+//!         }
+//!     }
+//! }
+//!
+//! fn run(peers: &mut [Peer], wire: &mut Wire, now: &mut Instant, until: Instant,
+//!        seen: &mut Vec<String>) {
+//!     while *now < until {
+//!         *now = *now + Duration::from_millis(1);
+//!         if let Some((to, from, bytes)) = wire.pop_front() {
+//!             let p = peers.iter_mut().find(|p| p.own().addr == to).unwrap();
+//!             p.handle_datagram(*now, from, &bytes);
+//!             drain(p, wire, seen);
+//!         }
+//!         for p in peers.iter_mut() {
+//!             if p.poll_timeout().is_some_and(|t| t <= *now) {
+//!                 p.handle_timeout(*now);
+//!                 drain(p, wire, seen);
+//!             }
 //!         }
 //!     }
 //! }
@@ -66,54 +77,33 @@
 //! let mut peers: Vec<Peer> = (1..=3u8)
 //!     .map(|i| {
 //!         let addr = SocketAddr::from(([10, 0, 0, i], 4000));
-//!         let mut node = Node::new(Config::default(), Id::sha1(&[i]), addr, i.into()).unwrap();
 //!         let dht = Dht::new(config.clone(), MapStore::new(), i.into()).unwrap();
-//!         dht.install(&mut node).unwrap();
-//!         Peer { node, dht }
+//!         Host::new(Config::default(), Id::sha1(&[i]), addr, i.into(), dht, Passthrough)
+//!             .unwrap()
 //!     })
 //!     .collect();
 //! let (mut wire, mut now, mut seen) = (Wire::new(), Instant::from_secs(1), Vec::new());
-//! peers[0].node.join(now, None).unwrap();
-//! let bootstrap = peers[0].node.own().addr;
-//! for p in &mut peers[1..] {
-//!     p.node.join(now, Some(bootstrap)).unwrap();
-//!     drain(p, now, &mut wire, &mut seen);
-//! }
-//! fn run(peers: &mut [Peer], wire: &mut Wire, now: &mut Instant, until: Instant,
-//!        seen: &mut Vec<String>) {
-//!     while *now < until {
-//!         *now = *now + Duration::from_millis(1);
-//!         if let Some((to, from, bytes)) = wire.pop_front() {
-//!             let p = peers.iter_mut().find(|p| p.node.own().addr == to).unwrap();
-//!             p.node.handle_datagram(*now, from, &bytes);
-//!             drain(p, *now, wire, seen);
-//!         }
-//!         for p in peers.iter_mut() {
-//!             let due = |t: Option<Instant>| t.is_some_and(|t| t <= *now);
-//!             if due(p.node.poll_timeout()) || due(p.dht.poll_timeout()) {
-//!                 p.node.handle_timeout(*now);
-//!                 p.dht.handle_timeout(*now, &mut p.node);
-//!                 drain(p, *now, wire, seen);
-//!             }
-//!         }
-//!     }
+//! let bootstrap = peers[0].own().addr;
+//! for (i, p) in peers.iter_mut().enumerate() {
+//!     let (_, node, at) = p.parts_at(now);
+//!     node.join(at, (i > 0).then_some(bootstrap)).unwrap();
+//!     drain(p, &mut wire, &mut seen);
 //! }
 //! run(&mut peers, &mut wire, &mut now, Instant::from_secs(3), &mut seen);
 //!
 //! // Node 1 stores a value; node 2 reads it back.
 //! let key = Id::sha1(b"greeting");
-//! let Peer { node, dht } = &mut peers[1];
-//! dht.put(now, node, key, 1, b"hello").unwrap();
-//! drain(&mut peers[1], now, &mut wire, &mut seen);
+//! let (dht, node, at) = peers[1].parts_at(now);
+//! dht.put(at, node, key, 1, b"hello").unwrap();
+//! drain(&mut peers[1], &mut wire, &mut seen);
 //! run(&mut peers, &mut wire, &mut now, Instant::from_secs(4), &mut seen);
-//! let Peer { node, dht } = &mut peers[2];
-//! dht.get(now, node, key).unwrap();
-//! drain(&mut peers[2], now, &mut wire, &mut seen);
+//! let (dht, node, at) = peers[2].parts_at(now);
+//! dht.get(at, node, key).unwrap();
+//! drain(&mut peers[2], &mut wire, &mut seen);
 //! run(&mut peers, &mut wire, &mut now, Instant::from_secs(5), &mut seen);
 //! assert_eq!(seen, ["stored on 2", "hello"]);
 //! // Every node holds it: here the replica set is the whole ring.
-//! use pastry_core::dht::Store;
-//! assert!(peers.iter().all(|p| p.dht.store().get(key).is_some()));
+//! assert!(peers.iter().all(|p| p.apps().store().get(key).is_some()));
 //! ```
 //!
 //! **Maintenance** ([`sync`](self)): when the leaf set changes, and on a

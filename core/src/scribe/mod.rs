@@ -71,30 +71,33 @@
 //!
 //! ## Three nodes, one group
 //!
+//! Scribe is an [`Application`](crate::Application): a [`Host`](crate::Host) drives a
+//! node with it, through the one output door.
+//!
 //! ```
 //! use core::net::SocketAddr;
 //! use core::time::Duration;
 //! use std::collections::VecDeque;
-//! use pastry_core::scribe::{group_id, Joins, Members, Scribe, ScribeEvent, Upcall};
-//! use pastry_core::{Config, DefaultNode, Id, Instant, Payload};
+//! use pastry_core::node::Passthrough;
+//! use pastry_core::scribe::{group_id, Members, Scribe, ScribeEvent};
+//! use pastry_core::{Config, Host, HostEvent, Id, Instant, Output};
 //!
-//! type Overlay = DefaultNode<Joins>;
-//! struct Peer { node: Overlay, scribe: Scribe }
+//! type Peer = Host<Scribe>;
 //! type Wire = VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>;
 //!
-//! /// The drain rule with Scribe in the event path; keeps what members get.
-//! fn drain(p: &mut Peer, now: Instant, wire: &mut Wire, got: &mut Vec<String>) {
+//! /// The drain rule; keeps what members get.
+//! fn drain(p: &mut Peer, wire: &mut Wire, got: &mut Vec<String>) {
 //!     let mut buf = [0u8; 1280];
-//!     let mut payload = Payload::new();
 //!     loop {
-//!         while let Some(tx) = p.node.poll_transmit(&mut buf).unwrap() {
-//!             wire.push_back((tx.destination, p.node.own().addr, buf[..tx.len].to_vec()));
-//!         }
-//!         let Some(ev) = p.node.poll_event_into(&mut payload) else { break };
-//!         if let Some(Upcall::Scribe(ScribeEvent::Delivered { data, .. })) =
-//!             p.scribe.handle_event(now, &mut p.node, ev)
-//!         {
-//!             got.push(String::from_utf8_lossy(data).into());
+//!         match p.poll_output(&mut buf).unwrap() {
+//!             Output::Transmit(tx) => {
+//!                 wire.push_back((tx.destination, p.own().addr, buf[..tx.len].to_vec()))
+//!             }
+//!             Output::Event(HostEvent::App(ScribeEvent::Delivered { data, .. })) => {
+//!                 got.push(String::from_utf8_lossy(data).into())
+//!             }
+//!             Output::Event(_) => {}
+//!             Output::Timeout(_) => return,
 //!         }
 //!     }
 //! }
@@ -104,16 +107,14 @@
 //!     while *now < until {
 //!         *now = *now + Duration::from_millis(1);
 //!         if let Some((to, from, bytes)) = wire.pop_front() {
-//!             let p = peers.iter_mut().find(|p| p.node.own().addr == to).unwrap();
-//!             p.node.handle_datagram(*now, from, &bytes);
-//!             drain(p, *now, wire, got);
+//!             let p = peers.iter_mut().find(|p| p.own().addr == to).unwrap();
+//!             p.handle_datagram(*now, from, &bytes);
+//!             drain(p, wire, got);
 //!         }
 //!         for p in peers.iter_mut() {
-//!             let due = |t: Option<Instant>| t.is_some_and(|t| t <= *now);
-//!             if due(p.node.poll_timeout()) || due(p.scribe.poll_timeout()) {
-//!                 p.node.handle_timeout(*now);
-//!                 p.scribe.handle_timeout(*now, &mut p.node);
-//!                 drain(p, *now, wire, got);
+//!             if p.poll_timeout().is_some_and(|t| t <= *now) {
+//!                 p.handle_timeout(*now);
+//!                 drain(p, wire, got);
 //!             }
 //!         }
 //!     }
@@ -122,33 +123,31 @@
 //! let mut peers: Vec<Peer> = (1..=3u8)
 //!     .map(|i| {
 //!         let addr = SocketAddr::from(([10, 0, 0, i], 4000));
-//!         let mut node =
-//!             Overlay::with_forwarder(Config::default(), Id::sha1(&[i]), addr, i.into(), Joins)
-//!                 .unwrap();
 //!         let scribe = Scribe::new(Default::default(), Members).unwrap();
-//!         scribe.install(&mut node).unwrap();
-//!         Peer { node, scribe }
+//!         Host::new(Config::default(), Id::sha1(&[i]), addr, i.into(), scribe, Passthrough)
+//!             .unwrap()
 //!     })
 //!     .collect();
 //! let (mut wire, mut now, mut got) = (Wire::new(), Instant::from_secs(1), Vec::new());
-//! peers[0].node.join(now, None).unwrap();
-//! let bootstrap = peers[0].node.own().addr;
-//! for p in &mut peers[1..] {
-//!     p.node.join(now, Some(bootstrap)).unwrap();
-//!     drain(p, now, &mut wire, &mut got);
+//! let bootstrap = peers[0].own().addr;
+//! for (i, p) in peers.iter_mut().enumerate() {
+//!     let (_, node, now) = p.parts_at(now);
+//!     node.join(now, (i > 0).then_some(bootstrap)).unwrap();
+//!     drain(p, &mut wire, &mut got);
 //! }
 //! run(&mut peers, &mut wire, &mut now, Instant::from_secs(3), &mut got);
 //!
 //! // Nodes 2 and 3 subscribe; node 1 publishes.
 //! let group = group_id(b"news");
 //! for p in &mut peers[1..] {
-//!     p.scribe.subscribe(now, &mut p.node, group).unwrap();
-//!     drain(p, now, &mut wire, &mut got);
+//!     let (scribe, node, now) = p.parts_at(now);
+//!     scribe.subscribe(now, node, group).unwrap();
+//!     drain(p, &mut wire, &mut got);
 //! }
 //! run(&mut peers, &mut wire, &mut now, Instant::from_secs(4), &mut got);
-//! let Peer { node, scribe } = &mut peers[0];
-//! scribe.publish(now, node, group, b"hello").unwrap();
-//! drain(&mut peers[0], now, &mut wire, &mut got);
+//! let (scribe, node, at) = peers[0].parts_at(now);
+//! scribe.publish(at, node, group, b"hello").unwrap();
+//! drain(&mut peers[0], &mut wire, &mut got);
 //! run(&mut peers, &mut wire, &mut now, Instant::from_secs(5), &mut got);
 //! assert_eq!(got, ["hello", "hello"]);
 //! ```

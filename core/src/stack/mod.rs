@@ -267,8 +267,7 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
     /// command at `now` (it sends through the node). Call
     /// [`Stack::poll_output`] after, as after any input.
     pub fn app_mut(&mut self, now: Instant) -> (&mut U, &mut StackNode<POOL, F, U>, Instant) {
-        let now = self.host.advance(now);
-        let (apps, node) = self.host.parts_mut();
+        let (apps, node, now) = self.host.parts_at(now);
         (&mut apps.1, node, now)
     }
 
@@ -312,8 +311,7 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
 
     /// The services and the node at `now` (a `now` in the past is clamped).
     fn at(&mut self, now: Instant) -> (&mut Services<S, A>, &mut StackNode<POOL, F, U>, Instant) {
-        let now = self.host.advance(now);
-        let (apps, node) = self.host.parts_mut();
+        let (apps, node, now) = self.host.parts_at(now);
         (&mut apps.0, node, now)
     }
 

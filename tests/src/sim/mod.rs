@@ -199,9 +199,7 @@ impl<const POOL: usize> Slot<POOL> {
     /// The node and its applications for a command at `now` (the host's
     /// clock moves there first, as a runtime's does).
     fn at(&mut self, now: Instant) -> Option<(&mut SimNode<POOL>, &mut SimApps)> {
-        let host = self.host.as_deref_mut()?;
-        host.advance(now);
-        let (apps, node) = host.parts_mut();
+        let (apps, node, _) = self.host.as_deref_mut()?.parts_at(now);
         Some((node, apps))
     }
 }
