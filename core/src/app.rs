@@ -50,6 +50,7 @@ pub enum Output<E> {
 
 impl<E> Output<E> {
     /// The same output with its event mapped by `f`.
+    #[inline]
     pub fn map_event<T>(self, f: impl FnOnce(E) -> T) -> Output<T> {
         match self {
             Output::Transmit(t) => Output::Transmit(t),
@@ -425,6 +426,7 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
     /// left, the next deadline. Call it after every input until it
     /// answers [`Output::Timeout`]. Node events pass through the
     /// applications on the way; what they take stays with them.
+    #[inline]
     pub fn poll_output(
         &mut self,
         buf: &mut [u8],

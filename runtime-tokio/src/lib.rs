@@ -52,6 +52,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The README's Rust example runs as a doctest, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
+
 mod client;
 mod driver;
 mod handle;

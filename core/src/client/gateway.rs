@@ -401,6 +401,7 @@ impl Gateway {
     }
 
     /// When a lease next ends.
+    #[inline]
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.relays.iter().map(|r| r.until).min()
     }
@@ -419,6 +420,7 @@ impl Gateway {
     }
 
     /// The next reply, copied into `buf`.
+    #[inline]
     pub(crate) fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         while let Some((to, bytes)) = self.out.pop_front() {
             // A buffer smaller than the reply (a max_datagram below 1,280

@@ -156,6 +156,7 @@ pub enum StackEvent<'a, E = Infallible> {
 }
 
 impl<'a, E> From<HostEvent<'a, Either<ServiceEvent<'a>, E>>> for StackEvent<'a, E> {
+    #[inline]
     fn from(ev: HostEvent<'a, Either<ServiceEvent<'a>, E>>) -> Self {
         match ev {
             HostEvent::Overlay(e) => StackEvent::Overlay(e),
@@ -300,6 +301,7 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
     /// the node's `max_datagram` bytes), an event for the application, or
     /// once nothing is left the next deadline ([`Host::poll_output`]).
     /// Outcomes of clients' requests go to the gateway, not the caller.
+    #[inline]
     pub fn poll_output(
         &mut self,
         buf: &mut [u8],

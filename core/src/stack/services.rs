@@ -80,6 +80,7 @@ impl<S: Store, A: Acceptor> Application for Services<S, A> {
             || Application::handle_event(&mut self.scribe, now, node, ev)
     }
 
+    #[inline]
     fn has_event(&mut self, delivery: &[u8]) -> bool {
         while let Some(d) = self.dht.peek_outcome(delivery) {
             if !self.gateway.take_dht(&d) {
