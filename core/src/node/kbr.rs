@@ -83,6 +83,58 @@ pub trait Kbr {
     }
 }
 
+/// The KBR local calls (Dabek et al. §3) and an application's word that
+/// a peer went quiet.
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
+    Node<HALF, ROWS, POOL, QUEUE, F>
+{
+    /// An application's word that `id` went quiet (a Scribe parent missed
+    /// its heartbeats): if the node knows `id` (leaf set or routing table)
+    /// it probes it as a suspect, and routing goes around it until it
+    /// answers; a failure is still declared only by the probe cycle. False
+    /// if `id` is unknown here.
+    pub fn suspect_peer(&mut self, id: Id) -> bool {
+        let known = self
+            .routing
+            .leaf_set()
+            .get(id)
+            .copied()
+            .or_else(|| self.routing.table().get(id).map(|e| e.peer));
+        match known {
+            Some(peer) if id != self.own().id => {
+                self.suspect(peer);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `id` is a suspect being probed (routing avoids it).
+    pub fn is_suspected(&self, id: Id) -> bool {
+        self.probes.is_suspect(id)
+    }
+
+    /// KBR `local_lookup(key, n)`.
+    pub fn local_lookup(&self, key: Id, n: usize) -> NodeSet {
+        self.routing.local_lookup(key, n)
+    }
+
+    /// KBR `neighbor_set(n)`.
+    pub fn neighbor_set(&self, n: usize) -> NodeSet {
+        self.routing.neighbor_set(n)
+    }
+
+    /// KBR `replica_set(key, r)`.
+    pub fn replica_set(&self, key: Id, r: usize) -> NodeSet {
+        self.routing.replica_set(key, r)
+    }
+
+    /// KBR `range(node, r)`.
+    pub fn range(&self, node: Id, r: usize) -> Option<KeyRange> {
+        self.routing.range(node, r)
+    }
+}
+
 impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder> Kbr
     for Node<HALF, ROWS, POOL, QUEUE, F>
 {

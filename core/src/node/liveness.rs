@@ -21,6 +21,29 @@ use crate::wire::{Leave, ProbeReply};
 /// Retries of a probe of a leaf-set candidate (see `retries_for`).
 const LEAF_CANDIDATE_RETRIES: u8 = 3;
 
+/// RFC 6298 round-trip estimator over all acknowledged hops.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RttEstimator {
+    pub(super) srtt: Option<Duration>,
+    pub(super) rttvar: Duration,
+}
+
+impl RttEstimator {
+    pub(super) fn sample(&mut self, r: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(s) => {
+                let diff = s.abs_diff(r);
+                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
+                self.srtt = Some(s * 7 / 8 + r / 8);
+            }
+        }
+    }
+}
+
 impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
     Node<HALF, ROWS, POOL, QUEUE, F>
 {

@@ -49,11 +49,12 @@ use crate::id::Id;
 use crate::leaf_set::{LeafSet, NodeSet};
 use crate::peer::Peer;
 use crate::rng::SmallRng;
-use crate::routing::{KeyRange, RoutingState};
+use crate::routing::RoutingState;
 use crate::routing_table::RoutingTable;
 use crate::time::Instant;
 use crate::wire::{Body, EncodeError, Message};
 use event::Ev;
+use liveness::RttEstimator;
 use outbox::Out;
 use pool::{Pool, SlotState};
 use probes::{Probes, SeenCache};
@@ -97,29 +98,6 @@ const TIMERS: usize = 4;
 
 /// Rounds of proximity refinement after joining.
 const REFINE_ROUNDS: u8 = 3;
-
-/// RFC 6298 round-trip estimator over all acknowledged hops.
-#[derive(Clone, Copy, Debug, Default)]
-struct RttEstimator {
-    srtt: Option<Duration>,
-    rttvar: Duration,
-}
-
-impl RttEstimator {
-    fn sample(&mut self, r: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
-            Some(s) => {
-                let diff = s.abs_diff(r);
-                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
-                self.srtt = Some(s * 7 / 8 + r / 8);
-            }
-        }
-    }
-}
 
 /// A Pastry node.
 ///
@@ -316,54 +294,6 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         MAX_PAYLOAD
             .min(self.config.max_datagram.saturating_sub(overhead))
             .min(Pool::<POOL>::BYTES)
-    }
-
-    /// An application's word that `id` went quiet (a Scribe parent missed
-    /// its heartbeats): if the node knows `id` (leaf set or routing table)
-    /// it probes it as a suspect, and routing goes around it until it
-    /// answers; a failure is still declared only by the probe cycle. False
-    /// if `id` is unknown here.
-    pub fn suspect_peer(&mut self, id: Id) -> bool {
-        let known = self
-            .routing
-            .leaf_set()
-            .get(id)
-            .copied()
-            .or_else(|| self.routing.table().get(id).map(|e| e.peer));
-        match known {
-            Some(peer) if id != self.own().id => {
-                self.suspect(peer);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether `id` is a suspect being probed (routing avoids it).
-    pub fn is_suspected(&self, id: Id) -> bool {
-        self.probes.is_suspect(id)
-    }
-
-    // ----- KBR local calls (Dabek et al. §3) -----
-
-    /// KBR `local_lookup(key, n)`.
-    pub fn local_lookup(&self, key: Id, n: usize) -> NodeSet {
-        self.routing.local_lookup(key, n)
-    }
-
-    /// KBR `neighbor_set(n)`.
-    pub fn neighbor_set(&self, n: usize) -> NodeSet {
-        self.routing.neighbor_set(n)
-    }
-
-    /// KBR `replica_set(key, r)`.
-    pub fn replica_set(&self, key: Id, r: usize) -> NodeSet {
-        self.routing.replica_set(key, r)
-    }
-
-    /// KBR `range(node, r)`.
-    pub fn range(&self, node: Id, r: usize) -> Option<KeyRange> {
-        self.routing.range(node, r)
     }
 
     // ----- output doors -----
