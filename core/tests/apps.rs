@@ -69,7 +69,7 @@ fn per_hop(policy: &mut Policy) {
 fn calls(net: &Net<Recorder>, key: Id) -> usize {
     net.nodes
         .iter()
-        .map(|n| n.forwarder().seen.iter().filter(|k| **k == key).count())
+        .map(|n| n.forwarder().1.seen.iter().filter(|k| **k == key).count())
         .sum()
 }
 
@@ -134,14 +134,14 @@ fn the_upcall_can_stop_and_redirect() {
         let from = k as usize % 48;
         let via = (from + 7 + k as usize) % 48;
         let via_peer = net.peer(via);
-        net.nodes[from].forwarder_mut().redirect_to = Some(via_peer);
+        net.nodes[from].forwarder_mut().1.redirect_to = Some(via_peer);
         let id = net.route(from, key, PER_HOP, b"r");
         net.run_for(Duration::from_secs(1));
         let d: Vec<_> = net.delivered.iter().filter(|d| d.msg_id == id).collect();
         assert_eq!(d.len(), 1, "seed {seed}: key {key}");
         assert_eq!(d[0].at, net.true_root(key), "seed {seed}: key {key}");
         assert!(
-            net.nodes[via].forwarder().seen.contains(&key),
+            net.nodes[via].forwarder().1.seen.contains(&key),
             "seed {seed}: key {key} did not pass the redirect target"
         );
     }
@@ -212,7 +212,7 @@ fn the_upcall_learns_when_only_a_suspect_keeps_this_node_from_the_root() {
 
         let msg = net.route(h, key, PER_HOP, b"x");
         net.run_for(Duration::from_secs(1));
-        let at_h = &net.nodes[h].forwarder().local;
+        let at_h = &net.nodes[h].forwarder().1.local;
         assert!(
             at_h.contains(&(key, true, true)),
             "seed {seed}: H was not told a suspect is closer: {at_h:?}"
@@ -231,7 +231,11 @@ fn the_upcall_learns_when_only_a_suspect_keeps_this_node_from_the_root() {
         net.route(h, own, PER_HOP, b"y");
         net.run_for(Duration::from_secs(1));
         assert!(
-            net.nodes[h].forwarder().local.contains(&(own, true, false)),
+            net.nodes[h]
+                .forwarder()
+                .1
+                .local
+                .contains(&(own, true, false)),
             "seed {seed}"
         );
     }

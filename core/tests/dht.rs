@@ -486,7 +486,7 @@ fn content_hash_keys_are_verified() {
     let mut net = ring(30, 10);
     let now = net.now;
     let (key, op) = {
-        let (dht, node) = (net.dhts[4].as_mut().unwrap(), &mut net.nodes[4]);
+        let (dht, node) = net.dht_and_node(4);
         dht.put_content(now, node, b"self-certifying").unwrap()
     };
     net.drain(4);
@@ -536,7 +536,7 @@ fn content_hash_keys_are_verified() {
     }
     let now = net.now;
     let op = {
-        let (dht, node) = (net.dhts[9].as_mut().unwrap(), &mut net.nodes[9]);
+        let (dht, node) = net.dht_and_node(9);
         dht.get_content(now, node, key).unwrap()
     };
     net.drain(9);
@@ -552,9 +552,9 @@ fn content_hash_keys_are_verified() {
 fn misuse_gets_typed_errors() {
     let mut net = ring(8, 11);
     let now = net.now;
-    let max = dht::Dht::<dht::MapStore>::max_value_len(&net.nodes[0]);
+    let max = dht::Dht::<dht::MapStore>::max_value_len(&*net.nodes[0]);
     assert_eq!(max, 1_280 - 45 - 71 - dht::VALUE_OVERHEAD);
-    let (dht, node) = (net.dhts[0].as_mut().unwrap(), &mut net.nodes[0]);
+    let (dht, node) = net.dht_and_node(0);
     let key = Id::sha1(b"k");
     assert_eq!(
         dht.put(now, node, key, 1, &vec![0u8; max + 1]),
@@ -585,7 +585,7 @@ fn misuse_gets_typed_errors() {
         };
         dht::Dht::<dht::MapStore>::new(config, dht::MapStore::new(), 3).expect("within 17")
     };
-    let node = &mut net.nodes[1];
+    let node = &mut *net.nodes[1];
     assert_eq!(node.leaf_set().half(), 8);
     assert_eq!(with_k(8).get(now, node, key), Err(DhtError::BadConfig));
     assert_eq!(
@@ -596,7 +596,7 @@ fn misuse_gets_typed_errors() {
     // A node that has not joined.
     let i = net.add(Config::default());
     let now = net.now;
-    let (dht, node) = (net.dhts[i].as_mut().unwrap(), &mut net.nodes[i]);
+    let (dht, node) = net.dht_and_node(i);
     assert_eq!(dht.get(now, node, key), Err(DhtError::NotActive));
     assert_eq!(
         dht::Dht::<dht::MapStore>::new(

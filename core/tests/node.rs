@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::net::Net;
-use pastry_core::{AppId, Config, Phase};
+use pastry_core::node::Passthrough;
+use pastry_core::{AppId, Config, Output, Phase};
 
 const APP: AppId = AppId(7);
 
@@ -296,7 +297,7 @@ fn a_graceful_leave_is_repaired_at_once() {
 }
 
 /// What a node's observable state is, for before/after comparison.
-fn snapshot(n: &pastry_core::Node) -> String {
+fn snapshot(n: &common::net::SimNode<Passthrough>) -> String {
     format!(
         "{:?} {:?} {:?} {:?} {} {} {:?}",
         n.phase(),
@@ -516,11 +517,15 @@ impl Pair {
     /// What node `i` sends now: (destination, bytes).
     fn sent(&mut self, i: usize) -> Vec<(std::net::SocketAddr, Vec<u8>)> {
         let mut out = Vec::new();
-        while let Ok(Some(tx)) = self.nodes[i].poll_transmit(&mut self.buf) {
-            out.push((tx.destination, self.buf[..tx.len].to_vec()));
+        loop {
+            match self.nodes[i].poll_output(&mut self.buf) {
+                Ok(Output::Transmit(tx)) => {
+                    out.push((tx.destination, self.buf[..tx.len].to_vec()));
+                }
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(_)) | Err(_) => return out,
+            }
         }
-        while self.nodes[i].poll_event().is_some() {}
-        out
     }
 
     /// Node `i` receives `bytes` from the other node.

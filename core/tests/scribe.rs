@@ -36,7 +36,7 @@ fn subscribe(net: &mut Ring, i: usize, group: Id) {
 
 /// Node `i`'s place in `group`'s tree, if it is on it.
 fn tree(net: &Ring, i: usize, group: Id) -> Option<&Group<4>> {
-    net.scribes[i].as_ref()?.group(group)
+    net.scribe_ref(i)?.group(group)
 }
 
 /// Members of `group`, from each live node's own state.
@@ -266,8 +266,7 @@ fn anycast_reaches_one_member_that_accepts() {
                 .iter()
                 .copied()
                 .filter(|&i| {
-                    net.scribes[i]
-                        .as_ref()
+                    net.scribe_ref(i)
                         .unwrap()
                         .acceptor()
                         .taken
@@ -361,8 +360,7 @@ fn a_failed_parent_heals_within_the_heartbeat_and_a_round_trip() {
             .live()
             .into_iter()
             .filter(|&i| {
-                net.scribes[i]
-                    .as_ref()
+                net.scribe_ref(i)
                     .unwrap()
                     .group(group)
                     .is_some_and(|g| g.has_child(net.nodes[parent].own().id))
@@ -482,7 +480,7 @@ fn a_publication_the_root_sent_to_one_child_before_failing_reaches_every_member(
             .filter(|&m| m != root)
             .collect();
         let from = *net.live().iter().find(|&&i| i != root).unwrap();
-        let sent = |net: &Ring| net.scribes[root].as_ref().unwrap().stats().data_sent;
+        let sent = |net: &Ring| net.scribe_ref(root).unwrap().stats().data_sent;
         let before = sent(&net);
         let id = net
             .with_scribe(from, |s, now, node| s.publish(now, node, group, b"half"))
@@ -519,7 +517,7 @@ fn unsubscribed_leaves_prune_the_tree_away() {
     let on_tree = |net: &Ring| {
         net.live()
             .into_iter()
-            .filter(|&i| net.scribes[i].as_ref().unwrap().group(group).is_some())
+            .filter(|&i| net.scribe_ref(i).unwrap().group(group).is_some())
             .count()
     };
     assert!(on_tree(&net) >= subs.len());

@@ -7,13 +7,16 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pastry_core::dht::{Dht, DhtEvent, MapStore, OpId, PutError, Upcall};
+use std::ops::{Deref, DerefMut};
+
+use pastry_core::app::{Application, Either, HostNode};
+use pastry_core::dht::{Dht, DhtEvent, MapStore, OpId, PutError};
 use pastry_core::node::{Forwarder, Passthrough};
 use pastry_core::rng::SmallRng;
-use pastry_core::scribe::{
-    self, Acceptor, AnycastError, AnycastId, Scribe, ScribeConfig, ScribeEvent,
+use pastry_core::scribe::{Acceptor, AnycastError, AnycastId, Scribe, ScribeConfig, ScribeEvent};
+use pastry_core::{
+    AppId, CommandError, Config, Event, Host, HostEvent, Id, Instant, Kbr, Output, Peer, Phase,
 };
-use pastry_core::{AppId, Config, DefaultNode, Event, Id, Instant, Node, Payload, Peer, Phase};
 
 /// A delivery as the test saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,11 +120,81 @@ impl ScribeDone {
 /// A datagram in flight: arrival time, sequence (ties), to, from, bytes.
 type InFlight = Reverse<(Instant, u64, usize, SocketAddr, Vec<u8>)>;
 
-/// Nodes of the default shape with forwarder `F`.
-pub type SimNode<F> = DefaultNode<F>;
+/// An application without its per-hop upcall: the tests choose the
+/// node's upcalls themselves (`Net<F>`), as they did before the seam, so a
+/// DHT test without `dht::Lookups` sees no answers on the way.
+#[derive(Debug)]
+pub struct Bare<A>(pub A);
+
+impl<A> Deref for Bare<A> {
+    type Target = A;
+    fn deref(&self) -> &A {
+        &self.0
+    }
+}
+
+impl<A> DerefMut for Bare<A> {
+    fn deref_mut(&mut self) -> &mut A {
+        &mut self.0
+    }
+}
+
+impl<A: Application> Application for Bare<A> {
+    type Event<'a>
+        = A::Event<'a>
+    where
+        Self: 'a;
+    type Forwarder = Passthrough;
+
+    fn forwarder(&self) -> Passthrough {
+        Passthrough
+    }
+    fn install(&mut self, node: &mut impl Kbr) -> Result<(), CommandError> {
+        self.0.install(node)
+    }
+    fn handle_event(&mut self, now: Instant, node: &mut impl Kbr, ev: Event<'_>) -> bool {
+        self.0.handle_event(now, node, ev)
+    }
+    fn has_event(&mut self, delivery: &[u8]) -> bool {
+        self.0.has_event(delivery)
+    }
+    fn poll_event<'a>(&'a mut self, delivery: &'a [u8]) -> Option<Self::Event<'a>> {
+        self.0.poll_event(delivery)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.0.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
+        self.0.handle_timeout(now, node);
+    }
+}
+
+/// The applications a test node may run.
+pub type TestApps = (Option<Bare<Dht<MapStore>>>, Option<Bare<TestScribe>>);
+
+/// Nodes of the default shape: the applications' upcalls, then `F`.
+pub type SimNode<F> = HostNode<TestApps, F, 16>;
+
+/// A test node: a host of its DHT and Scribe (when the net gives it them),
+/// which the tests reach as the node it holds.
+#[derive(Debug)]
+pub struct TestNode<F: Forwarder>(pub Host<TestApps, F>);
+
+impl<F: Forwarder> Deref for TestNode<F> {
+    type Target = SimNode<F>;
+    fn deref(&self) -> &SimNode<F> {
+        self.0.node()
+    }
+}
+
+impl<F: Forwarder> DerefMut for TestNode<F> {
+    fn deref_mut(&mut self) -> &mut SimNode<F> {
+        self.0.node_mut()
+    }
+}
 
 pub struct Net<F: Forwarder + Default = Passthrough> {
-    pub nodes: Vec<SimNode<F>>,
+    pub nodes: Vec<TestNode<F>>,
     pub alive: Vec<bool>,
     pub now: Instant,
     pub rng: SmallRng,
@@ -150,16 +223,10 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     buf: Vec<u8>,
     /// When set, every node added gets a DHT with these settings.
     pub dht_config: Option<pastry_core::dht::DhtConfig>,
-    /// Each node's DHT, if it has one.
-    pub dhts: Vec<Option<Dht<MapStore>>>,
     /// DHT outcomes: (node, operation, key, outcome).
     pub dht_done: Vec<(usize, OpId, Id, DhtDone)>,
-    payload: Payload,
-    /// When set, every node added gets Scribe with these settings (the
-    /// nodes' forwarder must hand subscribes over: `scribe::Joins`).
+    /// When set, every node added gets Scribe with these settings.
     pub scribe_config: Option<ScribeConfig>,
-    /// Each node's Scribe, if it has one.
-    pub scribes: Vec<Option<TestScribe>>,
     /// Scribe news: (node, when, what).
     pub scribe_done: Vec<(usize, Instant, ScribeDone)>,
     /// Links whose datagrams are lost: (from, to).
@@ -196,11 +263,8 @@ impl<F: Forwarder + Default> Net<F> {
             plane: false,
             buf: vec![0u8; 1_280],
             dht_config: None,
-            dhts: Vec::new(),
             dht_done: Vec::new(),
-            payload: Payload::new(),
             scribe_config: None,
-            scribes: Vec::new(),
             scribe_done: Vec::new(),
             cut_links: Vec::new(),
         }
@@ -221,18 +285,17 @@ impl<F: Forwarder + Default> Net<F> {
         let i = self.nodes.len();
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
         let seed = self.rng.next_u64();
-        self.nodes.push(
-            Node::with_forwarder(config, id, addr, seed, F::default()).expect("valid config"),
-        );
+        let dht = self.dht_config.clone().map(|config| {
+            let seed = self.rng.next_u64();
+            Bare(Dht::new(config, MapStore::new(), seed).expect("valid DHT config"))
+        });
+        let scribe = self
+            .scribe_config
+            .map(|config| Bare(Scribe::new(config, Gate::default()).expect("valid Scribe")));
+        let host = Host::new(config, id, addr, seed, (dht, scribe), F::default());
+        self.nodes
+            .push(TestNode(host.expect("valid config, policy room")));
         self.alive.push(true);
-        self.dhts.push(None);
-        self.add_dht(i);
-        self.scribes.push(None);
-        if let Some(config) = self.scribe_config {
-            let s = Scribe::new(config, Gate::default()).expect("valid Scribe config");
-            s.install(&mut self.nodes[i]).expect("policy room");
-            self.scribes[i] = Some(s);
-        }
         self.by_addr.insert(addr, i);
         let pos = (self.rng.unit() * 1000.0, self.rng.unit() * 1000.0);
         self.positions.push(pos);
@@ -253,82 +316,38 @@ impl<F: Forwarder + Default> Net<F> {
         self.nodes[i].own().addr
     }
 
-    /// Output of node `i` after an input: the drain rule.
+    /// Output of node `i` after an input: the drain rule, through the
+    /// node's one output door until it answers with its deadline.
     pub fn drain(&mut self, i: usize) {
         if !self.alive[i] {
             return;
         }
-        // A DHT acts on its node while handling events: drain again until
-        // an event pass adds nothing.
-        while self.drain_once(i) {}
-    }
-
-    fn drain_once(&mut self, i: usize) -> bool {
+        let was_active = self.nodes[i].phase() == Phase::Active;
         loop {
             let before = self.allocs();
-            let tx = self.nodes[i]
-                .poll_transmit(&mut self.buf)
+            let out = self.nodes[i]
+                .0
+                .poll_output(&mut self.buf)
                 .expect("buffer is max_datagram");
-            self.node_allocs += self.allocs() - before;
-            let Some(tx) = tx else { break };
-            self.datagrams += 1;
-            if self.loss > 0.0 && self.rng.unit() < self.loss {
-                continue;
-            }
-            let Some(&to) = self.by_addr.get(&tx.destination) else {
-                continue;
-            };
-            if self.cut_links.contains(&(i, to)) {
-                continue;
-            }
-            let d = if self.plane {
-                1_000 + (self.distance(i, to) * 100.0) as u64
-            } else {
-                self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)
-            };
-            let at = self.now + Duration::from_micros(d);
-            self.seq += 1;
-            let from = self.addr(i);
-            self.queue.push(Reverse((
-                at,
-                self.seq,
-                to,
-                from,
-                self.buf[..tx.len].to_vec(),
-            )));
-        }
-        let was_active = self.nodes[i].phase() == Phase::Active;
-        let mut handled = false;
-        loop {
-            let before = self.alloc_counter.map_or(0, |f| f());
-            let Some(ev) = self.nodes[i].poll_event_into(&mut self.payload) else {
-                break;
-            };
+            // The counter is read as a field: `out` still borrows the node.
             self.node_allocs += self.alloc_counter.map_or(0, |f| f()) - before;
-            handled = true;
-            let ev = match self.dhts[i].as_mut() {
-                Some(dht) => match dht.handle_event(self.now, &mut self.nodes[i], ev) {
-                    Some(Upcall::Overlay(ev)) => ev,
-                    Some(Upcall::Dht(d)) => {
-                        let (op, key, done) = DhtDone::from_event(d);
-                        self.dht_done.push((i, op, key, done));
-                        continue;
-                    }
-                    None => continue,
-                },
-                None => ev,
-            };
-            let ev = match self.scribes[i].as_mut() {
-                Some(s) => match s.handle_event(self.now, &mut self.nodes[i], ev) {
-                    Some(scribe::Upcall::Overlay(ev)) => ev,
-                    Some(scribe::Upcall::Scribe(d)) => {
-                        let done = ScribeDone::from_event(d);
-                        self.scribe_done.push((i, self.now, done));
-                        continue;
-                    }
-                    None => continue,
-                },
-                None => ev,
+            let ev = match out {
+                Output::Transmit(tx) => {
+                    self.send(i, tx.destination, tx.len);
+                    continue;
+                }
+                Output::Timeout(_) => return,
+                Output::Event(HostEvent::App(Either::First(d))) => {
+                    let (op, key, done) = DhtDone::from_event(d);
+                    self.dht_done.push((i, op, key, done));
+                    continue;
+                }
+                Output::Event(HostEvent::App(Either::Second(s))) => {
+                    let done = ScribeDone::from_event(s);
+                    self.scribe_done.push((i, self.now, done));
+                    continue;
+                }
+                Output::Event(HostEvent::Overlay(ev)) => ev,
             };
             match ev {
                 Event::Deliver(d) => self.delivered.push(Delivered {
@@ -345,27 +364,45 @@ impl<F: Forwarder + Default> Net<F> {
                 Event::RouteFailed { msg_id, .. } => self.failed.push((i, msg_id)),
                 Event::Joined => self.joined.push(i),
                 Event::Update { peer, joined } => self.updates.push((i, peer.id, joined)),
-                _ => {}
+                Event::JoinFailed => {}
             }
         }
-        if let Some(dht) = self.dhts[i].as_mut() {
-            while let Some(d) = dht.poll_event() {
-                let (op, key, done) = DhtDone::from_event(d);
-                self.dht_done.push((i, op, key, done));
-            }
+    }
+
+    /// Puts `len` bytes of the buffer on the wire from node `i` to `to`,
+    /// with the network's loss, cuts and delay.
+    fn send(&mut self, i: usize, to: SocketAddr, len: usize) {
+        self.datagrams += 1;
+        if self.loss > 0.0 && self.rng.unit() < self.loss {
+            return;
         }
-        if let Some(s) = self.scribes[i].as_mut() {
-            while let Some(d) = s.poll_event() {
-                let done = ScribeDone::from_event(d);
-                self.scribe_done.push((i, self.now, done));
-            }
+        let Some(&to) = self.by_addr.get(&to) else {
+            return;
+        };
+        if self.cut_links.contains(&(i, to)) {
+            return;
         }
-        handled
+        let d = if self.plane {
+            1_000 + (self.distance(i, to) * 100.0) as u64
+        } else {
+            self.delay.0 + self.rng.below(self.delay.1 - self.delay.0 + 1)
+        };
+        let at = self.now + Duration::from_micros(d);
+        self.seq += 1;
+        let from = self.addr(i);
+        let bytes = self.buf[..len].to_vec();
+        self.queue.push(Reverse((at, self.seq, to, from, bytes)));
     }
 
     /// Node `i`'s Scribe.
     pub fn scribe(&mut self, i: usize) -> &mut TestScribe {
-        self.scribes[i].as_mut().expect("node has Scribe")
+        let (apps, ..) = self.nodes[i].0.parts_at(self.now);
+        apps.1.as_deref_mut().expect("node has Scribe")
+    }
+
+    /// Node `i`'s Scribe, to read.
+    pub fn scribe_ref(&self, i: usize) -> Option<&TestScribe> {
+        self.nodes[i].0.apps().1.as_deref()
     }
 
     /// Runs a Scribe command at node `i` (which gets the node), then drains.
@@ -374,35 +411,28 @@ impl<F: Forwarder + Default> Net<F> {
         i: usize,
         f: impl FnOnce(&mut TestScribe, Instant, &mut SimNode<F>) -> R,
     ) -> R {
-        let now = self.now;
-        let s = self.scribes[i].as_mut().expect("node has Scribe");
-        let r = f(s, now, &mut self.nodes[i]);
+        let (apps, node, now) = self.nodes[i].0.parts_at(self.now);
+        let r = f(apps.1.as_deref_mut().expect("node has Scribe"), now, node);
         self.drain(i);
         r
     }
 
-    /// Gives node `i` a DHT if `dht_config` is set (called by `add`).
-    fn add_dht(&mut self, i: usize) {
-        let Some(config) = self.dht_config.clone() else {
-            return;
-        };
-        let seed = self.rng.next_u64();
-        let dht = Dht::new(config, MapStore::new(), seed).expect("valid DHT config");
-        dht.install(&mut self.nodes[i]).expect("policy room");
-        self.dhts[i] = Some(dht);
+    pub fn dht(&mut self, i: usize) -> &mut Dht<MapStore> {
+        let (apps, ..) = self.nodes[i].0.parts_at(self.now);
+        apps.0.as_deref_mut().expect("node has a DHT")
     }
 
-    pub fn dht(&mut self, i: usize) -> &mut Dht<MapStore> {
-        self.dhts[i].as_mut().expect("node has a DHT")
+    /// Node `i`'s DHT and node, for a command at the net's time (drain after).
+    pub fn dht_and_node(&mut self, i: usize) -> (&mut Dht<MapStore>, &mut SimNode<F>) {
+        let (apps, node, _) = self.nodes[i].0.parts_at(self.now);
+        (apps.0.as_deref_mut().expect("node has a DHT"), node)
     }
 
     /// Node `i` puts `value` under `key` at `version`.
     pub fn put(&mut self, i: usize, key: Id, version: u64, value: &[u8]) -> OpId {
         let now = self.now;
-        let dht = self.dhts[i].as_mut().expect("node has a DHT");
-        let op = dht
-            .put(now, &mut self.nodes[i], key, version, value)
-            .expect("put");
+        let (dht, node) = self.dht_and_node(i);
+        let op = dht.put(now, node, key, version, value).expect("put");
         self.drain(i);
         op
     }
@@ -410,8 +440,8 @@ impl<F: Forwarder + Default> Net<F> {
     /// Node `i` looks `key` up.
     pub fn get(&mut self, i: usize, key: Id) -> OpId {
         let now = self.now;
-        let dht = self.dhts[i].as_mut().expect("node has a DHT");
-        let op = dht.get(now, &mut self.nodes[i], key).expect("get");
+        let (dht, node) = self.dht_and_node(i);
+        let op = dht.get(now, node, key).expect("get");
         self.drain(i);
         op
     }
@@ -430,7 +460,7 @@ impl<F: Forwarder + Default> Net<F> {
         self.live()
             .into_iter()
             .filter_map(|i| {
-                let it = self.dhts[i].as_ref()?.store().get(key)?;
+                let it = self.nodes[i].0.apps().0.as_deref()?.store().get(key)?;
                 Some((i, it.meta.version))
             })
             .collect()
@@ -449,12 +479,9 @@ impl<F: Forwarder + Default> Net<F> {
         live
     }
 
-    /// The earliest deadline of node `i` and its DHT.
+    /// The earliest deadline of node `i` and its applications.
     fn deadline(&self, i: usize) -> Option<Instant> {
-        let node = self.nodes[i].poll_timeout();
-        let dht = self.dhts[i].as_ref().and_then(|d| d.poll_timeout());
-        let scribe = self.scribes[i].as_ref().and_then(|s| s.poll_timeout());
-        node.into_iter().chain(dht).chain(scribe).min()
+        self.nodes[i].0.poll_timeout()
     }
 
     /// Runs the network until `until`: datagrams and node deadlines in time order.
@@ -483,7 +510,7 @@ impl<F: Forwarder + Default> Net<F> {
                 let Reverse((_, _, to, from, bytes)) = self.queue.pop().unwrap();
                 if self.alive[to] {
                     let before = self.allocs();
-                    self.nodes[to].handle_datagram(self.now, from, &bytes);
+                    self.nodes[to].0.handle_datagram(self.now, from, &bytes);
                     self.node_allocs += self.allocs() - before;
                     self.drain(to);
                 }
@@ -495,14 +522,8 @@ impl<F: Forwarder + Default> Net<F> {
                 };
                 assert!(spin.2 < 10_000, "node {i}'s timer spins at {:?}", self.now);
                 let before = self.allocs();
-                self.nodes[i].handle_timeout(self.now);
+                self.nodes[i].0.handle_timeout(self.now);
                 self.node_allocs += self.allocs() - before;
-                if let Some(dht) = self.dhts[i].as_mut() {
-                    dht.handle_timeout(self.now, &mut self.nodes[i]);
-                }
-                if let Some(s) = self.scribes[i].as_mut() {
-                    s.handle_timeout(self.now, &mut self.nodes[i]);
-                }
                 self.drain(i);
             }
         }
