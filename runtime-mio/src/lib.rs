@@ -51,10 +51,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use mio::{Poll, Waker};
-use pastry_core::Id;
-use pastry_core::node::Forwarder;
-use pastry_core::stack::StackConfig;
-use pastry_core::stack::runtime::{Accept, Hop, Hosted, Options};
+use pastry_core::stack::runtime::Options;
 
 use event_loop::{Command, EventLoop, MioWake, WAKER};
 use mailbox::{SendError, Sender};
@@ -171,64 +168,11 @@ impl Builder {
         }
     }
 
-    /// The overlay's, the DHT's and Scribe's settings.
-    pub fn config(mut self, config: StackConfig) -> Builder {
-        self.options.config = config;
-        self
-    }
-
-    /// The address others reach this node at, when not the bound one.
-    pub fn advertise(mut self, addr: SocketAddr) -> Builder {
-        self.options.advertise = Some(addr);
-        self
-    }
-
-    /// The node's id (random by default).
-    pub fn id(mut self, id: Id) -> Builder {
-        self.options.id = Some(id);
-        self
-    }
-
-    /// The seed of the core's randomness (random by default).
-    pub fn seed(mut self, seed: u64) -> Builder {
-        self.options.seed = Some(seed);
-        self
-    }
-
-    /// The application's per-hop upcall (KBR `forward`).
-    pub fn forwarder(mut self, f: impl Forwarder + Send + 'static) -> Builder {
-        self.options.hop = Hop(Some(Box::new(f)));
-        self
-    }
-
-    /// Which anycasts this member takes (all, by default).
-    pub fn acceptor(mut self, f: impl FnMut(Id, &[u8]) -> bool + Send + 'static) -> Builder {
-        self.options.accept = Accept(Some(Box::new(f)));
-        self
-    }
-
-    /// An application of the user's, beside the DHT and Scribe (see
-    /// [`Handle::app`]); its events arrive as [`NodeEvent::App`].
-    pub fn app(mut self, app: impl HostedApp) -> Builder {
-        self.options.app = Hosted::new(app);
-        self
-    }
-
-    /// Events kept for the application before newer ones are dropped.
-    pub fn event_capacity(mut self, n: usize) -> Builder {
-        self.options.events = n.max(1);
-        self
-    }
+    pastry_core::runtime_builder_options!();
 
     /// The longest any handle call waits for its answer.
     pub fn timeout(mut self, d: Duration) -> Builder {
         self.timeout = d;
-        self
-    }
-
-    /// How long [`Handle::subscribe`] waits for the member to attach.
-    pub fn attach_timeout(mut self, d: Duration) -> Builder {
-        self.options.attach_timeout = d;
         self
     }
 }

@@ -8,10 +8,9 @@ use std::net::SocketAddr;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 use mio::net::UdpSocket;
-use pastry_core::stack::StackEvent;
-use pastry_core::stack::runtime::{Error, RuntimeStack, RuntimeStats, Stats};
+use pastry_core::Instant;
+use pastry_core::stack::runtime::{self, Error, RuntimeStack, RuntimeStats, Stats, Step};
 use pastry_core::stack::waiters::{self, NodeEvent, Waiters};
-use pastry_core::{Instant, Output};
 
 use crate::mailbox::ReplyTx;
 
@@ -131,18 +130,12 @@ impl NodeSlot {
     /// nothing left (or the socket is full).
     pub(crate) fn drain(&mut self) {
         while self.unblock() {
-            let ev = match self.stack.poll_output(&mut self.outbound) {
-                Ok(Output::Transmit(tx)) => {
-                    self.blocked = Some((tx.destination, tx.len));
-                    continue;
-                }
-                Ok(Output::Event(StackEvent::App(bytes))) => Some(NodeEvent::App(bytes)),
-                Ok(Output::Event(ev)) => self.waiters.outcome(ev),
-                Ok(Output::Timeout(_)) => return,
-                Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
-            };
-            if let Some(ev) = ev {
-                self.emit(ev);
+            let step = runtime::step(&mut self.stack, &mut self.waiters, &mut self.outbound);
+            match step.expect("a max_datagram buffer fits every datagram") {
+                Step::Send(to, len) => self.blocked = Some((to, len)),
+                Step::Tell(ev) => self.emit(ev),
+                Step::Answered => {}
+                Step::Idle(_) => return,
             }
         }
     }

@@ -7,10 +7,9 @@
 use std::io;
 use std::net::SocketAddr;
 
-use pastry_core::stack::StackEvent;
-use pastry_core::stack::runtime::{RuntimeStack, RuntimeStats, Stats};
+use pastry_core::Instant;
+use pastry_core::stack::runtime::{self, RuntimeStack, RuntimeStats, Stats, Step};
 use pastry_core::stack::waiters::{NodeEvent, Waiters};
-use pastry_core::{Instant, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant as Clock;
@@ -177,19 +176,12 @@ impl Driver {
     /// events on.
     fn drain(&mut self) {
         while self.unblock() {
-            let ev = match self.stack.poll_output(&mut self.outbound) {
-                Ok(Output::Transmit(tx)) => {
-                    self.blocked = Some((tx.destination, tx.len));
-                    continue;
-                }
-                Ok(Output::Event(StackEvent::App(bytes))) => Some(NodeEvent::App(bytes)),
-                Ok(Output::Event(ev)) => self.waiters.outcome(ev),
-                Ok(Output::Timeout(_)) => return,
-                // The buffer is max_datagram bytes: never too small.
-                Err(_) => unreachable!("a max_datagram buffer fits every datagram"),
-            };
-            if let Some(ev) = ev {
-                self.log_and_emit(ev);
+            let step = runtime::step(&mut self.stack, &mut self.waiters, &mut self.outbound);
+            match step.expect("a max_datagram buffer fits every datagram") {
+                Step::Send(to, len) => self.blocked = Some((to, len)),
+                Step::Tell(ev) => self.log_and_emit(ev),
+                Step::Answered => {}
+                Step::Idle(_) => return,
             }
         }
     }

@@ -63,12 +63,8 @@ mod handle;
 
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use pastry_core::Id;
-use pastry_core::node::Forwarder;
-use pastry_core::stack::StackConfig;
-use pastry_core::stack::runtime::{Accept, Hop, Hosted, Options};
+use pastry_core::stack::runtime::Options;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -97,67 +93,11 @@ impl Builder {
         }
     }
 
-    /// The overlay's, the DHT's and Scribe's settings.
-    pub fn config(mut self, config: StackConfig) -> Builder {
-        self.options.config = config;
-        self
-    }
-
-    /// The address other nodes reach this one at, when it is not the bound
-    /// one (a wildcard bind, or a NAT with a known mapping).
-    pub fn advertise(mut self, addr: SocketAddr) -> Builder {
-        self.options.advertise = Some(addr);
-        self
-    }
-
-    /// The node's id (random by default).
-    pub fn id(mut self, id: Id) -> Builder {
-        self.options.id = Some(id);
-        self
-    }
-
-    /// The seed of the core's randomness (random by default); with the same
-    /// seed and inputs the core decides the same.
-    pub fn seed(mut self, seed: u64) -> Builder {
-        self.options.seed = Some(seed);
-        self
-    }
-
-    /// The application's per-hop upcall (KBR `forward`).
-    pub fn forwarder(mut self, f: impl Forwarder + Send + 'static) -> Builder {
-        self.options.hop = Hop(Some(Box::new(f)));
-        self
-    }
-
-    /// Which anycasts this member takes (all, by default).
-    pub fn acceptor(mut self, f: impl FnMut(Id, &[u8]) -> bool + Send + 'static) -> Builder {
-        self.options.accept = Accept(Some(Box::new(f)));
-        self
-    }
-
-    /// An application of the user's, beside the DHT and Scribe: it gets
-    /// the node's events after them and its own timers; reach it with
-    /// [`Handle::app`], and read its events as [`NodeEvent::App`].
-    pub fn app(mut self, app: impl HostedApp) -> Builder {
-        self.options.app = Hosted::new(app);
-        self
-    }
-
-    /// Events kept for the application before newer ones are dropped.
-    pub fn event_capacity(mut self, n: usize) -> Builder {
-        self.options.events = n.max(1);
-        self
-    }
+    pastry_core::runtime_builder_options!();
 
     /// Commands queued for the task before callers wait.
     pub fn command_capacity(mut self, n: usize) -> Builder {
         self.commands = n.max(1);
-        self
-    }
-
-    /// How long [`Handle::subscribe`] waits for the member to attach.
-    pub fn attach_timeout(mut self, d: Duration) -> Builder {
-        self.options.attach_timeout = d;
         self
     }
 

@@ -133,6 +133,22 @@ pub enum PutError {
     },
 }
 
+impl fmt::Display for PutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::Stale { current } => {
+                write!(f, "stale write: a replica holds version {current}")
+            }
+            PutError::Forged => f.write_str("the key is not the value's hash"),
+            PutError::TimedOut { replicas } => {
+                write!(f, "only {replicas} replicas stored it in time")
+            }
+        }
+    }
+}
+
+impl core::error::Error for PutError {}
+
 /// What became of an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DhtEvent<'a> {

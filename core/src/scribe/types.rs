@@ -93,6 +93,17 @@ pub enum AnycastError {
     TimedOut,
 }
 
+impl fmt::Display for AnycastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnycastError::NoneAccepted => f.write_str("no member accepted"),
+            AnycastError::TimedOut => f.write_str("the anycast timed out"),
+        }
+    }
+}
+
+impl core::error::Error for AnycastError {}
+
 /// What Scribe tells the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScribeEvent<'a> {

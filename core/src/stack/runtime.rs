@@ -11,9 +11,9 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use std::io;
 
-use super::waiters::Failure;
-use super::{STACK_POOL, Stack, StackConfig, StackError};
-use crate::app::Application;
+use super::waiters::{Failure, NodeEvent, Waiters};
+use super::{STACK_POOL, Stack, StackConfig, StackError, StackEvent};
+use crate::app::{Application, Output};
 use crate::client::{ClientError, Refusal};
 use crate::dht::{DhtError, DhtStats, MapStore, PutError};
 use crate::id::Id;
@@ -22,6 +22,7 @@ use crate::node::{
 };
 use crate::scribe::{Acceptor, AnycastError, ScribeError, ScribeStats};
 use crate::time::Instant;
+use crate::wire::EncodeError;
 
 /// The stack every runtime node runs: values in a growable map, the
 /// application's anycast predicate, per-hop upcall and hosted application.
@@ -80,7 +81,7 @@ impl fmt::Debug for Accept {
 /// A user application as a runtime hosts it: an [`Application`] behind a
 /// box, so one node type serves every application, and reached from a
 /// handle by its concrete type. Its events leave as bytes
-/// ([`NodeEvent::App`](super::waiters::NodeEvent::App)).
+/// ([`NodeEvent::App`]).
 pub trait HostedApp: Any + Send {
     /// Sets the node's policy for its application ids; called once.
     fn install(&mut self, node: &mut dyn Kbr) -> Result<(), CommandError> {
@@ -173,6 +174,39 @@ impl Application for Hosted {
             a.handle_timeout(now, node);
         }
     }
+}
+
+// ----- the drain -----
+
+/// One turn of a runtime node's drain: what the stack's output door said,
+/// with events made owned for the application's channel.
+#[derive(Debug)]
+pub enum Step {
+    /// Send the first `len` bytes of the buffer to this address.
+    Send(SocketAddr, usize),
+    /// Give this to the application.
+    Tell(NodeEvent),
+    /// An outcome went to the caller waiting for it; poll again.
+    Answered,
+    /// Nothing is left until this deadline (or the next input).
+    Idle(Option<Instant>),
+}
+
+/// Polls `stack`'s output door once, answering whoever in `waiters` waits
+/// for an outcome. `buf` holds the datagram (at least `max_datagram`
+/// bytes; a smaller one is refused with the size needed). A runtime calls
+/// it until [`Step::Idle`], or until its socket would block.
+pub fn step(
+    stack: &mut RuntimeStack,
+    waiters: &mut Waiters,
+    buf: &mut [u8],
+) -> Result<Step, EncodeError> {
+    Ok(match stack.poll_output(buf)? {
+        Output::Transmit(tx) => Step::Send(tx.destination, tx.len),
+        Output::Event(StackEvent::App(bytes)) => Step::Tell(NodeEvent::App(bytes)),
+        Output::Event(ev) => waiters.outcome(ev).map_or(Step::Answered, Step::Tell),
+        Output::Timeout(t) => Step::Idle(t),
+    })
 }
 
 // ----- options -----
@@ -349,15 +383,8 @@ impl fmt::Display for Error {
             Error::Dht(e) => write!(f, "dht refused: {e}"),
             Error::Scribe(e) => write!(f, "scribe refused: {e}"),
             Error::JoinFailed => f.write_str("the join got no answer"),
-            Error::Put(PutError::Stale { current }) => {
-                write!(f, "stale write: a replica holds version {current}")
-            }
-            Error::Put(PutError::Forged) => f.write_str("the key is not the value's hash"),
-            Error::Put(PutError::TimedOut { replicas }) => {
-                write!(f, "only {replicas} replicas stored it in time")
-            }
-            Error::Anycast(AnycastError::NoneAccepted) => f.write_str("no member accepted"),
-            Error::Anycast(AnycastError::TimedOut) => f.write_str("the anycast timed out"),
+            Error::Put(e) => write!(f, "{e}"),
+            Error::Anycast(e) => write!(f, "{e}"),
             Error::Refused { reason, detail } => {
                 write!(f, "the member refused: {reason:?} ({detail})")
             }
@@ -401,4 +428,76 @@ impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
     }
+}
+
+/// The builder methods both runtimes share, written once: expands, inside
+/// the `impl` of a runtime's builder that has a field `options:`
+/// [`Options`], to its setters. For the runtime crates.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! runtime_builder_options {
+    () => {
+        /// The overlay's, the DHT's and Scribe's settings.
+        pub fn config(mut self, config: $crate::stack::StackConfig) -> Self {
+            self.options.config = config;
+            self
+        }
+
+        /// The address other nodes reach this one at, when it is not the
+        /// bound one (a wildcard bind, or a NAT with a known mapping).
+        pub fn advertise(mut self, addr: ::core::net::SocketAddr) -> Self {
+            self.options.advertise = Some(addr);
+            self
+        }
+
+        /// The node's id (random by default).
+        pub fn id(mut self, id: $crate::Id) -> Self {
+            self.options.id = Some(id);
+            self
+        }
+
+        /// The seed of the core's randomness (random by default); with the
+        /// same seed and inputs the core decides the same.
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.options.seed = Some(seed);
+            self
+        }
+
+        /// The application's per-hop upcall (KBR `forward`).
+        pub fn forwarder(mut self, f: impl $crate::node::Forwarder + Send + 'static) -> Self {
+            self.options.hop = $crate::stack::runtime::Hop(Some(Box::new(f)));
+            self
+        }
+
+        /// Which anycasts this member takes (all, by default).
+        pub fn acceptor(
+            mut self,
+            f: impl FnMut($crate::Id, &[u8]) -> bool + Send + 'static,
+        ) -> Self {
+            self.options.accept = $crate::stack::runtime::Accept(Some(Box::new(f)));
+            self
+        }
+
+        /// An application of the user's, beside the DHT and Scribe: it gets
+        /// the node's events after them and its own timers; reach it with
+        /// [`Handle::app`](crate::Handle::app), and read its events as
+        /// [`NodeEvent::App`](crate::NodeEvent::App).
+        pub fn app(mut self, app: impl $crate::stack::runtime::HostedApp) -> Self {
+            self.options.app = $crate::stack::runtime::Hosted::new(app);
+            self
+        }
+
+        /// Events kept for the application before newer ones are dropped.
+        pub fn event_capacity(mut self, n: usize) -> Self {
+            self.options.events = n.max(1);
+            self
+        }
+
+        /// How long [`Handle::subscribe`](crate::Handle::subscribe) waits
+        /// for the member to attach.
+        pub fn attach_timeout(mut self, d: ::core::time::Duration) -> Self {
+            self.options.attach_timeout = d;
+            self
+        }
+    };
 }

@@ -46,15 +46,8 @@ impl fmt::Display for Failure {
             Failure::Dht(e) => write!(f, "dht refused: {e}"),
             Failure::Scribe(e) => write!(f, "scribe refused: {e}"),
             Failure::JoinFailed => f.write_str("the join got no answer"),
-            Failure::Put(PutError::Stale { current }) => {
-                write!(f, "stale write: a replica holds version {current}")
-            }
-            Failure::Put(PutError::Forged) => f.write_str("the key is not the value's hash"),
-            Failure::Put(PutError::TimedOut { replicas }) => {
-                write!(f, "only {replicas} replicas stored it in time")
-            }
-            Failure::Anycast(AnycastError::NoneAccepted) => f.write_str("no member accepted"),
-            Failure::Anycast(AnycastError::TimedOut) => f.write_str("the anycast timed out"),
+            Failure::Put(e) => write!(f, "{e}"),
+            Failure::Anycast(e) => write!(f, "{e}"),
             Failure::TimedOut => f.write_str("no answer in time"),
         }
     }
