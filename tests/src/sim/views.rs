@@ -1,0 +1,67 @@
+//! What the global view says of the nodes' routing state: leaf sets
+//! against the true neighbours, routing-table fill against what live
+//! nodes could fill.
+
+use pastry_core::Id;
+
+use super::{Sim, Slot};
+
+impl<const POOL: usize> Sim<POOL> {
+    /// Fraction of live active nodes whose leaf set equals the true one.
+    pub fn leafset_correct_fraction(&self) -> f64 {
+        let wrong = self.wrong_leaf_sets().len();
+        let n = self.truth.len();
+        if n == 0 {
+            return 1.0;
+        }
+        (n - wrong) as f64 / n as f64
+    }
+
+    /// Routing-table completeness by row, over live active nodes: for each
+    /// row, (slots holding a live active node, slots some live active node
+    /// could fill).
+    pub fn table_fill(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for n in self.slots.iter().filter_map(Slot::node) {
+            if !n.is_active() {
+                continue;
+            }
+            let own = n.own().id;
+            let t = n.routing_table();
+            for row in 0.. {
+                let Some(entries) = t.row(row) else { break };
+                if out.len() <= row {
+                    out.push((0, 0));
+                }
+                for (col, e) in entries.iter().enumerate() {
+                    if col == usize::from(own.digit(row)) {
+                        continue;
+                    }
+                    // An entry of a node that is gone fills nothing.
+                    out[row].0 += u64::from(e.is_some_and(|e| self.truth.contains(e.peer.id)));
+                    out[row].1 += u64::from(self.truth.fills(own, row, col as u8));
+                }
+            }
+        }
+        out
+    }
+
+    /// Live active nodes whose leaf set differs from the true one.
+    pub fn wrong_leaf_sets(&self) -> Vec<usize> {
+        let mut wrong = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            let Some(n) = s.node().filter(|n| n.is_active()) else {
+                continue;
+            };
+            let ls = n.leaf_set();
+            let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
+            let same = |got: &[pastry_core::Peer], want: &[Id]| {
+                got.len() == want.len() && got.iter().zip(want).all(|(p, w)| p.id == *w)
+            };
+            if !same(ls.left(), &left) || !same(ls.right(), &right) {
+                wrong.push(i);
+            }
+        }
+        wrong
+    }
+}
