@@ -121,6 +121,21 @@ pub trait Application {
         let _ = (now, node);
     }
 
+    /// Whether it has messages waiting for room in the node (its own
+    /// bounded list of what to send: descriptions or bytes).
+    fn waits_for_room(&self) -> bool {
+        false
+    }
+
+    /// The node has room again: send what waits, in order, while the room
+    /// lasts. The host is the one way every application waits for room:
+    /// it offers room after inputs that may have freed it (an ack, a
+    /// timeout, the outbox drained), and ticks again soon while anything
+    /// still waits.
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        let _ = (now, node);
+    }
+
     /// A datagram that may belong to the application's own protocol (not
     /// the overlay's); `true` if it took it.
     fn handle_datagram(
@@ -182,6 +197,14 @@ impl<A: Application> Application for Option<A> {
             a.handle_timeout(now, node);
         }
     }
+    fn waits_for_room(&self) -> bool {
+        self.as_ref().is_some_and(A::waits_for_room)
+    }
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        if let Some(a) = self {
+            a.on_room(now, node);
+        }
+    }
     fn handle_datagram(
         &mut self,
         now: Instant,
@@ -226,6 +249,12 @@ impl<A: Application> Application for alloc::boxed::Box<A> {
     }
     fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
         (**self).handle_timeout(now, node);
+    }
+    fn waits_for_room(&self) -> bool {
+        (**self).waits_for_room()
+    }
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        (**self).on_room(now, node);
     }
     fn handle_datagram(
         &mut self,
@@ -287,6 +316,13 @@ impl<A: Application, B: Application> Application for (A, B) {
         self.0.handle_timeout(now, node);
         self.1.handle_timeout(now, node);
     }
+    fn waits_for_room(&self) -> bool {
+        self.0.waits_for_room() || self.1.waits_for_room()
+    }
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        self.0.on_room(now, node);
+        self.1.on_room(now, node);
+    }
     fn handle_datagram(
         &mut self,
         now: Instant,
@@ -333,7 +369,15 @@ pub struct Host<A: Application, F: Forwarder = Passthrough, const POOL: usize = 
     overlay: Option<Event<'static>>,
     /// The latest `now` of any input; events are handled at that time.
     now: Instant,
+    /// Room was offered to waiting applications since the last input.
+    offered: bool,
+    /// When to offer room again while applications still wait (room also
+    /// frees without an input: the outbox drains as it is polled).
+    room_retry: Option<Instant>,
 }
+
+/// How soon room is offered again to applications still waiting for it.
+pub const ROOM_RETRY: core::time::Duration = core::time::Duration::from_millis(10);
 
 impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
     /// A host for the node `id` reached at `addr`, whose randomness derives
@@ -357,6 +401,8 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
             payload: Payload::new(),
             overlay: None,
             now: Instant::ZERO,
+            offered: false,
+            room_retry: None,
         })
     }
 
@@ -389,9 +435,11 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
         self.node.own()
     }
 
-    /// Moves the host's clock to `now` (a `now` in the past is clamped).
+    /// Moves the host's clock to `now` (a `now` in the past is clamped);
+    /// an input may have freed room, so it may be offered again.
     fn advance(&mut self, now: Instant) -> Instant {
         self.now = self.now.max(now);
+        self.offered = false;
         self.now
     }
 
@@ -409,6 +457,9 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
     /// Runs whatever is due at `now` in the node and its applications.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
+        if self.room_retry.is_some_and(|t| t <= now) {
+            self.room_retry = None;
+        }
         self.node.handle_timeout(now);
         self.apps.handle_timeout(now, &mut self.node);
     }
@@ -418,7 +469,8 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
     /// The earliest deadline of the node and its applications.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let node = self.node.poll_timeout();
-        node.into_iter().chain(self.apps.poll_timeout()).min()
+        let apps = self.apps.poll_timeout();
+        node.into_iter().chain(apps).chain(self.room_retry).min()
     }
 
     /// What to do next: a datagram to send (encoded into `buf`, at least
@@ -437,6 +489,13 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
             }
             if let Some(tx) = self.node.poll_transmit(buf)? {
                 return Ok(Output::Transmit(tx));
+            }
+            if !self.offered && self.apps.waits_for_room() && self.node.route_room() > 0 {
+                // Once per input: an application that keeps room in reserve
+                // may leave some unused.
+                self.offered = true;
+                self.apps.on_room(self.now, &mut self.node);
+                continue;
             }
             // Asked before borrowing, so a borrow is taken only on the way
             // out (a borrow returned from one turn of a loop would be held
@@ -460,6 +519,10 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
                 self.overlay = Some(detach(ev));
             }
         }
+        self.room_retry = match self.apps.waits_for_room() {
+            true => Some(self.room_retry.unwrap_or(self.now + ROOM_RETRY)),
+            false => None,
+        };
         Ok(Output::Timeout(self.poll_timeout()))
     }
 }

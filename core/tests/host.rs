@@ -44,6 +44,18 @@ struct Counter {
     told: VecDeque<u64>,
     ticks: u64,
     next_tick: Option<Instant>,
+    /// Increments waiting for room in the node (a burst larger than its
+    /// message slots).
+    waiting: VecDeque<Id>,
+}
+
+impl Counter {
+    /// Sends one increment per key, now while the node has room, the rest
+    /// when the host offers room.
+    fn burst(&mut self, now: Instant, node: &mut impl Kbr, keys: &[Id]) {
+        self.waiting.extend(keys);
+        self.on_room(now, node);
+    }
 }
 
 impl Application for Counter {
@@ -94,6 +106,21 @@ impl Application for Counter {
         if self.next_tick.is_some_and(|t| t <= now) {
             self.ticks += 1;
             self.next_tick = Some(now + Duration::from_secs(1));
+        }
+    }
+    fn waits_for_room(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        while let Some(&key) = self.waiting.front() {
+            if node.route_room() == 0 {
+                return;
+            }
+            match node.route(now, key, COUNT, b"+1", None) {
+                Ok(_) => drop(self.waiting.pop_front()),
+                Err(CommandError::PoolFull | CommandError::QueueFull) => return,
+                Err(e) => panic!("route refused: {e:?}"),
+            }
         }
     }
 }
@@ -312,6 +339,39 @@ fn the_applications_upcall_runs_at_every_hop_and_their_timers_run() {
                 ticks >= secs,
                 "seed {seed}: node {i} ticked {ticks} times in {secs}+ s"
             );
+        }
+    }
+}
+
+#[test]
+fn a_burst_larger_than_the_node_waits_for_room_the_host_offers() {
+    for seed in seeds(&[6, 7]) {
+        let mut ring = Ring::new(12, seed);
+        let keys: Vec<Id> = (0..120u8).map(|k| Id::sha1(&[b'b', k])).collect();
+        let now = ring.now;
+        let (apps, node, at) = ring.hosts[3].parts_at(now);
+        apps.0.burst(at, node, &keys);
+        assert!(
+            apps.0.waits_for_room(),
+            "seed {seed}: 120 messages do not fit 16 slots at once"
+        );
+        ring.drain(3);
+        ring.run_for(Duration::from_secs(5));
+        assert!(
+            ring.hosts[3].apps().0.waiting.is_empty(),
+            "seed {seed}: all sent"
+        );
+        // Every increment counted once, at its key's true root.
+        for &key in &keys {
+            let root = ring.root(key);
+            for (i, h) in ring.hosts.iter().enumerate() {
+                let counted = h.apps().0.counts.get(&key).copied().unwrap_or(0);
+                assert_eq!(
+                    counted,
+                    u64::from(i == root),
+                    "seed {seed}: key {key} at {i}"
+                );
+            }
         }
     }
 }

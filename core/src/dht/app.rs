@@ -120,4 +120,12 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Application
     fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
         Dht::handle_timeout(self, now, node);
     }
+
+    fn waits_for_room(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        self.flush(now, node);
+    }
 }

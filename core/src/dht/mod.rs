@@ -193,8 +193,6 @@ pub struct Dht<S: Store, const CACHE: usize = 16, const CACHE_BYTES: usize = 8_1
     ops: Vec<Op, MAX_OPS>,
     events: Deque<DhtEvent<'static>, MAX_EVENTS>,
     deferred: Deque<Deferred, MAX_DEFERRED>,
-    /// When a deferred message is next tried.
-    retry_at: Option<Instant>,
     sync: sync::SyncState,
     stats: DhtStats,
     /// An outcome from the last delivery, waiting for the host.
@@ -220,7 +218,6 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             ops: Vec::new(),
             events: Deque::new(),
             deferred: Deque::new(),
-            retry_at: None,
             sync: sync::SyncState::default(),
             stats: DhtStats::default(),
             lent: None,
@@ -491,7 +488,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             }
             _ => o.deadline,
         });
-        ops.chain(self.retry_at).chain(self.sync.next_round()).min()
+        ops.chain(self.sync.next_round()).min()
     }
 
     /// Runs what is due: operation timeouts and get retries, waiting

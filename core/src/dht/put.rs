@@ -196,7 +196,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                     op,
                     client,
                 };
-                self.defer(now, push);
+                self.defer(push);
             }
         }
     }

@@ -1,7 +1,6 @@
 //! Sending: a message goes now if the node has room, else it waits
-//! (bounded) as a description and is encoded when room frees up.
-
-use core::time::Duration;
+//! (bounded) as a description and is encoded when the host offers room
+//! ([`Application::on_room`](crate::Application::on_room)).
 
 use super::msg::{Msg, Outcome};
 use super::{APP, Dht, DhtStats, LOOKUP_APP, MAX_DEFERRED, Store, sync};
@@ -100,9 +99,6 @@ impl Deferred {
 /// Message slots maintenance leaves free in the node.
 const MAINTENANCE_RESERVE: usize = 4;
 
-/// How soon a message that found the node full is tried again.
-const RETRY: Duration = Duration::from_millis(20);
-
 /// Encodes `msg` and routes it straight to `to` (to its id, through it
 /// first), or with no `to` to the root of `key`.
 pub(super) fn encode_and_route(
@@ -139,7 +135,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             self.sync.soon(now, &self.config);
             return false;
         }
-        self.defer(now, d)
+        self.defer(d)
     }
 
     /// Whether maintenance has used its share of the wait list.
@@ -147,15 +143,12 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         self.deferred.len() >= MAX_DEFERRED / 2
     }
 
-    pub(super) fn defer(&mut self, now: Instant, d: Deferred) -> bool {
+    pub(super) fn defer(&mut self, d: Deferred) -> bool {
         if self.deferred.push_back(d).is_err() {
             self.stats.dropped += 1;
             return false;
         }
         self.stats.deferred += 1;
-        if self.retry_at.is_none() {
-            self.retry_at = Some(now + RETRY);
-        }
         true
     }
 
@@ -171,7 +164,6 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 let _ = self.deferred.push_back(d);
             }
         }
-        self.retry_at = (!self.deferred.is_empty()).then_some(now + RETRY);
     }
 
     /// Encodes and routes one described message; false if the node had no

@@ -103,4 +103,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Application
     fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
         Scribe::handle_timeout(self, now, node);
     }
+
+    fn waits_for_room(&self) -> bool {
+        !self.ctl.is_empty() || !self.backlog.is_empty() || self.beating
+    }
+
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        self.flush_ctl(now, node);
+        self.flush(now, node);
+        if self.beating {
+            self.beat(now, node);
+        }
+    }
 }

@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use super::msg::{BEAT_ENTRY, Msg, put_beat_entry};
 use super::tree::Group;
-use super::{Acceptor, AnycastError, BEAT_RESERVE, BEAT_ROUND, PACE, Scribe, ScribeEvent};
+use super::{Acceptor, AnycastError, BEAT_RESERVE, BEAT_ROUND, Scribe, ScribeEvent};
 use crate::id::Id;
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
@@ -57,23 +57,13 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 (None, retry) => retry,
             });
         let ops = self.pending.iter().map(|p| p.deadline);
-        // Messages queued while the node was full, with no retry set yet:
-        // due now (a past deadline runs at once).
-        let waiting = !self.ctl.is_empty() || !self.backlog.is_empty();
-        let flush = (waiting && self.pace_at.is_none()).then_some(Instant::ZERO);
-        self.next_beat
-            .into_iter()
-            .chain(groups)
-            .chain(ops)
-            .chain(self.pace_at)
-            .chain(flush)
-            .min()
+        // What waits for room in the node goes when the host offers room.
+        self.next_beat.into_iter().chain(groups).chain(ops).min()
     }
 
     /// Sends heartbeats when due, watches parents, retries subscribes and
     /// times anycasts out.
     pub fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
-        self.pace_at = None;
         self.flush_ctl(now, node);
         self.flush(now, node);
         if self.beating {
@@ -204,8 +194,8 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     continue;
                 }
                 if node.route_room() <= BEAT_RESERVE {
+                    // The round goes on when the host offers room.
                     self.beating = true;
-                    self.pace_at = Some(now + PACE);
                     return;
                 }
                 let first_time = self.beaten.push(child.id).is_ok();

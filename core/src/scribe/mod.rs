@@ -204,8 +204,6 @@ const MIN_WALK: usize = 32;
 const BACKLOG: usize = 8;
 /// Recent publications kept to replay to a re-attached subtree.
 const HISTORY: usize = 8;
-/// How soon to try again when the node's queue was full.
-const PACE: Duration = Duration::from_millis(10);
 /// Message slots heartbeats leave free (for publications and subscribes).
 const BEAT_RESERVE: usize = 2;
 /// Small messages (subscribes, single heartbeats, leaves, replies) kept
@@ -245,8 +243,6 @@ pub struct Scribe<A = Members, const GROUPS: usize = 16, const CHILDREN: usize =
     backlog: Deque<Spreading<CHILDREN>, BACKLOG>,
     ctl: Deque<Ctl, CTL>,
     history: Deque<Kept, HISTORY>,
-    /// When to try again what the node's full queue refused.
-    pace_at: Option<Instant>,
     next_id: u64,
     stats: ScribeStats,
     /// News from the last delivery, waiting for the host.
@@ -279,7 +275,6 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             backlog: Deque::new(),
             ctl: Deque::new(),
             history: Deque::new(),
-            pace_at: None,
             next_id: 0,
             stats: ScribeStats::default(),
             lent: None,

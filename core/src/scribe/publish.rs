@@ -5,7 +5,7 @@
 use heapless::Vec;
 
 use super::msg::Msg;
-use super::{APP, Acceptor, PACE, Scribe, ScribeError, ScribeEvent, Upcall, ready, send};
+use super::{APP, Acceptor, Scribe, ScribeError, ScribeEvent, Upcall, ready, send};
 use crate::id::Id;
 use crate::node::{Kbr, MAX_PAYLOAD};
 use crate::peer::Peer;
@@ -180,7 +180,6 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     pub(super) fn flush_ctl(&mut self, now: Instant, node: &mut impl Kbr) {
         while let Some(c) = self.ctl.front() {
             if node.route_room() == 0 {
-                self.pace_at = Some(now + PACE);
                 return;
             }
             // The key it was meant for: a peer's id, or the group id with
@@ -204,7 +203,6 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                 continue;
             };
             if node.route_room() == 0 {
-                self.pace_at = Some(now + PACE);
                 return;
             }
             let m = Msg::Data {

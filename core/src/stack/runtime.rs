@@ -105,6 +105,14 @@ pub trait HostedApp: Any + Send {
     fn handle_timeout(&mut self, now: Instant, node: &mut dyn Kbr) {
         let _ = (now, node);
     }
+    /// Whether it has messages waiting for room in the node.
+    fn waits_for_room(&self) -> bool {
+        false
+    }
+    /// The node has room again: send what waits while it lasts.
+    fn on_room(&mut self, now: Instant, node: &mut dyn Kbr) {
+        let _ = (now, node);
+    }
 }
 
 /// The hosted application, if any, with its next event read ahead (the
@@ -172,6 +180,14 @@ impl Application for Hosted {
     fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
         if let Some(a) = self.app.as_mut() {
             a.handle_timeout(now, node);
+        }
+    }
+    fn waits_for_room(&self) -> bool {
+        self.app.as_ref().is_some_and(|a| a.waits_for_room())
+    }
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        if let Some(a) = self.app.as_mut() {
+            a.on_room(now, node);
         }
     }
 }

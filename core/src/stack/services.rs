@@ -128,6 +128,15 @@ impl<S: Store, A: Acceptor> Application for Services<S, A> {
         self.gateway.handle_timeout(now, node, &mut self.scribe);
     }
 
+    fn waits_for_room(&self) -> bool {
+        self.dht.waits_for_room() || self.scribe.waits_for_room()
+    }
+
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        self.dht.on_room(now, node);
+        self.scribe.on_room(now, node);
+    }
+
     fn handle_datagram(
         &mut self,
         now: Instant,

@@ -167,6 +167,12 @@ impl<A: Application> Application for Bare<A> {
     fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
         self.0.handle_timeout(now, node);
     }
+    fn waits_for_room(&self) -> bool {
+        self.0.waits_for_room()
+    }
+    fn on_room(&mut self, now: Instant, node: &mut impl Kbr) {
+        self.0.on_room(now, node);
+    }
 }
 
 /// The applications a test node may run.
