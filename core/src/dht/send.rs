@@ -5,7 +5,7 @@
 use super::msg::{Msg, Outcome};
 use super::{APP, Dht, DhtStats, LOOKUP_APP, MAX_DEFERRED, Store, sync};
 use crate::id::Id;
-use crate::node::{CommandError, Kbr, MAX_PAYLOAD};
+use crate::node::{CommandError, Kbr};
 use crate::peer::Peer;
 use crate::routing::KeyRange;
 use crate::time::Instant;
@@ -110,11 +110,7 @@ pub(super) fn encode_and_route(
     msg: &Msg<'_>,
     stats: &mut DhtStats,
 ) -> Result<(), CommandError> {
-    let mut buf = [0u8; MAX_PAYLOAD];
-    let len = msg
-        .encode(&mut buf)
-        .ok_or(CommandError::PayloadTooLarge { max: MAX_PAYLOAD })?;
-    node.route(now, to.map_or(key, |p| p.id), app, &buf[..len], to)?;
+    let len = node.route_encoded(now, to.map_or(key, |p| p.id), app, to, |b| msg.encode(b))?;
     stats.sent += 1;
     stats.sent_bytes += len as u64;
     Ok(())

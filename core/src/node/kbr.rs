@@ -6,6 +6,7 @@
 use super::Node;
 use super::app::{AppPolicy, Forwarder};
 use super::event::CommandError;
+use super::pool::MAX_PAYLOAD;
 use crate::id::Id;
 use crate::leaf_set::NodeSet;
 use crate::peer::Peer;
@@ -69,6 +70,25 @@ pub trait Kbr {
     }
     /// Sets how this node treats `app`.
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError>;
+    /// KBR `route` of a message encoded in place: `encode` writes it into a
+    /// buffer of the largest payload and says how long it is (`None`: too
+    /// large). The bytes routed, on success.
+    fn route_encoded(
+        &mut self,
+        now: Instant,
+        key: Id,
+        app: AppId,
+        hint: Option<Peer>,
+        encode: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<usize, CommandError>
+    where
+        Self: Sized,
+    {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let len = encode(&mut buf).ok_or(CommandError::PayloadTooLarge { max: MAX_PAYLOAD })?;
+        self.route(now, key, app, &buf[..len], hint)?;
+        Ok(len)
+    }
     /// Sends `payload` for `app` straight to `peer` (routed to its id with
     /// it as the first hop, so it is acknowledged and, if `peer` has
     /// failed, delivered to the node now closest to its id).

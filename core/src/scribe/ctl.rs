@@ -7,7 +7,7 @@ use heapless::{Deque, Vec};
 use super::msg::Msg;
 use super::{CTL, CTL_BYTES, ScribeStats};
 use crate::id::Id;
-use crate::node::{CommandError, Kbr, MAX_PAYLOAD};
+use crate::node::{CommandError, Kbr};
 use crate::peer::Peer;
 use crate::time::Instant;
 use crate::wire::AppId;
@@ -87,12 +87,8 @@ pub(super) fn send(
     msg: &Msg<'_>,
     stats: &mut ScribeStats,
 ) -> Result<(), CommandError> {
-    let mut buf = [0u8; MAX_PAYLOAD];
-    let len = msg
-        .encode(&mut buf)
-        .ok_or(CommandError::PayloadTooLarge { max: MAX_PAYLOAD })?;
-    match node.route(now, key, app, &buf[..len], to) {
-        Ok(_) => {
+    match node.route_encoded(now, key, app, to, |b| msg.encode(b)) {
+        Ok(len) => {
             stats.sent += 1;
             stats.sent_bytes += len as u64;
             Ok(())
@@ -111,6 +107,7 @@ pub(super) mod tests {
     use super::*;
     use crate::leaf_set::NodeSet;
     use crate::node::AppPolicy;
+    use crate::node::MAX_PAYLOAD;
     use crate::routing::KeyRange;
     use crate::scribe::msg::BEAT_ENTRY;
 
