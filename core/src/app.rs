@@ -490,13 +490,6 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
             if let Some(tx) = self.node.poll_transmit(buf)? {
                 return Ok(Output::Transmit(tx));
             }
-            if !self.offered && self.apps.waits_for_room() && self.node.route_room() > 0 {
-                // Once per input: an application that keeps room in reserve
-                // may leave some unused.
-                self.offered = true;
-                self.apps.on_room(self.now, &mut self.node);
-                continue;
-            }
             // Asked before borrowing, so a borrow is taken only on the way
             // out (a borrow returned from one turn of a loop would be held
             // through the next).
@@ -512,17 +505,27 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
                 return Ok(Output::Event(HostEvent::Overlay(attach(ev, &self.payload))));
             }
             let now = self.now;
-            let Some(ev) = self.node.poll_event_into(&mut self.payload) else {
-                break;
-            };
-            if !self.apps.handle_event(now, &mut self.node, ev) {
-                self.overlay = Some(detach(ev));
+            if let Some(ev) = self.node.poll_event_into(&mut self.payload) {
+                if !self.apps.handle_event(now, &mut self.node, ev) {
+                    self.overlay = Some(detach(ev));
+                }
+                continue;
             }
+            // Nothing left but what waits for room: offer it once per input
+            // (an application that keeps room in reserve may leave some
+            // unused), and tick again soon while anything still waits.
+            if !self.apps.waits_for_room() {
+                self.room_retry = None;
+                break;
+            }
+            if !self.offered && self.node.route_room() > 0 {
+                self.offered = true;
+                self.apps.on_room(now, &mut self.node);
+                continue;
+            }
+            self.room_retry = Some(self.room_retry.unwrap_or(now + ROOM_RETRY));
+            break;
         }
-        self.room_retry = match self.apps.waits_for_room() {
-            true => Some(self.room_retry.unwrap_or(self.now + ROOM_RETRY)),
-            false => None,
-        };
         Ok(Output::Timeout(self.poll_timeout()))
     }
 }
