@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod harness;
+pub mod hosted;
 pub mod loadbench;
 pub mod oracle;
 pub mod process;
