@@ -285,6 +285,20 @@ fn poll_timeout(bencher: Bencher) {
     bencher.bench_local(|| black_box(&*stack).poll_timeout());
 }
 
+/// The end of a drain with nothing pending: the call that answers
+/// `Output::Timeout`.
+#[divan::bench]
+fn idle_drain(bencher: Bencher) {
+    let mut world = World::new();
+    let stack = world.stack();
+    let mut buf = [0u8; 2048];
+    drain(stack, &mut buf, |_, _| {});
+    bencher.bench_local(|| match stack.poll_output(&mut buf).expect("fits") {
+        Output::Timeout(t) => t,
+        _ => panic!("an idle stack has nothing but its deadline"),
+    });
+}
+
 #[divan::bench(sample_size = 1)]
 fn tick(bencher: Bencher) {
     let world = RefCell::new(World::new());
