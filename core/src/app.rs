@@ -484,10 +484,11 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
         buf: &mut [u8],
     ) -> Result<Output<HostEvent<'_, A::Event<'_>>>, EncodeError> {
         loop {
-            if let Some(tx) = self.apps.poll_transmit(buf) {
+            // The node's datagrams first: the hot path.
+            if let Some(tx) = self.node.poll_transmit(buf)? {
                 return Ok(Output::Transmit(tx));
             }
-            if let Some(tx) = self.node.poll_transmit(buf)? {
+            if let Some(tx) = self.apps.poll_transmit(buf) {
                 return Ok(Output::Transmit(tx));
             }
             // Asked before borrowing, so a borrow is taken only on the way
