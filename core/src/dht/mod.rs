@@ -273,14 +273,11 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         node.max_payload().saturating_sub(VALUE_OVERHEAD)
     }
 
-    // ----- commands -----
-
     // ----- events from the node -----
 
-    /// Takes one node event (polled with
-    /// [`Node::poll_event_into`](crate::Node::poll_event_into)). The DHT's
-    /// own messages are handled here; what the application should see comes
-    /// back.
+    /// Takes one node event (the host's [`Application::handle_event`](crate::Application::handle_event)
+    /// calls this). The DHT's own messages are handled here; what the
+    /// application should see comes back.
     pub fn handle_event<'b>(
         &mut self,
         now: Instant,

@@ -7,11 +7,14 @@
 //! Give it input through one of three doors, each with the current time:
 //! [`Node::handle_datagram`], [`Node::handle_timeout`], or a command
 //! ([`Node::join`], [`Node::route`], [`Node::leave`]). After **any** input,
-//! drain its output until empty: [`Node::poll_transmit`] until `None` (send
-//! each datagram), [`Node::poll_event`] until `None`, then read
-//! [`Node::poll_timeout`] and call `handle_timeout` at or after that instant.
-//! Early or repeated ticks are harmless; a `now` earlier than one seen
-//! before is treated as the latest seen.
+//! drain its one output door, [`Node::poll_output`], until it answers
+//! [`Output::Timeout`], sending each datagram and handling each event;
+//! then call `handle_timeout` at or after that instant. (The parts of the
+//! door, [`Node::poll_transmit`], [`Node::poll_event`] and
+//! [`Node::poll_timeout`], stay public for a caller that wants them one by
+//! one; a node with applications is driven through a
+//! [`Host`](crate::Host).) Early or repeated ticks are harmless; a `now`
+//! earlier than one seen before is treated as the latest seen.
 
 mod app;
 mod event;

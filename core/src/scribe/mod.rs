@@ -3,22 +3,16 @@
 //! name, [`group_id`]); the key's root is the group's *rendezvous*, and the
 //! reverse paths of subscribes routed toward it form the group's tree.
 //!
-//! [`Scribe`] sits beside the [`Node`](crate::Node) like the DHT and uses
-//! only the KBR calls every application gets ([`Kbr`]). It is sans-IO:
-//!
-//! * commands — [`Scribe::subscribe`], [`Scribe::unsubscribe`],
-//!   [`Scribe::publish`], [`Scribe::anycast`] — act at once;
-//! * every node event goes through [`Scribe::handle_event`], which hands
-//!   back what is not Scribe's and reports publications delivered here and
-//!   anycast outcomes;
-//! * [`Scribe::poll_timeout`] / [`Scribe::handle_timeout`] run heartbeats,
-//!   parent watching and timeouts; [`Scribe::poll_event`] yields what they
-//!   found.
-//!
-//! Install the [`Joins`] forwarder on the node (alone, or paired with
-//! another application's in a tuple) and call [`Scribe::install`]: Scribe's
-//! subscribes and anycasts ([`ROUTE_APP`]) are per-hop, so the first node
-//! on the way that is already on the tree takes them (§2.2).
+//! [`Scribe`] is an [`Application`](crate::Application) beside the
+//! [`Node`](crate::Node), like the DHT, and uses only the KBR calls every
+//! application gets ([`Kbr`]). A [`Host`](crate::Host) drives a node with
+//! it: it puts Scribe's [`Joins`] forwarder on the node and calls
+//! [`Scribe::install`] (Scribe's subscribes and anycasts, [`ROUTE_APP`],
+//! are per-hop, so the first node on the way that is already on the tree
+//! takes them, §2.2), hands it every node event, runs its heartbeats,
+//! parent watching and timeouts, and passes on its news ([`ScribeEvent`]).
+//! Its commands — [`Scribe::subscribe`], [`Scribe::unsubscribe`],
+//! [`Scribe::publish`], [`Scribe::anycast`] — act at once.
 //!
 //! **Trees.** A subscribe stops at the first node already on the tree,
 //! which adopts the sender as a child; a node on the way that is not on it
@@ -381,10 +375,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
 
     // ----- events -----
 
-    /// Takes one node event (polled with
-    /// [`Node::poll_event_into`](crate::Node::poll_event_into)). Scribe's
-    /// own messages are handled here; what the application should see comes
-    /// back.
+    /// Takes one node event (the host's [`Application::handle_event`](crate::Application::handle_event)
+    /// calls this). Scribe's own messages are handled here; what the
+    /// application should see comes back.
     pub fn handle_event<'b>(
         &mut self,
         now: Instant,
