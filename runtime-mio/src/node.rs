@@ -48,6 +48,8 @@ pub(crate) struct NodeSlot {
     inbound: Vec<u8>,
     outbound: Vec<u8>,
     blocked: Option<(SocketAddr, usize)>,
+    /// The core's deadline, as the last drain ended on it.
+    deadline: Option<Instant>,
     /// Readiness not yet used up (edge-triggered: mio says it once).
     pub(crate) readable: bool,
     /// Callers waiting for outcomes.
@@ -62,6 +64,7 @@ impl NodeSlot {
         events: SyncSender<NodeEvent>,
     ) -> Self {
         let max = stack.node().config().max_datagram;
+        let deadline = stack.poll_timeout();
         NodeSlot {
             socket,
             stack,
@@ -71,6 +74,7 @@ impl NodeSlot {
             inbound: vec![0; max + 1],
             outbound: vec![0; max],
             blocked: None,
+            deadline,
             readable: true,
             waiters: Waiters::default(),
             stats: RuntimeStats::default(),
@@ -78,7 +82,7 @@ impl NodeSlot {
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.stack.poll_timeout()
+        self.deadline
     }
 
     /// Reads until the socket would block (the readiness is used up) or the
@@ -135,9 +139,14 @@ impl NodeSlot {
                 Step::Send(to, len) => self.blocked = Some((to, len)),
                 Step::Tell(ev) => self.emit(ev),
                 Step::Answered => {}
-                Step::Idle(_) => return,
+                Step::Idle(deadline) => {
+                    self.deadline = deadline;
+                    return;
+                }
             }
         }
+        // The socket is full: the drain stopped short of its deadline.
+        self.deadline = self.stack.poll_timeout();
     }
 
     fn emit(&mut self, ev: NodeEvent) {

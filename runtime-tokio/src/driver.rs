@@ -35,6 +35,8 @@ pub(crate) struct Driver {
     /// A datagram whose send would block: (destination, length in
     /// `outbound`). Nothing more is polled from the core until it goes.
     blocked: Option<(SocketAddr, usize)>,
+    /// The core's deadline, as the last drain ended on it.
+    deadline: Option<Instant>,
     /// Callers waiting for outcomes.
     waiters: Waiters,
     stats: RuntimeStats,
@@ -48,6 +50,7 @@ impl Driver {
         events: mpsc::Sender<NodeEvent>,
     ) -> Driver {
         let max = stack.node().config().max_datagram;
+        let deadline = stack.poll_timeout();
         Driver {
             socket,
             stack,
@@ -59,6 +62,7 @@ impl Driver {
             inbound: vec![0; max + 1],
             outbound: vec![0; max],
             blocked: None,
+            deadline,
             waiters: Waiters::default(),
             stats: RuntimeStats::default(),
         }
@@ -70,7 +74,7 @@ impl Driver {
     }
 
     fn deadline(&self) -> Option<Clock> {
-        let at = self.stack.poll_timeout()?;
+        let at = self.deadline?;
         Some(self.origin + std::time::Duration::from_micros(at.as_micros()))
     }
 
@@ -181,9 +185,14 @@ impl Driver {
                 Step::Send(to, len) => self.blocked = Some((to, len)),
                 Step::Tell(ev) => self.log_and_emit(ev),
                 Step::Answered => {}
-                Step::Idle(_) => return,
+                Step::Idle(deadline) => {
+                    self.deadline = deadline;
+                    return;
+                }
             }
         }
+        // The socket is full: the drain stopped short of its deadline.
+        self.deadline = self.stack.poll_timeout();
     }
 
     fn emit(&mut self, ev: NodeEvent) {
