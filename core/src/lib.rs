@@ -168,6 +168,7 @@ pub mod dht;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod id;
+pub mod identity;
 pub mod leaf_set;
 pub mod node;
 pub mod peer;
