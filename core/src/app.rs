@@ -26,7 +26,6 @@ use core::convert::Infallible;
 use core::net::SocketAddr;
 
 use crate::config::{Config, ConfigError};
-use crate::id::Id;
 use crate::node::{
     CommandError, DefaultNode, Delivery, Event, Forwarder, Kbr, Passthrough, Payload, Transmit,
 };
@@ -380,19 +379,20 @@ pub struct Host<A: Application, F: Forwarder = Passthrough, const POOL: usize = 
 pub const ROOM_RETRY: core::time::Duration = core::time::Duration::from_millis(10);
 
 impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
-    /// A host for the node `id` reached at `addr`, whose randomness derives
-    /// from `seed`, running `apps`; `forwarder` is the user's per-hop
-    /// upcall after the applications'. Not yet in a ring.
+    /// A host for the node with credentials `identity` reached at `addr`,
+    /// whose randomness derives from `seed`, running `apps`; `forwarder`
+    /// is the user's per-hop upcall after the applications'. Not yet in a
+    /// ring.
     pub fn new(
         config: Config,
-        id: Id,
+        identity: impl Into<crate::identity::Identity>,
         addr: SocketAddr,
         seed: u64,
         mut apps: A,
         forwarder: F,
     ) -> Result<Self, HostError> {
         let fw = (apps.forwarder(), forwarder);
-        let mut node = HostNode::<A, F, POOL>::with_forwarder(config, id, addr, seed, fw)
+        let mut node = HostNode::<A, F, POOL>::with_forwarder(config, identity, addr, seed, fw)
             .map_err(HostError::Config)?;
         apps.install(&mut node).map_err(HostError::Policy)?;
         Ok(Host {

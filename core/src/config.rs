@@ -8,6 +8,8 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::identity::{Admission, MAX_PUZZLE_BITS};
+use crate::session::TRAILER_BYTES;
 use crate::wire;
 
 /// Next hops one routed message may try (first send plus reroutes); sizes
@@ -62,8 +64,12 @@ pub struct Config {
     /// Join requests re-sent before the join is reported failed.
     pub join_retries: u8,
     /// Largest datagram the node sends or accepts, in bytes (default 1,280:
-    /// the IPv6 minimum path MTU, so nothing is fragmented).
+    /// the IPv6 minimum path MTU, so nothing is fragmented), including
+    /// the session's authentication trailer.
     pub max_datagram: usize,
+    /// Which keys may be members (default: any key, no puzzle). Every
+    /// node of one overlay must use the same mode.
+    pub admission: Admission,
 }
 
 impl Default for Config {
@@ -83,6 +89,7 @@ impl Default for Config {
             join_timeout: Duration::from_secs(10),
             join_retries: 3,
             max_datagram: 1_280,
+            admission: Admission::default(),
         }
     }
 }
@@ -137,7 +144,14 @@ impl Config {
                 max: MAX_TRIED as u8 - 1,
             });
         }
-        let min = wire::max_leaf_set_message_len(l);
+        if let Admission::Open { puzzle_bits } = self.admission {
+            if puzzle_bits > MAX_PUZZLE_BITS {
+                return Err(ConfigError::PuzzleBits {
+                    max: MAX_PUZZLE_BITS,
+                });
+            }
+        }
+        let min = wire::max_leaf_set_message_len(l) + TRAILER_BYTES;
         if self.max_datagram < min || self.max_datagram > MAX_UDP_PAYLOAD {
             return Err(ConfigError::DatagramSize {
                 got: self.max_datagram,
@@ -188,6 +202,11 @@ pub enum ConfigError {
         /// The largest UDP payload.
         max: usize,
     },
+    /// The admission puzzle asks for more than `max` bits.
+    PuzzleBits {
+        /// The most allowed.
+        max: u8,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -203,6 +222,9 @@ impl fmt::Display for ConfigError {
             ConfigError::MaxReroutes { max } => write!(f, "max_reroutes must be at most {max}"),
             ConfigError::DatagramSize { got, min, max } => {
                 write!(f, "max_datagram {got} must be in {min}..={max}")
+            }
+            ConfigError::PuzzleBits { max } => {
+                write!(f, "the admission puzzle takes at most {max} bits")
             }
         }
     }

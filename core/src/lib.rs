@@ -72,6 +72,7 @@
 //! use core::net::SocketAddr;
 //! use core::time::Duration;
 //! use std::collections::VecDeque;
+//! use pastry_core::identity::Keypair;
 //! use pastry_core::{AppId, Config, Event, Id, Instant, Node, Output};
 //!
 //! /// Datagrams in flight: (to, from, bytes).
@@ -116,7 +117,9 @@
 //! let mut nodes: Vec<Node> = (1..=3u8)
 //!     .map(|i| {
 //!         let addr = SocketAddr::from(([10, 0, 0, i], 4000));
-//!         Node::new(Config::default(), Id::sha1(&[i]), addr, u64::from(i)).unwrap()
+//!         // Each node's key pair; its id is the hash of the public key.
+//!         let keys = Keypair::from_secret([i; 32]);
+//!         Node::new(Config::default(), keys, addr, u64::from(i)).unwrap()
 //!     })
 //!     .collect();
 //! let (mut wire, mut now, mut got) = (Wire::new(), Instant::from_secs(1), Vec::new());
@@ -176,6 +179,7 @@ pub mod rng;
 pub mod routing;
 pub mod routing_table;
 pub mod scribe;
+pub mod session;
 pub mod stack;
 pub mod time;
 pub mod wire;

@@ -266,7 +266,7 @@ fn a_node_takes_a_message_over_only_once_active() {
     let node = |i: u8| {
         let mut n = Node::<8, 8, 16, 64, TakeOver>::with_forwarder(
             Config::default(),
-            Id::sha1(&[i]),
+            common::keys(&[i]),
             addr(i),
             u64::from(i),
             TakeOver,
@@ -276,7 +276,8 @@ fn a_node_takes_a_message_over_only_once_active() {
         n
     };
     // A per-hop message from a third node, one hop along.
-    let source = Peer::new(Id::sha1(b"source"), addr(9));
+    let mut speaker = common::speaker::Speaker::new(common::keys(b"source"), addr(9));
+    let source = speaker.me;
     let datagram = Message {
         app: PER_HOP,
         sender: source,
@@ -290,8 +291,6 @@ fn a_node_takes_a_message_over_only_once_active() {
             payload: b"x",
         }),
     };
-    let mut buf = [0u8; 1280];
-    let len = datagram.encode(&mut buf).unwrap();
     let delivered = |n: &mut DefaultNode<TakeOver>| {
         let mut out = 0;
         while let Some(ev) = n.poll_event() {
@@ -303,12 +302,17 @@ fn a_node_takes_a_message_over_only_once_active() {
     // Joining (its request not yet answered): it routes the message on.
     let mut joining = node(1);
     joining.join(now, Some(addr(2))).unwrap();
-    joining.handle_datagram(now, source.addr, &buf[..len]);
+    speaker.greet(now, &mut joining, addr(1));
+    let sealed = speaker.seal(now, addr(1), &datagram);
+    joining.handle_datagram(now, source.addr, &sealed);
     assert_eq!(delivered(&mut joining), 0, "a joining node took it over");
 
     // Active (a ring of one): the upcall's verdict stands.
     let mut active = node(3);
     active.join(now, None).unwrap();
-    active.handle_datagram(now, source.addr, &buf[..len]);
+    speaker.greet(now, &mut active, addr(3));
+    let sealed = speaker.seal(now, addr(3), &datagram);
+    active.handle_datagram(now, source.addr, &sealed);
     assert_eq!(delivered(&mut active), 1, "an active node takes it over");
 }
+

@@ -2,14 +2,18 @@
 //! refuse commands with a typed error and drop inbound work with a count;
 //! nothing is lost silently and nothing grows.
 
+mod common;
+
 use core::net::SocketAddr;
 
+use common::speaker::Speaker;
+
 use pastry_core::wire::{Body, Message, Routed};
-use pastry_core::{AppId, CommandError, Config, Event, Id, Instant, Node, Peer};
+use pastry_core::{AppId, CommandError, Config, Event, Id, Instant, Node};
 
 fn lone(slots_seed: u64) -> Node {
     let addr = SocketAddr::from(([10, 0, 0, 1], 4000));
-    let mut n = Node::new(Config::default(), Id::sha1(b"lone"), addr, slots_seed).unwrap();
+    let mut n = Node::new(Config::default(), common::keys(b"lone"), addr, slots_seed).unwrap();
     n.join(Instant::from_secs(1), None).unwrap();
     n
 }
@@ -17,7 +21,7 @@ fn lone(slots_seed: u64) -> Node {
 #[test]
 fn commands_refuse_with_typed_errors() {
     let addr = SocketAddr::from(([10, 0, 0, 1], 4000));
-    let mut idle = Node::<8, 8, 16, 64>::new(Config::default(), Id::sha1(b"x"), addr, 1).unwrap();
+    let mut idle = Node::<8, 8, 16, 64>::new(Config::default(), common::keys(b"x"), addr, 1).unwrap();
     let now = Instant::from_secs(1);
     let key = Id::sha1(b"k");
     assert_eq!(
@@ -89,7 +93,10 @@ fn inbound_messages_beyond_the_pool_are_dropped_unacked_and_counted() {
     let mut buf = [0u8; 1280];
     while n.poll_transmit(&mut buf).unwrap().is_some() {}
     let from = SocketAddr::from(([10, 0, 0, 2], 4000));
-    let sender = Peer::new(Id::sha1(b"other"), from);
+    let to = n.own().addr;
+    let mut other = Speaker::new(common::keys(b"other"), from);
+    other.greet(now, &mut n, to);
+    let sender = other.me;
     let msg = Message {
         app: AppId(1),
         sender,
@@ -103,28 +110,33 @@ fn inbound_messages_beyond_the_pool_are_dropped_unacked_and_counted() {
             payload: b"late",
         }),
     };
-    let mut dgram = vec![0u8; msg.encoded_len()];
-    msg.encode(&mut dgram).unwrap();
+    let dgram = other.seal(now, to, &msg);
     let before = n.stats().drops.queue_full;
     n.handle_datagram(now, from, &dgram);
     assert_eq!(n.stats().drops.queue_full, before + 1);
     // No ack: the sender's timeout will reroute it; the only datagram out
     // is the probe introducing us to the new leaf-set member.
     while let Some(tx) = n.poll_transmit(&mut buf).unwrap() {
-        let m = Message::decode(&buf[..tx.len]).unwrap();
+        let m = other.open(now, to, &buf[..tx.len]);
         assert!(
-            !matches!(m.body, Body::Ack(_)),
+            !matches!(m.map(|m| m.body), Some(Body::Ack(_))),
             "a dropped message must not be acked"
         );
     }
     assert_eq!(n.messages_held(), 16, "nothing grew");
     // Once a slot frees, the retransmission is accepted and acked.
     while n.poll_event().is_some() {}
+    // The same bytes again are a replay, refused; the sender's
+    // retransmission is sealed anew.
+    let replays = n.session_stats().replayed;
+    n.handle_datagram(now, from, &dgram);
+    assert_eq!(n.session_stats().replayed, replays + 1);
+    let dgram = other.seal(now, to, &msg);
     n.handle_datagram(now, from, &dgram);
     let mut acked = false;
     while let Some(tx) = n.poll_transmit(&mut buf).unwrap() {
-        let m = Message::decode(&buf[..tx.len]).unwrap();
-        acked |= matches!(m.body, Body::Ack(a) if a.msg_id == 77);
+        let m = other.open(now, to, &buf[..tx.len]);
+        acked |= matches!(m.map(|m| m.body), Some(Body::Ack(a)) if a.msg_id == 77);
     }
     assert!(acked);
 }

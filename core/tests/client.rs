@@ -37,7 +37,9 @@ impl World {
     fn new(n: u8, seed: u64) -> World {
         let members = (1..=n)
             .map(|i| {
-                let id = Id::sha1(&[i, seed as u8]);
+                let mut secret = [i; 32];
+                secret[1] = seed as u8;
+                let id = pastry_core::identity::Keypair::from_secret(secret);
                 let parts = (MapStore::default(), Default::default(), Default::default());
                 Stack::new(StackConfig::lan(), id, addr(i), seed + u64::from(i), parts).unwrap()
             })

@@ -260,13 +260,9 @@ fn three_joined_beside_a_key(seed: u64, spares: usize) -> (Net, Id) {
     let mut net = ring_with(30, seed, config);
     let key = put_many(&mut net, 1)[0];
     let old = net.true_replicas(key, K);
-    let one = pastry_core::Distance::ONE;
-    for id in [
-        key.wrapping_add(one),
-        key.wrapping_sub(one),
-        key.wrapping_add(one).wrapping_add(one),
-    ] {
-        let i = net.add_with_id(Config::default(), id);
+    for _ in 0..3 {
+        let keys = net.keypair_nearest(key);
+        let i = net.add_with_keys(Config::default(), keys);
         net.join_through(i, old[0]);
         net.run_for(Duration::from_secs(2));
     }
@@ -553,7 +549,8 @@ fn misuse_gets_typed_errors() {
     let mut net = ring(8, 11);
     let now = net.now;
     let max = dht::Dht::<dht::MapStore>::max_value_len(&*net.nodes[0]);
-    assert_eq!(max, 1_280 - 45 - 71 - dht::VALUE_OVERHEAD);
+    let trailer = pastry_core::session::TRAILER_BYTES;
+    assert_eq!(max, 1_280 - 45 - 71 - trailer - dht::VALUE_OVERHEAD);
     let (dht, node) = net.dht_and_node(0);
     let key = Id::sha1(b"k");
     assert_eq!(
@@ -632,7 +629,8 @@ fn lookups_are_answered_from_caches_on_the_path() {
         let mut from_cache = 0;
         for i in net.live() {
             let op = net.get(i, key);
-            net.run_for(Duration::from_secs(1));
+            // A first contact costs a handshake (three round trips).
+            net.run_for(Duration::from_secs(3));
             match net.outcome(i, op) {
                 Some(DhtDone::Found {
                     version: 1,
@@ -670,7 +668,8 @@ fn lookups_are_answered_from_caches_on_the_path() {
         net.run_for(DhtConfig::default().cache_ttl);
         for i in net.live() {
             let op = net.get(i, key);
-            net.run_for(Duration::from_secs(1));
+            // A first contact costs a handshake (three round trips).
+            net.run_for(Duration::from_secs(3));
             assert!(
                 matches!(net.outcome(i, op), Some(DhtDone::Found { version: 2, .. })),
                 "seed {seed}: get from {i} after the TTL: {:?}",
@@ -734,7 +733,8 @@ fn a_full_replica_diverts_the_value_and_keeps_a_pointer() {
         net.run_for(Duration::from_secs(60));
         for i in net.live() {
             let op = net.get(i, key);
-            net.run_for(Duration::from_secs(1));
+            // A first contact costs a handshake (three round trips).
+            net.run_for(Duration::from_secs(3));
             assert!(
                 matches!(net.outcome(i, op), Some(DhtDone::Found { version: 1, .. })),
                 "seed {seed}: get from {i}: {:?}",
@@ -749,3 +749,4 @@ fn a_full_replica_diverts_the_value_and_keeps_a_pointer() {
         );
     }
 }
+

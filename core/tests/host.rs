@@ -167,7 +167,7 @@ impl Ring {
         let hosts = (0..n)
             .map(|i| {
                 let addr = SocketAddr::from(([10, 0, 1, i as u8], 4000));
-                let id = common::random_id(&mut rng);
+                let id = common::random_keypair(&mut rng);
                 let apps = (Counter::default(), Witness::default());
                 Host::new(
                     Config::default(),

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{random_id, random_peer};
+use pastry_core::identity::{Certificate, UnixTime};
 use pastry_core::rng::SmallRng;
+use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
     Ack, AppId, Body, DecodeError, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind,
     LeafSetExchange, LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, RouteFailed, Routed,
@@ -75,6 +77,12 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
             msg_id: rng.next_u64(),
             key: random_id(rng),
         }),
+        Body::Hello(Hello {
+            nonce: bytes16(rng),
+        }),
+        Body::Challenge(proof(rng)),
+        Body::Confirm(proof(rng)),
+        Body::Ready,
     ];
     bodies
         .into_iter()
@@ -84,6 +92,29 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
             body,
         })
         .collect()
+}
+
+fn bytes16(rng: &mut SmallRng) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+    b[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
+    b
+}
+
+/// A handshake proof by a key drawn from `rng`, with a certificate half
+/// the time (its signature need not verify: the codec does not check it).
+fn proof(rng: &mut SmallRng) -> Proof {
+    let keys = common::random_keypair(rng);
+    let certificate = rng.next_u64().is_multiple_of(2).then(|| {
+        Certificate::issue(&keys, keys.public(), UnixTime(rng.next_u64()))
+    });
+    Proof {
+        nonce: bytes16(rng),
+        cookie: bytes16(rng),
+        key: keys.public(),
+        certificate,
+        signature: keys.sign(&bytes16(rng)),
+    }
 }
 
 fn encode(m: &Message<'_>) -> Vec<u8> {

@@ -12,7 +12,7 @@
 //! the host's output door.
 //!
 //! **Sizes**: a value travels in one datagram with its header; the largest
-//! is [`Dht::max_value_len`] (1,086 bytes with the default 1,280-byte
+//! is [`Dht::max_value_len`] (1,062 bytes with the default 1,280-byte
 //! datagrams). A larger one is refused with [`DhtError::ValueTooLarge`].
 //!
 //! **Consistency**: a put goes to the key's root, which stores it and
@@ -30,6 +30,7 @@
 //! use core::time::Duration;
 //! use std::collections::VecDeque;
 //! use pastry_core::dht::{Dht, DhtConfig, DhtEvent, MapStore, Store};
+//! use pastry_core::identity::Keypair;
 //! use pastry_core::node::Passthrough;
 //! use pastry_core::{Config, Host, HostEvent, Id, Instant, Output};
 //!
@@ -78,7 +79,7 @@
 //!     .map(|i| {
 //!         let addr = SocketAddr::from(([10, 0, 0, i], 4000));
 //!         let dht = Dht::new(config.clone(), MapStore::new(), i.into()).unwrap();
-//!         Host::new(Config::default(), Id::sha1(&[i]), addr, i.into(), dht, Passthrough)
+//!         Host::new(Config::default(), Keypair::from_secret([i; 32]), addr, i.into(), dht, Passthrough)
 //!             .unwrap()
 //!     })
 //!     .collect();

@@ -32,6 +32,45 @@ pub use admission::{Admission, MAX_PUZZLE_BITS, puzzle_bits};
 pub use certificate::{CERTIFICATE_BYTES, Certificate, UnixTime};
 pub use keys::{Keypair, PUBLIC_KEY_BYTES, PublicKey, SECRET_BYTES, SIGNATURE_BYTES, Signature};
 
+/// A node's credentials: its key pair and, in the certified admission
+/// mode, the authority's certificate for its key.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// The node's key pair; its id is the hash of the public half.
+    pub keypair: Keypair,
+    /// The authority's certificate for the key, if the node has one.
+    pub certificate: Option<Certificate>,
+}
+
+impl Identity {
+    /// Credentials of a key pair without a certificate.
+    pub fn new(keypair: Keypair) -> Identity {
+        Identity {
+            keypair,
+            certificate: None,
+        }
+    }
+
+    /// The same credentials with `certificate`.
+    pub fn with_certificate(self, certificate: Certificate) -> Identity {
+        Identity {
+            certificate: Some(certificate),
+            ..self
+        }
+    }
+
+    /// The id these credentials certify.
+    pub fn id(&self) -> crate::id::Id {
+        self.keypair.id()
+    }
+}
+
+impl From<Keypair> for Identity {
+    fn from(keypair: Keypair) -> Identity {
+        Identity::new(keypair)
+    }
+}
+
 /// Why a key, signature or certificate was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]

@@ -19,8 +19,14 @@ use crate::routing_table::Rtt;
 use crate::time::Instant;
 use crate::wire::{AppId, RouteFailed, Routed};
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
-    Node<HALF, ROWS, POOL, QUEUE, F>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
     /// KBR `route(key, msg, hint)`: sends `payload` for application `app`
     /// towards the node numerically closest to `key`, first through `hint`
@@ -495,9 +501,20 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     fn hop_timed_out(&mut self, r: SlotRef, next: Peer) {
         let now = self.now;
         let rto = self.rto_for(next.id);
+        let connecting = self.guard.connecting(next.addr);
         let Some(s) = self.pool.get_mut(r) else {
             return;
         };
+        if connecting {
+            // The hop waits for a handshake with the next node, which has
+            // a timeout of its own: no verdict until that ends.
+            s.state = SlotState::Awaiting {
+                next,
+                sent_at: now,
+                deadline: now + rto,
+            };
+            return;
+        }
         if !s.retransmitted {
             s.retransmitted = true;
             s.state = SlotState::Awaiting {

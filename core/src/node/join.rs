@@ -18,8 +18,14 @@ use crate::peer::Peer;
 use crate::routing::RoutingState;
 use crate::wire::{JoinReply, JoinRequest};
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
-    Node<HALF, ROWS, POOL, QUEUE, F>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
     pub(super) fn start_join(&mut self, bootstrap: SocketAddr) -> Result<(), CommandError> {
         if self.outbox.is_full() {
@@ -76,6 +82,13 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// it: route it on towards the joiner's id, or answer as its root.
     pub(super) fn on_join_request(&mut self, from: SocketAddr, sender: Peer, m: JoinRequest) {
         let joiner = m.joiner;
+        if m.hops == 0 && joiner != sender {
+            // The first hop comes from the joiner itself, whose id and
+            // address the session verified: a request naming another
+            // address would make the path answer (and greet) a victim.
+            self.stats.drops.unsolicited += 1;
+            return;
+        }
         // The joiner itself (at its bootstrap) is not active yet: taking it
         // into our state would route messages and other joins to a node
         // that can only hold them. It is learned when it probes its leaf

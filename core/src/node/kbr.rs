@@ -105,8 +105,14 @@ pub trait Kbr {
 
 /// The KBR local calls (Dabek et al. §3) and an application's word that
 /// a peer went quiet.
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
-    Node<HALF, ROWS, POOL, QUEUE, F>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
     /// An application's word that `id` went quiet (a Scribe parent missed
     /// its heartbeats): if the node knows `id` (leaf set or routing table)
@@ -155,8 +161,14 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 }
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder> Kbr
-    for Node<HALF, ROWS, POOL, QUEUE, F>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Kbr for Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
     fn own(&self) -> Peer {
         Node::own(self)

@@ -44,8 +44,14 @@ impl RttEstimator {
     }
 }
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
-    Node<HALF, ROWS, POOL, QUEUE, F>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
     /// Direct contact from `peer` proves it alive: refresh or add it to the
     /// leaf set and offer it to the routing table (RTT still unknown).
@@ -263,6 +269,15 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
 
     pub(super) fn run_probe_timeouts(&mut self) {
         while let Some(p) = self.probes.due(self.now) {
+            if self.guard.connecting(p.peer.addr) {
+                // Its probe waits for the handshake, which has a timeout
+                // of its own: no verdict until that ends.
+                let wait = self.probe_wait(p.peer.id, 1);
+                if let Some(e) = self.probes.find_mut(p.peer.id) {
+                    e.deadline = self.now + wait;
+                }
+                continue;
+            }
             if p.tries_left > 0 {
                 let all = self.retries_for(p.purpose);
                 let retry = u32::from(all - p.tries_left.min(all)) + 1;

@@ -49,11 +49,13 @@ pub use stats::{Drops, Stats};
 use crate::app::Output;
 use crate::config::{Config, ConfigError};
 use crate::id::Id;
+use crate::identity::{Identity, UnixTime};
 use crate::leaf_set::{LeafSet, NodeSet};
 use crate::peer::Peer;
 use crate::rng::SmallRng;
 use crate::routing::RoutingState;
 use crate::routing_table::RoutingTable;
+use crate::session::{Guard, Opened, SessionStats, TRAILER_BYTES};
 use crate::time::Instant;
 use crate::wire::{Body, EncodeError, Message};
 use event::Ev;
@@ -107,9 +109,11 @@ const REFINE_ROUNDS: u8 = 3;
 /// Capacities are const generics, so memory is fixed at compile time:
 /// `HALF` leaf-set members per side (L = 2·HALF at most), `ROWS` routing
 /// table rows, `POOL` message slots (each holds one routed message; their
-/// payloads share `POOL` × [`SLOT_BYTES`] bytes), and `QUEUE` entries in each of the outbound
-/// queue, the event queue, the probe table and the duplicate cache. `F` is
-/// the per-hop `forward` upcall ([`Passthrough`] by default).
+/// payloads share `POOL` × [`SLOT_BYTES`] bytes), `QUEUE` entries in each
+/// of the outbound queue, the event queue, the probe table and the
+/// duplicate cache, and `SESSIONS` verified peers cached (more than the
+/// routing state holds, or its members are greeted again and again). `F`
+/// is the per-hop `forward` upcall ([`Passthrough`] by default).
 #[derive(Debug)]
 pub struct Node<
     const HALF: usize = 8,
@@ -117,6 +121,7 @@ pub struct Node<
     const POOL: usize = 16,
     const QUEUE: usize = 64,
     F: Forwarder = Passthrough,
+    const SESSIONS: usize = 128,
 > {
     config: Config,
     routing: RoutingState<HALF, ROWS>,
@@ -145,31 +150,50 @@ pub struct Node<
     graveyard: graveyard::Graveyard,
     /// When leaf-set members last spoke to us.
     heard_lately: heard::HeardLately<HALF>,
+    /// Sessions with verified peers and handshakes under way.
+    guard: Guard<SESSIONS>,
+    /// Datagrams waiting for a handshake with their destination.
+    parked: Deque<Out, QUEUE>,
+    /// Some parked datagram's handshake could not start (all slots busy).
+    unconnected: bool,
 }
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize>
-    Node<HALF, ROWS, POOL, QUEUE, Passthrough>
+impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, const SESSIONS: usize>
+    Node<HALF, ROWS, POOL, QUEUE, Passthrough, SESSIONS>
 {
-    /// A node with id `id` reached at `addr`, whose randomness (nonces,
-    /// message ids, jitter) all derives from `seed`. Not yet in a ring:
-    /// call [`Node::join`].
-    pub fn new(config: Config, id: Id, addr: SocketAddr, seed: u64) -> Result<Self, ConfigError> {
-        Node::with_forwarder(config, id, addr, seed, Passthrough)
+    /// A node with the credentials `identity` (its id is the hash of the
+    /// public key) reached at `addr`, whose randomness (message ids,
+    /// jitter) derives from `seed`. Not yet in a ring: call [`Node::join`].
+    pub fn new(
+        config: Config,
+        identity: impl Into<Identity>,
+        addr: SocketAddr,
+        seed: u64,
+    ) -> Result<Self, ConfigError> {
+        Node::with_forwarder(config, identity, addr, seed, Passthrough)
     }
 }
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
-    Node<HALF, ROWS, POOL, QUEUE, F>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
     /// Like [`Node::new`], with a per-hop `forward` upcall.
     pub fn with_forwarder(
         config: Config,
-        id: Id,
+        identity: impl Into<Identity>,
         addr: SocketAddr,
         seed: u64,
         forwarder: F,
     ) -> Result<Self, ConfigError> {
-        let routing = RoutingState::new(Peer::new(id, addr), &config)?;
+        let identity = identity.into();
+        let routing = RoutingState::new(Peer::new(identity.id(), addr), &config)?;
+        let guard = Guard::new(identity, config.admission);
         Ok(Node {
             config,
             routing,
@@ -192,6 +216,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             lent: None,
             graveyard: graveyard::Graveyard::new(),
             heard_lately: heard::HeardLately::new(),
+            guard,
+            parked: Deque::new(),
+            unconnected: false,
         })
     }
 
@@ -230,6 +257,41 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The node's credentials.
+    pub fn identity(&self) -> &Identity {
+        self.guard.identity()
+    }
+
+    /// How the node's handshakes and authentication went.
+    pub fn session_stats(&self) -> &SessionStats {
+        &self.guard.stats
+    }
+
+    /// Peers this node holds a session with (verified, and cached).
+    pub fn sessions(&self) -> usize {
+        self.guard.sessions()
+    }
+
+    /// Whether `peer` answered this node's challenge from `peer.addr`
+    /// and its session is still cached.
+    pub fn is_verified(&self, peer: Peer) -> bool {
+        self.guard.is_verified(peer)
+    }
+
+    /// Datagrams waiting for a handshake with their destination.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Tells the node the wall time (`unix`, seconds since the Unix
+    /// epoch) at `now`, for certificates' expiry; the node counts on
+    /// from it with `now`. The certified admission mode refuses every
+    /// peer until it is told.
+    pub fn set_unix_time(&mut self, now: Instant, unix: UnixTime) {
+        self.advance(now);
+        self.guard.set_unix_time(self.now, unix);
     }
 
     /// The application policy.
@@ -293,7 +355,7 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// `max_datagram` carries, and no more than the message store holds
     /// (`POOL` × [`SLOT_BYTES`]).
     pub fn max_payload(&self) -> usize {
-        let overhead = crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6;
+        let overhead = crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6 + TRAILER_BYTES;
         MAX_PAYLOAD
             .min(self.config.max_datagram.saturating_sub(overhead))
             .min(Pool::<POOL>::BYTES)
@@ -306,15 +368,79 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     /// send. A buffer that is too small is refused with the size needed and
     /// the datagram stays queued.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
+        // Handshakes first: what is parked waits for them.
+        if let Some((destination, len, kind)) = self.guard.poll_transmit(self.routing.own(), buf)? {
+            self.stats.count_sent(kind);
+            return Ok(Some(Transmit { destination, len }));
+        }
         while let Some(out) = self.outbox.front().copied() {
-            let encoded = self.encode_out(&out, buf)?;
+            let Some(to) = self.destination(&out) else {
+                // Stale: its slot moved on.
+                self.outbox.pop_front();
+                continue;
+            };
+            if !self.guard.has_session(to) {
+                self.outbox.pop_front();
+                self.park(out, to);
+                if let Some((destination, len, kind)) =
+                    self.guard.poll_transmit(self.routing.own(), buf)?
+                {
+                    self.stats.count_sent(kind);
+                    return Ok(Some(Transmit { destination, len }));
+                }
+                continue;
+            }
+            let room = buf.len().saturating_sub(TRAILER_BYTES);
+            let encoded = match self.encode_out(&out, &mut buf[..room]) {
+                Err(EncodeError::BufferTooSmall { needed }) => {
+                    return Err(EncodeError::BufferTooSmall {
+                        needed: needed + TRAILER_BYTES,
+                    });
+                }
+                other => other?,
+            };
             self.outbox.pop_front();
             if let Some((destination, len, kind)) = encoded {
+                let Some(len) = self.guard.seal(self.now, destination, buf, len) else {
+                    debug_assert!(false, "a session checked above and room reserved");
+                    continue;
+                };
                 self.stats.count_sent(kind);
                 return Ok(Some(Transmit { destination, len }));
             }
         }
         Ok(None)
+    }
+
+    /// Holds `out` until a handshake with `to` completes (started here,
+    /// or once one of those under way ends); drops it, counted, when the
+    /// parking is full.
+    fn park(&mut self, out: Out, to: SocketAddr) {
+        if self.parked.push_back(out).is_err() {
+            self.stats.transmits_dropped += 1;
+            return;
+        }
+        if !self.guard.connect(self.now, to) {
+            self.unconnected = true;
+        }
+    }
+
+    /// Starts handshakes for parked datagrams that wait for a free
+    /// handshake slot.
+    fn connect_parked(&mut self) {
+        self.unconnected = false;
+        for j in 0..self.parked.len() {
+            if !self.guard.can_connect() {
+                self.unconnected = true;
+                return;
+            }
+            let Some(to) = self.parked.iter().nth(j).and_then(|o| self.destination(o)) else {
+                continue;
+            };
+            if !self.guard.has_session(to) && !self.guard.connecting(to) {
+                self.guard.connect(self.now, to);
+            }
+        }
     }
 
     /// The next event. A delivery's payload borrows the node until the next
@@ -395,6 +521,9 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         }
         let mut next = self.timers.iter().flatten().copied().min();
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        if let Some(t) = self.guard.poll_timeout() {
+            consider(t);
+        }
         if let Some(t) = self.probes.next_deadline() {
             consider(t);
         }
@@ -423,23 +552,116 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             self.stats.drops.oversized += 1;
             return;
         }
-        let msg = match Message::decode(bytes) {
+        if matches!(self.phase, Phase::Idle | Phase::Left) {
+            self.stats.drops.not_active += 1;
+            return;
+        }
+        let routing = &self.routing;
+        let member = |id| routing.leaf_set().contains(id) || routing.table().contains(id);
+        let opened = self.guard.open_keeping(self.now, from, bytes, member);
+        let (sender, bytes) = match opened {
+            Opened::Authentic { sender, message } => (sender, message),
+            Opened::Handshake => {
+                if let Some(k) = bytes.get(3).and_then(|&k| crate::wire::Kind::from_u8(k)) {
+                    self.stats.count_received(k);
+                }
+                self.after_handshakes();
+                return;
+            }
+            Opened::Unverified { id } => {
+                self.stats.drops.unauthenticated += 1;
+                // A member that lost its session, or moved: greet the
+                // address it spoke from (it becomes its address only once
+                // it answers). Strangers get nothing.
+                let member = self.routing.leaf_set().contains(id) || self.routing.table().contains(id);
+                if member && id != self.own().id {
+                    self.guard.reconnect(self.now, from);
+                }
+                return;
+            }
+            Opened::Dropped => {
+                self.stats.drops.unauthenticated += 1;
+                return;
+            }
+        };
+        let mut msg = match Message::decode(bytes) {
             Ok(m) => m,
             Err(e) => {
                 self.stats.count_decode_error(e);
                 return;
             }
         };
-        if msg.sender.id == self.own().id {
+        if msg.sender.id == self.own().id || msg.body.kind().is_handshake() {
             self.stats.drops.unsolicited += 1;
             return;
         }
-        if matches!(self.phase, Phase::Idle | Phase::Left) {
-            self.stats.drops.not_active += 1;
-            return;
-        }
+        // The address that answered the challenge, not the one claimed.
+        msg.sender = sender;
+        // Its first datagram may have confirmed a handshake.
+        self.after_handshakes();
         self.stats.count_received(msg.body.kind());
         self.on_message(from, msg);
+    }
+
+    /// A member verified at a new address is reached there from now on.
+    fn readdress(&mut self, peer: Peer) {
+        if let Some(old) = self.routing.leaf_set().get(peer.id).copied() {
+            if old.addr != peer.addr {
+                self.routing.leaf_set_mut().remove(peer.id);
+                self.routing.leaf_set_mut().insert(peer);
+            }
+        }
+        if let Some(e) = self.routing.table().get(peer.id).copied() {
+            if e.peer.addr != peer.addr {
+                self.routing.table_mut().remove(peer.id);
+                self.routing.table_mut().consider(peer, e.rtt);
+            }
+        }
+    }
+
+    /// Moves datagrams parked for newly verified peers back to the
+    /// outbox, and drops those for addresses that never answered.
+    fn after_handshakes(&mut self) {
+        let mut ended = false;
+        while let Some(peer) = self.guard.take_verified() {
+            ended = true;
+            let mut n = self.parked.len();
+            while n > 0 {
+                n -= 1;
+                let Some(out) = self.parked.pop_front() else {
+                    break;
+                };
+                if self.destination(&out) == Some(peer.addr) {
+                    if self.outbox.push_back(out).is_err() {
+                        self.stats.transmits_dropped += 1;
+                    }
+                } else {
+                    let _ = self.parked.push_back(out);
+                }
+            }
+            self.readdress(peer);
+            // What waited for the handshake measures its round trip from now.
+            self.probes.restart_clock(peer.addr, self.now);
+            self.pool.restart_clocks(peer.addr, self.now);
+        }
+        while let Some(addr) = self.guard.take_failed() {
+            ended = true;
+            let before = self.parked.len();
+            let mut n = before;
+            while n > 0 {
+                n -= 1;
+                let Some(out) = self.parked.pop_front() else {
+                    break;
+                };
+                if self.destination(&out) != Some(addr) {
+                    let _ = self.parked.push_back(out);
+                }
+            }
+            self.stats.transmits_dropped += (before - self.parked.len()) as u64;
+        }
+        if (ended || self.unconnected) && !self.parked.is_empty() && self.guard.can_connect() {
+            self.connect_parked();
+        }
     }
 
     /// Runs whatever is due at `now`: timers, probe and ack timeouts.
@@ -448,6 +670,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         if matches!(self.phase, Phase::Idle | Phase::Left) {
             return;
         }
+        self.guard.handle_timeout(self.now);
+        self.after_handshakes();
         self.run_timers();
         self.run_probe_timeouts();
         self.run_slot_timeouts();
@@ -595,6 +819,8 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
             }
             Body::Leave(m) => self.on_leave(sender, m),
             Body::RouteFailed(m) => self.on_route_failed(msg.app, m),
+            // The guard took these before decoding.
+            Body::Hello(_) | Body::Challenge(_) | Body::Confirm(_) | Body::Ready => {}
         }
     }
 }

@@ -76,9 +76,37 @@ pub(crate) enum Out {
 /// Most routing-table entries one reply carries.
 const MAX_ROW_ENTRIES: usize = 48;
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
-    Node<HALF, ROWS, POOL, QUEUE, F>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
+    /// Where `out` goes; `None` when it went stale (its slot was freed or
+    /// moved on).
+    pub(crate) fn destination(&self, out: &Out) -> Option<SocketAddr> {
+        Some(match *out {
+            Out::Routed(r) => match self.pool.get(r)?.state {
+                SlotState::Awaiting { next, .. } => next.addr,
+                _ => return None,
+            },
+            Out::JoinRequest { to, .. }
+            | Out::JoinReply { to, .. }
+            | Out::Ack { to, .. }
+            | Out::Heartbeat { to }
+            | Out::Probe { to, .. }
+            | Out::ProbeReply { to, .. }
+            | Out::LeafSet { to, .. }
+            | Out::RowRequest { to, .. }
+            | Out::RowReply { to, .. }
+            | Out::Leave { to }
+            | Out::RouteFailed { to, .. } => to,
+        })
+    }
+
     /// Encodes `out` into `buf`. `Ok(None)` when the descriptor went stale
     /// (its slot was freed or moved on), so there is nothing to send.
     pub(crate) fn encode_out(
@@ -222,7 +250,10 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     ) {
         let me = self.routing.own();
         let header = 2 + 1 + 1 + 2 + peer_len(&me);
-        let mut budget = self.config.max_datagram.saturating_sub(header + used);
+        let mut budget = self
+            .config
+            .max_datagram
+            .saturating_sub(header + used + crate::session::TRAILER_BYTES);
         let lowest = if below { 0 } else { row };
         for r in (lowest..=row.min(ROWS - 1)).rev() {
             let Some(entries) = self.routing.table().row(r) else {

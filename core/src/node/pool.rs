@@ -254,6 +254,25 @@ impl<const POOL: usize> Pool<POOL> {
         }
     }
 
+    /// Hops to `addr` waited for a handshake: their round trip counts
+    /// from `now`, and their ack has at least as long again.
+    pub(crate) fn restart_clocks(&mut self, addr: core::net::SocketAddr, now: Instant) {
+        for s in self.slots.iter_mut() {
+            if let SlotState::Awaiting {
+                next,
+                sent_at,
+                deadline,
+            } = &mut s.state
+            {
+                if next.addr == addr {
+                    let wait = deadline.saturating_duration_since(*sent_at);
+                    *sent_at = now;
+                    *deadline = (*deadline).max(now + wait);
+                }
+            }
+        }
+    }
+
     /// Slots in use, with their references.
     pub(crate) fn in_use(&self) -> impl Iterator<Item = (SlotRef, &Slot)> + '_ {
         self.slots

@@ -56,6 +56,16 @@ impl<const N: usize> Probes<N> {
         self.list.iter_mut().find(|p| p.peer.id == id)
     }
 
+    /// Probes of `addr` waited for a handshake: they count from `now`,
+    /// so the wait is not taken for the round trip.
+    pub(crate) fn restart_clock(&mut self, addr: core::net::SocketAddr, now: Instant) {
+        for p in self.list.iter_mut().filter(|p| p.peer.addr == addr) {
+            let wait = p.deadline.saturating_duration_since(p.sent_at);
+            p.sent_at = now;
+            p.deadline = p.deadline.max(now + wait);
+        }
+    }
+
     pub(crate) fn is_suspect(&self, id: Id) -> bool {
         self.find(id).is_some_and(|p| p.purpose == Purpose::Suspect)
     }

@@ -17,8 +17,14 @@ use crate::peer::Peer;
 use crate::routing_table::Rtt;
 use crate::wire::{LeafSetExchange, LeafSetView};
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, F: Forwarder>
-    Node<HALF, ROWS, POOL, QUEUE, F>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
     // ----- candidates -----
 
@@ -49,8 +55,10 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
     }
 
     /// A node learned second-hand for the routing table: an empty slot
-    /// takes it at once (unmeasured); either way it is probed for its RTT,
-    /// while probe capacity allows, so a nearer node can win its slot.
+    /// takes it at once (unmeasured) if it is verified already; either
+    /// way it is probed for its RTT, while probe capacity allows, so a
+    /// nearer node can win its slot, and the probe's answer (which needs
+    /// a handshake first) brings in one that was not verified.
     pub(super) fn offer_table_candidate(&mut self, p: Peer) {
         if p.id == self.own().id {
             return;
@@ -62,9 +70,10 @@ impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize
         match self.routing.table().at(row, col) {
             Some(e) if e.peer.id == p.id => return,
             Some(_) => {}
-            None => {
+            None if self.guard.is_verified(p) => {
                 self.routing.table_mut().consider(p, Rtt::UNKNOWN);
             }
+            None => {}
         }
         // Measurements take at most half the probe table, so leaf-set
         // probes (which keep leaf sets symmetric) always find room.

@@ -26,6 +26,10 @@ pub struct Drops {
     pub duplicate: u64,
     /// A reply or ack nobody asked for, or a message claiming our own id.
     pub unsolicited: u64,
+    /// Not from a verified peer, or not authentic (see
+    /// [`crate::session::SessionStats`] for why), or a handshake message
+    /// the node refused.
+    pub unauthenticated: u64,
 }
 
 /// The node's counters. Read with [`super::Node::stats`].

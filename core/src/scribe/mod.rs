@@ -60,7 +60,7 @@
 //! member's [`Acceptor`] takes it; the sender learns who, or that nobody did.
 //!
 //! **Sizes.** A publication's payload may be up to [`Scribe::max_publish_len`]
-//! (1,134 bytes with the default 1,280-byte datagrams), an anycast's up to
+//! (1,110 bytes with the default 1,280-byte datagrams), an anycast's up to
 //! [`Scribe::max_anycast_len`] (837 bytes, leaving room for a walk of 32 nodes).
 //!
 //! ## Three nodes, one group
@@ -72,6 +72,7 @@
 //! use core::net::SocketAddr;
 //! use core::time::Duration;
 //! use std::collections::VecDeque;
+//! use pastry_core::identity::Keypair;
 //! use pastry_core::node::Passthrough;
 //! use pastry_core::scribe::{group_id, Members, Scribe, ScribeEvent};
 //! use pastry_core::{Config, Host, HostEvent, Id, Instant, Output};
@@ -118,7 +119,7 @@
 //!     .map(|i| {
 //!         let addr = SocketAddr::from(([10, 0, 0, i], 4000));
 //!         let scribe = Scribe::new(Default::default(), Members).unwrap();
-//!         Host::new(Config::default(), Id::sha1(&[i]), addr, i.into(), scribe, Passthrough)
+//!         Host::new(Config::default(), Keypair::from_secret([i; 32]), addr, i.into(), scribe, Passthrough)
 //!             .unwrap()
 //!     })
 //!     .collect();

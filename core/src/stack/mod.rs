@@ -25,6 +25,7 @@ use crate::client::Gateway;
 use crate::config::{Config, ConfigError};
 use crate::dht::{Dht, DhtConfig, DhtError, DhtEvent, Lookups, OpId, Store};
 use crate::id::Id;
+use crate::identity::Identity;
 use crate::node::{CommandError, DefaultNode, Event, Forwarder, Passthrough};
 use crate::peer::Peer;
 use crate::scribe::{
@@ -185,16 +186,17 @@ pub struct Stack<
 }
 
 impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL> {
-    /// A stack for the node `id` reached at `addr`; all its randomness
-    /// derives from `seed`. Not yet in a ring: call [`Stack::join`].
+    /// A stack for the node with credentials `identity` reached at
+    /// `addr`; all its randomness derives from `seed`. Not yet in a ring:
+    /// call [`Stack::join`].
     pub fn new(
         config: StackConfig,
-        id: Id,
+        identity: impl Into<Identity>,
         addr: SocketAddr,
         seed: u64,
         parts: (S, A, F),
     ) -> Result<Self, StackError> {
-        Stack::with_app(config, id, addr, seed, parts, ())
+        Stack::with_app(config, identity, addr, seed, parts, ())
     }
 }
 
@@ -206,7 +208,7 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
     /// its per-hop upcall before `F`.
     pub fn with_app(
         config: StackConfig,
-        id: Id,
+        identity: impl Into<Identity>,
         addr: SocketAddr,
         seed: u64,
         parts: (S, A, F),
@@ -218,7 +220,7 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
         let dht = Dht::new(config.dht, store, dht_seed).map_err(StackError::Dht)?;
         let scribe = Scribe::new(config.scribe, acceptor).map_err(StackError::Scribe)?;
         let services = Services::new(dht, scribe, Gateway::new(config.client_lease));
-        let host = Host::new(config.node, id, addr, seed, (services, app), forwarder).map_err(
+        let host = Host::new(config.node, identity, addr, seed, (services, app), forwarder).map_err(
             |e| match e {
                 HostError::Config(e) => StackError::Node(e),
                 HostError::Policy(e) => StackError::Policy(e),

@@ -17,6 +17,7 @@ use crate::app::{Application, Output};
 use crate::client::{ClientError, Refusal};
 use crate::dht::{DhtError, DhtStats, MapStore, PutError};
 use crate::id::Id;
+use crate::identity::{Identity, Keypair, SECRET_BYTES};
 use crate::node::{
     CommandError, Event, ForwardHop, Forwarder, Kbr, Passthrough, Stats as NodeStats, Verdict,
 };
@@ -237,8 +238,9 @@ pub struct Options {
     pub advertise: Option<SocketAddr>,
     /// The overlay's and the services' settings.
     pub config: StackConfig,
-    /// The node's id (default: derived from the seed).
-    pub id: Option<Id>,
+    /// The node's key pair and certificate (default: a new key from the
+    /// operating system's randomness, so a new id each start).
+    pub identity: Option<Identity>,
     /// The seed of the core's randomness (default: random per start).
     pub seed: Option<u64>,
     /// The application's per-hop upcall.
@@ -261,7 +263,7 @@ impl Options {
             listen,
             advertise: None,
             config: StackConfig::default(),
-            id: None,
+            identity: None,
             seed: None,
             hop: Hop::default(),
             accept: Accept::default(),
@@ -272,19 +274,34 @@ impl Options {
     }
 
     /// Builds the node's stack for a socket bound at `bound`; `random`
-    /// gives a seed when none was set (the runtime's randomness: the core
-    /// has none of its own). The stack is large: built here and boxed, so
-    /// no future or small thread stack has to hold it.
+    /// fills bytes from the operating system's cryptographic source, for
+    /// a key and a seed when none was set (the core has no randomness of
+    /// its own). The stack is large: built here and boxed, so no future or
+    /// small thread stack has to hold it.
     pub fn build(
         self,
         bound: SocketAddr,
-        random: impl FnOnce(SocketAddr) -> u64,
+        mut random: impl FnMut(&mut [u8]) -> io::Result<()>,
     ) -> Result<Box<RuntimeStack>, Error> {
         let addr = self.advertise.unwrap_or(bound);
-        let seed = self.seed.unwrap_or_else(|| random(addr));
-        let id = self.id.unwrap_or_else(|| Id::sha1(&seed.to_be_bytes()));
+        let seed = match self.seed {
+            Some(s) => s,
+            None => {
+                let mut b = [0u8; 8];
+                random(&mut b).map_err(Error::Io)?;
+                u64::from_be_bytes(b)
+            }
+        };
+        let identity = match self.identity {
+            Some(i) => i,
+            None => {
+                let mut secret = [0u8; SECRET_BYTES];
+                random(&mut secret).map_err(Error::Io)?;
+                Identity::new(Keypair::from_secret(secret))
+            }
+        };
         let parts = (MapStore::default(), self.accept, self.hop);
-        RuntimeStack::with_app(self.config, id, addr, seed, parts, self.app)
+        RuntimeStack::with_app(self.config, identity, addr, seed, parts, self.app)
             .map(Box::new)
             .map_err(Error::Config)
     }
@@ -466,9 +483,10 @@ macro_rules! runtime_builder_options {
             self
         }
 
-        /// The node's id (random by default).
-        pub fn id(mut self, id: $crate::Id) -> Self {
-            self.options.id = Some(id);
+        /// The node's key pair and certificate; its id is the hash of the
+        /// public key (by default a new key each start).
+        pub fn identity(mut self, identity: impl Into<$crate::identity::Identity>) -> Self {
+            self.options.identity = Some(identity.into());
             self
         }
 

@@ -1,6 +1,7 @@
 //! Bodies of the overlay's message kinds (Pastry'01 §2.4, MSPastry §3).
 
 use super::cursor::{Reader, Writer, peer_len};
+use super::handshake::{Hello, Proof};
 use super::{DecodeError, EncodeError, Kind, PeerList};
 use crate::id::{ID_BYTES, Id};
 use crate::peer::Peer;
@@ -32,6 +33,14 @@ pub enum Body<'a> {
     RouteFailed(RouteFailed),
     /// The sender leaves the overlay; here is its leaf set for repair.
     Leave(Leave<'a>),
+    /// A challenge to whoever is at the receiving address.
+    Hello(Hello),
+    /// The answer to a Hello, signed.
+    Challenge(Proof),
+    /// The answer to a Challenge, signed.
+    Confirm(Proof),
+    /// The responder holds the session (sent sealed, empty).
+    Ready,
 }
 
 /// A join request (Pastry'01 §2.4): routed hop by hop towards the joiner's
@@ -228,6 +237,10 @@ impl<'a> Body<'a> {
             Body::Ack(_) => Kind::Ack,
             Body::RouteFailed(_) => Kind::RouteFailed,
             Body::Leave(_) => Kind::Leave,
+            Body::Hello(_) => Kind::Hello,
+            Body::Challenge(_) => Kind::Challenge,
+            Body::Confirm(_) => Kind::Confirm,
+            Body::Ready => Kind::Ready,
         }
     }
 
@@ -286,6 +299,10 @@ impl<'a> Body<'a> {
             Kind::Leave => Body::Leave(Leave {
                 leaf_set: LeafSetView::decode(r)?,
             }),
+            Kind::Hello => Body::Hello(Hello::decode(r)?),
+            Kind::Challenge => Body::Challenge(Proof::decode(r)?),
+            Kind::Confirm => Body::Confirm(Proof::decode(r)?),
+            Kind::Ready => Body::Ready,
         })
     }
 
@@ -303,6 +320,9 @@ impl<'a> Body<'a> {
             Body::RowReply(m) => 1 + m.entries.encoded_len(),
             Body::Routed(m) => 8 + ID_BYTES + 1 + 1 + peer_len(&m.source) + 2 + m.payload.len(),
             Body::Leave(m) => m.leaf_set.encoded_len(),
+            Body::Hello(_) => Hello::ENCODED_LEN,
+            Body::Challenge(m) | Body::Confirm(m) => m.encoded_len(),
+            Body::Ready => 0,
         }
     }
 
@@ -372,6 +392,9 @@ impl<'a> Body<'a> {
                 w.id(m.key);
             }
             Body::Leave(m) => m.leaf_set.encode(w),
+            Body::Hello(m) => m.encode(w),
+            Body::Challenge(m) | Body::Confirm(m) => m.encode(w),
+            Body::Ready => {}
         }
     }
 }

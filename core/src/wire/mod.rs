@@ -18,6 +18,7 @@
 //! (`0x40..`) and add kinds without changing these.
 
 pub(crate) mod cursor;
+pub mod handshake;
 mod message;
 mod peer_list;
 
@@ -37,7 +38,7 @@ use cursor::{MAX_PEER_LEN, Reader, Writer};
 /// The two bytes every datagram starts with.
 pub const MAGIC: [u8; 2] = *b"PA";
 /// The format version this build speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Header length with an IPv4 sender.
 pub const HEADER_LEN_V4: usize = 2 + 1 + 1 + 2 + ID_BYTES + 7;
 /// Header length with an IPv6 sender (the largest header).
@@ -83,11 +84,20 @@ pub enum Kind {
     Leave = 0x0b,
     /// [`RouteFailed`].
     RouteFailed = 0x0c,
+    /// [`handshake::Hello`].
+    Hello = 0x0d,
+    /// A [`handshake::Proof`] answering a Hello.
+    Challenge = 0x0e,
+    /// A [`handshake::Proof`] answering a Challenge.
+    Confirm = 0x0f,
+    /// The responder's first authenticated datagram: it holds the
+    /// session, so the initiator may send.
+    Ready = 0x10,
 }
 
 impl Kind {
     /// Every kind, in wire order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 16] = [
         Kind::JoinRequest,
         Kind::JoinReply,
         Kind::LeafSet,
@@ -100,7 +110,17 @@ impl Kind {
         Kind::Ack,
         Kind::Leave,
         Kind::RouteFailed,
+        Kind::Hello,
+        Kind::Challenge,
+        Kind::Confirm,
+        Kind::Ready,
     ];
+
+    /// Whether datagrams of this kind are the handshake, which travels
+    /// without a session's authentication tag.
+    pub fn is_handshake(self) -> bool {
+        matches!(self, Kind::Hello | Kind::Challenge | Kind::Confirm)
+    }
 
     /// The kind with wire number `n`, if there is one.
     pub fn from_u8(n: u8) -> Option<Kind> {
@@ -190,6 +210,10 @@ pub enum DecodeError {
     ReservedFlags,
     /// Bytes follow the end of the body.
     TrailingBytes,
+    /// A public key or certificate key that is not a usable curve point.
+    BadKey,
+    /// Padding that must be zero is not.
+    BadPadding,
 }
 
 impl fmt::Display for DecodeError {
@@ -202,6 +226,8 @@ impl fmt::Display for DecodeError {
             DecodeError::BadAddressFamily(a) => write!(f, "bad address family {a}"),
             DecodeError::ReservedFlags => f.write_str("reserved flag bits set"),
             DecodeError::TrailingBytes => f.write_str("bytes after the end of the message"),
+            DecodeError::BadKey => f.write_str("not a usable public key"),
+            DecodeError::BadPadding => f.write_str("padding that is not zero"),
         }
     }
 }

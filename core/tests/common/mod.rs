@@ -4,6 +4,7 @@
 use core::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 
 pub mod net;
+pub mod speaker;
 
 use arbitrary::{Arbitrary, Unstructured};
 use pastry_core::rng::SmallRng;
@@ -33,6 +34,26 @@ pub fn for_each_case(
             std::panic::resume_unwind(e);
         }
     }
+}
+
+/// A key pair named by `name` (its secret is a hash of the name): a
+/// test's fixed node, standing where it used to pick an id.
+#[allow(dead_code)]
+pub fn keys(name: &[u8]) -> pastry_core::identity::Keypair {
+    let h = Id::sha1(name).to_bytes();
+    let mut secret = [0u8; 32];
+    secret[..20].copy_from_slice(&h);
+    pastry_core::identity::Keypair::from_secret(secret)
+}
+
+/// A key pair whose secret comes from `rng` (a test's seeded stream).
+#[allow(dead_code)]
+pub fn random_keypair(rng: &mut SmallRng) -> pastry_core::identity::Keypair {
+    let mut b = [0u8; 32];
+    for chunk in b.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_be_bytes());
+    }
+    pastry_core::identity::Keypair::from_secret(b)
 }
 
 pub fn random_id(rng: &mut SmallRng) -> Id {

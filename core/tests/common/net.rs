@@ -13,6 +13,7 @@ use pastry_core::app::{Application, Either, HostNode};
 use pastry_core::dht::{Dht, DhtEvent, MapStore, OpId, PutError};
 use pastry_core::node::{Forwarder, Passthrough};
 use pastry_core::rng::SmallRng;
+use pastry_core::identity::Keypair;
 use pastry_core::scribe::{Acceptor, AnycastError, AnycastId, Scribe, ScribeConfig, ScribeEvent};
 use pastry_core::{
     AppId, CommandError, Config, Event, Host, HostEvent, Id, Instant, Kbr, Output, Peer, Phase,
@@ -280,14 +281,37 @@ impl<F: Forwarder + Default> Net<F> {
         super::random_id(&mut self.rng)
     }
 
-    /// Adds a node (not yet joined); its index.
-    pub fn add(&mut self, config: Config) -> usize {
-        let id = self.random_id();
-        self.add_with_id(config, id)
+    /// A key pair from the network's seeded stream.
+    pub fn random_keypair(&mut self) -> Keypair {
+        super::random_keypair(&mut self.rng)
     }
 
-    /// Adds a node with the given id (not yet joined); its index.
-    pub fn add_with_id(&mut self, config: Config, id: Id) -> usize {
+    /// A key pair whose id is closer to `key` than any live node's: what
+    /// a test that wants a new root for `key` joins with (ids are hashes
+    /// of keys, so they are drawn, not chosen; about N draws for N nodes).
+    pub fn keypair_nearest(&mut self, key: Id) -> Keypair {
+        let nearest = self
+            .live()
+            .into_iter()
+            .map(|i| self.nodes[i].own().id.ring_distance(key))
+            .min();
+        loop {
+            let k = self.random_keypair();
+            if nearest.is_none_or(|d| k.id().ring_distance(key) < d) {
+                return k;
+            }
+        }
+    }
+
+    /// Adds a node (not yet joined); its index.
+    pub fn add(&mut self, config: Config) -> usize {
+        let keys = self.random_keypair();
+        self.add_with_keys(config, keys)
+    }
+
+    /// Adds a node with the given key pair, and so the id it certifies
+    /// (not yet joined); its index.
+    pub fn add_with_keys(&mut self, config: Config, keys: Keypair) -> usize {
         let i = self.nodes.len();
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
         let seed = self.rng.next_u64();
@@ -298,7 +322,7 @@ impl<F: Forwarder + Default> Net<F> {
         let scribe = self
             .scribe_config
             .map(|config| Bare(Scribe::new(config, Gate::default()).expect("valid Scribe")));
-        let host = Host::new(config, id, addr, seed, (dht, scribe), F::default());
+        let host = Host::new(config, keys, addr, seed, (dht, scribe), F::default());
         self.nodes
             .push(TestNode(host.expect("valid config, policy room")));
         self.alive.push(true);

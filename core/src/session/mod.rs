@@ -1,0 +1,819 @@
+//! Verified admission and authenticated datagrams (DESIGN.md, trust
+//! model): the layer between the wire and the overlay that decides what a
+//! node believes.
+//!
+//! A peer is believed only after the handshake of [`crate::wire::handshake`]:
+//! it signed a fresh nonce with the key its id is the hash of, from the
+//! address it will be reached at, and passed the node's [`Admission`].
+//! Both ends then share a key (X25519 of their Ed25519 keys, mixed with
+//! the handshake's nonce and cookie), and every later datagram between
+//! them carries a sequence number and a tag:
+//!
+//! ```text
+//! message (header and body, as before) | sequence (8) | HMAC-SHA-256 tag, first 16 bytes
+//! ```
+//!
+//! A datagram whose sender has no session, whose address is not the one
+//! verified, whose tag is wrong or whose sequence number was seen is
+//! counted and dropped, and the first two start a handshake with the
+//! address it came from: a member's address changes only once the new
+//! one has answered. Strangers get nothing but a Challenge no longer than
+//! their Hello, and Challenges are rationed (a token bucket), because each
+//! costs a signature.
+
+mod table;
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use heapless::{Deque, Vec};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::id::Id;
+use crate::identity::{Admission, Identity, IdentityError, UnixTime};
+use crate::peer::Peer;
+use crate::time::Instant;
+use crate::wire::cursor::Reader;
+use crate::wire::handshake::{CHALLENGE_LABEL, CONFIRM_LABEL, Hello, NONCE_BYTES, Proof};
+use crate::wire::{AppId, Body, DecodeError, EncodeError, Kind, MAGIC, Message, VERSION};
+pub(crate) use table::{Session, Sessions};
+
+/// Bytes of a datagram's tag.
+pub const TAG_BYTES: usize = 16;
+/// Bytes every authenticated datagram carries after its message.
+pub const TRAILER_BYTES: usize = 8 + TAG_BYTES;
+
+/// Handshakes under way from this node at once; more wait their turn
+/// (a joining node greets its whole leaf set and some rows).
+pub const PENDING: usize = 8;
+/// Handshakes ended (verified or given up) that the node has not taken:
+/// it takes them after every input, and one input ends few.
+const ENDED: usize = 4;
+/// Handshake answers (Challenges, Confirms) waiting to be sent.
+const REPLIES: usize = 8;
+/// A Hello unanswered this long is sent again, waiting twice as long
+/// each time, [`HELLO_TRIES`] times in all.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
+const HELLO_TRIES: u8 = 3;
+/// A cookie is good for the epoch it was made in and the next.
+const COOKIE_EPOCH: Duration = Duration::from_secs(30);
+/// The token bucket that rations signatures for strangers: this many at
+/// once, and one more every [`TOKEN_EVERY`].
+const TOKENS: u32 = 32;
+const TOKEN_EVERY: Duration = Duration::from_millis(10);
+/// Confirms remembered, so a replayed one cannot reset a session's window.
+const RECENT: usize = 16;
+
+/// How the handshake and the authentication went, by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Handshakes completed (as either end).
+    pub established: u64,
+    /// Handshakes this node started and gave up (no valid answer).
+    pub timed_out: u64,
+    /// Peers refused by the admission mode or for a bad signature, key,
+    /// certificate or id.
+    pub refused: u64,
+    /// Why the last refusal happened.
+    pub last_refusal: Option<IdentityError>,
+    /// Datagrams from a sender with no session here.
+    pub no_session: u64,
+    /// Datagrams from a verified id but another address.
+    pub wrong_address: u64,
+    /// Datagrams whose tag did not verify.
+    pub bad_tag: u64,
+    /// Datagrams whose sequence number was seen or is too old.
+    pub replayed: u64,
+    /// Confirms with a cookie this node did not make (or made too long
+    /// ago).
+    pub bad_cookie: u64,
+    /// Handshake messages nobody asked for (a Challenge with no Hello).
+    pub unsolicited: u64,
+    /// Hellos left unanswered because the signature budget was spent or
+    /// the answer queue was full.
+    pub rationed: u64,
+}
+
+/// What [`Guard::open`] made of a datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened<'b> {
+    /// A handshake message; the guard handled it.
+    Handshake,
+    /// An authentic message from `sender`: its bytes without the trailer.
+    Authentic {
+        /// The verified sender: its id, at the address that answered.
+        sender: Peer,
+        /// The message, without the trailer.
+        message: &'b [u8],
+    },
+    /// From `id`, which holds no session here at that address (a
+    /// stranger, a peer that lost its session, or a member at a new
+    /// address): dropped and counted. The caller decides whether the
+    /// sender is worth a handshake ([`Guard::reconnect`]); strangers get
+    /// nothing, so a spoofed datagram never makes this end greet a victim.
+    Unverified {
+        /// The id the datagram claims.
+        id: Id,
+    },
+    /// Dropped, and counted.
+    Dropped,
+}
+
+/// A handshake this end started: a Hello out, or (once the Challenge
+/// came) a Confirm out, waiting for the responder's Ready.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    addr: SocketAddr,
+    nonce: [u8; NONCE_BYTES],
+    deadline: Instant,
+    tries: u8,
+    /// Whether its Hello (or Confirm) is to be sent again.
+    due: bool,
+    /// The responder's id and cookie, once its Challenge verified.
+    confirming: Option<(Id, [u8; NONCE_BYTES])>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Reply {
+    Challenge {
+        to: SocketAddr,
+        initiator: Id,
+        nonce: [u8; NONCE_BYTES],
+        cookie: [u8; NONCE_BYTES],
+    },
+    Ready {
+        to: SocketAddr,
+    },
+}
+
+/// One end's sessions (at most `N`), its handshakes under way and what
+/// they owe. A [`Node`](crate::node::Node) keeps one; a test or tool that
+/// speaks to nodes as a peer uses one the same way:
+///
+/// ```
+/// use core::net::SocketAddr;
+/// use pastry_core::identity::{Admission, Keypair};
+/// use pastry_core::session::{Guard, Opened};
+/// use pastry_core::wire::{AppId, Body, Heartbeat, Message};
+/// use pastry_core::{Instant, Peer};
+///
+/// let (a_addr, b_addr): (SocketAddr, SocketAddr) =
+///     ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
+/// let mut a: Guard<4> = Guard::new(Keypair::from_secret([1; 32]).into(), Admission::default());
+/// let mut b: Guard<4> = Guard::new(Keypair::from_secret([2; 32]).into(), Admission::default());
+/// let (a_me, b_me) = (Peer::new(a.id(), a_addr), Peer::new(b.id(), b_addr));
+/// let now = Instant::from_secs(1);
+/// let mut buf = [0u8; 1280];
+///
+/// // A greets B; the Hello, Challenge and Confirm go back and forth.
+/// a.connect(now, b_addr);
+/// let (to, len, _) = a.poll_transmit(a_me, &mut buf).unwrap().unwrap();
+/// assert_eq!((to, b.open(now, a_addr, &buf[..len])), (b_addr, Opened::Handshake));
+/// let (_, len, _) = b.poll_transmit(b_me, &mut buf).unwrap().unwrap();
+/// a.open(now, b_addr, &buf[..len]);
+/// let (_, len, _) = a.poll_transmit(a_me, &mut buf).unwrap().unwrap();
+/// b.open(now, a_addr, &buf[..len]);
+///
+/// // B's Ready tells A that B holds the session too.
+/// let (_, len, _) = b.poll_transmit(b_me, &mut buf).unwrap().unwrap();
+/// assert_eq!(a.open(now, b_addr, &buf[..len]), Opened::Handshake);
+/// assert!(a.is_verified(b_me) && b.is_verified(a_me));
+///
+/// // Now A's messages reach B authenticated, and only once.
+/// let hb = Message { app: AppId::OVERLAY, sender: a_me, body: Body::Heartbeat(Heartbeat) };
+/// let len = a.send(now, b_addr, &hb, &mut buf).unwrap();
+/// let sealed = buf[..len].to_vec();
+/// assert_eq!(b.receive(now, a_addr, &sealed), Some((a_me, hb)));
+/// assert_eq!(b.receive(now, a_addr, &sealed), None); // a replay
+/// assert_eq!(b.stats.replayed, 1);
+/// ```
+#[derive(Debug)]
+pub struct Guard<const N: usize> {
+    identity: Identity,
+    admission: Admission,
+    /// The wall time at one instant, if the runtime told it.
+    clock: Option<(Instant, UnixTime)>,
+    sessions: Sessions<N>,
+    pending: Vec<Pending, PENDING>,
+    replies: Deque<Reply, REPLIES>,
+    /// Newly verified peers, and addresses given up on, for the node.
+    verified: Deque<Peer, ENDED>,
+    failed: Deque<SocketAddr, ENDED>,
+    recent: Deque<[u8; NONCE_BYTES], RECENT>,
+    /// Addresses whose Hello this node answered lately, and when.
+    challenged: Deque<(SocketAddr, Instant), REPLIES>,
+    tokens: u32,
+    refilled: Instant,
+    counter: u64,
+    /// Outcomes, counted.
+    pub stats: SessionStats,
+}
+
+impl<const N: usize> Guard<N> {
+    /// A guard for the holder of `identity`, admitting peers as
+    /// `admission` says.
+    pub fn new(identity: Identity, admission: Admission) -> Self {
+        Guard {
+            identity,
+            admission,
+            clock: None,
+            sessions: Sessions::new(),
+            pending: Vec::new(),
+            replies: Deque::new(),
+            verified: Deque::new(),
+            failed: Deque::new(),
+            recent: Deque::new(),
+            challenged: Deque::new(),
+            tokens: TOKENS,
+            refilled: Instant::ZERO,
+            counter: 0,
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// The holder's id.
+    pub fn id(&self) -> Id {
+        self.identity.id()
+    }
+
+    /// The holder's credentials.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The wall time at `now`, for certificates.
+    pub fn set_unix_time(&mut self, now: Instant, unix: UnixTime) {
+        self.clock = Some((now, unix));
+    }
+
+    fn unix_now(&self, now: Instant) -> Option<UnixTime> {
+        let (at, unix) = self.clock?;
+        let since = now.saturating_duration_since(at).as_secs();
+        Some(UnixTime(unix.0.saturating_add(since)))
+    }
+
+    /// The session with `id`, if it is verified at `addr`.
+    pub fn is_verified(&self, peer: Peer) -> bool {
+        self.sessions
+            .get(peer.id)
+            .is_some_and(|s| s.peer.addr == peer.addr && s.confirmed)
+    }
+
+    /// Whether a session with whoever is at `addr` exists.
+    pub fn has_session(&self, addr: SocketAddr) -> bool {
+        self.sessions.has_addr(addr)
+    }
+
+    /// Sessions held.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// A peer verified since the last call.
+    pub fn take_verified(&mut self) -> Option<Peer> {
+        self.verified.pop_front()
+    }
+
+    /// An address whose handshake was given up since the last call.
+    pub fn take_failed(&mut self) -> Option<SocketAddr> {
+        self.failed.pop_front()
+    }
+
+    /// Whether another handshake can start now.
+    pub fn can_connect(&self) -> bool {
+        !self.pending.is_full()
+    }
+
+    /// Whether a handshake with `addr` is under way.
+    pub fn connecting(&self, addr: SocketAddr) -> bool {
+        self.pending.iter().any(|p| p.addr == addr)
+    }
+
+    /// Starts a handshake with whoever is at `addr`, unless one is under
+    /// way or a session exists. False when no handshake can start (all
+    /// [`PENDING`] are under way).
+    pub fn connect(&mut self, now: Instant, addr: SocketAddr) -> bool {
+        if self.sessions.has_addr(addr) || self.pending.iter().any(|p| p.addr == addr) {
+            return true;
+        }
+        self.start_again(now, addr)
+    }
+
+    /// Starts a handshake with `addr` even if a session exists (its peer
+    /// may have lost it): at most one under way per address.
+    fn start_again(&mut self, now: Instant, addr: SocketAddr) -> bool {
+        if self.pending.iter().any(|p| p.addr == addr) {
+            return true;
+        }
+        self.counter += 1;
+        let n = self
+            .identity
+            .keypair
+            .prf(b"hello nonce", &[&self.counter.to_be_bytes()]);
+        let mut nonce = [0u8; NONCE_BYTES];
+        nonce.copy_from_slice(&n[..NONCE_BYTES]);
+        self.pending
+            .push(Pending {
+                addr,
+                nonce,
+                deadline: now + HELLO_TIMEOUT,
+                tries: 1,
+                due: true,
+                confirming: None,
+            })
+            .is_ok()
+    }
+
+    /// Greets `addr` again, for a peer worth it whose datagram came
+    /// without a session (see [`Opened::Unverified`]): unless this end
+    /// answered that address's Hello lately (its Confirm may be on the
+    /// way, overtaken), and within the ration.
+    pub fn reconnect(&mut self, now: Instant, addr: SocketAddr) -> bool {
+        let challenged = self
+            .challenged
+            .iter()
+            .any(|(a, t)| *a == addr && now < *t + HELLO_TIMEOUT * 2);
+        !challenged && self.take_token(now) && self.start_again(now, addr)
+    }
+
+    /// Spends one of the signatures rationed for strangers.
+    fn take_token(&mut self, now: Instant) -> bool {
+        let since = now.saturating_duration_since(self.refilled);
+        let new = (since.as_micros() / TOKEN_EVERY.as_micros()) as u32;
+        if new > 0 {
+            self.tokens = self.tokens.saturating_add(new).min(TOKENS);
+            self.refilled = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+
+    /// When a Hello is next due again.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    /// Re-sends Hellos that went unanswered, and gives up on those that
+    /// ran out of tries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut j = 0;
+        while j < self.pending.len() {
+            let p = &mut self.pending[j];
+            if p.deadline > now {
+                j += 1;
+                continue;
+            }
+            if p.tries < HELLO_TRIES {
+                p.due = true;
+                p.deadline = now + HELLO_TIMEOUT * (1 << p.tries);
+                p.tries += 1;
+                j += 1;
+            } else {
+                let addr = p.addr;
+                self.pending.swap_remove(j);
+                self.stats.timed_out += 1;
+                if self.failed.push_back(addr).is_err() {
+                    // The node drains these every input; if it did not,
+                    // the oldest news matters least.
+                    self.failed.pop_front();
+                    let _ = self.failed.push_back(addr);
+                }
+            }
+        }
+    }
+
+    /// Takes a datagram: a handshake message is handled here; any other
+    /// comes back without its trailer if its sender has a session at
+    /// `from`, its tag verifies and its sequence number is new.
+    pub fn open<'b>(&mut self, now: Instant, from: SocketAddr, bytes: &'b [u8]) -> Opened<'b> {
+        self.open_keeping(now, from, bytes, |_| false)
+    }
+
+    /// Like [`Guard::open`]; a handshake it completes makes room, when
+    /// the cache is full, by pushing out a session whose peer `keep`
+    /// does not name (a node keeps its leaf set's and table's).
+    pub fn open_keeping<'b>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &'b [u8],
+        keep: impl Fn(Id) -> bool,
+    ) -> Opened<'b> {
+        let Some(&kind) = bytes.get(3) else {
+            return Opened::Dropped;
+        };
+        if Kind::from_u8(kind).is_some_and(Kind::is_handshake) {
+            match Message::decode(bytes) {
+                Ok(m) => self.on_handshake(now, from, m, keep),
+                Err(_) => return Opened::Dropped,
+            }
+            return Opened::Handshake;
+        }
+        let Some(split) = bytes.len().checked_sub(TRAILER_BYTES) else {
+            return Opened::Dropped;
+        };
+        let (message, trailer) = bytes.split_at(split);
+        let Ok(id) = header_sender(message) else {
+            return Opened::Dropped;
+        };
+        let Some(session) = self.sessions.by_id(id) else {
+            self.stats.no_session += 1;
+            return Opened::Unverified { id };
+        };
+        if session.peer.addr != from {
+            // Believed only once the new address answers for the key.
+            self.stats.wrong_address += 1;
+            return Opened::Unverified { id };
+        }
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&trailer[..8]);
+        let seq = u64::from_be_bytes(seq);
+        let tag = &trailer[8..];
+        let keyed = if tag_matches(&session.current.key, message, seq, tag) {
+            &mut session.current
+        } else {
+            match session.previous.as_mut() {
+                Some(p) if tag_matches(&p.key, message, seq, tag) => p,
+                _ => {
+                    self.stats.bad_tag += 1;
+                    // Forged, or the two ends hold different keys: a new
+                    // handshake (one at a time, rationed) settles it.
+                    if self.take_token(now) {
+                        self.start_again(now, from);
+                    }
+                    return Opened::Dropped;
+                }
+            }
+        };
+        if !keyed.fresh(seq) {
+            self.stats.replayed += 1;
+            return Opened::Dropped;
+        }
+        keyed.mark(seq);
+        let sender = session.peer;
+        session.used = now;
+        let newly = !session.confirmed;
+        session.confirmed = true;
+        if newly {
+            // The responder's first authentic datagram: its Ready, or
+            // what followed a Ready that was lost.
+            self.confirmed(sender);
+        }
+        if message.get(3) == Some(&(Kind::Ready as u8)) {
+            return Opened::Handshake;
+        }
+        Opened::Authentic { sender, message }
+    }
+
+    /// Appends the trailer for the session at `to` to the `len` bytes of
+    /// message in `buf`; the new length, or `None` without a session (or
+    /// without room in `buf`).
+    pub fn seal(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<usize> {
+        let s = self.sessions.by_addr(to)?;
+        let end = len + TRAILER_BYTES;
+        if buf.len() < end {
+            return None;
+        }
+        s.sent += 1;
+        s.used = now;
+        let seq = s.sent;
+        let tag = tag(&s.current.key, &buf[..len], seq);
+        buf[len..len + 8].copy_from_slice(&seq.to_be_bytes());
+        buf[len + 8..end].copy_from_slice(&tag[..TAG_BYTES]);
+        Some(end)
+    }
+
+    /// Encodes `msg` into `buf` and seals it for the session at `to`: the
+    /// datagram's length, or `None` without a session (or room).
+    pub fn send(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        msg: &Message<'_>,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let room = buf.len().checked_sub(TRAILER_BYTES)?;
+        let len = msg.encode(&mut buf[..room]).ok()?;
+        self.seal(now, to, buf, len)
+    }
+
+    /// Opens and decodes a datagram: the verified sender and its message,
+    /// or `None` for a handshake message (handled) or anything dropped.
+    pub fn receive<'b>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &'b [u8],
+    ) -> Option<(Peer, Message<'b>)> {
+        match self.open(now, from, bytes) {
+            Opened::Authentic { sender, message } => Some((sender, Message::decode(message).ok()?)),
+            _ => None,
+        }
+    }
+
+    /// The next handshake datagram to send, encoded into `buf` as from
+    /// `own`: its destination, length and kind.
+    pub fn poll_transmit(
+        &mut self,
+        own: Peer,
+        buf: &mut [u8],
+    ) -> Result<Option<(SocketAddr, usize, Kind)>, EncodeError> {
+        if let Some(r) = self.replies.front().copied() {
+            let (to, body) = match r {
+                Reply::Challenge {
+                    to,
+                    initiator,
+                    nonce,
+                    cookie,
+                } => {
+                    let signed = Proof::signed(CHALLENGE_LABEL, initiator, own.id, &nonce, &cookie);
+                    (to, Body::Challenge(self.proof(nonce, cookie, &signed)))
+                }
+                Reply::Ready { to } => {
+                    self.replies.pop_front();
+                    let msg = Message {
+                        app: AppId::OVERLAY,
+                        sender: own,
+                        body: Body::Ready,
+                    };
+                    // The session may have gone meanwhile: then nothing.
+                    return Ok(self
+                        .send(Instant::ZERO, to, &msg, buf)
+                        .map(|len| (to, len, Kind::Ready)));
+                }
+            };
+            let kind = body.kind();
+            let len = encode(own, body, buf)?;
+            self.replies.pop_front();
+            return Ok(Some((to, len, kind)));
+        }
+        if let Some(j) = self.pending.iter().position(|p| p.due) {
+            let p = self.pending[j];
+            let body = match p.confirming {
+                None => Body::Hello(Hello { nonce: p.nonce }),
+                Some((responder, cookie)) => {
+                    let signed = Proof::signed(CONFIRM_LABEL, own.id, responder, &p.nonce, &cookie);
+                    Body::Confirm(self.proof(p.nonce, cookie, &signed))
+                }
+            };
+            let kind = body.kind();
+            let len = encode(own, body, buf)?;
+            self.pending[j].due = false;
+            return Ok(Some((p.addr, len, kind)));
+        }
+        Ok(None)
+    }
+
+    fn proof(&self, nonce: [u8; NONCE_BYTES], cookie: [u8; NONCE_BYTES], signed: &[u8]) -> Proof {
+        Proof {
+            nonce,
+            cookie,
+            key: self.identity.keypair.public(),
+            certificate: self.identity.certificate,
+            signature: self.identity.keypair.sign(signed),
+        }
+    }
+
+    fn on_handshake(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        m: Message<'_>,
+        keep: impl Fn(Id) -> bool,
+    ) {
+        let own = self.id();
+        let peer = Peer::new(m.sender.id, from);
+        if peer.id == own {
+            self.stats.unsolicited += 1;
+            return;
+        }
+        match m.body {
+            Body::Hello(h) => {
+                // Two nodes that greet each other at once: the higher id's
+                // handshake goes on, the lower answers (else each might
+                // finish with a different key).
+                if let Some(j) = self.pending.iter().position(|p| p.addr == from) {
+                    if own > peer.id {
+                        return;
+                    }
+                    self.pending.swap_remove(j);
+                }
+                if self.replies.is_full() || !self.take_token(now) {
+                    self.stats.rationed += 1;
+                    return;
+                }
+                let cookie = self.cookie(epoch(now), peer, &h.nonce);
+                if self.challenged.is_full() {
+                    self.challenged.pop_front();
+                }
+                let _ = self.challenged.push_back((from, now));
+                let _ = self.replies.push_back(Reply::Challenge {
+                    to: from,
+                    initiator: peer.id,
+                    nonce: h.nonce,
+                    cookie,
+                });
+            }
+            Body::Challenge(p) => {
+                let Some(j) = self.pending.iter().position(|q| {
+                    q.addr == from && q.nonce == p.nonce && q.confirming.is_none()
+                }) else {
+                    self.stats.unsolicited += 1;
+                    return;
+                };
+                let signed = Proof::signed(CHALLENGE_LABEL, own, peer.id, &p.nonce, &p.cookie);
+                let Some(key) = self.check(now, peer.id, &p, &signed) else {
+                    return;
+                };
+                // The session takes datagrams now, but this end sends none
+                // until the responder's Ready shows it has the session too
+                // (else they could overtake the Confirm and be lost).
+                let q = &mut self.pending[j];
+                q.confirming = Some((peer.id, p.cookie));
+                q.due = true;
+                q.tries = 1;
+                q.deadline = now + HELLO_TIMEOUT;
+                self.establish(now, peer, (own, peer.id), &p, key, false, keep);
+            }
+            Body::Confirm(p) => {
+                let e = epoch(now);
+                let ours = [e, e.wrapping_sub(1)]
+                    .iter()
+                    .any(|&e| self.cookie(e, peer, &p.nonce) == p.cookie);
+                if !ours {
+                    self.stats.bad_cookie += 1;
+                    return;
+                }
+                if self.recent.iter().any(|n| *n == p.nonce) {
+                    // A copy of a Confirm already taken: the Ready may
+                    // have been lost; it never resets the session.
+                    self.stats.replayed += 1;
+                    if self.is_verified(peer) {
+                        let _ = self.replies.push_back(Reply::Ready { to: from });
+                    }
+                    return;
+                }
+                let signed = Proof::signed(CONFIRM_LABEL, peer.id, own, &p.nonce, &p.cookie);
+                let Some(key) = self.check(now, peer.id, &p, &signed) else {
+                    return;
+                };
+                if self.recent.is_full() {
+                    self.recent.pop_front();
+                }
+                let _ = self.recent.push_back(p.nonce);
+                self.establish(now, peer, (peer.id, own), &p, key, true, keep);
+                if self.replies.push_back(Reply::Ready { to: from }).is_err() {
+                    // The initiator sends its Confirm again for want of it.
+                    self.stats.rationed += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks a proof: its key is the sender's id, admitted, and signed
+    /// `signed`; then agrees the pair's secret.
+    fn check(&mut self, now: Instant, id: Id, p: &Proof, signed: &[u8]) -> Option<[u8; 32]> {
+        let verdict = if p.key.id() != id {
+            Err(IdentityError::IdMismatch)
+        } else {
+            self.admission
+                .admits(&p.key, p.certificate.as_ref(), self.unix_now(now))
+                .and_then(|()| p.key.verify(signed, &p.signature))
+                .and_then(|()| {
+                    self.identity
+                        .keypair
+                        .agree(&p.key)
+                        .ok_or(IdentityError::BadKey)
+                })
+        };
+        match verdict {
+            Ok(secret) => Some(secret),
+            Err(e) => {
+                self.stats.refused += 1;
+                self.stats.last_refusal = Some(e);
+                None
+            }
+        }
+    }
+
+    fn establish(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        (initiator, responder): (Id, Id),
+        p: &Proof,
+        secret: [u8; 32],
+        confirmed: bool,
+        keep: impl Fn(Id) -> bool,
+    ) {
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(b"pastry/session/v1")
+            .chain_update(secret)
+            .chain_update(initiator.to_bytes())
+            .chain_update(responder.to_bytes())
+            .chain_update(p.nonce)
+            .chain_update(p.cookie)
+            .finalize()
+            .into();
+        let mut session = Session::new(peer, key, now);
+        session.confirmed = confirmed;
+        self.sessions.insert(session, keep);
+        if confirmed {
+            self.confirmed(peer);
+        }
+    }
+
+    /// Both ends hold the session: tell the node.
+    fn confirmed(&mut self, peer: Peer) {
+        self.stats.established += 1;
+        if let Some(j) = self.pending.iter().position(|p| p.addr == peer.addr) {
+            self.pending.swap_remove(j);
+        }
+        if self.verified.push_back(peer).is_err() {
+            self.verified.pop_front();
+            let _ = self.verified.push_back(peer);
+        }
+    }
+
+    fn cookie(&self, epoch: u64, peer: Peer, nonce: &[u8; NONCE_BYTES]) -> [u8; NONCE_BYTES] {
+        let mut addr = [0u8; 19];
+        let n = addr_bytes(peer.addr, &mut addr);
+        let full = self.identity.keypair.prf(
+            b"cookie",
+            &[&epoch.to_be_bytes(), &peer.id.to_bytes(), &addr[..n], nonce],
+        );
+        let mut out = [0u8; NONCE_BYTES];
+        out.copy_from_slice(&full[..NONCE_BYTES]);
+        out
+    }
+}
+
+fn epoch(now: Instant) -> u64 {
+    now.as_micros() / COOKIE_EPOCH.as_micros() as u64
+}
+
+fn addr_bytes(addr: SocketAddr, out: &mut [u8; 19]) -> usize {
+    match addr {
+        SocketAddr::V4(a) => {
+            out[..4].copy_from_slice(&a.ip().octets());
+            out[4..6].copy_from_slice(&a.port().to_be_bytes());
+            6
+        }
+        SocketAddr::V6(a) => {
+            out[..16].copy_from_slice(&a.ip().octets());
+            out[16..18].copy_from_slice(&a.port().to_be_bytes());
+            18
+        }
+    }
+}
+
+/// The sender id in a message's header, read without decoding the body.
+fn header_sender(bytes: &[u8]) -> Result<Id, DecodeError> {
+    let mut r = Reader::new(bytes);
+    if r.take(2)? != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    let v = r.u8()?;
+    if v != VERSION {
+        return Err(DecodeError::UnsupportedVersion(v));
+    }
+    r.u8()?;
+    r.u16()?;
+    r.id()
+}
+
+fn mac(key: &[u8; 32], message: &[u8], seq: u64) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(message);
+    mac.update(&seq.to_be_bytes());
+    mac
+}
+
+fn tag(key: &[u8; 32], message: &[u8], seq: u64) -> [u8; 32] {
+    mac(key, message, seq).finalize().into_bytes().into()
+}
+
+/// Compares in constant time, so a forger learns nothing from timing.
+fn tag_matches(key: &[u8; 32], message: &[u8], seq: u64, got: &[u8]) -> bool {
+    mac(key, message, seq).verify_truncated_left(got).is_ok()
+}
+
+fn encode(own: Peer, body: Body<'_>, buf: &mut [u8]) -> Result<usize, EncodeError> {
+    Message {
+        app: AppId::OVERLAY,
+        sender: own,
+        body,
+    }
+    .encode(buf)
+}
