@@ -315,4 +315,3 @@ fn a_node_takes_a_message_over_only_once_active() {
     active.handle_datagram(now, source.addr, &sealed);
     assert_eq!(delivered(&mut active), 1, "an active node takes it over");
 }
-

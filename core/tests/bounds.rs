@@ -21,7 +21,8 @@ fn lone(slots_seed: u64) -> Node {
 #[test]
 fn commands_refuse_with_typed_errors() {
     let addr = SocketAddr::from(([10, 0, 0, 1], 4000));
-    let mut idle = Node::<8, 8, 16, 64>::new(Config::default(), common::keys(b"x"), addr, 1).unwrap();
+    let mut idle =
+        Node::<8, 8, 16, 64>::new(Config::default(), common::keys(b"x"), addr, 1).unwrap();
     let now = Instant::from_secs(1);
     let key = Id::sha1(b"k");
     assert_eq!(

@@ -749,4 +749,3 @@ fn a_full_replica_diverts_the_value_and_keeps_a_pointer() {
         );
     }
 }
-

@@ -39,4 +39,3 @@ fn an_embedded_node_fits_21_kib() {
     let n = size_of::<EmbeddedNode>();
     assert!(n <= 21 * 1024, "embedded node is {n} B");
 }
-

@@ -433,7 +433,11 @@ fn a_join_no_one_answers_fails_cleanly_and_can_be_retried() {
                     node.handle_datagram(now, common::addr(2), &sealed);
                 }
             }
-            while let Some((to, len, _)) = bootstrap.guard.poll_transmit(bootstrap.me, &mut hs).unwrap() {
+            while let Some((to, len, _)) = bootstrap
+                .guard
+                .poll_transmit(bootstrap.me, &mut hs)
+                .unwrap()
+            {
                 assert_eq!(to, node.own().addr);
                 node.handle_datagram(now, common::addr(2), &hs[..len]);
             }
@@ -582,7 +586,9 @@ impl Pair {
 
 /// The kind a datagram's header names (sealed or not).
 fn kind(bytes: &[u8]) -> Option<pastry_core::wire::Kind> {
-    bytes.get(3).and_then(|&k| pastry_core::wire::Kind::from_u8(k))
+    bytes
+        .get(3)
+        .and_then(|&k| pastry_core::wire::Kind::from_u8(k))
 }
 
 /// MSPastry acks the join request's first hop like any hop: a request

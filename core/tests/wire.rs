@@ -105,9 +105,10 @@ fn bytes16(rng: &mut SmallRng) -> [u8; 16] {
 /// the time (its signature need not verify: the codec does not check it).
 fn proof(rng: &mut SmallRng) -> Proof {
     let keys = common::random_keypair(rng);
-    let certificate = rng.next_u64().is_multiple_of(2).then(|| {
-        Certificate::issue(&keys, keys.public(), UnixTime(rng.next_u64()))
-    });
+    let certificate = rng
+        .next_u64()
+        .is_multiple_of(2)
+        .then(|| Certificate::issue(&keys, keys.public(), UnixTime(rng.next_u64())));
     Proof {
         nonce: bytes16(rng),
         cookie: bytes16(rng),

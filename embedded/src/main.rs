@@ -16,6 +16,7 @@ use core::hint::black_box;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use pastry_core::identity::Keypair;
 use pastry_core::{AppId, Config, EmbeddedNode, Event, Id, Instant};
 
 /// The largest datagram the device sends or takes (IPv6 minimum MTU).
@@ -26,8 +27,9 @@ const MTU: usize = 1280;
 pub extern "C" fn _start() -> ! {
     let own = SocketAddr::from(([192, 168, 1, 20], 4000));
     let bootstrap = SocketAddr::from(([192, 168, 1, 1], 4000));
-    let id = Id::sha1(black_box(b"device serial 0001"));
-    let Ok(mut node) = EmbeddedNode::new(Config::default(), id, own, black_box(1)) else {
+    // The device's key, as provisioned in its flash.
+    let keys = Keypair::from_secret(black_box([0x42; 32]));
+    let Ok(mut node) = EmbeddedNode::new(Config::default(), keys, own, black_box(1)) else {
         halt()
     };
     let mut now = Instant::from_millis(0);

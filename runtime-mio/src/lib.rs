@@ -44,7 +44,6 @@ mod handle;
 pub mod mailbox;
 mod node;
 
-use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -95,7 +94,7 @@ impl Runtime {
         let socket = std::net::UdpSocket::bind(b.options.listen)?;
         socket.set_nonblocking(true)?;
         let (events, attach_timeout) = (b.options.events, b.options.attach_timeout);
-        let random = |addr| RandomState::new().hash_one(addr);
+        let random = |buf: &mut [u8]| getrandom::fill(buf).map_err(std::io::Error::other);
         let stack = b.options.build(socket.local_addr()?, random)?;
         let own = stack.own();
         let (etx, erx) = mpsc::sync_channel(events);

@@ -61,7 +61,6 @@ mod client;
 mod driver;
 mod handle;
 
-use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 
 use pastry_core::stack::runtime::Options;
@@ -106,7 +105,7 @@ impl Builder {
     pub async fn spawn(self) -> Result<(Handle, Events), Error> {
         let socket = UdpSocket::bind(self.options.listen).await?;
         let (events, attach_timeout) = (self.options.events, self.options.attach_timeout);
-        let random = |addr| RandomState::new().hash_one(addr);
+        let random = |buf: &mut [u8]| getrandom::fill(buf).map_err(std::io::Error::other);
         let stack = self.options.build(socket.local_addr()?, random)?;
         let own = stack.own();
         let (ctx, crx) = mpsc::channel(self.commands);

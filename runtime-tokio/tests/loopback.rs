@@ -313,7 +313,7 @@ async fn hostile_datagrams_are_counted_and_dropped_and_the_node_keeps_working() 
     let after = target.stats().await.expect("still running");
     let d = |s: &pastry_tokio::Stats| {
         let d = &s.node.drops;
-        d.malformed + d.unsupported_version + d.oversized + d.unsolicited
+        d.malformed + d.unsupported_version + d.oversized + d.unsolicited + d.unauthenticated
     };
     let dropped = d(&after) - d(&before);
     assert!(

@@ -48,6 +48,39 @@ impl PublicKey {
         Ok(PublicKey { bytes })
     }
 
+    /// Bytes taken as a key without the check (a datagram's claim): every
+    /// use ([`PublicKey::verify`], Diffie-Hellman) checks it, and the wire
+    /// need not pay for the curve arithmetic twice.
+    pub(crate) fn from_bytes_unchecked(bytes: [u8; PUBLIC_KEY_BYTES]) -> PublicKey {
+        PublicKey { bytes }
+    }
+
+    /// Checks `sig` over `msg` like [`PublicKey::verify`], then agrees
+    /// the Diffie-Hellman secret `own` shares with this key, decompressing
+    /// the key once for both (a handshake's cost is mostly curve
+    /// arithmetic).
+    pub(crate) fn verify_then_agree(
+        &self,
+        msg: &[u8],
+        sig: &Signature,
+        own: &Keypair,
+    ) -> Result<[u8; 32], IdentityError> {
+        let key = VerifyingKey::from_bytes(&self.bytes).map_err(|_| IdentityError::BadKey)?;
+        if key.is_weak() {
+            return Err(IdentityError::BadKey);
+        }
+        key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
+            .map_err(|_| IdentityError::BadSignature)?;
+        let shared = key
+            .to_montgomery()
+            .mul_clamped(own.signing.to_scalar_bytes())
+            .to_bytes();
+        if shared == [0; 32] {
+            return Err(IdentityError::BadKey);
+        }
+        Ok(shared)
+    }
+
     /// The key's 32 bytes.
     pub fn to_bytes(self) -> [u8; PUBLIC_KEY_BYTES] {
         self.bytes
@@ -124,6 +157,7 @@ impl Keypair {
     /// The Diffie-Hellman secret this pair shares with `peer` (X25519 on
     /// the keys' Montgomery forms): both ends compute the same bytes.
     /// `None` when the result is the identity (a weak peer key).
+    #[cfg(test)]
     pub(crate) fn agree(&self, peer: &PublicKey) -> Option<[u8; 32]> {
         let point = VerifyingKey::from_bytes(&peer.bytes).ok()?.to_montgomery();
         let shared = point.mul_clamped(self.signing.to_scalar_bytes()).to_bytes();
@@ -217,6 +251,13 @@ mod tests {
         let ab = a.agree(&b.public()).unwrap();
         assert_eq!(Some(ab), b.agree(&a.public()));
         assert_ne!(Some(ab), c.agree(&b.public()));
+        // The handshake's path agrees the same, after verifying.
+        let sig = b.sign(b"m");
+        assert_eq!(b.public().verify_then_agree(b"m", &sig, &a), Ok(ab));
+        assert_eq!(
+            b.public().verify_then_agree(b"n", &sig, &a),
+            Err(IdentityError::BadSignature)
+        );
     }
 
     #[test]

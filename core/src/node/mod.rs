@@ -158,8 +158,13 @@ pub struct Node<
     unconnected: bool,
 }
 
-impl<const HALF: usize, const ROWS: usize, const POOL: usize, const QUEUE: usize, const SESSIONS: usize>
-    Node<HALF, ROWS, POOL, QUEUE, Passthrough, SESSIONS>
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, Passthrough, SESSIONS>
 {
     /// A node with the credentials `identity` (its id is the hash of the
     /// public key) reached at `addr`, whose randomness (message ids,
@@ -193,11 +198,12 @@ impl<
     ) -> Result<Self, ConfigError> {
         let identity = identity.into();
         let routing = RoutingState::new(Peer::new(identity.id(), addr), &config)?;
-        let guard = Guard::new(identity, config.admission);
+        let mut rng = SmallRng::new(seed);
+        let guard = Guard::new(identity, config.admission, rng.next_u64());
         Ok(Node {
             config,
             routing,
-            rng: SmallRng::new(seed),
+            rng,
             now: Instant::ZERO,
             phase: Phase::Idle,
             join: None,
@@ -572,10 +578,17 @@ impl<
                 self.stats.drops.unauthenticated += 1;
                 // A member that lost its session, or moved: greet the
                 // address it spoke from (it becomes its address only once
-                // it answers). Strangers get nothing.
-                let member = self.routing.leaf_set().contains(id) || self.routing.table().contains(id);
-                if member && id != self.own().id {
+                // it answers). Anyone else is told, in fewer bytes than it
+                // sent, that its session is stale here (this node may have
+                // pushed it out of its cache): a peer greets again, a
+                // spoofed victim gets no more than the spoofer sent.
+                let member =
+                    self.routing.leaf_set().contains(id) || self.routing.table().contains(id);
+                if id == self.own().id {
+                } else if member {
                     self.guard.reconnect(self.now, from);
+                } else {
+                    self.guard.tell_stale(self.now, from, bytes.len());
                 }
                 return;
             }
@@ -820,7 +833,7 @@ impl<
             Body::Leave(m) => self.on_leave(sender, m),
             Body::RouteFailed(m) => self.on_route_failed(msg.app, m),
             // The guard took these before decoding.
-            Body::Hello(_) | Body::Challenge(_) | Body::Confirm(_) | Body::Ready => {}
+            Body::Hello(_) | Body::Challenge(_) | Body::Confirm(_) | Body::Ready | Body::Stale => {}
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::wire::{DecodeError, Kind};
 
-const KINDS: usize = 16;
+const KINDS: usize = 0x11;
 
 fn slot(kind: Kind) -> usize {
     (kind as usize).min(KINDS - 1)

@@ -72,6 +72,8 @@ pub struct SessionStats {
     pub established: u64,
     /// Handshakes this node started and gave up (no valid answer).
     pub timed_out: u64,
+    /// Sessions pushed out of the full cache by newer ones.
+    pub evicted: u64,
     /// Peers refused by the admission mode or for a bad signature, key,
     /// certificate or id.
     pub refused: u64,
@@ -90,6 +92,11 @@ pub struct SessionStats {
     pub bad_cookie: u64,
     /// Handshake messages nobody asked for (a Challenge with no Hello).
     pub unsolicited: u64,
+    /// Notices sent that a sender's session is stale here.
+    pub stale_sent: u64,
+    /// Notices taken that this node's session is stale at a peer (it
+    /// greets the peer again).
+    pub stale_heard: u64,
     /// Hellos left unanswered because the signature budget was spent or
     /// the answer queue was full.
     pub rationed: u64,
@@ -160,8 +167,9 @@ enum Reply {
 ///
 /// let (a_addr, b_addr): (SocketAddr, SocketAddr) =
 ///     ("10.0.0.1:1".parse().unwrap(), "10.0.0.2:1".parse().unwrap());
-/// let mut a: Guard<4> = Guard::new(Keypair::from_secret([1; 32]).into(), Admission::default());
-/// let mut b: Guard<4> = Guard::new(Keypair::from_secret([2; 32]).into(), Admission::default());
+/// let open = Admission::default();
+/// let mut a: Guard<4> = Guard::new(Keypair::from_secret([1; 32]).into(), open, 1);
+/// let mut b: Guard<4> = Guard::new(Keypair::from_secret([2; 32]).into(), open, 2);
 /// let (a_me, b_me) = (Peer::new(a.id(), a_addr), Peer::new(b.id(), b_addr));
 /// let now = Instant::from_secs(1);
 /// let mut buf = [0u8; 1280];
@@ -203,8 +211,11 @@ pub struct Guard<const N: usize> {
     recent: Deque<[u8; NONCE_BYTES], RECENT>,
     /// Addresses whose Hello this node answered lately, and when.
     challenged: Deque<(SocketAddr, Instant), REPLIES>,
+    /// Addresses to tell that their session is stale here.
+    stale: Deque<SocketAddr, REPLIES>,
     tokens: u32,
     refilled: Instant,
+    seed: u64,
     counter: u64,
     /// Outcomes, counted.
     pub stats: SessionStats,
@@ -212,8 +223,10 @@ pub struct Guard<const N: usize> {
 
 impl<const N: usize> Guard<N> {
     /// A guard for the holder of `identity`, admitting peers as
-    /// `admission` says.
-    pub fn new(identity: Identity, admission: Admission) -> Self {
+    /// `admission` says. `seed` must differ between starts with the same
+    /// key (a runtime draws it from the operating system): it keeps the
+    /// handshake nonces of one start from repeating those of another.
+    pub fn new(identity: Identity, admission: Admission, seed: u64) -> Self {
         Guard {
             identity,
             admission,
@@ -225,8 +238,10 @@ impl<const N: usize> Guard<N> {
             failed: Deque::new(),
             recent: Deque::new(),
             challenged: Deque::new(),
+            stale: Deque::new(),
             tokens: TOKENS,
             refilled: Instant::ZERO,
+            seed,
             counter: 0,
             stats: SessionStats::default(),
         }
@@ -307,10 +322,10 @@ impl<const N: usize> Guard<N> {
             return true;
         }
         self.counter += 1;
-        let n = self
-            .identity
-            .keypair
-            .prf(b"hello nonce", &[&self.counter.to_be_bytes()]);
+        let n = self.identity.keypair.prf(
+            b"hello nonce",
+            &[&self.seed.to_be_bytes(), &self.counter.to_be_bytes()],
+        );
         let mut nonce = [0u8; NONCE_BYTES];
         nonce.copy_from_slice(&n[..NONCE_BYTES]);
         self.pending
@@ -335,6 +350,22 @@ impl<const N: usize> Guard<N> {
             .iter()
             .any(|(a, t)| *a == addr && now < *t + HELLO_TIMEOUT * 2);
         !challenged && self.take_token(now) && self.start_again(now, addr)
+    }
+
+    /// Tells `addr`, whose `len`-byte datagram had no session here, that
+    /// its session is stale (see [`Opened::Unverified`]): within the
+    /// ration, and only when the notice is shorter than what came.
+    pub fn tell_stale(&mut self, now: Instant, addr: SocketAddr, len: usize) -> bool {
+        let notice = crate::wire::HEADER_LEN_V6;
+        if len <= notice || self.stale.is_full() || self.stale.iter().any(|a| *a == addr) {
+            return false;
+        }
+        if !self.take_token(now) {
+            self.stats.rationed += 1;
+            return false;
+        }
+        self.stats.stale_sent += 1;
+        self.stale.push_back(addr).is_ok()
     }
 
     /// Spends one of the signatures rationed for strangers.
@@ -557,6 +588,10 @@ impl<const N: usize> Guard<N> {
             self.replies.pop_front();
             return Ok(Some((to, len, kind)));
         }
+        if let Some(to) = self.stale.pop_front() {
+            let len = encode(own, Body::Stale, buf)?;
+            return Ok(Some((to, len, Kind::Stale)));
+        }
         if let Some(j) = self.pending.iter().position(|p| p.due) {
             let p = self.pending[j];
             let body = match p.confirming {
@@ -625,9 +660,11 @@ impl<const N: usize> Guard<N> {
                 });
             }
             Body::Challenge(p) => {
-                let Some(j) = self.pending.iter().position(|q| {
-                    q.addr == from && q.nonce == p.nonce && q.confirming.is_none()
-                }) else {
+                let Some(j) = self
+                    .pending
+                    .iter()
+                    .position(|q| q.addr == from && q.nonce == p.nonce && q.confirming.is_none())
+                else {
                     self.stats.unsolicited += 1;
                     return;
                 };
@@ -677,6 +714,16 @@ impl<const N: usize> Guard<N> {
                     self.stats.rationed += 1;
                 }
             }
+            Body::Stale => {
+                // Only for a session this end holds at that address; a
+                // forged notice costs one rationed handshake.
+                if self.is_verified(peer) {
+                    self.stats.stale_heard += 1;
+                    if self.take_token(now) {
+                        self.start_again(now, from);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -689,12 +736,9 @@ impl<const N: usize> Guard<N> {
         } else {
             self.admission
                 .admits(&p.key, p.certificate.as_ref(), self.unix_now(now))
-                .and_then(|()| p.key.verify(signed, &p.signature))
                 .and_then(|()| {
-                    self.identity
-                        .keypair
-                        .agree(&p.key)
-                        .ok_or(IdentityError::BadKey)
+                    p.key
+                        .verify_then_agree(signed, &p.signature, &self.identity.keypair)
                 })
         };
         match verdict {
@@ -728,7 +772,9 @@ impl<const N: usize> Guard<N> {
             .into();
         let mut session = Session::new(peer, key, now);
         session.confirmed = confirmed;
-        self.sessions.insert(session, keep);
+        if self.sessions.insert(session, keep).is_some() {
+            self.stats.evicted += 1;
+        }
         if confirmed {
             self.confirmed(peer);
         }
@@ -775,6 +821,16 @@ fn addr_bytes(addr: SocketAddr, out: &mut [u8; 19]) -> usize {
             out[16..18].copy_from_slice(&a.port().to_be_bytes());
             18
         }
+    }
+}
+
+/// The message in a datagram, for an observer that holds no session (a
+/// simulator's or a capture's view): a handshake datagram whole, any
+/// other without its trailer. The trailer is not checked.
+pub fn message_of(bytes: &[u8]) -> &[u8] {
+    match bytes.get(3).and_then(|&k| Kind::from_u8(k)) {
+        Some(k) if k.is_handshake() => bytes,
+        _ => &bytes[..bytes.len().saturating_sub(TRAILER_BYTES)],
     }
 }
 

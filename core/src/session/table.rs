@@ -45,7 +45,11 @@ pub(crate) struct Session {
 
 impl Keyed {
     pub(crate) fn new(key: [u8; 32]) -> Keyed {
-        Keyed { key, top: 0, seen: 0 }
+        Keyed {
+            key,
+            top: 0,
+            seen: 0,
+        }
     }
 
     /// Whether `seq` is new: not zero, not below the window, not seen.
@@ -64,7 +68,11 @@ impl Keyed {
     pub(crate) fn mark(&mut self, seq: u64) {
         if seq > self.top {
             let shift = seq - self.top;
-            self.seen = if shift >= WINDOW { 0 } else { self.seen << shift };
+            self.seen = if shift >= WINDOW {
+                0
+            } else {
+                self.seen << shift
+            };
             self.seen |= 1;
             self.top = seq;
         } else {
@@ -130,7 +138,8 @@ impl<const N: usize> Sessions<N> {
 
     /// Adds `s`, replacing any session with the same id or address (a
     /// peer verified again, or an address now answered by another key).
-    pub(crate) fn insert(&mut self, mut s: Session, keep: impl Fn(Id) -> bool) {
+    /// Returns the peer whose session was pushed out to make room.
+    pub(crate) fn insert(&mut self, mut s: Session, keep: impl Fn(Id) -> bool) -> Option<Peer> {
         if let Some(old) = self.list.iter().find(|o| o.peer == s.peer) {
             s.previous = Some(old.current.clone());
             s.sent = old.sent;
@@ -140,12 +149,14 @@ impl<const N: usize> Sessions<N> {
         if self.list.is_full() {
             let now = s.used;
             let rank = |o: &Session| (keep(o.peer.id), now < o.since + GRACE, o.used);
-            if let Some(j) = (0..self.list.len()).min_by_key(|&j| rank(&self.list[j])) {
-                self.list.swap_remove(j);
-            }
+            let pushed_out = (0..self.list.len())
+                .min_by_key(|&j| rank(&self.list[j]))
+                .map(|j| self.list.swap_remove(j).peer);
+            let _ = self.list.push(s);
+            return pushed_out;
         }
-        // Room was made above.
         let _ = self.list.push(s);
+        None
     }
 }
 
@@ -155,7 +166,10 @@ mod tests {
     use core::net::SocketAddr;
 
     fn session(n: u8, t: u64) -> Session {
-        let peer = Peer::new(Id::from_bytes([n; 20]), SocketAddr::from(([10, 0, 0, n], 1)));
+        let peer = Peer::new(
+            Id::from_bytes([n; 20]),
+            SocketAddr::from(([10, 0, 0, n], 1)),
+        );
         Session::new(peer, [n; 32], Instant::from_secs(t))
     }
 
@@ -169,8 +183,7 @@ mod tests {
         ];
         for seq in seqs {
             let top = accepted.iter().copied().max().unwrap_or(0);
-            let expect =
-                seq != 0 && !accepted.contains(&seq) && (seq > top || top - seq < WINDOW);
+            let expect = seq != 0 && !accepted.contains(&seq) && (seq > top || top - seq < WINDOW);
             assert_eq!(s.fresh(seq), expect, "seq {seq}");
             if expect {
                 s.mark(seq);

@@ -10,6 +10,8 @@
 //! who wants other capacities composes a [`Host`] from the same parts.
 
 #[cfg(feature = "std")]
+pub mod data_dir;
+#[cfg(feature = "std")]
 pub mod runtime;
 mod services;
 #[cfg(feature = "alloc")]
@@ -220,12 +222,18 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
         let dht = Dht::new(config.dht, store, dht_seed).map_err(StackError::Dht)?;
         let scribe = Scribe::new(config.scribe, acceptor).map_err(StackError::Scribe)?;
         let services = Services::new(dht, scribe, Gateway::new(config.client_lease));
-        let host = Host::new(config.node, identity, addr, seed, (services, app), forwarder).map_err(
-            |e| match e {
-                HostError::Config(e) => StackError::Node(e),
-                HostError::Policy(e) => StackError::Policy(e),
-            },
-        )?;
+        let host = Host::new(
+            config.node,
+            identity,
+            addr,
+            seed,
+            (services, app),
+            forwarder,
+        )
+        .map_err(|e| match e {
+            HostError::Config(e) => StackError::Node(e),
+            HostError::Policy(e) => StackError::Policy(e),
+        })?;
         Ok(Stack { host })
     }
 

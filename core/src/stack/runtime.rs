@@ -238,9 +238,12 @@ pub struct Options {
     pub advertise: Option<SocketAddr>,
     /// The overlay's and the services' settings.
     pub config: StackConfig,
-    /// The node's key pair and certificate (default: a new key from the
-    /// operating system's randomness, so a new id each start).
+    /// The node's key pair and certificate (default: the data
+    /// directory's, else a new key each start).
     pub identity: Option<Identity>,
+    /// Where the node keeps its key (see [`super::data_dir`]), so its id
+    /// survives a restart.
+    pub data_dir: Option<std::path::PathBuf>,
     /// The seed of the core's randomness (default: random per start).
     pub seed: Option<u64>,
     /// The application's per-hop upcall.
@@ -264,6 +267,7 @@ impl Options {
             advertise: None,
             config: StackConfig::default(),
             identity: None,
+            data_dir: None,
             seed: None,
             hop: Hop::default(),
             accept: Accept::default(),
@@ -292,9 +296,12 @@ impl Options {
                 u64::from_be_bytes(b)
             }
         };
-        let identity = match self.identity {
-            Some(i) => i,
-            None => {
+        let identity = match (self.identity, &self.data_dir) {
+            (Some(i), _) => i,
+            (None, Some(dir)) => {
+                super::data_dir::load_or_create(dir, &mut random).map_err(Error::Io)?
+            }
+            (None, None) => {
                 let mut secret = [0u8; SECRET_BYTES];
                 random(&mut secret).map_err(Error::Io)?;
                 Identity::new(Keypair::from_secret(secret))
@@ -487,6 +494,13 @@ macro_rules! runtime_builder_options {
         /// public key (by default a new key each start).
         pub fn identity(mut self, identity: impl Into<$crate::identity::Identity>) -> Self {
             self.options.identity = Some(identity.into());
+            self
+        }
+
+        /// The directory the node keeps its key in (made on first start,
+        /// owner-only), so its id survives restarts.
+        pub fn data_dir(mut self, dir: impl Into<::std::path::PathBuf>) -> Self {
+            self.options.data_dir = Some(dir.into());
             self
         }
 

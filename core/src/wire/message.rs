@@ -41,6 +41,8 @@ pub enum Body<'a> {
     Confirm(Proof),
     /// The responder holds the session (sent sealed, empty).
     Ready,
+    /// The sender holds no session with the receiver (unsealed, empty).
+    Stale,
 }
 
 /// A join request (Pastry'01 §2.4): routed hop by hop towards the joiner's
@@ -241,6 +243,7 @@ impl<'a> Body<'a> {
             Body::Challenge(_) => Kind::Challenge,
             Body::Confirm(_) => Kind::Confirm,
             Body::Ready => Kind::Ready,
+            Body::Stale => Kind::Stale,
         }
     }
 
@@ -303,6 +306,7 @@ impl<'a> Body<'a> {
             Kind::Challenge => Body::Challenge(Proof::decode(r)?),
             Kind::Confirm => Body::Confirm(Proof::decode(r)?),
             Kind::Ready => Body::Ready,
+            Kind::Stale => Body::Stale,
         })
     }
 
@@ -322,7 +326,7 @@ impl<'a> Body<'a> {
             Body::Leave(m) => m.leaf_set.encoded_len(),
             Body::Hello(_) => Hello::ENCODED_LEN,
             Body::Challenge(m) | Body::Confirm(m) => m.encoded_len(),
-            Body::Ready => 0,
+            Body::Ready | Body::Stale => 0,
         }
     }
 
@@ -394,7 +398,7 @@ impl<'a> Body<'a> {
             Body::Leave(m) => m.leaf_set.encode(w),
             Body::Hello(m) => m.encode(w),
             Body::Challenge(m) | Body::Confirm(m) => m.encode(w),
-            Body::Ready => {}
+            Body::Ready | Body::Stale => {}
         }
     }
 }

@@ -93,11 +93,15 @@ pub enum Kind {
     /// The responder's first authenticated datagram: it holds the
     /// session, so the initiator may send.
     Ready = 0x10,
+    /// "I hold no session with you": the sender's session is stale, and
+    /// it should greet again. Unauthenticated and no longer than what
+    /// prompted it.
+    Stale = 0x11,
 }
 
 impl Kind {
     /// Every kind, in wire order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::JoinRequest,
         Kind::JoinReply,
         Kind::LeafSet,
@@ -114,12 +118,16 @@ impl Kind {
         Kind::Challenge,
         Kind::Confirm,
         Kind::Ready,
+        Kind::Stale,
     ];
 
     /// Whether datagrams of this kind are the handshake, which travels
     /// without a session's authentication tag.
     pub fn is_handshake(self) -> bool {
-        matches!(self, Kind::Hello | Kind::Challenge | Kind::Confirm)
+        matches!(
+            self,
+            Kind::Hello | Kind::Challenge | Kind::Confirm | Kind::Stale
+        )
     }
 
     /// The kind with wire number `n`, if there is one.

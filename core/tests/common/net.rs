@@ -11,9 +11,9 @@ use std::ops::{Deref, DerefMut};
 
 use pastry_core::app::{Application, Either, HostNode};
 use pastry_core::dht::{Dht, DhtEvent, MapStore, OpId, PutError};
+use pastry_core::identity::Keypair;
 use pastry_core::node::{Forwarder, Passthrough};
 use pastry_core::rng::SmallRng;
-use pastry_core::identity::Keypair;
 use pastry_core::scribe::{Acceptor, AnycastError, AnycastId, Scribe, ScribeConfig, ScribeEvent};
 use pastry_core::{
     AppId, CommandError, Config, Event, Host, HostEvent, Id, Instant, Kbr, Output, Peer, Phase,

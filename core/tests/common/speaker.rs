@@ -18,7 +18,7 @@ impl Speaker {
     pub fn new(keys: Keypair, addr: SocketAddr) -> Speaker {
         let id = keys.id();
         Speaker {
-            guard: Guard::new(keys.into(), Admission::default()),
+            guard: Guard::new(keys.into(), Admission::default(), u64::from(addr.port())),
             me: Peer::new(id, addr),
         }
     }
@@ -56,13 +56,21 @@ impl Speaker {
     /// `msg` (whose sender should be `self.me`) sealed for `to`.
     pub fn seal(&mut self, now: Instant, to: SocketAddr, msg: &Message<'_>) -> Vec<u8> {
         let mut buf = vec![0u8; 2048];
-        let len = self.guard.send(now, to, msg, &mut buf).expect("a session with the node");
+        let len = self
+            .guard
+            .send(now, to, msg, &mut buf)
+            .expect("a session with the node");
         buf.truncate(len);
         buf
     }
 
     /// The message in a datagram from `from`, if authentic.
-    pub fn open<'b>(&mut self, now: Instant, from: SocketAddr, bytes: &'b [u8]) -> Option<Message<'b>> {
+    pub fn open<'b>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &'b [u8],
+    ) -> Option<Message<'b>> {
         self.guard.receive(now, from, bytes).map(|(_, m)| m)
     }
 }

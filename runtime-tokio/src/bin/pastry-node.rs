@@ -1,8 +1,9 @@
 //! `pastry-node`: run one Pastry node, or act as a client of a running one.
 //!
 //! ```text
-//! pastry-node run --listen 127.0.0.1:4000
+//! pastry-node run --listen 127.0.0.1:4000 --data-dir /var/lib/pastry
 //! pastry-node run --listen 127.0.0.1:4001 --bootstrap 127.0.0.1:4000
+//! pastry-node id --data-dir /var/lib/pastry
 //! pastry-node put --via 127.0.0.1:4001 greeting hello
 //! pastry-node get --via 127.0.0.1:4000 greeting
 //! ```
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use pastry_core::scribe::group_id;
-use pastry_core::stack::StackConfig;
+use pastry_core::stack::{StackConfig, data_dir};
 use pastry_core::{AppId, Id};
 use pastry_tokio::{Builder, Client, Error, NodeEvent};
 
@@ -35,6 +36,13 @@ struct Cli {
 enum Command {
     /// Runs one node until interrupted (Ctrl-C leaves the overlay gracefully).
     Run(Run),
+    /// Prints the node's id (40 hex digits) and public key, making its key
+    /// if the data directory has none, and its certificate if it has one.
+    Id {
+        /// The node's data directory.
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+    },
     /// Stores a value (client of a running node).
     Put {
         #[command(flatten)]
@@ -118,9 +126,11 @@ struct Run {
     /// Without one, the node starts a new overlay.
     #[arg(long)]
     bootstrap: Vec<SocketAddr>,
-    /// The node's id as 40 hex digits (random by default).
+    /// The directory that keeps the node's key (made on first start), so
+    /// its id is the same after a restart. Without one, the node makes a
+    /// new key, and so a new id, each time.
     #[arg(long)]
-    id: Option<Id>,
+    data_dir: Option<std::path::PathBuf>,
     /// Timers for a local network (failures noticed in seconds, not a
     /// minute; more heartbeat traffic).
     #[arg(long)]
@@ -173,6 +183,7 @@ async fn main() -> ExitCode {
         .init();
     let r = match cli.command {
         Command::Run(run) => run_node(run).await,
+        Command::Id { data_dir } => show_id(&data_dir),
         other => client(other).await,
     };
     match r {
@@ -182,6 +193,21 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn show_id(dir: &std::path::Path) -> Result<(), String> {
+    let random = |b: &mut [u8]| getrandom::fill(b).map_err(std::io::Error::other);
+    let identity = data_dir::load_or_create(dir, random).map_err(|e| e.to_string())?;
+    println!("id          {}", identity.id());
+    println!(
+        "public key  {}",
+        data_dir::hex(&identity.keypair.public().to_bytes())
+    );
+    match identity.certificate {
+        Some(c) => println!("certificate expires {} (Unix time)", c.expires.0),
+        None => println!("certificate none"),
+    }
+    Ok(())
 }
 
 async fn run_node(run: Run) -> Result<(), String> {
@@ -194,8 +220,8 @@ async fn run_node(run: Run) -> Result<(), String> {
     if let Some(a) = run.advertise {
         b = b.advertise(a);
     }
-    if let Some(id) = run.id {
-        b = b.id(id);
+    if let Some(dir) = run.data_dir {
+        b = b.data_dir(dir);
     }
     let (node, mut events) = b.spawn().await.map_err(|e| e.to_string())?;
     let own = node.own();
@@ -246,7 +272,7 @@ async fn run_node(run: Run) -> Result<(), String> {
 async fn client(command: Command) -> Result<(), String> {
     let s = |e: Error| e.to_string();
     match command {
-        Command::Run(_) => unreachable!("handled in main"),
+        Command::Run(_) | Command::Id { .. } => unreachable!("handled in main"),
         Command::Put {
             via,
             key,

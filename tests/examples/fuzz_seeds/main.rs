@@ -10,11 +10,27 @@ mod seeds;
 
 use std::net::SocketAddr;
 
+use pastry_core::identity::{Certificate, Keypair, UnixTime};
+use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
     Ack, AppId, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave,
     Message, PeerList, Probe, ProbeReply, RouteFailed, Routed, RowReply, RowRequest,
 };
 use pastry_core::{Id, Peer};
+
+/// A signed proof, with a certificate or not.
+fn proof(certified: bool) -> Proof {
+    let keys = Keypair::from_secret([3; 32]);
+    let authority = Keypair::from_secret([4; 32]);
+    Proof {
+        nonce: [1; 16],
+        cookie: [2; 16],
+        key: keys.public(),
+        certificate: certified
+            .then(|| Certificate::issue(&authority, keys.public(), UnixTime(2_000_000_000))),
+        signature: keys.sign(b"a challenge"),
+    }
+}
 
 fn main() -> std::io::Result<()> {
     let peer = |i: u8, v6: bool| {
@@ -98,6 +114,11 @@ fn main() -> std::io::Result<()> {
                 key: Id::sha1(b"key"),
             }),
         ),
+        ("hello", Body::Hello(Hello { nonce: [5; 16] })),
+        ("challenge", Body::Challenge(proof(false))),
+        ("confirm", Body::Confirm(proof(true))),
+        ("ready", Body::Ready),
+        ("stale", Body::Stale),
     ];
     let dir = std::path::Path::new("fuzz/corpus/wire_decode");
     std::fs::create_dir_all(dir)?;

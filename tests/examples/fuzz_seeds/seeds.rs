@@ -8,7 +8,9 @@ use std::time::Duration;
 use arbitrary::{Arbitrary, Unstructured};
 use pastry_core::client::msg::{Frame, Refusal, Reply, Request};
 use pastry_core::dht::MapStore;
+use pastry_core::identity::Keypair;
 use pastry_core::rng::SmallRng;
+use pastry_core::session::message_of;
 use pastry_core::wire::{AppId, Body, Message};
 use pastry_core::{Id, Instant, Output, Peer, Stack, StackConfig, dht, scribe};
 use pastry_tests::harness::{ArbMessage, FaultRun, NodeRun};
@@ -147,7 +149,8 @@ pub(crate) fn app_payloads() -> std::io::Result<()> {
     let mut stacks: Vec<Stack<MapStore>> = (0..5u8)
         .map(|i| {
             let parts = (MapStore::new(), Default::default(), Default::default());
-            Stack::new(StackConfig::lan(), Id::sha1(&[i]), addr(i), i.into(), parts).unwrap()
+            let keys = Keypair::from_secret([i; 32]);
+            Stack::new(StackConfig::lan(), keys, addr(i), i.into(), parts).unwrap()
         })
         .collect();
     let mut net = Net {
@@ -247,7 +250,7 @@ impl Net {
             app,
             body: Body::Routed(r),
             ..
-        }) = Message::decode(bytes)
+        }) = Message::decode(message_of(bytes))
         {
             let apps = [dht::APP, dht::LOOKUP_APP, scribe::APP];
             if let (true, Some(&kind)) = (apps.contains(&app), r.payload.first()) {

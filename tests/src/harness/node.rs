@@ -2,16 +2,21 @@
 //! [`Stack`]), in a small made-up world of 48 peers that answer it, fed
 //! whatever the fuzzer chooses: well-formed messages from plausible and
 //! hostile senders, frames with a valid header and any body, raw bytes,
-//! client requests, time jumps (backwards too) and commands. After every
-//! step its routing state keeps its invariants and its queues their
-//! bounds; at the end it still answers a probe.
+//! client requests, time jumps (backwards too) and commands. The world's
+//! peers hold keys and sessions with the node, so what they send is
+//! authenticated and reaches the protocol; strangers and impostors have no
+//! session, so what they send must be dropped. After every step the
+//! node's routing state keeps its invariants and its queues their bounds;
+//! at the end it still verifies a newcomer and answers its probe.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use pastry_core::dht::{self, MapStore};
+use pastry_core::identity::{Admission, Keypair};
 use pastry_core::scribe::{self, Members};
+use pastry_core::session::Guard;
 use pastry_core::stack::STACK_POOL;
 use pastry_core::wire::{
     Ack, AppId, Body, Heartbeat, JoinReply, LeafSetExchange, LeafSetView, Message, PeerList,
@@ -169,9 +174,22 @@ pub fn node_events(data: &[u8]) {
 pub struct World(Harness);
 
 impl World {
-    /// The stack, joined and active.
+    /// The stack, joined and active, and every world peer verified by it
+    /// (a session each way).
     pub fn new() -> World {
-        World(Harness::new())
+        let mut h = Harness::new();
+        for i in 0..WORLD {
+            assert!(h.greet(i), "world peer {i} has no session with the node");
+        }
+        World(h)
+    }
+
+    /// `bytes`, a message from world peer `from`, sealed in its session
+    /// with the node (as that peer would send it).
+    pub fn seal(&mut self, from: Peer, bytes: &[u8]) -> Vec<u8> {
+        let i = self.0.world_index(from).expect("a world peer");
+        assert!(self.0.greet(i), "a session with world peer {i}");
+        self.0.seal(i, bytes.to_vec())
     }
 
     /// The node under test.
@@ -213,6 +231,8 @@ impl Default for World {
 struct Harness {
     stack: Box<FuzzStack>,
     world: Vec<Peer>,
+    /// Each world peer's end of its session with the node.
+    guards: Vec<Guard<2>>,
     now: Instant,
     answer: bool,
     /// Datagrams the node sent outside the world in the last step.
@@ -223,19 +243,31 @@ struct Harness {
 impl Harness {
     /// The node, active, its leaf set and table filled from the world.
     fn new() -> Harness {
-        let own = Peer::new(
-            Id::sha1(b"the fuzzed node"),
-            SocketAddr::from(([10, 0, 0, 1], 7000)),
-        );
+        let keys = Keypair::from_secret([0xf0; 32]);
+        let own = Peer::new(keys.id(), SocketAddr::from(([10, 0, 0, 1], 7000)));
+        let world_keys: Vec<Keypair> = (0..WORLD as u8)
+            .map(|i| Keypair::from_secret([i; 32]))
+            .collect();
         let world: Vec<Peer> = (0..WORLD as u8)
-            .map(|i| Peer::new(Id::sha1(&[i]), SocketAddr::from(([10, 0, 1, i], 7000))))
+            .map(|i| {
+                Peer::new(
+                    world_keys[usize::from(i)].id(),
+                    SocketAddr::from(([10, 0, 1, i], 7000)),
+                )
+            })
+            .collect();
+        let guards = world_keys
+            .into_iter()
+            .zip(0..)
+            .map(|(k, i)| Guard::new(k.into(), Admission::default(), i))
             .collect();
         let parts = (MapStore::new(), Members, Default::default());
-        let stack = FuzzStack::new(StackConfig::default(), own.id, own.addr, 1, parts)
+        let stack = FuzzStack::new(StackConfig::default(), keys, own.addr, 1, parts)
             .expect("default configuration");
         let mut h = Harness {
             stack: Box::new(stack),
             world,
+            guards,
             now: Instant::from_secs(1),
             answer: true,
             outside: Vec::new(),
@@ -321,11 +353,66 @@ impl Harness {
         self.buf[..n].to_vec()
     }
 
+    /// The world peer `from` is, if it is one (its id at its address).
+    fn world_index(&self, from: Peer) -> Option<usize> {
+        self.world.iter().position(|p| *p == from)
+    }
+
+    /// A message from `from`: sealed in its session if it is a world
+    /// peer (after a handshake, if it has none), else as it is.
     fn deliver(&mut self, from: Peer, app: AppId, body: Body<'_>) {
-        let bytes = self.encode(from, app, body);
-        if !bytes.is_empty() {
-            self.stack.handle_datagram(self.now, from.addr, &bytes);
+        let mut bytes = self.encode(from, app, body);
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(i) = self.world_index(from) {
+            if !self.greet(i) {
+                return;
+            }
+            bytes = self.seal(i, bytes);
+        }
+        self.stack.handle_datagram(self.now, from.addr, &bytes);
+        self.settle();
+    }
+
+    /// `bytes` sealed in world peer `i`'s session.
+    fn seal(&mut self, i: usize, mut bytes: Vec<u8>) -> Vec<u8> {
+        let len = bytes.len();
+        bytes.resize(len + pastry_core::session::TRAILER_BYTES, 0);
+        let to = self.stack.own().addr;
+        match self.guards[i].seal(self.now, to, &mut bytes, len) {
+            Some(n) => bytes.truncate(n),
+            None => bytes.truncate(len),
+        }
+        bytes
+    }
+
+    /// Makes sure world peer `i` holds a session with the node (a
+    /// handshake while the world answers): whether it does.
+    fn greet(&mut self, i: usize) -> bool {
+        let node = self.stack.own();
+        if self.guards[i].is_verified(node) {
+            return true;
+        }
+        let answer = std::mem::replace(&mut self.answer, true);
+        self.guards[i].connect(self.now, node.addr);
+        for _ in 0..4 {
+            self.flush_guard(i);
             self.settle();
+            if self.guards[i].is_verified(node) {
+                break;
+            }
+        }
+        self.answer = answer;
+        self.guards[i].is_verified(node)
+    }
+
+    /// World peer `i`'s handshake datagrams, to the node.
+    fn flush_guard(&mut self, i: usize) {
+        let me = self.world[i];
+        let mut buf = [0u8; 1280];
+        while let Ok(Some((_, len, _))) = self.guards[i].poll_transmit(me, &mut buf) {
+            self.stack.handle_datagram(self.now, me.addr, &buf[..len]);
         }
     }
 
@@ -354,6 +441,13 @@ impl Harness {
                     bytes[3] = *kind;
                 }
                 bytes.extend_from_slice(body);
+                // A world peer's frame is sealed, so its body reaches the
+                // decoder behind the session layer.
+                if let Some(i) = self.world_index(from) {
+                    if self.greet(i) {
+                        bytes = self.seal(i, bytes);
+                    }
+                }
                 self.stack.handle_datagram(now, from.addr, &bytes);
             }
             Step::Raw { from, bytes } => {
@@ -453,10 +547,22 @@ impl Harness {
         }
     }
 
-    /// World peer `p` answers one datagram from the node.
+    /// World peer `p` answers one datagram from the node: its guard
+    /// takes handshakes, and a message in its session is answered.
     fn answer_as(&mut self, p: Peer, bytes: &[u8]) {
-        let Ok(m) = Message::decode(bytes) else {
-            panic!("the node sent a frame that does not decode: {bytes:02x?}");
+        let Some(i) = self.world_index(p) else { return };
+        let from = self.stack.own().addr;
+        let opened = self.guards[i].receive(self.now, from, bytes);
+        self.flush_guard(i);
+        let Some((_, m)) = opened else {
+            assert!(
+                bytes
+                    .get(3)
+                    .and_then(|&k| pastry_core::wire::Kind::from_u8(k))
+                    .is_some(),
+                "the node sent a frame of no kind: {bytes:02x?}"
+            );
+            return;
         };
         let (left, right) = self.leaf_set_of(p.id);
         let leaf_set = LeafSetView {
@@ -492,6 +598,7 @@ impl Harness {
             _ => return,
         };
         let reply = self.encode(p, m.app, body);
+        let reply = self.seal(i, reply);
         self.stack.handle_datagram(self.now, p.addr, &reply);
     }
 
@@ -531,29 +638,58 @@ impl Harness {
         );
     }
 
-    /// An active node answers a stranger's probe with its nonce.
+    /// An active node still verifies a newcomer, and answers its probe
+    /// with the nonce.
     fn answers_a_probe(&mut self) {
         if self.stack.node().phase() != Phase::Active {
             return;
         }
         self.settle();
-        let stranger = Peer::new(
-            Id::sha1(b"a stranger"),
-            SocketAddr::from(([10, 0, 4, 1], 7000)),
-        );
-        let probe = pastry_core::wire::Probe {
-            nonce: 0x5eed,
-            want_leaf_set: true,
+        let keys = Keypair::from_secret([0x5e; 32]);
+        let newcomer = Peer::new(keys.id(), SocketAddr::from(([10, 0, 4, 1], 7000)));
+        let mut guard: Guard<2> = Guard::new(keys.into(), Admission::default(), 99);
+        let node = self.stack.own();
+        let mut buf = [0u8; 2048];
+        guard.connect(self.now, node.addr);
+        let probe = Message {
+            app: AppId::OVERLAY,
+            sender: newcomer,
+            body: Body::Probe(pastry_core::wire::Probe {
+                nonce: 0x5eed,
+                want_leaf_set: true,
+            }),
         };
-        self.outside.clear();
-        self.deliver(stranger, AppId::OVERLAY, Body::Probe(probe));
-        let answered = self.outside.iter().any(|(to, bytes)| {
-            *to == stranger.addr
-                && matches!(Message::decode(bytes), Ok(Message {
-                    body: Body::ProbeReply(r), ..
-                }) if r.nonce == probe.nonce)
-        });
-        assert!(answered, "the node no longer answers a probe");
+        let mut probed = false;
+        for _ in 0..6 {
+            while let Ok(Some((_, len, _))) = guard.poll_transmit(newcomer, &mut buf) {
+                self.stack
+                    .handle_datagram(self.now, newcomer.addr, &buf[..len]);
+            }
+            if guard.is_verified(node) && !probed {
+                let len = guard
+                    .send(self.now, node.addr, &probe, &mut buf)
+                    .expect("a session");
+                self.stack
+                    .handle_datagram(self.now, newcomer.addr, &buf[..len]);
+                probed = true;
+            }
+            self.outside.clear();
+            self.settle();
+            for (to, bytes) in std::mem::take(&mut self.outside) {
+                if to != newcomer.addr {
+                    continue;
+                }
+                if let Some((_, m)) = guard.receive(self.now, node.addr, &bytes) {
+                    if matches!(m.body, Body::ProbeReply(r) if r.nonce == 0x5eed) {
+                        return;
+                    }
+                }
+            }
+        }
+        panic!(
+            "the node no longer verifies and answers a newcomer: {:?}",
+            self.stack.node().session_stats()
+        );
     }
 }
 

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use arbitrary::{Arbitrary, Unstructured};
 use pastry_core::client::msg::Frame;
+use pastry_core::identity::{Certificate, Keypair, Signature, UnixTime};
+use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
     Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView,
     Leave, MAX_LIST_LEN, Message, PeerList, Probe, ProbeReply, RouteFailed, Routed, RowReply,
@@ -144,9 +146,47 @@ pub enum ArbBody {
     Leave {
         leaf_set: ArbLeafSet,
     },
+    Hello {
+        nonce: [u8; 16],
+    },
+    Challenge(ArbProof),
+    Confirm(ArbProof),
+    Ready,
+    Stale,
 }
 
 /// The owned form of [`LeafSetView`].
+/// A handshake proof the fuzzer can build: the key comes from a secret
+/// (so it is a valid key), the signature is any 64 bytes.
+#[derive(Arbitrary, Clone, Debug)]
+#[allow(missing_docs)]
+pub struct ArbProof {
+    pub nonce: [u8; 16],
+    pub cookie: [u8; 16],
+    pub secret: [u8; 32],
+    /// An expiry, signed by the key itself, if a certificate comes.
+    pub certificate: Option<u64>,
+    pub signature: [[u8; 32]; 2],
+}
+
+impl ArbProof {
+    fn proof(&self) -> Proof {
+        let keys = Keypair::from_secret(self.secret);
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&self.signature[0]);
+        sig[32..].copy_from_slice(&self.signature[1]);
+        Proof {
+            nonce: self.nonce,
+            cookie: self.cookie,
+            key: keys.public(),
+            certificate: self
+                .certificate
+                .map(|t| Certificate::issue(&keys, keys.public(), UnixTime(t))),
+            signature: Signature(sig),
+        }
+    }
+}
+
 #[derive(Arbitrary, Clone, Debug, Default)]
 pub struct ArbLeafSet {
     /// Smaller ids, nearest first.
@@ -239,6 +279,11 @@ impl ArbMessage {
             ArbBody::Leave { leaf_set } => Body::Leave(Leave {
                 leaf_set: leaf_set.view(),
             }),
+            ArbBody::Hello { nonce } => Body::Hello(Hello { nonce: *nonce }),
+            ArbBody::Challenge(p) => Body::Challenge(p.proof()),
+            ArbBody::Confirm(p) => Body::Confirm(p.proof()),
+            ArbBody::Ready => Body::Ready,
+            ArbBody::Stale => Body::Stale,
         };
         Message {
             app: AppId(self.app),

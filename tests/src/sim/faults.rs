@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::Sim;
+use pastry_core::identity::Keypair;
 
 /// What the network does to one datagram, on top of the model's loss and
 /// delay ([`Sim::set_faults`]).
@@ -39,9 +40,9 @@ impl<const POOL: usize> Sim<POOL> {
         if self.slots[i].host.is_some() {
             return false;
         }
-        let (id, addr) = (self.slots[i].id, self.slots[i].addr);
+        let (secret, addr) = (self.slots[i].secret, self.slots[i].addr);
         let seed = self.rng.next_u64();
-        let host = self.new_host(id, addr, seed);
+        let host = self.new_host(Keypair::from_secret(secret), addr, seed);
         let slot = &mut self.slots[i];
         slot.host = Some(host);
         slot.wake = None;

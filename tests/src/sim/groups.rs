@@ -244,7 +244,7 @@ fn classify(datagram: &[u8]) -> Option<Kinds> {
         app,
         body: Body::Routed(m),
         ..
-    }) = Message::decode(datagram)
+    }) = Message::decode(pastry_core::session::message_of(datagram))
     else {
         return None;
     };

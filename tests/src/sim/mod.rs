@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use pastry_core::app::{Host, HostNode};
 use pastry_core::dht::{Dht, DhtConfig, MapStore};
+use pastry_core::identity::Keypair;
 use pastry_core::node::Passthrough;
 use pastry_core::rng::SmallRng;
 use pastry_core::scribe::{Members, Scribe, ScribeConfig};
@@ -170,8 +171,10 @@ struct Slot<const POOL: usize> {
     /// crashes or leaves, so churn does not grow memory with every
     /// departure.
     host: Option<Box<SimHost<POOL>>>,
-    /// Its id and address, kept after it is gone (a restart reuses them).
+    /// Its id, key and address, kept after it is gone (a restart reuses
+    /// them).
     id: Id,
+    secret: [u8; 32],
     addr: SocketAddr,
     place: Place,
     /// Side of a partition, when one is in force.
@@ -250,7 +253,7 @@ pub struct Counters {
     /// Joins that failed (`Event::JoinFailed`).
     pub join_failures: u64,
     /// Datagrams sent, by wire kind number.
-    pub by_kind: [u64; 16],
+    pub by_kind: [u64; 32],
     /// DHT replica-maintenance datagrams (digests, listings, copies
     /// pushed to replicas) and their bytes.
     pub replication_datagrams: u64,
@@ -367,14 +370,20 @@ impl<const POOL: usize> Sim<POOL> {
     /// Creates a node (not yet joined); its index.
     pub fn add_node(&mut self) -> usize {
         let i = self.slots.len();
-        let id = random_id(&mut self.rng);
+        let mut secret = [0u8; 32];
+        for c in secret.chunks_mut(8) {
+            c.copy_from_slice(&self.rng.next_u64().to_be_bytes());
+        }
+        let keys = Keypair::from_secret(secret);
+        let id = keys.id();
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
         let seed = self.rng.next_u64();
         let place = self.network.place(i, &mut self.rng);
-        let host = self.new_host(id, addr, seed);
+        let host = self.new_host(keys, addr, seed);
         self.slots.push(Slot {
             host: Some(host),
             id,
+            secret,
             addr,
             place,
             side: false,
@@ -389,7 +398,7 @@ impl<const POOL: usize> Sim<POOL> {
     /// A fresh node whose randomness derives from `seed`, with the
     /// applications the configuration asks for (theirs drawn from the
     /// simulation's randomness).
-    fn new_host(&mut self, id: Id, addr: SocketAddr, seed: u64) -> Box<SimHost<POOL>> {
+    fn new_host(&mut self, keys: Keypair, addr: SocketAddr, seed: u64) -> Box<SimHost<POOL>> {
         let dht = self.config.dht.clone().map(|config| {
             let seed = self.rng.next_u64();
             Box::new(Dht::new(config, MapStore::new(), seed).expect("valid DHT"))
@@ -399,7 +408,7 @@ impl<const POOL: usize> Sim<POOL> {
             .scribe
             .map(|config| Box::new(SimScribe::new(config, Members).expect("valid Scribe config")));
         let config = self.config.node.clone();
-        let host = SimHost::<POOL>::new(config, id, addr, seed, (dht, scribe), Passthrough);
+        let host = SimHost::<POOL>::new(config, keys, addr, seed, (dht, scribe), Passthrough);
         Box::new(host.expect("valid config and policy room"))
     }
 

@@ -116,7 +116,7 @@ impl<const POOL: usize> Sim<POOL> {
         let Ok(Message {
             body: Body::Routed(m),
             ..
-        }) = Message::decode(bytes)
+        }) = Message::decode(pastry_core::session::message_of(bytes))
         else {
             return;
         };
@@ -211,7 +211,7 @@ impl<const POOL: usize> Sim<POOL> {
         self.counters.datagrams += 1;
         self.counters.bytes += len as u64;
         let kind = self.buf.get(3).copied();
-        self.counters.by_kind[usize::from(kind.unwrap_or(0) & 0x0f)] += 1;
+        self.counters.by_kind[usize::from(kind.unwrap_or(0) & 0x1f)] += 1;
         if kind != Some(Kind::Routed as u8) && kind != Some(Kind::Ack as u8) {
             self.counters.control_datagrams += 1;
             self.counters.control_bytes += len as u64;

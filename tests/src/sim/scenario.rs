@@ -116,6 +116,8 @@ pub struct Outcome {
     pub table_fill: Vec<(u64, u64)>,
     /// Nodes live when the window closed.
     pub live_nodes: usize,
+    /// The live nodes' session counters at the end, and sessions held.
+    pub sessions: (pastry_core::session::SessionStats, u64),
     /// Simulated time of the whole run.
     pub sim_seconds: f64,
     /// Wall time of the whole run.
@@ -225,6 +227,7 @@ fn run_on<const POOL: usize>(
     Outcome {
         report,
         window,
+        sessions: sim.session_totals(),
         total: sim.counters.clone(),
         leafset_correct_fraction,
         table_fill,
@@ -418,7 +421,7 @@ impl Outcome {
             .map(|k| {
                 (
                     format!("{k:?}"),
-                    json!(self.window.by_kind[*k as usize & 0x0f]),
+                    json!(self.window.by_kind[*k as usize & 0x1f]),
                 )
             })
             .collect();
@@ -460,6 +463,20 @@ impl Outcome {
             "events": self.total.events,
             "wall_seconds": self.wall_seconds,
             "events_per_wall_s": self.total.events as f64 / self.wall_seconds.max(1e-9),
+        });
+        out["handshakes"] = json!({
+            "established": self.sessions.0.established,
+            "timed_out": self.sessions.0.timed_out,
+            "evicted": self.sessions.0.evicted,
+            "refused": self.sessions.0.refused,
+            "no_session": self.sessions.0.no_session,
+            "wrong_address": self.sessions.0.wrong_address,
+            "bad_tag": self.sessions.0.bad_tag,
+            "replayed": self.sessions.0.replayed,
+            "rationed": self.sessions.0.rationed,
+            "stale_sent": self.sessions.0.stale_sent,
+            "stale_heard": self.sessions.0.stale_heard,
+            "sessions_held": self.sessions.1,
         });
         if let (Some(load), Some((t, lost, acked))) = (spec.dht, &self.storage) {
             let node_seconds =

@@ -7,6 +7,31 @@ use pastry_core::Id;
 use super::{Sim, Slot};
 
 impl<const POOL: usize> Sim<POOL> {
+    /// The live nodes' session counters, summed, and the sessions they
+    /// hold.
+    pub fn session_totals(&self) -> (pastry_core::session::SessionStats, u64) {
+        let mut t = pastry_core::session::SessionStats::default();
+        let mut held = 0;
+        for n in self.slots.iter().filter_map(Slot::node) {
+            let s = n.session_stats();
+            t.established += s.established;
+            t.timed_out += s.timed_out;
+            t.evicted += s.evicted;
+            t.refused += s.refused;
+            t.no_session += s.no_session;
+            t.wrong_address += s.wrong_address;
+            t.bad_tag += s.bad_tag;
+            t.replayed += s.replayed;
+            t.bad_cookie += s.bad_cookie;
+            t.unsolicited += s.unsolicited;
+            t.stale_sent += s.stale_sent;
+            t.stale_heard += s.stale_heard;
+            t.rationed += s.rationed;
+            held += n.sessions() as u64;
+        }
+        (t, held)
+    }
+
     /// Fraction of live active nodes whose leaf set equals the true one.
     pub fn leafset_correct_fraction(&self) -> f64 {
         let wrong = self.wrong_leaf_sets().len();

@@ -1,0 +1,207 @@
+//! A node's data directory: its key (and certificate) on disk, so its id
+//! is the same after a restart.
+//!
+//! ```text
+//! DIR/node.key    the key pair's 32-byte secret, 64 hex digits; owner-only (0600)
+//! DIR/node.cert   the authority's certificate for the key, 208 hex digits (optional)
+//! ```
+//!
+//! The key is made on first start from the operating system's randomness
+//! and written before it is used; a directory another user can read is
+//! refused, like ssh refuses a readable private key.
+
+use std::format;
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+use std::string::String;
+
+use crate::identity::{CERTIFICATE_BYTES, Certificate, Identity, Keypair, SECRET_BYTES};
+
+/// The key file's name in the data directory.
+pub const KEY_FILE: &str = "node.key";
+/// The certificate file's name in the data directory.
+pub const CERTIFICATE_FILE: &str = "node.cert";
+
+/// The identity kept in `dir`: its key, made (from `random`, the
+/// operating system's randomness) if there is none yet, and its
+/// certificate if one was put there.
+pub fn load_or_create(
+    dir: &Path,
+    random: impl FnOnce(&mut [u8]) -> io::Result<()>,
+) -> io::Result<Identity> {
+    fs::create_dir_all(dir)?;
+    let path = dir.join(KEY_FILE);
+    let keypair = match fs::read_to_string(&path) {
+        Ok(text) => {
+            check_private(&path)?;
+            Keypair::from_secret(hex_array(text.trim(), &path)?)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut secret = [0u8; SECRET_BYTES];
+            random(&mut secret)?;
+            write_private(&path, &hex(&secret))?;
+            Keypair::from_secret(secret)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut identity = Identity::new(keypair);
+    let cert_path = dir.join(CERTIFICATE_FILE);
+    match fs::read_to_string(&cert_path) {
+        Ok(text) => {
+            let bytes: [u8; CERTIFICATE_BYTES] = hex_array(text.trim(), &cert_path)?;
+            let cert = Certificate::from_bytes(&bytes).map_err(|e| invalid(&cert_path, e))?;
+            if cert.key != identity.keypair.public() {
+                return Err(invalid(&cert_path, "the certificate is for another key"));
+            }
+            identity = identity.with_certificate(cert);
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(identity)
+}
+
+/// Writes `cert` as the certificate of the identity in `dir`.
+pub fn store_certificate(dir: &Path, cert: &Certificate) -> io::Result<()> {
+    fs::write(dir.join(CERTIFICATE_FILE), hex(&cert.to_bytes()) + "\n")
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `N` bytes `text` spells in hex.
+pub fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let text = text.as_bytes();
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(text.chunks(2)) {
+        let s = core::str::from_utf8(pair).ok()?;
+        *o = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn hex_array<const N: usize>(text: &str, path: &Path) -> io::Result<[u8; N]> {
+    parse_hex(text).ok_or_else(|| invalid(path, format!("not {} hex digits", 2 * N)))
+}
+
+fn invalid(path: &Path, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {e}", path.display()),
+    )
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{}: readable by others (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::UnixTime;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pastry-data-dir-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn the_key_is_made_once_kept_private_and_read_back() {
+        let dir = temp("key");
+        let a = load_or_create(&dir, |b| {
+            b.fill(7);
+            Ok(())
+        })
+        .unwrap();
+        let b = load_or_create(&dir, |_| panic!("no new key when one exists")).unwrap();
+        assert_eq!(a.id(), b.id());
+        assert_eq!(a.keypair.secret(), [7; 32]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+            fs::set_permissions(dir.join(KEY_FILE), fs::Permissions::from_mode(0o644)).unwrap();
+            let e = load_or_create(&dir, |_| Ok(())).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_certificate_beside_the_key_is_loaded_only_if_it_is_for_that_key() {
+        let dir = temp("cert");
+        let id = load_or_create(&dir, |b| {
+            b.fill(3);
+            Ok(())
+        })
+        .unwrap();
+        let authority = Keypair::from_secret([9; 32]);
+        let cert = Certificate::issue(&authority, id.keypair.public(), UnixTime(100));
+        store_certificate(&dir, &cert).unwrap();
+        assert_eq!(
+            load_or_create(&dir, |_| Ok(())).unwrap().certificate,
+            Some(cert)
+        );
+        let other = Certificate::issue(&authority, authority.public(), UnixTime(100));
+        store_certificate(&dir, &other).unwrap();
+        let e = load_or_create(&dir, |_| Ok(())).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        fs::write(dir.join(KEY_FILE), "zz").unwrap();
+        assert!(load_or_create(&dir, |_| Ok(())).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
