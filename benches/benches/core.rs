@@ -70,7 +70,7 @@ fn next_hop(bencher: Bencher, n: usize) {
     });
 }
 
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 15] = [
     "join_request",
     "join_reply",
     "leaf_set",

@@ -70,6 +70,12 @@ pub struct Config {
     /// Which keys may be members (default: any key, no puzzle). Every
     /// node of one overlay must use the same mode.
     pub admission: Admission,
+    /// Whether peers are verified and datagrams sealed (default: true).
+    /// `false` is the insecure overlay of the papers, which believes every
+    /// datagram: for simulations that model the protocol without its
+    /// cryptography, and closed test networks; never on the Internet.
+    /// Every node of one overlay must use the same setting.
+    pub verify_peers: bool,
 }
 
 impl Default for Config {
@@ -90,6 +96,7 @@ impl Default for Config {
             join_retries: 3,
             max_datagram: 1_280,
             admission: Admission::default(),
+            verify_peers: true,
         }
     }
 }

@@ -82,7 +82,7 @@ impl<
     /// it: route it on towards the joiner's id, or answer as its root.
     pub(super) fn on_join_request(&mut self, from: SocketAddr, sender: Peer, m: JoinRequest) {
         let joiner = m.joiner;
-        if m.hops == 0 && joiner != sender {
+        if self.config.verify_peers && m.hops == 0 && joiner != sender {
             // The first hop comes from the joiner itself, whose id and
             // address the session verified: a request naming another
             // address would make the path answer (and greet) a victim.

@@ -198,8 +198,11 @@ impl<
     ) -> Result<Self, ConfigError> {
         let identity = identity.into();
         let routing = RoutingState::new(Peer::new(identity.id(), addr), &config)?;
-        let mut rng = SmallRng::new(seed);
-        let guard = Guard::new(identity, config.admission, rng.next_u64());
+        // The guard's nonces come from a stream of their own, so the
+        // node's randomness is the same with and without verification.
+        let guard_seed = SmallRng::new(seed ^ 0x5e55_10a5_5e55_10a5).next_u64();
+        let guard = Guard::new(identity, config.admission, guard_seed);
+        let rng = SmallRng::new(seed);
         Ok(Node {
             config,
             routing,
@@ -361,7 +364,7 @@ impl<
     /// `max_datagram` carries, and no more than the message store holds
     /// (`POOL` × [`SLOT_BYTES`]).
     pub fn max_payload(&self) -> usize {
-        let overhead = crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6 + TRAILER_BYTES;
+        let overhead = crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6 + self.trailer();
         MAX_PAYLOAD
             .min(self.config.max_datagram.saturating_sub(overhead))
             .min(Pool::<POOL>::BYTES)
@@ -374,6 +377,9 @@ impl<
     /// send. A buffer that is too small is refused with the size needed and
     /// the datagram stays queued.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
+        if !self.config.verify_peers {
+            return self.poll_transmit_unsealed(buf);
+        }
         // Handshakes first: what is parked waits for them.
         if let Some((destination, len, kind)) = self.guard.poll_transmit(self.routing.own(), buf)? {
             self.stats.count_sent(kind);
@@ -416,6 +422,29 @@ impl<
             }
         }
         Ok(None)
+    }
+
+    /// The insecure overlay's output (`Config::verify_peers` off): every
+    /// datagram as it is, to whoever it is for.
+    fn poll_transmit_unsealed(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
+        while let Some(out) = self.outbox.front().copied() {
+            let encoded = self.encode_out(&out, buf)?;
+            self.outbox.pop_front();
+            if let Some((destination, len, kind)) = encoded {
+                self.stats.count_sent(kind);
+                return Ok(Some(Transmit { destination, len }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Bytes a datagram carries after its message.
+    pub(crate) fn trailer(&self) -> usize {
+        if self.config.verify_peers {
+            TRAILER_BYTES
+        } else {
+            0
+        }
     }
 
     /// Holds `out` until a handshake with `to` completes (started here,
@@ -562,6 +591,10 @@ impl<
             self.stats.drops.not_active += 1;
             return;
         }
+        if !self.config.verify_peers {
+            self.on_unsealed(from, bytes);
+            return;
+        }
         let routing = &self.routing;
         let member = |id| routing.leaf_set().contains(id) || routing.table().contains(id);
         let opened = self.guard.open_keeping(self.now, from, bytes, member);
@@ -597,17 +630,9 @@ impl<
                 return;
             }
         };
-        let mut msg = match Message::decode(bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                self.stats.count_decode_error(e);
-                return;
-            }
-        };
-        if msg.sender.id == self.own().id || msg.body.kind().is_handshake() {
-            self.stats.drops.unsolicited += 1;
+        let Some(mut msg) = self.decode_checked(bytes) else {
             return;
-        }
+        };
         // The address that answered the challenge, not the one claimed.
         msg.sender = sender;
         // Its first datagram may have confirmed a handshake.
@@ -630,6 +655,33 @@ impl<
                 self.routing.table_mut().consider(peer, e.rtt);
             }
         }
+    }
+
+    /// The insecure overlay's input (`Config::verify_peers` off): the
+    /// datagram is believed as it claims.
+    fn on_unsealed(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let Some(msg) = self.decode_checked(bytes) else {
+            return;
+        };
+        self.stats.count_received(msg.body.kind());
+        self.on_message(from, msg);
+    }
+
+    /// The message in `bytes`, unless it does not decode, claims this
+    /// node's id, or is a handshake kind outside the handshake (counted).
+    fn decode_checked<'b>(&mut self, bytes: &'b [u8]) -> Option<Message<'b>> {
+        let msg = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.count_decode_error(e);
+                return None;
+            }
+        };
+        if msg.sender.id == self.own().id || msg.body.kind().is_handshake() {
+            self.stats.drops.unsolicited += 1;
+            return None;
+        }
+        Some(msg)
     }
 
     /// Moves datagrams parked for newly verified peers back to the

@@ -253,7 +253,7 @@ impl<
         let mut budget = self
             .config
             .max_datagram
-            .saturating_sub(header + used + crate::session::TRAILER_BYTES);
+            .saturating_sub(header + used + self.trailer());
         let lowest = if below { 0 } else { row };
         for r in (lowest..=row.min(ROWS - 1)).rev() {
             let Some(entries) = self.routing.table().row(r) else {

@@ -65,6 +65,11 @@ struct Args {
     /// Shorter notices failures sooner at more control traffic.
     #[arg(long)]
     heartbeat_s: Option<f64>,
+    /// Nodes verify each other (handshakes with Ed25519 signatures) and
+    /// seal every datagram, as the runtimes do; without it the simulator
+    /// models the protocol without its cryptography (far faster).
+    #[arg(long)]
+    verify: bool,
     /// Median session length in minutes during the measurement; 0 = no churn.
     #[arg(long, default_value_t = 0.0)]
     session_mins: f64,
@@ -233,6 +238,7 @@ fn run(args: &Args) -> Result<(), String> {
             Some(h) => return Err(format!("--heartbeat-s {h}: must be 1 to 3600")),
         },
         sessions,
+        verify: args.verify,
         graceful: fraction("graceful", args.graceful)?,
         join_interval: Duration::from_millis(args.join_interval_ms),
         settle: Duration::from_secs(args.settle_s),

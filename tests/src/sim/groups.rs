@@ -244,7 +244,7 @@ fn classify(datagram: &[u8]) -> Option<Kinds> {
         app,
         body: Body::Routed(m),
         ..
-    }) = Message::decode(pastry_core::session::message_of(datagram))
+    }) = super::snoop(datagram)
     else {
         return None;
     };

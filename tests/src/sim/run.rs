@@ -116,7 +116,7 @@ impl<const POOL: usize> Sim<POOL> {
         let Ok(Message {
             body: Body::Routed(m),
             ..
-        }) = Message::decode(pastry_core::session::message_of(bytes))
+        }) = super::snoop(bytes)
         else {
             return;
         };

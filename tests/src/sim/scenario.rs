@@ -33,6 +33,10 @@ pub struct Spec {
     /// Leaf-set heartbeat period, if not the default (the lease is a
     /// tenth longer, as 33 s is to 30 s).
     pub heartbeat: Option<Duration>,
+    /// Nodes verify each other and seal their datagrams (the runtimes'
+    /// default); off, the simulator models the protocol without its
+    /// cryptography.
+    pub verify: bool,
     /// Median session under churn; `None` for a stable overlay.
     pub sessions: Option<Sessions>,
     /// Fraction of departures that are graceful leaves.
@@ -67,6 +71,7 @@ impl Spec {
             loss: 0.0,
             jitter: 0.0,
             heartbeat: None,
+            verify: false,
             sessions: None,
             graceful: 0.0,
             join_interval: Duration::from_millis(100),
@@ -152,6 +157,7 @@ fn run_on<const POOL: usize>(
     let mut config = SimConfig::new(spec.seed);
     config.loss = spec.loss;
     config.jitter = spec.jitter;
+    config.node.verify_peers = spec.verify;
     if let Some(h) = spec.heartbeat {
         config.node.heartbeat_period = h;
         config.node.lease = h + h / 10;
@@ -432,6 +438,7 @@ impl Outcome {
             "loss": spec.loss,
             "jitter": spec.jitter,
             "heartbeat_s": config_heartbeat(spec).as_secs_f64(),
+            "verify": spec.verify,
             "session_mins": session_mins,
             "sessions": session_model,
             "graceful": spec.graceful,

@@ -149,7 +149,7 @@ pub fn expected_value(key: Id, version: u64, len: usize) -> Vec<u8> {
 
 /// Whether a datagram is DHT replica-maintenance traffic.
 pub fn is_replication(datagram: &[u8]) -> bool {
-    match Message::decode(pastry_core::session::message_of(datagram)) {
+    match super::snoop(datagram) {
         Ok(Message {
             app,
             body: Body::Routed(m),
