@@ -507,13 +507,20 @@ fn forged_leaves_heartbeats_and_probes_from_outside_change_nothing() {
         net.nodes[victim].handle_datagram(now, *from, bytes);
     }
     let out = take_output(&mut net, victim);
+    // The attacker hears only that it holds no session here, in fewer
+    // bytes than it sent, and within the ration.
+    let to_attacker: Vec<_> = out.iter().filter(|(to, _)| *to == attacker).collect();
     assert!(
-        out.iter().all(|(to, _)| *to != attacker),
-        "seed {seed}: the victim answered the attacker"
+        to_attacker
+            .iter()
+            .all(|(_, b)| b[3] == Kind::Stale as u8 && b.len() < 57),
+        "seed {seed}: the victim answered the attacker: {to_attacker:?}"
     );
+    assert!(to_attacker.len() <= 32, "seed {seed}: notices not rationed");
     // A sealed-looking datagram with a member's id from the member's own
     // address fails its tag; the victim may greet the member again, and
     // only the member.
+    let out: Vec<_> = out.into_iter().filter(|(to, _)| *to != attacker).collect();
     assert!(
         out.iter().all(|(to, _)| *to == member.addr),
         "seed {seed}: {out:?}"
@@ -599,7 +606,12 @@ fn a_stranger_with_a_key_learns_nothing_before_its_handshake() {
     let mut bytes = encode(&probe);
     bytes.extend_from_slice(&[0; 24]);
     net.nodes[target].handle_datagram(now, s.me.addr, &bytes);
-    assert!(take_output(&mut net, target).is_empty());
+    let out = take_output(&mut net, target);
+    assert!(
+        out.iter()
+            .all(|(_, b)| b[3] == Kind::Stale as u8 && b.len() < bytes.len()),
+        "seed {seed}: more than a stale notice: {out:?}"
+    );
     // After the handshake its probe is answered, with the leaf set.
     s.greet(now, &mut net.nodes[target], to);
     let sealed = s.seal(now, to, &probe);

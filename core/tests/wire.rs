@@ -83,6 +83,7 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
         Body::Challenge(proof(rng)),
         Body::Confirm(proof(rng)),
         Body::Ready,
+        Body::Stale,
     ];
     bodies
         .into_iter()

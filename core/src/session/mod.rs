@@ -680,7 +680,8 @@ impl<const N: usize> Guard<N> {
                 q.due = true;
                 q.tries = 1;
                 q.deadline = now + HELLO_TIMEOUT;
-                self.establish(now, peer, (own, peer.id), &p, key, false, keep);
+                let key = session_key(key, (own, peer.id), &p);
+                self.establish(now, peer, key, false, keep);
             }
             Body::Confirm(p) => {
                 let e = epoch(now);
@@ -708,20 +709,19 @@ impl<const N: usize> Guard<N> {
                     self.recent.pop_front();
                 }
                 let _ = self.recent.push_back(p.nonce);
-                self.establish(now, peer, (peer.id, own), &p, key, true, keep);
+                let key = session_key(key, (peer.id, own), &p);
+                self.establish(now, peer, key, true, keep);
                 if self.replies.push_back(Reply::Ready { to: from }).is_err() {
                     // The initiator sends its Confirm again for want of it.
                     self.stats.rationed += 1;
                 }
             }
-            Body::Stale => {
-                // Only for a session this end holds at that address; a
-                // forged notice costs one rationed handshake.
-                if self.is_verified(peer) {
-                    self.stats.stale_heard += 1;
-                    if self.take_token(now) {
-                        self.start_again(now, from);
-                    }
+            // Only for a session this end holds at that address; a forged
+            // notice costs one rationed handshake.
+            Body::Stale if self.is_verified(peer) => {
+                self.stats.stale_heard += 1;
+                if self.take_token(now) {
+                    self.start_again(now, from);
                 }
             }
             _ => {}
@@ -755,21 +755,10 @@ impl<const N: usize> Guard<N> {
         &mut self,
         now: Instant,
         peer: Peer,
-        (initiator, responder): (Id, Id),
-        p: &Proof,
-        secret: [u8; 32],
+        key: [u8; 32],
         confirmed: bool,
         keep: impl Fn(Id) -> bool,
     ) {
-        let key: [u8; 32] = Sha256::new()
-            .chain_update(b"pastry/session/v1")
-            .chain_update(secret)
-            .chain_update(initiator.to_bytes())
-            .chain_update(responder.to_bytes())
-            .chain_update(p.nonce)
-            .chain_update(p.cookie)
-            .finalize()
-            .into();
         let mut session = Session::new(peer, key, now);
         session.confirmed = confirmed;
         if self.sessions.insert(session, keep).is_some() {
@@ -803,6 +792,20 @@ impl<const N: usize> Guard<N> {
         out.copy_from_slice(&full[..NONCE_BYTES]);
         out
     }
+}
+
+/// The pair's session key: their Diffie-Hellman secret hashed with both
+/// ids (initiator first), the nonce and the cookie.
+fn session_key(secret: [u8; 32], (initiator, responder): (Id, Id), p: &Proof) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"pastry/session/v1")
+        .chain_update(secret)
+        .chain_update(initiator.to_bytes())
+        .chain_update(responder.to_bytes())
+        .chain_update(p.nonce)
+        .chain_update(p.cookie)
+        .finalize()
+        .into()
 }
 
 fn epoch(now: Instant) -> u64 {
