@@ -229,26 +229,23 @@ fn forward_case(bencher: Bencher, repair: bool) {
     let mut next_id = 1u64;
     // One forward: a routed frame to a world peer; returns how many
     // datagrams went back to the previous hop (its ack, any table row).
-    let forward_one = |w: &mut World,
-                       sealed: &[u8],
-                       id: u64,
-                       buf: &mut [u8],
-                       p: &mut Vec<(SocketAddr, u64)>| {
-        let stack = w.stack();
-        stack.handle_datagram(now, sender.addr, sealed);
-        let (mut hop, mut back) = (None, 0);
-        drain(stack, buf, |tx, _| {
-            if tx.destination == sender.addr {
-                back += 1;
-            } else {
-                hop = Some(tx.destination);
+    let forward_one =
+        |w: &mut World, sealed: &[u8], id: u64, buf: &mut [u8], p: &mut Vec<(SocketAddr, u64)>| {
+            let stack = w.stack();
+            stack.handle_datagram(now, sender.addr, sealed);
+            let (mut hop, mut back) = (None, 0);
+            drain(stack, buf, |tx, _| {
+                if tx.destination == sender.addr {
+                    back += 1;
+                } else {
+                    hop = Some(tx.destination);
+                }
+            });
+            if let Some(to) = hop {
+                p.push((to, id));
             }
-        });
-        if let Some(to) = hop {
-            p.push((to, id));
-        }
-        back
-    };
+            back
+        };
     let ack_all = |w: &mut World, p: &mut Vec<(SocketAddr, u64)>| {
         for (hop, msg_id) in p.drain(..) {
             let from = peers.iter().find(|q| q.addr == hop).expect("a world peer");
