@@ -201,7 +201,8 @@ impl<
         // The guard's nonces come from a stream of their own, so the
         // node's randomness is the same with and without verification.
         let guard_seed = SmallRng::new(seed ^ 0x5e55_10a5_5e55_10a5).next_u64();
-        let guard = Guard::new(identity, config.admission, guard_seed);
+        let guard = Guard::new(identity, config.admission, guard_seed)
+            .with_hello_timeout(config.initial_rto);
         let rng = SmallRng::new(seed);
         Ok(Node {
             config,

@@ -52,16 +52,18 @@ pub const PENDING: usize = 8;
 const ENDED: usize = 4;
 /// Handshake answers (Challenges, Confirms) waiting to be sent.
 const REPLIES: usize = 8;
-/// A Hello unanswered this long is sent again, waiting twice as long
-/// each time, [`HELLO_TRIES`] times in all.
+/// A Hello unanswered this long (by default; a node uses its initial
+/// retransmission timeout) is sent again, waiting twice as long each
+/// time, [`HELLO_TRIES`] times in all.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
-const HELLO_TRIES: u8 = 3;
+const HELLO_TRIES: u8 = 4;
 /// A cookie is good for the epoch it was made in and the next.
 const COOKIE_EPOCH: Duration = Duration::from_secs(30);
 /// The token bucket that rations signatures for strangers: this many at
-/// once, and one more every [`TOKEN_EVERY`].
-const TOKENS: u32 = 32;
-const TOKEN_EVERY: Duration = Duration::from_millis(10);
+/// once (a burst of joiners greets a bootstrap together), and one more
+/// every [`TOKEN_EVERY`] (200 a second, a few percent of a core).
+const TOKENS: u32 = 64;
+const TOKEN_EVERY: Duration = Duration::from_millis(5);
 /// Confirms remembered, so a replayed one cannot reset a session's window.
 const RECENT: usize = 16;
 
@@ -215,6 +217,7 @@ pub struct Guard<const N: usize> {
     stale: Deque<SocketAddr, REPLIES>,
     tokens: u32,
     refilled: Instant,
+    hello_timeout: Duration,
     seed: u64,
     counter: u64,
     /// Outcomes, counted.
@@ -241,10 +244,18 @@ impl<const N: usize> Guard<N> {
             stale: Deque::new(),
             tokens: TOKENS,
             refilled: Instant::ZERO,
+            hello_timeout: HELLO_TIMEOUT,
             seed,
             counter: 0,
             stats: SessionStats::default(),
         }
+    }
+
+    /// The same guard, waiting `timeout` for the first answer to a Hello
+    /// (doubling on each of its tries; 1 s by default).
+    pub fn with_hello_timeout(mut self, timeout: Duration) -> Self {
+        self.hello_timeout = timeout;
+        self
     }
 
     /// The holder's id.
@@ -332,7 +343,7 @@ impl<const N: usize> Guard<N> {
             .push(Pending {
                 addr,
                 nonce,
-                deadline: now + HELLO_TIMEOUT,
+                deadline: now + self.hello_timeout,
                 tries: 1,
                 due: true,
                 confirming: None,
@@ -348,7 +359,7 @@ impl<const N: usize> Guard<N> {
         let challenged = self
             .challenged
             .iter()
-            .any(|(a, t)| *a == addr && now < *t + HELLO_TIMEOUT * 2);
+            .any(|(a, t)| *a == addr && now < *t + self.hello_timeout * 2);
         !challenged && self.take_token(now) && self.start_again(now, addr)
     }
 
@@ -400,7 +411,7 @@ impl<const N: usize> Guard<N> {
             }
             if p.tries < HELLO_TRIES {
                 p.due = true;
-                p.deadline = now + HELLO_TIMEOUT * (1 << p.tries);
+                p.deadline = now + self.hello_timeout * (1 << p.tries);
                 p.tries += 1;
                 j += 1;
             } else {
@@ -679,7 +690,7 @@ impl<const N: usize> Guard<N> {
                 q.confirming = Some((peer.id, p.cookie));
                 q.due = true;
                 q.tries = 1;
-                q.deadline = now + HELLO_TIMEOUT;
+                q.deadline = now + self.hello_timeout;
                 let key = session_key(key, (own, peer.id), &p);
                 self.establish(now, peer, key, false, keep);
             }
