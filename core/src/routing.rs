@@ -72,29 +72,6 @@ impl<const HALF: usize, const ROWS: usize> RoutingState<HALF, ROWS> {
         &mut self.leaf_set
     }
 
-    /// Whether `id` is in the leaf set or the routing table.
-    pub fn holds(&self, id: Id) -> bool {
-        self.leaf_set.contains(id) || self.table.contains(id)
-    }
-
-    /// A member verified at a new address is reached there from now on.
-    pub(crate) fn readdress(&mut self, peer: Peer) {
-        if self
-            .leaf_set
-            .get(peer.id)
-            .is_some_and(|old| old.addr != peer.addr)
-        {
-            self.leaf_set.remove(peer.id);
-            self.leaf_set.insert(peer);
-        }
-        if let Some(e) = self.table.get(peer.id).copied() {
-            if e.peer.addr != peer.addr {
-                self.table.remove(peer.id);
-                self.table.consider(peer, e.rtt);
-            }
-        }
-    }
-
     /// The routing table.
     pub fn table(&self) -> &RoutingTable<ROWS> {
         &self.table

@@ -525,7 +525,7 @@ impl<
             self.push_out(Out::Routed(r));
             return;
         }
-        if self.routing.holds(next.id) {
+        if self.routing.leaf_set().contains(next.id) || self.routing.table().contains(next.id) {
             self.suspect(next);
         }
         let max = self.config.max_reroutes;

@@ -378,57 +378,65 @@ impl<
     /// send. A buffer that is too small is refused with the size needed and
     /// the datagram stays queued.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
-        let trailer = self.trailer();
-        loop {
-            // Handshakes first: what is parked waits for them.
-            if trailer > 0 {
-                let own = self.routing.own();
-                if let Some((destination, len, kind)) = self.guard.poll_transmit(own, buf)? {
-                    self.stats.count_sent(kind);
-                    return Ok(Some(Transmit { destination, len }));
-                }
-            }
-            let Some(out) = self.outbox.front().copied() else {
-                return Ok(None);
-            };
-            if trailer > 0 {
-                match self.destination(&out) {
-                    // Stale: its slot moved on.
-                    None => {
-                        self.outbox.pop_front();
-                        continue;
-                    }
-                    Some(to) if !self.guard.has_session(to) => {
-                        self.outbox.pop_front();
-                        self.park(out, to);
-                        continue;
-                    }
-                    Some(_) => {}
-                }
-            }
-            let room = buf.len().saturating_sub(trailer);
-            let encoded = self
-                .encode_out(&out, &mut buf[..room])
-                .map_err(|e| match e {
-                    EncodeError::BufferTooSmall { needed } => EncodeError::BufferTooSmall {
-                        needed: needed + trailer,
-                    },
-                    e => e,
-                })?;
-            self.outbox.pop_front();
-            let Some((destination, mut len, kind)) = encoded else {
-                continue;
-            };
-            if trailer > 0 {
-                let Some(sealed) = self.guard.seal(self.now, destination, buf, len) else {
-                    debug_assert!(false, "a session checked above and room reserved");
-                    continue;
-                };
-                len = sealed;
-            }
+        if !self.config.verify_peers {
+            return self.poll_transmit_unsealed(buf);
+        }
+        // Handshakes first: what is parked waits for them.
+        if let Some((destination, len, kind)) = self.guard.poll_transmit(self.routing.own(), buf)? {
             self.stats.count_sent(kind);
             return Ok(Some(Transmit { destination, len }));
         }
+        while let Some(out) = self.outbox.front().copied() {
+            let Some(to) = self.destination(&out) else {
+                // Stale: its slot moved on.
+                self.outbox.pop_front();
+                continue;
+            };
+            if !self.guard.has_session(to) {
+                self.outbox.pop_front();
+                self.park(out, to);
+                if let Some((destination, len, kind)) =
+                    self.guard.poll_transmit(self.routing.own(), buf)?
+                {
+                    self.stats.count_sent(kind);
+                    return Ok(Some(Transmit { destination, len }));
+                }
+                continue;
+            }
+            let room = buf.len().saturating_sub(TRAILER_BYTES);
+            let encoded = match self.encode_out(&out, &mut buf[..room]) {
+                Err(EncodeError::BufferTooSmall { needed }) => {
+                    return Err(EncodeError::BufferTooSmall {
+                        needed: needed + TRAILER_BYTES,
+                    });
+                }
+                other => other?,
+            };
+            self.outbox.pop_front();
+            if let Some((destination, len, kind)) = encoded {
+                let Some(len) = self.guard.seal(self.now, destination, buf, len) else {
+                    debug_assert!(false, "a session checked above and room reserved");
+                    continue;
+                };
+                self.stats.count_sent(kind);
+                return Ok(Some(Transmit { destination, len }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The insecure overlay's output (`Config::verify_peers` off): every
+    /// datagram as it is, to whoever it is for.
+    fn poll_transmit_unsealed(&mut self, buf: &mut [u8]) -> Result<Option<Transmit>, EncodeError> {
+        while let Some(out) = self.outbox.front().copied() {
+            let encoded = self.encode_out(&out, buf)?;
+            self.outbox.pop_front();
+            if let Some((destination, len, kind)) = encoded {
+                self.stats.count_sent(kind);
+                return Ok(Some(Transmit { destination, len }));
+            }
+        }
+        Ok(None)
     }
 
     /// Bytes a datagram carries after its message.
@@ -584,43 +592,21 @@ impl<
             self.stats.drops.not_active += 1;
             return;
         }
-        let (verified, bytes) = if self.config.verify_peers {
-            match self.open_sealed(from, bytes) {
-                Some((sender, message)) => (Some(sender), message),
-                None => return,
-            }
-        } else {
-            // The insecure overlay believes the datagram as it claims.
-            (None, bytes)
-        };
-        let Some(mut msg) = self.decode_checked(bytes) else {
+        if !self.config.verify_peers {
+            self.on_unsealed(from, bytes);
             return;
-        };
-        if let Some(sender) = verified {
-            // The address that answered the challenge, not the one claimed.
-            msg.sender = sender;
-            // Its first datagram may have confirmed a handshake.
-            self.after_handshakes();
         }
-        self.stats.count_received(msg.body.kind());
-        self.on_message(from, msg);
-    }
-
-    /// The session layer's verdict on a datagram: its verified sender and
-    /// message, or `None` when it was a handshake (taken) or is dropped.
-    fn open_sealed<'b>(&mut self, from: SocketAddr, bytes: &'b [u8]) -> Option<(Peer, &'b [u8])> {
         let routing = &self.routing;
-        let opened = self
-            .guard
-            .open_keeping(self.now, from, bytes, |id| routing.holds(id));
-        match opened {
-            Opened::Authentic { sender, message } => Some((sender, message)),
+        let member = |id| routing.leaf_set().contains(id) || routing.table().contains(id);
+        let opened = self.guard.open_keeping(self.now, from, bytes, member);
+        let (sender, bytes) = match opened {
+            Opened::Authentic { sender, message } => (sender, message),
             Opened::Handshake => {
                 if let Some(k) = bytes.get(3).and_then(|&k| crate::wire::Kind::from_u8(k)) {
                     self.stats.count_received(k);
                 }
                 self.after_handshakes();
-                None
+                return;
             }
             Opened::Unverified { id } => {
                 self.stats.drops.unauthenticated += 1;
@@ -630,21 +616,56 @@ impl<
                 // sent, that its session is stale here (this node may have
                 // pushed it out of its cache): a peer greets again, a
                 // spoofed victim gets no more than the spoofer sent.
+                let member =
+                    self.routing.leaf_set().contains(id) || self.routing.table().contains(id);
                 if id == self.own().id {
-                    return None;
-                }
-                if self.routing.holds(id) {
+                } else if member {
                     self.guard.reconnect(self.now, from);
                 } else {
                     self.guard.tell_stale(self.now, from, bytes.len());
                 }
-                None
+                return;
             }
             Opened::Dropped => {
                 self.stats.drops.unauthenticated += 1;
-                None
+                return;
+            }
+        };
+        let Some(mut msg) = self.decode_checked(bytes) else {
+            return;
+        };
+        // The address that answered the challenge, not the one claimed.
+        msg.sender = sender;
+        // Its first datagram may have confirmed a handshake.
+        self.after_handshakes();
+        self.stats.count_received(msg.body.kind());
+        self.on_message(from, msg);
+    }
+
+    /// A member verified at a new address is reached there from now on.
+    fn readdress(&mut self, peer: Peer) {
+        if let Some(old) = self.routing.leaf_set().get(peer.id).copied() {
+            if old.addr != peer.addr {
+                self.routing.leaf_set_mut().remove(peer.id);
+                self.routing.leaf_set_mut().insert(peer);
             }
         }
+        if let Some(e) = self.routing.table().get(peer.id).copied() {
+            if e.peer.addr != peer.addr {
+                self.routing.table_mut().remove(peer.id);
+                self.routing.table_mut().consider(peer, e.rtt);
+            }
+        }
+    }
+
+    /// The insecure overlay's input (`Config::verify_peers` off): the
+    /// datagram is believed as it claims.
+    fn on_unsealed(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let Some(msg) = self.decode_checked(bytes) else {
+            return;
+        };
+        self.stats.count_received(msg.body.kind());
+        self.on_message(from, msg);
     }
 
     /// The message in `bytes`, unless it does not decode, claims this
@@ -670,33 +691,42 @@ impl<
         let mut ended = false;
         while let Some(peer) = self.guard.take_verified() {
             ended = true;
-            self.unpark(peer.addr, true);
-            self.routing.readdress(peer);
+            let mut n = self.parked.len();
+            while n > 0 {
+                n -= 1;
+                let Some(out) = self.parked.pop_front() else {
+                    break;
+                };
+                if self.destination(&out) == Some(peer.addr) {
+                    if self.outbox.push_back(out).is_err() {
+                        self.stats.transmits_dropped += 1;
+                    }
+                } else {
+                    let _ = self.parked.push_back(out);
+                }
+            }
+            self.readdress(peer);
             // What waited for the handshake measures its round trip from now.
             self.probes.restart_clock(peer.addr, self.now);
             self.pool.restart_clocks(peer.addr, self.now);
         }
         while let Some(addr) = self.guard.take_failed() {
             ended = true;
-            self.unpark(addr, false);
+            let before = self.parked.len();
+            let mut n = before;
+            while n > 0 {
+                n -= 1;
+                let Some(out) = self.parked.pop_front() else {
+                    break;
+                };
+                if self.destination(&out) != Some(addr) {
+                    let _ = self.parked.push_back(out);
+                }
+            }
+            self.stats.transmits_dropped += (before - self.parked.len()) as u64;
         }
         if (ended || self.unconnected) && !self.parked.is_empty() && self.guard.can_connect() {
             self.connect_parked();
-        }
-    }
-
-    /// Takes the datagrams parked for `addr` out: back to the outbox when
-    /// its handshake completed (`send`), else dropped and counted.
-    fn unpark(&mut self, addr: SocketAddr, send: bool) {
-        for _ in 0..self.parked.len() {
-            let Some(out) = self.parked.pop_front() else {
-                break;
-            };
-            if self.destination(&out) != Some(addr) {
-                let _ = self.parked.push_back(out);
-            } else if !send || self.outbox.push_back(out).is_err() {
-                self.stats.transmits_dropped += 1;
-            }
         }
     }
 
