@@ -22,14 +22,7 @@ fn ring_with(n: usize, seed: u64, config: DhtConfig) -> Net {
 }
 
 fn ring_of(n: usize, seed: u64, config: DhtConfig, node: Config) -> Net {
-    let mut net = Net::new(seed);
-    net.dht_config = Some(config);
-    for _ in 0..n {
-        net.join_one(node.clone());
-        net.run_for(Duration::from_millis(300));
-    }
-    net.run_for(Duration::from_secs(20));
-    net
+    Net::dht_ring(n, seed, config, node)
 }
 
 fn value_for(key: Id, version: u64) -> Vec<u8> {
@@ -527,6 +520,7 @@ fn content_hash_keys_are_verified() {
             version: 0,
             content: false,
             diverted: false,
+            signed: false,
         };
         store.insert(key, meta, b"tampered").unwrap();
     }
@@ -620,10 +614,22 @@ fn lookups_are_answered_from_caches_on_the_path() {
             net.run_for(Duration::from_millis(300));
         }
         net.run_for(Duration::from_secs(20));
-        let key = net.random_id();
-        let op = net.put(0, key, 1, &value_for(key, 1));
-        net.run_for(Duration::from_secs(2));
-        assert!(matches!(net.outcome(0, op), Some(DhtDone::Stored { .. })));
+        // The nodes verify their peers, so they cache only values that
+        // prove themselves: a signed one here (a plain one is not cached).
+        let owner = pastry_core::identity::Keypair::from_secret([seed as u8; 32]);
+        let key = dht::signed_key(&owner.public(), b"");
+        let put_signed = |net: &mut Net<dht::Lookups>, i: usize, version: u64| {
+            let now = net.now;
+            let (dht, node) = net.dht_and_node(i);
+            let value = value_for(key, version);
+            let (_, op) = dht
+                .put_signed(now, node, &owner, b"", version, &value)
+                .unwrap();
+            net.drain(i);
+            net.run_for(Duration::from_secs(2));
+            assert!(matches!(net.outcome(i, op), Some(DhtDone::Stored { .. })));
+        };
+        put_signed(&mut net, 0, 1);
         // Every node reads it, one after another: later lookups meet
         // copies cached by earlier ones.
         let mut from_cache = 0;
@@ -662,9 +668,7 @@ fn lookups_are_answered_from_caches_on_the_path() {
 
         // A newer version: once the caches' time to live has passed, every
         // lookup returns it.
-        let op = net.put(1, key, 2, &value_for(key, 2));
-        net.run_for(Duration::from_secs(2));
-        assert!(matches!(net.outcome(1, op), Some(DhtDone::Stored { .. })));
+        put_signed(&mut net, 1, 2);
         net.run_for(DhtConfig::default().cache_ttl);
         for i in net.live() {
             let op = net.get(i, key);

@@ -1,6 +1,7 @@
 //! Property tests of the DHT's stores against a model (a sorted map with
 //! the version rule written out): same answers, same contents, same key
-//! order, and a refused write changes nothing.
+//! order, and a refused write changes nothing. Some writes are of values
+//! whose key proves them (signed), which outrank the rest.
 
 mod common;
 
@@ -18,6 +19,7 @@ enum Op {
         version: u8,
         len: u8,
         fill: u8,
+        signed: bool,
     },
     Remove {
         key: u8,
@@ -34,34 +36,45 @@ fn key(k: u8) -> Id {
 
 /// The model: unbounded map plus explicit limits.
 struct Model {
-    map: BTreeMap<Id, (u64, Vec<u8>)>,
+    /// Key → (version, proven, bytes).
+    map: BTreeMap<Id, (u64, bool, Vec<u8>)>,
     max_items: usize,
     max_bytes: usize,
 }
 
 impl Model {
-    fn insert(&mut self, key: Id, version: u64, value: &[u8]) -> Result<(), StoreError> {
+    fn insert(
+        &mut self,
+        key: Id,
+        version: u64,
+        proven: bool,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
         let old = self.map.get(&key);
-        if let Some((v, bytes)) = old {
-            if version < *v || (version == *v && bytes.as_slice() != value) {
+        if let Some((v, was_proven, bytes)) = old {
+            if *was_proven && !proven {
+                return Err(StoreError::Protected);
+            }
+            let outranks = proven && !*was_proven;
+            if !outranks && (version < *v || (version == *v && bytes.as_slice() != value)) {
                 return Err(StoreError::Stale { current: *v });
             }
         }
-        let freed = old.map_or(0, |(_, b)| b.len());
+        let freed = old.map_or(0, |(_, _, b)| b.len());
         let items = self.map.len() + usize::from(old.is_none());
         let bytes: usize =
-            self.map.values().map(|(_, b)| b.len()).sum::<usize>() - freed + value.len();
+            self.map.values().map(|(_, _, b)| b.len()).sum::<usize>() - freed + value.len();
         if items > self.max_items || bytes > self.max_bytes {
             return Err(StoreError::Full);
         }
-        self.map.insert(key, (version, value.to_vec()));
+        self.map.insert(key, (version, proven, value.to_vec()));
         Ok(())
     }
 }
 
-/// Outcomes of inserts seen: stored, stale, full (so a run shows it
-/// exercised each).
-type Seen = [usize; 3];
+/// Outcomes of inserts seen: stored, stale, full, protected (so a run
+/// shows it exercised each).
+type Seen = [usize; 4];
 
 fn check<S: Store>(
     mut store: S,
@@ -85,15 +98,20 @@ fn check<S: Store>(
                 version,
                 len,
                 fill,
+                signed,
             } => {
                 let value = vec![fill; usize::from(len) % 40];
+                // Proven writes are rarer, so plain ones still meet each
+                // other's versions.
+                let signed = signed && fill % 4 == 0;
                 let meta = Meta {
                     version: u64::from(version % 4),
                     content: false,
                     diverted: false,
+                    signed,
                 };
                 let got = store.insert(key(k), meta, &value);
-                let want = model.insert(key(k), meta.version, &value);
+                let want = model.insert(key(k), meta.version, signed, &value);
                 assert_eq!(
                     got,
                     want,
@@ -105,13 +123,18 @@ fn check<S: Store>(
                     Ok(()) => 0,
                     Err(StoreError::Stale { .. }) => 1,
                     Err(StoreError::Full) => 2,
+                    Err(StoreError::Protected) => 3,
                 }] += 1;
             }
             Op::Remove { key: k } => {
                 assert_eq!(store.remove(key(k)), model.map.remove(&key(k)).is_some());
             }
             Op::FirstFrom { key: k } => {
-                let want = model.map.range(key(k)..).next().map(|(k, (v, _))| (*k, *v));
+                let want = model
+                    .map
+                    .range(key(k)..)
+                    .next()
+                    .map(|(k, (v, ..))| (*k, *v));
                 let got = store.first_from(key(k)).map(|(k, m)| (k, m.version));
                 assert_eq!(got, want);
             }
@@ -123,13 +146,14 @@ fn check<S: Store>(
         while let Some((k, meta)) = cur {
             let item = store.get(k).expect("iterated key is stored");
             assert_eq!(item.meta, meta);
+            assert_eq!(meta.signed, model.map[&k].1, "proof kept with the value");
             seen.push((k, meta.version, item.value.to_vec()));
             cur = store.next_after(k);
         }
         let want: Vec<_> = model
             .map
             .iter()
-            .map(|(k, (v, b))| (*k, *v, b.clone()))
+            .map(|(k, (v, _, b))| (*k, *v, b.clone()))
             .collect();
         assert_eq!(seen, want);
     }
@@ -170,6 +194,7 @@ fn a_full_fixed_store_still_takes_a_newer_version_that_fits() {
         version,
         content: false,
         diverted: false,
+        signed: false,
     };
     s.insert(key(1), m(1), b"aaaa").unwrap();
     s.insert(key(2), m(1), b"bbbbbb").unwrap();

@@ -284,6 +284,8 @@ fn owned(reply: Reply<'_>) -> Answer {
             return Err(match reason {
                 Refusal::Stale => Error::Put(PutError::Stale { current: detail }),
                 Refusal::Forged => Error::Put(PutError::Forged),
+                Refusal::Protected => Error::Put(PutError::Protected),
+                Refusal::OverQuota => Error::Put(PutError::OverQuota),
                 Refusal::TimedOut => Error::TimedOut,
                 Refusal::NoneAccepted => Error::Anycast(AnycastError::NoneAccepted),
                 Refusal::Busy => Error::Busy,

@@ -213,6 +213,8 @@ fn to_error(reason: Refusal, detail: u64) -> Error {
     match reason {
         Refusal::Stale => Error::Put(PutError::Stale { current: detail }),
         Refusal::Forged => Error::Put(PutError::Forged),
+        Refusal::Protected => Error::Put(PutError::Protected),
+        Refusal::OverQuota => Error::Put(PutError::OverQuota),
         Refusal::TimedOut => Error::TimedOut,
         Refusal::NoneAccepted => Error::Anycast(AnycastError::NoneAccepted),
         reason => Error::Refused { reason, detail },

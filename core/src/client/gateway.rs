@@ -296,7 +296,9 @@ impl Gateway {
     fn refuse_dht(&mut self, to: SocketAddr, req: u64, e: DhtError) {
         let (reason, detail) = match e {
             DhtError::NotActive => (Refusal::NotActive, 0),
-            DhtError::ValueTooLarge { max } => (Refusal::TooLarge, max as u64),
+            DhtError::ValueTooLarge { max } | DhtError::SaltTooLong { max } => {
+                (Refusal::TooLarge, max as u64)
+            }
             DhtError::Busy | DhtError::BadConfig => (Refusal::Busy, 0),
         };
         self.refuse(to, req, reason, detail);
@@ -345,6 +347,8 @@ impl Gateway {
             DhtEvent::PutFailed { error, .. } => match error {
                 PutError::Stale { current } => refused(Refusal::Stale, current),
                 PutError::Forged => refused(Refusal::Forged, 0),
+                PutError::Protected => refused(Refusal::Protected, 0),
+                PutError::OverQuota => refused(Refusal::OverQuota, 0),
                 PutError::TimedOut { replicas } => refused(Refusal::TimedOut, u64::from(replicas)),
             },
             DhtEvent::Found {

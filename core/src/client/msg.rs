@@ -123,10 +123,15 @@ pub enum Refusal {
     NoRoom,
     /// The request did not decode.
     Malformed,
+    /// The key holds a content-hash or signed value, which this one
+    /// cannot replace.
+    Protected,
+    /// The key's root refused: over the per-client quota.
+    OverQuota,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 9] = [
+    const ALL: [Refusal; 11] = [
         Refusal::NotActive,
         Refusal::Busy,
         Refusal::TooLarge,
@@ -136,6 +141,8 @@ impl Refusal {
         Refusal::NoneAccepted,
         Refusal::NoRoom,
         Refusal::Malformed,
+        Refusal::Protected,
+        Refusal::OverQuota,
     ];
 
     fn code(self) -> u8 {

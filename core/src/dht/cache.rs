@@ -71,7 +71,7 @@ impl<const N: usize, const BYTES: usize> Cache<N, BYTES> {
         loop {
             match self.values.insert(key, meta, value) {
                 Ok(()) => break,
-                Err(StoreError::Stale { .. }) => return,
+                Err(StoreError::Stale { .. } | StoreError::Protected) => return,
                 Err(StoreError::Full) => {
                     let Some(lru) = self
                         .uses
@@ -134,6 +134,7 @@ mod tests {
             version,
             content: false,
             diverted: false,
+            signed: false,
         }
     }
 

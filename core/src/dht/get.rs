@@ -4,8 +4,9 @@
 
 use super::msg::{self, Msg};
 use super::send::{Deferred, encode_and_route};
-use super::{Dht, DhtError, DhtEvent, LOOKUP_APP, Meta, OpId, OpKind, Store};
+use super::{Dht, DhtError, DhtEvent, LOOKUP_APP, MAX_SALT, Meta, OpId, OpKind, Store, signed};
 use crate::id::Id;
+use crate::identity::PublicKey;
 use crate::node::Kbr;
 use crate::peer::Peer;
 use crate::time::Instant;
@@ -14,7 +15,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     /// Looks `key` up. Completes with [`DhtEvent::Found`],
     /// [`DhtEvent::NotFound`] or [`DhtEvent::GetTimedOut`].
     pub fn get(&mut self, now: Instant, node: &mut impl Kbr, key: Id) -> Result<OpId, DhtError> {
-        self.start_get(now, node, key, false)
+        self.start_get(now, node, key, false, false)
     }
 
     /// Looks up a content-hash key: a value that does not hash to `key` is
@@ -25,7 +26,24 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         node: &mut impl Kbr,
         key: Id,
     ) -> Result<OpId, DhtError> {
-        self.start_get(now, node, key, true)
+        self.start_get(now, node, key, true, false)
+    }
+
+    /// Looks up `owner`'s value named `salt` (BEP 44): only a value
+    /// `owner` signed answers it, whoever stored or cached it. Returns the
+    /// key ([`signed_key`](super::signed_key)) with the operation.
+    pub fn get_signed(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        owner: &PublicKey,
+        salt: &[u8],
+    ) -> Result<(Id, OpId), DhtError> {
+        if salt.len() > MAX_SALT {
+            return Err(DhtError::SaltTooLong { max: MAX_SALT });
+        }
+        let key = signed::signed_key(owner, salt);
+        Ok((key, self.start_get(now, node, key, false, true)?))
     }
 
     pub(super) fn start_get(
@@ -34,6 +52,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         node: &mut impl Kbr,
         key: Id,
         content: bool,
+        signed: bool,
     ) -> Result<OpId, DhtError> {
         let op = self.admit_op(node)?;
         let msg = Msg::Get {
@@ -48,17 +67,43 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         let kind = OpKind::Get {
             min_version: 0,
             content,
+            signed,
             retried: false,
         };
         self.push_op(now, op, key, kind);
         Ok(OpId(op))
     }
 
-    /// Caches a copy met on a lookup's path, after checking a content hash;
-    /// a replica's own copy needs none.
-    pub(super) fn cache_copy(&mut self, now: Instant, key: Id, meta: Meta, value: &[u8]) {
-        if meta.content && Id::sha1(value) != key {
+    /// Caches a copy met on a lookup's path, after checking what its key
+    /// proves; a replica's own copy needs none. A node that verifies its
+    /// peers caches only values that prove themselves: a cache pusher is
+    /// no replica of the key, and nothing else vouches for its copy.
+    pub(super) fn cache_copy(
+        &mut self,
+        now: Instant,
+        node: &impl Kbr,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+    ) {
+        if !signed::checks(key, meta, value) {
             self.stats.forged += 1;
+            return;
+        }
+        self.cache_checked(now, node, key, meta, value);
+    }
+
+    /// [`Dht::cache_copy`] of a copy already checked.
+    pub(super) fn cache_checked(
+        &mut self,
+        now: Instant,
+        node: &impl Kbr,
+        key: Id,
+        meta: Meta,
+        value: &[u8],
+    ) {
+        if node.verifies_peers() && !signed::proven(meta) {
+            self.stats.not_cached += 1;
             return;
         }
         if self.store.get(key).is_none() {
@@ -196,6 +241,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         let OpKind::Get {
             min_version,
             content,
+            signed,
             ..
         } = self.ops[i].kind
         else {
@@ -206,6 +252,18 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             self.stats.forged += 1;
             return None;
         }
+        // A signed value's envelope must check out; the owner's bytes are
+        // its tail.
+        let value = match meta.signed || signed {
+            true => match signed::open(key, meta.version, value) {
+                Some(opened) => opened.value,
+                None => {
+                    self.stats.forged += 1;
+                    return None;
+                }
+            },
+            false => value,
+        };
         if meta.version < min_version {
             return None;
         }

@@ -122,7 +122,9 @@ mod divert;
 mod get;
 pub(crate) mod msg;
 mod put;
+mod quota;
 mod send;
+pub mod signed;
 pub mod store;
 mod sync;
 mod types;
@@ -138,10 +140,11 @@ use crate::wire::AppId;
 
 pub use cache::{Cache, Lookups};
 pub use msg::{VALUE_OVERHEAD, is_replication};
+pub use signed::{MAX_SALT, signed_key};
 #[cfg(feature = "alloc")]
 pub use store::MapStore;
 pub use store::{FixedStore, Item, Meta, Store, StoreError};
-pub use types::{DhtConfig, DhtError, DhtEvent, DhtStats, OpId, PutError, Upcall};
+pub use types::{DhtConfig, DhtError, DhtEvent, DhtStats, OpId, PutError, Quota, Upcall};
 
 use msg::{Msg, Outcome};
 use send::{Deferred, encode_and_route};
@@ -172,6 +175,8 @@ enum OpKind {
     Get {
         min_version: u64,
         content: bool,
+        /// Only a value signed by the key's owner answers it.
+        signed: bool,
         retried: bool,
     },
 }
@@ -195,6 +200,7 @@ pub struct Dht<S: Store, const CACHE: usize = 16, const CACHE_BYTES: usize = 8_1
     events: Deque<DhtEvent<'static>, MAX_EVENTS>,
     deferred: Deque<Deferred, MAX_DEFERRED>,
     sync: sync::SyncState,
+    quotas: quota::Quotas,
     stats: DhtStats,
     /// An outcome from the last delivery, waiting for the host.
     lent: app::Lent,
@@ -220,6 +226,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             events: Deque::new(),
             deferred: Deque::new(),
             sync: sync::SyncState::default(),
+            quotas: quota::Quotas::default(),
             stats: DhtStats::default(),
             lent: None,
         })
@@ -288,7 +295,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         match ev {
             Event::Deliver(d) if d.app == APP || d.app == LOOKUP_APP => {
                 let out = match Msg::decode(d.payload) {
-                    Ok(m) => self.on_message(now, node, d.source, m),
+                    Ok(m) => self.on_message(now, node, d.source, d.authenticated, m),
                     Err(_) => {
                         self.stats.malformed += 1;
                         None
@@ -324,8 +331,13 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         now: Instant,
         node: &mut impl Kbr,
         source: Peer,
+        authenticated: bool,
         m: Msg<'b>,
     ) -> Option<DhtEvent<'b>> {
+        if !self.may_send(node, source, authenticated, &m) {
+            self.stats.unauthorized += 1;
+            return None;
+        }
         match m {
             Msg::Put {
                 op,
@@ -343,7 +355,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 value,
                 ..
             } => {
-                self.cache_copy(now, key, meta, value);
+                self.cache_copy(now, node, key, meta, value);
                 None
             }
             Msg::Store {
@@ -421,7 +433,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 let ev = self.on_value(op, key, meta, cached, value);
                 if ev.is_some() {
                     // What a lookup brought back serves the next one here.
-                    self.cache_copy(now, key, meta, value);
+                    self.cache_checked(now, node, key, meta, value);
                 }
                 ev
             }
@@ -464,6 +476,34 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         (c.replicas + c.eager_spares.min(c.spares))
             .min(fit)
             .max(c.replicas)
+    }
+
+    /// Whether a message may come from `source`. On a node that verifies
+    /// its peers, replica copies (unless their key proves them) and replica
+    /// maintenance come only from authenticated members of its leaf set,
+    /// the nodes that share its keys, and a replica's ack counts only from
+    /// the replica itself; the rest (client puts, gets and their answers,
+    /// cache pushes) need no such word: their values prove themselves or
+    /// are matched to an operation by an unguessable id.
+    fn may_send(&self, node: &impl Kbr, source: Peer, authenticated: bool, m: &Msg<'_>) -> bool {
+        if !node.verifies_peers() {
+            return true;
+        }
+        let member = || {
+            authenticated
+                && node
+                    .neighbor_set(usize::MAX)
+                    .iter()
+                    .any(|p| p.id == source.id)
+        };
+        match *m {
+            Msg::Store {
+                cache: false, meta, ..
+            } => signed::proven(meta) || member(),
+            Msg::Digest { .. } | Msg::Match { .. } | Msg::Listing { .. } => member(),
+            Msg::StoreAck { .. } => authenticated,
+            _ => true,
+        }
     }
 
     fn is_replica(&self, node: &impl Kbr, key: Id) -> bool {

@@ -14,6 +14,7 @@ use super::store::Meta;
 const CONTENT: u8 = 1;
 const CACHE: u8 = 2;
 const DIVERTED: u8 = 4;
+const SIGNED: u8 = 8;
 
 /// Where a get's `tried` byte sits, and the bit the [`super::Lookups`]
 /// forwarder sets in it when it hands the get to a node on the way (so
@@ -34,6 +35,8 @@ pub(crate) enum Outcome {
     Stale { current: u64 },
     Full,
     Forged,
+    Protected,
+    OverQuota,
 }
 
 /// One DHT message.
@@ -170,6 +173,8 @@ impl<'a> Msg<'a> {
                     (1, current) => Outcome::Stale { current },
                     (2, 0) => Outcome::Full,
                     (3, 0) => Outcome::Forged,
+                    (4, 0) => Outcome::Protected,
+                    (5, 0) => Outcome::OverQuota,
                     _ => return Err(DecodeError::ReservedFlags),
                 };
                 Msg::StoreAck {
@@ -276,6 +281,8 @@ impl<'a> Msg<'a> {
                     Outcome::Stale { current } => (1, current),
                     Outcome::Full => (2, 0),
                     Outcome::Forged => (3, 0),
+                    Outcome::Protected => (4, 0),
+                    Outcome::OverQuota => (5, 0),
                 };
                 w.u8(code);
                 w.u64(current);
@@ -376,13 +383,14 @@ fn put_optional_peer(w: &mut Writer<'_>, peer: Option<Peer>) {
 fn meta(r: &mut Reader<'_>) -> Result<(Meta, bool), DecodeError> {
     let version = r.u64()?;
     let flags = r.u8()?;
-    if flags & !(CONTENT | CACHE | DIVERTED) != 0 {
+    if flags & !(CONTENT | CACHE | DIVERTED | SIGNED) != 0 {
         return Err(DecodeError::ReservedFlags);
     }
     let meta = Meta {
         version,
         content: flags & CONTENT != 0,
         diverted: flags & DIVERTED != 0,
+        signed: flags & SIGNED != 0,
     };
     Ok((meta, flags & CACHE != 0))
 }
@@ -395,6 +403,9 @@ fn put_meta(w: &mut Writer<'_>, meta: Meta, cache: bool) {
     }
     if meta.diverted {
         flags |= DIVERTED;
+    }
+    if meta.signed {
+        flags |= SIGNED;
     }
     if cache {
         flags |= CACHE;
@@ -441,6 +452,7 @@ mod tests {
             version: 9,
             content: true,
             diverted: true,
+            signed: true,
         };
         let key = Id::sha1(b"k");
         let entries = [7u8; 2 * LISTING_ENTRY];

@@ -4,11 +4,13 @@
 use super::msg::{Msg, Outcome};
 use super::send::{Deferred, encode_and_route};
 use super::{
-    APP, Dht, DhtError, DhtEvent, MAX_EVENTS, Meta, Op, OpId, OpKind, PutError, Store, StoreError,
-    sync,
+    APP, Dht, DhtError, DhtEvent, MAX_EVENTS, MAX_SALT, Meta, Op, OpId, OpKind, PutError, Store,
+    StoreError, signed, sync,
 };
 use crate::id::{Distance, Id};
+use crate::identity::Keypair;
 use crate::node::Kbr;
+use crate::node::MAX_PAYLOAD;
 use crate::peer::Peer;
 use crate::time::Instant;
 
@@ -50,6 +52,40 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             ..Meta::default()
         };
         Ok((key, self.start_put(now, node, key, meta, value)?))
+    }
+
+    /// Stores `value` as `owner`'s value named `salt`, at `version`
+    /// (BEP 44): under [`signed_key`](super::signed_key)`(owner, salt)`,
+    /// signed, so replicas, caches and readers check it and only `owner`
+    /// can replace it (with a higher version). Returns the key with the
+    /// operation.
+    pub fn put_signed(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        owner: &Keypair,
+        salt: &[u8],
+        version: u64,
+        value: &[u8],
+    ) -> Result<(Id, OpId), DhtError> {
+        if salt.len() > MAX_SALT {
+            return Err(DhtError::SaltTooLong { max: MAX_SALT });
+        }
+        let overhead = signed::ENVELOPE_OVERHEAD + salt.len();
+        let max = Self::max_value_len(node).saturating_sub(overhead);
+        if value.len() > max {
+            return Err(DhtError::ValueTooLarge { max });
+        }
+        let mut envelope = [0u8; MAX_PAYLOAD];
+        let len = signed::seal(owner, salt, version, value, &mut envelope)
+            .ok_or(DhtError::ValueTooLarge { max })?;
+        let key = signed::signed_key(&owner.public(), salt);
+        let meta = Meta {
+            version,
+            signed: true,
+            ..Meta::default()
+        };
+        Ok((key, self.start_put(now, node, key, meta, &envelope[..len])?))
     }
 
     pub(super) fn admit_op(&mut self, node: &impl Kbr) -> Result<u64, DhtError> {
@@ -129,7 +165,12 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         meta: Meta,
         value: &[u8],
     ) {
-        let outcome = self.accept(node, key, meta, value);
+        let outcome = if self.quotas.take(self.config.client_quota, client.id, now) {
+            self.accept(node, key, meta, value)
+        } else {
+            self.stats.quota_refused += 1;
+            Outcome::OverQuota
+        };
         if outcome == Outcome::Full && self.divert(now, node, key, meta, value, op, Some(client)) {
             // The value is held for us elsewhere; that node acknowledges.
             self.copy_to_replicas(now, node, client, op, key, meta, value);
@@ -201,10 +242,11 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         }
     }
 
-    /// Stores a replica's copy after checking a content hash (a spare
-    /// makes room for it in a full store).
+    /// Stores a replica's copy after checking what its key proves (a
+    /// content hash, an owner's signature); a spare makes room for it in
+    /// a full store.
     pub(super) fn accept(&mut self, node: &impl Kbr, key: Id, meta: Meta, value: &[u8]) -> Outcome {
-        if meta.content && Id::sha1(value) != key {
+        if !signed::checks(key, meta, value) {
             self.stats.forged += 1;
             return Outcome::Forged;
         }
@@ -234,6 +276,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             Err(StoreError::Full) => {
                 self.stats.full_refused += 1;
                 Outcome::Full
+            }
+            Err(StoreError::Protected) => {
+                self.stats.protected_refused += 1;
+                Outcome::Protected
             }
         }
     }
@@ -317,6 +363,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             Outcome::Full => return None,
             Outcome::Stale { current } => PutError::Stale { current },
             Outcome::Forged => PutError::Forged,
+            Outcome::Protected => PutError::Protected,
+            Outcome::OverQuota => PutError::OverQuota,
         };
         self.ops.swap_remove(i);
         Some(DhtEvent::PutFailed {

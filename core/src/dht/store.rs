@@ -22,6 +22,9 @@ pub struct Meta {
     /// Held for a replica that had no room (PAST §3.3's replica
     /// diversion): not this node's own replica, and never handed off.
     pub diverted: bool,
+    /// The bytes are a signed value's envelope (BEP 44, [`super::signed`]),
+    /// checked when accepted: only its owner can write the key.
+    pub signed: bool,
 }
 
 /// A stored value, borrowed from its store.
@@ -44,6 +47,9 @@ pub enum StoreError {
         /// The version held.
         current: u64,
     },
+    /// The key holds a content-hash or signed value, which a value that
+    /// proves nothing cannot replace at any version.
+    Protected,
 }
 
 impl fmt::Display for StoreError {
@@ -51,6 +57,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Full => f.write_str("the store is full"),
             StoreError::Stale { current } => write!(f, "version {current} is already stored"),
+            StoreError::Protected => f.write_str("the key holds a content-hash or signed value"),
         }
     }
 }
@@ -90,7 +97,16 @@ pub trait Store {
 }
 
 /// The version rule shared by every store: `Ok` if `new` may replace `old`.
+/// A value whose key proves it (content hash, owner's signature; checked
+/// before it reaches the store) replaces one that proves nothing whatever
+/// the versions, and is never replaced by one: a squatter's copy at
+/// version 2⁶⁴ − 1 cannot lock the owner out of its own key.
 pub fn admits(old: Item<'_>, new: Meta, value: &[u8]) -> Result<(), StoreError> {
+    match (super::signed::proven(old.meta), super::signed::proven(new)) {
+        (false, true) => return Ok(()),
+        (true, false) => return Err(StoreError::Protected),
+        _ => {}
+    }
     let newer = new.version > old.meta.version;
     let same = new.version == old.meta.version && old.value == value;
     if newer || same {

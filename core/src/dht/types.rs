@@ -56,6 +56,20 @@ pub struct DhtConfig {
     /// How long a copy cached along a lookup path may be served (zero: no
     /// caching). Bounds how stale a cached answer can be.
     pub cache_ttl: Duration,
+    /// How many puts a key's root stores for one client (by its id) in a
+    /// burst, and how fast that allowance refills. Beyond it the root
+    /// answers [`PutError::OverQuota`]; the store's own limits bound the
+    /// total. A flood from one client fills neither.
+    pub client_quota: Quota,
+}
+
+/// A token bucket: `burst` at once, then one more every `refill`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Puts allowed at once.
+    pub burst: u32,
+    /// One more put is allowed after each such interval (zero: no limit).
+    pub refill: Duration,
 }
 
 impl Default for DhtConfig {
@@ -77,6 +91,12 @@ impl Default for DhtConfig {
             sync_delay: Duration::from_secs(1),
             sync_period: Duration::from_secs(600),
             cache_ttl: Duration::from_secs(60),
+            // 256 at once and 50 a second: far above one application's
+            // writes to keys one node roots, far below a flood.
+            client_quota: Quota {
+                burst: 256,
+                refill: Duration::from_millis(20),
+            },
         }
     }
 }
@@ -89,6 +109,11 @@ pub enum DhtError {
     /// The value is over `max` bytes ([`Dht::max_value_len`](super::Dht::max_value_len)).
     ValueTooLarge {
         /// The largest value.
+        max: usize,
+    },
+    /// A signed value's salt is over `max` bytes.
+    SaltTooLong {
+        /// The longest salt.
         max: usize,
     },
     /// Too many operations in flight, or the node's queues are full;
@@ -104,6 +129,7 @@ impl fmt::Display for DhtError {
         match self {
             DhtError::NotActive => f.write_str("the node is not active"),
             DhtError::ValueTooLarge { max } => write!(f, "value over {max} bytes"),
+            DhtError::SaltTooLong { max } => write!(f, "salt over {max} bytes"),
             DhtError::Busy => f.write_str("too many operations in flight"),
             DhtError::BadConfig => f.write_str("invalid DHT configuration"),
         }
@@ -124,8 +150,14 @@ pub enum PutError {
         /// The version it holds.
         current: u64,
     },
-    /// The value's key is not its SHA-1.
+    /// The value's key is not its SHA-1, or its signature does not check.
     Forged,
+    /// The key holds a content-hash or signed value; a value that proves
+    /// nothing cannot replace it ([`crate::dht::StoreError::Protected`]).
+    Protected,
+    /// The key's root refused this client's put: it has stored its
+    /// share for now ([`DhtConfig::client_quota`]).
+    OverQuota,
     /// Fewer than `quorum` replicas stored it in time.
     TimedOut {
         /// How many did.
@@ -139,7 +171,9 @@ impl fmt::Display for PutError {
             PutError::Stale { current } => {
                 write!(f, "stale write: a replica holds version {current}")
             }
-            PutError::Forged => f.write_str("the key is not the value's hash"),
+            PutError::Forged => f.write_str("the value does not match its key's hash or signature"),
+            PutError::Protected => f.write_str("the key holds a content-hash or signed value"),
+            PutError::OverQuota => f.write_str("the root refused: this client is over its quota"),
             PutError::TimedOut { replicas } => {
                 write!(f, "only {replicas} replicas stored it in time")
             }
@@ -217,8 +251,20 @@ pub struct DhtStats {
     pub stale_refused: u64,
     /// Writes refused because the store was full.
     pub full_refused: u64,
-    /// Values whose key is not their hash, refused on store or read.
+    /// Values whose key is not their hash, or whose signature does not
+    /// check, refused on store or read.
     pub forged: u64,
+    /// Values refused because the key holds a content-hash or signed one.
+    pub protected_refused: u64,
+    /// Puts refused at the root: the client was over its quota.
+    pub quota_refused: u64,
+    /// Replica copies and maintenance messages dropped because their
+    /// source was not an authenticated member of this node's leaf set
+    /// (only when the node verifies its peers).
+    pub unauthorized: u64,
+    /// Values not cached because nothing proves them (a content hash or a
+    /// signature) and the node verifies its peers.
+    pub not_cached: u64,
     /// DHT messages that did not decode.
     pub malformed: u64,
     /// Gets this node answered.
@@ -257,6 +303,10 @@ impl core::ops::AddAssign for DhtStats {
         self.stale_refused += o.stale_refused;
         self.full_refused += o.full_refused;
         self.forged += o.forged;
+        self.protected_refused += o.protected_refused;
+        self.quota_refused += o.quota_refused;
+        self.unauthorized += o.unauthorized;
+        self.not_cached += o.not_cached;
         self.malformed += o.malformed;
         self.gets_served += o.gets_served;
         self.gets_served_from_cache += o.gets_served_from_cache;

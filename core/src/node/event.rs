@@ -31,6 +31,12 @@ pub struct Delivery<'a> {
     pub msg_id: u64,
     /// Overlay hops it took.
     pub hops: u8,
+    /// Whether `source` is authenticated: this node sent it, or it came
+    /// straight from its source over a verified session
+    /// ([`crate::Config::verify_peers`]). Otherwise `source` is what the
+    /// last relay said, and an application that acts on who sent it (a
+    /// replica copy, a quorum's ack) should not believe it.
+    pub authenticated: bool,
     /// The application's bytes.
     pub payload: &'a [u8],
 }

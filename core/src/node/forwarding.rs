@@ -65,6 +65,7 @@ impl<
             s.app = app;
             s.per_hop = per_hop;
             s.hops = 0;
+            s.authenticated = true;
         }
         self.seen.originated(own.id, msg_id);
         self.dispatch(r, hint);
@@ -95,6 +96,9 @@ impl<
             s.per_hop = m.per_hop;
             s.handoff = m.handoff;
             s.hops = m.hops.saturating_add(1);
+            // Straight from its source, whose session verified it: the
+            // source is who it claims (a relay's word would not do).
+            s.authenticated = self.config.verify_peers && m.hops == 0 && sender.id == m.source.id;
         }
         if !m.handoff {
             self.offer_row_to_previous_hop(from, sender, m.key);

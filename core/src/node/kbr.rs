@@ -68,6 +68,13 @@ pub trait Kbr {
         let _ = id;
         false
     }
+    /// Whether the node admits only verified peers
+    /// ([`crate::Config::verify_peers`]): its leaf set holds none it has
+    /// not verified, and a [`super::Delivery::authenticated`] source can
+    /// be believed. An application applies its own checks only then.
+    fn verifies_peers(&self) -> bool {
+        false
+    }
     /// Sets how this node treats `app`.
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError>;
     /// KBR `route` of a message encoded in place: `encode` writes it into a
@@ -218,6 +225,9 @@ impl<
     }
     fn is_suspected(&self, id: Id) -> bool {
         Node::is_suspected(self, id)
+    }
+    fn verifies_peers(&self) -> bool {
+        self.config().verify_peers
     }
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError> {
         self.policy_mut().set(app, policy)

@@ -502,6 +502,7 @@ impl<
                     source: s.source,
                     msg_id: s.msg_id,
                     hops: s.hops,
+                    authenticated: s.authenticated,
                     payload: self.pool.payload(r),
                 })
             }

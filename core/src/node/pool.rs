@@ -90,6 +90,9 @@ pub(crate) struct Slot {
     pub(crate) retransmitted: bool,
     /// Held here, waiting for a suspected closer node (until sent on).
     pub(crate) held: bool,
+    /// The source is authenticated: this node, or the previous hop over a
+    /// verified session ([`super::Delivery::authenticated`]).
+    pub(crate) authenticated: bool,
 }
 
 /// A reference to a slot that stays valid only while the slot is not reused.
@@ -150,6 +153,7 @@ impl<const POOL: usize> Pool<POOL> {
                     attempts: 0,
                     retransmitted: false,
                     held: false,
+                    authenticated: false,
                 };
                 self.slots.push(fresh).ok()?;
                 self.slots.len() - 1
@@ -167,6 +171,7 @@ impl<const POOL: usize> Pool<POOL> {
         s.retransmitted = false;
         s.held = false;
         s.handoff = false;
+        s.authenticated = false;
         let r = SlotRef {
             index: index as u16,
             generation: s.generation,

@@ -244,6 +244,18 @@ impl Net<Passthrough> {
     pub fn new(seed: u64) -> Net {
         Net::with_forwarders(seed)
     }
+
+    /// `n` nodes with a DHT each, joined one by one and settled.
+    pub fn dht_ring(n: usize, seed: u64, dht: pastry_core::dht::DhtConfig, node: Config) -> Net {
+        let mut net = Net::new(seed);
+        net.dht_config = Some(dht);
+        for _ in 0..n {
+            net.join_one(node.clone());
+            net.run_for(Duration::from_millis(300));
+        }
+        net.run_for(Duration::from_secs(20));
+        net
+    }
 }
 
 impl<F: Forwarder + Default> Net<F> {
