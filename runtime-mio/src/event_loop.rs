@@ -90,6 +90,9 @@ impl EventLoop {
             }
             busy = false;
             let now = self.now();
+            for n in self.nodes.iter_mut().flatten() {
+                n.tell_wall_time(now);
+            }
             for ev in events.iter() {
                 let Token(i) = ev.token();
                 if ev.is_readable()

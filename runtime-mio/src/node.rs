@@ -9,7 +9,9 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 
 use mio::net::UdpSocket;
 use pastry_core::Instant;
-use pastry_core::stack::runtime::{self, Error, RuntimeStack, RuntimeStats, Stats, Step};
+use pastry_core::stack::runtime::{
+    self, Error, RuntimeStack, RuntimeStats, Stats, Step, WallClock,
+};
 use pastry_core::stack::waiters::{self, NodeEvent, Waiters};
 
 use crate::mailbox::ReplyTx;
@@ -55,6 +57,8 @@ pub(crate) struct NodeSlot {
     /// Callers waiting for outcomes.
     waiters: Waiters,
     stats: RuntimeStats,
+    /// Keeps the node told of the calendar, for certificates.
+    wall: WallClock,
 }
 
 impl NodeSlot {
@@ -78,6 +82,7 @@ impl NodeSlot {
             readable: true,
             waiters: Waiters::default(),
             stats: RuntimeStats::default(),
+            wall: WallClock::default(),
         }
     }
 
@@ -103,6 +108,11 @@ impl NodeSlot {
             }
         }
         true
+    }
+
+    /// Tells the node the wall time, when a minute has passed.
+    pub(crate) fn tell_wall_time(&mut self, now: Instant) {
+        self.wall.tell(&mut self.stack, now);
     }
 
     pub(crate) fn tick(&mut self, now: Instant) {

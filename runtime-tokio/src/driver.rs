@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use pastry_core::Instant;
-use pastry_core::stack::runtime::{self, RuntimeStack, RuntimeStats, Stats, Step};
+use pastry_core::stack::runtime::{self, RuntimeStack, RuntimeStats, Stats, Step, WallClock};
 use pastry_core::stack::waiters::{NodeEvent, Waiters};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -40,6 +40,8 @@ pub(crate) struct Driver {
     /// Callers waiting for outcomes.
     waiters: Waiters,
     stats: RuntimeStats,
+    /// Keeps the node told of the calendar, for certificates.
+    wall: WallClock,
 }
 
 impl Driver {
@@ -65,6 +67,7 @@ impl Driver {
             deadline,
             waiters: Waiters::default(),
             stats: RuntimeStats::default(),
+            wall: WallClock::default(),
         }
     }
 
@@ -103,6 +106,7 @@ impl Driver {
             }
             self.stats.wakeups += 1;
             let now = self.now();
+            self.wall.tell(&mut self.stack, now);
             if readable {
                 self.read(now);
             }

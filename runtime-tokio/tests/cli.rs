@@ -121,12 +121,101 @@ fn help_names_every_command() {
         "publish",
         "subscribe",
         "anycast",
+        "authority",
+        "certify",
     ] {
         assert!(out.contains(c), "--help lacks {c}: {out}");
     }
     let (ok, out, _) = client(&["run", "--help"]);
     assert!(
-        ok && out.contains("--bootstrap") && out.contains("--listen"),
+        ok && out.contains("--bootstrap")
+            && out.contains("--listen")
+            && out.contains("--authority"),
         "{out}"
     );
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pastry-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The certified admission mode from the command line: an authority
+/// certifies two nodes, which form an overlay; a node with a key of its
+/// own but no certificate is refused by both and cannot join.
+#[test]
+fn certified_nodes_admit_each_other_and_refuse_an_uncertified_one() {
+    let (authority, a_dir, b_dir, c_dir) = (
+        temp_dir("authority"),
+        temp_dir("a"),
+        temp_dir("b"),
+        temp_dir("c"),
+    );
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ok, key, err) = client(&["authority", "--dir", &path(&authority)]);
+    assert!(ok && key.len() == 64, "{key} {err}");
+    let (ok, again, _) = client(&["authority", "--dir", &path(&authority)]);
+    assert!(ok && again == key, "the authority's key is kept");
+    for dir in [&a_dir, &b_dir] {
+        let (ok, out, err) = client(&["certify", "--dir", &path(&authority), "--node", &path(dir)]);
+        assert!(ok && out.starts_with("certified"), "{out} {err}");
+        let (ok, out, _) = client(&["id", "--data-dir", &path(dir)]);
+        assert!(ok && out.contains("certificate expires"), "{out}");
+    }
+    // A certificate for a key given in hex, to copy to a node elsewhere.
+    let (_, c_id, _) = client(&["id", "--data-dir", &path(&c_dir)]);
+    let c_key = c_id
+        .lines()
+        .find_map(|l| l.strip_prefix("public key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (ok, cert, err) = client(&["certify", "--dir", &path(&authority), "--key", &c_key]);
+    assert!(ok && cert.len() == 208, "{cert} {err}");
+
+    let a = start(&["--data-dir", &path(&a_dir), "--authority", &key]);
+    let b = start(&[
+        "--data-dir",
+        &path(&b_dir),
+        "--authority",
+        &key,
+        "--bootstrap",
+        &a.addr,
+    ]);
+    assert!(wait_for(&b, "joined the overlay"), "b joined through a");
+    let (ok, out, err) = client(&["put", "--via", &b.addr, "greeting", "hello"]);
+    assert!(ok && out.starts_with("stored"), "{out} {err}");
+    let (ok, out, _) = client(&["get", "--via", &a.addr, "greeting"]);
+    assert!(ok && out == "hello", "{out}");
+
+    // C has its key but not the certificate: nobody admits it.
+    let mut c = start(&[
+        "--data-dir",
+        &path(&c_dir),
+        "--authority",
+        &key,
+        "--bootstrap",
+        &a.addr,
+    ]);
+    let status = wait_exit(&mut c.child, Duration::from_secs(90));
+    let log: Vec<String> = c.log.try_iter().collect();
+    assert!(
+        status.is_some_and(|s| !s.success()) && log.iter().any(|l| l.contains("could not join")),
+        "an uncertified node joined: {status:?} {log:?}"
+    );
+    for dir in [authority, a_dir, b_dir, c_dir] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
 }

@@ -6,6 +6,9 @@
 //! DIR/node.cert   the authority's certificate for the key, 208 hex digits (optional)
 //! ```
 //!
+//! An authority of the certified admission mode keeps its key the same
+//! way, in its own directory (`DIR/authority.key`), never beside a node's.
+//!
 //! The key is made on first start from the operating system's randomness
 //! and written before it is used; a directory another user can read is
 //! refused, like ssh refuses a readable private key.
@@ -22,6 +25,8 @@ use crate::identity::{CERTIFICATE_BYTES, Certificate, Identity, Keypair, SECRET_
 pub const KEY_FILE: &str = "node.key";
 /// The certificate file's name in the data directory.
 pub const CERTIFICATE_FILE: &str = "node.cert";
+/// An authority's key file's name in its directory.
+pub const AUTHORITY_FILE: &str = "authority.key";
 
 /// The identity kept in `dir`: its key, made (from `random`, the
 /// operating system's randomness) if there is none yet, and its
@@ -30,21 +35,7 @@ pub fn load_or_create(
     dir: &Path,
     random: impl FnOnce(&mut [u8]) -> io::Result<()>,
 ) -> io::Result<Identity> {
-    fs::create_dir_all(dir)?;
-    let path = dir.join(KEY_FILE);
-    let keypair = match fs::read_to_string(&path) {
-        Ok(text) => {
-            check_private(&path)?;
-            Keypair::from_secret(hex_array(text.trim(), &path)?)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let mut secret = [0u8; SECRET_BYTES];
-            random(&mut secret)?;
-            write_private(&path, &hex(&secret))?;
-            Keypair::from_secret(secret)
-        }
-        Err(e) => return Err(e),
-    };
+    let keypair = load_or_create_key(dir, KEY_FILE, random)?;
     let mut identity = Identity::new(keypair);
     let cert_path = dir.join(CERTIFICATE_FILE);
     match fs::read_to_string(&cert_path) {
@@ -60,6 +51,30 @@ pub fn load_or_create(
         Err(e) => return Err(e),
     }
     Ok(identity)
+}
+
+/// The key pair kept in `dir/file`, made (from `random`) and written
+/// owner-only if there is none; a key file others can read is refused.
+pub fn load_or_create_key(
+    dir: &Path,
+    file: &str,
+    random: impl FnOnce(&mut [u8]) -> io::Result<()>,
+) -> io::Result<Keypair> {
+    fs::create_dir_all(dir)?;
+    let path = dir.join(file);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            check_private(&path)?;
+            Ok(Keypair::from_secret(hex_array(text.trim(), &path)?))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut secret = [0u8; SECRET_BYTES];
+            random(&mut secret)?;
+            write_private(&path, &hex(&secret))?;
+            Ok(Keypair::from_secret(secret))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes `cert` as the certificate of the identity in `dir`.

@@ -226,6 +226,33 @@ pub fn step(
     })
 }
 
+// ----- the wall clock -----
+
+/// Tells a node the wall time now and then: the core reads no clock, and
+/// certificates expire by the calendar. A runtime calls
+/// [`WallClock::tell`] on each wake-up; it reads the system clock once a
+/// minute (and at once the first time), so a stepped clock is followed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WallClock {
+    next: Option<Instant>,
+}
+
+impl WallClock {
+    /// Tells `stack`'s node the wall time at `now`, if a minute passed.
+    pub fn tell(&mut self, stack: &mut RuntimeStack, now: Instant) {
+        if self.next.is_some_and(|t| now < t) {
+            return;
+        }
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        stack
+            .node_mut()
+            .set_unix_time(now, crate::identity::UnixTime(unix));
+        self.next = Some(now + Duration::from_secs(60));
+    }
+}
+
 // ----- options -----
 
 /// What a runtime node is built from; each runtime's builder sets these
@@ -256,11 +283,19 @@ pub struct Options {
     pub events: usize,
     /// How long a subscribe waits for the member to attach.
     pub attach_timeout: Duration,
+    /// Most values, and most bytes of values, the node's store holds;
+    /// beyond them a put is refused (a replica diverts it, PAST §3.3).
+    pub store_limits: (usize, usize),
 }
 
+/// The store limits a runtime node starts with: 65,536 values and 64 MiB,
+/// so no stream of puts can take more of a server's memory than that.
+pub const DEFAULT_STORE_LIMITS: (usize, usize) = (65_536, 64 << 20);
+
 impl Options {
-    /// The papers' settings, a random id, 1,024 events of buffer and a
-    /// 30-second wait for a subscribe to attach.
+    /// The papers' settings, a random id, 1,024 events of buffer, a
+    /// 30-second wait for a subscribe to attach and
+    /// [`DEFAULT_STORE_LIMITS`].
     pub fn new(listen: SocketAddr) -> Options {
         Options {
             listen,
@@ -274,6 +309,7 @@ impl Options {
             app: Hosted::default(),
             events: 1024,
             attach_timeout: Duration::from_secs(30),
+            store_limits: DEFAULT_STORE_LIMITS,
         }
     }
 
@@ -307,7 +343,8 @@ impl Options {
                 Identity::new(Keypair::from_secret(secret))
             }
         };
-        let parts = (MapStore::default(), self.accept, self.hop);
+        let (items, bytes) = self.store_limits;
+        let parts = (MapStore::with_limits(items, bytes), self.accept, self.hop);
         RuntimeStack::with_app(self.config, identity, addr, seed, parts, self.app)
             .map(Box::new)
             .map_err(Error::Config)
@@ -545,6 +582,14 @@ macro_rules! runtime_builder_options {
         /// for the member to attach.
         pub fn attach_timeout(mut self, d: ::core::time::Duration) -> Self {
             self.options.attach_timeout = d;
+            self
+        }
+
+        /// Most values and most bytes of values the node stores (default
+        /// [`DEFAULT_STORE_LIMITS`](pastry_core::stack::runtime::DEFAULT_STORE_LIMITS)):
+        /// a put beyond them is refused, whoever sends it.
+        pub fn store_limits(mut self, values: usize, bytes: usize) -> Self {
+            self.options.store_limits = (values, bytes);
             self
         }
     };

@@ -4,6 +4,9 @@
 //! pastry-node run --listen 127.0.0.1:4000 --data-dir /var/lib/pastry
 //! pastry-node run --listen 127.0.0.1:4001 --bootstrap 127.0.0.1:4000
 //! pastry-node id --data-dir /var/lib/pastry
+//! pastry-node authority --dir /etc/pastry-authority
+//! pastry-node certify --dir /etc/pastry-authority --node /var/lib/pastry --days 365
+//! pastry-node run --listen 127.0.0.1:4000 --data-dir /var/lib/pastry --authority <key>
 //! pastry-node put --via 127.0.0.1:4001 greeting hello
 //! pastry-node get --via 127.0.0.1:4000 greeting
 //! ```
@@ -13,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use pastry_core::identity::{Admission, Certificate, PublicKey, UnixTime};
 use pastry_core::scribe::group_id;
 use pastry_core::stack::{StackConfig, data_dir};
 use pastry_core::{AppId, Id};
@@ -42,6 +46,32 @@ enum Command {
         /// The node's data directory.
         #[arg(long)]
         data_dir: std::path::PathBuf,
+    },
+    /// Prints an admission authority's public key, making the key (in
+    /// DIR/authority.key, owner-only) if there is none. Nodes given it
+    /// with `run --authority` admit only peers it certified.
+    Authority {
+        /// The authority's directory (keep it apart from any node's).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
+    /// Certifies a node's key with the authority's: writes the certificate
+    /// into the node's data directory (--node), or prints it for the
+    /// node.cert file of a node elsewhere (--key).
+    Certify {
+        /// The authority's directory.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// The node's data directory on this host (its key is made if it
+        /// has none).
+        #[arg(long, conflicts_with = "key", required_unless_present = "key")]
+        node: Option<std::path::PathBuf>,
+        /// The node's public key, 64 hex digits (as `pastry-node id` prints).
+        #[arg(long)]
+        key: Option<String>,
+        /// Days until the certificate expires.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
     },
     /// Stores a value (client of a running node).
     Put {
@@ -135,6 +165,12 @@ struct Run {
     /// minute; more heartbeat traffic).
     #[arg(long)]
     lan: bool,
+    /// Admit only peers certified by this authority (its public key, 64
+    /// hex digits, as `pastry-node authority` prints); this node needs a
+    /// certificate from it in its data directory. Without it, any key is
+    /// admitted (each still proves it holds its id's key).
+    #[arg(long)]
+    authority: Option<String>,
     /// Groups to join as a member (their publications are logged).
     #[arg(long)]
     subscribe: Vec<String>,
@@ -184,6 +220,13 @@ async fn main() -> ExitCode {
     let r = match cli.command {
         Command::Run(run) => run_node(run).await,
         Command::Id { data_dir } => show_id(&data_dir),
+        Command::Authority { dir } => show_authority(&dir),
+        Command::Certify {
+            dir,
+            node,
+            key,
+            days,
+        } => certify(&dir, node.as_deref(), key.as_deref(), days),
         other => client(other).await,
     };
     match r {
@@ -196,8 +239,7 @@ async fn main() -> ExitCode {
 }
 
 fn show_id(dir: &std::path::Path) -> Result<(), String> {
-    let random = |b: &mut [u8]| getrandom::fill(b).map_err(std::io::Error::other);
-    let identity = data_dir::load_or_create(dir, random).map_err(|e| e.to_string())?;
+    let identity = data_dir::load_or_create(dir, os_random).map_err(|e| e.to_string())?;
     println!("id          {}", identity.id());
     println!(
         "public key  {}",
@@ -210,12 +252,67 @@ fn show_id(dir: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
+fn os_random(b: &mut [u8]) -> std::io::Result<()> {
+    getrandom::fill(b).map_err(std::io::Error::other)
+}
+
+fn show_authority(dir: &std::path::Path) -> Result<(), String> {
+    let key = data_dir::load_or_create_key(dir, data_dir::AUTHORITY_FILE, os_random)
+        .map_err(|e| e.to_string())?;
+    println!("{}", data_dir::hex(&key.public().to_bytes()));
+    Ok(())
+}
+
+fn public_key(hex: &str) -> Result<PublicKey, String> {
+    let bytes = data_dir::parse_hex::<32>(hex.trim()).ok_or("a public key is 64 hex digits")?;
+    PublicKey::from_bytes(bytes).map_err(|e| format!("{hex}: {e}"))
+}
+
+fn certify(
+    dir: &std::path::Path,
+    node: Option<&std::path::Path>,
+    key: Option<&str>,
+    days: u64,
+) -> Result<(), String> {
+    let authority = data_dir::load_or_create_key(dir, data_dir::AUTHORITY_FILE, os_random)
+        .map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let expires = UnixTime(now.saturating_add(days.saturating_mul(86_400)));
+    match (node, key) {
+        (Some(node_dir), _) => {
+            let identity =
+                data_dir::load_or_create(node_dir, os_random).map_err(|e| e.to_string())?;
+            let cert = Certificate::issue(&authority, identity.keypair.public(), expires);
+            data_dir::store_certificate(node_dir, &cert).map_err(|e| e.to_string())?;
+            println!(
+                "certified {} until {} (Unix time)",
+                identity.id(),
+                expires.0
+            );
+        }
+        (None, Some(hex)) => {
+            let cert = Certificate::issue(&authority, public_key(hex)?, expires);
+            println!("{}", data_dir::hex(&cert.to_bytes()));
+        }
+        (None, None) => return Err("give --node or --key".into()),
+    }
+    Ok(())
+}
+
 async fn run_node(run: Run) -> Result<(), String> {
-    let config = if run.lan {
+    let mut config = if run.lan {
         StackConfig::lan()
     } else {
         StackConfig::default()
     };
+    if let Some(hex) = &run.authority {
+        config.node.admission = Admission::Certified {
+            authority: public_key(hex)?,
+        };
+    }
     let mut b = Builder::new(run.listen).config(config);
     if let Some(a) = run.advertise {
         b = b.advertise(a);
@@ -272,7 +369,12 @@ async fn run_node(run: Run) -> Result<(), String> {
 async fn client(command: Command) -> Result<(), String> {
     let s = |e: Error| e.to_string();
     match command {
-        Command::Run(_) | Command::Id { .. } => unreachable!("handled in main"),
+        Command::Run(_)
+        | Command::Id { .. }
+        | Command::Authority { .. }
+        | Command::Certify { .. } => {
+            unreachable!("handled in main")
+        }
         Command::Put {
             via,
             key,
