@@ -131,6 +131,7 @@ fn routed_frame(sender: Peer, key: Id, msg_id: u64) -> Vec<u8> {
         hops: 1,
         source: sender,
         payload: &[7; 100],
+        signature: None,
     });
     frame_of(sender, body)
 }

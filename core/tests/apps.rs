@@ -289,6 +289,7 @@ fn a_node_takes_a_message_over_only_once_active() {
             hops: 1,
             source,
             payload: b"x",
+            signature: None,
         }),
     };
     let delivered = |n: &mut DefaultNode<TakeOver>| {

@@ -109,6 +109,7 @@ fn inbound_messages_beyond_the_pool_are_dropped_unacked_and_counted() {
             hops: 0,
             source: sender,
             payload: b"late",
+            signature: None,
         }),
     };
     let dgram = other.seal(now, to, &msg);

@@ -15,7 +15,9 @@ use pastry_core::{Config, Id};
 type Ring = Net<Joins>;
 
 /// `Scribe::max_publish_len` as the crate docs state it.
-const DOC_MAX_PUBLISH: usize = 1_110;
+const DOC_MAX_PUBLISH: usize = 1_014;
+/// `Scribe::max_anycast_len` as the crate docs state it.
+const DOC_MAX_ANYCAST: usize = 717;
 
 fn ring(n: usize, seed: u64, loss: f64) -> Ring {
     let mut net = Net::<Joins>::with_forwarders(seed);
@@ -580,6 +582,7 @@ fn misuse_gets_typed_errors() {
             .is_ok()
     );
     let amax = net.with_scribe(0, |s, _, node| s.max_anycast_len(node));
+    assert_eq!(amax, DOC_MAX_ANYCAST);
     assert_eq!(
         net.with_scribe(0, |s, now, node| s.anycast(now, node, g, &big[..amax + 1])),
         Err(ScribeError::PayloadTooLarge { max: amax })

@@ -16,7 +16,7 @@ use pastry_core::identity::{
 use pastry_core::session::{Guard, Opened};
 use pastry_core::wire::handshake::{CHALLENGE_LABEL, Hello, Proof};
 use pastry_core::wire::{
-    AppId, Body, Heartbeat, JoinRequest, Kind, LeafSetView, Leave, Message, Probe,
+    AppId, Body, Heartbeat, JoinRequest, Kind, LeafSetView, Leave, Message, Probe, Routed,
 };
 use pastry_core::{Config, Id, Instant, Peer};
 
@@ -622,4 +622,98 @@ fn a_stranger_with_a_key_learns_nothing_before_its_handshake() {
                 Some(Body::ProbeReply(r)) if r.nonce == 5 && !r.leaf_set.left.is_empty())
     });
     assert!(answered, "seed {seed}");
+}
+
+/// End-to-end source authentication: a message that crossed relays
+/// proves its source by the source's signature; a verified stranger that
+/// names another node as the source (unsigned, with that node's signature
+/// over other bytes, or straight to the root) proves nothing.
+#[test]
+fn a_relayed_message_proves_its_source_and_a_forged_source_does_not() {
+    let seed = 34;
+    let mut net = ring(40, seed);
+    let from = 0;
+    let app = AppId(9);
+    // A key whose root is not the sender's neighbour: the message is relayed.
+    let key = loop {
+        let key = net.random_id();
+        let root = net.true_root(key);
+        if root != from
+            && !net.nodes[from]
+                .leaf_set()
+                .contains(net.nodes[root].own().id)
+        {
+            break key;
+        }
+    };
+    let root = net.true_root(key);
+    let id = net.route(from, key, app, b"genuine");
+    net.run_for(Duration::from_secs(2));
+    let genuine = net
+        .delivered
+        .iter()
+        .find(|d| d.msg_id == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("seed {seed}: not delivered"));
+    assert_eq!(genuine.at, root, "seed {seed}");
+    assert!(
+        genuine.hops >= 1 && !genuine.authenticated && genuine.source_proven(),
+        "seed {seed}: {genuine:?}"
+    );
+
+    let relay = net
+        .live()
+        .into_iter()
+        .find(|&i| i != from && i != root)
+        .unwrap();
+    let now = net.now;
+    let mut mallory = Speaker::new(
+        Keypair::from_secret([0x99; 32]),
+        SocketAddr::from(([192, 0, 2, 9], 999)),
+    );
+    let victim = net.peer(from);
+    // (payload, signature, the node Mallory hands it to)
+    type Forgery<'a> = (&'a [u8], Option<&'a [u8; 96]>, usize);
+    let forgeries: [Forgery<'_>; 3] = [
+        (b"unsigned", None, relay),
+        (b"altered", genuine.signature.as_ref(), relay),
+        (b"straight to the root", None, root),
+    ];
+    let mut ids = Vec::new();
+    for (n, (payload, signature, to)) in forgeries.into_iter().enumerate() {
+        let to_addr = net.addr(to);
+        mallory.greet(now, &mut net.nodes[to], to_addr);
+        let msg_id = 1_000 + n as u64;
+        let m = Message {
+            app,
+            sender: mallory.me,
+            body: Body::Routed(Routed {
+                msg_id,
+                key,
+                per_hop: false,
+                handoff: false,
+                hops: 0,
+                source: victim,
+                payload,
+                signature,
+            }),
+        };
+        let sealed = mallory.seal(now, to_addr, &m);
+        net.nodes[to].handle_datagram(now, mallory.me.addr, &sealed);
+        net.drain(to);
+        ids.push(msg_id);
+    }
+    net.run_for(Duration::from_secs(2));
+    for msg_id in ids {
+        let d = net
+            .delivered
+            .iter()
+            .find(|d| d.msg_id == msg_id)
+            .unwrap_or_else(|| panic!("seed {seed}: forgery {msg_id} not delivered"));
+        assert_eq!(d.source, victim.id);
+        assert!(
+            !d.authenticated && !d.source_proven(),
+            "seed {seed}: a forged source passed: {d:?}"
+        );
+    }
 }

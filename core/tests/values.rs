@@ -10,8 +10,10 @@ mod common;
 use std::time::Duration;
 
 use common::net::{DhtDone, Net};
+use common::speaker::Speaker;
 use pastry_core::dht::{self, DhtConfig, PutError, Quota, Store};
 use pastry_core::identity::Keypair;
+use pastry_core::wire::{Body, Message, Routed};
 use pastry_core::{Config, Id, Kbr};
 
 fn ring(n: usize, seed: u64) -> Net {
@@ -287,5 +289,60 @@ fn a_client_flooding_one_root_is_refused_past_its_quota() {
     assert!(
         matches!(put_done(&mut net, other, op), Some(DhtDone::Stored { .. })),
         "seed {seed}"
+    );
+}
+
+/// A put in another node's name, handed to a relay by a verified stranger:
+/// the root cannot prove its source, so it stores nothing (and the named
+/// node's quota is not spent).
+#[test]
+fn a_put_in_another_nodes_name_is_refused_at_the_root() {
+    let seed = 45;
+    let mut net = ring(30, seed);
+    let key = net.random_id();
+    let root = net.true_root(key);
+    let relay = net.live().into_iter().find(|&i| i != root).unwrap();
+    let victim = net.peer(
+        net.live()
+            .into_iter()
+            .find(|&i| i != root && i != relay)
+            .unwrap(),
+    );
+    let now = net.now;
+    let mut mallory = Speaker::new(
+        Keypair::from_secret([0x31; 32]),
+        std::net::SocketAddr::from(([192, 0, 2, 31], 31)),
+    );
+    let to = net.addr(relay);
+    mallory.greet(now, &mut net.nodes[relay], to);
+    let payload = put_payload(key, u64::MAX, 0, b"in your name");
+    let m = Message {
+        app: dht::APP,
+        sender: mallory.me,
+        body: Body::Routed(Routed {
+            msg_id: 77,
+            key,
+            per_hop: false,
+            handoff: false,
+            hops: 3,
+            source: victim,
+            payload: &payload,
+            signature: None,
+        }),
+    };
+    let before = net.dht(root).stats().unauthorized;
+    let sealed = mallory.seal(now, to, &m);
+    net.nodes[relay].handle_datagram(now, mallory.me.addr, &sealed);
+    net.drain(relay);
+    settle(&mut net);
+    assert_eq!(
+        net.dht(root).stats().unauthorized,
+        before + 1,
+        "seed {seed}"
+    );
+    assert!(
+        net.holders(key).is_empty(),
+        "seed {seed}: {:?}",
+        net.holders(key)
     );
 }

@@ -66,6 +66,7 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
             hops: rng.next_u64() as u8,
             source: random_peer(rng),
             payload: &payload[..rng.below(payload.len() as u64 + 1) as usize],
+            signature: rng.next_u64().is_multiple_of(2).then_some(&[0x33; 96]),
         }),
         Body::Ack(Ack {
             msg_id: rng.next_u64(),
@@ -232,6 +233,7 @@ fn oversize_lists_and_payloads_are_refused_on_encode() {
             hops: 0,
             source: sender,
             payload: &big,
+            signature: None,
         }),
         ..m
     };

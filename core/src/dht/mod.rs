@@ -12,8 +12,10 @@
 //! the host's output door.
 //!
 //! **Sizes**: a value travels in one datagram with its header; the largest
-//! is [`Dht::max_value_len`] (1,062 bytes with the default 1,280-byte
-//! datagrams). A larger one is refused with [`DhtError::ValueTooLarge`].
+//! is [`Dht::max_value_len`] (966 bytes with the default 1,280-byte
+//! datagrams on a node that verifies its peers; a signed value's key,
+//! signature and salt come off that). A larger one is refused with
+//! [`DhtError::ValueTooLarge`].
 //!
 //! **Consistency**: a put goes to the key's root, which stores it and
 //! copies it to the rest of the replica set; each replica acknowledges to
@@ -132,7 +134,7 @@ mod types;
 use heapless::{Deque, Vec};
 
 use crate::id::Id;
-use crate::node::{AppPolicy, CommandError, Event, Kbr};
+use crate::node::{AppPolicy, CommandError, Delivery, Event, Kbr};
 use crate::peer::Peer;
 use crate::rng::SmallRng;
 use crate::time::Instant;
@@ -295,7 +297,11 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         match ev {
             Event::Deliver(d) if d.app == APP || d.app == LOOKUP_APP => {
                 let out = match Msg::decode(d.payload) {
-                    Ok(m) => self.on_message(now, node, d.source, d.authenticated, m),
+                    Ok(m) if !self.may_send(node, &d, &m) => {
+                        self.stats.unauthorized += 1;
+                        None
+                    }
+                    Ok(m) => self.on_message(now, node, d.source, m),
                     Err(_) => {
                         self.stats.malformed += 1;
                         None
@@ -331,13 +337,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         now: Instant,
         node: &mut impl Kbr,
         source: Peer,
-        authenticated: bool,
         m: Msg<'b>,
     ) -> Option<DhtEvent<'b>> {
-        if !self.may_send(node, source, authenticated, &m) {
-            self.stats.unauthorized += 1;
-            return None;
-        }
         match m {
             Msg::Put {
                 op,
@@ -478,30 +479,29 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             .max(c.replicas)
     }
 
-    /// Whether a message may come from `source`. On a node that verifies
-    /// its peers, replica copies (unless their key proves them) and replica
-    /// maintenance come only from authenticated members of its leaf set,
-    /// the nodes that share its keys, and a replica's ack counts only from
-    /// the replica itself; the rest (client puts, gets and their answers,
-    /// cache pushes) need no such word: their values prove themselves or
-    /// are matched to an operation by an unguessable id.
-    fn may_send(&self, node: &impl Kbr, source: Peer, authenticated: bool, m: &Msg<'_>) -> bool {
+    /// Whether the delivery `d` of `m` may come from its source. On a
+    /// node that verifies its peers, replica copies (unless their key
+    /// proves them) and replica maintenance come only from members of its
+    /// leaf set, the nodes that share its keys, straight over their
+    /// sessions; a replica's ack counts only from the replica itself, and
+    /// a put only from a proven client (the quota is the client's). The
+    /// rest (gets and their answers, cache pushes) need no such word:
+    /// their values prove themselves or are matched to an operation by an
+    /// unguessable id.
+    fn may_send(&self, node: &impl Kbr, d: &Delivery<'_>, m: &Msg<'_>) -> bool {
         if !node.verifies_peers() {
             return true;
         }
         let member = || {
-            authenticated
-                && node
-                    .neighbor_set(usize::MAX)
-                    .iter()
-                    .any(|p| p.id == source.id)
+            let id = d.source.id;
+            d.authenticated && node.neighbor_set(usize::MAX).iter().any(|p| p.id == id)
         };
         match *m {
             Msg::Store {
                 cache: false, meta, ..
             } => signed::proven(meta) || member(),
             Msg::Digest { .. } | Msg::Match { .. } | Msg::Listing { .. } => member(),
-            Msg::StoreAck { .. } => authenticated,
+            Msg::StoreAck { .. } | Msg::Put { .. } => d.verify_source(),
             _ => true,
         }
     }

@@ -9,8 +9,9 @@ use core::time::Duration;
 
 use super::app::{ForwardHop, Forwarder, Verdict};
 use super::event::{CommandError, Ev};
+use super::origin::Signable;
 use super::outbox::Out;
-use super::pool::{Carried, SlotRef, SlotState};
+use super::pool::{Carried, Signed, SlotRef, SlotState};
 use super::{Node, Payload, Phase};
 use crate::id::Id;
 use crate::peer::Peer;
@@ -55,7 +56,7 @@ impl<
         let own = self.own();
         let r = self
             .pool
-            .alloc(Carried::Routed, own, payload)
+            .alloc(Carried::Routed, own, payload, None)
             .ok_or(CommandError::PoolFull)?;
         let msg_id = self.random_u64();
         let per_hop = self.policy.get(app).per_hop;
@@ -87,6 +88,7 @@ impl<
             m.msg_id,
             m.handoff,
             m.payload,
+            m.signature,
         ) else {
             return;
         };
@@ -120,10 +122,11 @@ impl<
         msg_id: u64,
         handoff: bool,
         payload: &[u8],
+        signature: Option<&Signed>,
     ) -> Option<SlotRef> {
         // A slot first: with none free the message is not recorded, so
         // its retransmission (or reroute) is not taken for a duplicate.
-        let Some(r) = self.pool.alloc(carried, source, payload) else {
+        let Some(r) = self.pool.alloc(carried, source, payload, signature) else {
             self.stats.drops.queue_full += 1;
             return None;
         };
@@ -408,6 +411,11 @@ impl<
     }
 
     fn send_slot(&mut self, r: SlotRef, next: Peer) {
+        if !self.sign_for(r, next) {
+            self.stats.drops.queue_full += 1;
+            self.fail_route(r);
+            return;
+        }
         let rto = self.rto_for(next.id);
         let now = self.now;
         let Some(s) = self.pool.get_mut(r) else {
@@ -424,6 +432,39 @@ impl<
         self.stats.forwarded += 1;
         // A full outbox loses this send; the hop's timeout recovers it.
         self.push_out(Out::Routed(r));
+    }
+
+    /// Signs a message of this node's before it goes to a relay (`next`
+    /// is not the node whose id is the key): the root will not be its
+    /// neighbour, and must still know who sent it ([`super::origin`]).
+    /// `false` if the pool has no room for the signature.
+    // Not inlined: `send_slot` is, at each of its callers, and one copy of
+    // the signing path keeps the embedded build's flash (BENCHMARKS.md).
+    #[inline(never)]
+    fn sign_for(&mut self, r: SlotRef, next: Peer) -> bool {
+        let Some(s) = self.pool.get(r) else {
+            return true;
+        };
+        let own = self.routing.own();
+        let needed = self.config.verify_peers
+            && s.carried == Carried::Routed
+            && s.source.id == own.id
+            && next.id != s.key
+            && self.pool.signature(r).is_none();
+        if !needed {
+            return true;
+        }
+        let signable = Signable {
+            app: s.app,
+            key: s.key,
+            msg_id: s.msg_id,
+            source: s.source,
+            payload: self.pool.payload(r),
+        };
+        match signable.sign(&self.identity().keypair) {
+            Some(sig) => self.pool.sign(r, &sig),
+            None => false,
+        }
     }
 
     /// RFC 6298: RTO = SRTT + 4·RTTVAR from the node-wide smoothed

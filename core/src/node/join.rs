@@ -106,7 +106,7 @@ impl<
             return;
         }
         let carried = super::pool::Carried::Join { joiner };
-        let Some(r) = self.accept_hop(from, sender.id, carried, joiner, m.msg_id, false, &[])
+        let Some(r) = self.accept_hop(from, sender.id, carried, joiner, m.msg_id, false, &[], None)
         else {
             return;
         };

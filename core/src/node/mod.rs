@@ -24,6 +24,7 @@ mod heard;
 mod join;
 mod kbr;
 mod liveness;
+mod origin;
 mod outbox;
 mod pool;
 mod presets;
@@ -365,7 +366,9 @@ impl<
     /// `max_datagram` carries, and no more than the message store holds
     /// (`POOL` × [`SLOT_BYTES`]).
     pub fn max_payload(&self) -> usize {
-        let overhead = crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6 + self.trailer();
+        let signature = usize::from(self.config.verify_peers) * crate::wire::SOURCE_SIGNATURE_BYTES;
+        let overhead =
+            crate::wire::HEADER_LEN_V6 + pool::ROUTED_OVERHEAD_V6 + self.trailer() + signature;
         MAX_PAYLOAD
             .min(self.config.max_datagram.saturating_sub(overhead))
             .min(Pool::<POOL>::BYTES)
@@ -503,6 +506,7 @@ impl<
                     msg_id: s.msg_id,
                     hops: s.hops,
                     authenticated: s.authenticated,
+                    signature: self.pool.signature(r).copied(),
                     payload: self.pool.payload(r),
                 })
             }

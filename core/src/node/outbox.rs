@@ -144,6 +144,7 @@ impl<
                         hops: slot.hops,
                         source: slot.source,
                         payload: self.pool.payload(r),
+                        signature: self.pool.signature(r),
                     }),
                 };
                 (next.addr, slot.app, body)

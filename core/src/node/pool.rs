@@ -12,7 +12,10 @@ use heapless::Vec;
 use crate::id::Id;
 use crate::peer::Peer;
 use crate::time::Instant;
-use crate::wire::{AppId, HEADER_LEN_V6};
+use crate::wire::{AppId, HEADER_LEN_V6, SOURCE_SIGNATURE_BYTES};
+
+/// A source's public key and signature, as a routed message carries them.
+pub(crate) type Signed = [u8; SOURCE_SIGNATURE_BYTES];
 
 /// Largest routed payload: what fits a 1,280-byte datagram with an IPv6
 /// sender and source (header 45 bytes, routed fields 71 bytes).
@@ -79,9 +82,11 @@ pub(crate) struct Slot {
     pub(crate) handoff: bool,
     pub(crate) hops: u8,
     pub(crate) source: Peer,
-    /// Where the payload lies in the pool's store, and its length.
+    /// Where the payload lies in the pool's store, and its length; the
+    /// source's signature, if it has one, follows it there.
     at: usize,
     len: usize,
+    signed: bool,
     /// Next hops already tried (they timed out), so reroutes avoid them.
     pub(crate) tried: Vec<Id, MAX_TRIED>,
     /// Sends so far (the first, then reroutes).
@@ -129,8 +134,9 @@ impl<const POOL: usize> Pool<POOL> {
         carried: Carried,
         source: Peer,
         payload: &[u8],
+        signature: Option<&Signed>,
     ) -> Option<SlotRef> {
-        if payload.len() > self.free_bytes() {
+        if payload.len() + signature.map_or(0, |s| s.len()) > self.free_bytes() {
             return None;
         }
         let index = match self.slots.iter().position(|s| s.state == SlotState::Free) {
@@ -149,6 +155,7 @@ impl<const POOL: usize> Pool<POOL> {
                     source,
                     at: 0,
                     len: 0,
+                    signed: false,
                     tried: Vec::new(),
                     attempts: 0,
                     retransmitted: false,
@@ -176,8 +183,33 @@ impl<const POOL: usize> Pool<POOL> {
             index: index as u16,
             generation: s.generation,
         };
-        self.append(index, payload);
+        self.append(index, payload, signature);
         Some(r)
+    }
+
+    /// The source's signature of the message in `r`, if it has one.
+    pub(crate) fn signature(&self, r: SlotRef) -> Option<&Signed> {
+        let s = self.get(r).filter(|s| s.signed)?;
+        let at = s.at + s.len;
+        self.store.as_flattened()[at..at + SOURCE_SIGNATURE_BYTES]
+            .try_into()
+            .ok()
+    }
+
+    /// Adds the source's signature to the message in `r` (moved to the
+    /// end of the store with it); `false` if the store has no room.
+    pub(crate) fn sign(&mut self, r: SlotRef, signature: &Signed) -> bool {
+        let Some((at, len)) = self.get(r).map(|s| (s.at, s.len)) else {
+            return false;
+        };
+        if SOURCE_SIGNATURE_BYTES + len > self.free_bytes() + self.held(usize::from(r.index)) {
+            return false;
+        }
+        let mut payload = [0u8; MAX_PAYLOAD];
+        payload[..len].copy_from_slice(&self.store.as_flattened()[at..at + len]);
+        self.release(usize::from(r.index));
+        self.append(usize::from(r.index), &payload[..len], Some(signature));
+        true
     }
 
     /// The payload of the message in `r` (empty if `r` is stale).
@@ -188,23 +220,29 @@ impl<const POOL: usize> Pool<POOL> {
         }
     }
 
-    /// Replaces the payload of the message in `r`: in place if the length
-    /// is the same, else moved to the end. `false` (and the old payload
-    /// kept) if the store has no room for the new one.
+    /// Replaces the payload of the message in `r`: in place if it is the
+    /// same, else moved to the end, without the source's signature (which
+    /// no longer covers it). `false` (and the old payload kept) if the
+    /// store has no room for the new one.
     pub(crate) fn set_payload(&mut self, r: SlotRef, payload: &[u8]) -> bool {
         let Some((at, old)) = self.get(r).map(|s| (s.at, s.len)) else {
             return false;
         };
-        if payload.len() == old {
-            self.store.as_flattened_mut()[at..at + old].copy_from_slice(payload);
+        if self.store.as_flattened()[at..at + old] == *payload {
             return true;
         }
-        if payload.len() > self.free_bytes() + old {
+        if payload.len() > self.free_bytes() + self.held(usize::from(r.index)) {
             return false;
         }
         self.release(usize::from(r.index));
-        self.append(usize::from(r.index), payload);
+        self.append(usize::from(r.index), payload, None);
         true
+    }
+
+    /// Store bytes slot `index` holds: payload and signature.
+    fn held(&self, index: usize) -> usize {
+        let s = &self.slots[index];
+        s.len + usize::from(s.signed) * SOURCE_SIGNATURE_BYTES
     }
 
     /// Payload bytes still free in the store.
@@ -212,19 +250,27 @@ impl<const POOL: usize> Pool<POOL> {
         Self::BYTES - self.used
     }
 
-    /// Puts `payload` (which fits) at the end of the store for slot `index`.
-    fn append(&mut self, index: usize, payload: &[u8]) {
+    /// Puts `payload` and `signature` (which fit) at the end of the store
+    /// for slot `index`.
+    fn append(&mut self, index: usize, payload: &[u8], signature: Option<&Signed>) {
         let at = self.used;
-        self.store.as_flattened_mut()[at..at + payload.len()].copy_from_slice(payload);
-        self.used += payload.len();
+        let store = self.store.as_flattened_mut();
+        store[at..at + payload.len()].copy_from_slice(payload);
+        let mut end = at + payload.len();
+        if let Some(sig) = signature {
+            store[end..end + sig.len()].copy_from_slice(sig);
+            end += sig.len();
+        }
+        self.used = end;
         let s = &mut self.slots[index];
         s.at = at;
         s.len = payload.len();
+        s.signed = signature.is_some();
     }
 
-    /// Closes up slot `index`'s payload bytes: what lies behind moves down.
+    /// Closes up slot `index`'s bytes: what lies behind moves down.
     fn release(&mut self, index: usize) {
-        let (at, len) = (self.slots[index].at, self.slots[index].len);
+        let (at, len) = (self.slots[index].at, self.held(index));
         if len == 0 {
             return;
         }
@@ -232,12 +278,13 @@ impl<const POOL: usize> Pool<POOL> {
             .as_flattened_mut()
             .copy_within(at + len..self.used, at);
         self.used -= len;
-        for s in self.slots.iter_mut() {
-            if s.len > 0 && s.at > at {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if i != index && s.at > at && (s.len > 0 || s.signed) {
                 s.at -= len;
             }
         }
         self.slots[index].len = 0;
+        self.slots[index].signed = false;
     }
 
     pub(crate) fn get(&self, r: SlotRef) -> Option<&Slot> {
@@ -312,15 +359,21 @@ mod tests {
         Peer::new(Id::ZERO, "127.0.0.1:1".parse().unwrap())
     }
 
-    /// Random allocs, frees and payload swaps against a model that keeps
-    /// every payload apart: contents, counts and free bytes always agree.
+    /// Random allocs (some signed), frees, payload swaps and signings
+    /// against a model that keeps every message apart: contents,
+    /// signatures, counts and free bytes always agree.
     #[test]
     fn packed_payloads_match_a_model() {
         const POOL: usize = 6;
+        type Model = StdVec<(SlotRef, StdVec<u8>, Option<Signed>)>;
+        fn held(model: &Model) -> usize {
+            let sig = |s: &Option<Signed>| s.map_or(0, |s| s.len());
+            model.iter().map(|(_, p, s)| p.len() + sig(s)).sum()
+        }
         let mut rng = SmallRng::new(7);
         let mut pool = Pool::<POOL>::new();
-        let mut model: StdVec<(SlotRef, StdVec<u8>)> = StdVec::new();
-        let (mut refused_bytes, mut refused_slots) = (0, 0);
+        let mut model: Model = StdVec::new();
+        let (mut refused_bytes, mut refused_slots, mut signed) = (0, 0, 0);
         for step in 0..20_000u32 {
             let len = match rng.below(4) {
                 0 => 0,
@@ -329,42 +382,62 @@ mod tests {
                 _ => rng.below(MAX_PAYLOAD as u64 + 1) as usize,
             };
             let bytes: StdVec<u8> = (0..len).map(|i| (step as usize + i) as u8).collect();
-            let held: usize = model.iter().map(|(_, p)| p.len()).sum();
-            match rng.below(3) {
-                0 => match pool.alloc(Carried::Routed, me(), &bytes) {
-                    Some(r) => model.push((r, bytes)),
+            let sig: Option<Signed> = (rng.below(2) == 0).then_some([step as u8; 96]);
+            let before = held(&model);
+            match rng.below(4) {
+                0 => match pool.alloc(Carried::Routed, me(), &bytes, sig.as_ref()) {
+                    Some(r) => model.push((r, bytes, sig)),
                     None if model.len() == POOL => refused_slots += 1,
                     None => {
-                        assert!(held + len > Pool::<POOL>::BYTES, "refused with room");
+                        let need = len + sig.map_or(0, |s| s.len());
+                        assert!(before + need > Pool::<POOL>::BYTES, "refused with room");
                         refused_bytes += 1;
                     }
                 },
                 1 if !model.is_empty() => {
-                    let (r, _) = model.swap_remove(rng.below(model.len() as u64) as usize);
+                    let (r, ..) = model.swap_remove(rng.below(model.len() as u64) as usize);
                     pool.free(r);
                     assert!(pool.get(r).is_none(), "a freed reference goes stale");
-                    assert!(pool.payload(r).is_empty());
+                    assert!(pool.payload(r).is_empty() && pool.signature(r).is_none());
+                }
+                2 if !model.is_empty() => {
+                    let i = rng.below(model.len() as u64) as usize;
+                    let old = model[i].1.len() + model[i].2.map_or(0, |s| s.len());
+                    let fits = model[i].1 == bytes || before - old + len <= Pool::<POOL>::BYTES;
+                    assert_eq!(pool.set_payload(model[i].0, &bytes), fits);
+                    if fits && model[i].1 != bytes {
+                        // The same bytes keep their signature; others lose it.
+                        model[i].1 = bytes;
+                        model[i].2 = None;
+                    }
                 }
                 _ if !model.is_empty() => {
                     let i = rng.below(model.len() as u64) as usize;
-                    let fits = held - model[i].1.len() + len <= Pool::<POOL>::BYTES;
-                    assert_eq!(pool.set_payload(model[i].0, &bytes), fits);
+                    let old = model[i].1.len() + model[i].2.map_or(0, |s| s.len());
+                    let fits = before - old + model[i].1.len() + 96 <= Pool::<POOL>::BYTES;
+                    let sig = [step as u8 ^ 0x5a; 96];
+                    assert_eq!(pool.sign(model[i].0, &sig), fits);
                     if fits {
-                        model[i].1 = bytes;
+                        model[i].2 = Some(sig);
+                        signed += 1;
                     }
                 }
                 _ => {}
             }
-            let held: usize = model.iter().map(|(_, p)| p.len()).sum();
-            assert_eq!(pool.free_bytes(), Pool::<POOL>::BYTES - held, "step {step}");
+            assert_eq!(
+                pool.free_bytes(),
+                Pool::<POOL>::BYTES - held(&model),
+                "step {step}"
+            );
             assert_eq!(pool.used(), model.len());
-            for (r, p) in &model {
+            for (r, p, s) in &model {
                 assert_eq!(pool.payload(*r), p.as_slice(), "step {step}");
+                assert_eq!(pool.signature(*r), s.as_ref(), "step {step}");
             }
         }
         assert!(
-            refused_bytes > 30 && refused_slots > 30,
-            "both limits exercised: {refused_bytes}, {refused_slots}"
+            refused_bytes > 30 && refused_slots > 30 && signed > 30,
+            "every case exercised: {refused_bytes}, {refused_slots}, {signed}"
         );
     }
 
@@ -374,13 +447,13 @@ mod tests {
     fn slots_and_bytes_both_bound_the_pool() {
         let mut pool = Pool::<4>::new();
         let full = [9u8; MAX_PAYLOAD];
-        let a = pool.alloc(Carried::Routed, me(), &full).unwrap();
-        assert!(pool.alloc(Carried::Routed, me(), &full).is_none());
+        let a = pool.alloc(Carried::Routed, me(), &full, None).unwrap();
+        assert!(pool.alloc(Carried::Routed, me(), &full, None).is_none());
         let small: StdVec<_> = (0..3)
-            .map(|i| pool.alloc(Carried::Routed, me(), &[i; 40]).unwrap())
+            .map(|i| pool.alloc(Carried::Routed, me(), &[i; 40], None).unwrap())
             .collect();
         assert!(
-            pool.alloc(Carried::Routed, me(), &[]).is_none(),
+            pool.alloc(Carried::Routed, me(), &[], None).is_none(),
             "slots full"
         );
         pool.free(a);

@@ -60,8 +60,9 @@
 //! member's [`Acceptor`] takes it; the sender learns who, or that nobody did.
 //!
 //! **Sizes.** A publication's payload may be up to [`Scribe::max_publish_len`]
-//! (1,110 bytes with the default 1,280-byte datagrams), an anycast's up to
-//! [`Scribe::max_anycast_len`] (837 bytes, leaving room for a walk of 32 nodes).
+//! (1,014 bytes with the default 1,280-byte datagrams on a node that
+//! verifies its peers), an anycast's up to [`Scribe::max_anycast_len`]
+//! (717 bytes, leaving room for a walk of 32 nodes).
 //!
 //! ## Three nodes, one group
 //!

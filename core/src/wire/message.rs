@@ -157,7 +157,15 @@ pub struct Routed<'a> {
     /// The application's bytes (at most `u16::MAX`, in practice what fits
     /// in `max_datagram` after the header).
     pub payload: &'a [u8],
+    /// The source's public key and its signature over the fields no relay
+    /// changes ([`crate::node::source_signed_bytes`]): end-to-end proof of
+    /// who sent it, for a root that is not the source's neighbour.
+    pub signature: Option<&'a [u8; SOURCE_SIGNATURE_BYTES]>,
 }
+
+/// Bytes of a routed message's source signature: the source's public key
+/// (32) and its Ed25519 signature (64).
+pub const SOURCE_SIGNATURE_BYTES: usize = 96;
 
 /// Acknowledges one hop of a routed message or join request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,8 +205,9 @@ fn flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
     Ok(flags(r, 1)? == 1)
 }
 
-const PER_HOP: u8 = 0b01;
-const HANDOFF: u8 = 0b10;
+const PER_HOP: u8 = 0b001;
+const HANDOFF: u8 = 0b010;
+const SIGNED: u8 = 0b100;
 
 impl<'a> LeafSetView<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<LeafSetView<'a>, DecodeError> {
@@ -280,7 +289,7 @@ impl<'a> Body<'a> {
             Kind::Routed => {
                 let msg_id = r.u64()?;
                 let key = r.id()?;
-                let f = flags(r, PER_HOP | HANDOFF)?;
+                let f = flags(r, PER_HOP | HANDOFF | SIGNED)?;
                 Body::Routed(Routed {
                     msg_id,
                     key,
@@ -291,6 +300,10 @@ impl<'a> Body<'a> {
                     payload: {
                         let len = r.u16()?;
                         r.take(usize::from(len))?
+                    },
+                    signature: match f & SIGNED {
+                        0 => None,
+                        _ => Some(r.take_array()?),
                     },
                 })
             }
@@ -322,7 +335,14 @@ impl<'a> Body<'a> {
             Body::RouteFailed(_) => 8 + ID_BYTES,
             Body::RowRequest(_) => 1,
             Body::RowReply(m) => 1 + m.entries.encoded_len(),
-            Body::Routed(m) => 8 + ID_BYTES + 1 + 1 + peer_len(&m.source) + 2 + m.payload.len(),
+            Body::Routed(m) => {
+                let signature = if m.signature.is_some() {
+                    SOURCE_SIGNATURE_BYTES
+                } else {
+                    0
+                };
+                8 + ID_BYTES + 1 + 1 + peer_len(&m.source) + 2 + m.payload.len() + signature
+            }
             Body::Leave(m) => m.leaf_set.encoded_len(),
             Body::Hello(_) => Hello::ENCODED_LEN,
             Body::Challenge(m) | Body::Confirm(m) => m.encoded_len(),
@@ -383,12 +403,17 @@ impl<'a> Body<'a> {
             Body::Routed(m) => {
                 w.u64(m.msg_id);
                 w.id(m.key);
-                w.u8((u8::from(m.per_hop) * PER_HOP) | (u8::from(m.handoff) * HANDOFF));
+                w.u8((u8::from(m.per_hop) * PER_HOP)
+                    | (u8::from(m.handoff) * HANDOFF)
+                    | (u8::from(m.signature.is_some()) * SIGNED));
                 w.u8(m.hops);
                 w.peer(&m.source);
                 // `check` bounded the length to a u16.
                 w.u16(m.payload.len() as u16);
                 w.bytes(m.payload);
+                if let Some(sig) = m.signature {
+                    w.bytes(sig);
+                }
             }
             Body::Ack(m) => w.u64(m.msg_id),
             Body::RouteFailed(m) => {

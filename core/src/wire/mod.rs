@@ -26,7 +26,7 @@ use core::fmt;
 
 pub use message::{
     Ack, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, Probe,
-    ProbeReply, RouteFailed, Routed, RowReply, RowRequest,
+    ProbeReply, RouteFailed, Routed, RowReply, RowRequest, SOURCE_SIGNATURE_BYTES,
 };
 pub use peer_list::{MAX_LIST_LEN, PeerIter, PeerList};
 

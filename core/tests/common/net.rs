@@ -31,6 +31,26 @@ pub struct Delivered {
     pub payload: Vec<u8>,
     pub when: Instant,
     pub was_active: bool,
+    pub source_addr: SocketAddr,
+    pub authenticated: bool,
+    pub signature: Option<[u8; 96]>,
+}
+
+impl Delivered {
+    /// The node's verdict on the source ([`pastry_core::Delivery::verify_source`]).
+    pub fn source_proven(&self) -> bool {
+        pastry_core::node::Delivery {
+            key: self.key,
+            app: self.app,
+            source: Peer::new(self.source, self.source_addr),
+            msg_id: self.msg_id,
+            hops: self.hops,
+            authenticated: self.authenticated,
+            signature: self.signature,
+            payload: &self.payload,
+        }
+        .verify_source()
+    }
 }
 
 /// A DHT operation's outcome, owned.
@@ -402,6 +422,9 @@ impl<F: Forwarder + Default> Net<F> {
                     payload: d.payload.to_vec(),
                     when: self.now,
                     was_active,
+                    source_addr: d.source.addr,
+                    authenticated: d.authenticated,
+                    signature: d.signature,
                 }),
                 Event::RouteFailed { msg_id, .. } => self.failed.push((i, msg_id)),
                 Event::Joined => self.joined.push(i),

@@ -108,7 +108,8 @@ struct Args {
     /// as many as keep k + eager spares at most 7 are eager).
     #[arg(long)]
     eager_spares: Option<usize>,
-    /// DHT: bytes per value (at most 1,062 with the default datagrams).
+    /// DHT: bytes per value (at most 1,086 with the default datagrams, 966
+    /// with --verify).
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
     /// Scribe: groups (Zipf-like sizes); with --subscribers, runs Scribe

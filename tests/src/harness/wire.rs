@@ -135,6 +135,7 @@ pub enum ArbBody {
         hops: u8,
         source: Peer,
         payload: Vec<u8>,
+        signature: Option<[u8; 96]>,
     },
     Ack {
         msg_id: u64,
@@ -262,6 +263,7 @@ impl ArbMessage {
                 hops,
                 source,
                 payload,
+                signature,
             } => Body::Routed(Routed {
                 msg_id: *msg_id,
                 key: *key,
@@ -270,6 +272,7 @@ impl ArbMessage {
                 hops: *hops,
                 source: *source,
                 payload,
+                signature: signature.as_ref(),
             }),
             ArbBody::Ack { msg_id } => Body::Ack(Ack { msg_id: *msg_id }),
             ArbBody::RouteFailed { msg_id, key } => Body::RouteFailed(RouteFailed {
