@@ -27,7 +27,8 @@ use core::net::SocketAddr;
 
 use crate::config::{Config, ConfigError};
 use crate::node::{
-    CommandError, DefaultNode, Delivery, Event, Forwarder, Kbr, Passthrough, Payload, Transmit,
+    CommandError, DEFAULT_SESSIONS, Delivery, Event, Forwarder, Kbr, Node, Passthrough, Payload,
+    Transmit,
 };
 use crate::peer::Peer;
 use crate::time::Instant;
@@ -349,16 +350,24 @@ pub enum HostEvent<'a, E> {
     App(E),
 }
 
-/// The node inside a host: a [`DefaultNode`] with `POOL` message slots,
-/// whose per-hop upcall is the applications' and then `F`.
-pub type HostNode<A, F, const POOL: usize> = DefaultNode<(<A as Application>::Forwarder, F), POOL>;
+/// The node inside a host: a [`DefaultNode`](crate::node::DefaultNode)
+/// with `POOL` message slots and
+/// room for `SESSIONS` verified peers, whose per-hop upcall is the
+/// applications' and then `F`.
+pub type HostNode<A, F, const POOL: usize, const SESSIONS: usize = DEFAULT_SESSIONS> =
+    Node<8, 8, POOL, 64, (<A as Application>::Forwarder, F), SESSIONS>;
 
 /// A node and its applications, driven as one sans-IO value (see the
 /// module docs): inputs [`Host::handle_datagram`], [`Host::handle_timeout`]
 /// and commands through [`Host::parts_at`]; output [`Host::poll_output`].
 #[derive(Debug)]
-pub struct Host<A: Application, F: Forwarder = Passthrough, const POOL: usize = 16> {
-    node: HostNode<A, F, POOL>,
+pub struct Host<
+    A: Application,
+    F: Forwarder = Passthrough,
+    const POOL: usize = 16,
+    const SESSIONS: usize = DEFAULT_SESSIONS,
+> {
+    node: HostNode<A, F, POOL, SESSIONS>,
     apps: A,
     /// The last delivery taken from the node; applications' events may
     /// borrow it until the next one is taken.
@@ -378,7 +387,9 @@ pub struct Host<A: Application, F: Forwarder = Passthrough, const POOL: usize = 
 /// How soon room is offered again to applications still waiting for it.
 pub const ROOM_RETRY: core::time::Duration = core::time::Duration::from_millis(10);
 
-impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
+impl<A: Application, F: Forwarder, const POOL: usize, const SESSIONS: usize>
+    Host<A, F, POOL, SESSIONS>
+{
     /// A host for the node with credentials `identity` reached at `addr`,
     /// whose randomness derives from `seed`, running `apps`; `forwarder`
     /// is the user's per-hop upcall after the applications'. Not yet in a
@@ -392,8 +403,9 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
         forwarder: F,
     ) -> Result<Self, HostError> {
         let fw = (apps.forwarder(), forwarder);
-        let mut node = HostNode::<A, F, POOL>::with_forwarder(config, identity, addr, seed, fw)
-            .map_err(HostError::Config)?;
+        let mut node =
+            HostNode::<A, F, POOL, SESSIONS>::with_forwarder(config, identity, addr, seed, fw)
+                .map_err(HostError::Config)?;
         apps.install(&mut node).map_err(HostError::Policy)?;
         Ok(Host {
             node,
@@ -407,12 +419,12 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
     }
 
     /// The node.
-    pub fn node(&self) -> &HostNode<A, F, POOL> {
+    pub fn node(&self) -> &HostNode<A, F, POOL, SESSIONS> {
         &self.node
     }
 
     /// The node, for its KBR calls, policy and forwarder.
-    pub fn node_mut(&mut self) -> &mut HostNode<A, F, POOL> {
+    pub fn node_mut(&mut self) -> &mut HostNode<A, F, POOL, SESSIONS> {
         &mut self.node
     }
 
@@ -425,7 +437,10 @@ impl<A: Application, F: Forwarder, const POOL: usize> Host<A, F, POOL> {
     /// (or the node) a command at `now`: the host's clock moves to `now`
     /// first (a `now` in the past is clamped) and is returned. Drain with
     /// [`Host::poll_output`] after, as after any input.
-    pub fn parts_at(&mut self, now: Instant) -> (&mut A, &mut HostNode<A, F, POOL>, Instant) {
+    pub fn parts_at(
+        &mut self,
+        now: Instant,
+    ) -> (&mut A, &mut HostNode<A, F, POOL, SESSIONS>, Instant) {
         let now = self.advance(now);
         (&mut self.apps, &mut self.node, now)
     }

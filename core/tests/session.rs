@@ -717,3 +717,46 @@ fn a_relayed_message_proves_its_source_and_a_forged_source_does_not() {
         );
     }
 }
+
+/// A flash crowd: 255 nodes join at once through one bootstrap, with LAN
+/// timers. Every one must greet the bootstrap, which greets the nodes on
+/// their join paths; a session table too small for the crowd, or sessions
+/// pushed out before they were used, left half the joins failed (seed 1:
+/// 136 of 256 active with room for 128 sessions and a 10 s grace).
+#[test]
+fn a_crowd_of_joiners_through_one_bootstrap_all_join() {
+    let seed = 35;
+    let config = Config {
+        heartbeat_period: Duration::from_secs(1),
+        lease: Duration::from_secs(2),
+        probe_timeout: Duration::from_millis(300),
+        initial_rto: Duration::from_millis(200),
+        max_rto: Duration::from_secs(1),
+        join_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let mut net = Net::new(seed);
+    net.delay = (100, 500);
+    let n = 256;
+    for _ in 0..n {
+        net.add(config.clone());
+    }
+    let now = net.now;
+    net.nodes[0].join(now, None).unwrap();
+    net.drain(0);
+    net.run_for(Duration::from_millis(100));
+    for i in 1..n {
+        net.join_through(i, 0);
+    }
+    net.run_for(Duration::from_secs(10));
+    let idle: Vec<usize> = (0..n).filter(|&i| !net.nodes[i].is_active()).collect();
+    assert!(idle.is_empty(), "seed {seed}: not joined: {idle:?}");
+    let s = net.nodes[0].session_stats();
+    assert_eq!(
+        s.evicted, 0,
+        "seed {seed}: the bootstrap pushed out sessions: {s:?}"
+    );
+    net.run_for(Duration::from_secs(20));
+    let wrong = net.wrong_leaf_sets();
+    assert!(wrong.is_empty(), "seed {seed}: {wrong:?}");
+}

@@ -212,6 +212,15 @@ impl<
 
     pub(super) fn join_timed_out(&mut self) {
         let Some(j) = self.join else { return };
+        if self.guard.connecting(j.bootstrap) {
+            // The request waits for the handshake with the bootstrap, whose
+            // own tries bound the wait (a busy bootstrap under a crowd of
+            // joiners answers late); if it fails, the request is dropped
+            // and the next timeout sends it again.
+            let wait = self.first_hop_wait(j.resent);
+            self.set_timer(Timer::Join, Some(self.now + wait));
+            return;
+        }
         if j.root_replied {
             // Waiting on leaf-set probes, which time out by themselves.
             self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));

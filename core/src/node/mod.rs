@@ -41,7 +41,7 @@ pub use app::{AppPolicy, ForwardHop, Forwarder, MAX_POLICY_ENTRIES, Passthrough,
 pub use event::{CommandError, Delivery, Event, Transmit};
 pub use kbr::Kbr;
 pub use pool::{MAX_PAYLOAD, SLOT_BYTES};
-pub use presets::{DefaultNode, EmbeddedNode};
+pub use presets::{DEFAULT_SESSIONS, DefaultNode, EmbeddedNode};
 
 /// A buffer that holds any routed payload (see [`Node::poll_event_into`]).
 pub type Payload = heapless::Vec<u8, MAX_PAYLOAD>;
@@ -122,7 +122,7 @@ pub struct Node<
     const POOL: usize = 16,
     const QUEUE: usize = 64,
     F: Forwarder = Passthrough,
-    const SESSIONS: usize = 128,
+    const SESSIONS: usize = DEFAULT_SESSIONS,
 > {
     config: Config,
     routing: RoutingState<HALF, ROWS>,

@@ -10,9 +10,16 @@ use super::{Node, Passthrough};
 /// A node for servers and the runtimes: L = 16, 8 table rows (16⁸ ≈ 4·10⁹
 /// nodes), `POOL` message slots (16 by default; each payload shares
 /// `POOL` × [`SLOT_BYTES`](super::SLOT_BYTES) bytes), queues of 64 and
-/// 128 verified peers cached (`cargo run -p pastry-core --example sizes`
-/// prints its size).
-pub type DefaultNode<F = Passthrough, const POOL: usize = 16> = Node<8, 8, POOL, 64, F, 128>;
+/// 256 verified peers cached (`cargo run -p pastry-core --example sizes`
+/// prints its size). A node of a 256-node overlay greets about 135 peers
+/// while the overlay forms (its members, the nodes its joins and probes
+/// meet); with room for 128 a bootstrap facing 255 joiners at once
+/// evicted sessions before they were used, and half the joins failed.
+pub type DefaultNode<F = Passthrough, const POOL: usize = 16> =
+    Node<8, 8, POOL, 64, F, DEFAULT_SESSIONS>;
+
+/// Verified peers a [`DefaultNode`] keeps sessions with.
+pub const DEFAULT_SESSIONS: usize = 256;
 
 /// A node for a microcontroller: L = 16, 4 table rows (enough for 65,536
 /// nodes: longer shared prefixes are in the leaf set anyway), 4 message

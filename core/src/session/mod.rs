@@ -654,7 +654,9 @@ impl<const N: usize> Guard<N> {
                     }
                     self.pending.swap_remove(j);
                 }
-                if self.replies.is_full() || !self.take_token(now) {
+                let known = self.sessions.get(peer.id).is_some();
+                let room = known || self.sessions.has_room(now, &keep);
+                if !room || self.replies.is_full() || !self.take_token(now) {
                     self.stats.rationed += 1;
                     return;
                 }

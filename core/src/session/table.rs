@@ -98,7 +98,7 @@ impl Session {
 /// A session this young is pushed out only when every other is as young
 /// or kept: its peer has just been verified, and the datagrams that wait
 /// for it are on their way.
-const GRACE: core::time::Duration = core::time::Duration::from_secs(10);
+const GRACE: core::time::Duration = core::time::Duration::from_secs(2);
 
 /// At most `N` sessions; a new one pushes out the least recently used of
 /// those its owner does not want kept (its routing state's members) and
@@ -134,6 +134,19 @@ impl<const N: usize> Sessions<N> {
 
     pub(crate) fn has_addr(&self, addr: core::net::SocketAddr) -> bool {
         self.list.iter().any(|s| s.peer.addr == addr && s.confirmed)
+    }
+
+    /// Whether a new session could be held now without pushing out one
+    /// that is kept or still in its first [`GRACE`]: a full table of such
+    /// sessions answers no stranger's Hello, so a crowd larger than the
+    /// table waits its turn instead of evicting each other's sessions
+    /// before they are used.
+    pub(crate) fn has_room(&self, now: Instant, keep: impl Fn(Id) -> bool) -> bool {
+        !self.list.is_full()
+            || self
+                .list
+                .iter()
+                .any(|o| !keep(o.peer.id) && now >= o.since + GRACE)
     }
 
     /// Adds `s`, replacing any session with the same id or address (a
@@ -233,8 +246,25 @@ mod tests {
         assert!(t.get(id(1)).is_some() && t.get(id(2)).is_none());
         // 1 was used lately, 3 not since its handshake; but 3 is new, so
         // 1 goes.
-        t.by_id(id(1)).unwrap().used = Instant::from_secs(104);
-        t.insert(session(4, 105), |_| false);
+        t.by_id(id(1)).unwrap().used = Instant::from_secs(101);
+        t.insert(session(4, 101), |_| false);
         assert!(t.get(id(3)).is_some() && t.get(id(1)).is_none());
+    }
+
+    #[test]
+    fn a_table_of_kept_or_new_sessions_has_no_room_until_one_ages() {
+        let mut t: Sessions<2> = Sessions::new();
+        let id = |n: u8| Id::from_bytes([n; 20]);
+        let at = Instant::from_secs;
+        assert!(t.has_room(at(0), |_| false));
+        t.insert(session(1, 0), |_| false);
+        assert!(t.has_room(at(0), |_| false), "not full");
+        t.insert(session(2, 1), |_| false);
+        // Both within their grace: a crowd waits rather than evicting them.
+        assert!(!t.has_room(at(1), |_| false));
+        // 1 has aged; but while it is kept, still no room.
+        assert!(t.has_room(at(2), |_| false));
+        assert!(!t.has_room(at(2), |i| i == id(1)));
+        assert!(t.has_room(at(3), |i| i == id(1)), "2 has aged too");
     }
 }

@@ -54,12 +54,19 @@ pub type SimApps = (Option<Box<Dht<MapStore>>>, Option<Box<SimScribe>>);
 
 /// A simulated node with its applications, driven through the core's one
 /// output door like a runtime's.
-pub type SimHost<const POOL: usize = 16> = Host<SimApps, Passthrough, POOL>;
+pub type SimHost<const POOL: usize = 16> = Host<SimApps, Passthrough, POOL, SIM_SESSIONS>;
+
+/// Sessions a simulated node keeps: half a runtime node's
+/// ([`pastry_core::node::DEFAULT_SESSIONS`]), so 100,000 nodes still fit in
+/// memory (each session is 184 bytes, held whether or not the run
+/// verifies peers). With `--verify`, nodes of large overlays push out
+/// more sessions than a runtime node would, and greet peers again.
+pub const SIM_SESSIONS: usize = 128;
 
 /// The node type simulated: default leaf set and table, `POOL` message
 /// slots (16 by default; runs with Scribe use [`SCRIBE_POOL`]), queues of
 /// 64, and the per-hop upcalls of the DHT and Scribe it runs.
-pub type SimNode<const POOL: usize = 16> = HostNode<SimApps, Passthrough, POOL>;
+pub type SimNode<const POOL: usize = 16> = HostNode<SimApps, Passthrough, POOL, SIM_SESSIONS>;
 
 /// Message slots of simulated nodes running Scribe: a tree node with 16
 /// children beats them all at once, and under churn slots wait on departed
