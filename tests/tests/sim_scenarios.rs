@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use pastry_tests::sim::attack::Attack;
 use pastry_tests::sim::groups;
 use pastry_tests::sim::healing::HEAL_SLACK;
 use pastry_tests::sim::network::Network;
@@ -199,6 +200,79 @@ fn verified_nodes_under_churn_with_loss_deliver_and_stay_correct() {
     assert_eq!(
         out.sessions.0.refused, 0,
         "seed {seed}: honest peers refused"
+    );
+}
+
+#[test]
+fn an_attacker_that_never_joins_changes_nothing_when_nodes_verify() {
+    // #28's table, from the simulator: an attacker that never joins sends
+    // one forged datagram every 20 ms (leaves, heartbeats and messages in
+    // members' names, probes from invented ids, replica copies at the
+    // highest version, join requests naming other addresses) through a
+    // minute of lookups, puts and gets on 200 nodes. The same run without
+    // verification is the control: there the attack does its damage.
+    let seed = 46;
+    let spec = Spec {
+        lookups: 1_000,
+        verify: true,
+        attack: Some(Attack {
+            every: Duration::from_millis(20),
+        }),
+        dht: Some(Load {
+            puts: 100,
+            gets: 300,
+            replicas: 5,
+            spares: 3,
+            eager_spares: 2,
+            value_bytes: 100,
+        }),
+        ..Spec::new(200, seed)
+    };
+    let out = scenario::run(&spec, Network::Plane, |_| {});
+    let plain = scenario::run(
+        &Spec {
+            verify: false,
+            ..spec.clone()
+        },
+        Network::Plane,
+        |_| {},
+    );
+    let ((a, dropped, forged), (pa, _, pforged)) = (out.attack.unwrap(), plain.attack.unwrap());
+    let (t, pt) = (out.storage.unwrap().0, plain.storage.unwrap().0);
+    eprintln!("verified {a:?} dropped {dropped} forged {forged} {t:?}");
+    eprintln!("plain {pa:?} forged {pforged} {pt:?}");
+    // The control: believing every datagram, leaf sets and values fall.
+    assert!(
+        plain.leafset_correct_fraction < 0.9 && pforged > 0 && pt.gets_wrong_value > 0,
+        "seed {seed}: the attack did nothing to the control: leaf sets {}, forged {pforged}, {pt:?}",
+        plain.leafset_correct_fraction
+    );
+    // Verified: every forgery dropped as unauthenticated, and nothing moved.
+    let r = &out.report;
+    assert!(a.sent >= 2_900, "seed {seed}: {a:?}");
+    assert!(
+        dropped >= a.sent,
+        "seed {seed}: {dropped} dropped of {}",
+        a.sent
+    );
+    assert_eq!(
+        (r.delivered, r.correct),
+        (r.lookups, r.lookups),
+        "seed {seed}: {r:?}"
+    );
+    assert_eq!(out.leafset_correct_fraction, 1.0, "seed {seed}");
+    assert_eq!(forged, 0, "seed {seed}: forged copies held");
+    assert_eq!(
+        (t.gets_wrong_value, t.gets_ok),
+        (0, t.gets),
+        "seed {seed}: {t:?}"
+    );
+    // No amplification: the attacker hears back less than it sent.
+    assert!(
+        a.answer_bytes * 2 < a.sent_bytes,
+        "seed {seed}: {} bytes back for {}",
+        a.answer_bytes,
+        a.sent_bytes
     );
 }
 

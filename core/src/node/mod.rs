@@ -615,16 +615,21 @@ impl<
             }
             Opened::Unverified { id } => {
                 self.stats.drops.unauthenticated += 1;
-                // A member that lost its session, or moved: greet the
-                // address it spoke from (it becomes its address only once
-                // it answers). Anyone else is told, in fewer bytes than it
-                // sent, that its session is stale here (this node may have
-                // pushed it out of its cache): a peer greets again, a
-                // spoofed victim gets no more than the spoofer sent.
-                let member =
-                    self.routing.leaf_set().contains(id) || self.routing.table().contains(id);
+                // A member that lost its session (it restarted, or this
+                // node pushed the session out): greet it at its address.
+                // Anyone else, a member's id from another address included,
+                // is told in fewer bytes than it sent that its session is
+                // stale here: a peer greets again (a member that moved
+                // proves its new address so), and a spoofer's victim, or
+                // the spoofer, gets no more than was sent.
+                let known = self
+                    .routing
+                    .leaf_set()
+                    .get(id)
+                    .copied()
+                    .or_else(|| self.routing.table().get(id).map(|e| e.peer));
                 if id == self.own().id {
-                } else if member {
+                } else if known.is_some_and(|p| p.addr == from) {
                     self.guard.reconnect(self.now, from);
                 } else {
                     self.guard.tell_stale(self.now, from, bytes.len());

@@ -70,6 +70,12 @@ struct Args {
     /// models the protocol without its cryptography (far faster).
     #[arg(long)]
     verify: bool,
+    /// An attacker that never joins sends one forged datagram every this
+    /// many milliseconds through the measurement window (forged leaves,
+    /// heartbeats, probes, replica copies, join requests, messages in a
+    /// member's name); the report's `attack` object says what it did.
+    #[arg(long)]
+    attack_ms: Option<u64>,
     /// Median session length in minutes during the measurement; 0 = no churn.
     #[arg(long, default_value_t = 0.0)]
     session_mins: f64,
@@ -245,6 +251,9 @@ fn run(args: &Args) -> Result<(), String> {
         settle: Duration::from_secs(args.settle_s),
         duration: Duration::from_secs(args.duration_s),
         trace_keys: args.trace_keys.clone(),
+        attack: args.attack_ms.map(|ms| pastry_tests::sim::attack::Attack {
+            every: Duration::from_millis(ms.max(1)),
+        }),
         ..Spec::new(args.nodes, args.seed)
     };
     let (network, name) = match args.latency {

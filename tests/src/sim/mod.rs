@@ -13,6 +13,7 @@
 //! delay penalty (the sum of one-way delays along the overlay path over
 //! the direct one-way delay from source to the node that delivered).
 
+pub mod attack;
 mod faults;
 pub mod groups;
 pub mod healing;
@@ -176,6 +177,8 @@ enum Action {
     /// A node whose join failed tries again through another node, as an
     /// application would.
     Rejoin(u32),
+    /// The attacker's turn ([`attack`]).
+    Attack,
 }
 
 #[derive(Debug)]
@@ -337,6 +340,8 @@ pub struct Sim<const POOL: usize = 16> {
     pub healing: healing::Healing,
     /// DHT keys whose holders are logged as they change.
     pub key_trace: keytrace::KeyTrace,
+    /// The attacker that never joins, when one runs.
+    attacker: Option<attack::Attacker>,
 }
 
 impl Sim {
@@ -375,6 +380,7 @@ impl<const POOL: usize> Sim<POOL> {
             multicast: groups::Multicast::default(),
             healing: healing::Healing::default(),
             key_trace: keytrace::KeyTrace::default(),
+            attacker: None,
         }
     }
 

@@ -56,6 +56,7 @@ impl<const POOL: usize> Sim<POOL> {
                     self.free_wire.push(buf);
                 }
                 Action::Depart(i) => self.depart(i as usize),
+                Action::Attack => self.attack_once(),
                 Action::Inspect(i) => self.inspect_orphans(i as usize),
                 Action::Rejoin(i) => {
                     let idle = self.slots[i as usize]
@@ -221,6 +222,9 @@ impl<const POOL: usize> Sim<POOL> {
         }
         if self.config.scribe.is_some() && kind == Some(Kind::Routed as u8) {
             self.count_scribe(from, to_addr, len);
+        }
+        if to_addr == super::attack::ATTACKER && self.heard_by_attacker(len) {
+            return;
         }
         let Some(&to) = self.by_addr.get(&to_addr) else {
             self.counters.dropped += 1;

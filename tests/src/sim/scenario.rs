@@ -9,6 +9,7 @@ use pastry_core::Id;
 use pastry_core::wire::Kind;
 use serde_json::{Value, json};
 
+use super::attack::{Attack, AttackTally};
 use super::groups::{self, Figures, PUBLISH_WINDOW};
 use super::healing::Percentiles;
 use super::keytrace::KeyTrace;
@@ -58,6 +59,9 @@ pub struct Spec {
     /// DHT keys whose holders are logged on stderr as they change
     /// ([`keytrace`](super::keytrace)).
     pub trace_keys: Vec<Id>,
+    /// An attacker that never joins forges datagrams through the
+    /// measurement window ([`attack`](super::attack)).
+    pub attack: Option<Attack>,
 }
 
 impl Spec {
@@ -81,6 +85,7 @@ impl Spec {
             dht: None,
             multicast: None,
             trace_keys: Vec::new(),
+            attack: None,
         }
     }
 }
@@ -136,6 +141,9 @@ pub struct Outcome {
     pub dht_stats: Option<pastry_core::dht::DhtStats>,
     /// Scribe's figures and counts, and the live nodes' Scribe counters.
     pub multicast: Option<(Figures, groups::Tally, pastry_core::scribe::ScribeStats)>,
+    /// What the attacker sent and heard back, the datagrams the live
+    /// nodes dropped as unauthenticated, and forged copies they hold.
+    pub attack: Option<(AttackTally, u64, usize)>,
 }
 
 /// Runs `spec` on a simulator over `network`, calling `progress` now and
@@ -202,6 +210,9 @@ fn run_on<const POOL: usize>(
             graceful: spec.graceful,
         });
     }
+    if let Some(attack) = spec.attack {
+        sim.start_attack(attack);
+    }
     let before = sim.counters.clone();
     let from = sim.lookup_order.len();
     // A lookup refused by its source (queue full), or with no active
@@ -215,6 +226,7 @@ fn run_on<const POOL: usize>(
     tell(&sim, "measure");
 
     sim.stop_churn();
+    sim.stop_attack();
     sim.run_for(spec.drain);
     tell(&sim, "drain");
     let mut report = Report::of(&sim, from);
@@ -244,6 +256,9 @@ fn run_on<const POOL: usize>(
         storage,
         lost_keys,
         multicast,
+        attack: sim
+            .attack_tally()
+            .map(|t| (t, sim.unauthenticated_drops(), sim.forged_values_held())),
     }
 }
 
@@ -485,6 +500,23 @@ impl Outcome {
             "stale_heard": self.sessions.0.stale_heard,
             "sessions_held": self.sessions.1,
         });
+        if let Some((t, dropped, forged)) = &self.attack {
+            let by_kind: serde_json::Map<String, Value> = super::attack::KINDS
+                .iter()
+                .zip(t.by_kind)
+                .map(|(k, n)| (k.to_string(), json!(n)))
+                .collect();
+            out["attack"] = json!({
+                "every_ms": spec.attack.map_or(0, |a| a.every.as_millis() as u64),
+                "sent": t.sent,
+                "sent_bytes": t.sent_bytes,
+                "by_kind": by_kind,
+                "answers": t.answers,
+                "answer_bytes": t.answer_bytes,
+                "dropped_unauthenticated": dropped,
+                "forged_values_held": forged,
+            });
+        }
         if let (Some(load), Some((t, lost, acked))) = (spec.dht, &self.storage) {
             let node_seconds =
                 self.live_nodes.max(1) as f64 * spec.duration.as_secs_f64().max(1e-9);

@@ -200,7 +200,7 @@ impl Storage {
     }
 
     /// A random acknowledged key, if any.
-    fn random_acked(&self, r: u64) -> Option<Id> {
+    pub(super) fn random_acked(&self, r: u64) -> Option<Id> {
         if self.acked_keys.is_empty() {
             return None;
         }
