@@ -35,13 +35,17 @@ fn addr(i: u8) -> SocketAddr {
 
 impl World {
     fn new(n: u8, seed: u64) -> World {
+        World::with_config(n, seed, StackConfig::lan())
+    }
+
+    fn with_config(n: u8, seed: u64, config: StackConfig) -> World {
         let members = (1..=n)
             .map(|i| {
                 let mut secret = [i; 32];
                 secret[1] = seed as u8;
                 let id = pastry_core::identity::Keypair::from_secret(secret);
                 let parts = (MapStore::default(), Default::default(), Default::default());
-                Stack::new(StackConfig::lan(), id, addr(i), seed + u64::from(i), parts).unwrap()
+                Stack::new(config.clone(), id, addr(i), seed + u64::from(i), parts).unwrap()
             })
             .collect();
         let client_addr = addr(200);
@@ -346,4 +350,54 @@ fn lost_requests_are_retried_and_refusals_are_typed() {
         w.answers
     );
     assert_eq!(w.client.pending(), 0);
+}
+
+/// A flood of puts from many ports of one host: the member takes its
+/// quota's burst and refuses the rest with a typed refusal, and a client
+/// on another host still stores (#28's "client puts from many ports").
+#[test]
+fn a_host_flooding_puts_from_many_ports_is_refused_past_its_quota() {
+    // A quota that does not refill within the test, so the count is exact.
+    let mut config = StackConfig::lan();
+    config.dht.client_quota = pastry_core::dht::Quota {
+        burst: 100,
+        refill: Duration::from_secs(3_600),
+    };
+    let mut w = World::with_config(4, 5, config);
+    let burst: usize = 100;
+    let extra = 40;
+    let mut sent = 0;
+    while sent < burst + extra {
+        // A batch the member can hold in flight, then its answers.
+        for _ in 0..16.min(burst + extra - sent) {
+            let from = SocketAddr::from(([10, 0, 0, 77], 10_000 + sent as u16));
+            let mut c: Client = Client::new(addr(1), ClientConfig::default(), sent as u64);
+            let key = Id::sha1(&sent.to_be_bytes());
+            let now = w.now;
+            c.request(
+                now,
+                Request::Put {
+                    key,
+                    version: 1,
+                    value: b"flood",
+                },
+            )
+            .unwrap();
+            let mut buf = [0u8; 1280];
+            while let Some(tx) = c.poll_transmit(&mut buf).unwrap() {
+                w.send(from, tx.destination, &buf[..tx.len]);
+            }
+            sent += 1;
+        }
+        w.run(Duration::from_millis(300));
+    }
+    let stats = w.members[0].gateway().stats();
+    assert_eq!(stats.over_quota, extra as u64, "{stats:?}");
+    // Another host is another client.
+    let r = w.ask(Request::Put {
+        key: Id::sha1(b"another host"),
+        version: 1,
+        value: b"fine",
+    });
+    assert!(r.starts_with("Stored"), "{r}");
 }

@@ -11,6 +11,7 @@ use core::time::Duration;
 use heapless::{Deque, Vec};
 
 use super::msg::{Frame, Refusal, Reply, Request};
+use crate::dht::quota::Quotas;
 use crate::dht::{Dht, DhtError, DhtEvent, OpId, PutError, Store};
 use crate::id::Id;
 use crate::node::{CommandError, Kbr, Transmit};
@@ -37,6 +38,8 @@ pub struct GatewayStats {
     pub malformed: u64,
     /// Requests already in flight (a client's retransmission).
     pub duplicates: u64,
+    /// Puts refused because the client's host was over its quota.
+    pub over_quota: u64,
     /// Replies sent.
     pub replies: u64,
     /// Replies dropped because the reply queue was full.
@@ -66,6 +69,14 @@ struct Relay {
     until: Instant,
 }
 
+/// A client host's key for its quota: its address without the port.
+fn host_key(from: SocketAddr) -> Id {
+    match from.ip() {
+        core::net::IpAddr::V4(ip) => Id::sha1(&ip.octets()),
+        core::net::IpAddr::V6(ip) => Id::sha1(&ip.octets()),
+    }
+}
+
 /// The member side of client mode (see the module docs).
 #[derive(Debug)]
 pub struct Gateway {
@@ -76,6 +87,8 @@ pub struct Gateway {
     /// and their publications still go to the application.
     own_groups: Vec<Id, MAX_RELAYS>,
     lease: Duration,
+    /// Put allowances by client host ([`Gateway::host_key`]).
+    quotas: Quotas,
     stats: GatewayStats,
 }
 
@@ -88,6 +101,7 @@ impl Gateway {
             out: Deque::new(),
             own_groups: Vec::new(),
             lease,
+            quotas: Quotas::default(),
             stats: GatewayStats::default(),
         }
     }
@@ -181,6 +195,19 @@ impl Gateway {
         );
         if needs_slot && self.pending.is_full() {
             return self.refuse(from, req, Refusal::Busy, 0);
+        }
+        let is_put = matches!(request, Request::Put { .. } | Request::PutContent { .. });
+        if is_put
+            && !self
+                .quotas
+                .take(dht.config().client_quota, host_key(from), now)
+        {
+            // The roots see this member as the client: its clients share
+            // its quota there, so each client host gets one here, by
+            // address without the port (a flood from many ports of one
+            // host is one client).
+            self.stats.over_quota += 1;
+            return self.refuse(from, req, Refusal::OverQuota, 0);
         }
         let wait = |waiting| Pending {
             client: from,

@@ -124,7 +124,7 @@ mod divert;
 mod get;
 pub(crate) mod msg;
 mod put;
-mod quota;
+pub(crate) mod quota;
 mod send;
 pub mod signed;
 pub mod store;

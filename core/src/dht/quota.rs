@@ -24,13 +24,13 @@ struct Bucket {
 
 /// The buckets of the clients a root has heard from.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Quotas {
+pub(crate) struct Quotas {
     buckets: Vec<Bucket, CLIENTS>,
 }
 
 impl Quotas {
     /// Takes one put from `client`'s allowance; `false` if it has none.
-    pub(super) fn take(&mut self, quota: Quota, client: Id, now: Instant) -> bool {
+    pub(crate) fn take(&mut self, quota: Quota, client: Id, now: Instant) -> bool {
         if quota.refill.is_zero() {
             return true;
         }

@@ -59,7 +59,9 @@ pub struct DhtConfig {
     /// How many puts a key's root stores for one client (by its id) in a
     /// burst, and how fast that allowance refills. Beyond it the root
     /// answers [`PutError::OverQuota`]; the store's own limits bound the
-    /// total. A flood from one client fills neither.
+    /// total. A flood from one client fills neither. A member relaying for
+    /// clients (client mode) is one client at the roots; its gateway gives
+    /// each client host the same allowance first.
     pub client_quota: Quota,
 }
 
