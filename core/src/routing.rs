@@ -72,6 +72,19 @@ impl<const HALF: usize, const ROWS: usize> RoutingState<HALF, ROWS> {
         &mut self.leaf_set
     }
 
+    /// The member with `id`, from the leaf set or else the routing table.
+    pub fn member(&self, id: Id) -> Option<Peer> {
+        self.leaf_set
+            .get(id)
+            .copied()
+            .or_else(|| self.table.get(id).map(|e| e.peer))
+    }
+
+    /// Whether `id` is in the leaf set or the routing table.
+    pub fn holds(&self, id: Id) -> bool {
+        self.leaf_set.contains(id) || self.table.contains(id)
+    }
+
     /// The routing table.
     pub fn table(&self) -> &RoutingTable<ROWS> {
         &self.table

@@ -726,15 +726,7 @@ fn a_relayed_message_proves_its_source_and_a_forged_source_does_not() {
 #[test]
 fn a_crowd_of_joiners_through_one_bootstrap_all_join() {
     let seed = 35;
-    let config = Config {
-        heartbeat_period: Duration::from_secs(1),
-        lease: Duration::from_secs(2),
-        probe_timeout: Duration::from_millis(300),
-        initial_rto: Duration::from_millis(200),
-        max_rto: Duration::from_secs(1),
-        join_timeout: Duration::from_secs(2),
-        ..Config::default()
-    };
+    let config = pastry_core::stack::StackConfig::lan().node;
     let mut net = Net::new(seed);
     net.delay = (100, 500);
     let n = 256;

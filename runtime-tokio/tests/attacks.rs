@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use overlay::Overlay;
 use pastry_core::dht;
-use pastry_core::stack::StackConfig;
 use pastry_core::wire::{
     AppId, Body, Heartbeat, JoinRequest, LeafSetView, Leave, Message, Probe, Routed,
 };
@@ -47,14 +46,7 @@ fn forged(m: &Message<'_>, rng: &mut pastry_core::rng::SmallRng) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_attacks_of_28_from_a_socket_that_never_joins_change_nothing() {
     let seed = 16;
-    let net = Overlay::start(8, StackConfig::lan(), seed)
-        .await
-        .expect("nodes start");
-    let failures = net.join_all(|i| i / 2).await;
-    assert!(failures.is_empty(), "seed {seed}: {failures:?}");
-    if let Err(wrong) = net.converge(Duration::from_secs(30)).await {
-        panic!("seed {seed}: leaf sets wrong at {wrong:?}");
-    }
+    let net = Overlay::formed(8, seed).await;
     let key = Id::sha1(b"the owner's key");
     let owner = &net.members[0].handle;
     owner

@@ -19,15 +19,7 @@ use pastry_tokio::{Builder, Error, NodeEvent};
 use tokio::net::UdpSocket;
 
 async fn ring(n: usize, seed: u64) -> Overlay {
-    let net = Overlay::start(n, StackConfig::lan(), seed)
-        .await
-        .expect("nodes start");
-    let failures = net.join_all(|i| i / 2).await;
-    assert!(failures.is_empty(), "seed {seed}: {failures:?}");
-    if let Err(wrong) = net.converge(Duration::from_secs(30)).await {
-        panic!("seed {seed}: leaf sets wrong at {wrong:?}");
-    }
-    net
+    Overlay::formed(n, seed).await
 }
 
 fn value(key: Id) -> Vec<u8> {

@@ -149,6 +149,22 @@ fn a_partition_into_halves_heals_into_one_ring() {
     assert_eq!(r.delivered, r.lookups, "seed {seed}: {r:?}");
 }
 
+/// `spec` run with verification, and the same without as the control.
+fn verified_and_plain(spec: &Spec) -> (scenario::Outcome, scenario::Outcome) {
+    let verified = Spec {
+        verify: true,
+        ..spec.clone()
+    };
+    let plain = Spec {
+        verify: false,
+        ..spec.clone()
+    };
+    (
+        scenario::run(&verified, Network::Plane, |_| {}),
+        scenario::run(&plain, Network::Plane, |_| {}),
+    )
+}
+
 #[test]
 fn verified_nodes_under_churn_with_loss_deliver_and_stay_correct() {
     // #28: every node verifies its peers and seals its datagrams (the
@@ -164,15 +180,7 @@ fn verified_nodes_under_churn_with_loss_deliver_and_stay_correct() {
         verify: true,
         ..Spec::new(300, seed)
     };
-    let out = scenario::run(&spec, Network::Plane, |_| {});
-    let plain = scenario::run(
-        &Spec {
-            verify: false,
-            ..spec.clone()
-        },
-        Network::Plane,
-        |_| {},
-    );
+    let (out, plain) = verified_and_plain(&spec);
     let (r, p) = (&out.report, &plain.report);
     eprintln!("verified {r:?}\nplain {p:?}\nhandshakes {:?}", out.sessions);
     assert!(
@@ -228,15 +236,7 @@ fn an_attacker_that_never_joins_changes_nothing_when_nodes_verify() {
         }),
         ..Spec::new(200, seed)
     };
-    let out = scenario::run(&spec, Network::Plane, |_| {});
-    let plain = scenario::run(
-        &Spec {
-            verify: false,
-            ..spec.clone()
-        },
-        Network::Plane,
-        |_| {},
-    );
+    let (out, plain) = verified_and_plain(&spec);
     let ((a, dropped, forged), (pa, _, pforged)) = (out.attack.unwrap(), plain.attack.unwrap());
     let (t, pt) = (out.storage.unwrap().0, plain.storage.unwrap().0);
     eprintln!("verified {a:?} dropped {dropped} forged {forged} {t:?}");

@@ -75,33 +75,21 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     }
 
     /// Caches a copy met on a lookup's path, after checking what its key
-    /// proves; a replica's own copy needs none. A node that verifies its
-    /// peers caches only values that prove themselves: a cache pusher is
-    /// no replica of the key, and nothing else vouches for its copy.
+    /// proves unless the caller just did (`checked`). A node that verifies
+    /// its peers caches only values that prove themselves: a cache pusher
+    /// is no replica of the key, and nothing else vouches for its copy.
     pub(super) fn cache_copy(
         &mut self,
-        now: Instant,
-        node: &impl Kbr,
+        (now, node): (Instant, &impl Kbr),
         key: Id,
         meta: Meta,
         value: &[u8],
+        checked: bool,
     ) {
-        if !signed::checks(key, meta, value) {
+        if !checked && !signed::checks(key, meta, value) {
             self.stats.forged += 1;
             return;
         }
-        self.cache_checked(now, node, key, meta, value);
-    }
-
-    /// [`Dht::cache_copy`] of a copy already checked.
-    pub(super) fn cache_checked(
-        &mut self,
-        now: Instant,
-        node: &impl Kbr,
-        key: Id,
-        meta: Meta,
-        value: &[u8],
-    ) {
         if node.verifies_peers() && !signed::proven(meta) {
             self.stats.not_cached += 1;
             return;

@@ -356,7 +356,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 value,
                 ..
             } => {
-                self.cache_copy(now, node, key, meta, value);
+                self.cache_copy((now, node), key, meta, value, false);
                 None
             }
             Msg::Store {
@@ -434,7 +434,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 let ev = self.on_value(op, key, meta, cached, value);
                 if ev.is_some() {
                     // What a lookup brought back serves the next one here.
-                    self.cache_checked(now, node, key, meta, value);
+                    self.cache_copy((now, node), key, meta, value, true);
                 }
                 ev
             }

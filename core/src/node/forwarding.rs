@@ -570,7 +570,7 @@ impl<
             self.push_out(Out::Routed(r));
             return;
         }
-        if self.routing.leaf_set().contains(next.id) || self.routing.table().contains(next.id) {
+        if self.routing.holds(next.id) {
             self.suspect(next);
         }
         let max = self.config.max_reroutes;

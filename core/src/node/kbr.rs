@@ -127,13 +127,7 @@ impl<
     /// answers; a failure is still declared only by the probe cycle. False
     /// if `id` is unknown here.
     pub fn suspect_peer(&mut self, id: Id) -> bool {
-        let known = self
-            .routing
-            .leaf_set()
-            .get(id)
-            .copied()
-            .or_else(|| self.routing.table().get(id).map(|e| e.peer));
-        match known {
+        match self.routing.member(id) {
             Some(peer) if id != self.own().id => {
                 self.suspect(peer);
                 true

@@ -602,7 +602,7 @@ impl<
             return;
         }
         let routing = &self.routing;
-        let member = |id| routing.leaf_set().contains(id) || routing.table().contains(id);
+        let member = |id| routing.holds(id);
         let opened = self.guard.open_keeping(self.now, from, bytes, member);
         let (sender, bytes) = match opened {
             Opened::Authentic { sender, message } => (sender, message),
@@ -622,12 +622,7 @@ impl<
                 // stale here: a peer greets again (a member that moved
                 // proves its new address so), and a spoofer's victim, or
                 // the spoofer, gets no more than was sent.
-                let known = self
-                    .routing
-                    .leaf_set()
-                    .get(id)
-                    .copied()
-                    .or_else(|| self.routing.table().get(id).map(|e| e.peer));
+                let known = self.routing.member(id);
                 if id == self.own().id {
                 } else if known.is_some_and(|p| p.addr == from) {
                     self.guard.reconnect(self.now, from);

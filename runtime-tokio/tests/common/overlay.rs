@@ -30,6 +30,20 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    /// `n` nodes with LAN timers, joined (node i through node i / 2) and
+    /// their leaf sets right; panics, naming the seed, otherwise.
+    pub async fn formed(n: usize, seed: u64) -> Overlay {
+        let net = Overlay::start(n, StackConfig::lan(), seed)
+            .await
+            .expect("nodes start");
+        let failures = net.join_all(|i| i / 2).await;
+        assert!(failures.is_empty(), "seed {seed}: {failures:?}");
+        if let Err(wrong) = net.converge(Duration::from_secs(30)).await {
+            panic!("seed {seed}: leaf sets wrong at {wrong:?}");
+        }
+        net
+    }
+
     /// Starts `n` idle nodes on loopback, each on a free port.
     pub async fn start(n: usize, config: StackConfig, seed: u64) -> Result<Overlay, Error> {
         let (tx, events) = mpsc::unbounded_channel();
