@@ -1,6 +1,6 @@
 //! The seam every application stands on, and the one output door.
 //!
-//! An [`Application`] sits beside the [`Node`](crate::Node) and uses it only
+//! An [`Application`] sits beside the [`Node`] and uses it only
 //! through the KBR calls ([`Kbr`]). The DHT, Scribe, the client gateway and
 //! a user's own application implement the same trait and get the same
 //! things: the node's events, their own timers (folded into one deadline),

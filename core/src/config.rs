@@ -214,6 +214,10 @@ pub enum ConfigError {
         /// The most allowed.
         max: u8,
     },
+    /// This node's own credentials fail its admission mode (its id does
+    /// not solve the puzzle, or it has no certificate from the authority
+    /// for its key): every peer would refuse it.
+    OwnIdentity(crate::identity::IdentityError),
 }
 
 impl fmt::Display for ConfigError {
@@ -232,6 +236,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::PuzzleBits { max } => {
                 write!(f, "the admission puzzle takes at most {max} bits")
+            }
+            ConfigError::OwnIdentity(e) => {
+                write!(f, "this node's own key is not admitted: {e}")
             }
         }
     }

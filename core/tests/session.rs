@@ -752,3 +752,50 @@ fn a_crowd_of_joiners_through_one_bootstrap_all_join() {
     let wrong = net.wrong_leaf_sets();
     assert!(wrong.is_empty(), "seed {seed}: {wrong:?}");
 }
+
+/// A node whose own credentials its admission mode refuses is not built:
+/// every peer would refuse it (a typed error, not a silent node).
+#[test]
+fn a_node_its_own_admission_refuses_is_not_built() {
+    use pastry_core::ConfigError;
+    type DefaultNode = pastry_core::DefaultNode;
+    let addr = SocketAddr::from(([10, 0, 0, 1], 4000));
+    let weak = (0..=255u8)
+        .map(|s| Keypair::from_secret([s; 32]))
+        .find(|k| puzzle_bits(k.id()) < 4)
+        .unwrap();
+    let strong = (0..=255u8)
+        .map(|s| Keypair::from_secret([s; 32]))
+        .find(|k| puzzle_bits(k.id()) >= 4)
+        .unwrap();
+    let open = |bits| Config {
+        admission: Admission::Open { puzzle_bits: bits },
+        ..Config::default()
+    };
+    let e = DefaultNode::new(open(4), weak.clone(), addr, 1).err();
+    assert_eq!(e, Some(ConfigError::OwnIdentity(IdentityError::Puzzle)));
+    assert!(DefaultNode::new(open(4), strong, addr, 1).is_ok());
+    // Certified: a certificate from the authority for this key is needed.
+    let authority = Keypair::from_secret([0xa0; 32]);
+    let certified = Config {
+        admission: Admission::Certified {
+            authority: authority.public(),
+        },
+        ..Config::default()
+    };
+    let e = DefaultNode::new(certified.clone(), weak.clone(), addr, 1).err();
+    assert_eq!(
+        e,
+        Some(ConfigError::OwnIdentity(IdentityError::NoCertificate))
+    );
+    let cert = Certificate::issue(&authority, weak.public(), UnixTime(2_000_000_000));
+    let with = Identity::new(weak.clone()).with_certificate(cert);
+    assert!(DefaultNode::new(certified.clone(), with, addr, 1).is_ok());
+    let rogue = Keypair::from_secret([0xa1; 32]);
+    let forged = Certificate::issue(&rogue, weak.public(), UnixTime(2_000_000_000));
+    let with = Identity::new(weak).with_certificate(forged);
+    assert!(matches!(
+        DefaultNode::new(certified, with, addr, 1),
+        Err(ConfigError::OwnIdentity(_))
+    ));
+}

@@ -189,21 +189,26 @@ fn certified_nodes_admit_each_other_and_refuse_an_uncertified_one() {
     let (ok, out, _) = client(&["get", "--via", &a.addr, "greeting"]);
     assert!(ok && out == "hello", "{out}");
 
-    // C has its key but not the certificate: nobody admits it.
-    let mut c = start(&[
-        "--data-dir",
-        &path(&c_dir),
-        "--authority",
-        &key,
-        "--bootstrap",
-        &a.addr,
-    ]);
+    // C has a key but no certificate, and runs open: the certified nodes
+    // refuse it, so it cannot join.
+    let mut c = start(&["--data-dir", &path(&c_dir), "--bootstrap", &a.addr]);
     let status = wait_exit(&mut c.child, Duration::from_secs(90));
     let log: Vec<String> = c.log.try_iter().collect();
     assert!(
         status.is_some_and(|s| !s.success()) && log.iter().any(|l| l.contains("could not join")),
         "an uncertified node joined: {status:?} {log:?}"
     );
+    // Told to admit only certified peers, C refuses to start: it is not one.
+    let (ok, _, err) = client(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &path(&c_dir),
+        "--authority",
+        &key,
+    ]);
+    assert!(!ok && err.contains("not admitted"), "{err}");
     for dir in [authority, a_dir, b_dir, c_dir] {
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -199,6 +199,17 @@ impl<
     ) -> Result<Self, ConfigError> {
         let identity = identity.into();
         let routing = RoutingState::new(Peer::new(identity.id(), addr), &config)?;
+        // Every peer would refuse a node its own mode refuses. The expiry
+        // waits for the wall time; the rest is checked here.
+        let unexpired = Some(UnixTime(0));
+        config
+            .admission
+            .admits(
+                &identity.keypair.public(),
+                identity.certificate.as_ref(),
+                unexpired,
+            )
+            .map_err(ConfigError::OwnIdentity)?;
         // The guard's nonces come from a stream of their own, so the
         // node's randomness is the same with and without verification.
         let guard_seed = SmallRng::new(seed ^ 0x5e55_10a5_5e55_10a5).next_u64();

@@ -33,9 +33,31 @@ pub const AUTHORITY_FILE: &str = "authority.key";
 /// certificate if one was put there.
 pub fn load_or_create(
     dir: &Path,
-    random: impl FnOnce(&mut [u8]) -> io::Result<()>,
+    random: impl FnMut(&mut [u8]) -> io::Result<()>,
 ) -> io::Result<Identity> {
-    let keypair = load_or_create_key(dir, KEY_FILE, random)?;
+    load_or_create_solving(dir, 0, random)
+}
+
+/// [`load_or_create`] for the open admission mode with a static puzzle:
+/// a new key is drawn until its id solves `puzzle_bits` (about
+/// 2^puzzle_bits draws), and a key already there that does not is
+/// refused (every peer would refuse it).
+pub fn load_or_create_solving(
+    dir: &Path,
+    puzzle_bits: u8,
+    mut random: impl FnMut(&mut [u8]) -> io::Result<()>,
+) -> io::Result<Identity> {
+    let wanted = |k: &Keypair| solves(k, puzzle_bits);
+    let keypair = load_or_create_key_where(dir, KEY_FILE, wanted, &mut random)?;
+    if !wanted(&keypair) {
+        let path = dir.join(KEY_FILE);
+        return Err(invalid(
+            &path,
+            format!(
+                "its id does not solve a puzzle of {puzzle_bits} bits; move it away to make a key that does"
+            ),
+        ));
+    }
     let mut identity = Identity::new(keypair);
     let cert_path = dir.join(CERTIFICATE_FILE);
     match fs::read_to_string(&cert_path) {
@@ -58,7 +80,17 @@ pub fn load_or_create(
 pub fn load_or_create_key(
     dir: &Path,
     file: &str,
-    random: impl FnOnce(&mut [u8]) -> io::Result<()>,
+    mut random: impl FnMut(&mut [u8]) -> io::Result<()>,
+) -> io::Result<Keypair> {
+    load_or_create_key_where(dir, file, |_| true, &mut random)
+}
+
+/// [`load_or_create_key`], drawing a new key until `wanted` takes it.
+fn load_or_create_key_where(
+    dir: &Path,
+    file: &str,
+    wanted: impl Fn(&Keypair) -> bool,
+    random: &mut impl FnMut(&mut [u8]) -> io::Result<()>,
 ) -> io::Result<Keypair> {
     fs::create_dir_all(dir)?;
     let path = dir.join(file);
@@ -68,13 +100,32 @@ pub fn load_or_create_key(
             Ok(Keypair::from_secret(hex_array(text.trim(), &path)?))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let mut secret = [0u8; SECRET_BYTES];
-            random(&mut secret)?;
+            let secret = draw_secret(wanted, random)?;
             write_private(&path, &hex(&secret))?;
             Ok(Keypair::from_secret(secret))
         }
         Err(e) => Err(e),
     }
+}
+
+/// A key pair's secret from `random`, drawn again until `wanted` takes
+/// the pair (a puzzle to solve).
+pub fn draw_secret(
+    wanted: impl Fn(&Keypair) -> bool,
+    random: &mut impl FnMut(&mut [u8]) -> io::Result<()>,
+) -> io::Result<[u8; SECRET_BYTES]> {
+    let mut secret = [0u8; SECRET_BYTES];
+    loop {
+        random(&mut secret)?;
+        if wanted(&Keypair::from_secret(secret)) {
+            return Ok(secret);
+        }
+    }
+}
+
+/// Whether `k`'s id solves a static puzzle of `bits`.
+pub fn solves(k: &Keypair, bits: u8) -> bool {
+    crate::identity::puzzle_bits(k.id()) >= u32::from(bits)
 }
 
 /// Writes `cert` as the certificate of the identity in `dir`.
@@ -193,6 +244,27 @@ mod tests {
             let e = load_or_create(&dir, |_| Ok(())).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_key_made_for_a_puzzle_solves_it_and_one_that_does_not_is_refused() {
+        let dir = temp("puzzle");
+        let mut n = 0u64;
+        let counting = |b: &mut [u8]| {
+            n += 1;
+            b.fill(0);
+            b[..8].copy_from_slice(&n.to_be_bytes());
+            Ok(())
+        };
+        let made = load_or_create_solving(&dir, 6, counting).unwrap();
+        assert!(crate::identity::puzzle_bits(made.id()) >= 6);
+        let again = load_or_create_solving(&dir, 6, |_| panic!("kept")).unwrap();
+        assert_eq!(again.id(), made.id());
+        // A harder puzzle than the key solves: refused, not replaced.
+        let bits = crate::identity::puzzle_bits(made.id()) as u8 + 1;
+        let e = load_or_create_solving(&dir, bits, |_| panic!("kept")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         fs::remove_dir_all(&dir).unwrap();
     }
 

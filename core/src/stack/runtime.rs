@@ -17,7 +17,7 @@ use crate::app::{Application, Output};
 use crate::client::{ClientError, Refusal};
 use crate::dht::{DhtError, DhtStats, MapStore, PutError};
 use crate::id::Id;
-use crate::identity::{Identity, Keypair, SECRET_BYTES};
+use crate::identity::{Identity, Keypair};
 use crate::node::{
     CommandError, Event, ForwardHop, Forwarder, Kbr, Passthrough, Stats as NodeStats, Verdict,
 };
@@ -332,14 +332,19 @@ impl Options {
                 u64::from_be_bytes(b)
             }
         };
+        // In the open mode with a puzzle, a key made here solves it.
+        let puzzle = match self.config.node.admission {
+            crate::identity::Admission::Open { puzzle_bits } => puzzle_bits,
+            crate::identity::Admission::Certified { .. } => 0,
+        };
         let identity = match (self.identity, &self.data_dir) {
             (Some(i), _) => i,
-            (None, Some(dir)) => {
-                super::data_dir::load_or_create(dir, &mut random).map_err(Error::Io)?
-            }
+            (None, Some(dir)) => super::data_dir::load_or_create_solving(dir, puzzle, &mut random)
+                .map_err(Error::Io)?,
             (None, None) => {
-                let mut secret = [0u8; SECRET_BYTES];
-                random(&mut secret).map_err(Error::Io)?;
+                let wanted = |k: &Keypair| super::data_dir::solves(k, puzzle);
+                let secret =
+                    super::data_dir::draw_secret(wanted, &mut random).map_err(Error::Io)?;
                 Identity::new(Keypair::from_secret(secret))
             }
         };

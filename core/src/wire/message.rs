@@ -158,8 +158,9 @@ pub struct Routed<'a> {
     /// in `max_datagram` after the header).
     pub payload: &'a [u8],
     /// The source's public key and its signature over the fields no relay
-    /// changes ([`crate::node::source_signed_bytes`]): end-to-end proof of
-    /// who sent it, for a root that is not the source's neighbour.
+    /// changes (app, key, message id, source, payload): end-to-end proof of
+    /// who sent it, for a root that is not the source's neighbour
+    /// ([`crate::node::Delivery::verify_source`]).
     pub signature: Option<&'a [u8; SOURCE_SIGNATURE_BYTES]>,
 }
 

@@ -46,6 +46,10 @@ enum Command {
         /// The node's data directory.
         #[arg(long)]
         data_dir: std::path::PathBuf,
+        /// A key made here solves a static puzzle of this many bits (as
+        /// `run --puzzle-bits`).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=24))]
+        puzzle_bits: u8,
     },
     /// Prints an admission authority's public key, making the key (in
     /// DIR/authority.key, owner-only) if there is none. Nodes given it
@@ -169,8 +173,14 @@ struct Run {
     /// hex digits, as `pastry-node authority` prints); this node needs a
     /// certificate from it in its data directory. Without it, any key is
     /// admitted (each still proves it holds its id's key).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "puzzle_bits")]
     authority: Option<String>,
+    /// Admit only peers whose id's SHA-1 has this many leading zero bits
+    /// (S/Kademlia's static puzzle: placing an id next to a chosen key
+    /// costs about 2^N key generations). A key made for this node solves
+    /// it; a key already in the data directory must.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=24))]
+    puzzle_bits: Option<u8>,
     /// Groups to join as a member (their publications are logged).
     #[arg(long)]
     subscribe: Vec<String>,
@@ -219,7 +229,10 @@ async fn main() -> ExitCode {
         .init();
     let r = match cli.command {
         Command::Run(run) => run_node(run).await,
-        Command::Id { data_dir } => show_id(&data_dir),
+        Command::Id {
+            data_dir,
+            puzzle_bits,
+        } => show_id(&data_dir, puzzle_bits),
         Command::Authority { dir } => show_authority(&dir),
         Command::Certify {
             dir,
@@ -238,8 +251,9 @@ async fn main() -> ExitCode {
     }
 }
 
-fn show_id(dir: &std::path::Path) -> Result<(), String> {
-    let identity = data_dir::load_or_create(dir, os_random).map_err(|e| e.to_string())?;
+fn show_id(dir: &std::path::Path, puzzle_bits: u8) -> Result<(), String> {
+    let identity =
+        data_dir::load_or_create_solving(dir, puzzle_bits, os_random).map_err(|e| e.to_string())?;
     println!("id          {}", identity.id());
     println!(
         "public key  {}",
@@ -312,6 +326,9 @@ async fn run_node(run: Run) -> Result<(), String> {
         config.node.admission = Admission::Certified {
             authority: public_key(hex)?,
         };
+    }
+    if let Some(puzzle_bits) = run.puzzle_bits {
+        config.node.admission = Admission::Open { puzzle_bits };
     }
     let mut b = Builder::new(run.listen).config(config);
     if let Some(a) = run.advertise {
