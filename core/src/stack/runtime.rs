@@ -350,11 +350,29 @@ impl Options {
         };
         let (items, bytes) = self.store_limits;
         let parts = (MapStore::with_limits(items, bytes), self.accept, self.hop);
-        RuntimeStack::with_app(self.config, identity, addr, seed, parts, self.app)
-            .map(Box::new)
-            .map_err(Error::Config)
+        let (config, app) = (self.config, self.app);
+        // Built on a thread of its own: an unoptimised build copies the
+        // stack (hundreds of KiB) through every constructor's frame, which
+        // overflowed a test thread's 2 MiB; optimised builds need little.
+        std::thread::scope(|scope| {
+            let built = std::thread::Builder::new()
+                .name("pastry-build".into())
+                .stack_size(BUILD_STACK)
+                .spawn_scoped(scope, move || {
+                    RuntimeStack::with_app(config, identity, addr, seed, parts, app).map(Box::new)
+                })
+                .map_err(Error::Io)?;
+            match built.join() {
+                Ok(stack) => stack.map_err(Error::Config),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 }
+
+/// Stack of the thread a node is built on (address space; only what is
+/// touched is used).
+const BUILD_STACK: usize = 32 << 20;
 
 // ----- counters -----
 
