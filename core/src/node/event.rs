@@ -38,8 +38,9 @@ pub struct Delivery<'a> {
     /// replica copy, a quorum's ack) should not believe it.
     pub authenticated: bool,
     /// The source's public key and signature, if it signed the message
-    /// (a node that verifies its peers signs what it sends through a
-    /// relay); [`Delivery::verify_source`] checks it.
+    /// (a node that verifies its peers signs an end-node application's
+    /// message it sends through a relay); [`Delivery::verify_source`]
+    /// checks it.
     pub signature: Option<[u8; crate::wire::SOURCE_SIGNATURE_BYTES]>,
     /// The application's bytes.
     pub payload: &'a [u8],

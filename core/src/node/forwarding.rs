@@ -437,6 +437,7 @@ impl<
     /// Signs a message of this node's before it goes to a relay (`next`
     /// is not the node whose id is the key): the root will not be its
     /// neighbour, and must still know who sent it ([`super::origin`]).
+    /// End-node applications' messages only.
     /// `false` if the pool has no room for the signature.
     // Not inlined: `send_slot` is, at each of its callers, and one copy of
     // the signing path keeps the embedded build's flash (BENCHMARKS.md).
@@ -446,8 +447,12 @@ impl<
             return true;
         };
         let own = self.routing.own();
+        // A per-hop application's message is not signed: each node on
+        // its path may rewrite it (the DHT's gets are), which would void
+        // the signature at the first hop, so its cost buys nothing.
         let needed = self.config.verify_peers
             && s.carried == Carried::Routed
+            && !s.per_hop
             && s.source.id == own.id
             && next.id != s.key
             && self.pool.signature(r).is_none();

@@ -7,6 +7,8 @@
 //! fields no relay changes (application, key, message id, source id and
 //! address, payload). A message sent straight to its
 //! destination (`send_to`) needs none: the session already proves it.
+//! Neither does a per-hop application's: the nodes on its path may
+//! rewrite it, so a signature would not survive the first of them.
 //!
 //! The receiver checks lazily ([`super::Delivery::verify_source`]): a
 //! signature costs tens of microseconds, and only an application that
