@@ -30,6 +30,31 @@ pub fn scribe_payload(bytes: &[u8]) {
     );
 }
 
+/// A DHT replica copy of `value` under `key` at `version`, as replica
+/// maintenance sends it (no operation, no client, no flags), encoded into
+/// `buf` by the DHT's own codec; its length, or `None` if it does not fit.
+/// For tests and attack simulations that forge one.
+pub fn dht_replica_copy(
+    key: crate::Id,
+    version: u64,
+    value: &[u8],
+    buf: &mut [u8],
+) -> Option<usize> {
+    let meta = dht::Meta {
+        version,
+        ..dht::Meta::default()
+    };
+    dht::msg::Msg::Store {
+        op: 0,
+        key,
+        meta,
+        cache: false,
+        client: None,
+        value,
+    }
+    .encode(buf)
+}
+
 /// The property both payload codecs share.
 fn canonical<'a, M: core::fmt::Debug>(
     what: &str,

@@ -46,11 +46,7 @@ impl Forwarder for Recorder {
 
 fn ring(n: usize, seed: u64) -> Net<Recorder> {
     let mut net = Net::with_forwarders(seed);
-    for _ in 0..n {
-        net.join_one(Config::default());
-        net.run_for(Duration::from_millis(300));
-    }
-    net.run_for(Duration::from_secs(20));
+    net.form(n, &Config::default());
     for i in net.live() {
         per_hop(net.nodes[i].policy_mut());
     }

@@ -11,16 +11,6 @@ use pastry_core::{AppId, Config, Output, Phase};
 
 const APP: AppId = AppId(7);
 
-fn ring(n: usize, seed: u64) -> Net {
-    let mut net = Net::new(seed);
-    for _ in 0..n {
-        net.join_one(Config::default());
-        net.run_for(Duration::from_millis(300));
-    }
-    net.run_for(Duration::from_secs(20));
-    net
-}
-
 #[test]
 fn two_nodes_join_and_route() {
     let mut net = Net::new(1);
@@ -55,7 +45,7 @@ fn two_nodes_join_and_route() {
 #[test]
 fn sixty_four_nodes_joined_one_by_one_have_true_leaf_sets() {
     for seed in common::seeds(&[2, 3, 4, 6]) {
-        let net = ring(64, seed);
+        let net = Net::ring(64, seed);
         assert!(
             net.live().iter().all(|&i| net.nodes[i].is_active()),
             "seed {seed}: not all active"
@@ -97,7 +87,7 @@ fn assert_updates_track_leaf_sets(net: &Net, seed: u64) {
 #[test]
 fn ten_percent_crash_is_repaired_and_keys_route_to_the_live_root() {
     for seed in common::seeds(&[4, 5, 14, 61]) {
-        let mut net = ring(64, seed);
+        let mut net = Net::ring(64, seed);
         let mut live = net.live();
         for _ in 0..6 {
             let pick = net.rng.below(live.len() as u64) as usize;
@@ -121,7 +111,7 @@ fn ten_percent_crash_is_repaired_and_keys_route_to_the_live_root() {
 #[test]
 fn routing_under_ten_percent_loss_delivers_every_message_exactly_once() {
     for seed in common::seeds(&[6, 7, 22, 71]) {
-        let mut net = ring(64, seed);
+        let mut net = Net::ring(64, seed);
         net.loss = 0.10;
         let checked = net.check_lookups(APP, 300, Duration::from_secs(30));
         assert_eq!(checked, Ok(()), "seed {seed}");
@@ -140,7 +130,7 @@ fn routing_under_ten_percent_loss_delivers_every_message_exactly_once() {
 
 #[test]
 fn a_root_that_denies_an_end_node_app_hands_the_message_to_the_next_replica() {
-    let mut net = ring(32, 7);
+    let mut net = Net::ring(32, 7);
     let denied = AppId(99);
     for k in 0..30u32 {
         let key = net.random_id();
@@ -180,7 +170,7 @@ fn a_root_that_denies_an_end_node_app_hands_the_message_to_the_next_replica() {
 
 #[test]
 fn a_message_no_node_accepts_is_reported_to_its_source() {
-    let mut net = ring(16, 10);
+    let mut net = Net::ring(16, 10);
     let denied = AppId(98);
     for i in net.live() {
         net.nodes[i]
@@ -223,7 +213,7 @@ fn a_message_no_node_accepts_is_reported_to_its_source() {
 #[test]
 fn a_joining_node_never_delivers_before_it_is_active() {
     for seed in common::seeds(&[12, 13]) {
-        let mut net = ring(32, seed);
+        let mut net = Net::ring(32, seed);
         for _ in 0..5 {
             let old_live = net.live();
             let j = net.join_one(Config::default());
@@ -266,7 +256,7 @@ fn a_joining_node_never_delivers_before_it_is_active() {
 #[test]
 fn a_graceful_leave_is_repaired_at_once() {
     for seed in common::seeds(&[14, 15]) {
-        let mut net = ring(48, seed);
+        let mut net = Net::ring(48, seed);
         for _ in 0..4 {
             let live = net.live();
             let x = live[net.rng.below(live.len() as u64) as usize];
@@ -312,7 +302,7 @@ fn snapshot(n: &common::net::SimNode<Passthrough>) -> String {
 
 #[test]
 fn malformed_datagrams_are_counted_and_change_nothing() {
-    let mut net = ring(16, 8);
+    let mut net = Net::ring(16, 8);
     let target = 3;
     let before = snapshot(&net.nodes[target]);
     let stats_before = net.nodes[target].stats().clone();
@@ -381,7 +371,7 @@ fn malformed_datagrams_are_counted_and_change_nothing() {
 /// `cargo test -p pastry-core --test node control_traffic -- --nocapture`.
 #[test]
 fn control_traffic_at_rest_is_small() {
-    let mut net = ring(64, 9);
+    let mut net = Net::ring(64, 9);
     net.run_for(Duration::from_secs(600));
     let before: u64 = net.nodes.iter().map(|n| n.stats().control_sent()).sum();
     let secs = 1_800;
@@ -482,7 +472,7 @@ fn a_join_no_one_answers_fails_cleanly_and_can_be_retried() {
 #[test]
 fn a_leaving_node_hands_on_the_messages_it_holds() {
     for seed in common::seeds(&[16, 17, 18]) {
-        let mut net = ring(32, seed);
+        let mut net = Net::ring(32, seed);
         let x = net.live()[0];
         // A key x is not the root of, so the message leaves x.
         let (key, first) = loop {

@@ -22,11 +22,7 @@ const DOC_MAX_ANYCAST: usize = 717;
 fn ring(n: usize, seed: u64, loss: f64) -> Ring {
     let mut net = Net::<Joins>::with_forwarders(seed);
     net.scribe_config = Some(ScribeConfig::default());
-    for _ in 0..n {
-        net.join_one(Config::default());
-        net.run_for(Duration::from_millis(300));
-    }
-    net.run_for(Duration::from_secs(20));
+    net.form(n, &Config::default());
     net.loss = loss;
     net
 }

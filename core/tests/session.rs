@@ -436,16 +436,6 @@ fn hellos_that_cross_leave_both_ends_able_to_talk() {
 
 // ----- the attacks of #28 against a ring -----
 
-fn ring(n: usize, seed: u64) -> Net {
-    let mut net = Net::new(seed);
-    for _ in 0..n {
-        net.join_one(Config::default());
-        net.run_for(Duration::from_millis(300));
-    }
-    net.run_for(Duration::from_secs(20));
-    net
-}
-
 /// What node `i` sends now, taken from it (not delivered).
 fn take_output(net: &mut Net, i: usize) -> Vec<(SocketAddr, Vec<u8>)> {
     let mut buf = vec![0u8; 1280];
@@ -467,7 +457,7 @@ fn encode(m: &Message<'_>) -> Vec<u8> {
 #[test]
 fn forged_leaves_heartbeats_and_probes_from_outside_change_nothing() {
     let seed = 31;
-    let mut net = ring(12, seed);
+    let mut net = Net::ring(12, seed);
     let victim = 3;
     let member = net.nodes[victim].leaf_set().left()[0];
     let attacker = SocketAddr::from(([192, 0, 2, 1], 666));
@@ -551,14 +541,11 @@ fn forged_leaves_heartbeats_and_probes_from_outside_change_nothing() {
 #[test]
 fn a_verified_attacker_cannot_make_the_path_answer_another_address() {
     let seed = 32;
-    let mut net = ring(12, seed);
+    let mut net = Net::ring(12, seed);
     let target = 5;
     let to = net.addr(target);
     let now = net.now;
-    let mut mallory = Speaker::new(
-        Keypair::from_secret([0x66; 32]),
-        SocketAddr::from(([192, 0, 2, 2], 666)),
-    );
+    let mut mallory = Speaker::stranger(0x66);
     let others = mallory.greet(now, &mut net.nodes[target], to);
     assert!(others.is_empty());
     // A join request naming a victim's address as the joiner's.
@@ -586,14 +573,11 @@ fn a_verified_attacker_cannot_make_the_path_answer_another_address() {
 #[test]
 fn a_stranger_with_a_key_learns_nothing_before_its_handshake() {
     let seed = 33;
-    let mut net = ring(8, seed);
+    let mut net = Net::ring(8, seed);
     let target = 2;
     let to = net.addr(target);
     let now = net.now;
-    let mut s = Speaker::new(
-        Keypair::from_secret([0x77; 32]),
-        SocketAddr::from(([192, 0, 2, 3], 777)),
-    );
+    let mut s = Speaker::stranger(0x77);
     // Its probe before any handshake: no leaf set, no answer at all.
     let probe = Message {
         app: AppId::OVERLAY,
@@ -631,7 +615,7 @@ fn a_stranger_with_a_key_learns_nothing_before_its_handshake() {
 #[test]
 fn a_relayed_message_proves_its_source_and_a_forged_source_does_not() {
     let seed = 34;
-    let mut net = ring(40, seed);
+    let mut net = Net::ring(40, seed);
     let from = 0;
     let app = AppId(9);
     // A key whose root is not the sender's neighbour: the message is relayed.
@@ -667,10 +651,7 @@ fn a_relayed_message_proves_its_source_and_a_forged_source_does_not() {
         .find(|&i| i != from && i != root)
         .unwrap();
     let now = net.now;
-    let mut mallory = Speaker::new(
-        Keypair::from_secret([0x99; 32]),
-        SocketAddr::from(([192, 0, 2, 9], 999)),
-    );
+    let mut mallory = Speaker::stranger(0x99);
     let victim = net.peer(from);
     // (payload, signature, the node Mallory hands it to)
     type Forgery<'a> = (&'a [u8], Option<&'a [u8; 96]>, usize);
@@ -807,7 +788,7 @@ fn a_node_its_own_admission_refuses_is_not_built() {
 #[test]
 fn a_leave_replayed_after_the_node_came_back_changes_nothing() {
     let seed = 36;
-    let mut net = ring(14, seed);
+    let mut net = Net::ring(14, seed);
     let v = 5;
     let keys = net.nodes[v].identity().keypair.clone();
     let old_addr = net.addr(v);

@@ -309,10 +309,7 @@ fn a_put_in_another_nodes_name_is_refused_at_the_root() {
             .unwrap(),
     );
     let now = net.now;
-    let mut mallory = Speaker::new(
-        Keypair::from_secret([0x31; 32]),
-        std::net::SocketAddr::from(([192, 0, 2, 31], 31)),
-    );
+    let mut mallory = Speaker::stranger(0x31);
     let to = net.addr(relay);
     mallory.greet(now, &mut net.nodes[relay], to);
     let payload = put_payload(key, u64::MAX, 0, b"in your name");

@@ -17,19 +17,8 @@ use pastry_core::wire::{
     AppId, Body, Heartbeat, JoinRequest, LeafSetView, Leave, Message, Probe, Routed,
 };
 use pastry_core::{Id, Peer};
+use pastry_tests::sim::attack::replica_copy;
 use tokio::net::UdpSocket;
-
-/// A DHT replica copy (the core's documented layout): maintenance op 0,
-/// no flags, no client.
-fn replica_copy(key: Id, version: u64, value: &[u8]) -> Vec<u8> {
-    let mut p = vec![2u8];
-    p.extend_from_slice(&0u64.to_be_bytes());
-    p.extend_from_slice(&key.to_bytes());
-    p.extend_from_slice(&version.to_be_bytes());
-    p.extend_from_slice(&[0, 0]);
-    p.extend_from_slice(value);
-    p
-}
 
 /// `m` encoded, with 24 bytes where a sealed datagram carries its
 /// sequence number and tag: the attacker can only guess them.

@@ -81,17 +81,9 @@ impl Certificate {
     /// Reads a certificate's wire form; refuses a key that cannot verify
     /// (the signature is checked by [`Certificate::verify`]).
     pub fn from_bytes(bytes: &[u8; CERTIFICATE_BYTES]) -> Result<Certificate, IdentityError> {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&bytes[..32]);
-        let mut expires = [0u8; 8];
-        expires.copy_from_slice(&bytes[32..40]);
-        let mut signature = [0u8; SIGNATURE_BYTES];
-        signature.copy_from_slice(&bytes[40..]);
-        Ok(Certificate {
-            key: PublicKey::from_bytes(key)?,
-            expires: UnixTime(u64::from_be_bytes(expires)),
-            signature: Signature(signature),
-        })
+        let cert = Certificate::from_bytes_unchecked(bytes);
+        PublicKey::from_bytes(cert.key.to_bytes())?;
+        Ok(cert)
     }
 }
 

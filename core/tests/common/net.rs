@@ -265,15 +265,19 @@ impl Net<Passthrough> {
         Net::with_forwarders(seed)
     }
 
+    /// `n` nodes with the default configuration, joined one by one and
+    /// settled.
+    pub fn ring(n: usize, seed: u64) -> Net {
+        let mut net = Net::new(seed);
+        net.form(n, &Config::default());
+        net
+    }
+
     /// `n` nodes with a DHT each, joined one by one and settled.
     pub fn dht_ring(n: usize, seed: u64, dht: pastry_core::dht::DhtConfig, node: Config) -> Net {
         let mut net = Net::new(seed);
         net.dht_config = Some(dht);
-        for _ in 0..n {
-            net.join_one(node.clone());
-            net.run_for(Duration::from_millis(300));
-        }
-        net.run_for(Duration::from_secs(20));
+        net.form(n, &node);
         net
     }
 }
@@ -307,6 +311,16 @@ impl<F: Forwarder + Default> Net<F> {
             scribe_done: Vec::new(),
             cut_links: Vec::new(),
         }
+    }
+
+    /// Joins `n` new nodes configured by `node`, one every 300 ms, each
+    /// through a random active node, then lets the overlay settle 20 s.
+    pub fn form(&mut self, n: usize, node: &Config) {
+        for _ in 0..n {
+            self.join_one(node.clone());
+            self.run_for(Duration::from_millis(300));
+        }
+        self.run_for(Duration::from_secs(20));
     }
 
     pub fn random_id(&mut self) -> Id {

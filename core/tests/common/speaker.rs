@@ -23,6 +23,13 @@ impl Speaker {
         }
     }
 
+    /// A peer outside the overlay, its key from the secret `[n; 32]`, at
+    /// 192.0.2.n (TEST-NET-1) port 1000 + n.
+    pub fn stranger(n: u8) -> Speaker {
+        let addr = SocketAddr::from(([192, 0, 2, n], 1_000 + u16::from(n)));
+        Speaker::new(Keypair::from_secret([n; 32]), addr)
+    }
+
     /// Runs the handshake with `node` (at `to`) to the end; the node's
     /// other datagrams meanwhile are returned.
     pub fn greet<const H: usize, const R: usize, const P: usize, const Q: usize, F: Forwarder>(

@@ -43,6 +43,16 @@ pub const KINDS: [&str; 6] = [
     "routed",
 ];
 
+/// A DHT replica copy of `value` under `key` at `version`, as a member's
+/// replica maintenance would send it (the DHT's own codec).
+pub fn replica_copy(key: Id, version: u64, value: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 1_400];
+    let n = pastry_core::fuzzing::dht_replica_copy(key, version, value, &mut buf)
+        .expect("a small copy fits");
+    buf.truncate(n);
+    buf
+}
+
 /// How often the attacker sends.
 #[derive(Clone, Copy, Debug)]
 pub struct Attack {
@@ -228,12 +238,7 @@ impl<const POOL: usize> Sim<POOL> {
             .storage
             .random_acked(pick)
             .unwrap_or_else(|| self.slots[v].id);
-        let mut payload = vec![2u8]; // a DHT Store
-        payload.extend_from_slice(&0u64.to_be_bytes());
-        payload.extend_from_slice(&key.to_bytes());
-        payload.extend_from_slice(&FORGED_VERSION.to_be_bytes());
-        payload.extend_from_slice(&[0, 0]); // no flags, no client
-        payload.extend_from_slice(b"a forgery");
+        let payload = replica_copy(key, FORGED_VERSION, b"a forgery");
         let msg = Message {
             app: dht::APP,
             sender: member,
