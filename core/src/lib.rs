@@ -154,6 +154,10 @@
 //! * `arbitrary`: `Arbitrary` impls for ids, peers and app ids (fuzzing).
 //! * `fuzzing`: the `fuzzing` module, checks of the DHT's and Scribe's private
 //!   payload codecs for the fuzz targets.
+//! * `adversary`: faulty nodes for simulators that attack an overlay
+//!   (`node::Adversary`, `Node::make_faulty`): a node given an adversary
+//!   drops, misroutes or claims keys and offers only colluders, as it says.
+//!   Never in a build that serves real traffic.
 
 #![no_std]
 #![forbid(unsafe_code)]

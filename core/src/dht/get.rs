@@ -115,6 +115,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         client: Option<Peer>,
     ) {
         let client = client.unwrap_or(source);
+        #[cfg(feature = "adversary")]
+        if self.fake_answer(now, node, client, op, key) {
+            return;
+        }
         let on_the_way = tried & msg::ON_THE_WAY != 0;
         let tried = tried & !msg::ON_THE_WAY;
         self.stats.gets_on_the_way += u64::from(on_the_way);

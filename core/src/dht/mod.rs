@@ -121,6 +121,8 @@
 mod app;
 mod cache;
 mod divert;
+#[cfg(feature = "adversary")]
+mod faulty;
 mod get;
 pub(crate) mod msg;
 mod put;
@@ -141,6 +143,8 @@ use crate::time::Instant;
 use crate::wire::AppId;
 
 pub use cache::{Cache, Lookups};
+#[cfg(feature = "adversary")]
+pub use faulty::{FORGED_VALUE, FORGED_VERSION, FakeRoot};
 pub use msg::{VALUE_OVERHEAD, is_replication};
 pub use signed::{MAX_SALT, signed_key};
 #[cfg(feature = "alloc")]
@@ -206,6 +210,9 @@ pub struct Dht<S: Store, const CACHE: usize = 16, const CACHE_BYTES: usize = 8_1
     stats: DhtStats,
     /// An outcome from the last delivery, waiting for the host.
     lent: app::Lent,
+    /// How this DHT answers gets when its node is faulty.
+    #[cfg(feature = "adversary")]
+    faulty: Option<FakeRoot>,
 }
 
 impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
@@ -231,6 +238,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             quotas: quota::Quotas::default(),
             stats: DhtStats::default(),
             lent: None,
+            #[cfg(feature = "adversary")]
+            faulty: None,
         })
     }
 

@@ -201,6 +201,10 @@ impl<
             return;
         }
         let chosen = self.choose_next_hop(r, hint);
+        #[cfg(feature = "adversary")]
+        if self.misbehave(r, chosen) {
+            return;
+        }
         let closer_suspected = chosen == NextHop::Local && self.closer_node_suspected(r);
         let mut next = chosen;
         let Some(s) = self.pool.get(r) else {
@@ -374,7 +378,7 @@ impl<
         }
     }
 
-    fn deliver(&mut self, r: SlotRef) {
+    pub(super) fn deliver(&mut self, r: SlotRef) {
         if self.events.is_full() {
             self.stats.events_dropped += 1;
             self.pool.free(r);
@@ -410,7 +414,7 @@ impl<
         }
     }
 
-    fn send_slot(&mut self, r: SlotRef, next: Peer) {
+    pub(super) fn send_slot(&mut self, r: SlotRef, next: Peer) {
         if !self.sign_for(r, next) {
             self.stats.drops.queue_full += 1;
             self.fail_route(r);

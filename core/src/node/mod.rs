@@ -16,6 +16,8 @@
 //! [`Host`](crate::Host).) Early or repeated ticks are harmless; a `now`
 //! earlier than one seen before is treated as the latest seen.
 
+#[cfg(feature = "adversary")]
+mod adversary;
 mod app;
 mod doors;
 mod event;
@@ -38,6 +40,8 @@ use core::time::Duration;
 
 use heapless::Deque;
 
+#[cfg(feature = "adversary")]
+pub use adversary::{Adversary, Conduct};
 pub use app::{AppPolicy, ForwardHop, Forwarder, MAX_POLICY_ENTRIES, Passthrough, Policy, Verdict};
 pub use event::{CommandError, Delivery, Event, Transmit};
 pub use kbr::Kbr;
@@ -157,6 +161,9 @@ pub struct Node<
     parked: Deque<Out, QUEUE>,
     /// Some parked datagram's handshake could not start (all slots busy).
     unconnected: bool,
+    /// The adversary this node answers to, when it is faulty.
+    #[cfg(feature = "adversary")]
+    adversary: adversary::Faulty,
 }
 
 impl<
@@ -241,6 +248,8 @@ impl<
             guard,
             parked: Deque::new(),
             unconnected: false,
+            #[cfg(feature = "adversary")]
+            adversary: None,
         })
     }
 

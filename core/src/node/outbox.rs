@@ -74,7 +74,7 @@ pub(crate) enum Out {
 }
 
 /// Most routing-table entries one reply carries.
-const MAX_ROW_ENTRIES: usize = 48;
+pub(super) const MAX_ROW_ENTRIES: usize = 48;
 
 impl<
     const HALF: usize,
@@ -119,6 +119,17 @@ impl<
         let leaf_set = LeafSetView {
             left: PeerList::Peers(ls.left()),
             right: PeerList::Peers(ls.right()),
+        };
+        // A faulty node that eclipses offers colluders only.
+        #[cfg(feature = "adversary")]
+        let (mut fake_left, mut fake_right) = ([me; HALF], [me; HALF]);
+        #[cfg(feature = "adversary")]
+        let leaf_set = match self.eclipse_leaf_set(&mut fake_left, &mut fake_right) {
+            Some((l, r)) => LeafSetView {
+                left: PeerList::Peers(&fake_left[..l]),
+                right: PeerList::Peers(&fake_right[..r]),
+            },
+            None => leaf_set,
         };
         let no_leaf_set = LeafSetView::EMPTY;
         let mut rows: Vec<Peer, MAX_ROW_ENTRIES> = Vec::new();
@@ -256,16 +267,30 @@ impl<
             .max_datagram
             .saturating_sub(header + used + self.trailer());
         let lowest = if below { 0 } else { row };
+        let mut take = |p: Peer, out: &mut Vec<Peer, MAX_ROW_ENTRIES>| {
+            let need = peer_len(&p);
+            let fits = need <= budget && out.push(p).is_ok();
+            budget = budget.saturating_sub(need);
+            fits
+        };
         for r in (lowest..=row.min(ROWS - 1)).rev() {
+            #[cfg(feature = "adversary")]
+            {
+                let mut fake = Vec::new();
+                if self.eclipse_row(r, &mut fake) {
+                    if !fake.into_iter().all(|p| take(p, out)) {
+                        return;
+                    }
+                    continue;
+                }
+            }
             let Some(entries) = self.routing.table().row(r) else {
                 continue;
             };
             for e in entries.iter().flatten() {
-                let need = peer_len(&e.peer);
-                if need > budget || out.push(e.peer).is_err() {
+                if !take(e.peer, out) {
                     return;
                 }
-                budget -= need;
             }
         }
     }

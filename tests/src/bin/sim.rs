@@ -76,6 +76,16 @@ struct Args {
     /// member's name); the report's `attack` object says what it did.
     #[arg(long)]
     attack_ms: Option<u64>,
+    /// Fraction of the nodes that are faulty: one colluding adversary,
+    /// chosen by the seed, making the attacks of --attack.
+    #[arg(long, default_value_t = 0.0)]
+    faulty: f64,
+    /// What faulty nodes do, comma-separated: drop (swallow routed
+    /// messages), misroute (to the colluder nearest the key), fake-root
+    /// (claim every key, answer DHT gets falsely), eclipse (offer only
+    /// colluders), or all.
+    #[arg(long, default_value = "all", value_parser = pastry_tests::sim::byzantine::Attacks::parse)]
+    attack: pastry_tests::sim::byzantine::Attacks,
     /// Median session length in minutes during the measurement; 0 = no churn.
     #[arg(long, default_value_t = 0.0)]
     session_mins: f64,
@@ -251,6 +261,8 @@ fn run(args: &Args) -> Result<(), String> {
         settle: Duration::from_secs(args.settle_s),
         duration: Duration::from_secs(args.duration_s),
         trace_keys: args.trace_keys.clone(),
+        faulty: args.faulty,
+        attacks: args.attack,
         attack: args.attack_ms.map(|ms| pastry_tests::sim::attack::Attack {
             every: Duration::from_millis(ms.max(1)),
         }),

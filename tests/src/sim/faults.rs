@@ -47,6 +47,9 @@ impl<const POOL: usize> Sim<POOL> {
         slot.host = Some(host);
         slot.wake = None;
         self.now_alive(i);
+        if self.is_faulty(i) {
+            self.corrupt(i);
+        }
         let boot = self.random_active();
         self.join(i, boot);
         true

@@ -14,6 +14,7 @@
 //! the direct one-way delay from source to the node that delivered).
 
 pub mod attack;
+pub mod byzantine;
 mod faults;
 pub mod groups;
 pub mod healing;
@@ -199,6 +200,8 @@ struct Slot<const POOL: usize> {
     wake: Option<Instant>,
     /// Where the node stands in `Sim::alive` while it is alive.
     alive_at: u32,
+    /// One of the adversary's nodes ([`byzantine`]).
+    faulty: bool,
 }
 
 impl<const POOL: usize> Slot<POOL> {
@@ -342,6 +345,8 @@ pub struct Sim<const POOL: usize = 16> {
     pub key_trace: keytrace::KeyTrace,
     /// The attacker that never joins, when one runs.
     attacker: Option<attack::Attacker>,
+    /// Faulty nodes' adversary, when some nodes are faulty.
+    byzantine: Option<byzantine::Byzantine>,
 }
 
 impl Sim {
@@ -381,6 +386,7 @@ impl<const POOL: usize> Sim<POOL> {
             healing: healing::Healing::default(),
             key_trace: keytrace::KeyTrace::default(),
             attacker: None,
+            byzantine: None,
         }
     }
 
@@ -408,9 +414,11 @@ impl<const POOL: usize> Sim<POOL> {
             side: false,
             wake: None,
             alive_at: 0,
+            faulty: false,
         });
         self.now_alive(i);
         self.by_addr.insert(addr, i as u32);
+        self.draw_role(i);
         i
     }
 
@@ -572,6 +580,9 @@ impl<const POOL: usize> Sim<POOL> {
         let id = host.own().id;
         if self.truth.contains(id) {
             self.truth.remove(id);
+        }
+        if self.slots[i].faulty {
+            self.colluder_gone(id);
         }
         if !self.key_trace.is_empty() {
             self.trace_keys(i);

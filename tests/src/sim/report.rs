@@ -12,7 +12,9 @@ pub struct Report {
     pub lookups: usize,
     /// Lookups delivered at least once.
     pub delivered: usize,
-    /// Lookups whose every delivery was by the true root at the time.
+    /// Lookups whose every delivery was by the true root at the time,
+    /// a correct node (with faulty nodes about, a faulty root's delivery
+    /// is the adversary's).
     pub correct: usize,
     /// Lookups delivered more than once.
     pub duplicated: usize,
@@ -51,7 +53,11 @@ impl Report {
             };
             delivered += 1;
             duplicated += usize::from(l.deliveries.len() > 1);
-            correct += usize::from(l.deliveries.iter().all(|d| d.1));
+            correct += usize::from(
+                l.deliveries
+                    .iter()
+                    .all(|d| d.1 && !sim.is_faulty(d.0 as usize)),
+            );
             hops.push(first.2);
             if let Some(r) = first.3 {
                 rdps.push(r);

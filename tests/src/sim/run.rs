@@ -189,6 +189,7 @@ impl<const POOL: usize> Sim<POOL> {
                     let id = n.own().id;
                     self.truth.insert(id, i as u32);
                 }
+                self.colluder_joined(i);
                 if self.slots[i].scribe().is_some() {
                     self.scribe_joined(i);
                 }

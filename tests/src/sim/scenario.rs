@@ -10,6 +10,7 @@ use pastry_core::wire::Kind;
 use serde_json::{Value, json};
 
 use super::attack::{Attack, AttackTally};
+use super::byzantine::Attacks;
 use super::groups::{self, Figures, PUBLISH_WINDOW};
 use super::healing::Percentiles;
 use super::keytrace::KeyTrace;
@@ -62,6 +63,11 @@ pub struct Spec {
     /// An attacker that never joins forges datagrams through the
     /// measurement window ([`attack`](super::attack)).
     pub attack: Option<Attack>,
+    /// Fraction of the nodes that are faulty and collude
+    /// ([`byzantine`](super::byzantine)), making `attacks`.
+    pub faulty: f64,
+    /// What the faulty nodes do.
+    pub attacks: Attacks,
 }
 
 impl Spec {
@@ -86,6 +92,8 @@ impl Spec {
             multicast: None,
             trace_keys: Vec::new(),
             attack: None,
+            faulty: 0.0,
+            attacks: Attacks::ALL,
         }
     }
 }
@@ -144,6 +152,8 @@ pub struct Outcome {
     /// What the attacker sent and heard back, the datagrams the live
     /// nodes dropped as unauthenticated, and forged copies they hold.
     pub attack: Option<(AttackTally, u64, usize)>,
+    /// Live faulty nodes when the window closed.
+    pub faulty_live: usize,
 }
 
 /// Runs `spec` on a simulator over `network`, calling `progress` now and
@@ -181,6 +191,9 @@ fn run_on<const POOL: usize>(
         .multicast
         .map(|_| pastry_core::scribe::ScribeConfig::default());
     let mut sim = Sim::<POOL>::with_pool(config, network);
+    if spec.faulty > 0.0 {
+        sim.set_faulty(spec.faulty, spec.attacks);
+    }
     sim.key_trace = KeyTrace::new(spec.trace_keys.clone());
     sim.storage.value_bytes = spec.dht.map_or(0, |l| l.value_bytes);
     if let Some(load) = &spec.multicast {
@@ -223,6 +236,7 @@ fn run_on<const POOL: usize>(
     let leafset_correct_fraction = sim.leafset_correct_fraction();
     let table_fill = sim.table_fill();
     let live_nodes = sim.truth.len();
+    let faulty_live = sim.faulty_live();
     tell(&sim, "measure");
 
     sim.stop_churn();
@@ -259,6 +273,7 @@ fn run_on<const POOL: usize>(
         attack: sim
             .attack_tally()
             .map(|t| (t, sim.unauthenticated_drops(), sim.forged_values_held())),
+        faulty_live,
     }
 }
 
@@ -333,17 +348,17 @@ fn spread_work<const POOL: usize>(
         run_to(sim, start + at, &mut progress);
         match what {
             Work::Lookup => {
-                let sent = sim.random_active().and_then(|src| {
+                let sent = sim.random_correct().and_then(|src| {
                     let key = sim.random_key();
                     sim.lookup(src, key)
                 });
                 refused += usize::from(sent.is_none());
             }
-            Work::Put => match sim.random_active() {
+            Work::Put => match sim.random_correct() {
                 Some(i) => sim.dht_put(i),
                 None => sim.storage.tally.refused += 1,
             },
-            Work::Get => match sim.random_active() {
+            Work::Get => match sim.random_correct() {
                 Some(i) => sim.dht_get(i),
                 None => sim.storage.tally.refused += 1,
             },
@@ -403,7 +418,7 @@ pub fn spread_lookups<const POOL: usize>(
     let every = (m / 20).max(1);
     let mut refused = 0;
     for k in 0..m {
-        let sent = sim.random_active().and_then(|src| {
+        let sent = sim.random_correct().and_then(|src| {
             let key = sim.random_key();
             sim.lookup(src, key)
         });
@@ -459,6 +474,9 @@ impl Outcome {
             "graceful": spec.graceful,
             "join_interval_ms": spec.join_interval.as_millis() as u64,
             "duration_s": spec.duration.as_secs_f64(),
+            "faulty": spec.faulty,
+            "attacks": if spec.faulty > 0.0 { spec.attacks.names() } else { Vec::new() },
+            "faulty_live": self.faulty_live,
             "lookups": r.lookups,
             "delivered": r.delivered,
             "correct": r.correct,

@@ -43,18 +43,8 @@ impl Truth {
     /// `own`'s routing table: it shares `row` digits with `own` and has
     /// digit `col` next.
     pub fn fills(&self, own: Id, row: usize, col: u8) -> bool {
-        let (mut lo, mut hi) = (own.to_bytes(), own.to_bytes());
-        for d in row..lo.len() * 2 {
-            let (v_lo, v_hi) = if d == row { (col, col) } else { (0, 15) };
-            let shift = if d % 2 == 0 { 4 } else { 0 };
-            let mask = !(0x0f << shift);
-            lo[d / 2] = (lo[d / 2] & mask) | (v_lo << shift);
-            hi[d / 2] = (hi[d / 2] & mask) | (v_hi << shift);
-        }
-        self.by_id
-            .range(Id::from_bytes(lo)..=Id::from_bytes(hi))
-            .next()
-            .is_some()
+        let (lo, hi) = super::byzantine::slot_range(own, row, col);
+        self.by_id.range(lo..=hi).next().is_some()
     }
 
     /// The first node clockwise from `id` (exclusive), wrapping.
