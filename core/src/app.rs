@@ -555,6 +555,10 @@ fn detach(ev: Event<'_>) -> Event<'static> {
         Event::JoinFailed => Event::JoinFailed,
         Event::Update { peer, joined } => Event::Update { peer, joined },
         Event::RouteFailed { msg_id, key, app } => Event::RouteFailed { msg_id, key, app },
+        Event::Secured(s) => Event::Secured(crate::node::Secured {
+            roots: s.roots.with_bytes(&[]),
+            ..s
+        }),
     }
 }
 
@@ -563,6 +567,10 @@ fn detach(ev: Event<'_>) -> Event<'static> {
 fn attach<'p>(ev: Event<'static>, payload: &'p [u8]) -> Event<'p> {
     match ev {
         Event::Deliver(d) => Event::Deliver(Delivery { payload, ..d }),
+        Event::Secured(s) => Event::Secured(crate::node::Secured {
+            roots: s.roots.with_bytes(payload),
+            ..s
+        }),
         other => other,
     }
 }

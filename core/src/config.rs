@@ -9,6 +9,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::identity::{Admission, MAX_PUZZLE_BITS};
+pub use crate::secure::SecureConfig;
 use crate::session::TRAILER_BYTES;
 use crate::wire;
 
@@ -76,6 +77,10 @@ pub struct Config {
     /// cryptography, and closed test networks; never on the Internet.
     /// Every node of one overlay must use the same setting.
     pub verify_peers: bool,
+    /// Secure routing (OSDI'02): the failure test's threshold, redundant
+    /// routes, and whether the node fills its constrained table and checks
+    /// its leaf set after joining (default: off).
+    pub secure: SecureConfig,
 }
 
 impl Default for Config {
@@ -97,6 +102,7 @@ impl Default for Config {
             max_datagram: 1_280,
             admission: Admission::default(),
             verify_peers: true,
+            secure: SecureConfig::default(),
         }
     }
 }
@@ -135,6 +141,7 @@ impl Config {
             ("initial_rto", self.initial_rto),
             ("min_rto", self.min_rto),
             ("join_timeout", self.join_timeout),
+            ("secure.timeout", self.secure.timeout),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));
@@ -157,6 +164,14 @@ impl Config {
                     max: MAX_PUZZLE_BITS,
                 });
             }
+        }
+        if self.secure.routes == 0 || usize::from(self.secure.routes) > crate::node::MAX_ROUTES {
+            return Err(ConfigError::SecureRoutes {
+                max: crate::node::MAX_ROUTES as u8,
+            });
+        }
+        if self.secure.gamma_permille < 1_000 {
+            return Err(ConfigError::SecureGamma);
         }
         let min = wire::max_leaf_set_message_len(l) + TRAILER_BYTES;
         if self.max_datagram < min || self.max_datagram > MAX_UDP_PAYLOAD {
@@ -214,6 +229,14 @@ pub enum ConfigError {
         /// The most allowed.
         max: u8,
     },
+    /// `secure.routes` must be in `1..=max`.
+    SecureRoutes {
+        /// The most allowed.
+        max: u8,
+    },
+    /// `secure.gamma_permille` below 1,000 would fail a leaf set as dense
+    /// as our own.
+    SecureGamma,
     /// This node's own credentials fail its admission mode (its id does
     /// not solve the puzzle, or it has no certificate from the authority
     /// for its key): every peer would refuse it.
@@ -237,6 +260,10 @@ impl fmt::Display for ConfigError {
             ConfigError::PuzzleBits { max } => {
                 write!(f, "the admission puzzle takes at most {max} bits")
             }
+            ConfigError::SecureRoutes { max } => {
+                write!(f, "secure.routes must be in 1..={max}")
+            }
+            ConfigError::SecureGamma => f.write_str("secure.gamma_permille must be at least 1000"),
             ConfigError::OwnIdentity(e) => {
                 write!(f, "this node's own key is not admitted: {e}")
             }

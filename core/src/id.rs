@@ -104,6 +104,14 @@ impl Distance {
     pub fn to_bytes(self) -> [u8; ID_BYTES] {
         Id(self.0).to_bytes()
     }
+
+    /// The distance's top 96 bits (it divided by 2^64): room to multiply
+    /// by small counts in a `u128`, and still exact to one part in 2^30
+    /// for the spans of a billion-node ring's leaf sets.
+    pub(crate) fn high_96(self) -> u128 {
+        let l = self.0.0;
+        (u128::from(l[0]) << 64) | (u128::from(l[1]) << 32) | u128::from(l[2])
+    }
 }
 
 impl fmt::Debug for Distance {
@@ -161,6 +169,23 @@ impl Id {
         let limb = self.0.0[i / 8];
         let shift = 28 - 4 * (i % 8);
         ((limb >> shift) & 0xf) as u8
+    }
+
+    /// The id `d` clockwise of this one (wrapping round the ring).
+    pub fn offset(self, d: Distance) -> Id {
+        Id(self.0.wrapping_add(d.0))
+    }
+
+    /// This id with digit `i` set to `d` (the low four bits of `d`).
+    ///
+    /// # Panics
+    /// If `i >= DIGITS`, as [`Id::digit`].
+    pub fn with_digit(self, i: usize, d: u8) -> Id {
+        assert!(i < DIGITS, "digit index {i} out of range");
+        let mut limbs = self.0.0;
+        let shift = 28 - 4 * (i % 8);
+        limbs[i / 8] = (limbs[i / 8] & !(0xf << shift)) | (u32::from(d & 0xf) << shift);
+        Id(U160(limbs))
     }
 
     /// The number of leading digits `self` and `other` share, in `0..=DIGITS`.

@@ -183,6 +183,7 @@ pub mod rng;
 pub mod routing;
 pub mod routing_table;
 pub mod scribe;
+pub mod secure;
 pub mod session;
 pub mod stack;
 pub mod time;

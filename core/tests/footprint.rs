@@ -35,7 +35,15 @@ fn routing_state_fits_its_budget() {
 #[test]
 fn an_embedded_node_fits_21_kib() {
     // L = 16, 4 rows, 4 message slots, queues of 16, 16 sessions: the
-    // whole state machine, message buffers and keys included.
+    // whole state machine, message buffers and keys included. Secure
+    // lookups (the `secure-routing` feature, which `std` brings and the
+    // embedded build leaves out) add a constrained table of 4 rows and
+    // the state of 4 lookups: 6.4 KiB.
     let n = size_of::<EmbeddedNode>();
-    assert!(n <= 21 * 1024, "embedded node is {n} B");
+    let budget = if cfg!(feature = "secure-routing") {
+        27 * 1024 + 512
+    } else {
+        21 * 1024
+    };
+    assert!(n <= budget, "embedded node is {n} B");
 }

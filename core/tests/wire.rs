@@ -10,8 +10,8 @@ use pastry_core::rng::SmallRng;
 use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
     Ack, AppId, Body, DecodeError, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind,
-    LeafSetExchange, LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, RouteFailed, Routed,
-    RowReply, RowRequest,
+    LeafSetExchange, LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Query, ReplicaSet,
+    RouteFailed, Routed, RowReply, RowRequest,
 };
 use pastry_core::{Config, Peer};
 
@@ -85,6 +85,20 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
         Body::Confirm(proof(rng)),
         Body::Ready,
         Body::Stale,
+        Body::Query(Query {
+            msg_id: rng.next_u64(),
+            key: random_id(rng),
+            target: random_id(rng),
+            replicas: rng.next_u64() as u8,
+            hops: rng.next_u64() as u8,
+            source: random_peer(rng),
+        }),
+        Body::ReplicaSet(ReplicaSet {
+            msg_id: rng.next_u64(),
+            key: random_id(rng),
+            complete: rng.next_u64().is_multiple_of(2),
+            leaf_set: leaf(rng, &mut pick),
+        }),
     ];
     bodies
         .into_iter()

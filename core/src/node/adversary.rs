@@ -108,6 +108,57 @@ impl<
         }
     }
 
+    /// Applies the adversary's conduct to the secure query in `r`:
+    /// dropped, sent to a colluder, or answered with colluders as if this
+    /// node were the key's root. `true` when the adversary took it over.
+    pub(super) fn misbehave_on_query(&mut self, r: SlotRef) -> bool {
+        let Some(adversary) = self.adversary.as_ref() else {
+            return false;
+        };
+        let own = self.own();
+        let Some(s) = self.pool.get(r) else {
+            return false;
+        };
+        let Carried::Query { key, .. } = s.carried else {
+            return false;
+        };
+        if s.source.id == own.id || self.phase != Phase::Active {
+            return false;
+        }
+        match adversary.on_route(own, key, AppId::OVERLAY, NextHop::Local) {
+            Conduct::Honest => false,
+            Conduct::Drop => {
+                self.pool.free(r);
+                true
+            }
+            Conduct::Forward(p) if p.id != own.id => {
+                self.send_slot(r, p);
+                true
+            }
+            Conduct::Forward(_) | Conduct::Deliver => {
+                self.answer_query(r, true);
+                true
+            }
+        }
+    }
+
+    /// The replica set a faulty node answers a query for `key` with: the
+    /// colluders nearest the key, on each side.
+    pub(super) fn forge_replica_set<'b>(
+        &self,
+        key: Id,
+        left: &'b mut [Peer],
+        right: &'b mut [Peer],
+    ) -> Option<crate::wire::LeafSetView<'b>> {
+        let adversary = self.adversary.as_ref()?;
+        let l = adversary.colluders_beside(key, false, left);
+        let r = adversary.colluders_beside(key, true, right);
+        Some(crate::wire::LeafSetView {
+            left: crate::wire::PeerList::Peers(&left[..l]),
+            right: crate::wire::PeerList::Peers(&right[..r]),
+        })
+    }
+
     /// The peers a faulty node offers in place of its routing table's
     /// row `row`, when its adversary eclipses.
     pub(super) fn eclipse_row(

@@ -15,7 +15,7 @@ use crate::app::Output;
 use crate::peer::Peer;
 use crate::session::{Opened, TRAILER_BYTES};
 use crate::time::Instant;
-use crate::wire::{EncodeError, Message};
+use crate::wire::{EncodeError, Message, PeerList};
 
 impl<
     const HALF: usize,
@@ -138,12 +138,22 @@ impl<
     /// call on it.
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
         self.release_lent();
-        let ev = self.events.pop_front()?;
+        let mut ev = self.events.pop_front()?;
+        // A lookup's outcome that is gone (never, but cheap to skip).
+        while let Ev::Secured(id) = ev {
+            #[cfg(feature = "secure-routing")]
+            if self.secure_ops_done(id) {
+                return self.lend_secured(id).map(Event::Secured);
+            }
+            let _ = id;
+            ev = self.events.pop_front()?;
+        }
         Some(match ev {
             Ev::Joined => Event::Joined,
             Ev::JoinFailed => Event::JoinFailed,
             Ev::Update { peer, joined } => Event::Update { peer, joined },
             Ev::RouteFailed { msg_id, key, app } => Event::RouteFailed { msg_id, key, app },
+            Ev::Secured(_) => return None,
             Ev::Deliver(r) => {
                 self.lent = Some(r);
                 let Some(s) = self.pool.get(r) else {
@@ -180,10 +190,22 @@ impl<
             Event::JoinFailed => Err(Event::JoinFailed),
             Event::Update { peer, joined } => Err(Event::Update { peer, joined }),
             Event::RouteFailed { msg_id, key, app } => Err(Event::RouteFailed { msg_id, key, app }),
+            Event::Secured(s) => {
+                // The roots, encoded as on the wire, into `buf`.
+                let count = crate::wire::encode_peers(s.roots.iter(), buf);
+                Err(Event::Secured(crate::node::Secured {
+                    roots: PeerList::Encoded { count, bytes: &[] },
+                    ..s
+                }))
+            }
         };
         self.release_lent();
         Some(match ev {
             Ok(d) => Event::Deliver(Delivery { payload: buf, ..d }),
+            Err(Event::Secured(s)) => Event::Secured(crate::node::Secured {
+                roots: s.roots.with_bytes(buf),
+                ..s
+            }),
             Err(e) => e,
         })
     }
@@ -229,6 +251,10 @@ impl<
             }
         }
         if let Some(t) = self.right_watch_deadline() {
+            consider(t);
+        }
+        #[cfg(feature = "secure-routing")]
+        if let Some(t) = self.secure_deadline() {
             consider(t);
         }
         next
@@ -398,6 +424,8 @@ impl<
         self.run_timers();
         self.run_probe_timeouts();
         self.run_slot_timeouts();
+        #[cfg(feature = "secure-routing")]
+        self.run_secure_timeouts();
         self.run_right_watch();
     }
 }

@@ -97,6 +97,9 @@ pub enum Event<'a> {
         /// Its application.
         app: AppId,
     },
+    /// A secure lookup (or `secure_route`'s) ended: the key's replica
+    /// roots as found despite faulty nodes.
+    Secured(super::Secured<'a>),
 }
 
 /// Internal form of an event, holding a slot reference for deliveries.
@@ -105,8 +108,19 @@ pub(crate) enum Ev {
     Joined,
     JoinFailed,
     Deliver(super::pool::SlotRef),
-    Update { peer: Peer, joined: bool },
-    RouteFailed { msg_id: u64, key: Id, app: AppId },
+    Update {
+        peer: Peer,
+        joined: bool,
+    },
+    RouteFailed {
+        msg_id: u64,
+        key: Id,
+        app: AppId,
+    },
+    /// Names a secure lookup that ended (kept with the lookup until
+    /// polled).
+    #[cfg_attr(not(feature = "secure-routing"), allow(dead_code))]
+    Secured(u64),
 }
 
 /// Why a command was refused. Nothing changed in the node.

@@ -196,6 +196,10 @@ impl<
     /// Decides what happens to the message in `r` at this node.
     pub(super) fn dispatch(&mut self, r: SlotRef, hint: Option<Peer>) {
         let Some(s) = self.pool.get(r) else { return };
+        if matches!(s.carried, Carried::Query { .. }) {
+            self.dispatch_query(r);
+            return;
+        }
         if s.handoff {
             self.serve(r);
             return;
@@ -308,7 +312,7 @@ impl<
         s.state = SlotState::Buffered { deadline };
     }
 
-    fn choose_next_hop(&self, r: SlotRef, hint: Option<Peer>) -> NextHop {
+    pub(super) fn choose_next_hop(&self, r: SlotRef, hint: Option<Peer>) -> NextHop {
         let Some(s) = self.pool.get(r) else {
             return NextHop::Local;
         };
@@ -364,6 +368,7 @@ impl<
                 self.pool.free(r);
             }
             Carried::Routed => self.serve(r),
+            Carried::Query { .. } => self.dispatch_query(r),
         }
     }
 
@@ -493,7 +498,7 @@ impl<
         (base + self.rtt.rttvar * 4).clamp(self.config.min_rto, self.config.max_rto)
     }
 
-    fn fail_route(&mut self, r: SlotRef) {
+    pub(super) fn fail_route(&mut self, r: SlotRef) {
         let Some(s) = self.pool.get(r) else { return };
 
         self.stats.route_failures += 1;
@@ -579,7 +584,11 @@ impl<
             self.push_out(Out::Routed(r));
             return;
         }
-        if self.routing.holds(next.id) {
+        #[cfg(feature = "secure-routing")]
+        let constrained = self.constrained.slot_holds(next.id);
+        #[cfg(not(feature = "secure-routing"))]
+        let constrained = false;
+        if self.routing.holds(next.id) || constrained {
             self.suspect(next);
         }
         let max = self.config.max_reroutes;

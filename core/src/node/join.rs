@@ -175,6 +175,8 @@ impl<
         self.set_timer(Timer::Maintenance, Some(self.now + mt));
         self.refresh_right_watch();
         self.push_event(Ev::Joined);
+        #[cfg(feature = "secure-routing")]
+        self.start_securing();
         self.refine_rounds = REFINE_ROUNDS;
         self.set_timer(Timer::Refine, Some(self.now + self.config.probe_timeout));
         // Pastry'01 §2.5: tell every node in the table about us by asking

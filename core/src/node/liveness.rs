@@ -247,6 +247,11 @@ impl<
                         .table_mut()
                         .consider(sender, Rtt::from_duration(rtt));
                 }
+                // Alive and verified: closer to a constrained slot's point
+                // than its entry, it is the better entry (ids cannot be
+                // chosen, so no colluder beats the true closest).
+                #[cfg(feature = "secure-routing")]
+                self.constrained.consider(sender);
             }
             _ => self.stats.drops.unsolicited += 1,
         }
@@ -321,6 +326,8 @@ impl<
     pub(super) fn declare_failed(&mut self, peer: Peer) {
         self.stats.failures += 1;
         let (was_left, was_right) = self.forget(peer);
+        #[cfg(feature = "secure-routing")]
+        self.refill_after_failure(peer.id);
         if was_left || was_right {
             let window = (self.config.lease + self.config.probe_cycle()) * 2;
             let alarm = self.config.maintenance_period;

@@ -32,7 +32,10 @@ mod outbox;
 mod pool;
 mod presets;
 mod probes;
+mod queries;
 mod repair;
+#[cfg(feature = "secure-routing")]
+mod secure;
 mod stats;
 
 use core::net::SocketAddr;
@@ -47,6 +50,7 @@ pub use event::{CommandError, Delivery, Event, Transmit};
 pub use kbr::Kbr;
 pub use pool::{MAX_PAYLOAD, SLOT_BYTES};
 pub use presets::{DEFAULT_SESSIONS, DefaultNode, EmbeddedNode};
+pub use queries::{MAX_ROUTES, MAX_SECURE_ROOTS, SecureStats, Secured};
 
 /// A buffer that holds any routed payload (see [`Node::poll_event_into`]).
 pub type Payload = heapless::Vec<u8, MAX_PAYLOAD>;
@@ -102,9 +106,11 @@ enum Timer {
     Maintenance = 1,
     Join = 2,
     Refine = 3,
+    /// Secure lookups for the constrained table's empty slots.
+    Fill = 4,
 }
 
-const TIMERS: usize = 4;
+const TIMERS: usize = 5;
 
 /// Rounds of proximity refinement after joining.
 const REFINE_ROUNDS: u8 = 3;
@@ -161,6 +167,18 @@ pub struct Node<
     parked: Deque<Out, QUEUE>,
     /// Some parked datagram's handshake could not start (all slots busy).
     unconnected: bool,
+    /// The constrained routing table (OSDI'02 §4), for secure queries.
+    #[cfg(feature = "secure-routing")]
+    constrained: crate::secure::ConstrainedTable<ROWS>,
+    /// Secure lookups under way, and ended ones waiting to be polled.
+    #[cfg(feature = "secure-routing")]
+    secure_ops: heapless::Vec<secure::SecureOp, { secure::SECURE_OPS }>,
+    /// The next constrained slot to fill (row × 16 + column).
+    #[cfg(feature = "secure-routing")]
+    fill_cursor: u16,
+    /// A lookup whose outcome the last `poll_event` lent out.
+    #[cfg(feature = "secure-routing")]
+    lent_secure: Option<u64>,
     /// The adversary this node answers to, when it is faulty.
     #[cfg(feature = "adversary")]
     adversary: adversary::Faulty,
@@ -205,6 +223,8 @@ impl<
         forwarder: F,
     ) -> Result<Self, ConfigError> {
         let identity = identity.into();
+        #[cfg(feature = "secure-routing")]
+        let identity_id = identity.id();
         let routing = RoutingState::new(Peer::new(identity.id(), addr), &config)?;
         // Every peer would refuse a node its own mode refuses. The expiry
         // waits for the wall time; the rest is checked here.
@@ -248,6 +268,14 @@ impl<
             guard,
             parked: Deque::new(),
             unconnected: false,
+            #[cfg(feature = "secure-routing")]
+            constrained: crate::secure::ConstrainedTable::new(identity_id),
+            #[cfg(feature = "secure-routing")]
+            secure_ops: heapless::Vec::new(),
+            #[cfg(feature = "secure-routing")]
+            fill_cursor: 0,
+            #[cfg(feature = "secure-routing")]
+            lent_secure: None,
             #[cfg(feature = "adversary")]
             adversary: None,
         })
@@ -451,6 +479,8 @@ impl<
         if let Some(r) = self.lent.take() {
             self.pool.free(r);
         }
+        #[cfg(feature = "secure-routing")]
+        self.release_secured();
     }
 
     /// Queues a datagram; a full queue drops it and counts (the protocol's
@@ -535,6 +565,12 @@ impl<
             }
             Body::Leave(m) => self.on_leave(sender, m),
             Body::RouteFailed(m) => self.on_route_failed(msg.app, m),
+            Body::Query(m) => self.on_query(from, sender, m),
+            #[cfg(feature = "secure-routing")]
+            Body::ReplicaSet(m) => self.on_replica_set(sender, m),
+            // This build sends no queries: nothing it asked.
+            #[cfg(not(feature = "secure-routing"))]
+            Body::ReplicaSet(_) => self.stats.secure.unsolicited_answers += 1,
             // The guard took these before decoding.
             Body::Hello(_) | Body::Challenge(_) | Body::Confirm(_) | Body::Ready | Body::Stale => {}
         }

@@ -13,8 +13,8 @@ use crate::id::Id;
 use crate::peer::Peer;
 use crate::wire::{
     Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind, LeafSetExchange,
-    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, RouteFailed, Routed, RowReply,
-    RowRequest, peer_len,
+    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Query, ReplicaSet, RouteFailed,
+    Routed, RowReply, RowRequest, peer_len,
 };
 
 /// One datagram waiting to be encoded.
@@ -64,6 +64,15 @@ pub(crate) enum Out {
     Leave {
         to: SocketAddr,
     },
+    /// A secure query's answer: our leaf set (or, `forged`, the
+    /// adversary's colluders nearest the key).
+    ReplicaSet {
+        to: SocketAddr,
+        msg_id: u64,
+        key: Id,
+        complete: bool,
+        forged: bool,
+    },
     /// To a routed message's source: this node could not route it on.
     RouteFailed {
         to: SocketAddr,
@@ -103,6 +112,7 @@ impl<
             | Out::RowRequest { to, .. }
             | Out::RowReply { to, .. }
             | Out::Leave { to }
+            | Out::ReplicaSet { to, .. }
             | Out::RouteFailed { to, .. } => to,
         })
     }
@@ -123,6 +133,8 @@ impl<
         // A faulty node that eclipses offers colluders only.
         #[cfg(feature = "adversary")]
         let (mut fake_left, mut fake_right) = ([me; HALF], [me; HALF]);
+        #[cfg(feature = "adversary")]
+        let (mut forged_left, mut forged_right) = ([me; HALF], [me; HALF]);
         #[cfg(feature = "adversary")]
         let leaf_set = match self.eclipse_leaf_set(&mut fake_left, &mut fake_right) {
             Some((l, r)) => LeafSetView {
@@ -146,6 +158,14 @@ impl<
                         msg_id: slot.msg_id,
                         hops: slot.hops,
                         joiner,
+                    }),
+                    Carried::Query { replicas, key } => Body::Query(Query {
+                        msg_id: slot.msg_id,
+                        key,
+                        target: slot.key,
+                        replicas,
+                        hops: slot.hops,
+                        source: slot.source,
                     }),
                     Carried::Routed => Body::Routed(Routed {
                         msg_id: slot.msg_id,
@@ -233,6 +253,33 @@ impl<
                 )
             }
             Out::Leave { to } => (to, AppId::OVERLAY, Body::Leave(Leave { leaf_set })),
+            Out::ReplicaSet {
+                to,
+                msg_id,
+                key,
+                complete,
+                forged,
+            } => {
+                #[cfg(feature = "adversary")]
+                let leaf_set = match forged {
+                    true => self
+                        .forge_replica_set(key, &mut forged_left, &mut forged_right)
+                        .unwrap_or(leaf_set),
+                    false => leaf_set,
+                };
+                #[cfg(not(feature = "adversary"))]
+                let _ = forged;
+                (
+                    to,
+                    AppId::OVERLAY,
+                    Body::ReplicaSet(ReplicaSet {
+                        msg_id,
+                        key,
+                        complete,
+                        leaf_set,
+                    }),
+                )
+            }
             Out::RouteFailed {
                 to,
                 msg_id,

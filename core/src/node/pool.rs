@@ -38,6 +38,10 @@ pub(crate) enum Carried {
     Routed,
     /// A join request for `joiner` (routed towards its id).
     Join { joiner: Peer },
+    /// A secure query (no payload) for `key`'s `replicas` closest nodes,
+    /// routed through constrained tables towards the slot's key (the
+    /// query's target).
+    Query { replicas: u8, key: Id },
 }
 
 impl Carried {
@@ -45,7 +49,7 @@ impl Carried {
     pub(crate) fn joiner(self) -> Option<Id> {
         match self {
             Carried::Join { joiner } => Some(joiner.id),
-            Carried::Routed => None,
+            Carried::Routed | Carried::Query { .. } => None,
         }
     }
 }
@@ -66,6 +70,9 @@ pub(crate) enum SlotState {
     },
     /// Waiting to be polled as a delivery.
     Delivering,
+    /// A `secure_route` message waiting for its key's roots.
+    #[cfg_attr(not(feature = "secure-routing"), allow(dead_code))]
+    Securing,
 }
 
 /// One message and its forwarding state.
@@ -323,6 +330,16 @@ impl<const POOL: usize> Pool<POOL> {
                 }
             }
         }
+    }
+
+    /// Slots free (never used, or freed).
+    #[cfg(feature = "secure-routing")]
+    pub(crate) fn free_slots(&self) -> usize {
+        POOL - self
+            .slots
+            .iter()
+            .filter(|s| s.state != SlotState::Free)
+            .count()
     }
 
     /// Slots in use, with their references.

@@ -163,6 +163,7 @@ impl<
             Timer::Maintenance,
             Timer::Join,
             Timer::Refine,
+            Timer::Fill,
         ] {
             let due = self.timers[t as usize].is_some_and(|at| at <= self.now);
             if !due {
@@ -201,6 +202,10 @@ impl<
                         self.set_timer(t, Some(next));
                     }
                 }
+                #[cfg(feature = "secure-routing")]
+                Timer::Fill => self.fill_constrained(),
+                #[cfg(not(feature = "secure-routing"))]
+                Timer::Fill => {}
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::wire::{DecodeError, Kind};
 
-const KINDS: usize = 0x11;
+const KINDS: usize = 0x14;
 
 fn slot(kind: Kind) -> usize {
     (kind as usize).min(KINDS - 1)
@@ -55,6 +55,8 @@ pub struct Stats {
     pub events_dropped: u64,
     /// Outbound messages dropped because the outbound queue was full.
     pub transmits_dropped: u64,
+    /// Secure routing's work.
+    pub secure: super::SecureStats,
 }
 
 impl Stats {

@@ -151,6 +151,17 @@ pub enum NodeEvent {
         /// Its application.
         app: AppId,
     },
+    /// A secure lookup ended with the key's replica roots.
+    Secured {
+        /// The id `secure_lookup` or `secure_route` returned.
+        op: u64,
+        /// The key.
+        key: Id,
+        /// Its replica roots, closest first (none: no answer came).
+        roots: Vec<Peer>,
+        /// Whether it went through redundant routing.
+        redundant: bool,
+    },
     /// This member is on the group's tree with a way to its root.
     Attached {
         /// The group.
@@ -308,6 +319,12 @@ impl Waiters {
             },
             Event::Update { peer, joined } => NodeEvent::Neighbour { peer, joined },
             Event::RouteFailed { msg_id, key, app } => NodeEvent::RouteFailed { msg_id, key, app },
+            Event::Secured(s) => NodeEvent::Secured {
+                op: s.op,
+                key: s.key,
+                roots: s.roots.iter().collect(),
+                redundant: s.redundant,
+            },
         }
     }
 

@@ -43,6 +43,10 @@ pub enum Body<'a> {
     Ready,
     /// The sender holds no session with the receiver (unsealed, empty).
     Stale,
+    /// A secure query, routed through constrained tables.
+    Query(Query),
+    /// A replica set, answering a [`Query`].
+    ReplicaSet(ReplicaSet<'a>),
 }
 
 /// A join request (Pastry'01 §2.4): routed hop by hop towards the joiner's
@@ -186,6 +190,47 @@ pub struct RouteFailed {
     pub key: Id,
 }
 
+/// A secure query (OSDI'02 §5.3): asks for `key`'s replica set. Routed
+/// hop by hop (each hop acknowledged) through constrained routing tables
+/// only; the first node whose leaf set holds the key's `replicas` closest
+/// nodes answers `source` straight with a [`ReplicaSet`] (so a faulty
+/// root cannot swallow every route: its correct neighbours answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Query {
+    /// Identifies the query (with `source`) for acks and the answer.
+    pub msg_id: u64,
+    /// The key whose replica set is wanted.
+    pub key: Id,
+    /// The point the query is routed to: the key, or a point beside it,
+    /// so that redundant routes land on different nodes of the key's
+    /// neighbourhood and a cluster of faulty nodes at the key does not
+    /// swallow them all.
+    pub target: Id,
+    /// How many of the key's closest nodes the answer must hold.
+    pub replicas: u8,
+    /// Overlay hops taken so far.
+    pub hops: u8,
+    /// The node that asks.
+    pub source: Peer,
+}
+
+/// The answer to a [`Query`]: the sender's leaf set, which with the
+/// sender is the key's neighbourhood as the sender sees it. A node whose
+/// leaf set covers the key but may miss some of its closest nodes answers
+/// too (not `complete`) and routes the query on: the next hop may be a
+/// faulty root that would swallow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaSet<'a> {
+    /// The query answered.
+    pub msg_id: u64,
+    /// Its key.
+    pub key: Id,
+    /// The sender's leaf set holds the key's `replicas` closest nodes.
+    pub complete: bool,
+    /// The sender's leaf set.
+    pub leaf_set: LeafSetView<'a>,
+}
+
 /// A graceful leave, carrying the leaver's leaf set for immediate repair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Leave<'a> {
@@ -254,6 +299,8 @@ impl<'a> Body<'a> {
             Body::Confirm(_) => Kind::Confirm,
             Body::Ready => Kind::Ready,
             Body::Stale => Kind::Stale,
+            Body::Query(_) => Kind::Query,
+            Body::ReplicaSet(_) => Kind::ReplicaSet,
         }
     }
 
@@ -321,6 +368,20 @@ impl<'a> Body<'a> {
             Kind::Confirm => Body::Confirm(Proof::decode(r)?),
             Kind::Ready => Body::Ready,
             Kind::Stale => Body::Stale,
+            Kind::Query => Body::Query(Query {
+                msg_id: r.u64()?,
+                key: r.id()?,
+                target: r.id()?,
+                replicas: r.u8()?,
+                hops: r.u8()?,
+                source: r.peer()?,
+            }),
+            Kind::ReplicaSet => Body::ReplicaSet(ReplicaSet {
+                msg_id: r.u64()?,
+                key: r.id()?,
+                complete: flag(r)?,
+                leaf_set: LeafSetView::decode(r)?,
+            }),
         })
     }
 
@@ -348,6 +409,8 @@ impl<'a> Body<'a> {
             Body::Hello(_) => Hello::ENCODED_LEN,
             Body::Challenge(m) | Body::Confirm(m) => m.encoded_len(),
             Body::Ready | Body::Stale => 0,
+            Body::Query(m) => 8 + 2 * ID_BYTES + 1 + 1 + peer_len(&m.source),
+            Body::ReplicaSet(m) => 8 + ID_BYTES + 1 + m.leaf_set.encoded_len(),
         }
     }
 
@@ -362,6 +425,7 @@ impl<'a> Body<'a> {
             Body::RowReply(m) => m.entries.check(),
             Body::Leave(m) => m.leaf_set.check(),
             Body::ProbeReply(m) => m.leaf_set.check(),
+            Body::ReplicaSet(m) => m.leaf_set.check(),
             Body::Routed(m) if m.payload.len() > usize::from(u16::MAX) => {
                 Err(EncodeError::PayloadTooLong {
                     len: m.payload.len(),
@@ -425,6 +489,20 @@ impl<'a> Body<'a> {
             Body::Hello(m) => m.encode(w),
             Body::Challenge(m) | Body::Confirm(m) => m.encode(w),
             Body::Ready | Body::Stale => {}
+            Body::Query(m) => {
+                w.u64(m.msg_id);
+                w.id(m.key);
+                w.id(m.target);
+                w.u8(m.replicas);
+                w.u8(m.hops);
+                w.peer(&m.source);
+            }
+            Body::ReplicaSet(m) => {
+                w.u64(m.msg_id);
+                w.id(m.key);
+                w.u8(u8::from(m.complete));
+                m.leaf_set.encode(w);
+            }
         }
     }
 }

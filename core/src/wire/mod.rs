@@ -26,8 +26,10 @@ use core::fmt;
 
 pub use message::{
     Ack, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, Probe,
-    ProbeReply, RouteFailed, Routed, RowReply, RowRequest, SOURCE_SIGNATURE_BYTES,
+    ProbeReply, Query, ReplicaSet, RouteFailed, Routed, RowReply, RowRequest,
+    SOURCE_SIGNATURE_BYTES,
 };
+pub(crate) use peer_list::encode_peers;
 pub use peer_list::{MAX_LIST_LEN, PeerIter, PeerList};
 
 use crate::id::ID_BYTES;
@@ -97,11 +99,15 @@ pub enum Kind {
     /// it should greet again. Unauthenticated and no longer than what
     /// prompted it.
     Stale = 0x11,
+    /// [`Query`].
+    Query = 0x12,
+    /// [`ReplicaSet`].
+    ReplicaSet = 0x13,
 }
 
 impl Kind {
     /// Every kind, in wire order.
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 19] = [
         Kind::JoinRequest,
         Kind::JoinReply,
         Kind::LeafSet,
@@ -119,6 +125,8 @@ impl Kind {
         Kind::Confirm,
         Kind::Ready,
         Kind::Stale,
+        Kind::Query,
+        Kind::ReplicaSet,
     ];
 
     /// Whether datagrams of this kind are the handshake, which travels

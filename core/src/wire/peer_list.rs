@@ -69,6 +69,15 @@ impl<'a> PeerList<'a> {
         })
     }
 
+    /// The same count of peers over `bytes`, which must hold them
+    /// encoded ([`encode_peers`]).
+    pub(crate) fn with_bytes(self, bytes: &[u8]) -> PeerList<'_> {
+        PeerList::Encoded {
+            count: self.len() as u8,
+            bytes,
+        }
+    }
+
     /// Bytes this list takes on the wire, count byte included.
     pub fn encoded_len(&self) -> usize {
         1 + match self {
@@ -135,4 +144,25 @@ impl Iterator for PeerIter<'_> {
             Inner::Peers(it) => it.next().copied(),
         }
     }
+}
+
+/// Encodes `peers` (at most [`MAX_LIST_LEN`], and what fits) into `out`,
+/// without a count, for [`PeerList::with_bytes`]; how many went in.
+pub(crate) fn encode_peers<const N: usize>(
+    peers: impl Iterator<Item = Peer>,
+    out: &mut heapless::Vec<u8, N>,
+) -> u8 {
+    out.clear();
+    let mut n = 0u8;
+    for p in peers.take(MAX_LIST_LEN) {
+        let mut one = [0u8; super::cursor::MAX_PEER_LEN];
+        let len = peer_len(&p);
+        let mut w = Writer::new(&mut one[..len]);
+        w.peer(&p);
+        if w.finish().is_none() || out.extend_from_slice(&one[..len]).is_err() {
+            break;
+        }
+        n += 1;
+    }
+    n
 }

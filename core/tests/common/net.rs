@@ -234,6 +234,8 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub delivered: Vec<Delivered>,
     pub failed: Vec<(usize, u64)>,
     pub joined: Vec<usize>,
+    /// Secure lookups ended: (node, op, roots, redundant).
+    pub secured: Vec<(usize, u64, Vec<Peer>, bool)>,
     /// KBR `update` upcalls: (node, peer, joined).
     pub updates: Vec<(usize, Id, bool)>,
     pub datagrams: u64,
@@ -298,6 +300,7 @@ impl<F: Forwarder + Default> Net<F> {
             delivered: Vec::new(),
             failed: Vec::new(),
             joined: Vec::new(),
+            secured: Vec::new(),
             updates: Vec::new(),
             datagrams: 0,
             alloc_counter: None,
@@ -444,6 +447,10 @@ impl<F: Forwarder + Default> Net<F> {
                 Event::Joined => self.joined.push(i),
                 Event::Update { peer, joined } => self.updates.push((i, peer.id, joined)),
                 Event::JoinFailed => {}
+                Event::Secured(s) => {
+                    self.secured
+                        .push((i, s.op, s.roots.iter().collect(), s.redundant))
+                }
             }
         }
     }

@@ -86,6 +86,24 @@ struct Args {
     /// colluders), or all.
     #[arg(long, default_value = "all", value_parser = pastry_tests::sim::byzantine::Attacks::parse)]
     attack: pastry_tests::sim::byzantine::Attacks,
+    /// Secure lookups (OSDI'02's sec_route to --secure-r roots) spread
+    /// over the window beside the plain ones; implies --secure.
+    #[arg(long, default_value_t = 0)]
+    secure_lookups: usize,
+    /// Replica roots each secure lookup must reach.
+    #[arg(long, default_value_t = 5)]
+    secure_r: usize,
+    /// Nodes fill constrained routing tables and check their leaf sets by
+    /// secure lookups (SecureConfig::enabled).
+    #[arg(long)]
+    secure: bool,
+    /// The routing failure test's threshold γ: an answer sparser than γ
+    /// times the node's own leaf set fails (default 3).
+    #[arg(long)]
+    gamma: Option<f64>,
+    /// First hops of redundant routing (default 24, at most 32).
+    #[arg(long)]
+    secure_routes: Option<u8>,
     /// Median session length in minutes during the measurement; 0 = no churn.
     #[arg(long, default_value_t = 0.0)]
     session_mins: f64,
@@ -263,6 +281,11 @@ fn run(args: &Args) -> Result<(), String> {
         trace_keys: args.trace_keys.clone(),
         faulty: args.faulty,
         attacks: args.attack,
+        secure_lookups: args.secure_lookups,
+        secure_r: args.secure_r,
+        secure: args.secure || args.secure_lookups > 0,
+        secure_routes: args.secure_routes,
+        gamma_permille: args.gamma.map(|g| (g * 1000.0).round() as u32),
         attack: args.attack_ms.map(|ms| pastry_tests::sim::attack::Attack {
             every: Duration::from_millis(ms.max(1)),
         }),

@@ -151,6 +151,17 @@ pub enum Command {
     },
     Leave,
     Join,
+    /// `sec_route` (OSDI'02), `redundant` always or test first.
+    SecureRoute {
+        key: Key,
+        replicas: u8,
+        payload: Vec<u8>,
+    },
+    SecureLookup {
+        key: Key,
+        replicas: u8,
+        redundant: bool,
+    },
 }
 
 /// Runs one fuzz input (see the module docs).
@@ -488,6 +499,24 @@ impl Harness {
                 let key = self.key(*key);
                 let _ = self.stack.route(now, key, AppId(*app), payload, None);
             }
+            Command::SecureRoute {
+                key,
+                replicas,
+                payload,
+            } => {
+                let key = self.key(*key);
+                let node = self.stack.node_mut();
+                let _ = node.secure_route(now, key, AppId(7), payload, usize::from(*replicas));
+            }
+            Command::SecureLookup {
+                key,
+                replicas,
+                redundant,
+            } => {
+                let key = self.key(*key);
+                let node = self.stack.node_mut();
+                let _ = node.secure_lookup(now, key, usize::from(*replicas), *redundant);
+            }
             Command::Put {
                 key,
                 version,
@@ -595,6 +624,7 @@ impl Harness {
                 })
             }
             Body::Routed(r) => Body::Ack(Ack { msg_id: r.msg_id }),
+            Body::Query(q) => Body::Ack(Ack { msg_id: q.msg_id }),
             _ => return,
         };
         let reply = self.encode(p, m.app, body);

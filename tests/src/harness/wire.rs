@@ -9,8 +9,8 @@ use pastry_core::identity::{Certificate, Keypair, Signature, UnixTime};
 use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
     Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView,
-    Leave, MAX_LIST_LEN, Message, PeerList, Probe, ProbeReply, RouteFailed, Routed, RowReply,
-    RowRequest,
+    Leave, MAX_LIST_LEN, Message, PeerList, Probe, ProbeReply, Query, ReplicaSet, RouteFailed,
+    Routed, RowReply, RowRequest,
 };
 use pastry_core::{Id, Peer};
 
@@ -154,6 +154,20 @@ pub enum ArbBody {
     Confirm(ArbProof),
     Ready,
     Stale,
+    Query {
+        msg_id: u64,
+        key: Id,
+        target: Id,
+        replicas: u8,
+        hops: u8,
+        source: Peer,
+    },
+    ReplicaSet {
+        msg_id: u64,
+        key: Id,
+        complete: bool,
+        leaf_set: ArbLeafSet,
+    },
 }
 
 /// The owned form of [`LeafSetView`].
@@ -287,6 +301,32 @@ impl ArbMessage {
             ArbBody::Confirm(p) => Body::Confirm(p.proof()),
             ArbBody::Ready => Body::Ready,
             ArbBody::Stale => Body::Stale,
+            ArbBody::Query {
+                msg_id,
+                key,
+                target,
+                replicas,
+                hops,
+                source,
+            } => Body::Query(Query {
+                msg_id: *msg_id,
+                key: *key,
+                target: *target,
+                replicas: *replicas,
+                hops: *hops,
+                source: *source,
+            }),
+            ArbBody::ReplicaSet {
+                msg_id,
+                key,
+                complete,
+                leaf_set,
+            } => Body::ReplicaSet(ReplicaSet {
+                msg_id: *msg_id,
+                key: *key,
+                complete: *complete,
+                leaf_set: leaf_set.view(),
+            }),
         };
         Message {
             app: AppId(self.app),
@@ -312,9 +352,10 @@ impl ArbMessage {
             }
             ArbBody::LeafSet { leaf_set, .. }
             | ArbBody::ProbeReply { leaf_set, .. }
+            | ArbBody::ReplicaSet { leaf_set, .. }
             | ArbBody::Leave { leaf_set } => leaf_set.peers_mut().for_each(clear),
             ArbBody::RowReply { entries, .. } => entries.iter_mut().for_each(clear),
-            ArbBody::Routed { source, .. } => clear(source),
+            ArbBody::Routed { source, .. } | ArbBody::Query { source, .. } => clear(source),
             _ => {}
         }
     }
@@ -326,6 +367,7 @@ impl ArbMessage {
             ArbBody::JoinReply { rows, leaf_set, .. } => rows.len().max(ls(leaf_set)),
             ArbBody::LeafSet { leaf_set, .. }
             | ArbBody::ProbeReply { leaf_set, .. }
+            | ArbBody::ReplicaSet { leaf_set, .. }
             | ArbBody::Leave { leaf_set } => ls(leaf_set),
             ArbBody::RowReply { entries, .. } => entries.len(),
             _ => 0,

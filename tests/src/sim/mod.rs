@@ -24,6 +24,7 @@ mod queue;
 pub mod report;
 mod run;
 pub mod scenario;
+pub mod secure;
 pub mod storage;
 pub mod truth;
 mod views;
@@ -347,6 +348,8 @@ pub struct Sim<const POOL: usize = 16> {
     attacker: Option<attack::Attacker>,
     /// Faulty nodes' adversary, when some nodes are faulty.
     byzantine: Option<byzantine::Byzantine>,
+    /// Secure lookups and how they went.
+    pub secure: secure::SecureLookups,
 }
 
 impl Sim {
@@ -387,6 +390,7 @@ impl<const POOL: usize> Sim<POOL> {
             key_trace: keytrace::KeyTrace::default(),
             attacker: None,
             byzantine: None,
+            secure: secure::SecureLookups::default(),
         }
     }
 

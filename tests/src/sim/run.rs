@@ -17,8 +17,18 @@ use super::{Action, Fault, Sim, groups, storage};
 enum Seen {
     Joined,
     JoinFailed,
-    Delivered { msg_id: u64, hops: u8 },
-    RouteFailed { msg_id: u64 },
+    Delivered {
+        msg_id: u64,
+        hops: u8,
+    },
+    RouteFailed {
+        msg_id: u64,
+    },
+    Secured {
+        op: u64,
+        roots: usize,
+        redundant: bool,
+    },
     Other,
 }
 
@@ -33,6 +43,11 @@ impl Seen {
             },
             Event::RouteFailed { msg_id, .. } => Seen::RouteFailed { msg_id },
             Event::Update { .. } => Seen::Other,
+            Event::Secured(s) => Seen::Secured {
+                op: s.op,
+                roots: s.roots.len(),
+                redundant: s.redundant,
+            },
         }
     }
 }
@@ -194,7 +209,16 @@ impl<const POOL: usize> Sim<POOL> {
                     self.scribe_joined(i);
                 }
             }
-            Seen::Delivered { msg_id, hops } => self.judge(i, msg_id, hops),
+            Seen::Delivered { msg_id, hops } => {
+                if !self.judge_secure_delivery(i, msg_id) {
+                    self.judge(i, msg_id, hops);
+                }
+            }
+            Seen::Secured {
+                op,
+                roots,
+                redundant,
+            } => self.judge_secured(op, roots, redundant),
             Seen::JoinFailed => {
                 self.counters.join_failures += 1;
                 let at = self.now + Duration::from_millis(1);

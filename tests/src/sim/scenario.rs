@@ -68,6 +68,18 @@ pub struct Spec {
     pub faulty: f64,
     /// What the faulty nodes do.
     pub attacks: Attacks,
+    /// Secure lookups (`sec_route` to `secure_r` roots) spread over the
+    /// window beside the plain ones.
+    pub secure_lookups: usize,
+    /// Replica roots each secure lookup must reach.
+    pub secure_r: usize,
+    /// Nodes fill constrained tables and check their leaf sets by secure
+    /// lookups ([`pastry_core::secure::SecureConfig::enabled`]).
+    pub secure: bool,
+    /// The routing failure test's γ in thousandths, if not the default.
+    pub gamma_permille: Option<u32>,
+    /// First hops of redundant routing, if not the default.
+    pub secure_routes: Option<u8>,
 }
 
 impl Spec {
@@ -94,6 +106,11 @@ impl Spec {
             attack: None,
             faulty: 0.0,
             attacks: Attacks::ALL,
+            secure_lookups: 0,
+            secure_r: 5,
+            secure: false,
+            gamma_permille: None,
+            secure_routes: None,
         }
     }
 }
@@ -154,6 +171,20 @@ pub struct Outcome {
     pub attack: Option<(AttackTally, u64, usize)>,
     /// Live faulty nodes when the window closed.
     pub faulty_live: usize,
+    /// The secure lookups of the window, judged.
+    pub secure: super::secure::SecureReport,
+    /// The live nodes' secure-routing counters at the end.
+    pub secure_stats: pastry_core::node::SecureStats,
+    /// Secure lookups their source refused.
+    pub secure_refused: u64,
+    /// Over correct nodes when the window closed: the share of proximity-
+    /// table entries that are faulty, the share of constrained entries
+    /// that are, and constrained entries per node.
+    pub table_faulty_share: f64,
+    /// See `table_faulty_share`.
+    pub constrained_faulty_share: f64,
+    /// See `table_faulty_share`.
+    pub constrained_per_node: f64,
 }
 
 /// Runs `spec` on a simulator over `network`, calling `progress` now and
@@ -176,6 +207,13 @@ fn run_on<const POOL: usize>(
     config.loss = spec.loss;
     config.jitter = spec.jitter;
     config.node.verify_peers = spec.verify;
+    config.node.secure.enabled = spec.secure;
+    if let Some(g) = spec.gamma_permille {
+        config.node.secure.gamma_permille = g;
+    }
+    if let Some(r) = spec.secure_routes {
+        config.node.secure.routes = r;
+    }
     if let Some(h) = spec.heartbeat {
         config.node.heartbeat_period = h;
         config.node.lease = h + h / 10;
@@ -228,6 +266,7 @@ fn run_on<const POOL: usize>(
     }
     let before = sim.counters.clone();
     let from = sim.lookup_order.len();
+    let secure_from = sim.secure.order.len();
     // A lookup refused by its source (queue full), or with no active
     // source, still counts as one not delivered. The work runs to the
     // window's end.
@@ -237,6 +276,7 @@ fn run_on<const POOL: usize>(
     let table_fill = sim.table_fill();
     let live_nodes = sim.truth.len();
     let faulty_live = sim.faulty_live();
+    let (table_faulty_share, constrained_faulty_share, constrained_per_node) = sim.table_shares();
     tell(&sim, "measure");
 
     sim.stop_churn();
@@ -274,12 +314,19 @@ fn run_on<const POOL: usize>(
             .attack_tally()
             .map(|t| (t, sim.unauthenticated_drops(), sim.forged_values_held())),
         faulty_live,
+        secure: sim.secure_report(secure_from),
+        secure_stats: sim.secure_stats(),
+        secure_refused: sim.secure.refused,
+        table_faulty_share,
+        constrained_faulty_share,
+        constrained_per_node,
     }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Work {
     Lookup,
+    Secure,
     Put,
     Get,
     Subscribe(u32),
@@ -303,6 +350,7 @@ fn spread_work<const POOL: usize>(
     let mut work: Vec<(Duration, Work)> = spread(spec.lookups, Duration::ZERO, span)
         .map(|t| (t, Work::Lookup))
         .collect();
+    work.extend(spread(spec.secure_lookups, Duration::ZERO, span).map(|t| (t, Work::Secure)));
     if let Some(load) = spec.dht {
         let puts_span = span / 10;
         work.extend(spread(load.puts, Duration::ZERO, puts_span).map(|t| (t, Work::Put)));
@@ -354,6 +402,13 @@ fn spread_work<const POOL: usize>(
                 });
                 refused += usize::from(sent.is_none());
             }
+            Work::Secure => match sim.random_correct() {
+                Some(src) => {
+                    let key = sim.random_key();
+                    sim.secure_lookup(src, key, spec.secure_r);
+                }
+                None => sim.secure.refused += 1,
+            },
             Work::Put => match sim.random_correct() {
                 Some(i) => sim.dht_put(i),
                 None => sim.storage.tally.refused += 1,
@@ -504,6 +559,37 @@ impl Outcome {
             "wall_seconds": self.wall_seconds,
             "events_per_wall_s": self.total.events as f64 / self.wall_seconds.max(1e-9),
         });
+        let queries = (self.window.by_kind[Kind::Query as usize]
+            + self.window.by_kind[Kind::ReplicaSet as usize]) as f64;
+        let node_seconds = self.live_nodes.max(1) as f64 * spec.duration.as_secs_f64().max(1e-9);
+        let per_lookup = if self.secure.lookups == 0 {
+            0.0
+        } else {
+            queries / self.secure.lookups as f64
+        };
+        let secure = json!({
+            "secure": spec.secure,
+            "secure_r": spec.secure_r,
+            "secure_routes": spec.secure_routes.unwrap_or(pastry_core::secure::SecureConfig::default().routes),
+            "gamma_permille": spec.gamma_permille.unwrap_or(pastry_core::secure::SecureConfig::default().gamma_permille),
+            "secure_lookups": self.secure.lookups,
+            "secure_ok": self.secure.ok,
+            "secure_any_ok": self.secure.any_ok,
+            "secure_ended": self.secure.ended,
+            "secure_refused": self.secure_refused,
+            "secure_redundant": self.secure.redundant,
+            "failure_test_fired": self.secure_stats.test_fired,
+            "secure_single_timeouts": self.secure_stats.single_timeouts,
+            "secure_msgs_per_lookup": per_lookup,
+            "secure_control_msgs_per_node_per_s": queries / node_seconds,
+            "table_faulty_share": self.table_faulty_share,
+            "constrained_entries_per_node": self.constrained_per_node,
+            "constrained_faulty_share": self.constrained_faulty_share,
+            "secure_live_stats": format!("{:?}", self.secure_stats),
+        });
+        if let (Value::Object(out), Value::Object(more)) = (&mut out, secure) {
+            out.extend(more);
+        }
         out["handshakes"] = json!({
             "established": self.sessions.0.established,
             "timed_out": self.sessions.0.timed_out,

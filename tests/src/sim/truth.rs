@@ -34,6 +34,11 @@ impl Truth {
         self.by_id.is_empty()
     }
 
+    /// The simulator index of live active node `id`.
+    pub fn index_of(&self, id: Id) -> Option<u32> {
+        self.by_id.get(&id).copied()
+    }
+
     /// Whether `id` is live and active.
     pub fn contains(&self, id: Id) -> bool {
         self.by_id.contains_key(&id)
@@ -77,6 +82,42 @@ impl Truth {
             std::cmp::Ordering::Greater => bi,
             _ => ai,
         })
+    }
+
+    /// The key's `r` closest live active nodes (by
+    /// [`Id::cmp_closeness`]), closest first: their indices.
+    pub fn closest(&self, key: Id, r: usize) -> Vec<u32> {
+        let r = r.min(self.len());
+        let mut out = Vec::with_capacity(r);
+        let mut cw = self
+            .by_id
+            .range(key..)
+            .chain(self.by_id.range(..key))
+            .map(|(k, v)| (*k, *v));
+        let mut ccw = self
+            .by_id
+            .range(..key)
+            .rev()
+            .chain(self.by_id.range(key..).rev())
+            .map(|(k, v)| (*k, *v));
+        let (mut a, mut b) = (cw.next(), ccw.next());
+        while out.len() < r {
+            let take_a = match (a, b) {
+                (Some(x), Some(y)) => key.cmp_closeness(x.0, y.0).is_le(),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let next = if take_a {
+                std::mem::replace(&mut a, cw.next())
+            } else {
+                std::mem::replace(&mut b, ccw.next())
+            };
+            let Some((_, i)) = next else { break };
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        out
     }
 
     /// The true leaf set of `own` (left then right, nearest first), `half`
@@ -127,6 +168,14 @@ mod tests {
                 let want = oracle::root_of(key, &ids).unwrap();
                 let got = ids[t.root_of(key).unwrap() as usize];
                 assert_eq!(got, want, "n {n}, key {key}");
+            }
+            // The r closest, against sorting every id by closeness.
+            for r in [1, 5, 8] {
+                let key = random_id(&mut rng);
+                let mut sorted: Vec<usize> = (0..n).collect();
+                sorted.sort_by(|&a, &b| key.cmp_closeness(ids[a], ids[b]));
+                let want: Vec<u32> = sorted.iter().take(r).map(|&i| i as u32).collect();
+                assert_eq!(t.closest(key, r), want, "n {n}, r {r}");
             }
             let ring = oracle::Ring::new(ids.iter().copied());
             for id in &ids {

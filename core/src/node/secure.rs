@@ -1,0 +1,681 @@
+//! Secure lookups (OSDI'02 §5) as the node runs them (the
+//! `secure-routing` feature; every build relays queries, `queries.rs`).
+//! A secure lookup
+//! finds a key's replica roots: a query is routed through constrained
+//! tables only ([`crate::secure::ConstrainedTable`]); the first node whose
+//! leaf set covers the key answers with that leaf set; the answer must
+//! pass the routing failure test ([`crate::secure::FailureTest`]). When it
+//! fails, or no answer comes, or the caller asks for it, the query goes
+//! again through every diverse first hop the node has (leaf-set members,
+//! then constrained and routing-table entries) and the answers are
+//! merged: ids are certified, so an answer can add only real nodes, and
+//! one correct route brings the true roots. `secure_route` then sends the
+//! message to each root straight.
+//!
+//! The node uses it itself when `SecureConfig::enabled`: to fill its
+//! constrained table (a lookup per slot's point) and, once joined, to
+//! check its leaf set against the true neighbours of its id (a join reply
+//! from a faulty root lists only colluders).
+
+use heapless::Vec;
+
+use super::app::Forwarder;
+use super::event::{CommandError, Ev};
+use super::pool::{Carried, SlotRef, SlotState};
+use super::queries::{MAX_ROUTES, MAX_SECURE_ROOTS, Secured};
+use super::{Node, Phase, Timer};
+use crate::id::Id;
+use crate::peer::Peer;
+use crate::secure::FailureTest;
+use crate::time::Instant;
+use crate::wire::{AppId, PeerList, ReplicaSet};
+
+/// Candidates a lookup keeps: the closest to its key of all it heard.
+const CANDIDATES: usize = 12;
+
+/// Secure lookups under way at once.
+pub(crate) const SECURE_OPS: usize = 4;
+
+/// Slots a redundant phase leaves free for other traffic.
+const POOL_RESERVE: usize = 4;
+
+/// What a lookup is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// The caller's: an event when done.
+    Caller,
+    /// `secure_route`: the message waits in this slot, then goes to
+    /// every root.
+    Route(SlotRef),
+    /// A point of the constrained table.
+    Fill,
+    /// This node's own id after it joined: its true neighbours.
+    OwnLeafSet,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SecureOp {
+    id: u64,
+    key: Id,
+    replicas: u8,
+    purpose: Purpose,
+    redundant: bool,
+    /// Redundant routes sent; bit `i` set when route `i` answered.
+    sent: u8,
+    answered: u32,
+    /// First hops the redundant phase will use.
+    planned: u8,
+    deadline: Instant,
+    /// Done, waiting to be polled as an event.
+    done: bool,
+    candidates: Vec<Peer, CANDIDATES>,
+}
+
+impl SecureOp {
+    /// Keeps `p` if it is among the closest to the key so far.
+    fn merge(&mut self, p: Peer) {
+        if self.candidates.iter().any(|c| c.id == p.id) {
+            return;
+        }
+        let at = self
+            .candidates
+            .iter()
+            .position(|c| self.key.cmp_closeness(p.id, c.id).is_lt())
+            .unwrap_or(self.candidates.len());
+        if at == CANDIDATES {
+            return;
+        }
+        if self.candidates.is_full() {
+            self.candidates.pop();
+        }
+        let _ = self.candidates.insert(at, p);
+    }
+
+    fn roots(&self) -> &[Peer] {
+        let n = usize::from(self.replicas).min(self.candidates.len());
+        &self.candidates[..n]
+    }
+}
+
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
+{
+    /// Finds `key`'s `replicas` closest live nodes despite faulty ones
+    /// (OSDI'02 §5): a query through constrained tables, checked by the
+    /// routing failure test, else (or with `redundant`) queries through
+    /// every diverse first hop, merged. Ends with
+    /// [`super::Event::Secured`] carrying the returned id.
+    pub fn secure_lookup(
+        &mut self,
+        now: Instant,
+        key: Id,
+        replicas: usize,
+        redundant: bool,
+    ) -> Result<u64, CommandError> {
+        self.advance(now);
+        if self.phase != Phase::Active {
+            return Err(CommandError::NotActive);
+        }
+        self.start_secure(key, replicas, Purpose::Caller, redundant)
+    }
+
+    /// OSDI'02's `sec_route(key, msg, r)`: finds `key`'s `replicas`
+    /// roots by [`Node::secure_lookup`] through redundant routing (§5.3:
+    /// always, not only when the failure test fires), then sends
+    /// `payload` to each of them straight, to be delivered there ([`super::Event::Deliver`]
+    /// with the returned id as its `msg_id`). The caller also gets
+    /// [`super::Event::Secured`] naming the roots, or
+    /// [`super::Event::RouteFailed`] when none was found.
+    pub fn secure_route(
+        &mut self,
+        now: Instant,
+        key: Id,
+        app: AppId,
+        payload: &[u8],
+        replicas: usize,
+    ) -> Result<u64, CommandError> {
+        self.advance(now);
+        if self.phase != Phase::Active {
+            return Err(CommandError::NotActive);
+        }
+        let max = self.max_payload();
+        if payload.len() > max {
+            return Err(CommandError::PayloadTooLarge { max });
+        }
+        if self.secure_ops.is_full() {
+            return Err(CommandError::QueueFull);
+        }
+        let own = self.own();
+        let r = self
+            .pool
+            .alloc(Carried::Routed, own, payload, None)
+            .ok_or(CommandError::PoolFull)?;
+        let per_hop = self.policy.get(app).per_hop;
+        // Numbered before the lookup starts: it may end at once.
+        let id = self.random_u64();
+        if let Some(s) = self.pool.get_mut(r) {
+            s.msg_id = id;
+            s.key = key;
+            s.app = app;
+            s.per_hop = per_hop;
+            s.handoff = true;
+            s.authenticated = true;
+            s.state = SlotState::Securing;
+        }
+        self.start_secure_as(id, key, replicas, Purpose::Route(r), true)
+            .inspect_err(|_| self.pool.free(r))
+    }
+
+    /// The constrained routing table.
+    pub fn constrained_table(&self) -> &crate::secure::ConstrainedTable<ROWS> {
+        &self.constrained
+    }
+
+    pub(super) fn start_secure(
+        &mut self,
+        key: Id,
+        replicas: usize,
+        purpose: Purpose,
+        redundant: bool,
+    ) -> Result<u64, CommandError> {
+        let id = self.random_u64();
+        self.start_secure_as(id, key, replicas, purpose, redundant)
+    }
+
+    fn start_secure_as(
+        &mut self,
+        id: u64,
+        key: Id,
+        replicas: usize,
+        purpose: Purpose,
+        redundant: bool,
+    ) -> Result<u64, CommandError> {
+        if self.secure_ops.is_full() {
+            return Err(CommandError::QueueFull);
+        }
+        let op = SecureOp {
+            id,
+            key,
+            replicas: replicas.clamp(1, MAX_SECURE_ROOTS) as u8,
+            purpose,
+            redundant: false,
+            sent: 0,
+            answered: 0,
+            planned: 0,
+            deadline: self.now + self.config.secure.timeout,
+            done: false,
+            candidates: Vec::new(),
+        };
+        let _ = self.secure_ops.push(op);
+        self.stats.secure.lookups += 1;
+        let i = self.secure_ops.len() - 1;
+        // Checking our own leaf set, we cannot take it as the answer.
+        if purpose != Purpose::OwnLeafSet && self.knows_roots(key, replicas) {
+            // We are among the key's neighbours: our own leaf set is the
+            // answer, checked when it was built.
+            self.merge_own_neighbourhood(i);
+            self.finish_secure(i);
+            return Ok(id);
+        }
+        if redundant {
+            self.go_redundant(i);
+        } else if !self.send_query(
+            id,
+            (key, key),
+            replicas.clamp(1, MAX_SECURE_ROOTS) as u8,
+            None,
+        ) {
+            self.secure_ops.pop();
+            return Err(CommandError::PoolFull);
+        }
+        Ok(id)
+    }
+
+    fn merge_own_neighbourhood(&mut self, i: usize) {
+        let own = self.own();
+        let members: Vec<Peer, 64> = self.routing.leaf_set().members().copied().collect();
+        let op = &mut self.secure_ops[i];
+        op.merge(own);
+        for p in members {
+            op.merge(p);
+        }
+    }
+
+    /// Sends query `msg_id` for `key`, through `first` or (`None`) the
+    /// constrained next hop. Whether a slot took it.
+    fn send_query(
+        &mut self,
+        msg_id: u64,
+        (key, target): (Id, Id),
+        replicas: u8,
+        first: Option<Peer>,
+    ) -> bool {
+        let own = self.own();
+        let carried = Carried::Query { replicas, key };
+        let Some(r) = self.pool.alloc(carried, own, &[], None) else {
+            return false;
+        };
+        if let Some(s) = self.pool.get_mut(r) {
+            s.msg_id = msg_id;
+            s.key = target;
+            s.app = AppId::OVERLAY;
+            s.hops = 0;
+            s.authenticated = true;
+        }
+        self.seen.originated(own.id, msg_id);
+        self.stats.secure.queries_sent += 1;
+        match first {
+            Some(p) => self.send_slot(r, p),
+            None => self.dispatch_query(r),
+        }
+        true
+    }
+
+    /// Our own query came back to us: we are the closest node we know to
+    /// its target.
+    pub(super) fn own_query_answered(&mut self, msg_id: u64, complete: bool) {
+        if let Some(i) = self.secure_op_of(msg_id) {
+            self.merge_own_neighbourhood(i);
+            if complete {
+                self.answer_arrived(i, msg_id);
+            }
+        }
+    }
+
+    /// The lookup a query or answer numbered `msg_id` belongs to.
+    fn secure_op_of(&self, msg_id: u64) -> Option<usize> {
+        self.secure_ops.iter().position(|op| {
+            let k = msg_id.wrapping_sub(op.id);
+            !op.done && (k == 0 || (op.redundant && k <= u64::from(op.sent)))
+        })
+    }
+
+    /// An answer to one of our queries.
+    pub(super) fn on_replica_set(&mut self, sender: Peer, m: ReplicaSet<'_>) {
+        self.heard_one_way(sender);
+        let Some(i) = self
+            .secure_op_of(m.msg_id)
+            .filter(|&i| self.secure_ops[i].key == m.key)
+        else {
+            self.stats.secure.unsolicited_answers += 1;
+            return;
+        };
+        let own = self.own().id;
+        let answer = m
+            .leaf_set
+            .left
+            .iter()
+            .chain(m.leaf_set.right.iter())
+            .chain(core::iter::once(sender))
+            .filter(|p| p.id != own);
+        let answer: Vec<Peer, 64> = answer.collect();
+        let op = &mut self.secure_ops[i];
+        if !m.complete {
+            // Part of the neighbourhood, from a node on the way: kept; the
+            // route is not done.
+            for p in answer {
+                op.merge(p);
+            }
+            return;
+        }
+        if !op.redundant {
+            let ids: Vec<Id, 64> = answer.iter().map(|p| p.id).collect();
+            let members: Vec<Id, 64> = self.routing.leaf_set().members().map(|p| p.id).collect();
+            let test = FailureTest {
+                gamma_permille: self.config.secure.gamma_permille,
+            };
+            if test.check(own, &members, m.key, &ids).is_err() {
+                self.stats.secure.test_fired += 1;
+                self.go_redundant(i);
+                return;
+            }
+        }
+        let op = &mut self.secure_ops[i];
+        for p in answer {
+            op.merge(p);
+        }
+        self.answer_arrived(i, m.msg_id);
+    }
+
+    /// Counts an answer to query `msg_id` of lookup `i`; ends the lookup
+    /// when it has all it waits for.
+    fn answer_arrived(&mut self, i: usize, msg_id: u64) {
+        let op = &mut self.secure_ops[i];
+        if !op.redundant {
+            self.finish_secure(i);
+            return;
+        }
+        let k = msg_id.wrapping_sub(op.id);
+        if (1..=32).contains(&k) {
+            op.answered |= 1 << (k - 1);
+        }
+        if op.sent >= op.planned && op.answered.count_ones() >= u32::from(op.sent) {
+            self.finish_secure(i);
+        }
+    }
+
+    /// Sends lookup `i`'s query again through every diverse first hop.
+    fn go_redundant(&mut self, i: usize) {
+        let op = &mut self.secure_ops[i];
+        if op.redundant {
+            return;
+        }
+        op.redundant = true;
+        self.stats.secure.redundant += 1;
+        let planned = self.first_hops().len() as u8;
+        let op = &mut self.secure_ops[i];
+        op.planned = planned;
+        op.deadline = self.now + self.config.secure.timeout;
+        self.send_redundant(i);
+        if self.secure_ops[i].planned == 0 {
+            self.finish_secure(i);
+        }
+    }
+
+    /// Diverse first hops, distinct, at most `routes`: leaf-set members,
+    /// nearest first on each side in turn, then constrained and proximity-
+    /// table entries (ids unlike ours, so unlike points and paths).
+    fn first_hops(&self) -> Vec<Peer, MAX_ROUTES> {
+        let mut out: Vec<Peer, MAX_ROUTES> = Vec::new();
+        let limit = usize::from(self.config.secure.routes).min(MAX_ROUTES);
+        let ls = self.routing.leaf_set();
+        let candidates = ls
+            .left()
+            .iter()
+            .zip(ls.right().iter())
+            .flat_map(|(a, b)| [*a, *b])
+            .chain(ls.left().iter().skip(ls.right().len()).copied())
+            .chain(ls.right().iter().skip(ls.left().len()).copied())
+            .chain(self.constrained.entries().copied())
+            .chain(self.routing.table().entries().map(|(_, _, e)| e.peer));
+        for p in candidates {
+            if out.len() >= limit {
+                break;
+            }
+            if !out.iter().any(|q| q.id == p.id) && !self.probes.is_suspect(p.id) {
+                let _ = out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Sends what it can of lookup `i`'s redundant routes, leaving slots
+    /// for other traffic; the rest when slots free up.
+    fn send_redundant(&mut self, i: usize) {
+        let hops = self.first_hops();
+        loop {
+            let op = &self.secure_ops[i];
+            if op.sent >= op.planned {
+                return;
+            }
+            let Some(&first) = hops.get(usize::from(op.sent)) else {
+                // The hops changed since planned: fewer now.
+                self.secure_ops[i].planned = op.sent;
+                return;
+            };
+            if self.pool.free_slots() <= POOL_RESERVE.min(POOL / 4) {
+                return;
+            }
+            let (id, key, k, replicas) = (op.id, op.key, op.sent, op.replicas);
+            // Every other route aims beside the key, as far from it as a
+            // leaf-set member is from us (members in turn): the routes
+            // land across the key's neighbourhood, not all on its root.
+            let own = self.own().id;
+            let ls = self.routing.leaf_set();
+            let j = usize::from(k / 2);
+            let beside = match j % 2 == 0 {
+                true => ls.left().get((j / 2) % ls.left().len().max(1)),
+                false => ls.right().get((j / 2) % ls.right().len().max(1)),
+            };
+            let target = match (k % 2 == 1, beside) {
+                (true, Some(m)) => key.offset(own.cw_distance(m.id)),
+                _ => key,
+            };
+            let msg_id = id.wrapping_add(u64::from(k) + 1);
+            if !self.send_query(msg_id, (key, target), replicas, Some(first)) {
+                self.stats.secure.routes_refused += 1;
+                return;
+            }
+            let op = &mut self.secure_ops[i];
+            op.sent += 1;
+            op.deadline = self.now + self.config.secure.timeout;
+        }
+    }
+
+    /// Lookup `i` ended: its roots go where its purpose says.
+    fn finish_secure(&mut self, i: usize) {
+        let op = &mut self.secure_ops[i];
+        op.done = true;
+        let (id, purpose) = (op.id, op.purpose);
+        if !op.candidates.is_empty() {
+            self.stats.secure.completed += 1;
+        }
+        match purpose {
+            Purpose::Caller => {
+                if !self.push_event(Ev::Secured(id)) {
+                    self.secure_ops.swap_remove(i);
+                }
+            }
+            Purpose::Route(r) => {
+                let roots: Vec<Peer, MAX_SECURE_ROOTS> =
+                    self.secure_ops[i].roots().iter().copied().collect();
+                self.send_to_roots(r, &roots);
+                if !self.push_event(Ev::Secured(id)) {
+                    self.secure_ops.swap_remove(i);
+                }
+            }
+            Purpose::Fill => {
+                let op = self.secure_ops.swap_remove(i);
+                for p in op.candidates {
+                    self.constrained.consider(p);
+                }
+            }
+            Purpose::OwnLeafSet => {
+                let op = self.secure_ops.swap_remove(i);
+                for p in op.candidates {
+                    self.constrained.consider(p);
+                    self.offer_leaf_candidate(p, true);
+                }
+            }
+        }
+    }
+
+    /// `secure_route`'s message, waiting in `r`, to each root straight
+    /// (the root delivers it as a hand-off); to us if we are one.
+    fn send_to_roots(&mut self, r: SlotRef, roots: &[Peer]) {
+        let own = self.own();
+        if roots.is_empty() {
+            self.fail_route(r);
+            return;
+        }
+        let mut payload = super::Payload::new();
+        let _ = payload.extend_from_slice(self.pool.payload(r));
+        let mut first = Some(r);
+        for &root in roots {
+            let slot = match first.take() {
+                Some(r) => r,
+                None => {
+                    let Some(copy) = self.pool.alloc(Carried::Routed, own, &payload, None) else {
+                        self.stats.drops.queue_full += 1;
+                        continue;
+                    };
+                    if let (Some(a), Some(b)) = (self.pool.get(r).cloned(), self.pool.get_mut(copy))
+                    {
+                        b.msg_id = a.msg_id;
+                        b.key = a.key;
+                        b.app = a.app;
+                        b.per_hop = a.per_hop;
+                        b.handoff = true;
+                        b.authenticated = true;
+                    }
+                    copy
+                }
+            };
+            if root.id == own.id {
+                self.deliver(slot);
+            } else {
+                self.send_slot(slot, root);
+            }
+        }
+    }
+
+    /// Lookups past their deadline: a single route unanswered goes
+    /// redundant; a redundant one ends with what it has. Redundant routes
+    /// still to send go out as slots free up.
+    pub(super) fn run_secure_timeouts(&mut self) {
+        let now = self.now;
+        let mut i = 0;
+        while i < self.secure_ops.len() {
+            let op = &self.secure_ops[i];
+            if op.done {
+                i += 1;
+                continue;
+            }
+            if op.redundant && op.sent < op.planned {
+                self.send_redundant(i);
+            }
+            let op = &self.secure_ops[i];
+            if op.deadline > now {
+                i += 1;
+                continue;
+            }
+            if !op.redundant {
+                self.stats.secure.single_timeouts += 1;
+                self.go_redundant(i);
+                i += 1;
+                continue;
+            }
+            let before = self.secure_ops.len();
+            self.finish_secure(i);
+            if self.secure_ops.len() == before {
+                i += 1;
+            }
+        }
+    }
+
+    /// The earliest deadline of the lookups under way.
+    pub(super) fn secure_deadline(&self) -> Option<Instant> {
+        self.secure_ops
+            .iter()
+            .filter(|op| !op.done)
+            .map(|op| {
+                if op.redundant && op.sent < op.planned {
+                    // Retry sending soon: slots free up within an RTT.
+                    op.deadline.min(self.now + self.config.min_rto)
+                } else {
+                    op.deadline
+                }
+            })
+            .min()
+    }
+
+    /// Lends lookup `id`'s outcome for its event; the lookup goes at the
+    /// next poll.
+    pub(super) fn lend_secured(&mut self, id: u64) -> Option<Secured<'_>> {
+        let op = self.secure_ops.iter().find(|op| op.done && op.id == id)?;
+        self.lent_secure = Some(id);
+        Some(Secured {
+            op: op.id,
+            key: op.key,
+            roots: PeerList::Peers(op.roots()),
+            redundant: op.redundant,
+        })
+    }
+
+    /// Whether lookup `id` ended and waits to be polled.
+    pub(super) fn secure_ops_done(&self, id: u64) -> bool {
+        self.secure_ops.iter().any(|op| op.done && op.id == id)
+    }
+
+    /// Forgets the lookup whose outcome was lent.
+    pub(super) fn release_secured(&mut self) {
+        if let Some(id) = self.lent_secure.take() {
+            self.secure_ops.retain(|op| !(op.done && op.id == id));
+        }
+    }
+
+    // ----- the node's own lookups -----
+
+    /// Once joined: check the leaf set against the true neighbours of
+    /// our id, and start filling the constrained table.
+    pub(super) fn start_securing(&mut self) {
+        if !self.config.secure.enabled {
+            return;
+        }
+        let own = self.own().id;
+        let replicas = (2 * HALF).min(MAX_SECURE_ROOTS);
+        let _ = self.start_secure(own, replicas, Purpose::OwnLeafSet, true);
+        self.fill_cursor = 0;
+        self.set_timer(Timer::Fill, Some(self.now));
+    }
+
+    /// The fill timer: a lookup for each constrained slot's point, a few
+    /// at a time, lowest rows first. A slot whose point our leaf set
+    /// covers is filled from it; rows from one whose every point it
+    /// covers on are not looked up (no node fills them but neighbours).
+    pub(super) fn fill_constrained(&mut self) {
+        let parallel = usize::from(self.config.secure.fill_parallel).max(1);
+        let own = self.own().id;
+        while usize::from(self.fill_cursor) < ROWS * 16 {
+            let busy = self
+                .secure_ops
+                .iter()
+                .filter(|op| op.purpose == Purpose::Fill)
+                .count();
+            if busy >= parallel || self.secure_ops.is_full() {
+                break;
+            }
+            let (row, col) = (
+                usize::from(self.fill_cursor) / 16,
+                (self.fill_cursor % 16) as u8,
+            );
+            self.fill_cursor += 1;
+            // Every slot, filled or not: an entry that came with a probe's
+            // answer was offered by someone, and may be a colluder where a
+            // correct node is closer to the point.
+            if col == own.digit(row) {
+                continue;
+            }
+            let point = self.constrained.point(row, col);
+            if self.routing.leaf_set().covers(point) {
+                let members: Vec<Peer, 64> = self.routing.leaf_set().members().copied().collect();
+                for p in members {
+                    self.constrained.consider(p);
+                }
+                // The rest of the table is our neighbourhood's.
+                self.fill_cursor = (ROWS * 16) as u16;
+                break;
+            }
+            if self.start_secure(point, 1, Purpose::Fill, false).is_ok() {
+                self.stats.secure.fills += 1;
+            }
+        }
+        let next = if usize::from(self.fill_cursor) < ROWS * 16 {
+            Some(self.now + self.config.min_rto)
+        } else {
+            None
+        };
+        self.set_timer(Timer::Fill, next);
+    }
+
+    /// A node was declared failed: its constrained slot is looked up
+    /// again.
+    pub(super) fn refill_after_failure(&mut self, id: Id) {
+        let Some((row, col)) = self.constrained.remove(id) else {
+            return;
+        };
+        if !self.config.secure.enabled || self.phase != Phase::Active {
+            return;
+        }
+        let point = self.constrained.point(row, col);
+        if self.start_secure(point, 1, Purpose::Fill, false).is_ok() {
+            self.stats.secure.fills += 1;
+        }
+    }
+}
