@@ -142,6 +142,7 @@ impl Config {
             ("min_rto", self.min_rto),
             ("join_timeout", self.join_timeout),
             ("secure.timeout", self.secure.timeout),
+            ("secure.refresh", self.secure.refresh),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));

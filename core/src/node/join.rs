@@ -66,7 +66,7 @@ impl<
     }
 
     /// The bootstrap acked the join request: wait for the join itself.
-    pub(super) fn join_acked(&mut self, from: SocketAddr) -> bool {
+    pub(super) fn join_acked(&mut self, from: SocketAddr, sender: Peer) -> bool {
         let Some(j) = &mut self.join else {
             return false;
         };
@@ -74,6 +74,14 @@ impl<
             return false;
         }
         j.acked = true;
+        // The node we joined through, by the id it acked with: what a new
+        // node's secure lookups start at (`Node::trusted_start`).
+        #[cfg(feature = "secure-routing")]
+        {
+            self.bootstrap = Some(sender);
+        }
+        #[cfg(not(feature = "secure-routing"))]
+        let _ = sender;
         self.set_timer(Timer::Join, Some(self.now + self.config.join_timeout));
         true
     }

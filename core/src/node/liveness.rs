@@ -247,11 +247,6 @@ impl<
                         .table_mut()
                         .consider(sender, Rtt::from_duration(rtt));
                 }
-                // Alive and verified: closer to a constrained slot's point
-                // than its entry, it is the better entry (ids cannot be
-                // chosen, so no colluder beats the true closest).
-                #[cfg(feature = "secure-routing")]
-                self.constrained.consider(sender);
             }
             _ => self.stats.drops.unsolicited += 1,
         }

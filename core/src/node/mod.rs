@@ -50,7 +50,7 @@ pub use event::{CommandError, Delivery, Event, Transmit};
 pub use kbr::Kbr;
 pub use pool::{MAX_PAYLOAD, SLOT_BYTES};
 pub use presets::{DEFAULT_SESSIONS, DefaultNode, EmbeddedNode};
-pub use queries::{MAX_ROUTES, MAX_SECURE_ROOTS, SecureStats, Secured};
+pub use queries::{ANSWER_BURST, ANSWER_EVERY, MAX_ROUTES, MAX_SECURE_ROOTS, SecureStats, Secured};
 
 /// A buffer that holds any routed payload (see [`Node::poll_event_into`]).
 pub type Payload = heapless::Vec<u8, MAX_PAYLOAD>;
@@ -167,6 +167,8 @@ pub struct Node<
     parked: Deque<Out, QUEUE>,
     /// Some parked datagram's handshake could not start (all slots busy).
     unconnected: bool,
+    /// Answers to secure queries left in the ration, and since when.
+    answer_ration: (u16, Instant),
     /// The constrained routing table (OSDI'02 §4), for secure queries.
     #[cfg(feature = "secure-routing")]
     constrained: crate::secure::ConstrainedTable<ROWS>,
@@ -179,6 +181,16 @@ pub struct Node<
     /// A lookup whose outcome the last `poll_event` lent out.
     #[cfg(feature = "secure-routing")]
     lent_secure: Option<u64>,
+    /// The node this one joined through, as it answered.
+    #[cfg(feature = "secure-routing")]
+    bootstrap: Option<Peer>,
+    /// The constrained table was filled once since joining.
+    #[cfg(feature = "secure-routing")]
+    filled_once: bool,
+    /// The leaf set's span when the last fill began (see
+    /// `refill_if_grown`).
+    #[cfg(feature = "secure-routing")]
+    fill_span: Option<u128>,
     /// The adversary this node answers to, when it is faulty.
     #[cfg(feature = "adversary")]
     adversary: adversary::Faulty,
@@ -268,6 +280,7 @@ impl<
             guard,
             parked: Deque::new(),
             unconnected: false,
+            answer_ration: (ANSWER_BURST, Instant::ZERO),
             #[cfg(feature = "secure-routing")]
             constrained: crate::secure::ConstrainedTable::new(identity_id),
             #[cfg(feature = "secure-routing")]
@@ -276,6 +289,12 @@ impl<
             fill_cursor: 0,
             #[cfg(feature = "secure-routing")]
             lent_secure: None,
+            #[cfg(feature = "secure-routing")]
+            bootstrap: None,
+            #[cfg(feature = "secure-routing")]
+            filled_once: false,
+            #[cfg(feature = "secure-routing")]
+            fill_span: None,
             #[cfg(feature = "adversary")]
             adversary: None,
         })
@@ -559,7 +578,7 @@ impl<
             Body::Ack(m) => {
                 // A joiner has only its join request out: an ack from its
                 // bootstrap is for that.
-                if !self.join_acked(from) {
+                if !self.join_acked(from, sender) {
                     self.on_ack(sender, m.msg_id);
                 }
             }

@@ -20,6 +20,12 @@ pub const MAX_SECURE_ROOTS: usize = 8;
 /// Most first hops of the redundant phase.
 pub const MAX_ROUTES: usize = 32;
 
+/// Answers a node sends at once before its ration applies.
+pub const ANSWER_BURST: u16 = 64;
+
+/// Then one answer this often (100 a second).
+pub const ANSWER_EVERY: core::time::Duration = core::time::Duration::from_millis(10);
+
 /// A secure lookup that ended ([`super::Event::Secured`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Secured<'a> {
@@ -54,6 +60,10 @@ pub struct SecureStats {
     pub queries_relayed: u64,
     /// Queries answered with this node's leaf set.
     pub answered: u64,
+    /// Answers not sent: over the node's ration ([`ANSWER_BURST`], then
+    /// one per [`ANSWER_EVERY`]), so a flood of queries cannot turn the
+    /// node into a source of leaf sets.
+    pub answers_rationed: u64,
     /// Answers that matched no lookup (late, or nobody asked).
     pub unsolicited_answers: u64,
     /// Query hops taken by the proximity table, the constrained one
@@ -144,8 +154,16 @@ impl<
         let Carried::Query { key, .. } = s.carried else {
             return;
         };
-        let first_visit = s.attempts == 0;
-        let next = self.query_next_hop(r);
+        let (first_visit, target) = (s.attempts == 0, s.key);
+        let mut next = self.query_next_hop(r);
+        if next.is_none() && target != key && !self.knows_roots_of(r) {
+            // At the root of the query's waypoint: now for the key.
+            if let Some(s) = self.pool.get_mut(r) {
+                s.key = key;
+                s.tried.clear();
+            }
+            next = self.query_next_hop(r);
+        }
         match next {
             Some(p) => {
                 // Covering the key, our leaf set holds some of its closest
@@ -195,6 +213,15 @@ impl<
         }
     }
 
+    /// Whether our leaf set holds the closest nodes the query in `r` asks
+    /// for.
+    fn knows_roots_of(&self, r: SlotRef) -> bool {
+        match self.pool.get(r).map(|s| s.carried) {
+            Some(Carried::Query { replicas, key }) => self.knows_roots(key, usize::from(replicas)),
+            _ => false,
+        }
+    }
+
     /// Answers the query in `r` as the node that knows the key's roots
     /// (or, `forged`, with the adversary's colluders), and frees it.
     pub(super) fn answer_query(&mut self, r: SlotRef, forged: bool) {
@@ -215,6 +242,10 @@ impl<
             self.own_query_answered(msg_id, complete);
             return;
         }
+        if !self.take_answer_token() {
+            self.stats.secure.answers_rationed += 1;
+            return;
+        }
         self.stats.secure.answered += 1;
         self.push_out(Out::ReplicaSet {
             to: source.addr,
@@ -223,5 +254,19 @@ impl<
             complete,
             forged,
         });
+    }
+
+    /// A token of the answer ration, if one is left.
+    fn take_answer_token(&mut self) -> bool {
+        let (tokens, since) = self.answer_ration;
+        let earned =
+            self.now.saturating_duration_since(since).as_micros() / ANSWER_EVERY.as_micros();
+        let earned = u16::try_from(earned).unwrap_or(u16::MAX);
+        let mut tokens = tokens.saturating_add(earned).min(ANSWER_BURST);
+        let since = if earned > 0 { self.now } else { since };
+        let ok = tokens > 0;
+        tokens -= u16::from(ok);
+        self.answer_ration = (tokens, since);
+        ok
     }
 }

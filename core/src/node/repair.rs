@@ -184,6 +184,8 @@ impl<
                         self.probe(p, Purpose::Rtt, true);
                     }
                     self.recheck_hints();
+                    #[cfg(feature = "secure-routing")]
+                    self.refill_if_grown();
                     let next = self.jittered(self.config.heartbeat_period);
                     self.set_timer(t, Some(self.now + next));
                 }

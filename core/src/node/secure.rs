@@ -229,7 +229,7 @@ impl<
             id,
             (key, key),
             replicas.clamp(1, MAX_SECURE_ROOTS) as u8,
-            None,
+            self.trusted_start(),
         ) {
             self.secure_ops.pop();
             return Err(CommandError::PoolFull);
@@ -381,9 +381,26 @@ impl<
     /// Diverse first hops, distinct, at most `routes`: leaf-set members,
     /// nearest first on each side in turn, then constrained and proximity-
     /// table entries (ids unlike ours, so unlike points and paths).
+    /// While a new node fills its constrained table the first time, its
+    /// view is what its join path gave it, which faulty nodes on the path
+    /// make up of colluders (eclipse): its queries start at its bootstrap,
+    /// which it trusts (OSDI'02 §4: a joining node relies on a correct
+    /// bootstrap), and go on through that node's constrained table.
+    fn trusted_start(&self) -> Option<Peer> {
+        self.bootstrap
+            .filter(|_| !self.filled_once && self.config.secure.enabled)
+    }
+
     fn first_hops(&self) -> Vec<Peer, MAX_ROUTES> {
         let mut out: Vec<Peer, MAX_ROUTES> = Vec::new();
         let limit = usize::from(self.config.secure.routes).min(MAX_ROUTES);
+        if let Some(b) = self.trusted_start() {
+            // Every route through it; their targets spread them after.
+            for _ in 0..limit {
+                let _ = out.push(b);
+            }
+            return out;
+        }
         let ls = self.routing.leaf_set();
         let candidates = ls
             .left()
@@ -434,6 +451,7 @@ impl<
                 false => ls.right().get((j / 2) % ls.right().len().max(1)),
             };
             let target = match (k % 2 == 1, beside) {
+                _ if k > 0 && self.trusted_start().is_some() => waypoint(id, k),
                 (true, Some(m)) => key.offset(own.cw_distance(m.id)),
                 _ => key,
             };
@@ -615,6 +633,37 @@ impl<
         self.set_timer(Timer::Fill, Some(self.now));
     }
 
+    /// How far our leaf set spans, clockwise from its left end to its
+    /// right end (top 96 bits); `None` while a side is short.
+    fn leaf_span(&self) -> Option<u128> {
+        let ls = self.routing.leaf_set();
+        if !ls.is_full() {
+            return None;
+        }
+        let (l, r) = (ls.farthest_left()?, ls.farthest_right()?);
+        Some(l.id.cw_distance(r.id).high_96())
+    }
+
+    /// Every heartbeat: once the overlay has grown to twice what it was
+    /// at the last pass (our leaf set spans half as far), nodes closer to
+    /// the points have joined: fill again now rather than at the refresh.
+    pub(super) fn refill_if_grown(&mut self) {
+        if !self.config.secure.enabled || self.fill_cursor != 0 || self.phase != Phase::Active {
+            return;
+        }
+        let (Some(now), Some(then)) = (self.leaf_span(), self.fill_span) else {
+            // Short sides: a ring smaller than a leaf set, all of it known;
+            // the pass after it fills up measures the span.
+            if self.fill_span.is_none() && self.leaf_span().is_some() {
+                self.set_timer(Timer::Fill, Some(self.now));
+            }
+            return;
+        };
+        if now.saturating_mul(2) < then {
+            self.set_timer(Timer::Fill, Some(self.now));
+        }
+    }
+
     /// The fill timer: a lookup for each constrained slot's point, a few
     /// at a time, lowest rows first. A slot whose point our leaf set
     /// covers is filled from it; rows from one whose every point it
@@ -622,6 +671,9 @@ impl<
     pub(super) fn fill_constrained(&mut self) {
         let parallel = usize::from(self.config.secure.fill_parallel).max(1);
         let own = self.own().id;
+        if self.fill_cursor == 0 {
+            self.fill_span = self.leaf_span();
+        }
         while usize::from(self.fill_cursor) < ROWS * 16 {
             let busy = self
                 .secure_ops
@@ -635,33 +687,52 @@ impl<
                 usize::from(self.fill_cursor) / 16,
                 (self.fill_cursor % 16) as u8,
             );
-            self.fill_cursor += 1;
-            // Every slot, filled or not: an entry that came with a probe's
-            // answer was offered by someone, and may be a colluder where a
-            // correct node is closer to the point.
-            if col == own.digit(row) {
-                continue;
-            }
-            let point = self.constrained.point(row, col);
-            if self.routing.leaf_set().covers(point) {
+            let covered = |c: u8| {
+                self.routing
+                    .leaf_set()
+                    .covers(self.constrained.point(row, c))
+            };
+            if col == 0 && (0..16u8).all(|c| c == own.digit(row) || covered(c)) {
+                // Every point of this row (so of every row below) lies in
+                // our leaf set's range: the rest of the table is our
+                // neighbourhood's, which the leaf set knows.
                 let members: Vec<Peer, 64> = self.routing.leaf_set().members().copied().collect();
                 for p in members {
                     self.constrained.consider(p);
                 }
-                // The rest of the table is our neighbourhood's.
                 self.fill_cursor = (ROWS * 16) as u16;
                 break;
             }
-            if self.start_secure(point, 1, Purpose::Fill, false).is_ok() {
-                self.stats.secure.fills += 1;
+            // Every slot, filled or not: entries age as nodes join.
+            if col == own.digit(row) {
+                self.fill_cursor += 1;
+                continue;
             }
+            if covered(col) {
+                let members: Vec<Peer, 64> = self.routing.leaf_set().members().copied().collect();
+                for p in members {
+                    self.constrained.consider(p);
+                }
+                self.fill_cursor += 1;
+                continue;
+            }
+            let point = self.constrained.point(row, col);
+            if self.start_secure(point, 1, Purpose::Fill, false).is_err() {
+                break;
+            }
+            self.stats.secure.fills += 1;
+            self.fill_cursor += 1;
         }
         let next = if usize::from(self.fill_cursor) < ROWS * 16 {
-            Some(self.now + self.config.min_rto)
+            self.now + self.config.min_rto
         } else {
-            None
+            // The pass is done (its last lookups may still run): the next
+            // starts after the refresh period.
+            self.fill_cursor = 0;
+            self.filled_once = true;
+            self.now + self.jittered(self.config.secure.refresh)
         };
-        self.set_timer(Timer::Fill, next);
+        self.set_timer(Timer::Fill, Some(next));
     }
 
     /// A node was declared failed: its constrained slot is looked up
@@ -678,4 +749,21 @@ impl<
             self.stats.secure.fills += 1;
         }
     }
+}
+
+/// Route `k` of lookup `id` through a point of the ring fixed by the two:
+/// routes that all start at one node (a new node's bootstrap) would all
+/// take its one constrained entry towards the key; through points spread
+/// over the ring they leave by different entries and meet only near the
+/// key (a query heads for the key once at its waypoint's root).
+fn waypoint(id: u64, k: u8) -> Id {
+    let mut b = [0u8; 20];
+    let mut x = id ^ (u64::from(k) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for chunk in b.chunks_mut(8) {
+        x ^= x >> 31;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 29;
+        chunk.copy_from_slice(&x.to_be_bytes()[..chunk.len()]);
+    }
+    Id::from_bytes(b)
 }

@@ -38,6 +38,11 @@ pub struct SecureConfig {
     pub timeout: Duration,
     /// Secure lookups at once while filling the constrained table.
     pub fill_parallel: u8,
+    /// How often the constrained table is filled again (default 1 hour):
+    /// nodes that joined since may be closer to a slot's point. Entries
+    /// come from secure lookups only; a closer node someone offered
+    /// would let an attacker choose which closer node we hear of.
+    pub refresh: Duration,
 }
 
 impl Default for SecureConfig {
@@ -48,6 +53,7 @@ impl Default for SecureConfig {
             routes: 24,
             timeout: Duration::from_secs(3),
             fill_parallel: 2,
+            refresh: Duration::from_secs(3_600),
         }
     }
 }

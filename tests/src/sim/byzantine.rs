@@ -15,7 +15,9 @@
 //! With several routing attacks on, each faulty node picks one per key.
 //! The judge knows every node's role: lookups and DHT operations start at
 //! correct nodes, and a lookup reached its root only if a correct live
-//! node nearest the key delivered it.
+//! node nearest the key delivered it. New nodes join through a correct
+//! node: OSDI'02's model, in which a joiner trusts its bootstrap (one
+//! that does not can do nothing against a faulty one).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -298,8 +300,8 @@ impl<const POOL: usize> Sim<POOL> {
     }
 
     /// A random live active correct node: where lookups and DHT operations
-    /// start. Without faulty nodes, the same draws as
-    /// [`Sim::random_active`].
+    /// start, and what new nodes join through. Without faulty nodes, the
+    /// same draws as [`Sim::random_active`].
     pub fn random_correct(&mut self) -> Option<usize> {
         for _ in 0..64 {
             let i = self.random_active()?;

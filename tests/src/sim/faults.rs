@@ -50,7 +50,7 @@ impl<const POOL: usize> Sim<POOL> {
         if self.is_faulty(i) {
             self.corrupt(i);
         }
-        let boot = self.random_active();
+        let boot = self.random_correct();
         self.join(i, boot);
         true
     }

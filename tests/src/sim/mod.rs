@@ -526,7 +526,7 @@ impl<const POOL: usize> Sim<POOL> {
     /// Creates a node and joins it through a random active node; its index.
     /// Under churn its session end is scheduled.
     pub fn spawn(&mut self) -> usize {
-        let boot = self.random_active();
+        let boot = self.random_correct();
         let i = self.add_node();
         self.join(i, boot);
         self.schedule_departure(i);

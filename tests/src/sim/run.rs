@@ -78,7 +78,7 @@ impl<const POOL: usize> Sim<POOL> {
                         .node()
                         .is_some_and(|n| n.phase() == pastry_core::Phase::Idle);
                     if idle {
-                        let boot = self.random_active();
+                        let boot = self.random_correct();
                         self.join(i as usize, boot);
                     }
                 }

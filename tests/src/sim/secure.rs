@@ -153,6 +153,7 @@ impl<const POOL: usize> Sim<POOL> {
             t.queries_sent += s.queries_sent;
             t.queries_relayed += s.queries_relayed;
             t.answered += s.answered;
+            t.answers_rationed += s.answers_rationed;
             t.unsolicited_answers += s.unsolicited_answers;
             t.unconstrained_hops += s.unconstrained_hops;
             t.fills += s.fills;

@@ -1,0 +1,276 @@
+//! Secure routing (#29; OSDI'02 §4-5) on an in-memory network of nodes
+//! that verify each other: `secure_route` reaches the key's true roots
+//! (the oracle: every live id sorted by closeness to the key), the
+//! constrained table holds the closest live node to each slot's point,
+//! and forged or unsolicited answers change nothing.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::net::Net;
+use common::speaker::Speaker;
+use pastry_core::wire::{AppId, Body, Kind, LeafSetView, Message, PeerList, Query, ReplicaSet};
+use pastry_core::{Config, Id, Peer};
+
+const APP: AppId = AppId(29);
+
+fn secure_config() -> Config {
+    let mut c = Config::default();
+    c.secure.enabled = true;
+    c
+}
+
+/// The `r` live ids closest to `key`, closest first: the oracle.
+fn true_roots(net: &Net, key: Id, r: usize) -> Vec<Id> {
+    let mut ids: Vec<Id> = net
+        .live()
+        .into_iter()
+        .map(|i| net.nodes[i].own().id)
+        .collect();
+    ids.sort_by(|a, b| key.cmp_closeness(*a, *b));
+    ids.truncate(r);
+    ids
+}
+
+fn take_output(net: &mut Net, i: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    while let Some(tx) = net.nodes[i].poll_transmit(&mut buf).unwrap() {
+        out.push((tx.destination, buf[..tx.len].to_vec()));
+    }
+    out
+}
+
+#[test]
+fn secure_routes_reach_exactly_the_keys_true_roots() {
+    let seed = 290;
+    let mut net = Net::new(seed);
+    net.form(40, &secure_config());
+    let r = 5;
+    for k in 0..20 {
+        let from = net.live()[k % 40];
+        let key = net.random_id();
+        let now = net.now;
+        let op = net.nodes[from]
+            .secure_route(now, key, APP, b"sec", r)
+            .expect("an active node takes it");
+        net.drain(from);
+        net.run_for(Duration::from_secs(5));
+        let mut reached: Vec<Id> = net
+            .delivered
+            .iter()
+            .filter(|d| d.msg_id == op && d.app == APP)
+            .map(|d| net.nodes[d.at].own().id)
+            .collect();
+        reached.sort_by(|a, b| key.cmp_closeness(*a, *b));
+        reached.dedup();
+        let want = true_roots(&net, key, r);
+        assert_eq!(reached, want, "seed {seed}: lookup {k} for {key}");
+        // The source heard which roots, the same ones.
+        let (_, _, roots, _) = net
+            .secured
+            .iter()
+            .find(|(i, o, _, _)| *i == from && *o == op)
+            .expect("the source heard the outcome");
+        assert_eq!(
+            roots.iter().map(|p| p.id).collect::<Vec<_>>(),
+            want,
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn the_constrained_table_holds_the_node_closest_to_each_point() {
+    // Refilled every 30 s: once every node has refilled after the last
+    // join, each slot holds the closest live node to its point.
+    let seed = 291;
+    let mut net = Net::new(seed);
+    let mut config = secure_config();
+    config.secure.refresh = Duration::from_secs(30);
+    net.form(48, &config);
+    net.run_for(Duration::from_secs(45));
+    let ids: Vec<Id> = net
+        .live()
+        .into_iter()
+        .map(|i| net.nodes[i].own().id)
+        .collect();
+    let mut filled = 0;
+    for i in net.live() {
+        let t = net.nodes[i].constrained_table();
+        let own = net.nodes[i].own().id;
+        for row in 0..2 {
+            for col in 0..16u8 {
+                if col == own.digit(row) {
+                    continue;
+                }
+                let point = t.point(row, col);
+                // The oracle: of every live node that fits the slot, the
+                // closest to its point.
+                let want = ids
+                    .iter()
+                    .filter(|id| t.slot(**id) == Some((row, col)))
+                    .min_by(|a, b| point.cmp_closeness(**a, **b))
+                    .copied();
+                assert_eq!(
+                    t.at(row, col).map(|p| p.id),
+                    want,
+                    "seed {seed}: node {i} row {row} col {col} point {point} stats {:?}",
+                    net.nodes[i].stats().secure
+                );
+                filled += usize::from(want.is_some());
+            }
+        }
+    }
+    assert!(filled > 48 * 15, "seed {seed}: {filled} slots filled");
+}
+
+#[test]
+fn forged_and_unsolicited_answers_change_nothing() {
+    let seed = 292;
+    let mut net = Net::new(seed);
+    net.form(40, &secure_config());
+    let mut mallory = Speaker::stranger(0x29);
+    // A key half the ring from the forger: its id (it holds a session,
+    // so its word that it is alive is taken) is no root of it; asked by
+    // the node farthest from it, which must look it up.
+    let mut far = mallory.me.id.to_bytes();
+    far[0] ^= 0x80;
+    let key = Id::from_bytes(far);
+    let target = net
+        .live()
+        .into_iter()
+        .max_by_key(|&i| net.nodes[i].own().id.ring_distance(key))
+        .expect("nodes");
+    let to = net.addr(target);
+    let now = net.now;
+    mallory.greet(now, &mut net.nodes[target], to);
+    // An answer nobody asked for.
+    let before = net.nodes[target].stats().secure;
+    let fake: Vec<Peer> = (0..8u8)
+        .map(|n| {
+            Peer::new(
+                Id::from_bytes([n * 31; 20]),
+                SocketAddr::from(([10, 9, 9, n], 9)),
+            )
+        })
+        .collect();
+    let answer = |msg_id, key| Message {
+        app: AppId::OVERLAY,
+        sender: Speaker::stranger(0x29).me,
+        body: Body::ReplicaSet(ReplicaSet {
+            msg_id,
+            key,
+            complete: true,
+            leaf_set: LeafSetView {
+                left: PeerList::Peers(&fake[..4]),
+                right: PeerList::Peers(&fake[4..]),
+            },
+        }),
+    };
+    let sealed = mallory.seal(now, to, &answer(77, key));
+    net.nodes[target].handle_datagram(now, mallory.me.addr, &sealed);
+    let after = net.nodes[target].stats().secure;
+    assert_eq!(after.unsolicited_answers, before.unsolicited_answers + 1);
+    assert_eq!(
+        pastry_core::node::SecureStats {
+            unsolicited_answers: before.unsolicited_answers,
+            ..after
+        },
+        before,
+        "seed {seed}: an unsolicited answer moved a counter"
+    );
+    // At most a probe of a peer heard for the first time; nothing of
+    // what it claimed.
+    let out = take_output(&mut net, target);
+    let me = mallory.me.addr;
+    let kinds: Vec<Kind> = out
+        .iter()
+        .filter(|(a, _)| *a == me)
+        .filter_map(|(_, b)| mallory.open(now, to, b).map(|m| m.body.kind()))
+        .collect();
+    assert!(
+        kinds.iter().all(|k| *k == Kind::Probe),
+        "seed {seed}: sent the forger {kinds:?}"
+    );
+
+    // A sparse forged answer to a real lookup, first: the failure test
+    // fires, redundant routing runs, and the roots are the true ones.
+    let r = 5;
+    let op = net.nodes[target]
+        .secure_lookup(now, key, r, false)
+        .expect("active");
+    let sealed = mallory.seal(now, to, &answer(op, key));
+    net.nodes[target].handle_datagram(now, mallory.me.addr, &sealed);
+    assert_eq!(
+        net.nodes[target].stats().secure.test_fired,
+        after.test_fired + 1,
+        "seed {seed}: the forged answer passed the failure test"
+    );
+    net.drain(target);
+    net.run_for(Duration::from_secs(5));
+    let (_, _, roots, redundant) = net
+        .secured
+        .iter()
+        .find(|(i, o, _, _)| *i == target && *o == op)
+        .expect("the lookup ended")
+        .clone();
+    assert!(redundant);
+    assert_eq!(
+        roots.iter().map(|p| p.id).collect::<Vec<_>>(),
+        true_roots(&net, key, r),
+        "seed {seed}: forged roots kept"
+    );
+}
+
+#[test]
+fn queries_are_answered_within_a_ration_and_never_amplified_past_it() {
+    // A verified member floods a node with queries naming itself as the
+    // source: answers (a leaf set each, larger than the query) stop at
+    // the node's ration, the rest counted.
+    let seed = 293;
+    let mut net = Net::new(seed);
+    net.form(24, &secure_config());
+    let target = 4;
+    let to = net.addr(target);
+    let now = net.now;
+    let mut mallory = Speaker::stranger(0x30);
+    mallory.greet(now, &mut net.nodes[target], to);
+    let own = net.nodes[target].own().id;
+    let (mut sent, mut answers) = (0usize, 0usize);
+    for n in 0..1_000u64 {
+        let q = Message {
+            app: AppId::OVERLAY,
+            sender: mallory.me,
+            body: Body::Query(Query {
+                msg_id: n,
+                key: own,
+                target: own,
+                replicas: 5,
+                hops: 0,
+                source: mallory.me,
+            }),
+        };
+        let sealed = mallory.seal(now, to, &q);
+        sent += sealed.len();
+        net.nodes[target].handle_datagram(now, mallory.me.addr, &sealed);
+        for (a, b) in take_output(&mut net, target) {
+            if a == mallory.me.addr
+                && matches!(
+                    mallory.open(now, to, &b).map(|m| m.body.kind()),
+                    Some(Kind::ReplicaSet)
+                )
+            {
+                answers += b.len();
+            }
+        }
+    }
+    let rationed = net.nodes[target].stats().secure.answers_rationed;
+    assert!(rationed > 800, "seed {seed}: {rationed} rationed");
+    assert!(
+        answers < sent,
+        "seed {seed}: {answers} bytes of answers for {sent} of queries"
+    );
+}
