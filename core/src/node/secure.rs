@@ -450,9 +450,10 @@ impl<
                 true => ls.left().get((j / 2) % ls.left().len().max(1)),
                 false => ls.right().get((j / 2) % ls.right().len().max(1)),
             };
-            let target = match (k % 2 == 1, beside) {
+            let target = match (k % 3, beside) {
                 _ if k > 0 && self.trusted_start().is_some() => waypoint(id, k),
-                (true, Some(m)) => key.offset(own.cw_distance(m.id)),
+                (1, Some(m)) => key.offset(own.cw_distance(m.id)),
+                (2, _) => waypoint(id, k),
                 _ => key,
             };
             let msg_id = id.wrapping_add(u64::from(k) + 1);
@@ -626,9 +627,7 @@ impl<
         if !self.config.secure.enabled {
             return;
         }
-        let own = self.own().id;
-        let replicas = (2 * HALF).min(MAX_SECURE_ROOTS);
-        let _ = self.start_secure(own, replicas, Purpose::OwnLeafSet, true);
+        self.check_own_leaf_set();
         self.fill_cursor = 0;
         self.set_timer(Timer::Fill, Some(self.now));
     }
@@ -662,6 +661,15 @@ impl<
         if now.saturating_mul(2) < then {
             self.set_timer(Timer::Fill, Some(self.now));
         }
+    }
+
+    /// A redundant lookup of our own id: its answers' nodes are probed
+    /// into our leaf set (a join reply from a faulty root lists only
+    /// colluders, and their leaf sets list only colluders).
+    fn check_own_leaf_set(&mut self) {
+        let own = self.own().id;
+        let replicas = (2 * HALF).min(MAX_SECURE_ROOTS);
+        let _ = self.start_secure(own, replicas, Purpose::OwnLeafSet, true);
     }
 
     /// The fill timer: a lookup for each constrained slot's point, a few
@@ -727,9 +735,12 @@ impl<
             self.now + self.config.min_rto
         } else {
             // The pass is done (its last lookups may still run): the next
-            // starts after the refresh period.
+            // starts after the refresh period. Our leaf set is checked
+            // again too, now through our own constrained table (the check
+            // at joining went through the bootstrap's).
             self.fill_cursor = 0;
             self.filled_once = true;
+            self.check_own_leaf_set();
             self.now + self.jittered(self.config.secure.refresh)
         };
         self.set_timer(Timer::Fill, Some(next));

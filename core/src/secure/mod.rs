@@ -31,8 +31,9 @@ pub struct SecureConfig {
     /// leaf sets of 16 it fires on 0.5 % of correct answers, and a set of
     /// colluders alone is 1/F times sparser).
     pub gamma_permille: u32,
-    /// First hops of redundant routing (default 24, at most
-    /// [`crate::node::MAX_ROUTES`]): leaf-set members first.
+    /// First hops of redundant routing (default 32, at most
+    /// [`crate::node::MAX_ROUTES`]): leaf-set members first, then table
+    /// entries.
     pub routes: u8,
     /// How long a query's answers may take (default 3 s).
     pub timeout: Duration,
@@ -50,7 +51,7 @@ impl Default for SecureConfig {
         SecureConfig {
             enabled: false,
             gamma_permille: 3_000,
-            routes: 24,
+            routes: 32,
             timeout: Duration::from_secs(3),
             fill_parallel: 2,
             refresh: Duration::from_secs(3_600),

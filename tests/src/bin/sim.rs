@@ -101,7 +101,7 @@ struct Args {
     /// times the node's own leaf set fails (default 3).
     #[arg(long)]
     gamma: Option<f64>,
-    /// First hops of redundant routing (default 24, at most 32).
+    /// First hops of redundant routing (default 32, at most 32).
     #[arg(long)]
     secure_routes: Option<u8>,
     /// Median session length in minutes during the measurement; 0 = no churn.
