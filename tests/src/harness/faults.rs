@@ -4,6 +4,9 @@
 //! nodes crash, leave or restart. Once the faults stop and the network has
 //! been quiet for a while, every leaf set equals the true one and every
 //! lookup reaches the live node numerically closest to its key, once.
+//! Or, when the fuzzer makes up to a quarter of the nodes faulty (every
+//! attack, #29), every secure lookup from a correct node ends (its source
+//! hears how), with nothing spinning or growing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use pastry_core::Id;
 
 use crate::oracle::Ring;
+use crate::sim::byzantine::Attacks;
 use crate::sim::network::Network;
 use crate::sim::report::Report;
 use crate::sim::{Fault, Sim, SimConfig};
@@ -39,6 +43,8 @@ pub struct FaultRun {
     pub faults: Vec<ArbFault>,
     /// Crashes, leaves and restarts, each some time after the previous.
     pub events: Vec<NodeFault>,
+    /// Faulty nodes: this mod (a quarter of the nodes + 1).
+    pub faulty: u8,
 }
 
 /// One datagram's fate.
@@ -80,7 +86,13 @@ pub fn sim_faults(data: &[u8]) {
     };
     let n = 8 + usize::from(run.nodes % 9);
     let seed = u64::from(run.seed);
-    let mut sim = Sim::new(SimConfig::new(seed), Network::Plane);
+    let faulty = usize::from(run.faulty) % (n / 4 + 1);
+    let mut config = SimConfig::new(seed);
+    config.node.secure.enabled = faulty > 0;
+    let mut sim = Sim::new(config, Network::Plane);
+    if faulty > 0 {
+        sim.set_faulty(faulty as f64 / n as f64, Attacks::ALL);
+    }
     sim.set_faults(run.faults.iter().take(MAX_FAULTS).map(|f| match *f {
         ArbFault::Deliver => Fault::Deliver,
         ArbFault::Drop => Fault::Drop,
@@ -108,8 +120,11 @@ pub fn sim_faults(data: &[u8]) {
     sim.set_faults([]);
     sim.run_for(QUIET);
 
-    let context = || format!("seed {seed}, {n} nodes, {unused} faults unused");
+    let context = || format!("seed {seed}, {n} nodes ({faulty} faulty), {unused} faults unused");
     let live = sim.live();
+    if faulty > 0 {
+        return secure_lookups_end(&mut sim, &context());
+    }
     let idle: Vec<usize> = live
         .iter()
         .copied()
@@ -226,4 +241,32 @@ fn knowledge_parts(sim: &Sim) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = groups.into_values().collect();
     out.sort();
     out
+}
+
+/// With faulty nodes: four secure lookups from every live correct node,
+/// each ending at its source. What they reach is not judged here: after
+/// crashes and restarts in rings this small, a correct node's leaf set can
+/// still miss a correct neighbour that rejoined behind a faulty root, and
+/// a lookup then misses it (found by this target; open in #29). The
+/// scenario tests judge secure lookups at scale.
+fn secure_lookups_end(sim: &mut Sim, context: &str) {
+    let from = sim.secure.order.len();
+    let correct: Vec<usize> = sim
+        .live()
+        .into_iter()
+        .filter(|&i| !sim.is_faulty(i) && sim.node(i).is_some_and(|n| n.is_active()))
+        .collect();
+    for &i in &correct {
+        for _ in 0..4 {
+            let key = sim.random_key();
+            sim.secure_lookup(i, key, 5);
+            sim.run_for(Duration::from_millis(50));
+        }
+    }
+    sim.run_for(Duration::from_secs(30));
+    let r = sim.secure_report(from);
+    assert_eq!(
+        r.ended, r.lookups,
+        "{context}: secure lookups whose source never heard: {r:?}"
+    );
 }
