@@ -81,6 +81,21 @@ impl Handle {
         })
     }
 
+    /// OSDI'02's `sec_route` to the `replicas` closest live nodes; the
+    /// lookup's id once started (see pastry-tokio's `Handle::secure_route`).
+    pub fn secure_route(
+        &self,
+        key: Id,
+        app: AppId,
+        payload: &[u8],
+        replicas: usize,
+    ) -> Result<u64, Error> {
+        let payload = payload.to_vec();
+        self.ask_stack(self.timeout, |a| {
+            waiters::Command::SecureRoute(key, app, payload, replicas, a)
+        })
+    }
+
     /// Stores `value` under `key` at `version`; the replicas that stored it.
     pub fn put(&self, key: Id, version: u64, value: &[u8]) -> Result<u8, Error> {
         let value = value.to_vec();

@@ -97,6 +97,24 @@ impl Handle {
             .await
     }
 
+    /// OSDI'02's `sec_route`: sends `payload` to every correct one of the
+    /// `replicas` live nodes closest to `key`, though some nodes on the way
+    /// are faulty (`docs/secure-routing.md`; turn on
+    /// `Config::secure.enabled` so the node keeps a constrained table).
+    /// Each root gets [`NodeEvent::Deliver`] with the answered id as its
+    /// `msg_id`; this node gets [`NodeEvent::Secured`] naming the roots.
+    pub async fn secure_route(
+        &self,
+        key: Id,
+        app: AppId,
+        payload: impl Into<Bytes>,
+        replicas: usize,
+    ) -> Result<u64, Error> {
+        let payload = payload.into().to_vec();
+        self.ask_stack(|a| waiters::Command::SecureRoute(key, app, payload, replicas, a))
+            .await
+    }
+
     /// Stores `value` under `key` at `version` on the key's replica set;
     /// answers how many replicas stored it, once a quorum did.
     pub async fn put(&self, key: Id, version: u64, value: impl Into<Bytes>) -> Result<u8, Error> {

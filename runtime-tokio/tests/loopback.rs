@@ -184,6 +184,46 @@ async fn lookups_reach_the_true_root_and_multicast_reaches_every_member() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secure_route_reaches_the_keys_five_closest_nodes() {
+    // The handle's sec_route (#29): every one of the key's 5 closest
+    // nodes (the oracle: the sorted ids) delivers it, and the source
+    // hears which roots they were.
+    let seed = 29;
+    let mut net = ring(24, seed).await;
+    let ids: Vec<Id> = (0..24).map(|i| net.peer(i).id).collect();
+    for n in 0..10u32 {
+        let key = Id::sha1(&(n + 1_000).to_le_bytes());
+        let from = (n * 5 % 24) as usize;
+        let op = net.members[from]
+            .handle
+            .secure_route(key, AppId(29), n.to_be_bytes().to_vec(), 5)
+            .await
+            .expect("started");
+        let mut want: Vec<Id> = ids.clone();
+        want.sort_by(|a, b| key.cmp_closeness(*a, *b));
+        want.truncate(5);
+        let mut got = Vec::new();
+        let mut told = None;
+        net.watch(Duration::from_secs(10), |at, ev| {
+            match ev {
+                NodeEvent::Deliver { msg_id, app, .. } if msg_id == op && app == AppId(29) => {
+                    got.push(ids[at]);
+                }
+                NodeEvent::Secured { op: o, roots, .. } if o == op && at == from => {
+                    told = Some(roots.iter().map(|p| p.id).collect::<Vec<_>>());
+                }
+                _ => {}
+            }
+            got.len() == 5 && told.is_some()
+        })
+        .await;
+        got.sort_by(|a, b| key.cmp_closeness(*a, *b));
+        assert_eq!(got, want, "seed {seed}: secure route {n}");
+        assert_eq!(told, Some(want), "seed {seed}: the roots the source heard");
+    }
+}
+
 /// Counts the per-hop upcalls and stops one application's messages.
 struct Tally(Arc<AtomicU64>);
 

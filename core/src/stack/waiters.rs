@@ -75,6 +75,9 @@ pub enum Command {
     Join(Option<SocketAddr>, Answer<()>),
     /// KBR route; answered with the message's id once queued.
     Route(Id, AppId, Vec<u8>, Answer<u64>),
+    /// `sec_route` to the key's this many roots; answered with the
+    /// lookup's id once started ([`NodeEvent::Secured`] names the roots).
+    SecureRoute(Id, AppId, Vec<u8>, usize, Answer<u64>),
     /// Put at a version; answered with the replicas that stored it.
     Put(Id, u64, Vec<u8>, Answer<u8>),
     /// Put under the value's hash; answered with the key and replicas.
@@ -98,6 +101,7 @@ impl fmt::Debug for Command {
         let name = match self {
             Command::Join(..) => "Join",
             Command::Route(..) => "Route",
+            Command::SecureRoute(..) => "SecureRoute",
             Command::Put(..) => "Put",
             Command::PutContent(..) => "PutContent",
             Command::Get(..) => "Get",
@@ -238,6 +242,16 @@ impl Waiters {
                     .route(now, key, app, &payload, None)
                     .map_err(Failure::Command));
             }
+            #[cfg(feature = "secure-routing")]
+            Command::SecureRoute(key, app, payload, r, a) => {
+                a(stack
+                    .node_mut()
+                    .secure_route(now, key, app, &payload, r)
+                    .map_err(Failure::Command));
+            }
+            // This build sends no secure queries.
+            #[cfg(not(feature = "secure-routing"))]
+            Command::SecureRoute(.., a) => a(Err(Failure::Command(CommandError::NotActive))),
             Command::Put(key, version, value, a) => match stack.put(now, key, version, &value) {
                 Ok(op) => drop(self.ops.insert(op, Waiting::Put(a))),
                 Err(e) => a(Err(Failure::Dht(e))),
