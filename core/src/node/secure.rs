@@ -426,7 +426,18 @@ impl<
     /// for other traffic; the rest when slots free up.
     fn send_redundant(&mut self, i: usize) {
         let hops = self.first_hops();
+        // Through one trusted first hop, a few at a time: all at once
+        // would fill its message slots, and it would drop the rest.
+        let mut burst = if self.trusted_start().is_some() {
+            4
+        } else {
+            usize::MAX
+        };
         loop {
+            if burst == 0 {
+                return;
+            }
+            burst -= 1;
             let op = &self.secure_ops[i];
             if op.sent >= op.planned {
                 return;
