@@ -179,6 +179,7 @@ pub mod identity;
 pub mod leaf_set;
 pub mod node;
 pub mod peer;
+mod ration;
 pub mod rng;
 pub mod routing;
 pub mod routing_table;

@@ -365,7 +365,6 @@ fn secure_routing_reaches_every_correct_root_with_a_fifth_of_the_nodes_colluding
         lookups: 1_000,
         secure_lookups: 1_000,
         secure_r: 5,
-        secure: true,
         faulty: 0.2,
         attacks: Attacks::ALL,
         ..Spec::new(2_000, seed)

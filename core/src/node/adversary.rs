@@ -18,7 +18,7 @@ use super::{Node, Phase};
 use crate::id::Id;
 use crate::peer::Peer;
 use crate::routing::NextHop;
-use crate::wire::AppId;
+use crate::wire::{AppId, LeafSetView, PeerList};
 
 /// What a faulty node does with a routed message it took (and acked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub trait Adversary: Send + Sync + core::fmt::Debug {
 /// The adversary a faulty node answers to.
 pub(crate) type Faulty = Option<Arc<dyn Adversary>>;
 
+/// Room for the colluders a faulty node offers on each side.
+pub(super) type Beside<const HALF: usize> = (heapless::Vec<Peer, HALF>, heapless::Vec<Peer, HALF>);
+
 impl<
     const HALF: usize,
     const ROWS: usize,
@@ -75,9 +78,11 @@ impl<
         self.adversary.is_some()
     }
 
-    /// Applies the adversary's conduct to the message in `r`, whose
-    /// honest next hop is `honest`. `true` when the adversary took it
-    /// over (the slot is handled).
+    /// Applies the adversary's conduct to the routed message or secure
+    /// query in `r`, whose honest next hop is `honest`: dropped, sent to a
+    /// colluder, or taken as if this node were the key's root (a message
+    /// delivered, a query answered with colluders). `true` when the
+    /// adversary took it over (the slot is handled).
     pub(super) fn misbehave(&mut self, r: SlotRef, honest: NextHop) -> bool {
         let Some(adversary) = self.adversary.as_ref() else {
             return false;
@@ -88,75 +93,54 @@ impl<
         };
         // Its own messages and joins it handles honestly: a faulty node
         // wants to stay in the overlay and to be believed.
-        if s.carried != Carried::Routed || s.source.id == own.id || self.phase != Phase::Active {
-            return false;
-        }
-        match adversary.on_route(own, s.key, s.app, honest) {
-            Conduct::Honest => false,
-            Conduct::Drop => {
-                self.pool.free(r);
-                true
-            }
-            Conduct::Forward(p) if p.id != own.id => {
-                self.send_slot(r, p);
-                true
-            }
-            Conduct::Forward(_) | Conduct::Deliver => {
-                self.deliver(r);
-                true
-            }
-        }
-    }
-
-    /// Applies the adversary's conduct to the secure query in `r`:
-    /// dropped, sent to a colluder, or answered with colluders as if this
-    /// node were the key's root. `true` when the adversary took it over.
-    pub(super) fn misbehave_on_query(&mut self, r: SlotRef) -> bool {
-        let Some(adversary) = self.adversary.as_ref() else {
-            return false;
-        };
-        let own = self.own();
-        let Some(s) = self.pool.get(r) else {
-            return false;
-        };
-        let Carried::Query { key, .. } = s.carried else {
-            return false;
+        let (key, app, query) = match s.carried {
+            Carried::Routed => (s.key, s.app, false),
+            Carried::Query { key, .. } => (key, AppId::OVERLAY, true),
+            Carried::Join { .. } => return false,
         };
         if s.source.id == own.id || self.phase != Phase::Active {
             return false;
         }
-        match adversary.on_route(own, key, AppId::OVERLAY, NextHop::Local) {
-            Conduct::Honest => false,
-            Conduct::Drop => {
-                self.pool.free(r);
-                true
-            }
-            Conduct::Forward(p) if p.id != own.id => {
-                self.send_slot(r, p);
-                true
-            }
-            Conduct::Forward(_) | Conduct::Deliver => {
-                self.answer_query(r, true);
-                true
-            }
+        match adversary.on_route(own, key, app, honest) {
+            Conduct::Honest => return false,
+            Conduct::Drop => self.pool.free(r),
+            Conduct::Forward(p) if p.id != own.id => self.send_slot(r, p),
+            Conduct::Forward(_) | Conduct::Deliver if query => self.answer_query(r, true),
+            Conduct::Forward(_) | Conduct::Deliver => self.deliver(r),
         }
+        true
     }
 
-    /// The replica set a faulty node answers a query for `key` with: the
-    /// colluders nearest the key, on each side.
-    pub(super) fn forge_replica_set<'b>(
+    /// The colluders nearest `at` on each side, nearest first, as a leaf
+    /// set held in `buf` (filled only here: a correct node's encoding pays
+    /// nothing for it); `None` for a correct node. A faulty node answers a
+    /// query for a key with those nearest the key.
+    pub(super) fn colluders_around<'b>(
         &self,
-        key: Id,
-        left: &'b mut [Peer],
-        right: &'b mut [Peer],
-    ) -> Option<crate::wire::LeafSetView<'b>> {
+        at: Id,
+        buf: &'b mut Beside<HALF>,
+    ) -> Option<LeafSetView<'b>> {
         let adversary = self.adversary.as_ref()?;
-        let l = adversary.colluders_beside(key, false, left);
-        let r = adversary.colluders_beside(key, true, right);
-        Some(crate::wire::LeafSetView {
-            left: crate::wire::PeerList::Peers(&left[..l]),
-            right: crate::wire::PeerList::Peers(&right[..r]),
+        let own = self.own();
+        for (side, clockwise) in [(&mut buf.0, false), (&mut buf.1, true)] {
+            let _ = side.resize(HALF, own);
+            let n = adversary.colluders_beside(at, clockwise, side);
+            side.truncate(n);
+        }
+        Some(LeafSetView {
+            left: PeerList::Peers(&buf.0),
+            right: PeerList::Peers(&buf.1),
         })
+    }
+
+    /// The leaf set a faulty node offers when its adversary eclipses:
+    /// colluders only.
+    pub(super) fn eclipsed_leaf_set<'b>(
+        &self,
+        buf: &'b mut Beside<HALF>,
+    ) -> Option<LeafSetView<'b>> {
+        self.adversary.as_ref().filter(|a| a.eclipses())?;
+        self.colluders_around(self.own().id, buf)
     }
 
     /// The peers a faulty node offers in place of its routing table's
@@ -179,20 +163,5 @@ impl<
             }
         }
         true
-    }
-
-    /// The leaf set a faulty node offers (left, right), when its
-    /// adversary eclipses: colluders only.
-    pub(super) fn eclipse_leaf_set(
-        &self,
-        left: &mut [Peer],
-        right: &mut [Peer],
-    ) -> Option<(usize, usize)> {
-        let adversary = self.adversary.as_ref().filter(|a| a.eclipses())?;
-        let me = self.own().id;
-        Some((
-            adversary.colluders_beside(me, false, left),
-            adversary.colluders_beside(me, true, right),
-        ))
     }
 }

@@ -42,22 +42,8 @@ impl<
         payload: &[u8],
         hint: Option<Peer>,
     ) -> Result<u64, CommandError> {
-        self.advance(now);
-        if self.phase != Phase::Active {
-            return Err(CommandError::NotActive);
-        }
-        let max = self.max_payload();
-        if payload.len() > max {
-            return Err(CommandError::PayloadTooLarge { max });
-        }
-        if self.outbox.is_full() {
-            return Err(CommandError::QueueFull);
-        }
+        let r = self.own_slot(now, payload, |n| n.outbox.is_full())?;
         let own = self.own();
-        let r = self
-            .pool
-            .alloc(Carried::Routed, own, payload, None)
-            .ok_or(CommandError::PoolFull)?;
         let msg_id = self.random_u64();
         let per_hop = self.policy.get(app).per_hop;
         if let Some(s) = self.pool.get_mut(r) {
@@ -71,6 +57,32 @@ impl<
         self.seen.originated(own.id, msg_id);
         self.dispatch(r, hint);
         Ok(msg_id)
+    }
+
+    /// What every command that sends a message of ours checks, in order
+    /// (active, the payload within bounds, room in the queue `full` names,
+    /// a free slot), then the slot, holding `payload`.
+    pub(super) fn own_slot(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        full: impl Fn(&Self) -> bool,
+    ) -> Result<SlotRef, CommandError> {
+        self.advance(now);
+        if self.phase != Phase::Active {
+            return Err(CommandError::NotActive);
+        }
+        let max = self.max_payload();
+        if payload.len() > max {
+            return Err(CommandError::PayloadTooLarge { max });
+        }
+        if full(self) {
+            return Err(CommandError::QueueFull);
+        }
+        let own = self.own();
+        self.pool
+            .alloc(Carried::Routed, own, payload, None)
+            .ok_or(CommandError::PoolFull)
     }
 
     /// A routed message from the previous hop `sender`.

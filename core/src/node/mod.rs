@@ -168,7 +168,7 @@ pub struct Node<
     /// Some parked datagram's handshake could not start (all slots busy).
     unconnected: bool,
     /// Answers to secure queries left in the ration, and since when.
-    answer_ration: (u16, Instant),
+    answer_ration: crate::ration::Ration,
     /// The constrained routing table (OSDI'02 §4), for secure queries.
     #[cfg(feature = "secure-routing")]
     constrained: crate::secure::ConstrainedTable<ROWS>,
@@ -280,7 +280,7 @@ impl<
             guard,
             parked: Deque::new(),
             unconnected: false,
-            answer_ration: (ANSWER_BURST, Instant::ZERO),
+            answer_ration: crate::ration::Ration::full(ANSWER_BURST),
             #[cfg(feature = "secure-routing")]
             constrained: crate::secure::ConstrainedTable::new(identity_id),
             #[cfg(feature = "secure-routing")]

@@ -132,17 +132,9 @@ impl<
         };
         // A faulty node that eclipses offers colluders only.
         #[cfg(feature = "adversary")]
-        let (mut fake_left, mut fake_right) = ([me; HALF], [me; HALF]);
+        let (mut eclipsed, mut forged) = Default::default();
         #[cfg(feature = "adversary")]
-        let (mut forged_left, mut forged_right) = ([me; HALF], [me; HALF]);
-        #[cfg(feature = "adversary")]
-        let leaf_set = match self.eclipse_leaf_set(&mut fake_left, &mut fake_right) {
-            Some((l, r)) => LeafSetView {
-                left: PeerList::Peers(&fake_left[..l]),
-                right: PeerList::Peers(&fake_right[..r]),
-            },
-            None => leaf_set,
-        };
+        let leaf_set = self.eclipsed_leaf_set(&mut eclipsed).unwrap_or(leaf_set);
         let no_leaf_set = LeafSetView::EMPTY;
         let mut rows: Vec<Peer, MAX_ROW_ENTRIES> = Vec::new();
         let (to, app, body) = match *out {
@@ -258,17 +250,15 @@ impl<
                 msg_id,
                 key,
                 complete,
-                forged,
+                forged: forged_answer,
             } => {
                 #[cfg(feature = "adversary")]
-                let leaf_set = match forged {
-                    true => self
-                        .forge_replica_set(key, &mut forged_left, &mut forged_right)
-                        .unwrap_or(leaf_set),
+                let leaf_set = match forged_answer {
+                    true => self.colluders_around(key, &mut forged).unwrap_or(leaf_set),
                     false => leaf_set,
                 };
                 #[cfg(not(feature = "adversary"))]
-                let _ = forged;
+                let _ = forged_answer;
                 (
                     to,
                     AppId::OVERLAY,

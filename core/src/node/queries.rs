@@ -21,7 +21,7 @@ pub const MAX_SECURE_ROOTS: usize = 8;
 pub const MAX_ROUTES: usize = 32;
 
 /// Answers a node sends at once before its ration applies.
-pub const ANSWER_BURST: u16 = 64;
+pub const ANSWER_BURST: u32 = 64;
 
 /// Then one answer this often (100 a second).
 pub const ANSWER_EVERY: core::time::Duration = core::time::Duration::from_millis(10);
@@ -147,7 +147,7 @@ impl<
     /// answers it here.
     pub(super) fn dispatch_query(&mut self, r: SlotRef) {
         #[cfg(feature = "adversary")]
-        if self.misbehave_on_query(r) {
+        if self.misbehave(r, NextHop::Local) {
             return;
         }
         let Some(s) = self.pool.get(r) else { return };
@@ -242,7 +242,10 @@ impl<
             self.own_query_answered(msg_id, complete);
             return;
         }
-        if !self.take_answer_token() {
+        if !self
+            .answer_ration
+            .take(self.now, ANSWER_BURST, ANSWER_EVERY)
+        {
             self.stats.secure.answers_rationed += 1;
             return;
         }
@@ -254,19 +257,5 @@ impl<
             complete,
             forged,
         });
-    }
-
-    /// A token of the answer ration, if one is left.
-    fn take_answer_token(&mut self) -> bool {
-        let (tokens, since) = self.answer_ration;
-        let earned =
-            self.now.saturating_duration_since(since).as_micros() / ANSWER_EVERY.as_micros();
-        let earned = u16::try_from(earned).unwrap_or(u16::MAX);
-        let mut tokens = tokens.saturating_add(earned).min(ANSWER_BURST);
-        let since = if earned > 0 { self.now } else { since };
-        let ok = tokens > 0;
-        tokens -= u16::from(ok);
-        self.answer_ration = (tokens, since);
-        ok
     }
 }

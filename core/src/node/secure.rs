@@ -140,22 +140,7 @@ impl<
         payload: &[u8],
         replicas: usize,
     ) -> Result<u64, CommandError> {
-        self.advance(now);
-        if self.phase != Phase::Active {
-            return Err(CommandError::NotActive);
-        }
-        let max = self.max_payload();
-        if payload.len() > max {
-            return Err(CommandError::PayloadTooLarge { max });
-        }
-        if self.secure_ops.is_full() {
-            return Err(CommandError::QueueFull);
-        }
-        let own = self.own();
-        let r = self
-            .pool
-            .alloc(Carried::Routed, own, payload, None)
-            .ok_or(CommandError::PoolFull)?;
+        let r = self.own_slot(now, payload, |n| n.secure_ops.is_full())?;
         let per_hop = self.policy.get(app).per_hop;
         // Numbered before the lookup starts: it may end at once.
         let id = self.random_u64();

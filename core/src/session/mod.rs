@@ -25,6 +25,7 @@ mod handshake;
 mod sealing;
 mod table;
 
+use crate::ration::Ration;
 use core::net::SocketAddr;
 use core::time::Duration;
 
@@ -214,8 +215,8 @@ pub struct Guard<const N: usize> {
     challenged: Deque<(SocketAddr, Instant), REPLIES>,
     /// Addresses to tell that their session is stale here.
     stale: Deque<SocketAddr, REPLIES>,
-    tokens: u32,
-    refilled: Instant,
+    /// Signatures rationed for strangers.
+    ration: Ration,
     hello_timeout: Duration,
     seed: u64,
     counter: u64,
@@ -241,8 +242,7 @@ impl<const N: usize> Guard<N> {
             recent: Deque::new(),
             challenged: Deque::new(),
             stale: Deque::new(),
-            tokens: TOKENS,
-            refilled: Instant::ZERO,
+            ration: Ration::full(TOKENS),
             hello_timeout: HELLO_TIMEOUT,
             seed,
             counter: 0,
@@ -380,17 +380,7 @@ impl<const N: usize> Guard<N> {
 
     /// Spends one of the signatures rationed for strangers.
     fn take_token(&mut self, now: Instant) -> bool {
-        let since = now.saturating_duration_since(self.refilled);
-        let new = (since.as_micros() / TOKEN_EVERY.as_micros()) as u32;
-        if new > 0 {
-            self.tokens = self.tokens.saturating_add(new).min(TOKENS);
-            self.refilled = now;
-        }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
+        self.ration.take(now, TOKENS, TOKEN_EVERY)
     }
 
     /// When a Hello is next due again.

@@ -283,7 +283,7 @@ fn run(args: &Args) -> Result<(), String> {
         attacks: args.attack,
         secure_lookups: args.secure_lookups,
         secure_r: args.secure_r,
-        secure: args.secure || args.secure_lookups > 0,
+        secure: args.secure,
         secure_routes: args.secure_routes,
         gamma_permille: args.gamma.map(|g| (g * 1000.0).round() as u32),
         attack: args.attack_ms.map(|ms| pastry_tests::sim::attack::Attack {

@@ -74,7 +74,8 @@ pub struct Spec {
     /// Replica roots each secure lookup must reach.
     pub secure_r: usize,
     /// Nodes fill constrained tables and check their leaf sets by secure
-    /// lookups ([`pastry_core::secure::SecureConfig::enabled`]).
+    /// lookups ([`pastry_core::secure::SecureConfig::enabled`]); always
+    /// when the run sends secure lookups.
     pub secure: bool,
     /// The routing failure test's γ in thousandths, if not the default.
     pub gamma_permille: Option<u32>,
@@ -207,7 +208,7 @@ fn run_on<const POOL: usize>(
     config.loss = spec.loss;
     config.jitter = spec.jitter;
     config.node.verify_peers = spec.verify;
-    config.node.secure.enabled = spec.secure;
+    config.node.secure.enabled = spec.secure || spec.secure_lookups > 0;
     if let Some(g) = spec.gamma_permille {
         config.node.secure.gamma_permille = g;
     }
@@ -568,7 +569,7 @@ impl Outcome {
             queries / self.secure.lookups as f64
         };
         let secure = json!({
-            "secure": spec.secure,
+            "secure": spec.secure || spec.secure_lookups > 0,
             "secure_r": spec.secure_r,
             "secure_routes": spec.secure_routes.unwrap_or(pastry_core::secure::SecureConfig::default().routes),
             "gamma_permille": spec.gamma_permille.unwrap_or(pastry_core::secure::SecureConfig::default().gamma_permille),
