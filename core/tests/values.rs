@@ -312,34 +312,38 @@ fn a_put_in_another_nodes_name_is_refused_at_the_root() {
     let mut mallory = Speaker::stranger(0x31);
     let to = net.addr(relay);
     mallory.greet(now, &mut net.nodes[relay], to);
-    let payload = put_payload(key, u64::MAX, 0, b"in your name");
-    let m = Message {
-        app: dht::APP,
-        sender: mallory.me,
-        body: Body::Routed(Routed {
-            msg_id: 77,
-            key,
-            per_hop: false,
-            handoff: false,
-            hops: 3,
-            source: victim,
-            payload: &payload,
-            signature: None,
-        }),
-    };
-    let before = net.dht(root).stats().unauthorized;
-    let sealed = mallory.seal(now, to, &m);
-    net.nodes[relay].handle_datagram(now, mallory.me.addr, &sealed);
-    net.drain(relay);
-    settle(&mut net);
-    assert_eq!(
-        net.dht(root).stats().unauthorized,
-        before + 1,
-        "seed {seed}"
-    );
-    assert!(
-        net.holders(key).is_empty(),
-        "seed {seed}: {:?}",
-        net.holders(key)
-    );
+    // A plain put (kind 1) and a secure put's store-here copy (kind 10).
+    for (msg_id, kind) in [(77, 1u8), (78, 10)] {
+        let mut payload = put_payload(key, u64::MAX, 0, b"in your name");
+        payload[0] = kind;
+        let m = Message {
+            app: dht::APP,
+            sender: mallory.me,
+            body: Body::Routed(Routed {
+                msg_id,
+                key,
+                per_hop: false,
+                handoff: false,
+                hops: 3,
+                source: victim,
+                payload: &payload,
+                signature: None,
+            }),
+        };
+        let before = net.dht(root).stats().unauthorized;
+        let sealed = mallory.seal(now, to, &m);
+        net.nodes[relay].handle_datagram(now, mallory.me.addr, &sealed);
+        net.drain(relay);
+        settle(&mut net);
+        assert_eq!(
+            net.dht(root).stats().unauthorized,
+            before + 1,
+            "seed {seed}"
+        );
+        assert!(
+            net.holders(key).is_empty(),
+            "seed {seed}: {:?}",
+            net.holders(key)
+        );
+    }
 }

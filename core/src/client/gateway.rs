@@ -358,13 +358,7 @@ impl Gateway {
 
     /// A DHT outcome: whether it was a client's (and is answered).
     pub(crate) fn take_dht(&mut self, ev: &DhtEvent<'_>) -> bool {
-        let op = match *ev {
-            DhtEvent::Stored { op, .. }
-            | DhtEvent::PutFailed { op, .. }
-            | DhtEvent::Found { op, .. }
-            | DhtEvent::NotFound { op, .. }
-            | DhtEvent::GetTimedOut { op, .. } => op,
-        };
+        let op = ev.op();
         let Some(p) = self.take(Waiting::Op(op)) else {
             return false;
         };
@@ -389,7 +383,9 @@ impl Gateway {
                 value,
             },
             DhtEvent::NotFound { .. } => Reply::NotFound,
-            DhtEvent::GetTimedOut { .. } => refused(Refusal::TimedOut, 0),
+            DhtEvent::GetTimedOut { .. } | DhtEvent::Disputed { .. } => {
+                refused(Refusal::TimedOut, 0)
+            }
         };
         self.reply(p.client, p.req, reply);
         true

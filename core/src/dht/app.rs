@@ -96,6 +96,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Application
                     }
                     DhtEvent::NotFound { op, key } => (DhtEvent::NotFound { op, key }, 0..0),
                     DhtEvent::GetTimedOut { op, key } => (DhtEvent::GetTimedOut { op, key }, 0..0),
+                    DhtEvent::Disputed { op, key } => (DhtEvent::Disputed { op, key }, 0..0),
                 });
                 true
             }

@@ -155,6 +155,9 @@ pub use types::{DhtConfig, DhtError, DhtEvent, DhtStats, OpId, PutError, Quota, 
 use msg::{Msg, Outcome};
 use send::{Deferred, encode_and_route};
 
+#[cfg(feature = "secure-routing")]
+mod secure;
+
 /// The DHT's application id (end-node: puts, replica copies, replies,
 /// maintenance).
 pub const APP: AppId = AppId(0x5041);
@@ -168,16 +171,21 @@ pub const MAX_OPS: usize = 32;
 pub const MAX_DEFERRED: usize = 32;
 const MAX_EVENTS: usize = MAX_OPS;
 
+/// A put's acknowledgements so far.
+#[derive(Clone, Copy, Debug)]
+struct PutAcks {
+    version: u64,
+    acks: u8,
+    ackers: [u32; 8],
+    /// Acks that complete it: the configured quorum, or fewer when the
+    /// whole overlay has fewer nodes than that (or a secure lookup found
+    /// fewer roots).
+    quorum: u8,
+}
+
 #[derive(Clone, Copy, Debug)]
 enum OpKind {
-    Put {
-        version: u64,
-        acks: u8,
-        ackers: [u32; 8],
-        /// Acks that complete it: the configured quorum, or fewer when the
-        /// whole overlay has fewer nodes than that.
-        quorum: u8,
-    },
+    Put(PutAcks),
     Get {
         min_version: u64,
         content: bool,
@@ -185,6 +193,35 @@ enum OpKind {
         signed: bool,
         retried: bool,
     },
+    /// A put sent to each root secure lookup `lookup` finds.
+    #[cfg(feature = "secure-routing")]
+    SecurePut {
+        acks: PutAcks,
+        lookup: u64,
+    },
+    /// A get sent to each root a secure lookup finds, its answers tallied.
+    #[cfg(feature = "secure-routing")]
+    SecureGet(secure::Tally),
+}
+
+impl OpKind {
+    fn is_put(&self) -> bool {
+        match self {
+            OpKind::Put(_) => true,
+            #[cfg(feature = "secure-routing")]
+            OpKind::SecurePut { .. } => true,
+            _ => false,
+        }
+    }
+
+    fn put_acks(&mut self) -> Option<&mut PutAcks> {
+        match self {
+            OpKind::Put(a) => Some(a),
+            #[cfg(feature = "secure-routing")]
+            OpKind::SecurePut { acks, .. } => Some(acks),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -337,6 +374,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 self.sync.leaf_set_changed(now, &self.config);
                 Some(Upcall::Overlay(ev))
             }
+            #[cfg(feature = "secure-routing")]
+            Event::Secured(s) if self.on_secured(&s) => None,
             other => Some(Upcall::Overlay(other)),
         }
     }
@@ -353,9 +392,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 op,
                 key,
                 meta,
+                here,
                 value,
             } => {
-                self.on_put(now, node, source, op, key, meta, value);
+                self.on_put(now, node, source, (op, here), key, meta, value);
                 None
             }
             Msg::Store {
@@ -440,6 +480,11 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 cached,
                 value,
             } => {
+                #[cfg(feature = "secure-routing")]
+                if self.is_secure_get(op, key) {
+                    let answer = Some((meta, cached, value));
+                    return self.on_secure_answer((now, node), source, (op, key), answer);
+                }
                 let ev = self.on_value(op, key, meta, cached, value);
                 if ev.is_some() {
                     // What a lookup brought back serves the next one here.
@@ -448,6 +493,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 ev
             }
             Msg::NotFound { op, key } => {
+                #[cfg(feature = "secure-routing")]
+                if self.is_secure_get(op, key) {
+                    return self.on_secure_answer((now, node), source, (op, key), None);
+                }
                 let i = self.find_op(op, key, |k| matches!(k, OpKind::Get { .. }))?;
                 self.ops.swap_remove(i);
                 Some(DhtEvent::NotFound { op: OpId(op), key })
@@ -515,7 +564,13 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         }
     }
 
-    fn is_replica(&self, node: &impl Kbr, key: Id) -> bool {
+    #[cfg(feature = "secure-routing")]
+    fn is_secure_get(&self, op: u64, key: Id) -> bool {
+        self.find_op(op, key, |k| matches!(k, OpKind::SecureGet(_)))
+            .is_some()
+    }
+
+    pub(super) fn is_replica(&self, node: &impl Kbr, key: Id) -> bool {
         sync::among(node, node.own().id, key, self.config.replicas)
     }
 
@@ -547,10 +602,24 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             if o.deadline <= now {
                 self.ops.swap_remove(i);
                 let ev = match o.kind {
-                    OpKind::Put { acks, .. } => DhtEvent::PutFailed {
+                    OpKind::Put(PutAcks { acks, .. }) => DhtEvent::PutFailed {
                         op: OpId(o.id),
                         key: o.key,
                         error: PutError::TimedOut { replicas: acks },
+                    },
+                    #[cfg(feature = "secure-routing")]
+                    OpKind::SecurePut {
+                        acks: PutAcks { acks, .. },
+                        ..
+                    } => DhtEvent::PutFailed {
+                        op: OpId(o.id),
+                        key: o.key,
+                        error: PutError::TimedOut { replicas: acks },
+                    },
+                    #[cfg(feature = "secure-routing")]
+                    OpKind::SecureGet(_) => DhtEvent::GetTimedOut {
+                        op: OpId(o.id),
+                        key: o.key,
                     },
                     OpKind::Get { .. } => DhtEvent::GetTimedOut {
                         op: OpId(o.id),

@@ -42,11 +42,13 @@ pub(crate) enum Outcome {
 /// One DHT message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Msg<'a> {
-    /// Client → root of `key`.
+    /// Client → root of `key`; or (`here`, a secure put) client → each
+    /// replica root a secure lookup found: store, do not copy on.
     Put {
         op: u64,
         key: Id,
         meta: Meta,
+        here: bool,
         value: &'a [u8],
     },
     /// A copy for a replica (from the root for a client's put, `client`
@@ -117,6 +119,7 @@ mod kind {
     pub(super) const DIGEST: u8 = 7;
     pub(super) const MATCH: u8 = 8;
     pub(super) const LISTING: u8 = 9;
+    pub(super) const PUT_HERE: u8 = 10;
 }
 
 /// The kind byte of a get.
@@ -138,7 +141,7 @@ impl<'a> Msg<'a> {
         let mut r = Reader::new(bytes);
         let k = r.u8()?;
         let msg = match k {
-            kind::PUT => {
+            kind::PUT | kind::PUT_HERE => {
                 let (op, key) = (r.u64()?, r.id()?);
                 let (meta, cache) = meta(&mut r)?;
                 if cache {
@@ -149,6 +152,7 @@ impl<'a> Msg<'a> {
                     op,
                     key,
                     meta,
+                    here: k == kind::PUT_HERE,
                     value,
                 }
             }
@@ -243,9 +247,10 @@ impl<'a> Msg<'a> {
                 op,
                 key,
                 meta,
+                here,
                 value,
             } => {
-                w.u8(kind::PUT);
+                w.u8(if here { kind::PUT_HERE } else { kind::PUT });
                 w.u64(op);
                 w.id(key);
                 put_meta(&mut w, meta, false);
@@ -461,6 +466,14 @@ mod tests {
                 op: 1,
                 key,
                 meta,
+                here: false,
+                value: b"v",
+            },
+            Msg::Put {
+                op: 1,
+                key,
+                meta,
+                here: true,
                 value: b"v",
             },
             Msg::Store {

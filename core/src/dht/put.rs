@@ -4,8 +4,8 @@
 use super::msg::{Msg, Outcome};
 use super::send::{Deferred, encode_and_route};
 use super::{
-    APP, Dht, DhtError, DhtEvent, MAX_EVENTS, MAX_SALT, Meta, Op, OpId, OpKind, PutError, Store,
-    StoreError, signed, sync,
+    APP, Dht, DhtError, DhtEvent, MAX_EVENTS, MAX_SALT, Meta, Op, OpId, OpKind, PutAcks, PutError,
+    Store, StoreError, signed, sync,
 };
 use crate::id::{Distance, Id};
 use crate::identity::Keypair;
@@ -35,7 +35,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             version,
             ..Meta::default()
         };
-        self.start_put(now, node, key, meta, value)
+        self.start_put(now, node, key, meta, value, false)
     }
 
     /// Stores `value` under its content hash, key = SHA-1(value), which
@@ -51,7 +51,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             content: true,
             ..Meta::default()
         };
-        Ok((key, self.start_put(now, node, key, meta, value)?))
+        Ok((key, self.start_put(now, node, key, meta, value, false)?))
     }
 
     /// Stores `value` as `owner`'s value named `salt`, at `version`
@@ -67,6 +67,18 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         salt: &[u8],
         version: u64,
         value: &[u8],
+    ) -> Result<(Id, OpId), DhtError> {
+        self.start_signed_put((now, node), owner, salt, version, value, false)
+    }
+
+    pub(super) fn start_signed_put(
+        &mut self,
+        (now, node): (Instant, &mut impl Kbr),
+        owner: &Keypair,
+        salt: &[u8],
+        version: u64,
+        value: &[u8],
+        secure: bool,
     ) -> Result<(Id, OpId), DhtError> {
         if salt.len() > MAX_SALT {
             return Err(DhtError::SaltTooLong { max: MAX_SALT });
@@ -85,7 +97,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             signed: true,
             ..Meta::default()
         };
-        Ok((key, self.start_put(now, node, key, meta, &envelope[..len])?))
+        let op = self.start_put(now, node, key, meta, &envelope[..len], secure)?;
+        Ok((key, op))
     }
 
     pub(super) fn admit_op(&mut self, node: &impl Kbr) -> Result<u64, DhtError> {
@@ -103,6 +116,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         Ok(self.rng.next_u64().max(1))
     }
 
+    /// A put routed to the key's root, or (`secure`) sent to each root a
+    /// secure lookup finds.
     pub(super) fn start_put(
         &mut self,
         now: Instant,
@@ -110,6 +125,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         key: Id,
         meta: Meta,
         value: &[u8],
+        secure: bool,
     ) -> Result<OpId, DhtError> {
         let max = Self::max_value_len(node);
         if value.len() > max {
@@ -120,8 +136,13 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             op,
             key,
             meta,
+            here: secure,
             value,
         };
+        #[cfg(feature = "secure-routing")]
+        if secure {
+            return self.secure_put_sent((now, node), op, key, meta.version, &msg);
+        }
         encode_and_route(node, now, None, key, APP, &msg, &mut self.stats)
             .map_err(|_| DhtError::Busy)?;
         // An overlay smaller than k stores the value on every node; it can
@@ -131,12 +152,12 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         if node.covers(key) && node.covers(key.wrapping_add(Distance::HALF_RING)) {
             quorum = quorum.min(node.replica_set(key, self.config.replicas).len());
         }
-        let kind = OpKind::Put {
+        let kind = OpKind::Put(PutAcks {
             version: meta.version,
             acks: 0,
             ackers: [0; 8],
             quorum: quorum.clamp(1, usize::from(u8::MAX)) as u8,
-        };
+        });
         self.push_op(now, op, key, kind);
         Ok(OpId(op))
     }
@@ -153,14 +174,15 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     }
 
     /// A client's put at the key's root: store, acknowledge, and copy to
-    /// the rest of the replica set (PAST §2.2).
+    /// the rest of the replica set (PAST §2.2). A secure put (`here`)
+    /// reached every root itself: this one only stores and acknowledges.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_put(
         &mut self,
         now: Instant,
         node: &mut impl Kbr,
         client: Peer,
-        op: u64,
+        (op, here): (u64, bool),
         key: Id,
         meta: Meta,
         value: &[u8],
@@ -173,7 +195,9 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         };
         if outcome == Outcome::Full && self.divert(now, node, key, meta, value, op, Some(client)) {
             // The value is held for us elsewhere; that node acknowledges.
-            self.copy_to_replicas(now, node, client, op, key, meta, value);
+            if !here {
+                self.copy_to_replicas(now, node, client, op, key, meta, value);
+            }
             return;
         }
         let version = meta.version;
@@ -188,8 +212,14 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 outcome,
             },
         );
-        if outcome == Outcome::Stored {
+        if outcome == Outcome::Stored && !here {
             self.copy_to_replicas(now, node, client, op, key, meta, value);
+        }
+        if outcome == Outcome::Stored && here && !self.is_replica(node, key) {
+            // A secure lookup named us a root, our leaf set says not: hand
+            // the value on to the roots we know, soon (one of the two
+            // views is wrong, and this repairs either).
+            self.sync.soon(now, &self.config);
         }
     }
 
@@ -324,16 +354,13 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             }
             return None;
         }
-        let i = self.find_op(op, key, |k| matches!(k, OpKind::Put { .. }))?;
-        let OpKind::Put {
+        let i = self.find_op(op, key, OpKind::is_put)?;
+        let PutAcks {
             version: v,
             acks,
             ackers,
             quorum,
-        } = &mut self.ops[i].kind
-        else {
-            return None;
-        };
+        } = self.ops[i].kind.put_acks()?;
         if *v != version {
             return None;
         }

@@ -233,6 +233,29 @@ pub enum DhtEvent<'a> {
         /// Its key.
         key: Id,
     },
+    /// A secure get's roots all answered, no value proved itself and no
+    /// answer had a majority of them: the replica set is disputed
+    /// (faulty roots, or an update under way). Nothing is returned.
+    Disputed {
+        /// The operation.
+        op: OpId,
+        /// Its key.
+        key: Id,
+    },
+}
+
+impl DhtEvent<'_> {
+    /// The operation it settles.
+    pub fn op(&self) -> OpId {
+        match *self {
+            DhtEvent::Stored { op, .. }
+            | DhtEvent::PutFailed { op, .. }
+            | DhtEvent::Found { op, .. }
+            | DhtEvent::NotFound { op, .. }
+            | DhtEvent::GetTimedOut { op, .. }
+            | DhtEvent::Disputed { op, .. } => op,
+        }
+    }
 }
 
 /// What [`Dht::handle_event`](super::Dht::handle_event) hands back.
@@ -296,6 +319,14 @@ pub struct DhtStats {
     pub dropped: u64,
     /// Maintenance rounds run.
     pub sync_rounds: u64,
+    /// Secure gets' answers not counted: from a node the lookup did not
+    /// name a root, or a root's second answer.
+    pub answers_not_counted: u64,
+    /// Secure gets that ended disputed.
+    pub disputed: u64,
+    /// Secure gets of values that prove themselves sent by a second
+    /// lookup after no root had the value.
+    pub secure_retries: u64,
 }
 
 impl core::ops::AddAssign for DhtStats {
@@ -322,5 +353,8 @@ impl core::ops::AddAssign for DhtStats {
         self.deferred += o.deferred;
         self.dropped += o.dropped;
         self.sync_rounds += o.sync_rounds;
+        self.answers_not_counted += o.answers_not_counted;
+        self.disputed += o.disputed;
+        self.secure_retries += o.secure_retries;
     }
 }

@@ -77,6 +77,19 @@ pub trait Kbr {
     }
     /// Sets how this node treats `app`.
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError>;
+    /// OSDI'02's `sec_route(key, msg, r)` ([`Node::secure_route`]):
+    /// `payload` straight to each of the `replicas` roots of `key` that
+    /// redundant routing finds; the message's id, which
+    /// [`super::Event::Secured`] carries when the roots are known.
+    #[cfg(feature = "secure-routing")]
+    fn secure_route(
+        &mut self,
+        now: Instant,
+        key: Id,
+        app: AppId,
+        payload: &[u8],
+        replicas: usize,
+    ) -> Result<u64, CommandError>;
     /// KBR `route` of a message encoded in place: `encode` writes it into a
     /// buffer of the largest payload and says how long it is (`None`: too
     /// large). The bytes routed, on success.
@@ -225,5 +238,16 @@ impl<
     }
     fn set_policy(&mut self, app: AppId, policy: AppPolicy) -> Result<(), CommandError> {
         self.policy_mut().set(app, policy)
+    }
+    #[cfg(feature = "secure-routing")]
+    fn secure_route(
+        &mut self,
+        now: Instant,
+        key: Id,
+        app: AppId,
+        payload: &[u8],
+        replicas: usize,
+    ) -> Result<u64, CommandError> {
+        Node::secure_route(self, now, key, app, payload, replicas)
     }
 }

@@ -161,6 +161,17 @@ pub(super) mod tests {
         fn set_policy(&mut self, _: AppId, _: AppPolicy) -> Result<(), CommandError> {
             Ok(())
         }
+        #[cfg(feature = "secure-routing")]
+        fn secure_route(
+            &mut self,
+            now: Instant,
+            key: Id,
+            app: AppId,
+            payload: &[u8],
+            _: usize,
+        ) -> Result<u64, CommandError> {
+            self.route(now, key, app, payload, None)
+        }
     }
 
     pub(in crate::scribe) fn peer(i: u8) -> Peer {

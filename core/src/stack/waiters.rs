@@ -343,13 +343,7 @@ impl Waiters {
     }
 
     fn dht(&mut self, d: DhtEvent<'_>) {
-        let op = match d {
-            DhtEvent::Stored { op, .. }
-            | DhtEvent::PutFailed { op, .. }
-            | DhtEvent::Found { op, .. }
-            | DhtEvent::NotFound { op, .. }
-            | DhtEvent::GetTimedOut { op, .. } => op,
-        };
+        let op = d.op();
         let Some(w) = self.ops.remove(&op) else {
             return;
         };

@@ -67,6 +67,7 @@ pub enum DhtDone {
     },
     NotFound,
     TimedOut,
+    Disputed,
 }
 
 impl DhtDone {
@@ -90,6 +91,7 @@ impl DhtDone {
             }
             DhtEvent::NotFound { op, key } => (op, key, DhtDone::NotFound),
             DhtEvent::GetTimedOut { op, key } => (op, key, DhtDone::TimedOut),
+            DhtEvent::Disputed { op, key } => (op, key, DhtDone::Disputed),
         }
     }
 }

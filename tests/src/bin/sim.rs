@@ -19,7 +19,7 @@ use pastry_tests::sim::Sessions;
 use pastry_tests::sim::groups;
 use pastry_tests::sim::network::{Matrix, Network};
 use pastry_tests::sim::scenario::{self, Spec};
-use pastry_tests::sim::storage::Load;
+use pastry_tests::sim::storage::{Load, SecureDht};
 
 /// Default location of the PlanetLab matrix, relative to the workspace.
 const PLANETLAB: &str = concat!(
@@ -146,6 +146,11 @@ struct Args {
     /// with --verify).
     #[arg(long, default_value_t = 100)]
     value_bytes: usize,
+    /// DHT: puts and gets through secure routing: `plain` values (a get
+    /// takes what a majority of the roots return) or `content`-hash
+    /// values (a get takes any that hashes to its key); `off` by default.
+    #[arg(long, default_value = "off", value_parser = secure_dht)]
+    secure_dht: SecureDht,
     /// Scribe: groups (Zipf-like sizes); with --subscribers, runs Scribe
     /// on every node.
     #[arg(long, default_value_t = 0)]
@@ -218,6 +223,7 @@ fn run(args: &Args) -> Result<(), String> {
         spares,
         eager_spares: args.eager_spares.unwrap_or(spares.min(2)),
         value_bytes: args.value_bytes,
+        secure: args.secure_dht,
     });
     // Below half the simulated nodes' 16-member leaf set (see
     // `DhtConfig::replicas`: at 8 no replica set is kept in sync).
@@ -354,7 +360,7 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some((t, lost, acked)) = &out.storage {
         let node_seconds = out.live_nodes.max(1) as f64 * spec.duration.as_secs_f64().max(1e-9);
         println!(
-            "dht: {} puts, {} acked, {} failed ({} timed out); {} gets, {} ok ({} from caches), {} not found, {} wrong, {} timed out; {} refused, {} abandoned",
+            "dht: {} puts, {} acked, {} failed ({} timed out); {} gets, {} ok ({} from caches), {} not found, {} wrong, {} timed out, {} disputed; {} refused, {} abandoned",
             t.puts,
             t.puts_acked,
             t.puts_failed,
@@ -365,6 +371,7 @@ fn run(args: &Args) -> Result<(), String> {
             t.gets_not_found,
             t.gets_wrong_value,
             t.gets_timed_out,
+            t.gets_disputed,
             t.refused,
             t.abandoned
         );
@@ -434,4 +441,13 @@ fn run(args: &Args) -> Result<(), String> {
         peak_rss_mib.map_or("unknown".into(), |m| format!("{m:.0} MiB"))
     );
     Ok(())
+}
+
+fn secure_dht(s: &str) -> Result<SecureDht, String> {
+    match s {
+        "off" => Ok(SecureDht::Off),
+        "plain" => Ok(SecureDht::Plain),
+        "content" => Ok(SecureDht::Content),
+        other => Err(format!("{other}: off, plain or content")),
+    }
 }

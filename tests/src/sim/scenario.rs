@@ -16,7 +16,7 @@ use super::healing::Percentiles;
 use super::keytrace::KeyTrace;
 use super::network::Network;
 use super::report::Report;
-use super::storage::{Load, Tally};
+use super::storage::{Load, SecureDht, Tally};
 use super::{Churn, Counters, Sessions, Sim, SimConfig};
 
 /// What to run.
@@ -208,7 +208,8 @@ fn run_on<const POOL: usize>(
     config.loss = spec.loss;
     config.jitter = spec.jitter;
     config.node.verify_peers = spec.verify;
-    config.node.secure.enabled = spec.secure || spec.secure_lookups > 0;
+    let secure_dht = spec.dht.is_some_and(|l| l.secure != SecureDht::Off);
+    config.node.secure.enabled = spec.secure || spec.secure_lookups > 0 || secure_dht;
     if let Some(g) = spec.gamma_permille {
         config.node.secure.gamma_permille = g;
     }
@@ -235,6 +236,7 @@ fn run_on<const POOL: usize>(
     }
     sim.key_trace = KeyTrace::new(spec.trace_keys.clone());
     sim.storage.value_bytes = spec.dht.map_or(0, |l| l.value_bytes);
+    sim.storage.secure = spec.dht.map_or(SecureDht::Off, |l| l.secure);
     if let Some(load) = &spec.multicast {
         sim.multicast = groups::Multicast::new(load);
     }
@@ -630,6 +632,7 @@ impl Outcome {
                 "spares": load.spares,
                 "eager_spares": load.eager_spares,
                 "value_bytes": load.value_bytes,
+                "secure_dht": format!("{:?}", load.secure).to_lowercase(),
                 "puts": t.puts,
                 "puts_acked": t.puts_acked,
                 "puts_failed": t.puts_failed,
@@ -641,6 +644,7 @@ impl Outcome {
                 "gets_not_found": t.gets_not_found,
                 "gets_wrong_value": t.gets_wrong_value,
                 "gets_timed_out": t.gets_timed_out,
+                "gets_disputed": t.gets_disputed,
                 "dht_refused": t.refused,
                 "dht_abandoned": t.abandoned,
                 "puts_abandoned": t.puts_abandoned,

@@ -26,6 +26,22 @@ pub struct Load {
     pub eager_spares: usize,
     /// Bytes per value.
     pub value_bytes: usize,
+    /// Whether puts and gets go through secure routing, and with what
+    /// values.
+    pub secure: SecureDht,
+}
+
+/// Puts and gets through secure routing (#29), and the values they carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SecureDht {
+    /// Plain puts and gets.
+    #[default]
+    Off,
+    /// Secure puts and gets of plain values: a get takes the majority.
+    Plain,
+    /// Secure puts and gets of content-hash values: a get takes any that
+    /// hashes right.
+    Content,
 }
 
 /// What the simulator expects from the DHT and what it saw.
@@ -38,6 +54,8 @@ pub struct Storage {
     acked_keys: Vec<Id>,
     /// Value length of every put.
     pub value_bytes: usize,
+    /// Whether puts and gets are secure, and of what values.
+    pub secure: SecureDht,
     /// Counts.
     pub tally: Tally,
 }
@@ -65,6 +83,8 @@ pub struct Tally {
     pub gets_wrong_value: u64,
     /// Gets with no answer in time.
     pub gets_timed_out: u64,
+    /// Secure gets whose roots disagreed with no majority.
+    pub gets_disputed: u64,
     /// Operations their node refused at once (`DhtError::Busy`: its
     /// message slots were full); an application would retry them.
     pub refused: u64,
@@ -103,6 +123,7 @@ enum What {
     },
     NotFound,
     TimedOut,
+    Disputed,
 }
 
 impl Seen {
@@ -123,7 +144,9 @@ impl Seen {
                 value,
                 cached,
             } => {
-                let bytes_ok = value == expected_value(key, version, value.len()).as_slice();
+                // A content-hash value is the one that hashes to its key.
+                let bytes_ok = value == expected_value(key, version, value.len()).as_slice()
+                    || Id::sha1(value) == key;
                 let found = What::Found {
                     version,
                     bytes_ok,
@@ -133,6 +156,7 @@ impl Seen {
             }
             DhtEvent::NotFound { op, key } => (op, key, What::NotFound),
             DhtEvent::GetTimedOut { op, key } => (op, key, What::TimedOut),
+            DhtEvent::Disputed { op, key } => (op, key, What::Disputed),
         };
         Seen { op, key, what }
     }
@@ -195,6 +219,7 @@ impl Storage {
                 t.puts_timed_out += 1;
             }
             What::TimedOut => t.gets_timed_out += 1,
+            What::Disputed => t.gets_disputed += 1,
             What::Stored => {}
         }
     }
@@ -211,15 +236,25 @@ impl Storage {
 impl<const POOL: usize> Sim<POOL> {
     /// Node `i` puts a value of `len` bytes under a new random key.
     pub fn dht_put(&mut self, i: usize) {
-        let key = self.random_key();
-        let value = expected_value(key, 1, self.storage.value_bytes);
+        let seed = self.random_key();
+        let value = expected_value(seed, 1, self.storage.value_bytes);
+        let (key, version) = match self.storage.secure {
+            SecureDht::Content => (Id::sha1(&value), 0),
+            _ => (seed, 1),
+        };
         let expect = Op {
             key,
-            version: 1,
+            version,
             put: true,
         };
+        let secure = self.storage.secure;
         self.dht_op(i, expect, |now, node, dht| {
-            dht.put(now, node, key, 1, &value).ok()
+            match secure {
+                SecureDht::Off => dht.put(now, node, key, 1, &value),
+                SecureDht::Plain => dht.secure_put(now, node, key, 1, &value),
+                SecureDht::Content => dht.secure_put_content(now, node, &value).map(|(_, op)| op),
+            }
+            .ok()
         });
     }
 
@@ -234,7 +269,15 @@ impl<const POOL: usize> Sim<POOL> {
             version: self.storage.acked[&key],
             put: false,
         };
-        self.dht_op(i, expect, |now, node, dht| dht.get(now, node, key).ok());
+        let secure = self.storage.secure;
+        self.dht_op(i, expect, |now, node, dht| {
+            match secure {
+                SecureDht::Off => dht.get(now, node, key),
+                SecureDht::Plain => dht.secure_get(now, node, key),
+                SecureDht::Content => dht.secure_get_content(now, node, key),
+            }
+            .ok()
+        });
     }
 
     /// Issues an operation at node `i` and records what to expect of it.
