@@ -120,6 +120,35 @@ impl Handle {
         self.ask_stack(self.timeout, |a| waiters::Command::Get(key, true, a))
     }
 
+    /// [`Handle::put`] through secure routing: stored on every replica
+    /// root a secure lookup finds (`docs/secure-routing.md`).
+    pub fn secure_put(&self, key: Id, version: u64, value: &[u8]) -> Result<u8, Error> {
+        let value = value.to_vec();
+        self.ask_stack(self.timeout, |a| {
+            waiters::Command::SecurePut(key, version, value, a)
+        })
+    }
+
+    /// [`Handle::put_content`] through secure routing.
+    pub fn secure_put_content(&self, value: &[u8]) -> Result<(Id, u8), Error> {
+        let value = value.to_vec();
+        self.ask_stack(self.timeout, |a| {
+            waiters::Command::SecurePutContent(value, a)
+        })
+    }
+
+    /// [`Handle::get`] through secure routing: a plain value only if a
+    /// majority of the roots return it ([`Error::Disputed`] if none does).
+    pub fn secure_get(&self, key: Id) -> Result<Option<Value>, Error> {
+        self.ask_stack(self.timeout, |a| waiters::Command::SecureGet(key, false, a))
+    }
+
+    /// [`Handle::get_content`] through secure routing: any root's copy
+    /// that hashes to `key`.
+    pub fn secure_get_content(&self, key: Id) -> Result<Option<Value>, Error> {
+        self.ask_stack(self.timeout, |a| waiters::Command::SecureGet(key, true, a))
+    }
+
     /// Joins a multicast group; answers once attached to its tree (or
     /// TimedOut after the attach limit; the node stays a member).
     pub fn subscribe(&self, group: Id) -> Result<(), Error> {

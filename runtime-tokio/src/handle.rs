@@ -144,6 +144,43 @@ impl Handle {
             .await
     }
 
+    /// [`Handle::put`] through secure routing: stored on every replica
+    /// root a secure lookup finds, so faulty nodes on the paths or among
+    /// the roots cannot keep it from the correct ones
+    /// (`docs/secure-routing.md`; turn on `Config::secure.enabled`).
+    pub async fn secure_put(
+        &self,
+        key: Id,
+        version: u64,
+        value: impl Into<Bytes>,
+    ) -> Result<u8, Error> {
+        let value = value.into().to_vec();
+        self.ask_stack(|a| waiters::Command::SecurePut(key, version, value, a))
+            .await
+    }
+
+    /// [`Handle::put_content`] through secure routing.
+    pub async fn secure_put_content(&self, value: impl Into<Bytes>) -> Result<(Id, u8), Error> {
+        let value = value.into().to_vec();
+        self.ask_stack(|a| waiters::Command::SecurePutContent(value, a))
+            .await
+    }
+
+    /// [`Handle::get`] through secure routing: asks every root; a plain
+    /// value only if more than half of them return it, else
+    /// [`Error::Disputed`].
+    pub async fn secure_get(&self, key: Id) -> Result<Option<Value>, Error> {
+        self.ask_stack(|a| waiters::Command::SecureGet(key, false, a))
+            .await
+    }
+
+    /// [`Handle::get_content`] through secure routing: any root's copy
+    /// that hashes to `key`, however many others are faulty.
+    pub async fn secure_get_content(&self, key: Id) -> Result<Option<Value>, Error> {
+        self.ask_stack(|a| waiters::Command::SecureGet(key, true, a))
+            .await
+    }
+
     /// Joins a multicast group (its id is [`pastry_core::scribe::group_id`]
     /// of its name). Answers once this member is on the group's tree, or
     /// [`Error::TimedOut`] after the node's attach timeout; it stays a

@@ -224,6 +224,53 @@ async fn a_secure_route_reaches_the_keys_five_closest_nodes() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secure_put_then_secure_gets_return_the_value_from_its_roots() {
+    // The handle's secure DHT (#29): a put stored on every root, a get
+    // from another node returns it (a majority of the roots agree), a
+    // content-hash value likewise, and a key nobody stored is not found.
+    let seed = 291;
+    let net = ring(24, seed).await;
+    let key = Id::sha1(b"secure key");
+    let stored = net.members[3]
+        .handle
+        .secure_put(key, 1, &b"by every root"[..])
+        .await
+        .expect("stored");
+    assert!(stored >= 3, "seed {seed}: {stored} replicas");
+    let got = net.members[17]
+        .handle
+        .secure_get(key)
+        .await
+        .expect("answered");
+    assert_eq!(
+        got.map(|v| (v.version, v.bytes)),
+        Some((1, b"by every root".to_vec())),
+        "seed {seed}"
+    );
+    let (ckey, _) = net.members[5]
+        .handle
+        .secure_put_content(&b"named by its hash"[..])
+        .await
+        .expect("stored");
+    let got = net.members[11]
+        .handle
+        .secure_get_content(ckey)
+        .await
+        .expect("answered");
+    assert_eq!(
+        got.map(|v| v.bytes),
+        Some(b"named by its hash".to_vec()),
+        "seed {seed}"
+    );
+    let none = net.members[8]
+        .handle
+        .secure_get(Id::sha1(b"never stored"))
+        .await
+        .expect("answered");
+    assert_eq!(none, None, "seed {seed}");
+}
+
 /// Counts the per-hop upcalls and stops one application's messages.
 struct Tally(Arc<AtomicU64>);
 

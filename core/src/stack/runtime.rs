@@ -465,6 +465,9 @@ pub enum Error {
     Client(ClientError),
     /// The content-hash key of a value read is not the value's hash.
     Forged(Id),
+    /// A secure get's replica roots disagreed and none of their answers
+    /// had a majority: nothing trustworthy to return.
+    Disputed,
     /// The node hosts no application of the type asked for.
     NoApp,
     /// The node could not be built from its configuration.
@@ -490,6 +493,7 @@ impl fmt::Display for Error {
             }
             Error::Client(e) => write!(f, "client: {e}"),
             Error::Forged(key) => write!(f, "value read under {key} does not hash to it"),
+            Error::Disputed => f.write_str("the replica roots disagree, none by a majority"),
             Error::NoApp => f.write_str("no hosted application of that type"),
             Error::Config(e) => write!(f, "bad configuration: {e}"),
             Error::Io(e) => write!(f, "socket: {e}"),
@@ -520,6 +524,7 @@ impl From<Failure> for Error {
             Failure::Put(e) => Error::Put(e),
             Failure::Anycast(e) => Error::Anycast(e),
             Failure::TimedOut => Error::TimedOut,
+            Failure::Disputed => Error::Disputed,
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum Failure {
     Anycast(AnycastError),
     /// A get had no answer in time.
     TimedOut,
+    /// A secure get's roots disagreed and no answer had a majority
+    /// ([`DhtEvent::Disputed`]).
+    Disputed,
 }
 
 impl fmt::Display for Failure {
@@ -49,6 +52,7 @@ impl fmt::Display for Failure {
             Failure::Put(e) => write!(f, "{e}"),
             Failure::Anycast(e) => write!(f, "{e}"),
             Failure::TimedOut => f.write_str("no answer in time"),
+            Failure::Disputed => f.write_str("the replica roots disagree, none by a majority"),
         }
     }
 }
@@ -84,6 +88,15 @@ pub enum Command {
     PutContent(Vec<u8>, Answer<(Id, u8)>),
     /// Get (a content-hash key if the flag is set).
     Get(Id, bool, Answer<Option<Value>>),
+    /// [`Command::Put`] through secure routing, to every root
+    /// ([`crate::dht::Dht::secure_put`]).
+    SecurePut(Id, u64, Vec<u8>, Answer<u8>),
+    /// [`Command::PutContent`] through secure routing.
+    SecurePutContent(Vec<u8>, Answer<(Id, u8)>),
+    /// [`Command::Get`] through secure routing: a value that proves itself
+    /// from any root, a plain one from a majority
+    /// ([`crate::dht::Dht::secure_get`]).
+    SecureGet(Id, bool, Answer<Option<Value>>),
     /// Join a group; answered once attached to its tree.
     Subscribe(Id, Answer<()>),
     /// Leave a group.
@@ -105,6 +118,9 @@ impl fmt::Debug for Command {
             Command::Put(..) => "Put",
             Command::PutContent(..) => "PutContent",
             Command::Get(..) => "Get",
+            Command::SecurePut(..) => "SecurePut",
+            Command::SecurePutContent(..) => "SecurePutContent",
+            Command::SecureGet(..) => "SecureGet",
             Command::Subscribe(..) => "Subscribe",
             Command::Unsubscribe(..) => "Unsubscribe",
             Command::Publish(..) => "Publish",
@@ -271,6 +287,41 @@ impl Waiters {
                     Err(e) => a(Err(Failure::Dht(e))),
                 }
             }
+            #[cfg(feature = "secure-routing")]
+            Command::SecurePut(key, version, value, a) => {
+                let (s, node, now) = stack.at(now);
+                match s.dht.secure_put(now, node, key, version, &value) {
+                    Ok(op) => drop(self.ops.insert(op, Waiting::Put(a))),
+                    Err(e) => a(Err(Failure::Dht(e))),
+                }
+            }
+            #[cfg(feature = "secure-routing")]
+            Command::SecurePutContent(value, a) => {
+                let (s, node, now) = stack.at(now);
+                match s.dht.secure_put_content(now, node, &value) {
+                    Ok((key, op)) => drop(self.ops.insert(op, Waiting::PutContent(key, a))),
+                    Err(e) => a(Err(Failure::Dht(e))),
+                }
+            }
+            #[cfg(feature = "secure-routing")]
+            Command::SecureGet(key, content, a) => {
+                let (s, node, now) = stack.at(now);
+                let op = match content {
+                    true => s.dht.secure_get_content(now, node, key),
+                    false => s.dht.secure_get(now, node, key),
+                };
+                match op {
+                    Ok(op) => drop(self.ops.insert(op, Waiting::Get(a))),
+                    Err(e) => a(Err(Failure::Dht(e))),
+                }
+            }
+            // This build sends no secure queries.
+            #[cfg(not(feature = "secure-routing"))]
+            Command::SecurePut(.., a) => a(Err(Failure::Command(CommandError::NotActive))),
+            #[cfg(not(feature = "secure-routing"))]
+            Command::SecurePutContent(_, a) => a(Err(Failure::Command(CommandError::NotActive))),
+            #[cfg(not(feature = "secure-routing"))]
+            Command::SecureGet(.., a) => a(Err(Failure::Command(CommandError::NotActive))),
             Command::Subscribe(group, a) => match stack.subscribe(now, group) {
                 Ok(()) if stack.scribe().group(group).is_some_and(|g| g.attached()) => a(Ok(())),
                 Ok(()) => self.subscribes.entry(group).or_default().push(a),
@@ -367,6 +418,7 @@ impl Waiters {
                 bytes: value.to_vec(),
             }))),
             (DhtEvent::NotFound { .. }, Waiting::Get(a)) => a(Ok(None)),
+            (DhtEvent::Disputed { .. }, w) => w.fail(Failure::Disputed),
             // A timeout, or an outcome of the other kind (an id reused
             // across kinds cannot happen; answering beats hanging).
             (_, w) => w.fail(Failure::TimedOut),
