@@ -181,6 +181,10 @@ pub struct Node<
     /// A lookup whose outcome the last `poll_event` lent out.
     #[cfg(feature = "secure-routing")]
     lent_secure: Option<u64>,
+    /// `secure_route` messages still to go to some roots: no slot was free
+    /// for their copies when the lookup ended.
+    #[cfg(feature = "secure-routing")]
+    unsent_roots: heapless::Vec<secure::UnsentRoots, { secure::SECURE_OPS }>,
     /// The node this one joined through, as it answered.
     #[cfg(feature = "secure-routing")]
     bootstrap: Option<Peer>,
@@ -289,6 +293,8 @@ impl<
             fill_cursor: 0,
             #[cfg(feature = "secure-routing")]
             lent_secure: None,
+            #[cfg(feature = "secure-routing")]
+            unsent_roots: heapless::Vec::new(),
             #[cfg(feature = "secure-routing")]
             bootstrap: None,
             #[cfg(feature = "secure-routing")]

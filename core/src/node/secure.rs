@@ -53,6 +53,14 @@ pub(crate) enum Purpose {
     OwnLeafSet,
 }
 
+/// A `secure_route` message in its slot, and the roots it has still to
+/// go to.
+#[derive(Clone, Debug)]
+pub(crate) struct UnsentRoots {
+    slot: SlotRef,
+    roots: Vec<Peer, MAX_SECURE_ROOTS>,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct SecureOp {
     id: u64,
@@ -449,6 +457,9 @@ impl<
             let target = match (k % 3, beside) {
                 _ if k > 0 && self.trusted_start().is_some() => waypoint(id, k),
                 (1, Some(m)) => key.offset(own.cw_distance(m.id)),
+                (2, Some(m)) => key
+                    .offset(own.cw_distance(m.id))
+                    .offset(own.cw_distance(m.id)),
                 (2, _) => waypoint(id, k),
                 _ => key,
             };
@@ -502,40 +513,70 @@ impl<
     }
 
     /// `secure_route`'s message, waiting in `r`, to each root straight
-    /// (the root delivers it as a hand-off); to us if we are one.
+    /// (the root delivers it as a hand-off); to us if we are one. Roots no
+    /// slot is free for now wait, with `r`, for slots to free up.
     fn send_to_roots(&mut self, r: SlotRef, roots: &[Peer]) {
-        let own = self.own();
         if roots.is_empty() {
             self.fail_route(r);
             return;
         }
-        let mut payload = super::Payload::new();
-        let _ = payload.extend_from_slice(self.pool.payload(r));
-        let mut first = Some(r);
-        for &root in roots {
-            let slot = match first.take() {
-                Some(r) => r,
-                None => {
-                    let Some(copy) = self.pool.alloc(Carried::Routed, own, &payload, None) else {
-                        self.stats.drops.queue_full += 1;
-                        continue;
-                    };
-                    if let (Some(a), Some(b)) = (self.pool.get(r).cloned(), self.pool.get_mut(copy))
-                    {
-                        b.msg_id = a.msg_id;
-                        b.key = a.key;
-                        b.app = a.app;
-                        b.per_hop = a.per_hop;
-                        b.handoff = true;
-                        b.authenticated = true;
-                    }
-                    copy
-                }
+        let mut left = UnsentRoots {
+            slot: r,
+            roots: roots.iter().copied().collect(),
+        };
+        if !self.send_copies(&mut left) && self.unsent_roots.push(left).is_err() {
+            // Never: one entry per secure lookup, as many as lookups.
+            self.stats.drops.queue_full += 1;
+        }
+    }
+
+    /// Sends copies of `u.slot`'s message to its roots but the last, then
+    /// the slot itself to the last; whether all went (else `u` keeps the
+    /// roots still to go).
+    fn send_copies(&mut self, u: &mut UnsentRoots) -> bool {
+        let own = self.own();
+        let r = u.slot;
+        while u.roots.len() > 1 {
+            let mut payload = super::Payload::new();
+            let _ = payload.extend_from_slice(self.pool.payload(r));
+            let Some(copy) = self.pool.alloc(Carried::Routed, own, &payload, None) else {
+                return false;
             };
-            if root.id == own.id {
-                self.deliver(slot);
+            if let (Some(a), Some(b)) = (self.pool.get(r).cloned(), self.pool.get_mut(copy)) {
+                b.msg_id = a.msg_id;
+                b.key = a.key;
+                b.app = a.app;
+                b.per_hop = a.per_hop;
+                b.handoff = true;
+                b.authenticated = true;
+            }
+            let root = u.roots.remove(0);
+            self.send_to_root(copy, root);
+        }
+        if let Some(last) = u.roots.pop() {
+            self.send_to_root(r, last);
+        }
+        true
+    }
+
+    fn send_to_root(&mut self, slot: SlotRef, root: Peer) {
+        if root.id == self.own().id {
+            self.deliver(slot);
+        } else {
+            self.send_slot(slot, root);
+        }
+    }
+
+    /// Sends what it can of the messages waiting for slots.
+    fn send_unsent_roots(&mut self) {
+        let mut i = 0;
+        while i < self.unsent_roots.len() {
+            let mut u = self.unsent_roots[i].clone();
+            if self.send_copies(&mut u) {
+                self.unsent_roots.swap_remove(i);
             } else {
-                self.send_slot(slot, root);
+                self.unsent_roots[i] = u;
+                i += 1;
             }
         }
     }
@@ -544,6 +585,7 @@ impl<
     /// redundant; a redundant one ends with what it has. Redundant routes
     /// still to send go out as slots free up.
     pub(super) fn run_secure_timeouts(&mut self) {
+        self.send_unsent_roots();
         let now = self.now;
         let mut i = 0;
         while i < self.secure_ops.len() {
@@ -576,7 +618,10 @@ impl<
 
     /// The earliest deadline of the lookups under way.
     pub(super) fn secure_deadline(&self) -> Option<Instant> {
-        self.secure_ops
+        // Copies waiting for slots: retry within an RTT, as slots free.
+        let unsent = (!self.unsent_roots.is_empty()).then(|| self.now + self.config.min_rto);
+        let ops = self
+            .secure_ops
             .iter()
             .filter(|op| !op.done)
             .map(|op| {
@@ -587,7 +632,8 @@ impl<
                     op.deadline
                 }
             })
-            .min()
+            .min();
+        ops.into_iter().chain(unsent).min()
     }
 
     /// Lends lookup `id`'s outcome for its event; the lookup goes at the

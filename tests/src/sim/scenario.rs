@@ -147,6 +147,9 @@ pub struct Outcome {
     /// Fraction of live active nodes whose leaf set was right when the
     /// window closed.
     pub leafset_correct_fraction: f64,
+    /// Correct nodes with a wrong leaf set, by the position of their first
+    /// wrong member (0: the nearest), either side.
+    pub leaf_set_first_errors: Vec<u64>,
     /// Routing-table completeness by row when the window closed: (slots
     /// filled, slots a live node could fill), summed over nodes.
     pub table_fill: Vec<(u64, u64)>,
@@ -276,6 +279,7 @@ fn run_on<const POOL: usize>(
     let refused = spread_work(&mut sim, spec, |sim| tell(sim, "measure"));
     let window = sim.counters.since(&before);
     let leafset_correct_fraction = sim.leafset_correct_fraction();
+    let leaf_set_first_errors = sim.leaf_set_first_errors();
     let table_fill = sim.table_fill();
     let live_nodes = sim.truth.len();
     let faulty_live = sim.faulty_live();
@@ -305,6 +309,7 @@ fn run_on<const POOL: usize>(
         sessions: sim.session_totals(),
         total: sim.counters.clone(),
         leafset_correct_fraction,
+        leaf_set_first_errors,
         table_fill,
         live_nodes,
         sim_seconds: (sim.now - start).as_secs_f64(),
@@ -577,6 +582,7 @@ impl Outcome {
             "gamma_permille": spec.gamma_permille.unwrap_or(pastry_core::secure::SecureConfig::default().gamma_permille),
             "secure_lookups": self.secure.lookups,
             "secure_ok": self.secure.ok,
+            "leaf_set_first_errors": self.leaf_set_first_errors,
             "secure_any_ok": self.secure.any_ok,
             "secure_ended": self.secure.ended,
             "secure_refused": self.secure_refused,

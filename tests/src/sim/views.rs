@@ -89,4 +89,36 @@ impl<const POOL: usize> Sim<POOL> {
         }
         wrong
     }
+
+    /// Over live active correct nodes whose leaf set is wrong: how many
+    /// first differ from the true one at each position from the node
+    /// outwards (index 0: the nearest member), either side.
+    pub fn leaf_set_first_errors(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            let Some(n) = s.node().filter(|n| n.is_active()) else {
+                continue;
+            };
+            if self.is_faulty(i) {
+                continue;
+            }
+            let ls = n.leaf_set();
+            let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
+            let first = |got: &[pastry_core::Peer], want: &[Id]| {
+                (0..want.len().max(got.len()))
+                    .find(|&k| got.get(k).map(|p| p.id) != want.get(k).copied())
+            };
+            let at = [first(ls.left(), &left), first(ls.right(), &right)]
+                .into_iter()
+                .flatten()
+                .min();
+            if let Some(k) = at {
+                if out.len() <= k {
+                    out.resize(k + 1, 0);
+                }
+                out[k] += 1;
+            }
+        }
+        out
+    }
 }
