@@ -11,6 +11,14 @@ use crate::node::Kbr;
 use crate::peer::Peer;
 use crate::time::Instant;
 
+/// The key of `owner`'s value named `salt`, if the salt is short enough.
+pub(super) fn signed_get_key(owner: &PublicKey, salt: &[u8]) -> Result<Id, DhtError> {
+    if salt.len() > MAX_SALT {
+        return Err(DhtError::SaltTooLong { max: MAX_SALT });
+    }
+    Ok(signed::signed_key(owner, salt))
+}
+
 impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
     /// Looks `key` up. Completes with [`DhtEvent::Found`],
     /// [`DhtEvent::NotFound`] or [`DhtEvent::GetTimedOut`].
@@ -39,10 +47,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         owner: &PublicKey,
         salt: &[u8],
     ) -> Result<(Id, OpId), DhtError> {
-        if salt.len() > MAX_SALT {
-            return Err(DhtError::SaltTooLong { max: MAX_SALT });
-        }
-        let key = signed::signed_key(owner, salt);
+        let key = signed_get_key(owner, salt)?;
         Ok((key, self.start_get(now, node, key, false, true)?))
     }
 

@@ -31,11 +31,22 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         version: u64,
         value: &[u8],
     ) -> Result<OpId, DhtError> {
+        self.put_versioned((now, node), key, version, value, false)
+    }
+
+    pub(super) fn put_versioned(
+        &mut self,
+        (now, node): (Instant, &mut impl Kbr),
+        key: Id,
+        version: u64,
+        value: &[u8],
+        secure: bool,
+    ) -> Result<OpId, DhtError> {
         let meta = Meta {
             version,
             ..Meta::default()
         };
-        self.start_put(now, node, key, meta, value, false)
+        self.start_put(now, node, key, meta, value, secure)
     }
 
     /// Stores `value` under its content hash, key = SHA-1(value), which
@@ -46,12 +57,21 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         node: &mut impl Kbr,
         value: &[u8],
     ) -> Result<(Id, OpId), DhtError> {
+        self.put_hashed((now, node), value, false)
+    }
+
+    pub(super) fn put_hashed(
+        &mut self,
+        (now, node): (Instant, &mut impl Kbr),
+        value: &[u8],
+        secure: bool,
+    ) -> Result<(Id, OpId), DhtError> {
         let key = Id::sha1(value);
         let meta = Meta {
             content: true,
             ..Meta::default()
         };
-        Ok((key, self.start_put(now, node, key, meta, value, false)?))
+        Ok((key, self.start_put(now, node, key, meta, value, secure)?))
     }
 
     /// Stores `value` as `owner`'s value named `salt`, at `version`

@@ -18,9 +18,7 @@ use sha1::{Digest, Sha1};
 
 use super::msg::Msg;
 use super::put::id_tag;
-use super::{
-    APP, Dht, DhtError, DhtEvent, LOOKUP_APP, MAX_SALT, Meta, OpId, OpKind, PutAcks, Store, signed,
-};
+use super::{APP, Dht, DhtError, DhtEvent, LOOKUP_APP, Meta, OpId, OpKind, PutAcks, Store, signed};
 use crate::id::Id;
 use crate::identity::{Keypair, PublicKey};
 use crate::node::{Kbr, MAX_PAYLOAD, MAX_SECURE_ROOTS, Secured};
@@ -184,11 +182,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         version: u64,
         value: &[u8],
     ) -> Result<OpId, DhtError> {
-        let meta = Meta {
-            version,
-            ..Meta::default()
-        };
-        self.start_put(now, node, key, meta, value, true)
+        self.put_versioned((now, node), key, version, value, true)
     }
 
     /// [`Dht::put_content`] through secure routing.
@@ -198,12 +192,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         node: &mut impl Kbr,
         value: &[u8],
     ) -> Result<(Id, OpId), DhtError> {
-        let key = Id::sha1(value);
-        let meta = Meta {
-            content: true,
-            ..Meta::default()
-        };
-        Ok((key, self.start_put(now, node, key, meta, value, true)?))
+        self.put_hashed((now, node), value, true)
     }
 
     /// [`Dht::put_signed`] through secure routing.
@@ -253,10 +242,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         owner: &PublicKey,
         salt: &[u8],
     ) -> Result<(Id, OpId), DhtError> {
-        if salt.len() > MAX_SALT {
-            return Err(DhtError::SaltTooLong { max: MAX_SALT });
-        }
-        let key = signed::signed_key(owner, salt);
+        let key = super::get::signed_get_key(owner, salt)?;
         Ok((key, self.start_secure_get((now, node), key, false, true)?))
     }
 
