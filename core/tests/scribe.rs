@@ -620,3 +620,48 @@ fn misuse_gets_typed_errors() {
         .is_err()
     );
 }
+
+/// #29: a secure subscriber's subscribe goes straight to the group id's
+/// true root by secure routing, so no node on a path becomes its parent;
+/// the tree stays sound and publications reach it. Plain subscribers
+/// beside it hang from whoever their route met first.
+#[test]
+fn a_secure_subscriber_hangs_straight_from_the_true_root() {
+    let seed = 2903;
+    let mut net = Net::<Joins>::with_forwarders(seed);
+    net.scribe_config = Some(ScribeConfig::default());
+    let mut config = Config::default();
+    config.secure.enabled = true;
+    net.form(48, &config);
+    let group = group_id(b"secure subscribers");
+    let root = net.true_root(group);
+    let others: Vec<usize> = net.live().into_iter().filter(|&i| i != root).collect();
+    // Fewer than the root's fan-out (4): a full root would pass them down.
+    let secure = &others[..3];
+    for &i in secure {
+        net.with_scribe(i, |s, now, node| s.secure_subscribe(now, node, group))
+            .expect("secure subscribe");
+    }
+    net.run_for(Duration::from_secs(10));
+    let root_id = net.nodes[root].own().id;
+    for &i in secure {
+        let parent = tree(&net, i, group).and_then(|g| g.parent).map(|p| p.id);
+        assert_eq!(parent, Some(root_id), "seed {seed}: secure subscriber {i}");
+        assert!(net.scribe_ref(i).unwrap().stats().secure_subscribes >= 1);
+    }
+    for &i in &others[3..23] {
+        subscribe(&mut net, i, group);
+    }
+    net.run_for(Duration::from_secs(10));
+    let under_root = others[3..23]
+        .iter()
+        .filter(|&&i| tree(&net, i, group).and_then(|g| g.parent).map(|p| p.id) == Some(root_id))
+        .count();
+    assert!(
+        under_root < 20,
+        "seed {seed}: every plain subscriber hangs from the root"
+    );
+    check_tree(&net, group).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    publish_and_check(&mut net, others[30], group, b"to all")
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+}

@@ -157,6 +157,14 @@ impl Handle {
         })
     }
 
+    /// [`Handle::subscribe`] straight under the group's root, found by
+    /// secure routing.
+    pub fn secure_subscribe(&self, group: Id) -> Result<(), Error> {
+        self.ask_stack(self.attach_timeout, |a| {
+            waiters::Command::SecureSubscribe(group, a)
+        })
+    }
+
     /// Leaves a multicast group.
     pub fn unsubscribe(&self, group: Id) -> Result<(), Error> {
         self.ask_stack(self.timeout, |a| waiters::Command::Unsubscribe(group, a))

@@ -186,9 +186,24 @@ impl Handle {
     /// [`Error::TimedOut`] after the node's attach timeout; it stays a
     /// member then, and [`NodeEvent::Attached`] follows when it attaches.
     pub async fn subscribe(&self, group: Id) -> Result<(), Error> {
+        self.subscribe_with(|a| waiters::Command::Subscribe(group, a))
+            .await
+    }
+
+    /// [`Handle::subscribe`] straight under the group's root, found by
+    /// secure routing, so no faulty node on the way becomes this member's
+    /// parent (`docs/secure-routing.md`).
+    pub async fn secure_subscribe(&self, group: Id) -> Result<(), Error> {
+        self.subscribe_with(|a| waiters::Command::SecureSubscribe(group, a))
+            .await
+    }
+
+    async fn subscribe_with(
+        &self,
+        command: impl FnOnce(Answer<()>) -> waiters::Command,
+    ) -> Result<(), Error> {
         let wait = self.attach_timeout;
-        let ask = self.ask_stack(|a| waiters::Command::Subscribe(group, a));
-        match tokio::time::timeout(wait, ask).await {
+        match tokio::time::timeout(wait, self.ask_stack(command)).await {
             Ok(answer) => answer,
             Err(_) => Err(Error::TimedOut),
         }

@@ -225,12 +225,13 @@ async fn a_secure_route_reaches_the_keys_five_closest_nodes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_secure_put_then_secure_gets_return_the_value_from_its_roots() {
-    // The handle's secure DHT (#29): a put stored on every root, a get
-    // from another node returns it (a majority of the roots agree), a
-    // content-hash value likewise, and a key nobody stored is not found.
+async fn secure_puts_gets_and_subscribes_work_through_the_handle() {
+    // The handle's secure DHT and subscribe (#29): a put stored on every
+    // root, a get from another node returns it (a majority of the roots
+    // agree), a content-hash value likewise, a key nobody stored is not
+    // found, and a member that subscribed securely gets publications.
     let seed = 291;
-    let net = ring(24, seed).await;
+    let mut net = ring(24, seed).await;
     let key = Id::sha1(b"secure key");
     let stored = net.members[3]
         .handle
@@ -269,6 +270,29 @@ async fn a_secure_put_then_secure_gets_return_the_value_from_its_roots() {
         .await
         .expect("answered");
     assert_eq!(none, None, "seed {seed}");
+
+    // A member that joined a group by secure routing gets its news.
+    let group = pastry_core::scribe::group_id(b"secure group");
+    net.members[9]
+        .handle
+        .secure_subscribe(group)
+        .await
+        .expect("attached");
+    let id = net.members[2]
+        .handle
+        .publish(group, &b"news"[..])
+        .await
+        .expect("published");
+    let mut got = false;
+    net.watch(Duration::from_secs(10), |at, ev| {
+        got |= at == 9 && matches!(ev, NodeEvent::Multicast { id: i, .. } if i == id);
+        got
+    })
+    .await;
+    assert!(
+        got,
+        "seed {seed}: the secure subscriber missed the publication"
+    );
 }
 
 /// Counts the per-hop upcalls and stops one application's messages.

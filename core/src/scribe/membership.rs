@@ -38,12 +38,40 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         node: &mut impl Kbr,
         group: Id,
     ) -> Result<(), ScribeError> {
+        self.subscribe_as(now, node, group, false)
+    }
+
+    /// [`Scribe::subscribe`] over secure routing (OSDI'02's `sec_route`):
+    /// the subscribe goes straight to the group id's root, which redundant
+    /// routing finds, and the root adopts this node; so does every
+    /// subscribe after its parent fails. No faulty node on a path can take
+    /// the subscriber in and starve it (a full root still passes it down
+    /// to a child of its own). On a group already joined, the next
+    /// subscribe (after a parent fails) goes this way.
+    #[cfg(feature = "secure-routing")]
+    pub fn secure_subscribe(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+    ) -> Result<(), ScribeError> {
+        self.subscribe_as(now, node, group, true)
+    }
+
+    fn subscribe_as(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        group: Id,
+        secure: bool,
+    ) -> Result<(), ScribeError> {
         if !node.is_active() {
             return Err(ScribeError::NotActive);
         }
         if let Some(gi) = self.find(group) {
             let g = &mut self.groups[gi];
             g.member = true;
+            g.secure |= secure;
             if g.attached() && !g.announced {
                 g.announced = true;
                 self.push_event(ScribeEvent::Attached { group });
@@ -51,6 +79,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             return Ok(());
         }
         let gi = self.add_group(now, group, true)?;
+        self.groups[gi].secure = secure;
         self.attach(now, node, gi, None, false);
         Ok(())
     }
@@ -338,6 +367,16 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         };
         let (tell, group) = (was_attached && !g.children.is_empty(), g.id);
         self.stats.subscribes_sent += 1;
+        #[cfg(feature = "secure-routing")]
+        if self.groups[gi].secure {
+            // Straight to the root; if the node takes no secure route now,
+            // the retry timer subscribes again.
+            self.stats.secure_subscribes += 1;
+            self.subscribe_securely(now, node, group, &m);
+        } else {
+            self.toward(now, node, hint, group, &m);
+        }
+        #[cfg(not(feature = "secure-routing"))]
         self.toward(now, node, hint, group, &m);
         if tell {
             self.tell_children(now, node, gi);

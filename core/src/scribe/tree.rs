@@ -55,6 +55,9 @@ pub struct Group<const CHILDREN: usize> {
     pub(crate) push_next: usize,
     /// Whether the application was told the node is on the tree.
     pub(crate) announced: bool,
+    /// Whether this node subscribes straight to the root, by secure
+    /// routing ([`super::Scribe::secure_subscribe`]).
+    pub(crate) secure: bool,
     /// Since when this node, or a subtree it took in, may have missed
     /// publications (cut off from the root); its subscribe asks for them.
     pub(crate) cut_at: Option<Instant>,
@@ -81,6 +84,7 @@ impl<const CHILDREN: usize> Group<CHILDREN> {
             retry: None,
             push_next: 0,
             announced: false,
+            secure: false,
             cut_at: None,
             recent: [0; RECENT],
             recent_len: 0,

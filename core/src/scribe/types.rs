@@ -185,6 +185,9 @@ pub struct ScribeStats {
     pub subscribes_sent: u64,
     /// Subscribes a full node passed down to a child.
     pub pushed_down: u64,
+    /// Of the subscribes sent, those sent straight to the root by secure
+    /// routing.
+    pub secure_subscribes: u64,
     /// Heartbeat datagrams sent (each for all groups shared with a child).
     pub beats_sent: u64,
     /// Publications sent down to children.
@@ -230,6 +233,7 @@ impl core::ops::AddAssign for ScribeStats {
     fn add_assign(&mut self, o: ScribeStats) {
         self.subscribes_sent += o.subscribes_sent;
         self.pushed_down += o.pushed_down;
+        self.secure_subscribes += o.secure_subscribes;
         self.beats_sent += o.beats_sent;
         self.data_sent += o.data_sent;
         self.delivered += o.delivered;

@@ -394,6 +394,16 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
         Ok(())
     }
 
+    /// Joins `group` straight under its root, by secure routing
+    /// ([`Scribe::secure_subscribe`]).
+    #[cfg(feature = "secure-routing")]
+    pub fn secure_subscribe(&mut self, now: Instant, group: Id) -> Result<(), ScribeError> {
+        let (s, node, now) = self.at(now);
+        s.scribe.secure_subscribe(now, node, group)?;
+        s.gateway.own_group(group, true);
+        Ok(())
+    }
+
     /// Leaves `group` ([`Scribe::unsubscribe`]).
     pub fn unsubscribe(&mut self, now: Instant, group: Id) -> Result<(), ScribeError> {
         let (s, node, now) = self.at(now);

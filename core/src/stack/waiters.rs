@@ -99,6 +99,8 @@ pub enum Command {
     SecureGet(Id, bool, Answer<Option<Value>>),
     /// Join a group; answered once attached to its tree.
     Subscribe(Id, Answer<()>),
+    /// Join a group straight under its root, by secure routing.
+    SecureSubscribe(Id, Answer<()>),
     /// Leave a group.
     Unsubscribe(Id, Answer<()>),
     /// Publish; answered with the publication's id.
@@ -122,6 +124,7 @@ impl fmt::Debug for Command {
             Command::SecurePutContent(..) => "SecurePutContent",
             Command::SecureGet(..) => "SecureGet",
             Command::Subscribe(..) => "Subscribe",
+            Command::SecureSubscribe(..) => "SecureSubscribe",
             Command::Unsubscribe(..) => "Unsubscribe",
             Command::Publish(..) => "Publish",
             Command::Anycast(..) => "Anycast",
@@ -322,11 +325,17 @@ impl Waiters {
             Command::SecurePutContent(_, a) => a(Err(Failure::Command(CommandError::NotActive))),
             #[cfg(not(feature = "secure-routing"))]
             Command::SecureGet(.., a) => a(Err(Failure::Command(CommandError::NotActive))),
-            Command::Subscribe(group, a) => match stack.subscribe(now, group) {
-                Ok(()) if stack.scribe().group(group).is_some_and(|g| g.attached()) => a(Ok(())),
-                Ok(()) => self.subscribes.entry(group).or_default().push(a),
-                Err(e) => a(Err(Failure::Scribe(e))),
-            },
+            Command::Subscribe(group, a) => {
+                let done = stack.subscribe(now, group);
+                self.subscribed(stack, group, done, a);
+            }
+            #[cfg(feature = "secure-routing")]
+            Command::SecureSubscribe(group, a) => {
+                let done = stack.secure_subscribe(now, group);
+                self.subscribed(stack, group, done, a);
+            }
+            #[cfg(not(feature = "secure-routing"))]
+            Command::SecureSubscribe(_, a) => a(Err(Failure::Command(CommandError::NotActive))),
             Command::Unsubscribe(group, a) => {
                 self.subscribes.remove(&group);
                 a(stack.unsubscribe(now, group).map_err(Failure::Scribe));
@@ -390,6 +399,22 @@ impl Waiters {
                 roots: s.roots.iter().collect(),
                 redundant: s.redundant,
             },
+        }
+    }
+
+    /// Answers a subscribe at once if the node is on the tree already,
+    /// else when it attaches.
+    fn subscribed<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>(
+        &mut self,
+        stack: &Stack<S, A, F, POOL, U>,
+        group: Id,
+        done: Result<(), ScribeError>,
+        a: Answer<()>,
+    ) {
+        match done {
+            Ok(()) if stack.scribe().group(group).is_some_and(|g| g.attached()) => a(Ok(())),
+            Ok(()) => self.subscribes.entry(group).or_default().push(a),
+            Err(e) => a(Err(Failure::Scribe(e))),
         }
     }
 
