@@ -184,7 +184,7 @@ pub struct Node<
     /// `secure_route` messages still to go to some roots: no slot was free
     /// for their copies when the lookup ended.
     #[cfg(feature = "secure-routing")]
-    unsent_roots: heapless::Vec<secure::UnsentRoots, { secure::SECURE_OPS }>,
+    unsent_roots: heapless::Vec<(pool::SlotRef, Peer), MAX_SECURE_ROOTS>,
     /// The node this one joined through, as it answered.
     #[cfg(feature = "secure-routing")]
     bootstrap: Option<Peer>,

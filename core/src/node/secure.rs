@@ -53,14 +53,6 @@ pub(crate) enum Purpose {
     OwnLeafSet,
 }
 
-/// A `secure_route` message in its slot, and the roots it has still to
-/// go to.
-#[derive(Clone, Debug)]
-pub(crate) struct UnsentRoots {
-    slot: SlotRef,
-    roots: Vec<Peer, MAX_SECURE_ROOTS>,
-}
-
 #[derive(Clone, Debug)]
 pub(crate) struct SecureOp {
     id: u64,
@@ -520,63 +512,54 @@ impl<
             self.fail_route(r);
             return;
         }
-        let mut left = UnsentRoots {
-            slot: r,
-            roots: roots.iter().copied().collect(),
-        };
-        if !self.send_copies(&mut left) && self.unsent_roots.push(left).is_err() {
-            // Never: one entry per secure lookup, as many as lookups.
-            self.stats.drops.queue_full += 1;
-        }
-    }
-
-    /// Sends copies of `u.slot`'s message to its roots but the last, then
-    /// the slot itself to the last; whether all went (else `u` keeps the
-    /// roots still to go).
-    fn send_copies(&mut self, u: &mut UnsentRoots) -> bool {
-        let own = self.own();
-        let r = u.slot;
-        while u.roots.len() > 1 {
-            let mut payload = super::Payload::new();
-            let _ = payload.extend_from_slice(self.pool.payload(r));
-            let Some(copy) = self.pool.alloc(Carried::Routed, own, &payload, None) else {
-                return false;
-            };
-            if let (Some(a), Some(b)) = (self.pool.get(r).cloned(), self.pool.get_mut(copy)) {
-                b.msg_id = a.msg_id;
-                b.key = a.key;
-                b.app = a.app;
-                b.per_hop = a.per_hop;
-                b.handoff = true;
-                b.authenticated = true;
+        let mut dropped = 0;
+        for (k, &root) in roots.iter().enumerate() {
+            // Room for every root of the lookups under way; should the
+            // list be full, the message still goes to its closest roots.
+            if self.unsent_roots.push((r, root)).is_err() {
+                dropped = roots.len() - k;
+                break;
             }
-            let root = u.roots.remove(0);
-            self.send_to_root(copy, root);
         }
-        if let Some(last) = u.roots.pop() {
-            self.send_to_root(r, last);
-        }
-        true
+        self.stats.drops.queue_full += dropped as u64;
+        self.send_unsent_roots();
     }
 
-    fn send_to_root(&mut self, slot: SlotRef, root: Peer) {
-        if root.id == self.own().id {
-            self.deliver(slot);
-        } else {
-            self.send_slot(slot, root);
-        }
-    }
-
-    /// Sends what it can of the messages waiting for slots.
+    /// Sends the messages waiting for their roots: a copy in a new slot
+    /// to each root of a message but its last, which gets the message's
+    /// own slot. Stops when no slot is free.
     fn send_unsent_roots(&mut self) {
-        let mut i = 0;
-        while i < self.unsent_roots.len() {
-            let mut u = self.unsent_roots[i].clone();
-            if self.send_copies(&mut u) {
-                self.unsent_roots.swap_remove(i);
+        let own = self.own();
+        while let Some(&(r, root)) = self.unsent_roots.first() {
+            if self.pool.get(r).is_none() {
+                // The message is gone (the node left meanwhile).
+                self.unsent_roots.swap_remove(0);
+                continue;
+            }
+            let more = self.unsent_roots[1..].iter().any(|&(s, _)| s == r);
+            let slot = if more {
+                let mut payload = super::Payload::new();
+                let _ = payload.extend_from_slice(self.pool.payload(r));
+                let Some(copy) = self.pool.alloc(Carried::Routed, own, &payload, None) else {
+                    return;
+                };
+                if let (Some(a), Some(b)) = (self.pool.get(r).cloned(), self.pool.get_mut(copy)) {
+                    b.msg_id = a.msg_id;
+                    b.key = a.key;
+                    b.app = a.app;
+                    b.per_hop = a.per_hop;
+                    b.handoff = true;
+                    b.authenticated = true;
+                }
+                copy
             } else {
-                self.unsent_roots[i] = u;
-                i += 1;
+                r
+            };
+            self.unsent_roots.swap_remove(0);
+            if root.id == own.id {
+                self.deliver(slot);
+            } else {
+                self.send_slot(slot, root);
             }
         }
     }
