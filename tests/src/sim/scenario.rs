@@ -163,6 +163,9 @@ pub struct Outcome {
     pub wall_seconds: f64,
     /// DHT outcomes, and (values lost, values acknowledged) at the end.
     pub storage: Option<(Tally, usize, usize)>,
+    /// Acknowledged values that every correct one of their key's k
+    /// closest live nodes holds at the end.
+    pub values_on_correct_roots: usize,
     /// The keys of the values lost (replay a seed with
     /// [`Spec::trace_keys`] to see how).
     pub lost_keys: Vec<Id>,
@@ -293,10 +296,12 @@ fn run_on<const POOL: usize>(
     let mut report = Report::of(&sim, from);
     report.lookups += refused;
     let mut lost_keys = Vec::new();
+    let mut on_correct_roots = 0;
     let storage = spec.dht.map(|_| {
         sim.abandon_orphans();
         let (lost, acked) = sim.values_lost();
         lost_keys = lost;
+        on_correct_roots = spec.dht.map_or(0, |l| sim.on_every_correct_root(l.replicas));
         (sim.storage.tally, lost_keys.len(), acked)
     });
     let multicast = spec.multicast.map(|_| {
@@ -316,6 +321,7 @@ fn run_on<const POOL: usize>(
         wall_seconds: wall.elapsed().as_secs_f64(),
         dht_stats: spec.dht.map(|_| sim.dht_stats()),
         storage,
+        values_on_correct_roots: on_correct_roots,
         lost_keys,
         multicast,
         attack: sim
@@ -656,6 +662,7 @@ impl Outcome {
                 "puts_abandoned": t.puts_abandoned,
                 "values_acked": acked,
                 "values_lost": lost,
+                "values_on_every_correct_root": self.values_on_correct_roots,
                 "replication_msgs_per_node_per_s": self.window.replication_datagrams as f64 / node_seconds,
                 "replication_bytes_per_node_per_s": self.window.replication_bytes as f64 / node_seconds,
             });

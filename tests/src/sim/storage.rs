@@ -348,6 +348,26 @@ impl<const POOL: usize> Sim<POOL> {
             .collect()
     }
 
+    /// How many acknowledged values every correct one of their key's `k`
+    /// closest live nodes holds, at the acknowledged version or newer (a
+    /// secure put's promise, #29): a scan of those nodes' stores.
+    pub fn on_every_correct_root(&self, k: usize) -> usize {
+        self.storage
+            .acked
+            .iter()
+            .filter(|&(&key, &version)| {
+                self.truth.closest(key, k).iter().all(|&r| {
+                    let r = r as usize;
+                    self.is_faulty(r)
+                        || self.slots[r]
+                            .dht()
+                            .and_then(|d| d.store().get(key))
+                            .is_some_and(|it| it.meta.version >= version)
+                })
+            })
+            .count()
+    }
+
     /// Acknowledged values no live node holds (at the acknowledged
     /// version or newer), in key order, and how many values were
     /// acknowledged.
