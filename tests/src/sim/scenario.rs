@@ -301,7 +301,9 @@ fn run_on<const POOL: usize>(
         sim.abandon_orphans();
         let (lost, acked) = sim.values_lost();
         lost_keys = lost;
-        on_correct_roots = spec.dht.map_or(0, |l| sim.on_every_correct_root(l.replicas));
+        on_correct_roots = spec
+            .dht
+            .map_or(0, |l| sim.on_every_correct_root(l.replicas));
         (sim.storage.tally, lost_keys.len(), acked)
     });
     let multicast = spec.multicast.map(|_| {
