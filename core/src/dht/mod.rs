@@ -155,8 +155,11 @@ pub use types::{DhtConfig, DhtError, DhtEvent, DhtStats, OpId, PutError, Quota, 
 use msg::{Msg, Outcome};
 use send::{Deferred, encode_and_route};
 
+mod ops;
 #[cfg(feature = "secure-routing")]
 mod secure;
+
+use ops::{Op, OpKind, PutAcks};
 
 /// The DHT's application id (end-node: puts, replica copies, replies,
 /// maintenance).
@@ -170,67 +173,6 @@ pub const MAX_OPS: usize = 32;
 /// Most messages waiting for room in the node.
 pub const MAX_DEFERRED: usize = 32;
 const MAX_EVENTS: usize = MAX_OPS;
-
-/// A put's acknowledgements so far.
-#[derive(Clone, Copy, Debug)]
-struct PutAcks {
-    version: u64,
-    acks: u8,
-    ackers: [u32; 8],
-    /// Acks that complete it: the configured quorum, or fewer when the
-    /// whole overlay has fewer nodes than that (or a secure lookup found
-    /// fewer roots).
-    quorum: u8,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum OpKind {
-    Put(PutAcks),
-    Get {
-        min_version: u64,
-        content: bool,
-        /// Only a value signed by the key's owner answers it.
-        signed: bool,
-        retried: bool,
-    },
-    /// A put sent to each root secure lookup `lookup` finds.
-    #[cfg(feature = "secure-routing")]
-    SecurePut {
-        acks: PutAcks,
-        lookup: u64,
-    },
-    /// A get sent to each root a secure lookup finds, its answers tallied.
-    #[cfg(feature = "secure-routing")]
-    SecureGet(secure::Tally),
-}
-
-impl OpKind {
-    fn is_put(&self) -> bool {
-        match self {
-            OpKind::Put(_) => true,
-            #[cfg(feature = "secure-routing")]
-            OpKind::SecurePut { .. } => true,
-            _ => false,
-        }
-    }
-
-    fn put_acks(&mut self) -> Option<&mut PutAcks> {
-        match self {
-            OpKind::Put(a) => Some(a),
-            #[cfg(feature = "secure-routing")]
-            OpKind::SecurePut { acks, .. } => Some(acks),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Op {
-    id: u64,
-    key: Id,
-    deadline: Instant,
-    kind: OpKind,
-}
 
 /// The replicated store of one node. `S` keeps the values.
 #[derive(Debug)]

@@ -33,10 +33,14 @@ mod pool;
 mod presets;
 mod probes;
 mod queries;
+#[cfg(feature = "secure-routing")]
+mod redundant;
 mod repair;
 #[cfg(feature = "secure-routing")]
 mod secure;
 mod stats;
+#[cfg(feature = "secure-routing")]
+mod upkeep;
 
 use core::net::SocketAddr;
 use core::time::Duration;

@@ -22,8 +22,8 @@ use heapless::Vec;
 use super::app::Forwarder;
 use super::event::{CommandError, Ev};
 use super::pool::{Carried, SlotRef, SlotState};
-use super::queries::{MAX_ROUTES, MAX_SECURE_ROOTS, Secured};
-use super::{Node, Phase, Timer};
+use super::queries::{MAX_SECURE_ROOTS, Secured};
+use super::{Node, Phase};
 use crate::id::Id;
 use crate::peer::Peer;
 use crate::secure::FailureTest;
@@ -35,9 +35,6 @@ const CANDIDATES: usize = 12;
 
 /// Secure lookups under way at once.
 pub(crate) const SECURE_OPS: usize = 4;
-
-/// Slots a redundant phase leaves free for other traffic.
-const POOL_RESERVE: usize = 4;
 
 /// What a lookup is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,20 +52,20 @@ pub(crate) enum Purpose {
 
 #[derive(Clone, Debug)]
 pub(crate) struct SecureOp {
-    id: u64,
-    key: Id,
-    replicas: u8,
-    purpose: Purpose,
-    redundant: bool,
+    pub(super) id: u64,
+    pub(super) key: Id,
+    pub(super) replicas: u8,
+    pub(super) purpose: Purpose,
+    pub(super) redundant: bool,
     /// Redundant routes sent; bit `i` set when route `i` answered.
-    sent: u8,
-    answered: u32,
+    pub(super) sent: u8,
+    pub(super) answered: u32,
     /// First hops the redundant phase will use.
-    planned: u8,
-    deadline: Instant,
+    pub(super) planned: u8,
+    pub(super) deadline: Instant,
     /// Done, waiting to be polled as an event.
-    done: bool,
-    candidates: Vec<Peer, CANDIDATES>,
+    pub(super) done: bool,
+    pub(super) candidates: Vec<Peer, CANDIDATES>,
 }
 
 impl SecureOp {
@@ -234,7 +231,7 @@ impl<
 
     /// Sends query `msg_id` for `key`, through `first` or (`None`) the
     /// constrained next hop. Whether a slot took it.
-    fn send_query(
+    pub(super) fn send_query(
         &mut self,
         msg_id: u64,
         (key, target): (Id, Id),
@@ -345,129 +342,8 @@ impl<
         }
     }
 
-    /// Sends lookup `i`'s query again through every diverse first hop.
-    fn go_redundant(&mut self, i: usize) {
-        let op = &mut self.secure_ops[i];
-        if op.redundant {
-            return;
-        }
-        op.redundant = true;
-        self.stats.secure.redundant += 1;
-        let planned = self.first_hops().len() as u8;
-        let op = &mut self.secure_ops[i];
-        op.planned = planned;
-        op.deadline = self.now + self.config.secure.timeout;
-        self.send_redundant(i);
-        if self.secure_ops[i].planned == 0 {
-            self.finish_secure(i);
-        }
-    }
-
-    /// Diverse first hops, distinct, at most `routes`: leaf-set members,
-    /// nearest first on each side in turn, then constrained and proximity-
-    /// table entries (ids unlike ours, so unlike points and paths).
-    /// While a new node fills its constrained table the first time, its
-    /// view is what its join path gave it, which faulty nodes on the path
-    /// make up of colluders (eclipse): its queries start at its bootstrap,
-    /// which it trusts (OSDI'02 §4: a joining node relies on a correct
-    /// bootstrap), and go on through that node's constrained table.
-    fn trusted_start(&self) -> Option<Peer> {
-        self.bootstrap
-            .filter(|_| !self.filled_once && self.config.secure.enabled)
-    }
-
-    fn first_hops(&self) -> Vec<Peer, MAX_ROUTES> {
-        let mut out: Vec<Peer, MAX_ROUTES> = Vec::new();
-        let limit = usize::from(self.config.secure.routes).min(MAX_ROUTES);
-        if let Some(b) = self.trusted_start() {
-            // Every route through it; their targets spread them after.
-            for _ in 0..limit {
-                let _ = out.push(b);
-            }
-            return out;
-        }
-        let ls = self.routing.leaf_set();
-        let candidates = ls
-            .left()
-            .iter()
-            .zip(ls.right().iter())
-            .flat_map(|(a, b)| [*a, *b])
-            .chain(ls.left().iter().skip(ls.right().len()).copied())
-            .chain(ls.right().iter().skip(ls.left().len()).copied())
-            .chain(self.constrained.entries().copied())
-            .chain(self.routing.table().entries().map(|(_, _, e)| e.peer));
-        for p in candidates {
-            if out.len() >= limit {
-                break;
-            }
-            if !out.iter().any(|q| q.id == p.id) && !self.probes.is_suspect(p.id) {
-                let _ = out.push(p);
-            }
-        }
-        out
-    }
-
-    /// Sends what it can of lookup `i`'s redundant routes, leaving slots
-    /// for other traffic; the rest when slots free up.
-    fn send_redundant(&mut self, i: usize) {
-        let hops = self.first_hops();
-        // Through one trusted first hop, a few at a time: all at once
-        // would fill its message slots, and it would drop the rest.
-        let mut burst = if self.trusted_start().is_some() {
-            4
-        } else {
-            usize::MAX
-        };
-        loop {
-            if burst == 0 {
-                return;
-            }
-            burst -= 1;
-            let op = &self.secure_ops[i];
-            if op.sent >= op.planned {
-                return;
-            }
-            let Some(&first) = hops.get(usize::from(op.sent)) else {
-                // The hops changed since planned: fewer now.
-                self.secure_ops[i].planned = op.sent;
-                return;
-            };
-            if self.pool.free_slots() <= POOL_RESERVE.min(POOL / 4) {
-                return;
-            }
-            let (id, key, k, replicas) = (op.id, op.key, op.sent, op.replicas);
-            // Every other route aims beside the key, as far from it as a
-            // leaf-set member is from us (members in turn): the routes
-            // land across the key's neighbourhood, not all on its root.
-            let own = self.own().id;
-            let ls = self.routing.leaf_set();
-            let j = usize::from(k / 2);
-            let beside = match j % 2 == 0 {
-                true => ls.left().get((j / 2) % ls.left().len().max(1)),
-                false => ls.right().get((j / 2) % ls.right().len().max(1)),
-            };
-            let target = match (k % 3, beside) {
-                _ if k > 0 && self.trusted_start().is_some() => waypoint(id, k),
-                (1, Some(m)) => key.offset(own.cw_distance(m.id)),
-                (2, Some(m)) => key
-                    .offset(own.cw_distance(m.id))
-                    .offset(own.cw_distance(m.id)),
-                (2, _) => waypoint(id, k),
-                _ => key,
-            };
-            let msg_id = id.wrapping_add(u64::from(k) + 1);
-            if !self.send_query(msg_id, (key, target), replicas, Some(first)) {
-                self.stats.secure.routes_refused += 1;
-                return;
-            }
-            let op = &mut self.secure_ops[i];
-            op.sent += 1;
-            op.deadline = self.now + self.config.secure.timeout;
-        }
-    }
-
     /// Lookup `i` ended: its roots go where its purpose says.
-    fn finish_secure(&mut self, i: usize) {
+    pub(super) fn finish_secure(&mut self, i: usize) {
         let op = &mut self.secure_ops[i];
         op.done = true;
         let (id, purpose) = (op.id, op.purpose);
@@ -643,163 +519,4 @@ impl<
             self.secure_ops.retain(|op| !(op.done && op.id == id));
         }
     }
-
-    // ----- the node's own lookups -----
-
-    /// Once joined: check the leaf set against the true neighbours of
-    /// our id, and start filling the constrained table.
-    pub(super) fn start_securing(&mut self) {
-        if !self.config.secure.enabled {
-            return;
-        }
-        self.check_own_leaf_set();
-        self.fill_cursor = 0;
-        self.set_timer(Timer::Fill, Some(self.now));
-    }
-
-    /// How far our leaf set spans, clockwise from its left end to its
-    /// right end (top 96 bits); `None` while a side is short.
-    fn leaf_span(&self) -> Option<u128> {
-        let ls = self.routing.leaf_set();
-        if !ls.is_full() {
-            return None;
-        }
-        let (l, r) = (ls.farthest_left()?, ls.farthest_right()?);
-        Some(l.id.cw_distance(r.id).high_96())
-    }
-
-    /// Every heartbeat: once the overlay has grown to twice what it was
-    /// at the last pass (our leaf set spans half as far), nodes closer to
-    /// the points have joined: fill again now rather than at the refresh.
-    pub(super) fn refill_if_grown(&mut self) {
-        if !self.config.secure.enabled || self.fill_cursor != 0 || self.phase != Phase::Active {
-            return;
-        }
-        let (Some(now), Some(then)) = (self.leaf_span(), self.fill_span) else {
-            // Short sides: a ring smaller than a leaf set, all of it known;
-            // the pass after it fills up measures the span.
-            if self.fill_span.is_none() && self.leaf_span().is_some() {
-                self.set_timer(Timer::Fill, Some(self.now));
-            }
-            return;
-        };
-        if now.saturating_mul(2) < then {
-            self.set_timer(Timer::Fill, Some(self.now));
-        }
-    }
-
-    /// A redundant lookup of our own id: its answers' nodes are probed
-    /// into our leaf set (a join reply from a faulty root lists only
-    /// colluders, and their leaf sets list only colluders).
-    fn check_own_leaf_set(&mut self) {
-        let own = self.own().id;
-        let replicas = (2 * HALF).min(MAX_SECURE_ROOTS);
-        let _ = self.start_secure(own, replicas, Purpose::OwnLeafSet, true);
-    }
-
-    /// The fill timer: a lookup for each constrained slot's point, a few
-    /// at a time, lowest rows first. A slot whose point our leaf set
-    /// covers is filled from it; rows from one whose every point it
-    /// covers on are not looked up (no node fills them but neighbours).
-    pub(super) fn fill_constrained(&mut self) {
-        let parallel = usize::from(self.config.secure.fill_parallel).max(1);
-        let own = self.own().id;
-        if self.fill_cursor == 0 {
-            self.fill_span = self.leaf_span();
-        }
-        while usize::from(self.fill_cursor) < ROWS * 16 {
-            let busy = self
-                .secure_ops
-                .iter()
-                .filter(|op| op.purpose == Purpose::Fill)
-                .count();
-            if busy >= parallel || self.secure_ops.is_full() {
-                break;
-            }
-            let (row, col) = (
-                usize::from(self.fill_cursor) / 16,
-                (self.fill_cursor % 16) as u8,
-            );
-            let covered = |c: u8| {
-                self.routing
-                    .leaf_set()
-                    .covers(self.constrained.point(row, c))
-            };
-            if col == 0 && (0..16u8).all(|c| c == own.digit(row) || covered(c)) {
-                // Every point of this row (so of every row below) lies in
-                // our leaf set's range: the rest of the table is our
-                // neighbourhood's, which the leaf set knows.
-                let members: Vec<Peer, 64> = self.routing.leaf_set().members().copied().collect();
-                for p in members {
-                    self.constrained.consider(p);
-                }
-                self.fill_cursor = (ROWS * 16) as u16;
-                break;
-            }
-            // Every slot, filled or not: entries age as nodes join.
-            if col == own.digit(row) {
-                self.fill_cursor += 1;
-                continue;
-            }
-            if covered(col) {
-                let members: Vec<Peer, 64> = self.routing.leaf_set().members().copied().collect();
-                for p in members {
-                    self.constrained.consider(p);
-                }
-                self.fill_cursor += 1;
-                continue;
-            }
-            let point = self.constrained.point(row, col);
-            if self.start_secure(point, 1, Purpose::Fill, false).is_err() {
-                break;
-            }
-            self.stats.secure.fills += 1;
-            self.fill_cursor += 1;
-        }
-        let next = if usize::from(self.fill_cursor) < ROWS * 16 {
-            self.now + self.config.min_rto
-        } else {
-            // The pass is done (its last lookups may still run): the next
-            // starts after the refresh period. Our leaf set is checked
-            // again too, now through our own constrained table (the check
-            // at joining went through the bootstrap's).
-            self.fill_cursor = 0;
-            self.filled_once = true;
-            self.check_own_leaf_set();
-            self.now + self.jittered(self.config.secure.refresh)
-        };
-        self.set_timer(Timer::Fill, Some(next));
-    }
-
-    /// A node was declared failed: its constrained slot is looked up
-    /// again.
-    pub(super) fn refill_after_failure(&mut self, id: Id) {
-        let Some((row, col)) = self.constrained.remove(id) else {
-            return;
-        };
-        if !self.config.secure.enabled || self.phase != Phase::Active {
-            return;
-        }
-        let point = self.constrained.point(row, col);
-        if self.start_secure(point, 1, Purpose::Fill, false).is_ok() {
-            self.stats.secure.fills += 1;
-        }
-    }
-}
-
-/// Route `k` of lookup `id` through a point of the ring fixed by the two:
-/// routes that all start at one node (a new node's bootstrap) would all
-/// take its one constrained entry towards the key; through points spread
-/// over the ring they leave by different entries and meet only near the
-/// key (a query heads for the key once at its waypoint's root).
-fn waypoint(id: u64, k: u8) -> Id {
-    let mut b = [0u8; 20];
-    let mut x = id ^ (u64::from(k) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for chunk in b.chunks_mut(8) {
-        x ^= x >> 31;
-        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x ^= x >> 29;
-        chunk.copy_from_slice(&x.to_be_bytes()[..chunk.len()]);
-    }
-    Id::from_bytes(b)
 }
