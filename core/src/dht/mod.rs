@@ -423,9 +423,9 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 value,
             } => {
                 #[cfg(feature = "secure-routing")]
-                if self.is_secure_get(op, key) {
+                if let Some(i) = self.secure_get_at(op, key) {
                     let answer = Some((meta, cached, value));
-                    return self.on_secure_answer((now, node), source, (op, key), answer);
+                    return self.on_secure_answer((now, node), source, (i, op, key), answer);
                 }
                 let ev = self.on_value(op, key, meta, cached, value);
                 if ev.is_some() {
@@ -436,8 +436,8 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             }
             Msg::NotFound { op, key } => {
                 #[cfg(feature = "secure-routing")]
-                if self.is_secure_get(op, key) {
-                    return self.on_secure_answer((now, node), source, (op, key), None);
+                if let Some(i) = self.secure_get_at(op, key) {
+                    return self.on_secure_answer((now, node), source, (i, op, key), None);
                 }
                 let i = self.find_op(op, key, |k| matches!(k, OpKind::Get { .. }))?;
                 self.ops.swap_remove(i);
@@ -506,10 +506,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         }
     }
 
+    /// The secure get `op` for `key`, if it is one.
     #[cfg(feature = "secure-routing")]
-    fn is_secure_get(&self, op: u64, key: Id) -> bool {
+    fn secure_get_at(&self, op: u64, key: Id) -> Option<usize> {
         self.find_op(op, key, |k| matches!(k, OpKind::SecureGet(_)))
-            .is_some()
     }
 
     pub(super) fn is_replica(&self, node: &impl Kbr, key: Id) -> bool {
@@ -543,31 +543,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             let o = self.ops[i];
             if o.deadline <= now {
                 self.ops.swap_remove(i);
-                let ev = match o.kind {
-                    OpKind::Put(PutAcks { acks, .. }) => DhtEvent::PutFailed {
-                        op: OpId(o.id),
-                        key: o.key,
-                        error: PutError::TimedOut { replicas: acks },
-                    },
-                    #[cfg(feature = "secure-routing")]
-                    OpKind::SecurePut {
-                        acks: PutAcks { acks, .. },
-                        ..
-                    } => DhtEvent::PutFailed {
-                        op: OpId(o.id),
-                        key: o.key,
-                        error: PutError::TimedOut { replicas: acks },
-                    },
-                    #[cfg(feature = "secure-routing")]
-                    OpKind::SecureGet(_) => DhtEvent::GetTimedOut {
-                        op: OpId(o.id),
-                        key: o.key,
-                    },
-                    OpKind::Get { .. } => DhtEvent::GetTimedOut {
-                        op: OpId(o.id),
-                        key: o.key,
-                    },
-                };
+                let ev = o.timed_out();
                 // Room: admit_op keeps events + ops within capacity.
                 let _ = self.events.push_back(ev);
                 continue;

@@ -2,6 +2,7 @@
 
 #[cfg(feature = "secure-routing")]
 use super::secure;
+use super::{DhtEvent, OpId, PutError};
 use crate::id::Id;
 use crate::time::Instant;
 
@@ -38,23 +39,40 @@ pub(super) enum OpKind {
     SecureGet(secure::Tally),
 }
 
-impl OpKind {
-    pub(super) fn is_put(&self) -> bool {
-        match self {
-            OpKind::Put(_) => true,
-            #[cfg(feature = "secure-routing")]
-            OpKind::SecurePut { .. } => true,
-            _ => false,
+impl PutAcks {
+    /// None yet, complete at `quorum`.
+    pub(super) fn new(version: u64, quorum: usize) -> PutAcks {
+        PutAcks {
+            version,
+            acks: 0,
+            ackers: [0; 8],
+            quorum: quorum.clamp(1, usize::from(u8::MAX)) as u8,
         }
     }
+}
 
-    pub(super) fn put_acks(&mut self) -> Option<&mut PutAcks> {
+impl OpKind {
+    /// A put's acknowledgements, plain or secure.
+    pub(super) fn put_acks(&self) -> Option<&PutAcks> {
         match self {
             OpKind::Put(a) => Some(a),
             #[cfg(feature = "secure-routing")]
             OpKind::SecurePut { acks, .. } => Some(acks),
             _ => None,
         }
+    }
+
+    pub(super) fn put_acks_mut(&mut self) -> Option<&mut PutAcks> {
+        match self {
+            OpKind::Put(a) => Some(a),
+            #[cfg(feature = "secure-routing")]
+            OpKind::SecurePut { acks, .. } => Some(acks),
+            _ => None,
+        }
+    }
+
+    pub(super) fn is_put(&self) -> bool {
+        self.put_acks().is_some()
     }
 }
 
@@ -64,4 +82,20 @@ pub(super) struct Op {
     pub(super) key: Id,
     pub(super) deadline: Instant,
     pub(super) kind: OpKind,
+}
+
+impl Op {
+    /// Its outcome when it ends unanswered: a put with the acks it has, a
+    /// get timed out.
+    pub(super) fn timed_out(&self) -> DhtEvent<'static> {
+        let (op, key) = (OpId(self.id), self.key);
+        match self.kind.put_acks() {
+            Some(a) => DhtEvent::PutFailed {
+                op,
+                key,
+                error: PutError::TimedOut { replicas: a.acks },
+            },
+            None => DhtEvent::GetTimedOut { op, key },
+        }
+    }
 }

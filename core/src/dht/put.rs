@@ -172,12 +172,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         if node.covers(key) && node.covers(key.wrapping_add(Distance::HALF_RING)) {
             quorum = quorum.min(node.replica_set(key, self.config.replicas).len());
         }
-        let kind = OpKind::Put(PutAcks {
-            version: meta.version,
-            acks: 0,
-            ackers: [0; 8],
-            quorum: quorum.clamp(1, usize::from(u8::MAX)) as u8,
-        });
+        let kind = OpKind::Put(PutAcks::new(meta.version, quorum));
         self.push_op(now, op, key, kind);
         Ok(OpId(op))
     }
@@ -380,7 +375,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             acks,
             ackers,
             quorum,
-        } = self.ops[i].kind.put_acks()?;
+        } = self.ops[i].kind.put_acks_mut()?;
         if *v != version {
             return None;
         }

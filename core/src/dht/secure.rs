@@ -18,13 +18,13 @@ use sha1::{Digest, Sha1};
 
 use super::msg::Msg;
 use super::put::id_tag;
+use super::send::encode_and_secure_route;
 use super::{APP, Dht, DhtError, DhtEvent, LOOKUP_APP, Meta, OpId, OpKind, PutAcks, Store, signed};
 use crate::id::Id;
 use crate::identity::{Keypair, PublicKey};
-use crate::node::{Kbr, MAX_PAYLOAD, MAX_SECURE_ROOTS, Secured};
+use crate::node::{Kbr, MAX_SECURE_ROOTS, Secured};
 use crate::peer::Peer;
 use crate::time::Instant;
-use crate::wire::AppId;
 
 /// A secure get's answers so far.
 #[derive(Clone, Copy, Debug)]
@@ -152,22 +152,6 @@ fn digest(version: u64, value: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// Encodes `msg` and hands it to the node's secure routing; the lookup.
-fn encode_and_secure_route(
-    (now, node): (Instant, &mut impl Kbr),
-    key: Id,
-    app: AppId,
-    msg: &Msg<'_>,
-    replicas: usize,
-) -> Result<(u64, usize), DhtError> {
-    let mut buf = [0u8; MAX_PAYLOAD];
-    let len = msg.encode(&mut buf).ok_or(DhtError::Busy)?;
-    let lookup = node
-        .secure_route(now, key, app, &buf[..len], replicas)
-        .map_err(|_| DhtError::Busy)?;
-    Ok((lookup, len))
-}
-
 impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
     /// [`Dht::put`] through secure routing: stored on each of the key's
     /// k replica roots that redundant routing finds, however many faulty
@@ -280,9 +264,15 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             tried: replicas.min(usize::from(super::msg::ON_THE_WAY - 1)) as u8,
             client: None,
         };
-        let (lookup, len) = encode_and_secure_route((now, node), key, LOOKUP_APP, &msg, replicas)?;
-        self.count_sent(len);
-        Ok(lookup)
+        encode_and_secure_route(
+            (node, now),
+            key,
+            LOOKUP_APP,
+            &msg,
+            replicas,
+            &mut self.stats,
+        )
+        .map_err(|_| DhtError::Busy)
     }
 
     /// `start_put`'s secure half: `msg` (a put marked `here`) to every
@@ -295,22 +285,12 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         version: u64,
         msg: &Msg<'_>,
     ) -> Result<OpId, DhtError> {
-        let (lookup, len) =
-            encode_and_secure_route((now, node), key, APP, msg, self.config.replicas)?;
-        self.count_sent(len);
-        let acks = PutAcks {
-            version,
-            acks: 0,
-            ackers: [0; 8],
-            quorum: self.config.quorum.clamp(1, usize::from(u8::MAX)) as u8,
-        };
+        let replicas = self.config.replicas;
+        let lookup = encode_and_secure_route((node, now), key, APP, msg, replicas, &mut self.stats)
+            .map_err(|_| DhtError::Busy)?;
+        let acks = PutAcks::new(version, self.config.quorum);
         self.push_op(now, op, key, OpKind::SecurePut { acks, lookup });
         Ok(OpId(op))
-    }
-
-    fn count_sent(&mut self, len: usize) {
-        self.stats.sent += 1;
-        self.stats.sent_bytes += len as u64;
     }
 
     /// A secure lookup ended: if it carries one of our operations, that
@@ -324,20 +304,11 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         let Some(i) = self.ops.iter().position(|o| ours(&o.kind)) else {
             return false;
         };
-        let o = self.ops[i];
         let found = s.roots.len().min(MAX_SECURE_ROOTS);
-        let settled = match &mut self.ops[i].kind {
-            _ if found == 0 => Some(match o.kind {
-                OpKind::SecurePut { .. } => DhtEvent::PutFailed {
-                    op: OpId(o.id),
-                    key: o.key,
-                    error: super::PutError::TimedOut { replicas: 0 },
-                },
-                _ => DhtEvent::GetTimedOut {
-                    op: OpId(o.id),
-                    key: o.key,
-                },
-            }),
+        let o = &mut self.ops[i];
+        let settled = match &mut o.kind {
+            // No root found: it ends as if nobody answered.
+            _ if found == 0 => Some(o.timed_out()),
             OpKind::SecurePut { acks, .. } => {
                 // Every root it was sent to may count, and no more.
                 acks.quorum = acks.quorum.min(found as u8);
@@ -364,15 +335,15 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         true
     }
 
-    /// A root's answer to secure get `op` (`None`: not found there).
+    /// A root's answer to secure get `op`, the `i`th operation (`None`:
+    /// not found there).
     pub(super) fn on_secure_answer<'b>(
         &mut self,
         (now, node): (Instant, &mut impl Kbr),
         source: Peer,
-        (op, key): (u64, Id),
+        (i, op, key): (usize, u64, Id),
         answer: Option<(Meta, bool, &'b [u8])>,
     ) -> Option<DhtEvent<'b>> {
-        let i = self.find_op(op, key, |k| matches!(k, OpKind::SecureGet(_)))?;
         let OpKind::SecureGet(t) = &mut self.ops[i].kind else {
             return None;
         };
@@ -385,8 +356,9 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             Verdict::Pending => return None,
             Verdict::Absent if t.proof_needed() && !t.retried => {
                 // No root had what only one correct root need have: the
-                // lookup may have met a bad neighbourhood view. Once more,
-                // by new routes, before saying it does not exist.
+                // lookup may have met faulty nodes' answers, or an answer
+                // was lost. One more lookup before saying it does not
+                // exist.
                 match self.send_secure_get((now, node), op, key) {
                     Ok(lookup) => {
                         if let OpKind::SecureGet(t) = &mut self.ops[i].kind {

@@ -116,6 +116,23 @@ pub(super) fn encode_and_route(
     Ok(())
 }
 
+/// Encodes `msg` and hands it to the node's secure routing, to each of
+/// `key`'s `replicas` roots; the lookup's id.
+#[cfg(feature = "secure-routing")]
+pub(super) fn encode_and_secure_route(
+    (node, now): (&mut impl Kbr, Instant),
+    key: Id,
+    app: AppId,
+    msg: &Msg<'_>,
+    replicas: usize,
+    stats: &mut DhtStats,
+) -> Result<u64, CommandError> {
+    let (id, len) = node.secure_route_encoded(now, key, app, replicas, |b| msg.encode(b))?;
+    stats.sent += 1;
+    stats.sent_bytes += len as u64;
+    Ok(id)
+}
+
 impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
     /// Sends `d` now if the node has room, else keeps it for later.
     /// Maintenance may fill only half the wait list, so a transfer of many

@@ -109,6 +109,25 @@ pub trait Kbr {
         self.route(now, key, app, &buf[..len], hint)?;
         Ok(len)
     }
+    /// [`Kbr::secure_route`] of a message encoded in place, as
+    /// [`Kbr::route_encoded`]: the message's id and its length.
+    #[cfg(feature = "secure-routing")]
+    fn secure_route_encoded(
+        &mut self,
+        now: Instant,
+        key: Id,
+        app: AppId,
+        replicas: usize,
+        encode: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<(u64, usize), CommandError>
+    where
+        Self: Sized,
+    {
+        let mut buf = [0u8; MAX_PAYLOAD];
+        let len = encode(&mut buf).ok_or(CommandError::PayloadTooLarge { max: MAX_PAYLOAD })?;
+        let id = self.secure_route(now, key, app, &buf[..len], replicas)?;
+        Ok((id, len))
+    }
     /// Sends `payload` for `app` straight to `peer` (routed to its id with
     /// it as the first hop, so it is acknowledged and, if `peer` has
     /// failed, delivered to the node now closest to its id).

@@ -479,8 +479,7 @@ impl<
     pub(super) fn secure_deadline(&self) -> Option<Instant> {
         // Copies waiting for slots: retry within an RTT, as slots free.
         let unsent = (!self.unsent_roots.is_empty()).then(|| self.now + self.config.min_rto);
-        let ops = self
-            .secure_ops
+        self.secure_ops
             .iter()
             .filter(|op| !op.done)
             .map(|op| {
@@ -491,8 +490,8 @@ impl<
                     op.deadline
                 }
             })
-            .min();
-        ops.into_iter().chain(unsent).min()
+            .chain(unsent)
+            .min()
     }
 
     /// Lends lookup `id`'s outcome for its event; the lookup goes at the

@@ -369,8 +369,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         self.stats.subscribes_sent += 1;
         #[cfg(feature = "secure-routing")]
         if self.groups[gi].secure {
-            // Straight to the root; if the node takes no secure route now,
-            // the retry timer subscribes again.
+            // Straight to the root.
             self.stats.secure_subscribes += 1;
             self.subscribe_securely(now, node, group, &m);
         } else {

@@ -368,29 +368,17 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         );
     }
 
-    /// `m` to the group id's root by `sec_route`; whether the node took it.
+    /// `m` to the group id's root by `sec_route`; if the node takes no
+    /// secure route now, the subscribe retry timer sends it again.
     #[cfg(feature = "secure-routing")]
-    fn subscribe_securely(
-        &mut self,
-        now: Instant,
-        node: &mut impl Kbr,
-        group: Id,
-        m: &Msg<'_>,
-    ) -> bool {
-        let mut buf = [0u8; crate::node::MAX_PAYLOAD];
-        let Some(len) = m.encode(&mut buf) else {
-            return false;
-        };
-        let sent = node
-            .secure_route(now, group, ROUTE_APP, &buf[..len], 1)
-            .is_ok();
-        if sent {
-            self.stats.sent += 1;
-            self.stats.sent_bytes += len as u64;
-        } else {
-            self.stats.dropped += 1;
+    fn subscribe_securely(&mut self, now: Instant, node: &mut impl Kbr, group: Id, m: &Msg<'_>) {
+        match node.secure_route_encoded(now, group, ROUTE_APP, 1, |b| m.encode(b)) {
+            Ok((_, len)) => {
+                self.stats.sent += 1;
+                self.stats.sent_bytes += len as u64;
+            }
+            Err(_) => self.stats.dropped += 1,
         }
-        sent
     }
 
     fn fresh_id(&mut self, own: Id) -> u64 {

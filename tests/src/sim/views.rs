@@ -73,21 +73,9 @@ impl<const POOL: usize> Sim<POOL> {
 
     /// Live active nodes whose leaf set differs from the true one.
     pub fn wrong_leaf_sets(&self) -> Vec<usize> {
-        let mut wrong = Vec::new();
-        for (i, s) in self.slots.iter().enumerate() {
-            let Some(n) = s.node().filter(|n| n.is_active()) else {
-                continue;
-            };
-            let ls = n.leaf_set();
-            let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
-            let same = |got: &[pastry_core::Peer], want: &[Id]| {
-                got.len() == want.len() && got.iter().zip(want).all(|(p, w)| p.id == *w)
-            };
-            if !same(ls.left(), &left) || !same(ls.right(), &right) {
-                wrong.push(i);
-            }
-        }
-        wrong
+        (0..self.slots.len())
+            .filter(|&i| self.first_leaf_set_error(i).is_some())
+            .collect()
     }
 
     /// Over live active correct nodes whose leaf set is wrong: how many
@@ -95,24 +83,8 @@ impl<const POOL: usize> Sim<POOL> {
     /// outwards (index 0: the nearest member), either side.
     pub fn leaf_set_first_errors(&self) -> Vec<u64> {
         let mut out = Vec::new();
-        for (i, s) in self.slots.iter().enumerate() {
-            let Some(n) = s.node().filter(|n| n.is_active()) else {
-                continue;
-            };
-            if self.is_faulty(i) {
-                continue;
-            }
-            let ls = n.leaf_set();
-            let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
-            let first = |got: &[pastry_core::Peer], want: &[Id]| {
-                (0..want.len().max(got.len()))
-                    .find(|&k| got.get(k).map(|p| p.id) != want.get(k).copied())
-            };
-            let at = [first(ls.left(), &left), first(ls.right(), &right)]
-                .into_iter()
-                .flatten()
-                .min();
-            if let Some(k) = at {
+        for i in (0..self.slots.len()).filter(|&i| !self.is_faulty(i)) {
+            if let Some(k) = self.first_leaf_set_error(i) {
                 if out.len() <= k {
                     out.resize(k + 1, 0);
                 }
@@ -120,5 +92,22 @@ impl<const POOL: usize> Sim<POOL> {
             }
         }
         out
+    }
+
+    /// Where live active node `i`'s leaf set first differs from the true
+    /// one, counted from the node outwards on either side; `None` if it is
+    /// right (or the node is not live and active).
+    fn first_leaf_set_error(&self, i: usize) -> Option<usize> {
+        let n = self.slots[i].node().filter(|n| n.is_active())?;
+        let ls = n.leaf_set();
+        let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
+        let first = |got: &[pastry_core::Peer], want: &[Id]| {
+            (0..want.len().max(got.len()))
+                .find(|&k| got.get(k).map(|p| p.id) != want.get(k).copied())
+        };
+        [first(ls.left(), &left), first(ls.right(), &right)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
