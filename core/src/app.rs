@@ -503,9 +503,6 @@ impl<A: Application, F: Forwarder, const POOL: usize, const SESSIONS: usize>
             if let Some(tx) = self.node.poll_transmit(buf)? {
                 return Ok(Output::Transmit(tx));
             }
-            if let Some(tx) = self.apps.poll_transmit(buf) {
-                return Ok(Output::Transmit(tx));
-            }
             // Asked before borrowing, so a borrow is taken only on the way
             // out (a borrow returned from one turn of a loop would be held
             // through the next).
@@ -516,6 +513,12 @@ impl<A: Application, F: Forwarder, const POOL: usize, const SESSIONS: usize>
                     // has_event promised one: tick now rather than stall.
                     None => Output::Timeout(Some(now)),
                 });
+            }
+            // After has_event: an application may answer an outcome it
+            // took there with a datagram (the gateway's reply to a client),
+            // which must leave in this drain, not at the next wake-up.
+            if let Some(tx) = self.apps.poll_transmit(buf) {
+                return Ok(Output::Transmit(tx));
             }
             if let Some(ev) = self.overlay.take() {
                 return Ok(Output::Event(HostEvent::Overlay(attach(ev, &self.payload))));

@@ -401,3 +401,46 @@ fn a_host_flooding_puts_from_many_ports_is_refused_past_its_quota() {
     });
     assert!(r.starts_with("Stored"), "{r}");
 }
+
+/// The member answers in the drain that produced the outcome, not at its
+/// next timer: a put and a get over 1 ms links take a few link times.
+/// (The gateway's reply used to wait for the member's next wake-up,
+/// hundreds of milliseconds on a quiet node.)
+#[test]
+fn a_member_answers_its_client_within_a_few_link_times() {
+    for seed in 1..=3 {
+        let mut w = World::new(6, seed);
+        w.run(Duration::from_secs(5)); // quiet: joins and their echoes done
+        let key = Id::sha1(&seed.to_be_bytes());
+        let requests = [
+            Request::Put {
+                key,
+                version: 1,
+                value: b"v",
+            },
+            Request::Get {
+                key,
+                content: false,
+            },
+        ];
+        for r in requests {
+            let (start, now) = (w.now, w.now);
+            let req = w.client.request(now, r).unwrap();
+            w.drain_client();
+            while !w.answers.iter().any(|(q, _)| *q == req) {
+                assert!(
+                    w.now - start < Duration::from_secs(2),
+                    "seed {seed}: no answer"
+                );
+                w.run(Duration::from_millis(1));
+            }
+            // Client to member, a route of at most a few hops, acks back,
+            // member to client: 1 ms each.
+            let took = w.now - start;
+            assert!(
+                took <= Duration::from_millis(12),
+                "seed {seed}: {r:?} answered after {took:?}"
+            );
+        }
+    }
+}
