@@ -15,7 +15,7 @@ use super::waiters::{Failure, NodeEvent, Waiters};
 use super::{STACK_POOL, Stack, StackConfig, StackError, StackEvent};
 use crate::app::{Application, Output};
 use crate::client::{ClientError, Refusal};
-use crate::dht::{DhtError, DhtStats, MapStore, PutError};
+use crate::dht::{DhtError, DhtStats, Item, MapStore, Meta, PutError, Store, StoreError};
 use crate::id::Id;
 use crate::identity::{Identity, Keypair};
 use crate::node::{
@@ -25,9 +25,49 @@ use crate::scribe::{Acceptor, AnycastError, ScribeError, ScribeStats};
 use crate::time::Instant;
 use crate::wire::EncodeError;
 
-/// The stack every runtime node runs: values in a growable map, the
-/// application's anycast predicate, per-hop upcall and hosted application.
-pub type RuntimeStack = Stack<MapStore, Accept, Hop, STACK_POOL, Hosted>;
+/// The stack every runtime node runs: values in the store the builder
+/// was given (a growable map by default), the application's anycast
+/// predicate, per-hop upcall and hosted application.
+pub type RuntimeStack = Stack<NodeStore, Accept, Hop, STACK_POOL, Hosted>;
+
+/// Where a runtime node keeps its values: any [`Store`] behind a box, so
+/// one node type serves the in-memory map and a disk store alike (the
+/// `pastry-store` crate's, or the user's own).
+pub struct NodeStore(Box<dyn Store + Send>);
+
+impl NodeStore {
+    /// Keeps values in `store`.
+    pub fn new(store: impl Store + Send + 'static) -> NodeStore {
+        NodeStore(Box::new(store))
+    }
+}
+
+impl fmt::Debug for NodeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeStore({} values)", self.0.len())
+    }
+}
+
+impl Store for NodeStore {
+    fn get(&self, key: Id) -> Option<Item<'_>> {
+        self.0.get(key)
+    }
+    fn insert(&mut self, key: Id, meta: Meta, value: &[u8]) -> Result<(), StoreError> {
+        self.0.insert(key, meta, value)
+    }
+    fn remove(&mut self, key: Id) -> bool {
+        self.0.remove(key)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn first_from(&self, from: Id) -> Option<(Id, Meta)> {
+        self.0.first_from(from)
+    }
+    fn next_after(&self, after: Id) -> Option<(Id, Meta)> {
+        self.0.next_after(after)
+    }
+}
 
 // ----- hooks -----
 
@@ -283,9 +323,11 @@ pub struct Options {
     pub events: usize,
     /// How long a subscribe waits for the member to attach.
     pub attach_timeout: Duration,
-    /// Most values, and most bytes of values, the node's store holds;
+    /// Most values, and most bytes of values, the default store holds;
     /// beyond them a put is refused (a replica diverts it, PAST §3.3).
     pub store_limits: (usize, usize),
+    /// Where values are kept (default: in memory, within `store_limits`).
+    pub store: Option<NodeStore>,
 }
 
 /// The store limits a runtime node starts with: 65,536 values and 64 MiB,
@@ -310,6 +352,7 @@ impl Options {
             events: 1024,
             attach_timeout: Duration::from_secs(30),
             store_limits: DEFAULT_STORE_LIMITS,
+            store: None,
         }
     }
 
@@ -349,7 +392,10 @@ impl Options {
             }
         };
         let (items, bytes) = self.store_limits;
-        let parts = (MapStore::with_limits(items, bytes), self.accept, self.hop);
+        let store = self
+            .store
+            .unwrap_or_else(|| NodeStore::new(MapStore::with_limits(items, bytes)));
+        let parts = (store, self.accept, self.hop);
         let (config, app) = (self.config, self.app);
         // Built on a thread of its own: an unoptimised build copies the
         // stack (hundreds of KiB) through every constructor's frame, which
@@ -613,11 +659,20 @@ macro_rules! runtime_builder_options {
             self
         }
 
-        /// Most values and most bytes of values the node stores (default
+        /// Most values and most bytes of values the node stores in memory
+        /// (default
         /// [`DEFAULT_STORE_LIMITS`](pastry_core::stack::runtime::DEFAULT_STORE_LIMITS)):
-        /// a put beyond them is refused, whoever sends it.
+        /// a put beyond them is refused, whoever sends it. A store given
+        /// with [`store`](Self::store) has limits of its own.
         pub fn store_limits(mut self, values: usize, bytes: usize) -> Self {
             self.options.store_limits = (values, bytes);
+            self
+        }
+
+        /// Where the node keeps its values, instead of memory: for
+        /// instance `pastry_store::DiskStore`, so they survive a restart.
+        pub fn store(mut self, store: impl $crate::dht::Store + Send + 'static) -> Self {
+            self.options.store = Some($crate::stack::runtime::NodeStore::new(store));
             self
         }
     };
