@@ -4,7 +4,11 @@
 //! ```text
 //! DIR/node.key    the key pair's 32-byte secret, 64 hex digits; owner-only (0600)
 //! DIR/node.cert   the authority's certificate for the key, 208 hex digits (optional)
+//! DIR/peers       peers the node knew when it last wrote it, "ID ADDR" per line
 //! ```
+//!
+//! (A runtime's store may keep its file there too, such as
+//! `pastry-store`'s `store.redb`.)
 //!
 //! An authority of the certified admission mode keeps its key the same
 //! way, in its own directory (`DIR/authority.key`), never beside a node's.
@@ -18,8 +22,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 use std::string::String;
+use std::vec::Vec;
 
 use crate::identity::{CERTIFICATE_BYTES, Certificate, Identity, Keypair, SECRET_BYTES};
+use crate::peer::Peer;
 
 /// The key file's name in the data directory.
 pub const KEY_FILE: &str = "node.key";
@@ -27,6 +33,10 @@ pub const KEY_FILE: &str = "node.key";
 pub const CERTIFICATE_FILE: &str = "node.cert";
 /// An authority's key file's name in its directory.
 pub const AUTHORITY_FILE: &str = "authority.key";
+/// The known peers' file's name in the data directory.
+pub const PEERS_FILE: &str = "peers";
+/// Most peers the peers file keeps (and is read for).
+pub const MAX_PEERS: usize = 64;
 
 /// The identity kept in `dir`: its key, made (from `random`, the
 /// operating system's randomness) if there is none yet, and its
@@ -126,6 +136,37 @@ pub fn draw_secret(
 /// Whether `k`'s id solves a static puzzle of `bits`.
 pub fn solves(k: &Keypair, bits: u8) -> bool {
     crate::identity::puzzle_bits(k.id()) >= u32::from(bits)
+}
+
+/// Writes the first [`MAX_PEERS`] of `peers` as the peers `dir` knows, so
+/// a restart can rejoin through them. Written to a scratch file and
+/// renamed: a crash leaves the old list or the new, never half of one.
+pub fn store_peers(dir: &Path, peers: &[Peer]) -> io::Result<()> {
+    let mut text = String::new();
+    for p in peers.iter().take(MAX_PEERS) {
+        text += &format!("{} {}\n", p.id, p.addr);
+    }
+    let scratch = dir.join(format!("{PEERS_FILE}.new"));
+    let mut f = fs::File::create(&scratch)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(scratch, dir.join(PEERS_FILE))
+}
+
+/// The peers `dir` knew (none if it has no peers file); at most
+/// [`MAX_PEERS`], lines that do not read as "ID ADDR" skipped. They are
+/// hints for a join: each is verified as any stranger is.
+pub fn load_peers(dir: &Path) -> io::Result<Vec<Peer>> {
+    let text = match fs::read_to_string(dir.join(PEERS_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let read = |line: &str| {
+        let (id, addr) = line.trim().split_once(' ')?;
+        Some(Peer::new(id.parse().ok()?, addr.trim().parse().ok()?))
+    };
+    Ok(text.lines().filter_map(read).take(MAX_PEERS).collect())
 }
 
 /// Writes `cert` as the certificate of the identity in `dir`.
@@ -265,6 +306,27 @@ mod tests {
         let bits = crate::identity::puzzle_bits(made.id()) as u8 + 1;
         let e = load_or_create_solving(&dir, bits, |_| panic!("kept")).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_peers_file_reads_back_what_was_written_and_skips_what_is_not_a_peer() {
+        let dir = temp("peers");
+        fs::create_dir_all(&dir).unwrap();
+        assert_eq!(load_peers(&dir).unwrap(), Vec::new(), "no file: no peers");
+        let peers: Vec<Peer> = (0..MAX_PEERS as u16 + 5)
+            .map(|i| {
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 4000 + i));
+                Peer::new(crate::Id::sha1(&i.to_be_bytes()), addr)
+            })
+            .collect();
+        store_peers(&dir, &peers).unwrap();
+        assert_eq!(load_peers(&dir).unwrap(), peers[..MAX_PEERS]);
+        let mut text = fs::read_to_string(dir.join(PEERS_FILE)).unwrap();
+        text.insert_str(0, "not a peer\nffff 127.0.0.1:1\n\n");
+        fs::write(dir.join(PEERS_FILE), text).unwrap();
+        assert_eq!(load_peers(&dir).unwrap(), peers[..MAX_PEERS]);
+        assert!(!dir.join(format!("{PEERS_FILE}.new")).exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,83 +1,11 @@
 //! The `pastry-node` binary end to end: two nodes started as processes,
 //! then the client commands against them, judged by their output.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pastry-node");
-
-/// A running `pastry-node run`; killed when dropped.
-struct Running {
-    child: Child,
-    addr: String,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(extra: &[&str]) -> Running {
-    let mut child = Command::new(BIN)
-        .args(["run", "--listen", "127.0.0.1:0", "--lan"])
-        .args(extra)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("pastry-node runs");
-    let (tx, log) = mpsc::channel();
-    let stderr = child.stderr.take().expect("piped");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    // The log names the address: "node started id=… addr=127.0.0.1:PORT".
-    let addr = loop {
-        let line = log
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the node logs its start");
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-        }
-    };
-    Running { child, addr, log }
-}
-
-fn client(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("pastry-node runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    )
-}
-
-fn wait_for(node: &Running, what: &str) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match node.log.recv_timeout(left) {
-            Ok(line) if line.contains(what) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
-}
+use common::{client, start, temp_dir, wait_exit, wait_for};
 
 #[test]
 fn two_processes_form_an_overlay_that_clients_use() {
@@ -133,12 +61,6 @@ fn help_names_every_command() {
             && out.contains("--authority"),
         "{out}"
     );
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pastry-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// The certified admission mode from the command line: an authority
@@ -212,15 +134,4 @@ fn certified_nodes_admit_each_other_and_refuse_an_uncertified_one() {
     for dir in [authority, a_dir, b_dir, c_dir] {
         let _ = std::fs::remove_dir_all(dir);
     }
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
 }

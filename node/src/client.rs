@@ -1,0 +1,104 @@
+//! The client commands: a short-lived client of a running node (see
+//! `pastry_tokio::Client`), each answer awaited at most `--timeout`.
+
+use std::time::Duration;
+
+use pastry_core::AppId;
+
+use crate::Command;
+
+pub(crate) async fn client(command: Command) -> Result<(), String> {
+    match command {
+        Command::Run(_)
+        | Command::Id { .. }
+        | Command::Authority { .. }
+        | Command::Certify { .. } => {
+            unreachable!("handled in main")
+        }
+        Command::Put {
+            via,
+            key,
+            value,
+            version,
+        } => {
+            let (c, _) = via.connect().await?;
+            let key = via.id(&key)?;
+            let n = via.timed(c.put(key, version, value.into_bytes())).await?;
+            println!("stored {key} on {n} replicas");
+        }
+        Command::PutContent { via, value } => {
+            let (c, _) = via.connect().await?;
+            let (key, n) = via.timed(c.put_content(value.into_bytes())).await?;
+            println!("{key} (stored on {n} replicas)");
+        }
+        Command::Get { via, key, content } => {
+            let (c, _) = via.connect().await?;
+            let key = via.id(&key)?;
+            let v = if content {
+                via.timed(c.get_content(key)).await?
+            } else {
+                via.timed(c.get(key)).await?
+            };
+            match v {
+                Some(v) => println!("{}", String::from_utf8_lossy(&v.bytes)),
+                None => return Err(format!("{key}: not found")),
+            }
+        }
+        Command::Route {
+            via,
+            key,
+            message,
+            app,
+        } => {
+            let (c, _) = via.connect().await?;
+            let key = via.id(&key)?;
+            let id = via
+                .timed(c.route(key, AppId(app), message.into_bytes()))
+                .await?;
+            println!("routed to {key} as message {id:#x}");
+        }
+        Command::Publish {
+            via,
+            group,
+            message,
+        } => {
+            let (c, _) = via.connect().await?;
+            let id = via
+                .timed(c.publish(via.group(&group)?, message.into_bytes()))
+                .await?;
+            println!("published as {id:#x}");
+        }
+        Command::Anycast {
+            via,
+            group,
+            message,
+        } => {
+            let (c, _) = via.connect().await?;
+            let by = via
+                .timed(c.anycast(via.group(&group)?, message.into_bytes()))
+                .await?;
+            println!("taken by {} at {}", by.id, by.addr);
+        }
+        Command::Subscribe { via, group, count } => {
+            let (c, mut publications) = via.connect().await?;
+            via.timed(c.subscribe(via.group(&group)?)).await?;
+            eprintln!("following {group}; Ctrl-C to stop");
+            let mut seen = 0;
+            while count.is_none_or(|n| seen < n) {
+                tokio::select! {
+                    p = publications.recv() => match p {
+                        Some(p) => {
+                            println!("{}", String::from_utf8_lossy(&p.data));
+                            seen += 1;
+                        }
+                        None => return Err("the client stopped".into()),
+                    },
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.unsubscribe(via.group(&group)?))
+                .await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `pastry-node run`: one node as a service. It keeps its key, its values
+//! and the peers it knew in the data directory, rejoins through those
+//! peers after a restart, and leaves the overlay on SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use pastry_core::Id;
+use pastry_core::Peer;
+use pastry_core::dht::Store;
+use pastry_core::identity::Admission;
+use pastry_core::scribe::group_id;
+use pastry_core::stack::data_dir;
+use pastry_core::stack::runtime::DEFAULT_STORE_LIMITS;
+use pastry_store::DiskStore;
+use pastry_tokio::{Builder, Handle, NodeEvent};
+
+use crate::Run;
+use crate::keys::public_key;
+
+/// How often the peers file is rewritten while the node runs.
+const PEERS_PERIOD: Duration = Duration::from_secs(60);
+
+pub(crate) async fn run_node(run: Run) -> Result<(), String> {
+    if run.listen.ip().is_unspecified() && run.advertise.is_none() {
+        return Err(format!(
+            "--listen {} is a wildcard: peers would be told to reach this node at {}; \
+             give --advertise with the address they can reach",
+            run.listen, run.listen
+        ));
+    }
+    let mut config = if run.lan {
+        pastry_core::StackConfig::lan()
+    } else {
+        pastry_core::StackConfig::default()
+    };
+    if let Some(hex) = &run.authority {
+        config.node.admission = Admission::Certified {
+            authority: public_key(hex)?,
+        };
+    }
+    if let Some(puzzle_bits) = run.puzzle_bits {
+        config.node.admission = Admission::Open { puzzle_bits };
+    }
+    let mut b = Builder::new(run.listen).config(config);
+    if let Some(a) = run.advertise {
+        b = b.advertise(a);
+    }
+    let dir = run.data_dir.as_deref();
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (values, bytes) = DEFAULT_STORE_LIMITS;
+        let store = DiskStore::open_with_limits(dir, values, bytes)
+            .map_err(|e| format!("{}: {e}", dir.join(pastry_store::STORE_FILE).display()))?;
+        tracing::info!(values = store.len(), path = %store.path().display(), "store opened");
+        b = b.data_dir(dir).store(store);
+    }
+    let (node, mut events) = b.spawn().await.map_err(|e| e.to_string())?;
+    let own = node.own();
+    tracing::info!(id = %own.id, addr = %own.addr, "node started");
+    join(&node, &run.bootstrap, dir).await?;
+
+    let groups: Vec<(String, Id)> = run
+        .subscribe
+        .iter()
+        .map(|g| (g.clone(), group_id(g.as_bytes())))
+        .collect();
+    for (name, group) in &groups {
+        if let Err(e) = node.subscribe(*group).await {
+            tracing::warn!(group = %name, error = %e, "subscribe");
+        }
+    }
+    let mut save_peers = tokio::time::interval(PEERS_PERIOD);
+    let mut terminate = Terminate::new()?;
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(NodeEvent::Deliver { key, app, source, payload, .. }) => tracing::info!(
+                    %key, app = app.0, from = %source.addr,
+                    message = %String::from_utf8_lossy(&payload), "delivered"
+                ),
+                Some(NodeEvent::Multicast { group, data, .. }) => {
+                    let name = groups.iter().find(|(_, g)| *g == group).map_or("?", |(n, _)| n);
+                    tracing::info!(group = %name, message = %String::from_utf8_lossy(&data), "multicast");
+                }
+                Some(_) => {}
+                None => return Err("the node stopped".into()),
+            },
+            _ = save_peers.tick() => remember_peers(&node, dir).await,
+            signal = terminate.wait() => {
+                tracing::info!(signal, "leaving the overlay");
+                break;
+            }
+        }
+    }
+    remember_peers(&node, dir).await;
+    node.shutdown().await.map_err(|e| e.to_string())
+}
+
+/// Joins through the first of the bootstrap nodes (names resolved, each
+/// address tried) and then the peers the data directory knew that
+/// answers; with neither, starts a new overlay.
+async fn join(node: &Handle, bootstrap: &[String], dir: Option<&Path>) -> Result<(), String> {
+    let mut candidates: Vec<SocketAddr> = Vec::new();
+    for name in bootstrap {
+        match tokio::net::lookup_host(name.as_str()).await {
+            Ok(addrs) => candidates.extend(addrs),
+            Err(e) => tracing::warn!(bootstrap = %name, error = %e, "could not resolve"),
+        }
+    }
+    let known = match dir {
+        Some(d) => data_dir::load_peers(d).map_err(|e| format!("{}: {e}", d.display()))?,
+        None => Vec::new(),
+    };
+    let own = node.own().addr;
+    candidates.extend(known.iter().map(|p| p.addr).filter(|a| *a != own));
+    if bootstrap.is_empty() && candidates.is_empty() {
+        return node.join(None).await.map_err(|e| e.to_string());
+    }
+    for boot in &candidates {
+        match node.join(Some(*boot)).await {
+            Ok(()) => return Ok(()),
+            Err(e) => tracing::warn!(%boot, error = %e, "could not join"),
+        }
+    }
+    let mut why = format!(
+        "could not join through any bootstrap node ({} addresses tried)",
+        candidates.len()
+    );
+    if !known.is_empty() {
+        why += "; to start a new overlay instead, remove the data directory's peers file";
+    }
+    Err(why)
+}
+
+/// Writes the peers the node knows (leaf set first, then its routing
+/// table) to the data directory, for the next start.
+async fn remember_peers(node: &Handle, dir: Option<&Path>) {
+    let Some(dir) = dir else { return };
+    let known = node
+        .inspect(|s| {
+            let n = s.node();
+            let mut peers: Vec<Peer> = n.leaf_set().members().copied().collect();
+            peers.extend(n.routing_table().entries().map(|(_, _, e)| e.peer));
+            let mut seen = std::collections::HashSet::new();
+            peers.retain(|p| seen.insert(p.addr));
+            peers
+        })
+        .await;
+    match known {
+        Ok(peers) if !peers.is_empty() => {
+            if let Err(e) = data_dir::store_peers(dir, &peers) {
+                tracing::warn!(error = %e, "could not write the peers file");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// SIGTERM (a service manager's stop) and SIGINT (Ctrl-C) alike.
+struct Terminate {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Terminate {
+    fn new() -> Result<Terminate, String> {
+        Ok(Terminate {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| format!("SIGTERM handler: {e}"))?,
+        })
+    }
+
+    async fn wait(&mut self) -> &'static str {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
