@@ -62,6 +62,19 @@ pub use node::MioStack;
 pub use pastry_core::stack::runtime::{AcceptFn, Error, HostedApp, RuntimeStats, Stats};
 pub use pastry_core::stack::waiters::{NodeEvent, Value};
 
+/// The core this runtime runs: the whole protocol API, for what the
+/// re-exports here leave out.
+pub use pastry_core;
+/// What a user of this crate names most: ids, application ids, peers,
+/// settings, identities and the per-hop upcall.
+pub use pastry_core::{
+    AppId, Config, Id, NodeSet, Peer, StackConfig,
+    dht::{DhtConfig, Store},
+    identity::{Admission, Identity, Keypair},
+    node::{AppPolicy, ForwardHop, Forwarder, Verdict},
+    scribe::{ScribeConfig, group_id},
+};
+
 /// Commands the loop's mailbox holds before callers get Busy.
 const MAILBOX: usize = 4096;
 

@@ -15,8 +15,7 @@
 //! ## Two nodes on loopback
 //!
 //! ```
-//! use pastry_core::{AppId, Id};
-//! use pastry_tokio::{Builder, NodeEvent};
+//! use pastry_tokio::{AppId, Builder, Id, NodeEvent};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), pastry_tokio::Error> {
@@ -46,8 +45,11 @@
 //! # }
 //! ```
 //!
-//! See the `cluster` example for a whole overlay in one process, and the
-//! README for the `pastry-node` command line.
+//! The crate re-exports what a user names most (ids, settings, the
+//! per-hop upcall) and the whole core as [`pastry_core`], so it is the
+//! one dependency a tokio application needs. See the `cluster` example
+//! for a whole overlay in one process, `pastry-store` for values that
+//! survive a restart, and the `pastry-node` crate for the command line.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -73,6 +75,19 @@ pub use pastry_core::stack::runtime::{
     AcceptFn, Error, HostedApp, RuntimeStack as TokioStack, RuntimeStats, Stats,
 };
 pub use pastry_core::stack::waiters::{NodeEvent, Value};
+
+/// The core this runtime runs: the whole protocol API, for what the
+/// re-exports here leave out.
+pub use pastry_core;
+/// What a user of this crate names most: ids, application ids, peers,
+/// settings, identities and the per-hop upcall.
+pub use pastry_core::{
+    AppId, Config, Id, NodeSet, Peer, StackConfig,
+    dht::{DhtConfig, Store},
+    identity::{Admission, Identity, Keypair},
+    node::{AppPolicy, ForwardHop, Forwarder, Verdict},
+    scribe::{ScribeConfig, group_id},
+};
 
 /// Builds and starts one node.
 #[derive(Debug)]
