@@ -20,6 +20,8 @@ pub const MAX_TRIED: usize = 8;
 /// Run-time parameters of a node. Build with `Config::default()` and adjust
 /// fields; the node validates the whole thing once when it is constructed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct Config {
     /// Leaf-set size `L`: `L/2` numerically closest nodes on each side
     /// (Pastry'01 §2.1; default 16). Even, at least 2, at most twice the leaf
@@ -29,14 +31,17 @@ pub struct Config {
     /// a root's leaf set always holds the whole replica set.
     pub replicas: usize,
     /// Period of leaf-set heartbeats (MSPastry §3.1: `Tls` = 30 s).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub heartbeat_period: Duration,
     /// A leaf-set member is live for this long after we last heard from it;
     /// then it is suspected and probed. Longer than `heartbeat_period`
     /// (default 30 s + 3 s probe timeout, as in MSPastry).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub lease: Duration,
     /// Longest wait for one probe reply (MSPastry: `To` = 3 s). A probe
     /// first waits the hop timeout from measured RTT and doubles it on each
     /// retry, up to this.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub probe_timeout: Duration,
     /// Probes retried before a suspect is declared failed. The default, 6,
     /// keeps false failures rare under 10 % loss (a round trip is lost
@@ -46,13 +51,17 @@ pub struct Config {
     pub probe_retries: u8,
     /// Period of routing-table maintenance: ask a row's members for their
     /// row and keep the closer entries (MSPastry §3.2: 20 min).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub maintenance_period: Duration,
     /// Initial per-hop retransmission timeout before any RTT is measured
     /// (RFC 6298 §2.1: 1 s).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub initial_rto: Duration,
     /// Lower bound on the per-hop retransmission timeout.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub min_rto: Duration,
     /// Upper bound on the per-hop retransmission timeout.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub max_rto: Duration,
     /// Times a routed message is re-sent through another next hop before the
     /// source is told it could not be routed. Each next hop also gets one
@@ -61,6 +70,7 @@ pub struct Config {
     pub max_reroutes: u8,
     /// How long a joining node waits for its join to complete before it
     /// sends the request again.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub join_timeout: Duration,
     /// Join requests re-sent before the join is reported failed.
     pub join_retries: u8,
@@ -70,6 +80,7 @@ pub struct Config {
     pub max_datagram: usize,
     /// Which keys may be members (default: any key, no puzzle). Every
     /// node of one overlay must use the same mode.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub admission: Admission,
     /// Whether peers are verified and datagrams sealed (default: true).
     /// `false` is the insecure overlay of the papers, which believes every
@@ -353,5 +364,109 @@ mod tests {
             ..c
         };
         assert_eq!(c.validate(16), Ok(()));
+    }
+}
+
+/// Durations in configuration files: an integer and a unit, `"300ms"`,
+/// `"2s"`, `"1h"` (units `ns`, `us`, `ms`, `s`, `m`, `h`), written with
+/// the largest unit that is exact. With the `serde` feature, every
+/// duration of [`Config`], the DHT's, Scribe's and the stack's settings
+/// reads and writes this way.
+#[cfg(feature = "serde")]
+pub mod duration {
+    use core::fmt;
+    use core::time::Duration;
+
+    const UNITS: [(&str, u128); 6] = [
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+        ("ns", 1),
+    ];
+
+    /// The duration `text` spells; `None` if it is not a whole number
+    /// followed by one of the units, or does not fit.
+    pub fn parse(text: &str) -> Option<Duration> {
+        let text = text.trim();
+        let digits = text.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = text.split_at(digits);
+        let n: u128 = n.parse().ok()?;
+        let per = UNITS.iter().find(|(u, _)| *u == unit.trim())?.1;
+        let nanos = n.checked_mul(per)?;
+        let secs = u64::try_from(nanos / 1_000_000_000).ok()?;
+        Some(Duration::new(secs, (nanos % 1_000_000_000) as u32))
+    }
+
+    /// `d` in the largest unit that is exact.
+    pub fn display(d: Duration) -> impl fmt::Display {
+        struct Show(Duration);
+        impl fmt::Display for Show {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let nanos = self.0.as_nanos();
+                let (unit, per) = UNITS
+                    .iter()
+                    .find(|(_, per)| nanos.is_multiple_of(*per) && nanos > 0)
+                    .copied()
+                    .unwrap_or(("s", 1_000_000_000));
+                write!(f, "{}{unit}", nanos / per)
+            }
+        }
+        Show(d)
+    }
+
+    pub(crate) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&display(*d))
+    }
+
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Duration, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"300ms\", \"2s\" or \"1h\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+                parse(v).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use alloc::string::ToString;
+
+        #[test]
+        fn durations_read_back_as_written_in_the_largest_exact_unit() {
+            for (d, text) in [
+                (Duration::from_secs(7200), "2h"),
+                (Duration::from_secs(90), "90s"),
+                (Duration::from_secs(120), "2m"),
+                (Duration::from_millis(300), "300ms"),
+                (Duration::from_micros(1500), "1500us"),
+                (Duration::from_nanos(7), "7ns"),
+                (Duration::ZERO, "0s"),
+            ] {
+                assert_eq!(display(d).to_string(), text);
+                assert_eq!(parse(text), Some(d), "{text}");
+            }
+            for bad in [
+                "",
+                "ms",
+                "3",
+                "1.5s",
+                "-1s",
+                "2 days",
+                "99999999999999999999999h",
+            ] {
+                assert_eq!(parse(bad), None, "{bad}");
+            }
+            assert_eq!(parse(" 2 s "), Some(Duration::from_secs(2)));
+        }
     }
 }

@@ -171,6 +171,7 @@ extern crate std;
 pub mod app;
 pub mod client;
 pub mod config;
+pub mod counters;
 pub mod dht;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

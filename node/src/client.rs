@@ -12,6 +12,7 @@ pub(crate) async fn client(command: Command) -> Result<(), String> {
         Command::Run(_)
         | Command::Id { .. }
         | Command::Authority { .. }
+        | Command::Config { .. }
         | Command::Certify { .. } => {
             unreachable!("handled in main")
         }

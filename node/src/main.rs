@@ -13,7 +13,9 @@
 
 mod client;
 mod keys;
+mod metrics;
 mod run;
+mod settings;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -31,7 +33,8 @@ use pastry_tokio::{Client, Publication};
 #[derive(Parser, Debug)]
 #[command(name = "pastry-node", version, about, long_about = None)]
 struct Cli {
-    /// Log more (-v: debug, -vv: trace).
+    /// Log more (-v: debug, -vv: trace); RUST_LOG, when set, decides
+    /// instead (as `RUST_LOG=pastry_tokio=debug,info`).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -53,6 +56,13 @@ enum Command {
         /// `run --puzzle-bits`).
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=24))]
         puzzle_bits: u8,
+    },
+    /// Prints a config file for `run --config` with every setting at its
+    /// default.
+    Config {
+        /// The local-network timers' values (as `run --lan`).
+        #[arg(long)]
+        lan: bool,
     },
     /// Prints an admission authority's public key, making the key (in
     /// DIR/authority.key, owner-only) if there is none. Nodes given it
@@ -153,9 +163,13 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct Run {
+    /// A config file (TOML; `pastry-node config` prints one with every
+    /// setting). The flags below override it.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
     /// Address to listen on (port 0: any free port).
     #[arg(long)]
-    listen: SocketAddr,
+    listen: Option<SocketAddr>,
     /// Address others reach this node at, if not the listening one.
     #[arg(long)]
     advertise: Option<SocketAddr>,
@@ -190,6 +204,9 @@ struct Run {
     /// Groups to join as a member (their publications are logged).
     #[arg(long)]
     subscribe: Vec<String>,
+    /// Serve the node's counters for Prometheus at http://ADDR/metrics.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -250,18 +267,26 @@ impl Via {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // RUST_LOG (EnvFilter's syntax, as `pastry_core=debug,info`) wins;
+    // without it, -v and -vv raise the level for every crate.
     let level = match cli.verbose {
-        0 => tracing::Level::INFO,
-        1 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
     };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let r = match cli.command {
-        Command::Run(run) => run::run_node(run).await,
+        Command::Run(run) => match settings::resolve(run) {
+            Ok(s) => run::run_node(s).await,
+            Err(e) => Err(e),
+        },
+        Command::Config { lan } => settings::example(lan).map(|text| print!("{text}")),
         Command::Id {
             data_dir,
             puzzle_bits,

@@ -9,20 +9,17 @@ use std::time::Duration;
 use pastry_core::Id;
 use pastry_core::Peer;
 use pastry_core::dht::Store;
-use pastry_core::identity::Admission;
 use pastry_core::scribe::group_id;
 use pastry_core::stack::data_dir;
-use pastry_core::stack::runtime::DEFAULT_STORE_LIMITS;
 use pastry_store::DiskStore;
 use pastry_tokio::{Builder, Handle, NodeEvent};
 
-use crate::Run;
-use crate::keys::public_key;
+use crate::settings::Settings;
 
 /// How often the peers file is rewritten while the node runs.
 const PEERS_PERIOD: Duration = Duration::from_secs(60);
 
-pub(crate) async fn run_node(run: Run) -> Result<(), String> {
+pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
     if run.listen.ip().is_unspecified() && run.advertise.is_none() {
         return Err(format!(
             "--listen {} is a wildcard: peers would be told to reach this node at {}; \
@@ -30,27 +27,18 @@ pub(crate) async fn run_node(run: Run) -> Result<(), String> {
             run.listen, run.listen
         ));
     }
-    let mut config = if run.lan {
-        pastry_core::StackConfig::lan()
-    } else {
-        pastry_core::StackConfig::default()
-    };
-    if let Some(hex) = &run.authority {
-        config.node.admission = Admission::Certified {
-            authority: public_key(hex)?,
-        };
-    }
-    if let Some(puzzle_bits) = run.puzzle_bits {
-        config.node.admission = Admission::Open { puzzle_bits };
-    }
-    let mut b = Builder::new(run.listen).config(config);
+    let mut b = Builder::new(run.listen).config(run.stack.clone());
     if let Some(a) = run.advertise {
         b = b.advertise(a);
     }
+    if let Some(n) = run.events {
+        b = b.event_capacity(n);
+    }
+    let (values, bytes) = run.store_limits;
+    b = b.store_limits(values, bytes);
     let dir = run.data_dir.as_deref();
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let (values, bytes) = DEFAULT_STORE_LIMITS;
         let store = DiskStore::open_with_limits(dir, values, bytes)
             .map_err(|e| format!("{}: {e}", dir.join(pastry_store::STORE_FILE).display()))?;
         tracing::info!(values = store.len(), path = %store.path().display(), "store opened");
@@ -59,6 +47,10 @@ pub(crate) async fn run_node(run: Run) -> Result<(), String> {
     let (node, mut events) = b.spawn().await.map_err(|e| e.to_string())?;
     let own = node.own();
     tracing::info!(id = %own.id, addr = %own.addr, "node started");
+    if let Some(addr) = run.metrics {
+        let bound = crate::metrics::serve(addr, node.clone()).await?;
+        tracing::info!(%bound, "metrics at http://{bound}/metrics");
+    }
     join(&node, &run.bootstrap, dir).await?;
 
     let groups: Vec<(String, Id)> = run

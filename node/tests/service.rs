@@ -164,3 +164,120 @@ fn a_client_command_against_a_silent_address_gives_up_at_its_timeout() {
     assert!(!ok && err.contains("no answer"), "{err}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
+
+/// A scrape of `addr` for `path`: the status line and the body.
+fn scrape(addr: &str, request: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // A refused request may end in a reset: no reply, not a failure.
+    let _ = s.write_all(request.as_bytes());
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The value of the sample `name` (with its labels) in a scrape.
+fn sample(body: &str, name: &str) -> Option<u64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn the_metrics_endpoint_serves_the_nodes_counters_and_refuses_the_rest() {
+    let node = start(&["--metrics", "127.0.0.1:0"]);
+    let line = common::wait_line(&node, "metrics at").expect("the node logs its endpoint");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
+    let get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (status, before) = scrape(&addr, get);
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(
+        sample(&before, "pastry_dht_stored_total"),
+        Some(0),
+        "{before}"
+    );
+    assert_eq!(sample(&before, "pastry_active"), Some(1));
+    assert!(before.trim_end().ends_with("# EOF"), "OpenMetrics ends so");
+
+    for i in 0..3 {
+        let (ok, out, err) = client(&["put", "--via", &node.addr, &format!("k{i}"), "v"]);
+        assert!(ok, "{out} {err}");
+    }
+    let (_, after) = scrape(&addr, get);
+    // A one-node overlay: every put is stored here, once.
+    assert_eq!(
+        sample(&after, "pastry_dht_stored_total"),
+        Some(3),
+        "{after}"
+    );
+    assert_eq!(sample(&after, "pastry_values"), Some(3));
+    let routed = sample(&after, "pastry_node_sent_total{kind=\"routed\"}");
+    assert!(routed.is_some(), "per-kind counters carry the kind");
+
+    assert!(scrape(&addr, "GET / HTTP/1.1\r\n\r\n").0.contains("404"));
+    assert!(
+        scrape(&addr, "POST /metrics HTTP/1.1\r\n\r\n")
+            .0
+            .contains("405")
+    );
+    // An endless head is cut off, and the endpoint still serves.
+    let (status, _) = scrape(&addr, &"X".repeat(10_000));
+    assert!(
+        status.is_empty(),
+        "no answer to an oversized head: {status}"
+    );
+    assert!(scrape(&addr, get).0.contains("200"));
+}
+
+#[test]
+fn a_config_file_sets_what_flags_would_and_a_wrong_key_is_named() {
+    let dir = temp_dir("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = start(&[]);
+    let file = dir.join("node.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:0\"\npreset = \"lan\"\nbootstrap = [\"{}\"]\n\
+             data_dir = \"{}\"\n[stack.node]\nheartbeat_period = \"500ms\"\n",
+            a.addr,
+            path(&dir.join("data"))
+        ),
+    )
+    .unwrap();
+    let b = common::start_args(&["run", "--config", &path(&file)]);
+    assert!(
+        wait_for(&b, "joined the overlay"),
+        "b joined through the file's bootstrap"
+    );
+    assert!(
+        dir.join("data").join("node.key").exists(),
+        "the file's data_dir"
+    );
+    drop(b);
+
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\n[stack.node]\nheartbeat = \"1s\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = client(&["run", "--config", &path(&file)]);
+    assert!(!ok && err.contains("heartbeat"), "{err}");
+    // What `config` prints is a file `run` takes.
+    let (ok, text, _) = client(&["config", "--lan"]);
+    assert!(ok && text.contains("[stack.dht]"), "{text}");
+    std::fs::write(&file, text.replace("127.0.0.1:4000", "127.0.0.1:0")).unwrap();
+    let c = common::start_args(&["run", "--config", &path(&file)]);
+    assert!(wait_for(&c, "joined the overlay"), "started a new overlay");
+    drop((a, c));
+    let _ = std::fs::remove_dir_all(dir);
+}

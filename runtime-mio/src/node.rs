@@ -104,7 +104,10 @@ impl NodeSlot {
                     self.readable = false;
                     return false;
                 }
-                Err(_) => self.stats.recv_errors += 1,
+                Err(e) => {
+                    tracing::debug!(error = %e, "receive failed");
+                    self.stats.recv_errors += 1;
+                }
             }
         }
         true
@@ -134,7 +137,10 @@ impl NodeSlot {
                 self.stats.send_blocked += 1;
                 return false;
             }
-            Err(_) => self.stats.send_errors += 1,
+            Err(e) => {
+                tracing::debug!(%to, error = %e, "send failed");
+                self.stats.send_errors += 1;
+            }
         }
         self.blocked = None;
         true
@@ -160,6 +166,15 @@ impl NodeSlot {
     }
 
     fn emit(&mut self, ev: NodeEvent) {
+        let node = self.stack.own().id;
+        match &ev {
+            NodeEvent::Joined => tracing::info!(%node, "joined the overlay"),
+            NodeEvent::JoinFailed => tracing::warn!(%node, "the join got no answer"),
+            NodeEvent::Neighbour { peer, joined } => {
+                tracing::debug!(%node, ?peer, joined, "leaf set changed");
+            }
+            _ => {}
+        }
         match self.events.try_send(ev) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => self.stats.events_dropped += 1,
@@ -185,6 +200,7 @@ impl NodeSlot {
     /// waiting hear Stopped as their replies drop with the slot.
     pub(crate) fn stop(mut self, now: Instant, leave: bool) {
         if leave {
+            tracing::info!(node = %self.stack.own().id, "leaving the overlay");
             let _ = self.stack.leave(now);
             self.drain();
         }

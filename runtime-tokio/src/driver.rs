@@ -221,12 +221,12 @@ impl Driver {
     }
 
     fn log_and_emit(&mut self, ev: NodeEvent) {
-        let node = self.stack.own().id;
+        // The task's span names the node.
         match &ev {
-            NodeEvent::Joined => tracing::info!(%node, "joined the overlay"),
-            NodeEvent::JoinFailed => tracing::warn!(%node, "the join got no answer"),
+            NodeEvent::Joined => tracing::info!("joined the overlay"),
+            NodeEvent::JoinFailed => tracing::warn!("the join got no answer"),
             NodeEvent::Neighbour { peer, joined } => {
-                tracing::debug!(%node, ?peer, joined, "leaf set changed");
+                tracing::debug!(?peer, joined, "leaf set changed");
             }
             _ => {}
         }
@@ -237,7 +237,7 @@ impl Driver {
     /// it without blocking for long), and ends the task. Pending callers
     /// get [`Error::Stopped`] as their senders drop with the driver.
     async fn stop(mut self, reply: Option<Reply<()>>) {
-        tracing::info!(node = %self.stack.own().id, "leaving the overlay");
+        tracing::info!("leaving the overlay");
         let now = self.now();
         let _ = self.stack.leave(now);
         self.drain();

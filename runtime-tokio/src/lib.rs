@@ -125,7 +125,10 @@ impl Builder {
         let own = stack.own();
         let (ctx, crx) = mpsc::channel(self.commands);
         let (etx, erx) = mpsc::channel(events);
-        tokio::spawn(driver::Driver::new(socket, stack, crx, etx).run());
+        // Every log line of the node's task carries its id.
+        let span = tracing::info_span!("node", id = %own.id);
+        let driver = driver::Driver::new(socket, stack, crx, etx).run();
+        tokio::spawn(tracing::Instrument::instrument(driver, span));
         let handle = Handle {
             commands: ctx,
             own,

@@ -8,6 +8,8 @@ use crate::node::Event;
 
 /// Settings; the defaults are PAST's k = 5 with a majority quorum.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct DhtConfig {
     /// k: replicas per value, below L/2 (at most 7 with the default
     /// 16-member leaf set). Replicas keep in sync with the neighbours whose
@@ -45,16 +47,21 @@ pub struct DhtConfig {
     /// Replicas that must store a put before it is acknowledged.
     pub quorum: usize,
     /// How long an operation may take before it is reported timed out.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub op_timeout: Duration,
     /// A get with no answer by then is sent once more.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub get_retry: Duration,
     /// Replica maintenance runs this long after a leaf-set change
     /// (several changes in a burst share one round).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub sync_delay: Duration,
     /// ... and at least this often.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub sync_period: Duration,
     /// How long a copy cached along a lookup path may be served (zero: no
     /// caching). Bounds how stale a cached answer can be.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub cache_ttl: Duration,
     /// How many puts a key's root stores for one client (by its id) in a
     /// burst, and how fast that allowance refills. Beyond it the root
@@ -67,10 +74,13 @@ pub struct DhtConfig {
 
 /// A token bucket: `burst` at once, then one more every `refill`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Quota {
     /// Puts allowed at once.
     pub burst: u32,
     /// One more put is allowed after each such interval (zero: no limit).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub refill: Duration,
 }
 

@@ -35,8 +35,8 @@ pub struct Drops {
 /// The node's counters. Read with [`super::Node::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    sent: [u64; KINDS],
-    received: [u64; KINDS],
+    pub(crate) sent: [u64; KINDS],
+    pub(crate) received: [u64; KINDS],
     /// Drops by reason.
     pub drops: Drops,
     /// Routed messages re-sent through another next hop after a timeout.

@@ -9,13 +9,18 @@ use crate::peer::Peer;
 
 /// Settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct ScribeConfig {
     /// A child that hears nothing from its parent for this long subscribes
     /// again; parents beat twice per period, so one lost beat is no alarm.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub heartbeat: Duration,
     /// A subscribe nobody answered is sent again after this long.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub subscribe_retry: Duration,
     /// An anycast with no answer by then fails.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub anycast_timeout: Duration,
     /// Depth past which a node assumes its parent chain loops and rejoins.
     pub max_depth: u8,
@@ -25,6 +30,7 @@ pub struct ScribeConfig {
     /// have missed. The default covers the overlay's confirmation of a
     /// failed root (lease plus a probe cycle, about 54 s by default), during
     /// which publications reach only part of the tree.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub replay: Duration,
 }
 

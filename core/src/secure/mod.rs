@@ -20,6 +20,8 @@ pub use density::{FailureTest, Suspicion};
 
 /// Secure routing's settings (part of [`crate::Config`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct SecureConfig {
     /// The node fills its constrained table by secure lookups and, once
     /// joined, checks its leaf set against a secure lookup of its own id
@@ -36,6 +38,7 @@ pub struct SecureConfig {
     /// entries.
     pub routes: u8,
     /// How long a query's answers may take (default 3 s).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub timeout: Duration,
     /// Secure lookups at once while filling the constrained table.
     pub fill_parallel: u8,
@@ -43,6 +46,7 @@ pub struct SecureConfig {
     /// nodes that joined since may be closer to a slot's point. Entries
     /// come from secure lookups only; a closer node someone offered
     /// would let an attacker choose which closer node we hear of.
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub refresh: Duration,
 }
 

@@ -52,6 +52,8 @@ pub const STACK_POOL: usize = 64;
 
 /// The settings of the node and its applications.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct StackConfig {
     /// The overlay.
     pub node: Config,
@@ -61,6 +63,7 @@ pub struct StackConfig {
     pub scribe: ScribeConfig,
     /// How long this member relays a group to a client after the client's
     /// subscribe (clients renew at a third of it).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub client_lease: Duration,
 }
 

@@ -15,6 +15,7 @@ use super::waiters::{Failure, NodeEvent, Waiters};
 use super::{STACK_POOL, Stack, StackConfig, StackError, StackEvent};
 use crate::app::{Application, Output};
 use crate::client::{ClientError, Refusal};
+use crate::counters::{Counter, Counters};
 use crate::dht::{DhtError, DhtStats, Item, MapStore, Meta, PutError, Store, StoreError};
 use crate::id::Id;
 use crate::identity::{Identity, Keypair};
@@ -22,6 +23,7 @@ use crate::node::{
     CommandError, Event, ForwardHop, Forwarder, Kbr, Passthrough, Stats as NodeStats, Verdict,
 };
 use crate::scribe::{Acceptor, AnycastError, ScribeError, ScribeStats};
+use crate::session::SessionStats;
 use crate::time::Instant;
 use crate::wire::EncodeError;
 
@@ -446,28 +448,83 @@ pub struct RuntimeStats {
     pub events_dropped: u64,
 }
 
+crate::counters::plain!(
+    RuntimeStats,
+    "runtime_",
+    [
+        wakeups,
+        datagrams_in,
+        bytes_in,
+        datagrams_out,
+        bytes_out,
+        send_blocked,
+        send_errors,
+        recv_errors,
+        events_dropped,
+    ]
+);
+
+/// How much a node holds now (values that go up and down, unlike the
+/// counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Whether the node is in the ring.
+    pub active: bool,
+    /// Leaf-set members.
+    pub leaf_set: usize,
+    /// Routing-table entries.
+    pub routing_table: usize,
+    /// Peers with an authenticated session.
+    pub sessions: usize,
+    /// Values in the store.
+    pub values: usize,
+}
+
 /// A snapshot of every counter of a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stats {
     /// The overlay's: messages per kind, drops by reason (malformed and
     /// hostile datagrams are counted here), reroutes, failures.
     pub node: NodeStats,
+    /// The sessions': handshakes, and datagrams refused as not authentic.
+    pub sessions: SessionStats,
     /// The DHT's.
     pub dht: DhtStats,
     /// Scribe's.
     pub scribe: ScribeStats,
     /// The runtime's.
     pub runtime: RuntimeStats,
+    /// What the node holds now.
+    pub gauges: Gauges,
+}
+
+impl Counters for Stats {
+    fn each_counter(&self, f: &mut dyn FnMut(Counter)) {
+        self.node.each_counter(f);
+        self.sessions.each_counter(f);
+        self.dht.each_counter(f);
+        self.scribe.each_counter(f);
+        self.runtime.each_counter(f);
+    }
 }
 
 impl Stats {
     /// The counters of `stack` and its runtime.
     pub fn of(stack: &RuntimeStack, runtime: RuntimeStats) -> Stats {
+        let node = stack.node();
         Stats {
-            node: stack.node().stats().clone(),
+            node: node.stats().clone(),
+            sessions: *node.session_stats(),
             dht: *stack.dht().stats(),
             scribe: *stack.scribe().stats(),
             runtime,
+            gauges: Gauges {
+                active: node.is_active(),
+                leaf_set: node.leaf_set().len(),
+                routing_table: node.routing_table().len(),
+                sessions: node.sessions(),
+                values: stack.dht().store().len(),
+            },
         }
     }
 }

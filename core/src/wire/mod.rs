@@ -138,6 +138,32 @@ impl Kind {
         )
     }
 
+    /// The kind's name in snake case (`"join_request"`), for counters
+    /// and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::JoinRequest => "join_request",
+            Kind::JoinReply => "join_reply",
+            Kind::LeafSet => "leaf_set",
+            Kind::Heartbeat => "heartbeat",
+            Kind::Probe => "probe",
+            Kind::ProbeReply => "probe_reply",
+            Kind::RowRequest => "row_request",
+            Kind::RowReply => "row_reply",
+            Kind::Routed => "routed",
+            Kind::Ack => "ack",
+            Kind::Leave => "leave",
+            Kind::RouteFailed => "route_failed",
+            Kind::Hello => "hello",
+            Kind::Challenge => "challenge",
+            Kind::Confirm => "confirm",
+            Kind::Ready => "ready",
+            Kind::Stale => "stale",
+            Kind::Query => "query",
+            Kind::ReplicaSet => "replica_set",
+        }
+    }
+
     /// The kind with wire number `n`, if there is one.
     pub fn from_u8(n: u8) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| *k as u8 == n)

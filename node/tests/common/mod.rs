@@ -23,10 +23,18 @@ impl Drop for Running {
     }
 }
 
+/// `pastry-node run` on a free loopback port with the LAN timers, and
+/// `extra` flags.
 pub(crate) fn start(extra: &[&str]) -> Running {
+    let mut args = vec!["run", "--listen", "127.0.0.1:0", "--lan"];
+    args.extend_from_slice(extra);
+    start_args(&args)
+}
+
+/// `pastry-node` with exactly `args`, once it logged its address.
+pub(crate) fn start_args(args: &[&str]) -> Running {
     let mut child = Command::new(BIN)
-        .args(["run", "--listen", "127.0.0.1:0", "--lan"])
-        .args(extra)
+        .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -66,6 +74,19 @@ pub(crate) fn client(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
         String::from_utf8_lossy(&out.stderr).trim().to_string(),
     )
+}
+
+/// The first line of `node`'s log, from now, that contains `what`.
+pub(crate) fn wait_line(node: &Running, what: &str) -> Option<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match node.log.recv_timeout(left) {
+            Ok(line) if line.contains(what) => return Some(line),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 pub(crate) fn wait_for(node: &Running, what: &str) -> bool {
