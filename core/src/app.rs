@@ -591,6 +591,7 @@ pub(crate) fn range_in(whole: &[u8], part: &[u8]) -> core::ops::Range<usize> {
 
 /// A host that could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HostError {
     /// The node's configuration is invalid.
     Config(ConfigError),

@@ -199,6 +199,7 @@ impl Config {
 
 /// Why a [`Config`] was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `leaf_set_size` must be even, at least 2 and at most `max`.
     LeafSetSize {

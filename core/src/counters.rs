@@ -45,6 +45,7 @@ macro_rules! plain {
         }
     };
 }
+#[cfg(feature = "std")]
 pub(crate) use plain;
 
 plain!(

@@ -278,6 +278,7 @@ impl fmt::Debug for Id {
 
 /// The error from parsing an [`Id`] from text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IdParseError {
     /// The text is not exactly 40 characters long.
     Length(usize),

@@ -115,6 +115,7 @@ impl World {
                     (0, format!("multicast {group} {id} {data:?}"))
                 }
                 ClientEvent::TimedOut { req } => (req, "timed out".into()),
+                other => unreachable!("{other:?}"),
             };
             self.answers.push((req, what));
         }

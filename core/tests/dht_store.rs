@@ -124,6 +124,7 @@ fn check<S: Store>(
                     Err(StoreError::Stale { .. }) => 1,
                     Err(StoreError::Full) => 2,
                     Err(StoreError::Protected) => 3,
+                    Err(other) => unreachable!("{other:?}"),
                 }] += 1;
             }
             Op::Remove { key: k } => {

@@ -272,6 +272,24 @@ fn anycast_reaches_one_member_that_accepts() {
                 })
                 .collect();
             assert_eq!(takers, [by], "seed {seed}: anycast {k}");
+            // The taker's application heard of it, with the bytes and the
+            // sender; nobody else did (a node taking its own anycast hears
+            // of it as Accepted).
+            let origin = net.nodes[from].own().id;
+            let heard: Vec<usize> = net
+                .scribe_done
+                .iter()
+                .filter(|(_, _, d)| {
+                    *d == ScribeDone::Taken {
+                        group,
+                        origin,
+                        data: vec![k],
+                    }
+                })
+                .map(|(i, _, _)| *i)
+                .collect();
+            let want: Vec<usize> = if by == from { vec![] } else { vec![by] };
+            assert_eq!(heard, want, "seed {seed}: anycast {k}");
         }
         // Nobody accepts in a group of decliners, nor in an empty group.
         for &i in &accepting {

@@ -13,6 +13,7 @@ pub(crate) async fn client(command: Command) -> Result<(), String> {
         | Command::Id { .. }
         | Command::Authority { .. }
         | Command::Config { .. }
+        | Command::Status { .. }
         | Command::Certify { .. } => {
             unreachable!("handled in main")
         }

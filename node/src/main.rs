@@ -24,7 +24,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use pastry_core::Id;
 use pastry_core::scribe::group_id;
-use pastry_tokio::{Client, Publication};
+use pastry_tokio::{Client, Publications};
 
 /// Runs a Pastry overlay node, or talks to one as a client.
 ///
@@ -56,6 +56,13 @@ enum Command {
         /// `run --puzzle-bits`).
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=24))]
         puzzle_bits: u8,
+    },
+    /// Shows a running node's state (id, leaf set, routing-table fill,
+    /// counters), read from its metrics endpoint (`run --metrics ADDR`).
+    Status {
+        /// The node's metrics address.
+        #[arg(long)]
+        metrics: String,
     },
     /// Prints a config file for `run --config` with every setting at its
     /// default.
@@ -224,7 +231,7 @@ struct Via {
 
 impl Via {
     /// A client of the node named by --via.
-    async fn connect(&self) -> Result<(Client, tokio::sync::mpsc::Receiver<Publication>), String> {
+    async fn connect(&self) -> Result<(Client, Publications), String> {
         let addr = tokio::net::lookup_host(self.via.as_str())
             .await
             .ok()
@@ -287,6 +294,9 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Config { lan } => settings::example(lan).map(|text| print!("{text}")),
+        Command::Status { metrics } => metrics::fetch(&metrics, "/status")
+            .await
+            .map(|text| print!("{text}")),
         Command::Id {
             data_dir,
             puzzle_bits,

@@ -1,6 +1,9 @@
 //! `run --metrics ADDR`: the node's counters and gauges for Prometheus at
 //! `http://ADDR/metrics`, in the OpenMetrics text format, read from the
-//! node at each scrape. A minimal HTTP/1.1 responder: one request per
+//! node at each scrape; and its state for an operator at `/status` (what
+//! `pastry-node status` prints). Both stay off the overlay's UDP port on
+//! purpose: a node tells strangers there nothing of its leaf set. A
+//! minimal HTTP/1.1 responder: one request per
 //! connection, a bounded request head, a deadline, and a cap on
 //! connections at once, so a scraper (or anyone else) cannot make the node
 //! hold more than that.
@@ -77,7 +80,15 @@ async fn answer(mut stream: TcpStream, node: &Handle) -> std::io::Result<()> {
             ),
             Err(e) => ("503 Service Unavailable", "text/plain", format!("{e}\n")),
         },
-        (Some(b"GET"), _) => ("404 Not Found", "text/plain", "try /metrics\n".into()),
+        (Some(b"GET"), Some(b"/status")) => match status(node).await {
+            Ok(text) => ("200 OK", "text/plain; charset=utf-8", text),
+            Err(e) => ("503 Service Unavailable", "text/plain", format!("{e}\n")),
+        },
+        (Some(b"GET"), _) => (
+            "404 Not Found",
+            "text/plain",
+            "try /metrics or /status\n".into(),
+        ),
         _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
     };
     let reply = format!(
@@ -86,6 +97,87 @@ async fn answer(mut stream: TcpStream, node: &Handle) -> std::io::Result<()> {
     );
     stream.write_all(reply.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// The node's state for an operator: who it is, its leaf set, how full
+/// its routing table is, and the counters that say whether it is well.
+async fn status(node: &Handle) -> Result<String, pastry_tokio::Error> {
+    use std::fmt::Write;
+    let stats = node.stats().await?;
+    let (leaf_set, rows) = node
+        .inspect(|s| {
+            let n = s.node();
+            let leaf: Vec<_> = n.leaf_set().members().copied().collect();
+            let mut rows: Vec<usize> = Vec::new();
+            for (row, _, _) in n.routing_table().entries() {
+                if rows.len() <= row {
+                    rows.resize(row + 1, 0);
+                }
+                rows[row] += 1;
+            }
+            (leaf, rows)
+        })
+        .await?;
+    let own = node.own();
+    let g = stats.gauges;
+    let mut t = String::new();
+    let _ = writeln!(t, "id              {}", own.id);
+    let _ = writeln!(t, "address         {}", own.addr);
+    let _ = writeln!(t, "in the ring     {}", if g.active { "yes" } else { "no" });
+    let _ = writeln!(t, "values          {}", g.values);
+    let _ = writeln!(t, "sessions        {}", g.sessions);
+    let _ = writeln!(t, "leaf set        {} members", leaf_set.len());
+    for p in &leaf_set {
+        let _ = writeln!(t, "  {} {}", p.id, p.addr);
+    }
+    let _ = writeln!(t, "routing table   {} entries", g.routing_table);
+    for (row, n) in rows.iter().enumerate().filter(|(_, n)| **n > 0) {
+        let _ = writeln!(t, "  row {row:2}  {n:2} of 15");
+    }
+    let d = &stats.node.drops;
+    let _ = writeln!(
+        t,
+        "messages        {} sent, {} delivered here, {} forwarded",
+        stats.node.sent_total(),
+        stats.node.delivered,
+        stats.node.forwarded
+    );
+    let _ = writeln!(
+        t,
+        "dropped         {} malformed, {} unauthenticated, {} duplicate, {} queue full",
+        d.malformed, d.unauthenticated, d.duplicate, d.queue_full
+    );
+    let _ = writeln!(
+        t,
+        "failures        {} suspected, {} declared failed",
+        stats.node.suspicions, stats.node.failures
+    );
+    Ok(t)
+}
+
+/// The body of `GET path` from the endpoint at `addr` (for `pastry-node
+/// status`).
+pub(crate) async fn fetch(addr: &str, path: &str) -> Result<String, String> {
+    let ask = async {
+        let mut s = TcpStream::connect(addr).await?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await?;
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&reply).into_owned())
+    };
+    let reply = tokio::time::timeout(DEADLINE, ask)
+        .await
+        .map_err(|_| format!("{addr}: no answer within {} s", DEADLINE.as_secs()))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!(
+            "{addr}: {}",
+            head.lines().next().unwrap_or("no answer")
+        ));
+    }
+    Ok(body.to_string())
 }
 
 /// The OpenMetrics text of `stats`.

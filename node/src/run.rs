@@ -76,6 +76,10 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
                     let name = groups.iter().find(|(_, g)| *g == group).map_or("?", |(n, _)| n);
                     tracing::info!(group = %name, message = %String::from_utf8_lossy(&data), "multicast");
                 }
+                Some(NodeEvent::Anycast { group, origin, data }) => {
+                    let name = groups.iter().find(|(_, g)| *g == group).map_or("?", |(n, _)| n);
+                    tracing::info!(group = %name, from = %origin.addr, message = %String::from_utf8_lossy(&data), "anycast taken");
+                }
                 Some(_) => {}
                 None => return Err("the node stopped".into()),
             },

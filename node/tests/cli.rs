@@ -31,6 +31,10 @@ fn two_processes_form_an_overlay_that_clients_use() {
     assert!(wait_for(&a, "hi all"), "the member logged the publication");
     let (ok, out, _) = client(&["anycast", "--via", &b.addr, "chat", "job"]);
     assert!(ok && out.contains(&a.addr), "only a is a member: {out}");
+    assert!(
+        wait_for(&a, "anycast taken"),
+        "the taker logged the anycast"
+    );
 
     let (ok, _, err) = client(&["get", "--via", &a.addr, "--hex", "not-hex"]);
     assert!(!ok && err.contains("40 hex digits"), "{err}");

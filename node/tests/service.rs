@@ -223,6 +223,20 @@ fn the_metrics_endpoint_serves_the_nodes_counters_and_refuses_the_rest() {
     let routed = sample(&after, "pastry_node_sent_total{kind=\"routed\"}");
     assert!(routed.is_some(), "per-kind counters carry the kind");
 
+    // The status an operator reads: this node, alone in its ring.
+    let (ok, status, err) = client(&["status", "--metrics", &addr]);
+    assert!(ok, "{err}");
+    let id = status
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("id"))
+        .unwrap()
+        .trim();
+    assert_eq!(id.len(), 40, "{status}");
+    assert!(
+        status.contains("in the ring     yes") && status.contains("values          3"),
+        "{status}"
+    );
     assert!(scrape(&addr, "GET / HTTP/1.1\r\n\r\n").0.contains("404"));
     assert!(
         scrape(&addr, "POST /metrics HTTP/1.1\r\n\r\n")
@@ -248,17 +262,40 @@ fn a_config_file_sets_what_flags_would_and_a_wrong_key_is_named() {
         &file,
         format!(
             "listen = \"127.0.0.1:0\"\npreset = \"lan\"\nbootstrap = [\"{}\"]\n\
-             data_dir = \"{}\"\n[stack.node]\nheartbeat_period = \"500ms\"\n",
+             data_dir = \"{}\"\nmetrics = \"127.0.0.1:0\"\n\
+             [stack.node]\nheartbeat_period = \"500ms\"\n",
             a.addr,
             path(&dir.join("data"))
         ),
     )
     .unwrap();
     let b = common::start_args(&["run", "--config", &path(&file)]);
+    let line = common::wait_line(&b, "metrics at").expect("the file's metrics address");
+    let metrics = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
     assert!(
         wait_for(&b, "joined the overlay"),
         "b joined through the file's bootstrap"
     );
+    // Its status lists a in its leaf set.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, status, err) = client(&["status", "--metrics", metrics]);
+        assert!(ok, "{err}");
+        if status.contains(&a.addr) && status.contains("leaf set        1 members") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a never in b's leaf set: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         dir.join("data").join("node.key").exists(),
         "the file's data_dir"

@@ -9,11 +9,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant as Clock};
 
-use pastry_core::client::{
-    self as core_client, ClientConfig, ClientEvent, Refusal, Reply, Request,
-};
-use pastry_core::dht::PutError;
-use pastry_core::scribe::AnycastError;
+use pastry_core::client::{self as core_client, ClientConfig, ClientEvent, Reply, Request};
 use pastry_core::{AppId, Id, Instant, Peer};
 
 use pastry_core::stack::waiters::Value;
@@ -161,7 +157,7 @@ impl Client {
     }
 
     fn ask(&mut self, r: Result<u64, core_client::ClientError>) -> Answer {
-        let req = r.map_err(|_| Error::Busy)?;
+        let req = r?;
         self.flush()?;
         loop {
             if let Some(a) = self.events(req) {
@@ -281,19 +277,7 @@ fn owned(reply: Reply<'_>) -> Answer {
         Reply::Accepted { by } => Owned::Accepted(by),
         Reply::Subscribed { .. } | Reply::Unsubscribed | Reply::Multicast { .. } => Owned::Done,
         Reply::Refused { reason, detail } => {
-            return Err(match reason {
-                Refusal::Stale => Error::Put(PutError::Stale { current: detail }),
-                Refusal::Forged => Error::Put(PutError::Forged),
-                Refusal::Protected => Error::Put(PutError::Protected),
-                Refusal::OverQuota => Error::Put(PutError::OverQuota),
-                Refusal::TimedOut => Error::TimedOut,
-                Refusal::NoneAccepted => Error::Anycast(AnycastError::NoneAccepted),
-                Refusal::Busy => Error::Busy,
-                other => Error::Refused {
-                    reason: other,
-                    detail,
-                },
-            });
+            return Err(Error::from_refusal(reason, detail));
         }
     })
 }

@@ -11,8 +11,6 @@ use bytes::Bytes;
 use pastry_core::client::{
     self as core_client, ClientConfig, ClientEvent, Refusal, Reply, Request,
 };
-use pastry_core::dht::PutError;
-use pastry_core::scribe::AnycastError;
 use pastry_core::{AppId, Id, Instant, Peer};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +28,38 @@ pub struct Publication {
     pub id: u64,
     /// Its bytes.
     pub data: Bytes,
+}
+
+/// The publications relayed to a client, in order: [`Publications::recv`]
+/// or a [`Stream`](futures_core::Stream). If the reader falls behind by
+/// more than 64, the newest are dropped. It ends when the client's task
+/// does (every [`Client`] clone dropped).
+#[derive(Debug)]
+pub struct Publications {
+    rx: mpsc::Receiver<Publication>,
+}
+
+impl Publications {
+    /// The next publication; `None` once the client has stopped.
+    pub async fn recv(&mut self) -> Option<Publication> {
+        self.rx.recv().await
+    }
+
+    /// The next publication if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Publication> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures_core::Stream for Publications {
+    type Item = Publication;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Publication>> {
+        self.rx.poll_recv(cx)
+    }
 }
 
 /// An owned request, as it travels to the task.
@@ -69,9 +99,7 @@ impl Client {
     /// A client of the member at `member`, on a fresh local socket, with
     /// the default retries (a request is tried for about 40 s). Relayed
     /// publications arrive on the receiver returned.
-    pub async fn connect(
-        member: SocketAddr,
-    ) -> Result<(Client, mpsc::Receiver<Publication>), Error> {
+    pub async fn connect(member: SocketAddr) -> Result<(Client, Publications), Error> {
         Client::with_config(member, ClientConfig::default()).await
     }
 
@@ -79,7 +107,7 @@ impl Client {
     pub async fn with_config(
         member: SocketAddr,
         config: ClientConfig,
-    ) -> Result<(Client, mpsc::Receiver<Publication>), Error> {
+    ) -> Result<(Client, Publications), Error> {
         let any: SocketAddr = match member {
             SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
             SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -101,7 +129,7 @@ impl Client {
             buf: vec![0; core_client::MAX_REPLY],
         };
         tokio::spawn(task.run());
-        Ok((Client { asks: tx, member }, prx))
+        Ok((Client { asks: tx, member }, Publications { rx: prx }))
     }
 
     /// The member this client asks.
@@ -206,18 +234,6 @@ fn unexpected(a: Answer) -> Error {
             Answer::Sent(id) => id,
             _ => 0,
         },
-    }
-}
-
-fn to_error(reason: Refusal, detail: u64) -> Error {
-    match reason {
-        Refusal::Stale => Error::Put(PutError::Stale { current: detail }),
-        Refusal::Forged => Error::Put(PutError::Forged),
-        Refusal::Protected => Error::Put(PutError::Protected),
-        Refusal::OverQuota => Error::Put(PutError::OverQuota),
-        Refusal::TimedOut => Error::TimedOut,
-        Refusal::NoneAccepted => Error::Anycast(AnycastError::NoneAccepted),
-        reason => Error::Refused { reason, detail },
     }
 }
 
@@ -336,7 +352,7 @@ impl Task {
                 self.waiting.insert(req, reply);
             }
             Err(e) => {
-                let _ = reply.send(Err(Error::Client(e)));
+                let _ = reply.send(Err(e.into()));
             }
         }
     }
@@ -356,6 +372,8 @@ impl Task {
                 }
                 ClientEvent::TimedOut { req } => (req, Err(Error::TimedOut)),
                 ClientEvent::Answer { req, reply } => (req, answer_of(reply)),
+                // Nothing a caller waits for.
+                _ => continue,
             };
             if let Some(tx) = self.waiting.remove(&req) {
                 let _ = tx.send(answer);
@@ -380,7 +398,7 @@ fn answer_of(reply: Reply<'_>) -> Result<Answer, Error> {
         Reply::Sent { id } => Answer::Sent(id),
         Reply::Accepted { by } => Answer::Accepted(by),
         Reply::Subscribed { .. } | Reply::Unsubscribed => Answer::Done,
-        Reply::Refused { reason, detail } => return Err(to_error(reason, detail)),
+        Reply::Refused { reason, detail } => return Err(Error::from_refusal(reason, detail)),
         // Relayed publications are not answers.
         Reply::Multicast { .. } => Answer::Done,
     })

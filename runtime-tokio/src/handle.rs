@@ -343,3 +343,16 @@ impl Events {
         self.rx.try_recv().ok()
     }
 }
+
+/// The events as a stream (`futures::StreamExt` and the like work on it);
+/// it ends once the node has stopped and every event was read.
+impl futures_core::Stream for Events {
+    type Item = NodeEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<NodeEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}

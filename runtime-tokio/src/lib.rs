@@ -69,7 +69,7 @@ use pastry_core::stack::runtime::Options;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-pub use client::{Client, Publication};
+pub use client::{Client, Publication, Publications};
 pub use handle::{Events, Handle};
 pub use pastry_core::stack::runtime::{
     AcceptFn, Error, HostedApp, RuntimeStack as TokioStack, RuntimeStats, Stats,

@@ -515,6 +515,21 @@ async fn a_client_that_never_joins_uses_the_overlay_through_one_member() {
         client.put(key, 1, &b"old"[..]).await,
         Err(Error::Put(pastry_core::dht::PutError::Stale { current: 2 }))
     ));
+    // Too large is one error, whether the node or a member for a client
+    // says so, with the limit each applies.
+    let huge = vec![7u8; 4096];
+    let limits = [
+        client.put(key, 3, huge.clone()).await,
+        net.members[5].handle.put(key, 3, huge.clone()).await,
+    ]
+    .map(|r| match r {
+        Err(e @ Error::TooLarge { max }) => {
+            assert_eq!(e.to_string(), format!("over the limit of {max} bytes"));
+            max
+        }
+        other => panic!("seed {seed}: {other:?}"),
+    });
+    assert!(limits.iter().all(|m| (100..4096).contains(m)), "{limits:?}");
     let (ckey, _) = client.put_content(&b"content"[..]).await.unwrap();
     assert_eq!(ckey, Id::sha1(b"content"));
     assert!(client.get_content(ckey).await.unwrap().is_some());
@@ -558,4 +573,75 @@ async fn a_client_that_never_joins_uses_the_overlay_through_one_member() {
     };
     let (lost, _) = pastry_tokio::Client::with_config(via, quick).await.unwrap();
     assert!(matches!(lost.get(key).await, Err(Error::TimedOut)));
+}
+
+/// The next item of a stream, through `Stream::poll_next` alone.
+async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_publications_are_streams_and_a_taken_anycast_reaches_the_taker() {
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let lan = StackConfig::lan();
+    let (a, mut a_events) = Builder::new(loopback)
+        .config(lan.clone())
+        .spawn()
+        .await
+        .unwrap();
+    let (b, _b_events) = Builder::new(loopback)
+        .config(lan.clone())
+        .spawn()
+        .await
+        .unwrap();
+    // The client's member relays the group, so it is a member too; it
+    // declines anycasts, so a is the one that takes them.
+    let (c, _c_events) = Builder::new(loopback)
+        .config(lan)
+        .acceptor(|_, _| false)
+        .spawn()
+        .await
+        .unwrap();
+    a.join(None).await.unwrap();
+    b.join(Some(a.own().addr)).await.unwrap();
+    c.join(Some(a.own().addr)).await.unwrap();
+    let group = pastry_core::scribe::group_id(b"stream news");
+    a.subscribe(group).await.unwrap();
+    let (client, mut publications) = pastry_tokio::Client::connect(c.own().addr).await.unwrap();
+    client.subscribe(group).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let id = b.publish(group, &b"hi"[..]).await.unwrap();
+    let p = tokio::time::timeout(Duration::from_secs(5), next(&mut publications))
+        .await
+        .expect("relayed in time")
+        .expect("client running");
+    assert_eq!((p.group, p.id, &p.data[..]), (group, id, &b"hi"[..]));
+
+    // a takes b's anycast: its application gets the bytes and the
+    // sender, on its event stream.
+    let by = b.anycast(group, &b"job 1"[..]).await.unwrap();
+    assert_eq!(by.id, a.own().id);
+    let taken = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match next(&mut a_events).await {
+                Some(NodeEvent::Anycast {
+                    group: g,
+                    origin,
+                    data,
+                }) => break (g, origin.id, data),
+                Some(_) => {}
+                None => panic!("the member stopped"),
+            }
+        }
+    })
+    .await
+    .expect("the taker hears of it");
+    assert_eq!(taken, (group, b.own().id, b"job 1".to_vec()));
+    a.shutdown().await.unwrap();
+    // Once the node stopped and its events were read, the stream ends.
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while next(&mut a_events).await.is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ended");
 }

@@ -424,6 +424,8 @@ impl Gateway {
                 !self.own_groups.contains(&group)
             }
             ScribeEvent::Attached { group } => !self.own_groups.contains(&group),
+            // Taken by this member: the member's application acts on it.
+            ScribeEvent::AnycastTaken { .. } => false,
         }
     }
 

@@ -53,6 +53,7 @@ impl Default for ClientConfig {
 
 /// A request the client could not send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientError {
     /// `PENDING` requests are waiting for answers.
     Busy,
@@ -79,6 +80,7 @@ impl core::error::Error for ClientError {}
 
 /// What the client tells its application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientEvent<'a> {
     /// The member answered request `req`.
     Answer {

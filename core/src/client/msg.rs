@@ -104,6 +104,7 @@ pub enum Request<'a> {
 
 /// Why a member refused or failed a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// The member is not active in the overlay.
     NotActive,
@@ -128,6 +129,24 @@ pub enum Refusal {
     Protected,
     /// The key's root refused: over the per-client quota.
     OverQuota,
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Refusal::NotActive => "the member is not in the overlay",
+            Refusal::Busy => "the member is busy",
+            Refusal::TooLarge => "too large",
+            Refusal::Stale => "a newer version is stored",
+            Refusal::Forged => "the value does not hash to its key",
+            Refusal::TimedOut => "no answer in time",
+            Refusal::NoneAccepted => "no member of the group accepted",
+            Refusal::NoRoom => "the member relays no more groups",
+            Refusal::Malformed => "the request did not decode",
+            Refusal::Protected => "the key holds a content-hash or signed value",
+            Refusal::OverQuota => "over this client's quota",
+        })
+    }
 }
 
 impl Refusal {

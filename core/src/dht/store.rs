@@ -38,6 +38,7 @@ pub struct Item<'a> {
 
 /// Why a store refused a value. Nothing changed in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreError {
     /// No room for it (PAST diverts such a replica to another node).
     Full,

@@ -115,6 +115,7 @@ impl Default for DhtConfig {
 
 /// A refused command. Nothing was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DhtError {
     /// The node is not active.
     NotActive,
@@ -156,6 +157,7 @@ pub struct OpId(pub u64);
 
 /// Why a put did not complete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PutError {
     /// A replica holds a newer version (or this version with other bytes).
     Stale {
@@ -197,6 +199,7 @@ impl core::error::Error for PutError {}
 
 /// What became of an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DhtEvent<'a> {
     /// A put reached its quorum.
     Stored {

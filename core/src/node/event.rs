@@ -70,6 +70,7 @@ impl Delivery<'_> {
 /// Something the application should know, polled with
 /// [`super::Node::poll_event`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// The node's leaf set is confirmed: it is active and may be the root
     /// of keys.
@@ -125,6 +126,7 @@ pub(crate) enum Ev {
 
 /// Why a command was refused. Nothing changed in the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CommandError {
     /// `join` on a node that already joined or is joining.
     AlreadyJoined,

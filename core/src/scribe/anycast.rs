@@ -70,7 +70,9 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             deadline,
         });
         if self.find(group).is_some() {
-            self.walk(now, node, walk);
+            // Its own anycast: the caller has the bytes, and hears of it
+            // as AnycastAccepted.
+            let _ = self.walk(now, node, walk);
         } else {
             let m = walk.msg(0);
             self.stats.anycasts_sent += 1;
@@ -83,10 +85,14 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
     }
 
     /// One step of the depth-first walk at a tree node.
-    pub(super) fn walk(&mut self, now: Instant, node: &mut impl Kbr, w: Walk<'_>) {
-        let Some(gi) = self.find(w.group) else {
-            return;
-        };
+    /// What this member took, if it took the anycast.
+    pub(super) fn walk<'a>(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        w: Walk<'a>,
+    ) -> Option<ScribeEvent<'a>> {
+        let gi = self.find(w.group)?;
         let own = node.own();
         let tag = visit_tag(own.id);
         let mut visited: Vec<u8, MAX_PAYLOAD> = Vec::new();
@@ -96,14 +102,18 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             if self.groups[gi].member && self.acceptor.accept(w.group, w.data) {
                 self.stats.anycasts_accepted += 1;
                 self.reply(now, node, w.group, w.op, w.origin, Some(own));
-                return;
+                return (w.origin.id != own.id).then_some(ScribeEvent::AnycastTaken {
+                    group: w.group,
+                    origin: w.origin,
+                    data: w.data,
+                });
             }
             let room = node
                 .max_payload()
                 .saturating_sub(ANYCAST_OVERHEAD + w.data.len());
             if visited.len() + 8 > room || visited.extend_from_slice(&tag).is_err() {
                 self.reply(now, node, w.group, w.op, w.origin, None);
-                return;
+                return None;
             }
         }
         let g = &self.groups[gi];
@@ -128,6 +138,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
             }
             _ => self.reply(now, node, w.group, w.op, w.origin, None),
         }
+        None
     }
 
     pub(super) fn reply(

@@ -23,6 +23,13 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     data: delivery.get(range.clone()).unwrap_or_default(),
                 })
             }
+            Some((ScribeEvent::AnycastTaken { group, origin, .. }, range)) => {
+                Some(ScribeEvent::AnycastTaken {
+                    group: *group,
+                    origin: *origin,
+                    data: delivery.get(range.clone()).unwrap_or_default(),
+                })
+            }
             Some((ev, _)) => Some(*ev),
             None => self.events.front().copied(),
         }
@@ -78,6 +85,22 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Application
                     }
                     ScribeEvent::AnycastFailed { op, group, error } => {
                         (ScribeEvent::AnycastFailed { op, group, error }, 0..0)
+                    }
+                    ScribeEvent::AnycastTaken {
+                        group,
+                        origin,
+                        data,
+                    } => {
+                        let range = range_in(delivery, data);
+                        let data = &[];
+                        (
+                            ScribeEvent::AnycastTaken {
+                                group,
+                                origin,
+                                data,
+                            },
+                            range,
+                        )
                     }
                 });
                 true

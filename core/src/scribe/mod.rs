@@ -530,7 +530,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
                     data,
                 };
                 if self.find(group).is_some() {
-                    self.walk(now, node, walk);
+                    return self.walk(now, node, walk).map(Upcall::Scribe);
                 } else if key == group && flags & ON_THE_WAY == 0 {
                     // The root, and no tree: nobody to accept.
                     self.reply(now, node, walk.group, walk.op, walk.origin, None);

@@ -49,6 +49,7 @@ impl Default for ScribeConfig {
 
 /// Why a command was refused. Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ScribeError {
     /// The node is not active yet.
     NotActive,
@@ -91,6 +92,7 @@ pub struct AnycastId(pub u64);
 
 /// Why an anycast found nobody.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AnycastError {
     /// The walk covered the tree (or its budget) and no member accepted,
     /// or the group has no tree.
@@ -112,6 +114,7 @@ impl core::error::Error for AnycastError {}
 
 /// What Scribe tells the application.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ScribeEvent<'a> {
     /// This member is on the group's tree with a way to its root.
     Attached {
@@ -135,6 +138,17 @@ pub enum ScribeEvent<'a> {
         group: Id,
         /// The member that accepted.
         by: Peer,
+    },
+    /// This member took another node's anycast (its acceptor said yes):
+    /// the bytes are the application's to act on. (A node's own anycast
+    /// that it takes itself is its `AnycastAccepted`.)
+    AnycastTaken {
+        /// The group.
+        group: Id,
+        /// The node that sent the anycast.
+        origin: Peer,
+        /// The payload.
+        data: &'a [u8],
     },
     /// This node's anycast found no member.
     AnycastFailed {

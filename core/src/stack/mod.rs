@@ -121,6 +121,7 @@ impl StackConfig {
 
 /// A stack that could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StackError {
     /// The node's configuration is invalid.
     Node(ConfigError),

@@ -556,6 +556,12 @@ pub enum Error {
     Put(PutError),
     /// An anycast found no member that accepts.
     Anycast(AnycastError),
+    /// The value or payload is over the limit, `max` bytes (the same
+    /// error whether the node or a member for a client said so).
+    TooLarge {
+        /// The most bytes allowed.
+        max: u64,
+    },
     /// The member a client asked refused the request (see [`Refusal`];
     /// `detail` is a limit or a version where one applies).
     Refused {
@@ -591,8 +597,10 @@ impl fmt::Display for Error {
             Error::JoinFailed => f.write_str("the join got no answer"),
             Error::Put(e) => write!(f, "{e}"),
             Error::Anycast(e) => write!(f, "{e}"),
+            Error::TooLarge { max } => write!(f, "over the limit of {max} bytes"),
+            Error::Refused { reason, detail: 0 } => write!(f, "the member refused: {reason}"),
             Error::Refused { reason, detail } => {
-                write!(f, "the member refused: {reason:?} ({detail})")
+                write!(f, "the member refused: {reason} ({detail})")
             }
             Error::Client(e) => write!(f, "client: {e}"),
             Error::Forged(key) => write!(f, "value read under {key} does not hash to it"),
@@ -617,9 +625,31 @@ impl std::error::Error for Error {
     }
 }
 
+impl Error {
+    /// The error a client's runtime answers for a member's refusal: the
+    /// same variant a node's own handle would give where there is one.
+    pub fn from_refusal(reason: Refusal, detail: u64) -> Error {
+        match reason {
+            Refusal::Stale => Error::Put(PutError::Stale { current: detail }),
+            Refusal::Forged => Error::Put(PutError::Forged),
+            Refusal::Protected => Error::Put(PutError::Protected),
+            Refusal::OverQuota => Error::Put(PutError::OverQuota),
+            Refusal::TimedOut => Error::TimedOut,
+            Refusal::NoneAccepted => Error::Anycast(AnycastError::NoneAccepted),
+            Refusal::Busy => Error::Busy,
+            Refusal::TooLarge => Error::TooLarge { max: detail },
+            reason => Error::Refused { reason, detail },
+        }
+    }
+}
+
 impl From<Failure> for Error {
     fn from(f: Failure) -> Self {
+        let too_large = |max: usize| Error::TooLarge { max: max as u64 };
         match f {
+            Failure::Command(CommandError::PayloadTooLarge { max })
+            | Failure::Dht(DhtError::ValueTooLarge { max })
+            | Failure::Scribe(ScribeError::PayloadTooLarge { max }) => too_large(max),
             Failure::Command(e) => Error::Command(e),
             Failure::Dht(e) => Error::Dht(e),
             Failure::Scribe(e) => Error::Scribe(e),
@@ -628,6 +658,16 @@ impl From<Failure> for Error {
             Failure::Anycast(e) => Error::Anycast(e),
             Failure::TimedOut => Error::TimedOut,
             Failure::Disputed => Error::Disputed,
+        }
+    }
+}
+
+impl From<ClientError> for Error {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Busy => Error::Busy,
+            ClientError::TooLarge { max } => Error::TooLarge { max: max as u64 },
+            e => Error::Client(e),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::time::Instant;
 
 /// What the services tell their user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServiceEvent<'a> {
     /// A put's or get's outcome.
     Dht(DhtEvent<'a>),

@@ -22,6 +22,7 @@ use crate::wire::AppId;
 
 /// Why a command did not succeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
     /// The node refused it.
     Command(CommandError),
@@ -136,6 +137,7 @@ impl fmt::Debug for Command {
 
 /// Something the application should know, owning its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NodeEvent {
     /// The node is active (its leaf set confirmed).
     Joined,
@@ -198,6 +200,16 @@ pub enum NodeEvent {
         group: Id,
         /// The publication's id.
         id: u64,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// This member took another node's anycast (the acceptor said yes):
+    /// its bytes, to act on.
+    Anycast {
+        /// The group.
+        group: Id,
+        /// The node that sent it.
+        origin: Peer,
         /// Its bytes.
         data: Vec<u8>,
     },
@@ -461,6 +473,15 @@ impl Waiters {
             ScribeEvent::Delivered { group, id, data } => Some(NodeEvent::Multicast {
                 group,
                 id,
+                data: data.to_vec(),
+            }),
+            ScribeEvent::AnycastTaken {
+                group,
+                origin,
+                data,
+            } => Some(NodeEvent::Anycast {
+                group,
+                origin,
                 data: data.to_vec(),
             }),
             ScribeEvent::AnycastAccepted { op, by, .. } => {

@@ -237,6 +237,7 @@ pub const fn max_leaf_set_message_len(leaf_set_size: usize) -> usize {
 
 /// Why a datagram was not a valid message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The datagram ended inside a field.
     Truncated,
@@ -278,6 +279,7 @@ impl core::error::Error for DecodeError {}
 
 /// Why a message could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The buffer is shorter than the message; `needed` bytes would do.
     BufferTooSmall {

@@ -92,6 +92,7 @@ impl DhtDone {
             DhtEvent::NotFound { op, key } => (op, key, DhtDone::NotFound),
             DhtEvent::GetTimedOut { op, key } => (op, key, DhtDone::TimedOut),
             DhtEvent::Disputed { op, key } => (op, key, DhtDone::Disputed),
+            other => unreachable!("a DHT event the tests do not know: {other:?}"),
         }
     }
 }
@@ -120,9 +121,24 @@ pub type TestScribe = Scribe<Gate, 16, 4>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScribeDone {
     Attached(Id),
-    Delivered { group: Id, id: u64, data: Vec<u8> },
-    Accepted { op: AnycastId, by: Id },
-    Failed { op: AnycastId, error: AnycastError },
+    Delivered {
+        group: Id,
+        id: u64,
+        data: Vec<u8>,
+    },
+    Accepted {
+        op: AnycastId,
+        by: Id,
+    },
+    Failed {
+        op: AnycastId,
+        error: AnycastError,
+    },
+    Taken {
+        group: Id,
+        origin: Id,
+        data: Vec<u8>,
+    },
 }
 
 impl ScribeDone {
@@ -136,6 +152,16 @@ impl ScribeDone {
             },
             ScribeEvent::AnycastAccepted { op, by, .. } => ScribeDone::Accepted { op, by: by.id },
             ScribeEvent::AnycastFailed { op, error, .. } => ScribeDone::Failed { op, error },
+            ScribeEvent::AnycastTaken {
+                group,
+                origin,
+                data,
+            } => ScribeDone::Taken {
+                group,
+                origin: origin.id,
+                data: data.to_vec(),
+            },
+            other => unreachable!("a Scribe event the tests do not know: {other:?}"),
         }
     }
 }
@@ -453,6 +479,7 @@ impl<F: Forwarder + Default> Net<F> {
                     self.secured
                         .push((i, s.op, s.roots.iter().collect(), s.redundant))
                 }
+                other => unreachable!("an event the tests do not know: {other:?}"),
             }
         }
     }

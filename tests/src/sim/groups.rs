@@ -222,7 +222,7 @@ impl News {
             ScribeEvent::Delivered { id, .. } => News::Delivered(id),
             ScribeEvent::AnycastAccepted { op, .. } => News::Accepted(op),
             ScribeEvent::AnycastFailed { op, .. } => News::Failed(op),
-            ScribeEvent::Attached { .. } => News::Other,
+            _ => News::Other,
         }
     }
 }

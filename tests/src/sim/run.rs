@@ -48,6 +48,7 @@ impl Seen {
                 roots: s.roots.len(),
                 redundant: s.redundant,
             },
+            _ => Seen::Other,
         }
     }
 }

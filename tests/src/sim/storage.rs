@@ -157,6 +157,7 @@ impl Seen {
             DhtEvent::NotFound { op, key } => (op, key, What::NotFound),
             DhtEvent::GetTimedOut { op, key } => (op, key, What::TimedOut),
             DhtEvent::Disputed { op, key } => (op, key, What::Disputed),
+            other => unreachable!("a DHT event the simulator does not know: {other:?}"),
         };
         Seen { op, key, what }
     }
