@@ -661,3 +661,31 @@ fn an_acked_join_request_is_not_sent_again_before_the_join_timeout() {
     }
     assert_eq!(resent_at, Some(start + config.join_timeout));
 }
+
+/// A node that crashes and starts again at once, with its key and address
+/// (a service restarted by its supervisor): its neighbours still hold its
+/// old self, and it must still join, and the ring be whole again.
+#[test]
+fn a_node_restarted_at_once_with_its_key_and_address_rejoins() {
+    for seed in common::seeds(&[21, 22, 23]) {
+        let lan = pastry_core::StackConfig::lan().node;
+        let mut net = Net::new(seed);
+        net.form(32, &lan);
+        net.loss = 0.05;
+        let live = net.live();
+        let victim = live[7];
+        let through = live[0];
+        net.crash(victim);
+        net.run_for(Duration::from_millis(500));
+        net.restart(victim, lan);
+        net.join_through(victim, through);
+        net.run_for(Duration::from_secs(180));
+        assert_eq!(
+            net.nodes[victim].0.node().phase(),
+            Phase::Active,
+            "seed {seed}: the restarted node did not rejoin"
+        );
+        let wrong = net.wrong_leaf_sets();
+        assert!(wrong.is_empty(), "seed {seed}: {wrong:?}");
+    }
+}

@@ -390,6 +390,26 @@ impl<F: Forwarder + Default> Net<F> {
     /// (not yet joined); its index.
     pub fn add_with_keys(&mut self, config: Config, keys: Keypair) -> usize {
         let i = self.nodes.len();
+        let host = self.host(i, config, keys);
+        self.nodes.push(TestNode(host));
+        self.alive.push(true);
+        let addr = self.addr(i);
+        self.by_addr.insert(addr, i);
+        let pos = (self.rng.unit() * 1000.0, self.rng.unit() * 1000.0);
+        self.positions.push(pos);
+        i
+    }
+
+    /// Node `i` crashed and started again at once: a new process with the
+    /// same key and address and none of the old state (not yet joined).
+    pub fn restart(&mut self, i: usize, config: Config) {
+        let keys = Keypair::from_secret(self.nodes[i].0.node().identity().keypair.secret());
+        self.nodes[i] = TestNode(self.host(i, config, keys));
+        self.alive[i] = true;
+    }
+
+    /// A new host for slot `i`.
+    fn host(&mut self, i: usize, config: Config, keys: Keypair) -> Host<TestApps, F> {
         let addr = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 7000));
         let seed = self.rng.next_u64();
         let dht = self.dht_config.clone().map(|config| {
@@ -400,13 +420,7 @@ impl<F: Forwarder + Default> Net<F> {
             .scribe_config
             .map(|config| Bare(Scribe::new(config, Gate::default()).expect("valid Scribe")));
         let host = Host::new(config, keys, addr, seed, (dht, scribe), F::default());
-        self.nodes
-            .push(TestNode(host.expect("valid config, policy room")));
-        self.alive.push(true);
-        self.by_addr.insert(addr, i);
-        let pos = (self.rng.unit() * 1000.0, self.rng.unit() * 1000.0);
-        self.positions.push(pos);
-        i
+        host.expect("valid config, policy room")
     }
 
     fn allocs(&self) -> u64 {
