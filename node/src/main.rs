@@ -214,6 +214,12 @@ struct Run {
     /// Serve the node's counters for Prometheus at http://ADDR/metrics.
     #[arg(long)]
     metrics: Option<SocketAddr>,
+    /// Testbeds only: delay every datagram sent by this many milliseconds.
+    #[arg(long, hide = true, default_value_t = 0)]
+    impair_delay_ms: u64,
+    /// Testbeds only: drop this fraction of the datagrams sent.
+    #[arg(long, hide = true, default_value_t = 0.0)]
+    impair_loss: f64,
 }
 
 #[derive(Args, Debug)]

@@ -16,8 +16,16 @@ use pastry_tokio::{Builder, Handle, NodeEvent};
 
 use crate::settings::Settings;
 
-/// How often the peers file is rewritten while the node runs.
+/// How often the peers file is rewritten while the node runs; the first
+/// time a little after the join, once the leaf set has filled.
 const PEERS_PERIOD: Duration = Duration::from_secs(60);
+const PEERS_FIRST: Duration = Duration::from_secs(10);
+/// How long a start keeps trying its bootstrap nodes and known peers. A
+/// node restarted at once after a crash has an old self the overlay has
+/// not yet declared failed (a lease and a probe cycle: seconds with the
+/// LAN timers, about a minute with the papers'), and a join routed to
+/// that old self goes unanswered until then.
+const JOIN_PATIENCE: Duration = Duration::from_secs(150);
 
 pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
     if run.listen.ip().is_unspecified() && run.advertise.is_none() {
@@ -33,6 +41,20 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
     }
     if let Some(n) = run.events {
         b = b.event_capacity(n);
+    }
+    if let Some((delay_ms, loss)) = run.impair {
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
+        tracing::warn!(
+            delay_ms,
+            loss,
+            "impaired: every datagram sent is delayed, some dropped"
+        );
+        b = b.impairment(pastry_tokio::Impairment {
+            delay: Duration::from_millis(delay_ms),
+            loss,
+            seed: u64::from_be_bytes(seed),
+        });
     }
     let (values, bytes) = run.store_limits;
     b = b.store_limits(values, bytes);
@@ -63,7 +85,8 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
             tracing::warn!(group = %name, error = %e, "subscribe");
         }
     }
-    let mut save_peers = tokio::time::interval(PEERS_PERIOD);
+    let first = tokio::time::Instant::now() + PEERS_FIRST;
+    let mut save_peers = tokio::time::interval_at(first, PEERS_PERIOD);
     let mut terminate = Terminate::new()?;
     loop {
         tokio::select! {
@@ -114,15 +137,23 @@ async fn join(node: &Handle, bootstrap: &[String], dir: Option<&Path>) -> Result
     if bootstrap.is_empty() && candidates.is_empty() {
         return node.join(None).await.map_err(|e| e.to_string());
     }
-    for boot in &candidates {
-        match node.join(Some(*boot)).await {
-            Ok(()) => return Ok(()),
-            Err(e) => tracing::warn!(%boot, error = %e, "could not join"),
+    let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+    loop {
+        for boot in &candidates {
+            match node.join(Some(*boot)).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::warn!(%boot, error = %e, "could not join"),
+            }
         }
+        if candidates.is_empty() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let mut why = format!(
-        "could not join through any bootstrap node ({} addresses tried)",
-        candidates.len()
+        "could not join through any bootstrap node ({} addresses tried for {} s)",
+        candidates.len(),
+        JOIN_PATIENCE.as_secs()
     );
     if !known.is_empty() {
         why += "; to start a new overlay instead, remove the data directory's peers file";

@@ -79,6 +79,8 @@ pub(crate) struct Settings {
     pub(crate) store_limits: (usize, usize),
     pub(crate) events: Option<usize>,
     pub(crate) metrics: Option<SocketAddr>,
+    /// A testbed's delay (ms) and loss on what the node sends.
+    pub(crate) impair: Option<(u64, f64)>,
 }
 
 /// The file `run.config` names (if any), with `run`'s flags over it.
@@ -126,6 +128,8 @@ pub(crate) fn resolve(run: Run) -> Result<Settings, String> {
         ),
         events: file.events,
         metrics: run.metrics.or(file.metrics),
+        impair: (run.impair_delay_ms > 0 || run.impair_loss > 0.0)
+            .then_some((run.impair_delay_ms, run.impair_loss.clamp(0.0, 1.0))),
     })
 }
 

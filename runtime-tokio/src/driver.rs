@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as Clock;
 
 use crate::handle::{Command, Reply};
+use crate::impair::Impaired;
 
 /// Datagrams read per wake-up before the node's other work gets a turn.
 const MAX_READS: usize = 64;
@@ -42,6 +43,8 @@ pub(crate) struct Driver {
     stats: RuntimeStats,
     /// Keeps the node told of the calendar, for certificates.
     wall: WallClock,
+    /// A testbed's delay and loss on what is sent.
+    impaired: Option<Impaired>,
 }
 
 impl Driver {
@@ -50,6 +53,7 @@ impl Driver {
         stack: Box<RuntimeStack>,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<NodeEvent>,
+        impaired: Option<Impaired>,
     ) -> Driver {
         let max = stack.node().config().max_datagram;
         let deadline = stack.poll_timeout();
@@ -68,6 +72,7 @@ impl Driver {
             waiters: Waiters::default(),
             stats: RuntimeStats::default(),
             wall: WallClock::default(),
+            impaired,
         }
     }
 
@@ -83,7 +88,11 @@ impl Driver {
 
     pub(crate) async fn run(mut self) {
         loop {
-            let deadline = self.deadline();
+            let held = self.impaired.as_ref().and_then(Impaired::next_due);
+            let deadline = match (self.deadline(), held) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -105,6 +114,7 @@ impl Driver {
                 () = sleep => {}
             }
             self.stats.wakeups += 1;
+            self.send_held();
             let now = self.now();
             self.wall.tell(&mut self.stack, now);
             if readable {
@@ -156,6 +166,21 @@ impl Driver {
         }
     }
 
+    /// Sends what an impairment held back and is now due.
+    fn send_held(&mut self) {
+        let Some(imp) = self.impaired.as_mut() else {
+            return;
+        };
+        let now = Clock::now();
+        while let Some((to, bytes)) = imp.pop_due(now) {
+            // A full socket loses it: one more loss on an impaired link.
+            if self.socket.try_send_to(&bytes, to).is_ok() {
+                self.stats.datagrams_out += 1;
+                self.stats.bytes_out += bytes.len() as u64;
+            }
+        }
+    }
+
     /// Sends the held datagram; whether the way is clear.
     fn unblock(&mut self) -> bool {
         let Some((to, len)) = self.blocked else {
@@ -186,7 +211,10 @@ impl Driver {
         while self.unblock() {
             let step = runtime::step(&mut self.stack, &mut self.waiters, &mut self.outbound);
             match step.expect("a max_datagram buffer fits every datagram") {
-                Step::Send(to, len) => self.blocked = Some((to, len)),
+                Step::Send(to, len) => match self.impaired.as_mut() {
+                    Some(imp) => imp.take(Clock::now(), to, &self.outbound[..len]),
+                    None => self.blocked = Some((to, len)),
+                },
                 Step::Tell(ev) => self.log_and_emit(ev),
                 Step::Answered => {}
                 Step::Idle(deadline) => {

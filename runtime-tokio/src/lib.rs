@@ -62,6 +62,7 @@ struct ReadmeExample;
 mod client;
 mod driver;
 mod handle;
+mod impair;
 
 use std::net::SocketAddr;
 
@@ -71,6 +72,7 @@ use tokio::sync::mpsc;
 
 pub use client::{Client, Publication, Publications};
 pub use handle::{Events, Handle};
+pub use impair::Impairment;
 pub use pastry_core::stack::runtime::{
     AcceptFn, Error, HostedApp, RuntimeStack as TokioStack, RuntimeStats, Stats,
 };
@@ -94,6 +96,7 @@ pub use pastry_core::{
 pub struct Builder {
     options: Options,
     commands: usize,
+    impairment: Option<Impairment>,
 }
 
 impl Builder {
@@ -104,6 +107,7 @@ impl Builder {
         Builder {
             options: Options::new(listen),
             commands: 256,
+            impairment: None,
         }
     }
 
@@ -112,6 +116,14 @@ impl Builder {
     /// Commands queued for the task before callers wait.
     pub fn command_capacity(mut self, n: usize) -> Builder {
         self.commands = n.max(1);
+        self
+    }
+
+    /// For testbeds: delays every datagram the node sends and drops a
+    /// fraction, where the kernel's netem is not available. Not for
+    /// production: it holds up to 8,192 datagrams in memory.
+    pub fn impairment(mut self, how: Impairment) -> Builder {
+        self.impairment = Some(how);
         self
     }
 
@@ -127,7 +139,8 @@ impl Builder {
         let (etx, erx) = mpsc::channel(events);
         // Every log line of the node's task carries its id.
         let span = tracing::info_span!("node", id = %own.id);
-        let driver = driver::Driver::new(socket, stack, crx, etx).run();
+        let impaired = self.impairment.map(impair::Impaired::new);
+        let driver = driver::Driver::new(socket, stack, crx, etx, impaired).run();
         tokio::spawn(tracing::Instrument::instrument(driver, span));
         let handle = Handle {
             commands: ctx,
