@@ -689,3 +689,38 @@ fn a_node_restarted_at_once_with_its_key_and_address_rejoins() {
         assert!(wrong.is_empty(), "seed {seed}: {wrong:?}");
     }
 }
+
+/// Two ring neighbours crash and restart together with their keys and
+/// addresses: each new process answers its neighbours for its old self,
+/// so the overlay routes each one's join to the other, which is joining
+/// too. Both must still get in (before, each held the other's join
+/// until it was active itself, and neither ever was).
+#[test]
+fn two_neighbours_restarted_together_both_rejoin() {
+    for seed in common::seeds(&[24, 25, 26]) {
+        let lan = pastry_core::StackConfig::lan().node;
+        let mut net = Net::new(seed);
+        net.form(32, &lan);
+        let mut ring = net.live();
+        ring.sort_by_key(|&i| net.nodes[i].own().id);
+        let (a, b) = (ring[10], ring[11]);
+        let (through_a, through_b) = (ring[0], ring[20]);
+        net.crash(a);
+        net.crash(b);
+        net.run_for(Duration::from_millis(500));
+        net.restart(a, lan.clone());
+        net.restart(b, lan.clone());
+        net.join_through(a, through_a);
+        net.join_through(b, through_b);
+        net.run_for(Duration::from_secs(120));
+        for i in [a, b] {
+            assert_eq!(
+                net.nodes[i].0.node().phase(),
+                Phase::Active,
+                "seed {seed}: restarted node {i} did not rejoin"
+            );
+        }
+        let wrong = net.wrong_leaf_sets();
+        assert!(wrong.is_empty(), "seed {seed}: {wrong:?}");
+    }
+}

@@ -113,6 +113,20 @@ impl<
             self.stats.drops.not_active += 1;
             return;
         }
+        if self.phase == Phase::Joining && !self.join.is_some_and(|j| j.root_replied) {
+            // Before its root's reply no node can know this process (they
+            // learn a joiner when it probes them after the reply): a join
+            // routed here was routed to an old incarnation, this id's
+            // before a restart. Buffering it could hold it for ever (two
+            // neighbours restarted together each hold the other's join).
+            // Take nothing, so the hop reroutes, and tell it we are not in
+            // the ring, so it stops routing to us.
+            self.stats.drops.not_active += 1;
+            if m.hops > 0 {
+                self.push_out(Out::Leave { to: from });
+            }
+            return;
+        }
         let carried = super::pool::Carried::Join { joiner };
         let Some(r) = self.accept_hop(from, sender.id, carried, joiner, m.msg_id, false, &[], None)
         else {
