@@ -47,14 +47,13 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 32)]
     keys: usize,
     /// Seconds between killing a quarter of the processes and restarting
-    /// them.
-    #[arg(long, default_value_t = 10)]
+    /// them (all at once).
+    #[arg(long, default_value_t = 3)]
     restart_after_secs: u64,
-    /// Restart the killed processes all at once, not one after another
-    /// (shows a known bug: two neighbours joining together can each
-    /// hold the other's join, and neither gets in).
+    /// Restart the killed processes one after another, each once the
+    /// one before is in the ring (as a supervisor might), not all at once.
     #[arg(long)]
-    restart_together: bool,
+    restart_one_by_one: bool,
     /// Seconds the network stays split in two.
     #[arg(long, default_value_t = 60)]
     partition_secs: u64,

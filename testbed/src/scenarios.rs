@@ -57,7 +57,7 @@ pub(crate) async fn run(args: Args) -> Result<(), String> {
 
     let acked = traffic(&nodes, args.keys).await?;
     let after = Duration::from_secs(args.restart_after_secs);
-    restart(&mut nodes, &acked, after, args.restart_together).await?;
+    restart(&mut nodes, &acked, after, args.restart_one_by_one).await?;
     partition(&net, &nodes, &args).await?;
     Ok(())
 }
@@ -140,7 +140,7 @@ async fn restart(
     nodes: &mut Nodes,
     acked: &[(Id, Vec<u8>)],
     after: Duration,
-    together: bool,
+    one_by_one: bool,
 ) -> Result<(), String> {
     let n = nodes.len();
     let victims: Vec<usize> = (0..n).filter(|i| i % 4 == 3).collect();
@@ -148,11 +148,11 @@ async fn restart(
         nodes.kill(i);
     }
     tokio::time::sleep(after).await;
-    // One after another by default, as a supervisor restarting crashed
-    // services would; --restart-together starts them at once.
+    // All at once by default: ring neighbours among them rejoin together,
+    // each with its old id, which the overlay still counts as a member.
     for &i in &victims {
         nodes.start(i, None)?;
-        if !together {
+        if one_by_one {
             nodes.wait_active(i, Duration::from_secs(90)).await?;
         }
     }
