@@ -87,6 +87,12 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
     }
     let first = tokio::time::Instant::now() + PEERS_FIRST;
     let mut save_peers = tokio::time::interval_at(first, PEERS_PERIOD);
+    let name_of = |group: Id| {
+        groups
+            .iter()
+            .find(|(_, g)| *g == group)
+            .map_or("?", |(n, _)| n)
+    };
     let mut terminate = Terminate::new()?;
     loop {
         tokio::select! {
@@ -96,11 +102,11 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
                     message = %String::from_utf8_lossy(&payload), "delivered"
                 ),
                 Some(NodeEvent::Multicast { group, data, .. }) => {
-                    let name = groups.iter().find(|(_, g)| *g == group).map_or("?", |(n, _)| n);
+                    let name = name_of(group);
                     tracing::info!(group = %name, message = %String::from_utf8_lossy(&data), "multicast");
                 }
                 Some(NodeEvent::Anycast { group, origin, data }) => {
-                    let name = groups.iter().find(|(_, g)| *g == group).map_or("?", |(n, _)| n);
+                    let name = name_of(group);
                     tracing::info!(group = %name, from = %origin.addr, message = %String::from_utf8_lossy(&data), "anycast taken");
                 }
                 Some(_) => {}

@@ -97,10 +97,19 @@ impl Nodes {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// Node `i`'s state from its metrics endpoint.
+    /// Node `i`'s state, as `pastry-node status` reads it from the node's
+    /// metrics endpoint.
     pub(crate) async fn status(&self, i: usize) -> Result<Status, String> {
-        let at = SocketAddr::new(addr(i), METRICS);
-        let body = fetch(at, "/status").await?;
+        let at = SocketAddr::new(addr(i), METRICS).to_string();
+        let out = tokio::process::Command::new(&self.bin)
+            .args(["status", "--metrics", &at])
+            .output()
+            .await
+            .map_err(|e| format!("{}: {e}", self.bin.display()))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        let body = String::from_utf8_lossy(&out.stdout);
         let mut s = Status::default();
         let mut in_leaf_set = false;
         for line in body.lines() {
@@ -142,29 +151,5 @@ impl Drop for Nodes {
         for i in 0..self.running.len() {
             self.kill(i);
         }
-    }
-}
-
-/// The body of `GET path` at `at`.
-async fn fetch(at: SocketAddr, path: &str) -> Result<String, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let ask = async {
-        let mut s = tokio::net::TcpStream::connect(at).await?;
-        s.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes())
-            .await?;
-        let mut reply = Vec::new();
-        s.read_to_end(&mut reply).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&reply).into_owned())
-    };
-    let reply = tokio::time::timeout(Duration::from_secs(5), ask)
-        .await
-        .map_err(|_| format!("{at}: no answer"))?
-        .map_err(|e| format!("{at}: {e}"))?;
-    match reply.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
-        _ => Err(format!(
-            "{at}: {}",
-            reply.lines().next().unwrap_or("no answer")
-        )),
     }
 }

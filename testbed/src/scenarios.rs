@@ -1,7 +1,9 @@
 //! The three scenarios, and the global view they are judged against.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use pastry_tests::oracle::Ring;
 use pastry_tokio::{Client, Id};
 
 use crate::Args;
@@ -244,35 +246,21 @@ async fn one_ring(nodes: &Nodes, limit: Duration) -> Result<(), String> {
     }
 }
 
-/// How many nodes' leaf sets differ from the global view's.
+/// How many nodes' leaf sets differ from the global view's (the tests'
+/// oracle over every node's id).
 async fn wrong_leaf_sets(nodes: &Nodes) -> Result<usize, String> {
     let mut all = Vec::new();
     for i in 0..nodes.len() {
-        all.push(nodes.status(i).await?);
+        let s = nodes.status(i).await?;
+        let id: Id = s.id.parse().map_err(|e| format!("{}: {e}", s.id))?;
+        all.push((id, s));
     }
-    let mut ring: Vec<Id> = all
-        .iter()
-        .map(|s| s.id.parse().map_err(|e| format!("{}: {e}", s.id)))
-        .collect::<Result<_, String>>()?;
-    ring.sort();
-    let n = ring.len();
-    let side = (LEAF_SET / 2).min((n - 1) / 2);
+    let ring = Ring::new(all.iter().map(|(id, _)| *id));
     let mut wrong = 0;
-    for s in &all {
-        let own: Id = s.id.parse().map_err(|e| format!("{e}"))?;
-        let p = ring
-            .binary_search(&own)
-            .map_err(|_| "own id not in the ring")?;
-        let mut want: Vec<Id> = if n - 1 <= LEAF_SET {
-            ring.iter().copied().filter(|id| *id != own).collect()
-        } else {
-            (1..=side)
-                .flat_map(|d| [ring[(p + d) % n], ring[(p + n - d) % n]])
-                .collect()
-        };
-        let mut got: Vec<Id> = s.leaf_set.iter().filter_map(|h| h.parse().ok()).collect();
-        want.sort();
-        got.sort();
+    for (own, s) in &all {
+        let (left, right) = ring.leaf_set(*own, LEAF_SET / 2);
+        let want: BTreeSet<Id> = left.into_iter().chain(right).collect();
+        let got: BTreeSet<Id> = s.leaf_set.iter().filter_map(|h| h.parse().ok()).collect();
         if want != got || !s.active {
             wrong += 1;
         }

@@ -90,15 +90,7 @@ pub(crate) fn wait_line(node: &Running, what: &str) -> Option<String> {
 }
 
 pub(crate) fn wait_for(node: &Running, what: &str) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match node.log.recv_timeout(left) {
-            Ok(line) if line.contains(what) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
+    wait_line(node, what).is_some()
 }
 
 pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
