@@ -132,6 +132,8 @@ plain!(
         answers_not_counted,
         disputed,
         secure_retries,
+        deleted,
+        expired,
     ]
 );
 

@@ -15,8 +15,8 @@ pub fn dht_payload(bytes: &[u8]) {
     canonical(
         "DHT",
         bytes,
-        |b| dht::msg::Msg::decode(b).ok(),
-        |m, buf| m.encode(buf),
+        |b| dht::msg::Msg::decode(b, crate::Instant::ZERO).ok(),
+        |m, buf| m.encode(buf, crate::Instant::ZERO),
     );
 }
 
@@ -52,7 +52,7 @@ pub fn dht_replica_copy(
         client: None,
         value,
     }
-    .encode(buf)
+    .encode(buf, crate::Instant::ZERO)
 }
 
 /// The property both payload codecs share.

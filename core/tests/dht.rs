@@ -516,13 +516,9 @@ fn content_hash_keys_are_verified() {
     for (i, _) in net.holders(key) {
         let store = net.dht(i).store_mut();
         assert!(store.remove(key));
-        let meta = dht::Meta {
-            version: 0,
-            content: false,
-            diverted: false,
-            signed: false,
-        };
-        store.insert(key, meta, b"tampered").unwrap();
+        store
+            .insert(key, dht::Meta::default(), b"tampered")
+            .unwrap();
     }
     let now = net.now;
     let op = {

@@ -106,9 +106,8 @@ fn check<S: Store>(
                 let signed = signed && fill % 4 == 0;
                 let meta = Meta {
                     version: u64::from(version % 4),
-                    content: false,
-                    diverted: false,
                     signed,
+                    ..Meta::default()
                 };
                 let got = store.insert(key(k), meta, &value);
                 let want = model.insert(key(k), meta.version, signed, &value);
@@ -193,9 +192,7 @@ fn a_full_fixed_store_still_takes_a_newer_version_that_fits() {
     let mut s = FixedStore::<2, 10>::new();
     let m = |version| Meta {
         version,
-        content: false,
-        diverted: false,
-        signed: false,
+        ..Meta::default()
     };
     s.insert(key(1), m(1), b"aaaa").unwrap();
     s.insert(key(2), m(1), b"bbbbbb").unwrap();

@@ -13,6 +13,13 @@
 //! and counted ([`DiskStore::write_errors`]); memory and disk never
 //! disagree about what was acknowledged.
 //!
+//! Expiries ([`Meta::expires`], on the node's clock, which starts afresh
+//! at each run) are kept on disk in wall-clock time: the store takes the
+//! node's clock to start when it is opened, so open it as the node starts
+//! (an error of the time between the two, milliseconds, against expiries
+//! that count in seconds). A value whose time ran out while the node was
+//! down is dropped at the node's first expiry sweep.
+//!
 //! Reads are served from memory: values are at most a datagram, and the
 //! node's limits ([`DiskStore::open_with_limits`]) bound how many there
 //! are, so the index costs what the in-memory store would.
@@ -44,6 +51,7 @@ mod record;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use pastry_core::Id;
 use pastry_core::dht::{Item, MapStore, Meta, Store, StoreError};
@@ -60,6 +68,7 @@ pub struct DiskStore {
     db: Database,
     path: PathBuf,
     index: MapStore,
+    clock: record::Clock,
     write_errors: u64,
     skipped: u64,
 }
@@ -96,6 +105,7 @@ impl DiskStore {
             db,
             path,
             index: MapStore::with_limits(max_values, max_bytes),
+            clock: record::Clock(SystemTime::now()),
             write_errors: 0,
             skipped: 0,
         };
@@ -118,7 +128,7 @@ impl DiskStore {
             for row in table.iter()? {
                 let (k, v) = row?;
                 let (k, v) = (k.value(), v.value());
-                let parsed = record::key(k).zip(record::decode(v));
+                let parsed = record::key(k).zip(record::decode(v, self.clock));
                 let kept = parsed.is_some_and(|(key, (meta, bytes))| {
                     self.index.insert(key, meta, bytes).is_ok()
                 });
@@ -170,7 +180,7 @@ impl DiskStore {
             let k = key.to_bytes();
             match change {
                 Some((meta, value)) => {
-                    table.insert(&k[..], record::encode(meta, value).as_slice())?;
+                    table.insert(&k[..], record::encode(meta, value, self.clock).as_slice())?;
                 }
                 None => {
                     table.remove(&k[..])?;

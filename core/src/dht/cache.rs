@@ -132,9 +132,7 @@ mod tests {
     fn meta(version: u64) -> Meta {
         Meta {
             version,
-            content: false,
-            diverted: false,
-            signed: false,
+            ..Meta::default()
         }
     }
 

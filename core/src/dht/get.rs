@@ -99,9 +99,14 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             self.stats.not_cached += 1;
             return;
         }
+        if meta.deleted || meta.expired(now) {
+            return;
+        }
+        // A cached copy lives no longer than the value.
+        let left = meta.expires.map(|t| t.saturating_duration_since(now));
+        let ttl = left.map_or(self.config.cache_ttl, |l| l.min(self.config.cache_ttl));
         if self.store.get(key).is_none() {
-            self.cache
-                .insert(key, meta, value, now, self.config.cache_ttl);
+            self.cache.insert(key, meta, value, now, ttl);
         }
     }
 
@@ -129,12 +134,31 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         self.stats.gets_on_the_way += u64::from(on_the_way);
         // On the way, only a replica's copy answers: a spare's or one being
         // handed off is not kept up to date.
-        let stored = self
+        let held = self
             .store
             .get(key)
-            .map(|it| it.meta.version)
+            .map(|it| it.meta)
+            .filter(|m| !m.expired(now))
             .filter(|_| !on_the_way || self.is_replica(node, key));
         let cached = self.cache.get(key, now).map(|it| it.meta.version);
+        let deleted = held.filter(|m| m.deleted && m.version >= min_version);
+        if deleted.is_some_and(|m| cached.is_none_or(|c| c <= m.version)) {
+            // Deleted at a version the client accepts: no other replica
+            // need be asked.
+            self.stats.gets_served += 1;
+            self.stats.gets_answered_on_the_way += u64::from(on_the_way);
+            self.send(
+                now,
+                node,
+                Deferred::NotFound {
+                    to: client,
+                    op,
+                    key,
+                },
+            );
+            return;
+        }
+        let stored = held.filter(|m| !m.deleted).map(|m| m.version);
         let best = match (stored, cached) {
             (Some(s), Some(c)) if c > s => Some((c, true)),
             (Some(s), _) => Some((s, false)),

@@ -109,6 +109,14 @@
 //! assert!(peers.iter().all(|p| p.apps().store().get(key).is_some()));
 //! ```
 //!
+//! **Lifetimes**: a value stays until replaced, or for the time to live
+//! it was put with ([`Dht::put_expiring`]; the replicas drop it within
+//! [`EXPIRY_GRANULARITY`] of its time, and a put of the same version
+//! renews it). [`Dht::delete`] stores a *tombstone*, a newer version with
+//! no value, which replicas keep for [`DhtConfig::tombstone_ttl`] so that
+//! no older copy comes back; only a signed value's owner can delete it
+//! ([`Dht::delete_signed`]) and a content-hash value only expires.
+//!
 //! **Maintenance** ([`sync`](self)): when the leaf set changes, and on a
 //! period, each node summarises to each neighbour the values in the range
 //! that neighbour should hold (a count and a hash); a neighbour whose own
@@ -121,6 +129,7 @@
 mod app;
 mod cache;
 mod divert;
+mod expiry;
 #[cfg(feature = "adversary")]
 mod faulty;
 mod get;
@@ -143,6 +152,7 @@ use crate::time::Instant;
 use crate::wire::AppId;
 
 pub use cache::{Cache, Lookups};
+pub use expiry::GRANULARITY as EXPIRY_GRANULARITY;
 #[cfg(feature = "adversary")]
 pub use faulty::{FORGED_VALUE, FORGED_VERSION, FakeRoot};
 pub use msg::{VALUE_OVERHEAD, is_replication};
@@ -185,6 +195,7 @@ pub struct Dht<S: Store, const CACHE: usize = 16, const CACHE_BYTES: usize = 8_1
     events: Deque<DhtEvent<'static>, MAX_EVENTS>,
     deferred: Deque<Deferred, MAX_DEFERRED>,
     sync: sync::SyncState,
+    sweep: expiry::Sweep,
     quotas: quota::Quotas,
     stats: DhtStats,
     /// An outcome from the last delivery, waiting for the host.
@@ -214,6 +225,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             events: Deque::new(),
             deferred: Deque::new(),
             sync: sync::SyncState::default(),
+            sweep: expiry::Sweep::default(),
             quotas: quota::Quotas::default(),
             stats: DhtStats::default(),
             lent: None,
@@ -284,7 +296,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     ) -> Option<Upcall<'b>> {
         match ev {
             Event::Deliver(d) if d.app == APP || d.app == LOOKUP_APP => {
-                let out = match Msg::decode(d.payload) {
+                let out = match Msg::decode(d.payload, now) {
                     Ok(m) if !self.may_send(node, &d, &m) => {
                         self.stats.unauthorized += 1;
                         None
@@ -359,7 +371,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 value,
             } => {
                 let had = self.store.get(key).map(|it| it.meta.version);
-                let mut outcome = self.accept(node, key, meta, value);
+                let mut outcome = self.accept((now, node), key, meta, value);
                 let replica = self.is_replica(node, key);
                 let new = had.is_none_or(|v| v < meta.version);
                 if op == 0 && outcome == Outcome::Stored && new {
@@ -532,12 +544,15 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             }
             _ => o.deadline,
         });
-        ops.chain(self.sync.next_round()).min()
+        ops.chain(self.sync.next_round())
+            .chain(self.sweep.next())
+            .min()
     }
 
     /// Runs what is due: operation timeouts and get retries, waiting
-    /// messages, replica maintenance.
+    /// messages, replica maintenance, expiry.
     pub fn handle_timeout(&mut self, now: Instant, node: &mut impl Kbr) {
+        self.sweep_expired(now);
         let mut i = 0;
         while i < self.ops.len() {
             let o = self.ops[i];

@@ -10,11 +10,17 @@ use crate::wire::DecodeError;
 use crate::wire::cursor::{Reader, Writer};
 
 use super::store::Meta;
+use crate::time::Instant;
+use core::time::Duration;
 
 const CONTENT: u8 = 1;
 const CACHE: u8 = 2;
 const DIVERTED: u8 = 4;
 const SIGNED: u8 = 8;
+const DELETED: u8 = 16;
+/// A value that expires carries the seconds it has left (4 bytes, rounded
+/// up) after its flags.
+const EXPIRES: u8 = 32;
 
 /// Where a get's `tried` byte sits, and the bit the [`super::Lookups`]
 /// forwarder sets in it when it hands the get to a node on the way (so
@@ -26,7 +32,7 @@ pub(crate) const ON_THE_WAY: u8 = 0x80;
 pub(crate) const LISTING_ENTRY: usize = ID_BYTES + 8;
 
 /// The largest header before a value (a `Store` with an IPv6 client).
-pub const VALUE_OVERHEAD: usize = 1 + 8 + ID_BYTES + 9 + 1 + crate::wire::cursor::MAX_PEER_LEN;
+pub const VALUE_OVERHEAD: usize = 1 + 8 + ID_BYTES + 9 + 4 + 1 + crate::wire::cursor::MAX_PEER_LEN;
 
 /// What a replica did with a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,19 +137,24 @@ pub(crate) const GET_KIND: u8 = kind::GET;
 pub fn is_replication(payload: &[u8]) -> bool {
     match payload.first().copied() {
         Some(kind::DIGEST | kind::MATCH | kind::LISTING) => true,
-        Some(kind::STORE) => !matches!(Msg::decode(payload), Ok(Msg::Store { cache: true, .. })),
+        Some(kind::STORE) => !matches!(
+            Msg::decode(payload, Instant::ZERO),
+            Ok(Msg::Store { cache: true, .. })
+        ),
         _ => false,
     }
 }
 
 impl<'a> Msg<'a> {
-    pub(crate) fn decode(bytes: &'a [u8]) -> Result<Msg<'a>, DecodeError> {
+    /// Decodes a message received at `now` (a value's time left becomes
+    /// an expiry on this node's clock).
+    pub(crate) fn decode(bytes: &'a [u8], now: Instant) -> Result<Msg<'a>, DecodeError> {
         let mut r = Reader::new(bytes);
         let k = r.u8()?;
         let msg = match k {
             kind::PUT | kind::PUT_HERE => {
                 let (op, key) = (r.u64()?, r.id()?);
-                let (meta, cache) = meta(&mut r)?;
+                let (meta, cache) = meta(&mut r, now)?;
                 if cache {
                     return Err(DecodeError::ReservedFlags);
                 }
@@ -158,7 +169,7 @@ impl<'a> Msg<'a> {
             }
             kind::STORE => {
                 let (op, key) = (r.u64()?, r.id()?);
-                let (meta, cache) = meta(&mut r)?;
+                let (meta, cache) = meta(&mut r, now)?;
                 let client = optional_peer(&mut r)?;
                 let value = r.take(r.peek_rest().len())?;
                 Msg::Store {
@@ -197,7 +208,7 @@ impl<'a> Msg<'a> {
             },
             kind::VALUE => {
                 let (op, key) = (r.u64()?, r.id()?);
-                let (meta, cached) = meta(&mut r)?;
+                let (meta, cached) = meta(&mut r, now)?;
                 let value = r.take(r.peek_rest().len())?;
                 Msg::Value {
                     op,
@@ -240,7 +251,8 @@ impl<'a> Msg<'a> {
     }
 
     /// Encodes into `buf`; the length, or `None` if it does not fit.
-    pub(crate) fn encode(&self, buf: &mut [u8]) -> Option<usize> {
+    /// Encodes the message as sent at `now`.
+    pub(crate) fn encode(&self, buf: &mut [u8], now: Instant) -> Option<usize> {
         let mut w = Writer::new(buf);
         match *self {
             Msg::Put {
@@ -253,7 +265,7 @@ impl<'a> Msg<'a> {
                 w.u8(if here { kind::PUT_HERE } else { kind::PUT });
                 w.u64(op);
                 w.id(key);
-                put_meta(&mut w, meta, false);
+                put_meta(&mut w, meta, false, now);
                 w.bytes(value);
             }
             Msg::Store {
@@ -267,7 +279,7 @@ impl<'a> Msg<'a> {
                 w.u8(kind::STORE);
                 w.u64(op);
                 w.id(key);
-                put_meta(&mut w, meta, cache);
+                put_meta(&mut w, meta, cache, now);
                 put_optional_peer(&mut w, client);
                 w.bytes(value);
             }
@@ -316,7 +328,7 @@ impl<'a> Msg<'a> {
                 w.u8(kind::VALUE);
                 w.u64(op);
                 w.id(key);
-                put_meta(&mut w, meta, cached);
+                put_meta(&mut w, meta, cached, now);
                 w.bytes(value);
             }
             Msg::NotFound { op, key } => {
@@ -385,37 +397,49 @@ fn put_optional_peer(w: &mut Writer<'_>, peer: Option<Peer>) {
     }
 }
 
-fn meta(r: &mut Reader<'_>) -> Result<(Meta, bool), DecodeError> {
+fn meta(r: &mut Reader<'_>, now: Instant) -> Result<(Meta, bool), DecodeError> {
     let version = r.u64()?;
     let flags = r.u8()?;
-    if flags & !(CONTENT | CACHE | DIVERTED | SIGNED) != 0 {
+    let known = CONTENT | CACHE | DIVERTED | SIGNED | DELETED | EXPIRES;
+    // A content-hash key is never deleted: nothing could prove it.
+    if flags & !known != 0 || flags & (CONTENT | DELETED) == CONTENT | DELETED {
         return Err(DecodeError::ReservedFlags);
     }
+    let expires = match flags & EXPIRES {
+        0 => None,
+        _ => Some(now + Duration::from_secs(u64::from(r.u32()?))),
+    };
     let meta = Meta {
         version,
         content: flags & CONTENT != 0,
         diverted: flags & DIVERTED != 0,
         signed: flags & SIGNED != 0,
+        deleted: flags & DELETED != 0,
+        expires,
     };
     Ok((meta, flags & CACHE != 0))
 }
 
-fn put_meta(w: &mut Writer<'_>, meta: Meta, cache: bool) {
+fn put_meta(w: &mut Writer<'_>, meta: Meta, cache: bool, now: Instant) {
     w.u64(meta.version);
-    let mut flags = 0;
-    if meta.content {
-        flags |= CONTENT;
+    let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+    w.u8(flag(meta.content, CONTENT)
+        | flag(meta.diverted, DIVERTED)
+        | flag(meta.signed, SIGNED)
+        | flag(meta.deleted, DELETED)
+        | flag(meta.expires.is_some(), EXPIRES)
+        | flag(cache, CACHE));
+    if let Some(t) = meta.expires {
+        w.u32(secs_left(t, now));
     }
-    if meta.diverted {
-        flags |= DIVERTED;
-    }
-    if meta.signed {
-        flags |= SIGNED;
-    }
-    if cache {
-        flags |= CACHE;
-    }
-    w.u8(flags);
+}
+
+/// Whole seconds from `now` to `t`, rounded up (a value is never sent as
+/// expiring sooner than it does), at most `u32::MAX`.
+fn secs_left(t: Instant, now: Instant) -> u32 {
+    let left = t.saturating_duration_since(now);
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
 fn flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
@@ -453,11 +477,20 @@ mod tests {
             start: Id::sha1(b"a"),
             end: Id::sha1(b"b"),
         };
+        let now = Instant::from_secs(1_000);
         let meta = Meta {
             version: 9,
             content: true,
             diverted: true,
             signed: true,
+            deleted: false,
+            expires: Some(now + Duration::from_secs(70)),
+        };
+        let tombstone = Meta {
+            content: false,
+            deleted: true,
+            expires: None,
+            ..meta
         };
         let key = Id::sha1(b"k");
         let entries = [7u8; 2 * LISTING_ENTRY];
@@ -504,6 +537,13 @@ mod tests {
                 cached: true,
                 value: b"x",
             },
+            Msg::Value {
+                op: 7,
+                key,
+                meta: tombstone,
+                cached: false,
+                value: b"",
+            },
             Msg::NotFound { op: 8, key },
             Msg::Digest {
                 range,
@@ -521,8 +561,8 @@ mod tests {
         let mut buf = [0u8; 2048];
         let mut decoded = 0;
         for m in valid {
-            let n = m.encode(&mut buf).unwrap();
-            assert_eq!(Msg::decode(&buf[..n]), Ok(m));
+            let n = m.encode(&mut buf, now).unwrap();
+            assert_eq!(Msg::decode(&buf[..n], now), Ok(m));
             for _ in 0..2_000 {
                 let mut b = buf[..n].to_vec();
                 match rng.below(3) {
@@ -533,10 +573,10 @@ mod tests {
                     1 => b.truncate(rng.below(n as u64) as usize),
                     _ => b.push(rng.next_u64() as u8),
                 }
-                if let Ok(d) = Msg::decode(&b) {
+                if let Ok(d) = Msg::decode(&b, now) {
                     decoded += 1;
                     let mut out = [0u8; 2048];
-                    let len = d.encode(&mut out).unwrap();
+                    let len = d.encode(&mut out, now).unwrap();
                     assert_eq!(&out[..len], &b[..], "{d:?}");
                 }
             }

@@ -13,11 +13,47 @@ use crate::node::Kbr;
 use crate::node::MAX_PAYLOAD;
 use crate::peer::Peer;
 use crate::time::Instant;
+use core::time::Duration;
 
 /// A short tag of an id, enough to tell a handful of replicas apart.
 pub(super) fn id_tag(id: Id) -> u32 {
     let b = id.to_bytes();
     u32::from_be_bytes([b[0], b[1], b[2], b[3]]) ^ u32::from_be_bytes([b[16], b[17], b[18], b[19]])
+}
+
+/// The later of two expiries (`None` is never).
+fn later(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    a.zip(b).map(|(a, b)| a.max(b))
+}
+
+/// How a put is made: through secure routing or not, for how long the
+/// replicas keep it, and whether it is a deletion (a tombstone).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct How {
+    pub(super) secure: bool,
+    pub(super) ttl: Option<Duration>,
+    pub(super) deleted: bool,
+}
+
+impl How {
+    pub(super) const PLAIN: How = How {
+        secure: false,
+        ttl: None,
+        deleted: false,
+    };
+    pub(super) const SECURE: How = How {
+        secure: true,
+        ..How::PLAIN
+    };
+
+    fn meta(self, now: Instant, version: u64) -> Meta {
+        Meta {
+            version,
+            deleted: self.deleted,
+            expires: self.ttl.map(|t| now + t),
+            ..Meta::default()
+        }
+    }
 }
 
 impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE_BYTES> {
@@ -31,7 +67,55 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         version: u64,
         value: &[u8],
     ) -> Result<OpId, DhtError> {
-        self.put_versioned((now, node), key, version, value, false)
+        self.put_versioned((now, node), key, version, value, How::PLAIN)
+    }
+
+    /// [`Dht::put`] of a value the replicas drop after `ttl` (rounded up
+    /// to a second), unless a put of the same version renews it first. A
+    /// lease kept by the replicas, not a promise: a faulty replica may keep
+    /// a copy longer (to take a value back for certain, [`Dht::delete`] it).
+    pub fn put_expiring(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        version: u64,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<OpId, DhtError> {
+        let how = How {
+            ttl: Some(ttl),
+            ..How::PLAIN
+        };
+        self.put_versioned((now, node), key, version, value, how)
+    }
+
+    /// Deletes `key` at `version`: its replicas keep a *tombstone* in its
+    /// place for [`DhtConfig::tombstone_ttl`](super::DhtConfig::tombstone_ttl),
+    /// so a replica that missed the deletion cannot bring an older version
+    /// back; gets find nothing. Like a put, it needs a version above the
+    /// stored one ([`PutError::Stale`] otherwise), and a key holding a
+    /// content-hash or signed value refuses it ([`PutError::Protected`]:
+    /// a content-hash value only expires, a signed one is deleted by its
+    /// owner, [`Dht::delete_signed`]). Completes as a put does.
+    pub fn delete(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        key: Id,
+        version: u64,
+    ) -> Result<OpId, DhtError> {
+        let how = self.tombstone();
+        self.put_versioned((now, node), key, version, b"", how)
+    }
+
+    /// How a deletion is put.
+    pub(super) fn tombstone(&self) -> How {
+        How {
+            ttl: Some(self.config.tombstone_ttl),
+            deleted: true,
+            ..How::PLAIN
+        }
     }
 
     pub(super) fn put_versioned(
@@ -40,13 +124,9 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         key: Id,
         version: u64,
         value: &[u8],
-        secure: bool,
+        how: How,
     ) -> Result<OpId, DhtError> {
-        let meta = Meta {
-            version,
-            ..Meta::default()
-        };
-        self.start_put(now, node, key, meta, value, secure)
+        self.start_put(now, node, key, how.meta(now, version), value, how.secure)
     }
 
     /// Stores `value` under its content hash, key = SHA-1(value), which
@@ -57,21 +137,41 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         node: &mut impl Kbr,
         value: &[u8],
     ) -> Result<(Id, OpId), DhtError> {
-        self.put_hashed((now, node), value, false)
+        self.put_hashed((now, node), value, How::PLAIN)
+    }
+
+    /// [`Dht::put_content`] of a value the replicas drop after `ttl`
+    /// (see [`Dht::put_expiring`]); a content-hash value cannot be
+    /// deleted, only left to expire.
+    pub fn put_content_expiring(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(Id, OpId), DhtError> {
+        let how = How {
+            ttl: Some(ttl),
+            ..How::PLAIN
+        };
+        self.put_hashed((now, node), value, how)
     }
 
     pub(super) fn put_hashed(
         &mut self,
         (now, node): (Instant, &mut impl Kbr),
         value: &[u8],
-        secure: bool,
+        how: How,
     ) -> Result<(Id, OpId), DhtError> {
         let key = Id::sha1(value);
         let meta = Meta {
             content: true,
-            ..Meta::default()
+            ..how.meta(now, 0)
         };
-        Ok((key, self.start_put(now, node, key, meta, value, secure)?))
+        Ok((
+            key,
+            self.start_put(now, node, key, meta, value, how.secure)?,
+        ))
     }
 
     /// Stores `value` as `owner`'s value named `salt`, at `version`
@@ -88,17 +188,51 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         version: u64,
         value: &[u8],
     ) -> Result<(Id, OpId), DhtError> {
-        self.start_signed_put((now, node), owner, salt, version, value, false)
+        self.start_signed_put((now, node), owner, (salt, version), value, How::PLAIN)
+    }
+
+    /// [`Dht::put_signed`] of a value the replicas drop after `ttl` (see
+    /// [`Dht::put_expiring`]; the time is not signed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_signed_expiring(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        owner: &Keypair,
+        salt: &[u8],
+        version: u64,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(Id, OpId), DhtError> {
+        let how = How {
+            ttl: Some(ttl),
+            ..How::PLAIN
+        };
+        self.start_signed_put((now, node), owner, (salt, version), value, how)
+    }
+
+    /// Deletes `owner`'s value named `salt` at `version`: a tombstone
+    /// signed by `owner`, so no one else can delete it and it replaces the
+    /// value everywhere as a newer version does (see [`Dht::delete`]).
+    pub fn delete_signed(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        owner: &Keypair,
+        salt: &[u8],
+        version: u64,
+    ) -> Result<(Id, OpId), DhtError> {
+        let how = self.tombstone();
+        self.start_signed_put((now, node), owner, (salt, version), b"", how)
     }
 
     pub(super) fn start_signed_put(
         &mut self,
         (now, node): (Instant, &mut impl Kbr),
         owner: &Keypair,
-        salt: &[u8],
-        version: u64,
+        (salt, version): (&[u8], u64),
         value: &[u8],
-        secure: bool,
+        how: How,
     ) -> Result<(Id, OpId), DhtError> {
         if salt.len() > MAX_SALT {
             return Err(DhtError::SaltTooLong { max: MAX_SALT });
@@ -109,15 +243,14 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             return Err(DhtError::ValueTooLarge { max });
         }
         let mut envelope = [0u8; MAX_PAYLOAD];
-        let len = signed::seal(owner, salt, version, value, &mut envelope)
+        let len = signed::seal(owner, (salt, how.deleted), version, value, &mut envelope)
             .ok_or(DhtError::ValueTooLarge { max })?;
         let key = signed::signed_key(&owner.public(), salt);
         let meta = Meta {
-            version,
             signed: true,
-            ..Meta::default()
+            ..how.meta(now, version)
         };
-        let op = self.start_put(now, node, key, meta, &envelope[..len], secure)?;
+        let op = self.start_put(now, node, key, meta, &envelope[..len], how.secure)?;
         Ok((key, op))
     }
 
@@ -203,7 +336,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         value: &[u8],
     ) {
         let outcome = if self.quotas.take(self.config.client_quota, client.id, now) {
-            self.accept(node, key, meta, value)
+            self.accept((now, node), key, meta, value)
         } else {
             self.stats.quota_refused += 1;
             Outcome::OverQuota
@@ -290,10 +423,27 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
     /// Stores a replica's copy after checking what its key proves (a
     /// content hash, an owner's signature); a spare makes room for it in
     /// a full store.
-    pub(super) fn accept(&mut self, node: &impl Kbr, key: Id, meta: Meta, value: &[u8]) -> Outcome {
+    pub(super) fn accept(
+        &mut self,
+        (now, node): (Instant, &impl Kbr),
+        key: Id,
+        mut meta: Meta,
+        value: &[u8],
+    ) -> Outcome {
         if !signed::checks(key, meta, value) {
             self.stats.forged += 1;
             return Outcome::Forged;
+        }
+        if let Some(old) = self.store.get(key) {
+            if old.meta.expired(now) {
+                // Gone already; the sweep had not come by yet.
+                self.store.remove(key);
+                self.stats.expired += 1;
+            } else if old.meta.version == meta.version && old.value == value {
+                // A re-store renews the lease, never shortens it: replicas
+                // that sync an older copy do not undo the owner's renewal.
+                meta.expires = later(old.meta.expires, meta.expires);
+            }
         }
         // Held through a pointer: as good as stored here.
         if let Some(p) = self.sync.pointers.iter().find(|p| p.key == key) {
@@ -312,6 +462,10 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         match inserted {
             Ok(()) => {
                 self.stats.stored += 1;
+                self.stats.deleted += u64::from(meta.deleted);
+                if let Some(t) = meta.expires {
+                    self.sweep.due(t);
+                }
                 Outcome::Stored
             }
             Err(StoreError::Stale { current }) => {

@@ -17,7 +17,7 @@
 use sha1::{Digest, Sha1};
 
 use super::msg::Msg;
-use super::put::id_tag;
+use super::put::{How, id_tag};
 use super::send::encode_and_secure_route;
 use super::{APP, Dht, DhtError, DhtEvent, LOOKUP_APP, Meta, OpId, OpKind, PutAcks, Store, signed};
 use crate::id::Id;
@@ -166,7 +166,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         version: u64,
         value: &[u8],
     ) -> Result<OpId, DhtError> {
-        self.put_versioned((now, node), key, version, value, true)
+        self.put_versioned((now, node), key, version, value, How::SECURE)
     }
 
     /// [`Dht::put_content`] through secure routing.
@@ -176,7 +176,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         node: &mut impl Kbr,
         value: &[u8],
     ) -> Result<(Id, OpId), DhtError> {
-        self.put_hashed((now, node), value, true)
+        self.put_hashed((now, node), value, How::SECURE)
     }
 
     /// [`Dht::put_signed`] through secure routing.
@@ -188,7 +188,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         (salt, version): (&[u8], u64),
         value: &[u8],
     ) -> Result<(Id, OpId), DhtError> {
-        self.start_signed_put((now, node), owner, salt, version, value, true)
+        self.start_signed_put((now, node), owner, (salt, version), value, How::SECURE)
     }
 
     /// [`Dht::get`] through secure routing: asks each root redundant

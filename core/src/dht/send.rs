@@ -110,7 +110,9 @@ pub(super) fn encode_and_route(
     msg: &Msg<'_>,
     stats: &mut DhtStats,
 ) -> Result<(), CommandError> {
-    let len = node.route_encoded(now, to.map_or(key, |p| p.id), app, to, |b| msg.encode(b))?;
+    let len = node.route_encoded(now, to.map_or(key, |p| p.id), app, to, |b| {
+        msg.encode(b, now)
+    })?;
     stats.sent += 1;
     stats.sent_bytes += len as u64;
     Ok(())
@@ -127,7 +129,7 @@ pub(super) fn encode_and_secure_route(
     replicas: usize,
     stats: &mut DhtStats,
 ) -> Result<u64, CommandError> {
-    let (id, len) = node.secure_route_encoded(now, key, app, replicas, |b| msg.encode(b))?;
+    let (id, len) = node.secure_route_encoded(now, key, app, replicas, |b| msg.encode(b, now))?;
     stats.sent += 1;
     stats.sent_bytes += len as u64;
     Ok(id)
@@ -192,14 +194,18 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         let msg = match d {
             Deferred::Push {
                 key, op, client, ..
-            } => self.store.get(key).map(|it| Msg::Store {
-                op,
-                key,
-                meta: it.meta,
-                cache: false,
-                client,
-                value: it.value,
-            }),
+            } => self
+                .store
+                .get(key)
+                .filter(|it| !it.meta.expired(now))
+                .map(|it| Msg::Store {
+                    op,
+                    key,
+                    meta: it.meta,
+                    cache: false,
+                    client,
+                    value: it.value,
+                }),
             Deferred::Ack {
                 op,
                 key,
@@ -222,19 +228,22 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                     false => self.store.get(key),
                     true => self.cache.get(key, now),
                 };
-                Some(match it {
-                    Some(it) => Msg::Value {
-                        op,
-                        key,
-                        meta: it.meta,
-                        cached: from_cache,
-                        value: it.value,
+                Some(
+                    match it.filter(|it| !it.meta.deleted && !it.meta.expired(now)) {
+                        Some(it) => Msg::Value {
+                            op,
+                            key,
+                            meta: it.meta,
+                            cached: from_cache,
+                            value: it.value,
+                        },
+                        None => Msg::NotFound { op, key },
                     },
-                    None => Msg::NotFound { op, key },
-                })
+                )
             }
             Deferred::CachePush { key, .. } => {
                 let it = self.store.get(key).or_else(|| self.cache.get(key, now));
+                let it = it.filter(|it| !it.meta.deleted && !it.meta.expired(now));
                 it.map(|it| Msg::Store {
                     op: 0,
                     key,

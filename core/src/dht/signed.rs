@@ -24,8 +24,11 @@ pub const ENVELOPE_OVERHEAD: usize = PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 1;
 /// Domain separation: a signature over a value is never one over
 /// anything else the key signs (handshakes, routed messages).
 const DOMAIN: &[u8] = b"pastry/signed-value/v1";
+/// ... and a deletion (a tombstone, whose value is empty) is never a
+/// value, nor a value a deletion.
+const DELETE_DOMAIN: &[u8] = b"pastry/signed-delete/v1";
 
-const SIGNED_MAX: usize = DOMAIN.len() + 8 + 1 + MAX_SALT + MAX_PAYLOAD;
+const SIGNED_MAX: usize = DELETE_DOMAIN.len() + 8 + 1 + MAX_SALT + MAX_PAYLOAD;
 
 /// The key under which `owner` keeps the value named `salt`:
 /// SHA-1(public key ‖ salt).
@@ -42,17 +45,19 @@ pub fn signed_key(owner: &PublicKey, salt: &[u8]) -> Id {
 /// The bytes a signature covers, written into `buf`; `None` if too long.
 fn signed_bytes<'b>(
     buf: &'b mut [u8; SIGNED_MAX],
+    deleted: bool,
     salt: &[u8],
     version: u64,
     value: &[u8],
 ) -> Option<&'b [u8]> {
-    let len = DOMAIN.len() + 8 + 1 + salt.len() + value.len();
+    let domain = if deleted { DELETE_DOMAIN } else { DOMAIN };
+    let len = domain.len() + 8 + 1 + salt.len() + value.len();
     if salt.len() > MAX_SALT || len > SIGNED_MAX {
         return None;
     }
     let mut at = 0;
     for part in [
-        DOMAIN,
+        domain,
         &version.to_be_bytes(),
         &[salt.len() as u8],
         salt,
@@ -65,16 +70,17 @@ fn signed_bytes<'b>(
 }
 
 /// Writes the envelope of `value` signed by `owner` at `version` into
-/// `out`; its length, or `None` if the salt or value is too long.
+/// `out`; its length, or `None` if the salt or value is too long. A
+/// deletion (`deleted`, an empty value) is signed apart from any value.
 pub(super) fn seal(
     owner: &Keypair,
-    salt: &[u8],
+    (salt, deleted): (&[u8], bool),
     version: u64,
     value: &[u8],
     out: &mut [u8],
 ) -> Option<usize> {
     let mut buf = [0u8; SIGNED_MAX];
-    let sig = owner.sign(signed_bytes(&mut buf, salt, version, value)?);
+    let sig = owner.sign(signed_bytes(&mut buf, deleted, salt, version, value)?);
     let len = ENVELOPE_OVERHEAD + salt.len() + value.len();
     let out = out.get_mut(..len)?;
     let (key, rest) = out.split_at_mut(PUBLIC_KEY_BYTES);
@@ -102,6 +108,12 @@ pub struct Opened<'a> {
 /// the hash of the envelope's owner key and salt, and the owner signed the
 /// salt, the version and the value. `None` if anything is off.
 pub fn open(key: Id, version: u64, bytes: &[u8]) -> Option<Opened<'_>> {
+    open_as(key, version, false, bytes)
+}
+
+/// [`open`] for a value, or (`deleted`) for its owner's deletion, whose
+/// value is empty.
+fn open_as(key: Id, version: u64, deleted: bool, bytes: &[u8]) -> Option<Opened<'_>> {
     let (owner, rest) = bytes.split_first_chunk::<PUBLIC_KEY_BYTES>()?;
     let (sig, rest) = rest.split_first_chunk::<SIGNATURE_BYTES>()?;
     let (&salt_len, rest) = rest.split_first()?;
@@ -112,7 +124,10 @@ pub fn open(key: Id, version: u64, bytes: &[u8]) -> Option<Opened<'_>> {
         return None;
     }
     let mut buf = [0u8; SIGNED_MAX];
-    let msg = signed_bytes(&mut buf, salt, version, value)?;
+    if deleted && !value.is_empty() {
+        return None;
+    }
+    let msg = signed_bytes(&mut buf, deleted, salt, version, value)?;
     // `verify` checks the key is a point of the curve; weak keys cannot
     // pass `verify_strict`.
     owner.verify(msg, &Signature(*sig)).ok()?;
@@ -128,12 +143,17 @@ pub(super) fn proven(meta: Meta) -> bool {
 }
 
 /// Checks what a message claims of a value whatever its flags say: a
-/// content-hash value must hash to its key, a signed one must open.
+/// content-hash value must hash to its key, a signed one (or signed
+/// deletion) must open, a plain deletion holds nothing.
 pub(super) fn checks(key: Id, meta: Meta, value: &[u8]) -> bool {
-    if meta.content && Id::sha1(value) != key {
+    if meta.content && (meta.deleted || Id::sha1(value) != key) {
         return false;
     }
-    !meta.signed || open(key, meta.version, value).is_some()
+    match (meta.signed, meta.deleted) {
+        (true, deleted) => open_as(key, meta.version, deleted, value).is_some(),
+        (false, true) => value.is_empty(),
+        (false, false) => true,
+    }
 }
 
 #[cfg(test)]
@@ -145,7 +165,7 @@ mod tests {
         let owner = Keypair::from_secret([4; 32]);
         let key = signed_key(&owner.public(), b"profile");
         let mut env = [0u8; 256];
-        let n = seal(&owner, b"profile", 7, b"hello", &mut env).unwrap();
+        let n = seal(&owner, (b"profile", false), 7, b"hello", &mut env).unwrap();
         let opened = open(key, 7, &env[..n]).expect("the owner's value opens");
         assert_eq!(
             (opened.salt, opened.value),
@@ -168,8 +188,41 @@ mod tests {
         }
         // Someone else's key under the same salt names another key.
         let thief = Keypair::from_secret([5; 32]);
-        let m = seal(&thief, b"profile", 9, b"mine", &mut env).unwrap();
+        let m = seal(&thief, (b"profile", false), 9, b"mine", &mut env).unwrap();
         assert!(open(key, 9, &env[..m]).is_none());
-        assert!(seal(&owner, &[0; MAX_SALT + 1], 1, b"", &mut env).is_none());
+        assert!(seal(&owner, (&[0; MAX_SALT + 1], false), 1, b"", &mut env).is_none());
+    }
+
+    #[test]
+    fn a_deletion_is_signed_apart_from_every_value() {
+        let owner = Keypair::from_secret([4; 32]);
+        let key = signed_key(&owner.public(), b"s");
+        let at = |version, deleted| Meta {
+            version,
+            signed: true,
+            deleted,
+            ..Meta::default()
+        };
+        let mut env = [0u8; 256];
+        let n = seal(&owner, (b"s", true), 3, b"", &mut env).unwrap();
+        assert!(checks(key, at(3, true), &env[..n]), "the owner's deletion");
+        assert!(!checks(key, at(3, false), &env[..n]), "not a value");
+        assert!(!checks(key, at(4, true), &env[..n]), "version is signed");
+        // The owner's empty value at the same version is no deletion.
+        let v = seal(&owner, (b"s", false), 3, b"", &mut env).unwrap();
+        assert!(!checks(key, at(3, true), &env[..v]));
+        // A plain deletion holds nothing; a content-hash key has none.
+        let plain = Meta {
+            deleted: true,
+            ..Meta::default()
+        };
+        assert!(checks(key, plain, b""));
+        assert!(!checks(key, plain, b"x"));
+        let content = Meta {
+            content: true,
+            deleted: true,
+            ..Meta::default()
+        };
+        assert!(!checks(Id::sha1(b""), content, b""));
     }
 }

@@ -11,6 +11,7 @@
 use core::fmt;
 
 use crate::id::Id;
+use crate::time::Instant;
 
 /// What a store keeps beside a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -25,6 +26,20 @@ pub struct Meta {
     /// The bytes are a signed value's envelope (BEP 44, [`super::signed`]),
     /// checked when accepted: only its owner can write the key.
     pub signed: bool,
+    /// A tombstone: the key was deleted at `version`. It holds no value
+    /// (a signed one holds its owner's signed deletion) and keeps older
+    /// versions from coming back until it expires.
+    pub deleted: bool,
+    /// When replicas drop it, on this node's clock (`None`: never). On the
+    /// wire it travels as the time left, so clocks need not agree.
+    pub expires: Option<Instant>,
+}
+
+impl Meta {
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|t| t <= now)
+    }
 }
 
 /// A stored value, borrowed from its store.

@@ -70,6 +70,13 @@ pub struct DhtConfig {
     /// clients (client mode) is one client at the roots; its gateway gives
     /// each client host the same allowance first.
     pub client_quota: Quota,
+    /// How long replicas keep a deletion's tombstone ([`Dht::delete`](super::Dht::delete)).
+    /// Until it expires no older version of the key comes back, from a
+    /// replica that missed the deletion or a put that was under way; so
+    /// it should outlast the longest a replica may be away and still
+    /// return with its copy (a restart from its data directory).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
+    pub tombstone_ttl: Duration,
 }
 
 /// A token bucket: `burst` at once, then one more every `refill`.
@@ -109,6 +116,7 @@ impl Default for DhtConfig {
                 burst: 256,
                 refill: Duration::from_millis(20),
             },
+            tombstone_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -340,6 +348,10 @@ pub struct DhtStats {
     /// Secure gets of values that prove themselves sent by a second
     /// lookup after no root had the value.
     pub secure_retries: u64,
+    /// Deletions (tombstones) stored.
+    pub deleted: u64,
+    /// Values and tombstones dropped because their time was up.
+    pub expired: u64,
 }
 
 impl core::ops::AddAssign for DhtStats {
@@ -369,5 +381,7 @@ impl core::ops::AddAssign for DhtStats {
         self.answers_not_counted += o.answers_not_counted;
         self.disputed += o.disputed;
         self.secure_retries += o.secure_retries;
+        self.deleted += o.deleted;
+        self.expired += o.expired;
     }
 }
