@@ -177,6 +177,7 @@ fn a_client_stores_reads_and_routes_through_one_member() {
     let stored = w.ask(Request::Put {
         key,
         version: 1,
+        ttl_secs: 0,
         value: b"v1",
     });
     assert!(stored.starts_with("Stored"), "{stored}");
@@ -209,6 +210,7 @@ fn a_client_stores_reads_and_routes_through_one_member() {
     let stale = w.ask(Request::Put {
         key,
         version: 0,
+        ttl_secs: 0,
         value: b"old",
     });
     assert_eq!(
@@ -228,8 +230,51 @@ fn a_client_stores_reads_and_routes_through_one_member() {
         }),
         "NotFound"
     );
+    // A deletion at a newer version: stored as a tombstone, and then
+    // nothing is found; a value put with a time to live is gone after it.
+    assert!(
+        w.ask(Request::Delete { key, version: 2 })
+            .starts_with("Stored")
+    );
+    assert_eq!(
+        w.ask(Request::Get {
+            key,
+            content: false
+        }),
+        "NotFound"
+    );
+    let brief = Id::sha1(b"brief");
+    let stored = w.ask(Request::Put {
+        key: brief,
+        version: 1,
+        ttl_secs: 3,
+        value: b"soon gone",
+    });
+    assert!(stored.starts_with("Stored"), "{stored}");
+    assert!(
+        w.ask(Request::Get {
+            key: brief,
+            content: false
+        })
+        .starts_with("Found")
+    );
+    w.run(Duration::from_secs(4));
+    assert!(
+        w.members
+            .iter()
+            .all(|m| pastry_core::dht::Store::get(m.dht().store(), brief).is_none()),
+        "every member dropped it"
+    );
+    assert_eq!(
+        w.ask(Request::Get {
+            key: brief,
+            content: false
+        }),
+        "NotFound"
+    );
     // Content-hash keys come back as the value's SHA-1.
     let content = w.ask(Request::PutContent {
+        ttl_secs: 0,
         value: b"by content",
     });
     let want = Id::sha1(b"by content");
@@ -313,6 +358,7 @@ fn lost_requests_are_retried_and_refusals_are_typed() {
     let stored = w.ask(Request::Put {
         key,
         version: 1,
+        ttl_secs: 0,
         value: b"x",
     });
     assert!(stored.starts_with("Stored"), "{stored}");
@@ -322,6 +368,7 @@ fn lost_requests_are_retried_and_refusals_are_typed() {
     let r = w.ask(Request::Put {
         key,
         version: 2,
+        ttl_secs: 0,
         value: &big,
     });
     assert!(r.contains("TooLarge"), "{r}");
@@ -380,6 +427,7 @@ fn a_host_flooding_puts_from_many_ports_is_refused_past_its_quota() {
                 Request::Put {
                     key,
                     version: 1,
+                    ttl_secs: 0,
                     value: b"flood",
                 },
             )
@@ -398,6 +446,7 @@ fn a_host_flooding_puts_from_many_ports_is_refused_past_its_quota() {
     let r = w.ask(Request::Put {
         key: Id::sha1(b"another host"),
         version: 1,
+        ttl_secs: 0,
         value: b"fine",
     });
     assert!(r.starts_with("Stored"), "{r}");
@@ -417,6 +466,7 @@ fn a_member_answers_its_client_within_a_few_link_times() {
             Request::Put {
                 key,
                 version: 1,
+                ttl_secs: 0,
                 value: b"v",
             },
             Request::Get {

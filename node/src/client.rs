@@ -22,16 +22,31 @@ pub(crate) async fn client(command: Command) -> Result<(), String> {
             key,
             value,
             version,
+            ttl,
         } => {
             let (c, _) = via.connect().await?;
             let key = via.id(&key)?;
-            let n = via.timed(c.put(key, version, value.into_bytes())).await?;
+            let value = value.into_bytes();
+            let n = match ttl {
+                None => via.timed(c.put(key, version, value)).await?,
+                Some(t) => via.timed(c.put_expiring(key, version, value, t)).await?,
+            };
             println!("stored {key} on {n} replicas");
         }
-        Command::PutContent { via, value } => {
+        Command::PutContent { via, value, ttl } => {
             let (c, _) = via.connect().await?;
-            let (key, n) = via.timed(c.put_content(value.into_bytes())).await?;
+            let value = value.into_bytes();
+            let (key, n) = match ttl {
+                None => via.timed(c.put_content(value)).await?,
+                Some(t) => via.timed(c.put_content_expiring(value, t)).await?,
+            };
             println!("{key} (stored on {n} replicas)");
+        }
+        Command::Delete { via, key, version } => {
+            let (c, _) = via.connect().await?;
+            let key = via.id(&key)?;
+            let n = via.timed(c.delete(key, version)).await?;
+            println!("deleted {key} at version {version} on {n} replicas");
         }
         Command::Get { via, key, content } => {
             let (c, _) = via.connect().await?;

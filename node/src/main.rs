@@ -9,6 +9,8 @@
 //! pastry-node run --listen 127.0.0.1:4000 --data-dir /var/lib/pastry --authority <key>
 //! pastry-node put --via 127.0.0.1:4001 greeting hello
 //! pastry-node get --via 127.0.0.1:4000 greeting
+//! pastry-node put --via 127.0.0.1:4001 session abc --ttl 30m
+//! pastry-node delete --via 127.0.0.1:4001 greeting --version 2
 //! ```
 
 mod client;
@@ -108,6 +110,11 @@ enum Command {
         /// The value's version; a replica holding a newer one refuses it.
         #[arg(long, default_value_t = 1)]
         version: u64,
+        /// Replicas drop it after this long ("90s", "10m", "24h"; to a
+        /// second); a put of the same version renews it. Default: kept
+        /// until replaced or deleted.
+        #[arg(long, value_parser = ttl)]
+        ttl: Option<Duration>,
     },
     /// Stores a value under its SHA-1 and prints the key.
     PutContent {
@@ -115,6 +122,21 @@ enum Command {
         via: Via,
         /// The value.
         value: String,
+        /// Replicas drop it after this long (see `put --ttl`); a
+        /// content-hash value cannot be deleted, only left to expire.
+        #[arg(long, value_parser = ttl)]
+        ttl: Option<Duration>,
+    },
+    /// Deletes a key: its replicas keep a tombstone at this version, so
+    /// no older version comes back (client of a running node).
+    Delete {
+        #[command(flatten)]
+        via: Via,
+        /// The key.
+        key: String,
+        /// The deletion's version, above the stored value's.
+        #[arg(long)]
+        version: u64,
     },
     /// Reads a value.
     Get {
@@ -322,5 +344,15 @@ async fn main() -> ExitCode {
             eprintln!("pastry-node: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A `--ttl` value: a whole number and a unit.
+fn ttl(text: &str) -> Result<Duration, String> {
+    match pastry_core::config::duration::parse(text) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "{text:?}: a time to live is a whole number and a unit (h, m, s, ms), above zero"
+        )),
     }
 }

@@ -38,6 +38,24 @@ fn two_processes_form_an_overlay_that_clients_use() {
 
     let (ok, _, err) = client(&["get", "--via", &a.addr, "--hex", "not-hex"]);
     assert!(!ok && err.contains("40 hex digits"), "{err}");
+
+    // Deletion needs a newer version; then nothing is found.
+    let (ok, _, err) = client(&["delete", "--via", &b.addr, "greeting", "--version", "1"]);
+    assert!(!ok && err.contains("version 1"), "a stale deletion: {err}");
+    let (ok, out, err) = client(&["delete", "--via", &b.addr, "greeting", "--version", "2"]);
+    assert!(ok && out.starts_with("deleted"), "{out} {err}");
+    let (ok, _, err) = client(&["get", "--via", &a.addr, "greeting"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    // A value with a time to live is there, then gone.
+    let (ok, out, err) = client(&["put", "--via", &a.addr, "brief", "x", "--ttl", "2s"]);
+    assert!(ok && out.starts_with("stored"), "{out} {err}");
+    let (ok, out, _) = client(&["get", "--via", &b.addr, "brief"]);
+    assert!(ok && out == "x", "{out}");
+    std::thread::sleep(Duration::from_secs(4));
+    let (ok, _, err) = client(&["get", "--via", &b.addr, "brief"]);
+    assert!(!ok && err.contains("not found"), "expired: {err}");
+    let (ok, _, err) = client(&["put", "--via", &a.addr, "k", "v", "--ttl", "0s"]);
+    assert!(!ok && err.contains("time to live"), "{err}");
 }
 
 #[test]
@@ -48,6 +66,7 @@ fn help_names_every_command() {
         "run",
         "put",
         "put-content",
+        "delete",
         "get",
         "route",
         "publish",

@@ -9,7 +9,9 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant as Clock};
 
-use pastry_core::client::{self as core_client, ClientConfig, ClientEvent, Reply, Request};
+use pastry_core::client::{
+    self as core_client, ClientConfig, ClientEvent, Reply, Request, ttl_secs,
+};
 use pastry_core::{AppId, Id, Instant, Peer};
 
 use pastry_core::stack::waiters::Value;
@@ -175,19 +177,50 @@ impl Client {
 
     /// Stores `value` under `key` at `version`; the replicas that stored it.
     pub fn put(&mut self, key: Id, version: u64, value: &[u8]) -> Result<u8, Error> {
-        match self.request(Request::Put {
+        self.put_for(key, version, value, 0)
+    }
+
+    /// [`Client::put`] of a value the replicas drop after `ttl` (whole
+    /// seconds, rounded up).
+    pub fn put_expiring(
+        &mut self,
+        key: Id,
+        version: u64,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<u8, Error> {
+        self.put_for(key, version, value, ttl_secs(ttl))
+    }
+
+    fn put_for(&mut self, key: Id, version: u64, value: &[u8], ttl_secs: u32) -> Result<u8, Error> {
+        self.stored(Request::Put {
             key,
             version,
+            ttl_secs,
             value,
-        })? {
-            Owned::Stored(_, n) => Ok(n),
-            _ => Err(Error::TimedOut),
-        }
+        })
+        .map(|(_, n)| n)
+    }
+
+    /// Deletes `key` at `version` (a tombstone); the replicas that stored it.
+    pub fn delete(&mut self, key: Id, version: u64) -> Result<u8, Error> {
+        self.stored(Request::Delete { key, version })
+            .map(|(_, n)| n)
     }
 
     /// Stores `value` under its SHA-1; the key and the replicas.
     pub fn put_content(&mut self, value: &[u8]) -> Result<(Id, u8), Error> {
-        match self.request(Request::PutContent { value })? {
+        self.stored(Request::PutContent { ttl_secs: 0, value })
+    }
+
+    /// [`Client::put_content`] of a value the replicas drop after `ttl`.
+    pub fn put_content_expiring(&mut self, value: &[u8], ttl: Duration) -> Result<(Id, u8), Error> {
+        let ttl_secs = ttl_secs(ttl);
+        self.stored(Request::PutContent { ttl_secs, value })
+    }
+
+    fn stored(&mut self, r: Request<'_>) -> Result<(Id, u8), Error> {
+        match self.request(r)? {
             Owned::Stored(key, n) => Ok((key, n)),
             _ => Err(Error::TimedOut),
         }

@@ -100,14 +100,46 @@ impl Handle {
     pub fn put(&self, key: Id, version: u64, value: &[u8]) -> Result<u8, Error> {
         let value = value.to_vec();
         self.ask_stack(self.timeout, |a| {
-            waiters::Command::Put(key, version, value, a)
+            waiters::Command::Put(key, version, value, None, a)
         })
+    }
+
+    /// [`Handle::put`] of a value the replicas drop after `ttl` (to a
+    /// second), unless a put of the same version renews it first; see
+    /// `pastry_tokio::Handle::put_expiring`.
+    pub fn put_expiring(
+        &self,
+        key: Id,
+        version: u64,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<u8, Error> {
+        let value = value.to_vec();
+        self.ask_stack(self.timeout, |a| {
+            waiters::Command::Put(key, version, value, Some(ttl), a)
+        })
+    }
+
+    /// Deletes `key` at `version` (a tombstone; see
+    /// `pastry_tokio::Handle::delete`); the replicas that stored it.
+    pub fn delete(&self, key: Id, version: u64) -> Result<u8, Error> {
+        self.ask_stack(self.timeout, |a| waiters::Command::Delete(key, version, a))
     }
 
     /// Stores `value` under its SHA-1; the key and the replicas.
     pub fn put_content(&self, value: &[u8]) -> Result<(Id, u8), Error> {
         let value = value.to_vec();
-        self.ask_stack(self.timeout, |a| waiters::Command::PutContent(value, a))
+        self.ask_stack(self.timeout, |a| {
+            waiters::Command::PutContent(value, None, a)
+        })
+    }
+
+    /// [`Handle::put_content`] of a value the replicas drop after `ttl`.
+    pub fn put_content_expiring(&self, value: &[u8], ttl: Duration) -> Result<(Id, u8), Error> {
+        let value = value.to_vec();
+        self.ask_stack(self.timeout, |a| {
+            waiters::Command::PutContent(value, Some(ttl), a)
+        })
     }
 
     /// Reads `key`.

@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use bytes::Bytes;
 use pastry_core::client::{
-    self as core_client, ClientConfig, ClientEvent, Refusal, Reply, Request,
+    self as core_client, ClientConfig, ClientEvent, Refusal, Reply, Request, ttl_secs,
 };
 use pastry_core::{AppId, Id, Instant, Peer};
 use tokio::net::UdpSocket;
@@ -64,8 +65,9 @@ impl futures_core::Stream for Publications {
 
 /// An owned request, as it travels to the task.
 enum Ask {
-    Put(Id, u64, Bytes),
-    PutContent(Bytes),
+    Put(Id, u64, Bytes, Option<Duration>),
+    PutContent(Bytes, Option<Duration>),
+    Delete(Id, u64),
     Get(Id, bool),
     Route(Id, AppId, Bytes),
     Publish(Id, Bytes),
@@ -148,15 +150,47 @@ impl Client {
 
     /// Stores `value` under `key` at `version`; the replicas that stored it.
     pub async fn put(&self, key: Id, version: u64, value: impl Into<Bytes>) -> Result<u8, Error> {
-        match self.ask(Ask::Put(key, version, value.into())).await? {
-            Answer::Stored(_, n) => Ok(n),
-            other => Err(unexpected(other)),
-        }
+        self.stored(Ask::Put(key, version, value.into(), None))
+            .await
+            .map(|(_, n)| n)
+    }
+
+    /// [`Client::put`] of a value the replicas drop after `ttl` (whole
+    /// seconds, rounded up; see [`Handle::put_expiring`](crate::Handle::put_expiring)).
+    pub async fn put_expiring(
+        &self,
+        key: Id,
+        version: u64,
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> Result<u8, Error> {
+        self.stored(Ask::Put(key, version, value.into(), Some(ttl)))
+            .await
+            .map(|(_, n)| n)
     }
 
     /// Stores `value` under its SHA-1; the key and the replicas.
     pub async fn put_content(&self, value: impl Into<Bytes>) -> Result<(Id, u8), Error> {
-        match self.ask(Ask::PutContent(value.into())).await? {
+        self.stored(Ask::PutContent(value.into(), None)).await
+    }
+
+    /// [`Client::put_content`] of a value the replicas drop after `ttl`.
+    pub async fn put_content_expiring(
+        &self,
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> Result<(Id, u8), Error> {
+        self.stored(Ask::PutContent(value.into(), Some(ttl))).await
+    }
+
+    /// Deletes `key` at `version` (see [`Handle::delete`](crate::Handle::delete));
+    /// the replicas that stored the deletion.
+    pub async fn delete(&self, key: Id, version: u64) -> Result<u8, Error> {
+        self.stored(Ask::Delete(key, version)).await.map(|(_, n)| n)
+    }
+
+    async fn stored(&self, ask: Ask) -> Result<(Id, u8), Error> {
+        match self.ask(ask).await? {
             Answer::Stored(key, n) => Ok((key, n)),
             other => Err(unexpected(other)),
         }
@@ -257,7 +291,7 @@ impl Task {
             let deadline = self
                 .core
                 .poll_timeout()
-                .map(|t| self.origin + std::time::Duration::from_micros(t.as_micros()));
+                .map(|t| self.origin + Duration::from_micros(t.as_micros()));
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -310,12 +344,20 @@ impl Task {
 
     fn submit(&mut self, now: Instant, ask: Ask, reply: AnswerTx) {
         let r = match &ask {
-            Ask::Put(key, version, value) => Request::Put {
+            Ask::Put(key, version, value, ttl) => Request::Put {
                 key: *key,
                 version: *version,
+                ttl_secs: ttl.map_or(0, ttl_secs),
                 value,
             },
-            Ask::PutContent(value) => Request::PutContent { value },
+            Ask::PutContent(value, ttl) => Request::PutContent {
+                ttl_secs: ttl.map_or(0, ttl_secs),
+                value,
+            },
+            Ask::Delete(key, version) => Request::Delete {
+                key: *key,
+                version: *version,
+            },
             Ask::Get(key, content) => Request::Get {
                 key: *key,
                 content: *content,

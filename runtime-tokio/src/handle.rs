@@ -119,7 +119,33 @@ impl Handle {
     /// answers how many replicas stored it, once a quorum did.
     pub async fn put(&self, key: Id, version: u64, value: impl Into<Bytes>) -> Result<u8, Error> {
         let value = value.into().to_vec();
-        self.ask_stack(|a| waiters::Command::Put(key, version, value, a))
+        self.ask_stack(|a| waiters::Command::Put(key, version, value, None, a))
+            .await
+    }
+
+    /// [`Handle::put`] of a value the replicas drop after `ttl` (to a
+    /// second), unless a put of the same version renews it first. A lease
+    /// the replicas keep, not a promise: to take a value back for certain,
+    /// [`Handle::delete`] it.
+    pub async fn put_expiring(
+        &self,
+        key: Id,
+        version: u64,
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> Result<u8, Error> {
+        let value = value.into().to_vec();
+        self.ask_stack(|a| waiters::Command::Put(key, version, value, Some(ttl), a))
+            .await
+    }
+
+    /// Deletes `key` at `version`, which must be above the stored one:
+    /// its replicas keep a tombstone (for `DhtConfig::tombstone_ttl`) so
+    /// no older version comes back, and gets find nothing. A key holding a
+    /// content-hash or signed value refuses it (`Error::Put(PutError::Protected)`).
+    /// Answers how many replicas stored the deletion.
+    pub async fn delete(&self, key: Id, version: u64) -> Result<u8, Error> {
+        self.ask_stack(|a| waiters::Command::Delete(key, version, a))
             .await
     }
 
@@ -127,7 +153,19 @@ impl Handle {
     /// by every replica); answers the key and the replicas that stored it.
     pub async fn put_content(&self, value: impl Into<Bytes>) -> Result<(Id, u8), Error> {
         let value = value.into().to_vec();
-        self.ask_stack(|a| waiters::Command::PutContent(value, a))
+        self.ask_stack(|a| waiters::Command::PutContent(value, None, a))
+            .await
+    }
+
+    /// [`Handle::put_content`] of a value the replicas drop after `ttl`;
+    /// a content-hash value cannot be deleted, only left to expire.
+    pub async fn put_content_expiring(
+        &self,
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> Result<(Id, u8), Error> {
+        let value = value.into().to_vec();
+        self.ask_stack(|a| waiters::Command::PutContent(value, Some(ttl), a))
             .await
     }
 

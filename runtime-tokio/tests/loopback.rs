@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use overlay::Overlay;
+use pastry_core::dht::{PutError, Store};
 use pastry_core::node::{AppPolicy, ForwardHop, Forwarder, Verdict};
 use pastry_core::stack::StackConfig;
 use pastry_core::{AppId, Id};
@@ -513,7 +514,7 @@ async fn a_client_that_never_joins_uses_the_overlay_through_one_member() {
     assert_eq!((got.version, &got.bytes[..]), (2, &b"v2"[..]));
     assert!(matches!(
         client.put(key, 1, &b"old"[..]).await,
-        Err(Error::Put(pastry_core::dht::PutError::Stale { current: 2 }))
+        Err(Error::Put(PutError::Stale { current: 2 }))
     ));
     // Too large is one error, whether the node or a member for a client
     // says so, with the limit each applies.
@@ -644,4 +645,49 @@ async fn events_and_publications_are_streams_and_a_taken_anycast_reaches_the_tak
     })
     .await;
     assert!(end.is_ok(), "the stream ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_expire_and_deletions_hold_through_the_handle() {
+    let seed = 18;
+    let net = ring(8, seed).await;
+    let (a, b) = (&net.members[1].handle, &net.members[6].handle);
+    let key = Id::sha1(b"expiring");
+    assert!(
+        a.put_expiring(key, 1, &b"brief"[..], Duration::from_secs(2))
+            .await
+            .unwrap()
+            >= 3
+    );
+    let got = b.get(key).await.unwrap().map(|v| v.bytes);
+    assert_eq!(got.as_deref(), Some(&b"brief"[..]), "seed {seed}");
+    // Two seconds, and a sweep's granularity, later: no node holds it.
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    for (i, m) in net.members.iter().enumerate() {
+        let held = m
+            .handle
+            .inspect(move |s| s.dht().store().get(key).is_some())
+            .await;
+        assert!(
+            matches!(held, Ok(false)),
+            "seed {seed}: node {i} still holds it"
+        );
+    }
+    assert_eq!(b.get(key).await.unwrap(), None, "seed {seed}");
+
+    let key = Id::sha1(b"deleted");
+    a.put(key, 1, &b"v1"[..]).await.unwrap();
+    assert!(b.delete(key, 2).await.unwrap() >= 3);
+    assert_eq!(a.get(key).await.unwrap(), None, "seed {seed}");
+    let stale = a.put(key, 1, &b"v1"[..]).await;
+    assert!(
+        matches!(stale, Err(Error::Put(PutError::Stale { current: 2 }))),
+        "seed {seed}: the deletion is a version: {stale:?}"
+    );
+    let (ckey, _) = a.put_content(&b"forever"[..]).await.unwrap();
+    let refused = b.delete(ckey, u64::MAX).await;
+    assert!(
+        matches!(refused, Err(Error::Put(PutError::Protected))),
+        "seed {seed}: {refused:?}"
+    );
 }

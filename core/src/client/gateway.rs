@@ -190,13 +190,17 @@ impl Gateway {
             request,
             Request::Put { .. }
                 | Request::PutContent { .. }
+                | Request::Delete { .. }
                 | Request::Get { .. }
                 | Request::Anycast { .. }
         );
         if needs_slot && self.pending.is_full() {
             return self.refuse(from, req, Refusal::Busy, 0);
         }
-        let is_put = matches!(request, Request::Put { .. } | Request::PutContent { .. });
+        let is_put = matches!(
+            request,
+            Request::Put { .. } | Request::PutContent { .. } | Request::Delete { .. }
+        );
         if is_put
             && !self
                 .quotas
@@ -218,13 +222,28 @@ impl Gateway {
             Request::Put {
                 key,
                 version,
+                ttl_secs: 0,
                 value,
             } => dht
                 .put(now, node, key, version, value)
                 .map(|op| wait(Waiting::Op(op))),
-            Request::PutContent { value } => dht
+            Request::Put {
+                key,
+                version,
+                ttl_secs,
+                value,
+            } => dht
+                .put_expiring(now, node, key, version, value, secs(ttl_secs))
+                .map(|op| wait(Waiting::Op(op))),
+            Request::PutContent { ttl_secs: 0, value } => dht
                 .put_content(now, node, value)
                 .map(|(_, op)| wait(Waiting::Op(op))),
+            Request::PutContent { ttl_secs, value } => dht
+                .put_content_expiring(now, node, value, secs(ttl_secs))
+                .map(|(_, op)| wait(Waiting::Op(op))),
+            Request::Delete { key, version } => dht
+                .delete(now, node, key, version)
+                .map(|op| wait(Waiting::Op(op))),
             Request::Get { key, content } => {
                 let op = if content {
                     dht.get_content(now, node, key)
@@ -466,4 +485,9 @@ impl Gateway {
         }
         None
     }
+}
+
+/// A request's time to live.
+fn secs(s: u32) -> Duration {
+    Duration::from_secs(u64::from(s))
 }

@@ -24,7 +24,7 @@ use core::time::Duration;
 use heapless::{Deque, Vec};
 
 pub use gateway::{Gateway, GatewayStats, MAX_PENDING, MAX_RELAYS, MAX_REPLY};
-pub use msg::{Frame, Refusal, Reply, Request};
+pub use msg::{Frame, Refusal, Reply, Request, ttl_secs};
 
 use crate::id::Id;
 use crate::node::Transmit;
@@ -406,9 +406,12 @@ impl<const PENDING: usize, const SUBS: usize> Client<PENDING, SUBS> {
 /// The bytes of a request's variable part.
 fn payload_len(r: &Request<'_>) -> usize {
     match r {
-        Request::Put { value, .. } | Request::PutContent { value } => value.len(),
+        Request::Put { value, .. } | Request::PutContent { value, .. } => value.len(),
         Request::Route { payload, .. } => payload.len(),
         Request::Publish { data, .. } | Request::Anycast { data, .. } => data.len(),
-        Request::Get { .. } | Request::Subscribe { .. } | Request::Unsubscribe { .. } => 0,
+        Request::Get { .. }
+        | Request::Delete { .. }
+        | Request::Subscribe { .. }
+        | Request::Unsubscribe { .. } => 0,
     }
 }

@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! header   magic "PC" (2) | version (1) | kind (1) | request id (8)
-//! requests 0x01 put          key (20) | version (8) | value (rest)
-//!          0x02 put content  value (rest)
+//! requests 0x01 put          key (20) | version (8) | ttl in s (4) | value (rest)
+//!          0x02 put content  ttl in s (4) | value (rest)
 //!          0x03 get          key (20) | content-hash flag (1)
 //!          0x04 route        key (20) | app (2) | payload (rest)
 //!          0x05 publish      group (20) | data (rest)
 //!          0x06 anycast      group (20) | data (rest)
 //!          0x07 subscribe    group (20)
 //!          0x08 unsubscribe  group (20)
+//!          0x09 delete       key (20) | version (8)
 //! replies  0x81 stored       key (20) | replicas (1)
 //!          0x82 found        version (8) | cached flag (1) | value (rest)
 //!          0x83 not found
@@ -32,10 +33,18 @@ use crate::wire::{AppId, DecodeError, EncodeError};
 
 /// The two bytes every client datagram starts with.
 pub const MAGIC: [u8; 2] = *b"PC";
-/// The client protocol version this build speaks.
-pub const VERSION: u8 = 1;
+/// The client protocol version this build speaks (2: puts carry a time
+/// to live; deletion).
+pub const VERSION: u8 = 2;
 /// Bytes before a request's or reply's body.
 pub const HEADER_LEN: usize = 2 + 1 + 1 + 8;
+
+/// A time to live as a request carries it: whole seconds, rounded up, at
+/// least one (0 on the wire means no expiry), at most `u32::MAX`.
+pub fn ttl_secs(ttl: core::time::Duration) -> u32 {
+    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+}
 
 /// Whether `bytes` claim to be a client datagram (not an overlay one).
 pub fn is_client_datagram(bytes: &[u8]) -> bool {
@@ -51,13 +60,24 @@ pub enum Request<'a> {
         key: Id,
         /// The version.
         version: u64,
+        /// Seconds the replicas keep it (0: until replaced).
+        ttl_secs: u32,
         /// The value.
         value: &'a [u8],
     },
     /// Store `value` under its SHA-1.
     PutContent {
+        /// Seconds the replicas keep it (0: until replaced).
+        ttl_secs: u32,
         /// The value.
         value: &'a [u8],
+    },
+    /// Delete `key` at `version` (a tombstone, [`crate::dht::Dht::delete`]).
+    Delete {
+        /// The key.
+        key: Id,
+        /// The deletion's version, above the stored one.
+        version: u64,
     },
     /// Read `key`.
     Get {
@@ -259,19 +279,21 @@ impl<'a> Frame<'a> {
         };
         let frame = match kind {
             0x01 => Frame::Request(req, {
-                let (key, version) = (r.id()?, r.u64()?);
+                let (key, version, ttl_secs) = (r.id()?, r.u64()?, r.u32()?);
                 Request::Put {
                     key,
                     version,
+                    ttl_secs,
                     value: rest(&mut r)?,
                 }
             }),
-            0x02 => Frame::Request(
-                req,
+            0x02 => Frame::Request(req, {
+                let ttl_secs = r.u32()?;
                 Request::PutContent {
+                    ttl_secs,
                     value: rest(&mut r)?,
-                },
-            ),
+                }
+            }),
             0x03 => Frame::Request(req, {
                 let key = r.id()?;
                 Request::Get {
@@ -303,6 +325,13 @@ impl<'a> Frame<'a> {
             }),
             0x07 => Frame::Request(req, Request::Subscribe { group: r.id()? }),
             0x08 => Frame::Request(req, Request::Unsubscribe { group: r.id()? }),
+            0x09 => Frame::Request(req, {
+                let key = r.id()?;
+                Request::Delete {
+                    key,
+                    version: r.u64()?,
+                }
+            }),
             0x81 => Frame::Reply(req, {
                 let key = r.id()?;
                 Reply::Stored {
@@ -358,6 +387,7 @@ impl<'a> Frame<'a> {
                 Request::Anycast { .. } => 0x06,
                 Request::Subscribe { .. } => 0x07,
                 Request::Unsubscribe { .. } => 0x08,
+                Request::Delete { .. } => 0x09,
             },
             Frame::Reply(_, p) => match p {
                 Reply::Stored { .. } => 0x81,
@@ -378,8 +408,9 @@ impl<'a> Frame<'a> {
         HEADER_LEN
             + match self {
                 Frame::Request(_, q) => match q {
-                    Request::Put { value, .. } => 28 + value.len(),
-                    Request::PutContent { value } => value.len(),
+                    Request::Put { value, .. } => 32 + value.len(),
+                    Request::PutContent { value, .. } => 4 + value.len(),
+                    Request::Delete { .. } => 28,
                     Request::Get { .. } => 21,
                     Request::Route { payload, .. } => 22 + payload.len(),
                     Request::Publish { data, .. } | Request::Anycast { data, .. } => {
@@ -417,13 +448,22 @@ impl<'a> Frame<'a> {
                     Request::Put {
                         key,
                         version,
+                        ttl_secs,
                         value,
                     } => {
                         w.id(key);
                         w.u64(version);
+                        w.u32(ttl_secs);
                         w.bytes(value);
                     }
-                    Request::PutContent { value } => w.bytes(value),
+                    Request::PutContent { ttl_secs, value } => {
+                        w.u32(ttl_secs);
+                        w.bytes(value);
+                    }
+                    Request::Delete { key, version } => {
+                        w.id(key);
+                        w.u64(version);
+                    }
                     Request::Get { key, content } => {
                         w.id(key);
                         w.u8(u8::from(content));
@@ -483,7 +523,7 @@ mod tests {
     use super::*;
     use core::net::SocketAddr;
 
-    fn frames<'a>(v: &'a [u8]) -> [Frame<'a>; 17] {
+    fn frames<'a>(v: &'a [u8]) -> [Frame<'a>; 18] {
         let (key, group) = (Id::sha1(b"k"), Id::sha1(b"g"));
         let by = Peer::new(Id::sha1(b"m"), SocketAddr::from(([10, 0, 0, 1], 7)));
         [
@@ -492,10 +532,18 @@ mod tests {
                 Request::Put {
                     key,
                     version: 3,
+                    ttl_secs: 60,
                     value: v,
                 },
             ),
-            Frame::Request(2, Request::PutContent { value: v }),
+            Frame::Request(
+                2,
+                Request::PutContent {
+                    ttl_secs: 0,
+                    value: v,
+                },
+            ),
+            Frame::Request(18, Request::Delete { key, version: 4 }),
             Frame::Request(3, Request::Get { key, content: true }),
             Frame::Request(
                 4,
@@ -554,7 +602,7 @@ mod tests {
                 // shorter trailing value is just a shorter value).
                 let trailing = match f {
                     Frame::Request(_, Request::Subscribe { .. } | Request::Unsubscribe { .. })
-                    | Frame::Request(_, Request::Get { .. })
+                    | Frame::Request(_, Request::Get { .. } | Request::Delete { .. })
                     | Frame::Reply(
                         _,
                         Reply::Stored { .. } | Reply::NotFound | Reply::Sent { .. },

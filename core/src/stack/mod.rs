@@ -372,6 +372,12 @@ impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize, U: Application>
         s.dht.put(now, node, key, version, value)
     }
 
+    /// Deletes `key` at `version` ([`Dht::delete`]).
+    pub fn delete(&mut self, now: Instant, key: Id, version: u64) -> Result<OpId, DhtError> {
+        let (s, node, now) = self.at(now);
+        s.dht.delete(now, node, key, version)
+    }
+
     /// Stores `value` under its SHA-1 ([`Dht::put_content`]).
     pub fn put_content(&mut self, now: Instant, value: &[u8]) -> Result<(Id, OpId), DhtError> {
         let (s, node, now) = self.at(now);

@@ -9,6 +9,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::SocketAddr;
+use core::time::Duration;
 
 use super::{Stack, StackEvent};
 use crate::app::Application;
@@ -83,10 +84,15 @@ pub enum Command {
     /// `sec_route` to the key's this many roots; answered with the
     /// lookup's id once started ([`NodeEvent::Secured`] names the roots).
     SecureRoute(Id, AppId, Vec<u8>, usize, Answer<u64>),
-    /// Put at a version; answered with the replicas that stored it.
-    Put(Id, u64, Vec<u8>, Answer<u8>),
-    /// Put under the value's hash; answered with the key and replicas.
-    PutContent(Vec<u8>, Answer<(Id, u8)>),
+    /// Put at a version, kept for a time if one is given; answered with
+    /// the replicas that stored it.
+    Put(Id, u64, Vec<u8>, Option<Duration>, Answer<u8>),
+    /// Put under the value's hash, kept for a time if one is given;
+    /// answered with the key and replicas.
+    PutContent(Vec<u8>, Option<Duration>, Answer<(Id, u8)>),
+    /// Delete at a version ([`crate::dht::Dht::delete`]); answered with
+    /// the replicas that stored the tombstone.
+    Delete(Id, u64, Answer<u8>),
     /// Get (a content-hash key if the flag is set).
     Get(Id, bool, Answer<Option<Value>>),
     /// [`Command::Put`] through secure routing, to every root
@@ -120,6 +126,7 @@ impl fmt::Debug for Command {
             Command::SecureRoute(..) => "SecureRoute",
             Command::Put(..) => "Put",
             Command::PutContent(..) => "PutContent",
+            Command::Delete(..) => "Delete",
             Command::Get(..) => "Get",
             Command::SecurePut(..) => "SecurePut",
             Command::SecurePutContent(..) => "SecurePutContent",
@@ -283,12 +290,30 @@ impl Waiters {
             // This build sends no secure queries.
             #[cfg(not(feature = "secure-routing"))]
             Command::SecureRoute(.., a) => a(Err(Failure::Command(CommandError::NotActive))),
-            Command::Put(key, version, value, a) => match stack.put(now, key, version, &value) {
+            Command::Put(key, version, value, ttl, a) => {
+                let (s, node, now) = stack.at(now);
+                let op = match ttl {
+                    None => s.dht.put(now, node, key, version, &value),
+                    Some(t) => s.dht.put_expiring(now, node, key, version, &value, t),
+                };
+                match op {
+                    Ok(op) => drop(self.ops.insert(op, Waiting::Put(a))),
+                    Err(e) => a(Err(Failure::Dht(e))),
+                }
+            }
+            Command::PutContent(value, ttl, a) => {
+                let (s, node, now) = stack.at(now);
+                let op = match ttl {
+                    None => s.dht.put_content(now, node, &value),
+                    Some(t) => s.dht.put_content_expiring(now, node, &value, t),
+                };
+                match op {
+                    Ok((key, op)) => drop(self.ops.insert(op, Waiting::PutContent(key, a))),
+                    Err(e) => a(Err(Failure::Dht(e))),
+                }
+            }
+            Command::Delete(key, version, a) => match stack.delete(now, key, version) {
                 Ok(op) => drop(self.ops.insert(op, Waiting::Put(a))),
-                Err(e) => a(Err(Failure::Dht(e))),
-            },
-            Command::PutContent(value, a) => match stack.put_content(now, &value) {
-                Ok((key, op)) => drop(self.ops.insert(op, Waiting::PutContent(key, a))),
                 Err(e) => a(Err(Failure::Dht(e))),
             },
             Command::Get(key, content, a) => {

@@ -37,13 +37,24 @@ pub(crate) fn client_frames() -> std::io::Result<()> {
                 Request::Put {
                     key,
                     version: 3,
+                    ttl_secs: 60,
                     value: b"v",
                 },
             ),
         ),
         (
             "put_content",
-            Frame::Request(2, Request::PutContent { value: b"c" }),
+            Frame::Request(
+                2,
+                Request::PutContent {
+                    ttl_secs: 0,
+                    value: b"c",
+                },
+            ),
+        ),
+        (
+            "delete",
+            Frame::Request(9, Request::Delete { key, version: 4 }),
         ),
         (
             "get",
