@@ -4,45 +4,12 @@
 //! written in the WebAssembly text format here, so each test shows exactly
 //! what the guest does.
 
+mod common;
+
+use common::{COUNTER, module};
 use pastry_core::{Id, Instant};
 use pastry_peerlet::sandbox::{MAX_SENDS_PER_CALL, View};
 use pastry_peerlet::{Budget, Fault, Forward, Runtime, Send};
-
-/// The ABI's imports and a buffer at 1024, around `body`.
-fn module(body: &str) -> Vec<u8> {
-    let text = format!(
-        r#"(module
-            (import "pastry" "route" (func $route (param i32 i32 i32) (result i32)))
-            (import "pastry" "reply" (func $reply (param i32 i32) (result i32)))
-            (import "pastry" "store_get" (func $store_get (param i32 i32 i32 i32) (result i32)))
-            (import "pastry" "store_put" (func $store_put (param i32 i32 i32 i32) (result i32)))
-            (import "pastry" "log" (func $log (param i32 i32)))
-            (import "pastry" "own_id" (func $own_id (param i32)))
-            (import "pastry" "replica_set" (func $replica_set (param i32 i32 i32 i32) (result i32)))
-            (memory (export "memory") 1)
-            (func (export "pastry_buffer") (result i32) (i32.const 1024))
-            {body})"#
-    );
-    wat::parse_str(&text).expect("valid text")
-}
-
-/// A counter per key: the count is kept in the peerlet's store under the
-/// key (the first 20 bytes of the buffer), replied to the source as 4
-/// bytes, and logged.
-const COUNTER: &str = r#"
-    (data (i32.const 16) "counted")
-    (func (export "pastry_deliver") (param $len i32)
-        (local $n i32)
-        ;; read the old count into 512 (absent: 0)
-        (if (i32.ge_s (call $store_get (i32.const 1024) (i32.const 20) (i32.const 512) (i32.const 4))
-                      (i32.const 0))
-            (then (local.set $n (i32.load (i32.const 512)))))
-        (local.set $n (i32.add (local.get $n) (i32.const 1)))
-        (i32.store (i32.const 512) (local.get $n))
-        (drop (call $store_put (i32.const 1024) (i32.const 20) (i32.const 512) (i32.const 4)))
-        (drop (call $reply (i32.const 512) (i32.const 4)))
-        (call $log (i32.const 16) (i32.const 7)))
-"#;
 
 fn budget() -> Budget {
     Budget {
