@@ -62,6 +62,7 @@ pub mod abi;
 pub mod budget;
 pub mod envelope;
 mod event;
+pub mod fuzzing;
 mod host;
 mod imports;
 pub mod manifest;
@@ -71,9 +72,9 @@ pub mod sandbox;
 pub use budget::Budget;
 pub use event::PeerletEvent;
 pub use host::{
-    FALL_OVER, Hops, MAX_FAULTS, MAX_INSTALLED, MAX_LIBRARY, OfferError, PeerletStats, Peerlets,
-    SendError, Status,
+    FALL_OVER, Hops, MAX_FAULTS, MAX_FETCHING, MAX_INSTALLED, MAX_LIBRARY, MAX_WAITING, OfferError,
+    PeerletStats, Peerlets, RETRY_AFTER, SendError, Status,
 };
-pub use manifest::{Manifest, ManifestError};
+pub use manifest::{Manifest, ManifestError, Package};
 pub use policy::{Policy, Refusal};
 pub use sandbox::{Effects, Fault, Forward, Runtime, Sandbox, Send, View};

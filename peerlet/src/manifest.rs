@@ -215,6 +215,45 @@ impl Manifest {
     }
 }
 
+/// What a provider stores in the DHT to deploy a peerlet: every chunk of
+/// the module and the signed manifest, each as a content-hash value
+/// (`put_content`), so any node can fetch and check them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    /// The manifest's content key: what messages name the peerlet by.
+    pub locator: Id,
+    /// The signed manifest.
+    pub manifest: Vec<u8>,
+    /// The module's chunks, in order.
+    pub chunks: Vec<Vec<u8>>,
+}
+
+impl Package {
+    /// Signs a manifest for `code` with `keys` and splits the code into
+    /// chunks of `chunk_len` bytes (at most a DHT value: `Dht::max_value_len`).
+    pub fn new(
+        keys: &Keypair,
+        (app, per_hop): (AppId, bool),
+        (version, budget): (u64, Budget),
+        code: &[u8],
+        chunk_len: usize,
+    ) -> Result<Package, ManifestError> {
+        let m = Manifest::describe(
+            (app, per_hop),
+            version,
+            code,
+            chunk_len,
+            (budget, keys.public()),
+        )?;
+        let manifest = m.sign(keys);
+        Ok(Package {
+            locator: locator(&manifest),
+            manifest,
+            chunks: code.chunks(chunk_len).map(<[u8]>::to_vec).collect(),
+        })
+    }
+}
+
 /// The locator of signed manifest bytes: their content key.
 pub fn locator(signed: &[u8]) -> Id {
     Id::sha1(signed)

@@ -344,3 +344,162 @@ async fn a_per_hop_peerlet_runs_on_every_admitting_node_of_the_path() {
     }
     assert!(relayed > 0, "seed {seed}: no message was tagged on its way");
 }
+
+/// Stores a package's chunks and manifest in the DHT from `h`.
+async fn deploy(h: &Handle, p: &pastry_peerlet::Package) {
+    for c in &p.chunks {
+        h.put_content(c.clone()).await.expect("chunk stored");
+    }
+    let (key, _) = h
+        .put_content(p.manifest.clone())
+        .await
+        .expect("manifest stored");
+    assert_eq!(key, p.locator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peerlet_deployed_to_the_dht_is_fetched_checked_and_run_where_needed() {
+    let seed = 34;
+    let provider = Keypair::from_secret([0x55; 32]);
+    let mut net = overlay(seed, &provider).await;
+    let code = module(COUNTER);
+    let package = pastry_peerlet::Package::new(
+        &provider,
+        (AppId(0xa006), false),
+        (1, Budget::DEFAULT),
+        &code,
+        100,
+    )
+    .unwrap();
+    assert!(
+        package.chunks.len() > 2,
+        "several chunks: {}",
+        package.chunks.len()
+    );
+    deploy(&net.handles[0], &package).await;
+    let locator = package.locator;
+    let ids: Vec<Id> = net.handles.iter().map(|h| h.own().id).collect();
+    let admits = |id: Id| {
+        ids.iter()
+            .position(|&x| x == id)
+            .is_some_and(|i| i % 2 == 0)
+    };
+    // Node 7 holds nothing of it: its send waits for the manifest, and
+    // the node that runs it fetches the code first.
+    for k in 0..6u32 {
+        let key = Id::sha1(&(k + 200).to_be_bytes());
+        let h = net.handles[7].clone();
+        let sent = h
+            .app::<Peerlets, _>(move |p, node, now| p.send(now, node, (locator, key), b"x"))
+            .await
+            .unwrap()
+            .expect("queued or sent");
+        assert_eq!(sent.is_none(), k == 0, "seed {seed}: only the first waits");
+        let got = next_event(&mut net, 7, Duration::from_secs(20)).await;
+        let want = closest_n(key, &ids, 5).into_iter().find(|&id| admits(id));
+        match want {
+            Some(w) => assert_eq!(
+                got,
+                Some(PeerletEvent::Reply {
+                    locator,
+                    key,
+                    from: w,
+                    payload: 1u32.to_le_bytes().to_vec(),
+                }),
+                "seed {seed}, key {k}"
+            ),
+            None => assert_eq!(got, Some(PeerletEvent::Refused { locator, key })),
+        }
+    }
+    let mut fetched = 0;
+    for (i, h) in net.handles.iter().enumerate() {
+        let st = h.app::<Peerlets, _>(|p, _, _| *p.stats()).await.unwrap();
+        if i % 2 == 1 {
+            assert_eq!(st.installed, 0, "seed {seed}: node {i} denies the provider");
+            assert_eq!(
+                st.fetched, 0,
+                "seed {seed}: node {i} fetched code it refuses"
+            );
+        }
+        fetched += st.fetched;
+    }
+    assert!(fetched >= 1, "seed {seed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_manifests_and_mismatched_code_are_never_run() {
+    let seed = 35;
+    let provider = Keypair::from_secret([0x56; 32]);
+    let mut net = overlay(seed, &provider).await;
+    let code = module(COUNTER);
+    // A manifest naming the trusted provider, signed by someone else.
+    let thief = Keypair::from_secret([0x57; 32]);
+    let m = Manifest::describe(
+        (AppId(0xa007), false),
+        1,
+        &code,
+        100,
+        (Budget::DEFAULT, provider.public()),
+    )
+    .unwrap();
+    let forged = pastry_peerlet::Package {
+        locator: pastry_peerlet::manifest::locator(&m.sign(&thief)),
+        manifest: m.sign(&thief),
+        chunks: code.chunks(100).map(<[u8]>::to_vec).collect(),
+    };
+    // The provider's own manifest whose module hash is not its chunks'.
+    let mut wrong = m.clone();
+    wrong.code_hash = Id::sha1(b"other code");
+    let mismatched = pastry_peerlet::Package {
+        locator: pastry_peerlet::manifest::locator(&wrong.sign(&provider)),
+        manifest: wrong.sign(&provider),
+        chunks: code.chunks(100).map(<[u8]>::to_vec).collect(),
+    };
+    for p in [&forged, &mismatched] {
+        deploy(&net.handles[0], p).await;
+        let key = Id::sha1(b"target");
+        let l = p.locator;
+        let h = net.handles[9].clone();
+        h.app::<Peerlets, _>(move |p, node, now| p.send(now, node, (l, key), b"x"))
+            .await
+            .unwrap()
+            .unwrap();
+        let got = next_event(&mut net, 9, Duration::from_secs(20)).await;
+        assert_eq!(
+            got,
+            Some(PeerletEvent::Refused { locator: l, key }),
+            "seed {seed}"
+        );
+    }
+    // A sender that skips its own check: the forged locator straight in
+    // an envelope. Every member that fetches it refuses it.
+    let key = Id::sha1(b"target 2");
+    let env = pastry_peerlet::envelope::Envelope {
+        kind: pastry_peerlet::envelope::Kind::Message,
+        tried: 0,
+        locator: forged.locator,
+        key,
+        origin: net.handles[9].own(),
+        payload: b"x",
+    };
+    net.handles[9]
+        .route(key, AppId(0xa007), env.encode())
+        .await
+        .unwrap();
+    let got = next_event(&mut net, 9, Duration::from_secs(20)).await;
+    assert_eq!(
+        got,
+        Some(PeerletEvent::Refused {
+            locator: forged.locator,
+            key
+        }),
+        "seed {seed}"
+    );
+    let mut failures = 0;
+    for h in &net.handles {
+        let st = h.app::<Peerlets, _>(|p, _, _| *p.stats()).await.unwrap();
+        assert_eq!((st.installed, st.calls), (0, 0), "seed {seed}: {st:?}");
+        failures += st.fetch_failures;
+    }
+    assert!(failures >= 3, "seed {seed}: {failures} fetches failed");
+}

@@ -117,7 +117,7 @@ impl EventLoop {
             }
             for n in self.nodes.iter_mut().flatten() {
                 n.tick(now);
-                n.drain();
+                n.drain(now);
             }
         }
     }

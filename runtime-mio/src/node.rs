@@ -148,9 +148,9 @@ impl NodeSlot {
 
     /// The drain rule: poll the core's one output door until it has
     /// nothing left (or the socket is full).
-    pub(crate) fn drain(&mut self) {
+    pub(crate) fn drain(&mut self, now: Instant) {
         while self.unblock() {
-            let step = runtime::step(&mut self.stack, &mut self.waiters, &mut self.outbound);
+            let step = runtime::step(&mut self.stack, &mut self.waiters, now, &mut self.outbound);
             match step.expect("a max_datagram buffer fits every datagram") {
                 Step::Send(to, len) => self.blocked = Some((to, len)),
                 Step::Tell(ev) => self.emit(ev),
@@ -202,7 +202,7 @@ impl NodeSlot {
         if leave {
             tracing::info!(node = %self.stack.own().id, "leaving the overlay");
             let _ = self.stack.leave(now);
-            self.drain();
+            self.drain(now);
         }
     }
 }

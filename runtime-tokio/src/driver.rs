@@ -209,7 +209,8 @@ impl Driver {
     /// events on.
     fn drain(&mut self) {
         while self.unblock() {
-            let step = runtime::step(&mut self.stack, &mut self.waiters, &mut self.outbound);
+            let now = self.now();
+            let step = runtime::step(&mut self.stack, &mut self.waiters, now, &mut self.outbound);
             match step.expect("a max_datagram buffer fits every datagram") {
                 Step::Send(to, len) => match self.impaired.as_mut() {
                     Some(imp) => imp.take(Clock::now(), to, &self.outbound[..len]),

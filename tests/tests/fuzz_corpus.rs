@@ -12,13 +12,14 @@ use pastry_tests::harness;
 type Target = (&'static str, fn(&[u8]), usize);
 
 /// Every target.
-const TARGETS: [Target; 6] = [
+const TARGETS: [Target; 7] = [
     ("wire_decode", harness::wire_decode, 12),
     ("wire_roundtrip", harness::wire_roundtrip, 12),
     ("client_decode", harness::client_decode, 8),
     ("app_payloads", harness::app_payloads, 8),
     ("node_events", harness::node_events, 4),
     ("sim_faults", harness::sim_faults, 4),
+    ("peerlet_inputs", pastry_peerlet::fuzzing::inputs, 6),
 ];
 
 fn replay(target: &str, harness: fn(&[u8])) -> usize {

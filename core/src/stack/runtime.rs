@@ -156,7 +156,21 @@ pub trait HostedApp: Any + Send {
     fn on_room(&mut self, now: Instant, node: &mut dyn Kbr) {
         let _ = (now, node);
     }
+    /// A content-hash key whose value the application wants from the DHT
+    /// (a hosted application reads the DHT through the runtime, which
+    /// owns it). At most [`MAX_FETCHES`] are asked at once.
+    fn poll_fetch(&mut self) -> Option<Id> {
+        None
+    }
+    /// The answer to a fetch: the value (checked against its hash), or
+    /// `None` if no replica has it or the get failed.
+    fn fetched(&mut self, now: Instant, node: &mut dyn Kbr, key: Id, value: Option<&[u8]>) {
+        let _ = (now, node, key, value);
+    }
 }
+
+/// Fetches a hosted application has in flight at once.
+pub const MAX_FETCHES: usize = 8;
 
 /// The hosted application, if any, with its next event read ahead (the
 /// host asks whether there is one before it takes it).
@@ -252,20 +266,52 @@ pub enum Step {
 }
 
 /// Polls `stack`'s output door once, answering whoever in `waiters` waits
-/// for an outcome. `buf` holds the datagram (at least `max_datagram`
-/// bytes; a smaller one is refused with the size needed). A runtime calls
-/// it until [`Step::Idle`], or until its socket would block.
+/// for an outcome, and first carries the hosted application's DHT reads
+/// ([`HostedApp::poll_fetch`]) both ways. `buf` holds the datagram (at
+/// least `max_datagram` bytes; a smaller one is refused with the size
+/// needed). A runtime calls it at `now` until [`Step::Idle`], or until
+/// its socket would block.
 pub fn step(
     stack: &mut RuntimeStack,
     waiters: &mut Waiters,
+    now: Instant,
     buf: &mut [u8],
 ) -> Result<Step, EncodeError> {
+    fetch(stack, waiters, now);
     Ok(match stack.poll_output(buf)? {
         Output::Transmit(tx) => Step::Send(tx.destination, tx.len),
         Output::Event(StackEvent::App(bytes)) => Step::Tell(NodeEvent::App(bytes)),
         Output::Event(ev) => waiters.outcome(ev).map_or(Step::Answered, Step::Tell),
         Output::Timeout(t) => Step::Idle(t),
     })
+}
+
+/// Hands the hosted application the values it fetched, and starts the
+/// fetches it asks for (as content-hash gets) while fewer than
+/// [`MAX_FETCHES`] are in flight.
+fn fetch(stack: &mut RuntimeStack, waiters: &mut Waiters, now: Instant) {
+    while let Some((key, value)) = waiters.take_fetched() {
+        let (hosted, node, now) = stack.app_mut(now);
+        if let Some(app) = hosted.app.as_mut() {
+            app.fetched(now, node, key, value.as_deref());
+        }
+    }
+    while waiters.fetches() < MAX_FETCHES {
+        let (hosted, _, _) = stack.app_mut(now);
+        let Some(key) = hosted.app.as_mut().and_then(|a| a.poll_fetch()) else {
+            return;
+        };
+        let (s, node, now) = stack.at(now);
+        match s.dht.get_content(now, node, key) {
+            Ok(op) => waiters.fetch(op, key),
+            Err(_) => {
+                let (hosted, node, now) = stack.app_mut(now);
+                if let Some(app) = hosted.app.as_mut() {
+                    app.fetched(now, node, key, None);
+                }
+            }
+        }
+    }
 }
 
 // ----- the wall clock -----

@@ -5,7 +5,7 @@
 //! one-shot closure the runtime makes from its own channel.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::SocketAddr;
@@ -226,16 +226,8 @@ enum Waiting {
     Put(Answer<u8>),
     PutContent(Id, Answer<(Id, u8)>),
     Get(Answer<Option<Value>>),
-}
-
-impl Waiting {
-    fn fail(self, e: Failure) {
-        match self {
-            Waiting::Put(a) => a(Err(e)),
-            Waiting::PutContent(_, a) => a(Err(e)),
-            Waiting::Get(a) => a(Err(e)),
-        }
-    }
+    /// The hosted application's read of a content-hash key.
+    Fetch(Id),
 }
 
 /// Who waits for which outcome of one stack. Dropping it drops every
@@ -245,6 +237,8 @@ impl Waiting {
 pub struct Waiters {
     joins: Vec<Answer<()>>,
     ops: BTreeMap<OpId, Waiting>,
+    /// Fetches answered, for the hosted application.
+    fetched: VecDeque<(Id, Option<Vec<u8>>)>,
     anycasts: BTreeMap<AnycastId, Answer<Peer>>,
     subscribes: BTreeMap<Id, Vec<Answer<()>>>,
 }
@@ -455,17 +449,46 @@ impl Waiters {
         }
     }
 
+    /// A fetch started for the hosted application.
+    pub fn fetch(&mut self, op: OpId, key: Id) {
+        self.ops.insert(op, Waiting::Fetch(key));
+    }
+
+    /// Fetches in flight.
+    pub fn fetches(&self) -> usize {
+        self.ops
+            .values()
+            .filter(|w| matches!(w, Waiting::Fetch(_)))
+            .count()
+            + self.fetched.len()
+    }
+
+    /// The next fetch answered: the key, and its value if found.
+    pub fn take_fetched(&mut self) -> Option<(Id, Option<Vec<u8>>)> {
+        self.fetched.pop_front()
+    }
+
     fn dht(&mut self, d: DhtEvent<'_>) {
         let op = d.op();
         let Some(w) = self.ops.remove(&op) else {
             return;
         };
+        let fail = |w: Waiting, fetched: &mut VecDeque<_>, e: Failure| match w {
+            Waiting::Put(a) => a(Err(e)),
+            Waiting::PutContent(_, a) => a(Err(e)),
+            Waiting::Get(a) => a(Err(e)),
+            Waiting::Fetch(key) => fetched.push_back((key, None)),
+        };
+        let fetched = &mut self.fetched;
         match (d, w) {
+            (DhtEvent::Found { value, .. }, Waiting::Fetch(key)) => {
+                fetched.push_back((key, Some(value.to_vec())));
+            }
             (DhtEvent::Stored { replicas, .. }, Waiting::Put(a)) => a(Ok(replicas)),
             (DhtEvent::Stored { replicas, .. }, Waiting::PutContent(key, a)) => {
                 a(Ok((key, replicas)));
             }
-            (DhtEvent::PutFailed { error, .. }, w) => w.fail(Failure::Put(error)),
+            (DhtEvent::PutFailed { error, .. }, w) => fail(w, fetched, Failure::Put(error)),
             (
                 DhtEvent::Found {
                     version,
@@ -480,10 +503,10 @@ impl Waiters {
                 bytes: value.to_vec(),
             }))),
             (DhtEvent::NotFound { .. }, Waiting::Get(a)) => a(Ok(None)),
-            (DhtEvent::Disputed { .. }, w) => w.fail(Failure::Disputed),
+            (DhtEvent::Disputed { .. }, w) => fail(w, fetched, Failure::Disputed),
             // A timeout, or an outcome of the other kind (an id reused
             // across kinds cannot happen; answering beats hanging).
-            (_, w) => w.fail(Failure::TimedOut),
+            (_, w) => fail(w, fetched, Failure::TimedOut),
         }
     }
 

@@ -5,9 +5,10 @@
 
 use pastry_core::node::{AppPolicy, CommandError, Event, ForwardHop, Forwarder, Kbr, Verdict};
 use pastry_core::stack::runtime::HostedApp;
-use pastry_core::{AppId, Instant};
+use pastry_core::{AppId, Id, Instant};
 
-use super::{FALL_OVER, MAX_QUEUE, Peerlets, To};
+use super::fetch::Waiting;
+use super::{FALL_OVER, MAX_QUEUE, Peerlets, Refused, To};
 use crate::envelope::{Envelope, Kind};
 use crate::event::PeerletEvent;
 use crate::manifest::APP_IDS;
@@ -98,9 +99,25 @@ impl Peerlets {
     }
 
     /// A message for a peerlet at a node where it should be delivered.
-    fn arrive(&mut self, now: Instant, node: &mut dyn Kbr, (app, env): (AppId, Envelope<'_>)) {
+    pub(super) fn arrive(
+        &mut self,
+        now: Instant,
+        node: &mut dyn Kbr,
+        (app, env): (AppId, Envelope<'_>),
+    ) {
         let i = match self.ready(env.locator) {
             Ok(i) => i,
+            Err(Refused::Unknown) => {
+                let w = Waiting::Arrived {
+                    app,
+                    envelope: env.encode(),
+                };
+                if !self.wait_for(now, env.locator, w) {
+                    self.stats.refused_unknown += 1;
+                    self.fall_over(now, node, app, env);
+                }
+                return;
+            }
             Err(_) => return self.fall_over(now, node, app, env),
         };
         let view = Self::view(node);
@@ -141,8 +158,15 @@ impl Peerlets {
         };
         // A node that does not run it (or cannot) passes it on unchanged:
         // per-hop work is a service, refusing it must not lose the message.
-        let Ok(i) = self.ready(env.locator) else {
-            return forward_on(self, node, env.payload);
+        let i = match self.ready(env.locator) {
+            Ok(i) => i,
+            Err(why) => {
+                if why == Refused::Unknown {
+                    // For the messages after this one.
+                    self.prefetch(now, env.locator);
+                }
+                return forward_on(self, node, env.payload);
+            }
         };
         let view = Self::view(node);
         let next = node.local_lookup(env.key, 1).first().map(|p| p.id);
@@ -164,7 +188,13 @@ impl Peerlets {
     /// than this node (so the walk only goes outwards, whatever each
     /// member's view); tell the origin when none is left. The set is as
     /// large as every member can know: at most half a leaf set and one.
-    fn fall_over(&mut self, now: Instant, node: &mut dyn Kbr, app: AppId, env: Envelope<'_>) {
+    pub(super) fn fall_over(
+        &mut self,
+        now: Instant,
+        node: &mut dyn Kbr,
+        app: AppId,
+        env: Envelope<'_>,
+    ) {
         let own = node.own().id;
         let size = FALL_OVER.min(node.leaf_set_half() + 1);
         let members = node.replica_set(env.key, size);
@@ -300,6 +330,14 @@ impl HostedApp for Peerlets {
                 .position(|p| p.locator == locator)
                 .map_or(i, |j| j + 1);
         }
+    }
+
+    fn poll_fetch(&mut self) -> Option<Id> {
+        self.next_fetch()
+    }
+
+    fn fetched(&mut self, now: Instant, node: &mut dyn Kbr, key: Id, value: Option<&[u8]>) {
+        self.on_fetched(now, node, key, value);
     }
 
     fn waits_for_room(&self) -> bool {

@@ -28,10 +28,12 @@ use crate::policy::Policy;
 use crate::sandbox::{Effects, Fault, Runtime, Sandbox, View};
 
 mod dispatch;
+mod fetch;
 mod types;
 
 pub use dispatch::Hops;
 use dispatch::mark;
+pub use fetch::{MAX_FETCHING, MAX_WAITING, RETRY_AFTER};
 pub use types::{OfferError, PeerletStats, SendError, Status};
 
 /// Peerlets installed at once; the least recently used goes first.
@@ -78,11 +80,15 @@ pub struct Peerlets {
     runtime: Runtime,
     policy: Policy,
     library: BTreeMap<Id, Offered>,
+    /// Manifests read from the DHT to send to peerlets this node does not
+    /// run (oldest out first).
+    known: VecDeque<(Id, Manifest)>,
     installed: Vec<Installed>,
     /// Locators this node stopped: never run again.
     stopped: Vec<Id>,
     events: VecDeque<PeerletEvent>,
     outbox: VecDeque<(To, AppId, Vec<u8>)>,
+    fetches: fetch::Fetches,
     stats: PeerletStats,
     clock: u64,
     seed: u64,
@@ -95,10 +101,12 @@ impl Peerlets {
             runtime: Runtime::new(),
             policy,
             library: BTreeMap::new(),
+            known: VecDeque::new(),
             installed: Vec::new(),
             stopped: Vec::new(),
             events: VecDeque::new(),
             outbox: VecDeque::new(),
+            fetches: fetch::Fetches::default(),
             stats: PeerletStats::default(),
             clock: 0,
             seed,
@@ -179,19 +187,50 @@ impl Peerlets {
 
     /// The manifest under `locator`, if this node has it.
     pub fn manifest(&self, locator: Id) -> Option<&Manifest> {
-        self.library.get(&locator).map(|o| &o.manifest)
+        let known = || {
+            self.known
+                .iter()
+                .find(|(l, _)| *l == locator)
+                .map(|(_, m)| m)
+        };
+        self.library
+            .get(&locator)
+            .map(|o| &o.manifest)
+            .or_else(known)
     }
 
-    /// Sends `payload` to the peerlet under `locator` at `key`'s root.
-    /// Its replies come back as [`PeerletEvent::Reply`].
+    /// Remembers a manifest read from the DHT.
+    fn learn(&mut self, locator: Id, m: &Manifest) {
+        if self.manifest(locator).is_none() {
+            if self.known.len() >= MAX_LIBRARY {
+                self.known.pop_front();
+            }
+            self.known.push_back((locator, m.clone()));
+        }
+    }
+
+    /// Sends `payload` to the peerlet under `locator` at `key`'s root:
+    /// at once (`Some`: the message's id) if this node has its manifest,
+    /// else (`None`) once it has fetched it from the DHT; if that fails,
+    /// [`PeerletEvent::Refused`] follows. Replies come back as
+    /// [`PeerletEvent::Reply`].
     pub fn send(
         &mut self,
         now: Instant,
         node: &mut dyn Kbr,
         (locator, key): (Id, Id),
         payload: &[u8],
-    ) -> Result<u64, SendError> {
-        let m = self.manifest(locator).ok_or(SendError::Unknown)?;
+    ) -> Result<Option<u64>, SendError> {
+        let Some(m) = self.manifest(locator) else {
+            let w = fetch::Waiting::Send {
+                key,
+                payload: payload.to_vec(),
+            };
+            return match self.wait_for(now, locator, w) {
+                true => Ok(None),
+                false => Err(SendError::Unknown),
+            };
+        };
         let (app, per_hop) = (m.app, m.per_hop);
         mark(node, app, per_hop);
         let env = Envelope {
@@ -203,6 +242,7 @@ impl Peerlets {
             payload,
         };
         node.route(now, key, app, &env.encode(), None)
+            .map(Some)
             .map_err(SendError::Node)
     }
 
@@ -225,7 +265,6 @@ impl Peerlets {
             return Err(Refused::Stopped);
         }
         let Some(o) = self.library.get(&locator) else {
-            self.stats.refused_unknown += 1;
             return Err(Refused::Unknown);
         };
         if self.policy.admits(&o.manifest).is_err() {

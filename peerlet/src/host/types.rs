@@ -16,7 +16,8 @@ pub struct PeerletStats {
     pub stopped: u64,
     /// Messages refused here: the policy denied the peerlet.
     pub refused_policy: u64,
-    /// Messages refused here: the node holds no code for the locator.
+    /// Messages refused here: the node holds no code for the locator and
+    /// could not fetch it (lately failed, or too many fetches).
     pub refused_unknown: u64,
     /// Messages refused here: the module could not be installed.
     pub refused_install: u64,
@@ -36,6 +37,13 @@ pub struct PeerletStats {
     pub sends_refused: u64,
     /// Peerlet messages that did not decode.
     pub malformed: u64,
+    /// Values (manifests and chunks) asked of the DHT.
+    pub fetches: u64,
+    /// Peerlets fetched whole and checked.
+    pub fetched: u64,
+    /// Fetches given up: not found, a bad manifest or module, or refused
+    /// by the policy once the manifest was read.
+    pub fetch_failures: u64,
 }
 
 /// Why a manifest and code were not taken.
