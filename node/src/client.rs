@@ -4,6 +4,11 @@
 use std::time::Duration;
 
 use pastry_core::AppId;
+use pastry_peerlet::{Budget, Package};
+
+/// Bytes of a module's chunk: what a client's put carries with room to
+/// spare.
+const CHUNK: usize = 900;
 
 use crate::Command;
 
@@ -14,6 +19,8 @@ pub(crate) async fn client(command: Command) -> Result<(), String> {
         | Command::Authority { .. }
         | Command::Config { .. }
         | Command::Status { .. }
+        | Command::Provider { .. }
+        | Command::Peerlets { .. }
         | Command::Certify { .. } => {
             unreachable!("handled in main")
         }
@@ -41,6 +48,43 @@ pub(crate) async fn client(command: Command) -> Result<(), String> {
                 Some(t) => via.timed(c.put_content_expiring(value, t)).await?,
             };
             println!("{key} (stored on {n} replicas)");
+        }
+        Command::Deploy {
+            via,
+            module,
+            app,
+            per_hop,
+            end_node: _,
+            key,
+            version,
+        } => {
+            let code = std::fs::read(&module).map_err(|e| format!("{}: {e}", module.display()))?;
+            let keys = pastry_core::stack::data_dir::load_or_create_key(
+                &key,
+                crate::keys::PROVIDER_FILE,
+                crate::keys::os_random,
+            )
+            .map_err(|e| format!("{}: {e}", key.display()))?;
+            let package = Package::new(
+                &keys,
+                (AppId(app), per_hop),
+                (version, Budget::DEFAULT),
+                &code,
+                CHUNK,
+            )
+            .map_err(|e| format!("{}: {e}", module.display()))?;
+            let (c, _) = via.connect().await?;
+            for chunk in &package.chunks {
+                via.timed(c.put_content(chunk.clone())).await?;
+            }
+            let (locator, n) = via.timed(c.put_content(package.manifest.clone())).await?;
+            debug_assert_eq!(locator, package.locator);
+            let kind = if per_hop { "per-hop" } else { "end-node" };
+            println!(
+                "{locator} app {app:#06x} ({kind}), {} bytes in {} chunk(s), manifest on {n} replicas",
+                code.len(),
+                package.chunks.len()
+            );
         }
         Command::Delete { via, key, version } => {
             let (c, _) = via.connect().await?;

@@ -1,5 +1,6 @@
 //! The key commands: a node's id (`id`), an admission authority
-//! (`authority`) and the certificates it issues (`certify`).
+//! (`authority`) and the certificates it issues (`certify`), and a
+//! peerlet provider's key (`provider`).
 
 use std::path::Path;
 
@@ -28,6 +29,16 @@ pub(crate) fn os_random(b: &mut [u8]) -> std::io::Result<()> {
 pub(crate) fn show_authority(dir: &Path) -> Result<(), String> {
     let key = data_dir::load_or_create_key(dir, data_dir::AUTHORITY_FILE, os_random)
         .map_err(|e| e.to_string())?;
+    println!("{}", data_dir::hex(&key.public().to_bytes()));
+    Ok(())
+}
+
+/// The file a provider's key is kept in.
+pub(crate) const PROVIDER_FILE: &str = "provider.key";
+
+pub(crate) fn show_provider(dir: &Path) -> Result<(), String> {
+    let key =
+        data_dir::load_or_create_key(dir, PROVIDER_FILE, os_random).map_err(|e| e.to_string())?;
     println!("{}", data_dir::hex(&key.public().to_bytes()));
     Ok(())
 }

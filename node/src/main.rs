@@ -9,6 +9,10 @@
 //! pastry-node run --listen 127.0.0.1:4000 --data-dir /var/lib/pastry --authority <key>
 //! pastry-node put --via 127.0.0.1:4001 greeting hello
 //! pastry-node get --via 127.0.0.1:4000 greeting
+//! pastry-node provider --dir ~/.pastry-provider
+//! pastry-node run --listen 127.0.0.1:4002 --bootstrap localhost:4000 --trust-provider <key>
+//! pastry-node deploy --via 127.0.0.1:4002 --app 0xa010 --end-node top_k.wasm --key ~/.pastry-provider
+//! pastry-node peerlets --metrics 127.0.0.1:9100
 //! pastry-node put --via 127.0.0.1:4001 session abc --ttl 30m
 //! pastry-node delete --via 127.0.0.1:4001 greeting --version 2
 //! ```
@@ -80,6 +84,50 @@ enum Command {
         /// The authority's directory (keep it apart from any node's).
         #[arg(long)]
         dir: std::path::PathBuf,
+    },
+    /// Prints a peerlet provider's public key (for nodes' --trust-provider),
+    /// making the key in the directory if there is none.
+    Provider {
+        /// The provider's directory (keep it apart from any node's).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
+    /// Deploys a peerlet: signs a manifest for the WebAssembly module with
+    /// the provider's key and stores the module (in chunks) and the
+    /// manifest in the DHT, each under its content hash. Prints the
+    /// manifest's key, which messages name the peerlet by.
+    #[command(group(clap::ArgGroup::new("kind").required(true).args(["per_hop", "end_node"])))]
+    Deploy {
+        #[command(flatten)]
+        via: Via,
+        /// The module (.wasm).
+        module: std::path::PathBuf,
+        /// Its application id, in 0xa000..=0xafff.
+        #[arg(long, value_parser = app_id)]
+        app: u16,
+        /// Run on every node of a message's path (`pastry_forward`).
+        #[arg(
+            long,
+            conflicts_with = "end_node",
+            required_unless_present = "end_node"
+        )]
+        per_hop: bool,
+        /// Run where a message ends (`pastry_deliver`).
+        #[arg(long)]
+        end_node: bool,
+        /// The provider's directory (`pastry-node provider`).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The provider's version of it.
+        #[arg(long, default_value_t = 1)]
+        version: u64,
+    },
+    /// Lists the peerlets a node runs, with what they used, from its
+    /// metrics endpoint.
+    Peerlets {
+        /// The node's metrics address.
+        #[arg(long)]
+        metrics: String,
     },
     /// Certifies a node's key with the authority's: writes the certificate
     /// into the node's data directory (--node), or prints it for the
@@ -236,6 +284,12 @@ struct Run {
     /// Serve the node's counters for Prometheus at http://ADDR/metrics.
     #[arg(long)]
     metrics: Option<SocketAddr>,
+    /// Run the peerlets this provider deploys (its public key, 64 hex
+    /// digits, as `pastry-node provider` prints); repeat for several.
+    /// Without any, the node runs no peerlet (it hands their messages to
+    /// the next node that might).
+    #[arg(long)]
+    trust_provider: Vec<String>,
     /// Testbeds only: delay every datagram sent by this many milliseconds.
     #[arg(long, hide = true, default_value_t = 0)]
     impair_delay_ms: u64,
@@ -330,6 +384,10 @@ async fn main() -> ExitCode {
             puzzle_bits,
         } => keys::show_id(&data_dir, puzzle_bits),
         Command::Authority { dir } => keys::show_authority(&dir),
+        Command::Provider { dir } => keys::show_provider(&dir),
+        Command::Peerlets { metrics } => metrics::fetch(&metrics, "/peerlets")
+            .await
+            .map(|text| print!("{text}")),
         Command::Certify {
             dir,
             node,
@@ -354,5 +412,21 @@ fn ttl(text: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "{text:?}: a time to live is a whole number and a unit (h, m, s, ms), above zero"
         )),
+    }
+}
+
+/// An `--app` value: a peerlet's application id, decimal or 0x-hex.
+fn app_id(text: &str) -> Result<u16, String> {
+    let n = match text.strip_prefix("0x") {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => text.parse(),
+    }
+    .map_err(|e| format!("{text:?}: {e}"))?;
+    if pastry_peerlet::manifest::APP_IDS.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{text}: peerlets' application ids are 0xa000..=0xafff"
+        ))
     }
 }

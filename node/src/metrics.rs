@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pastry_core::counters::Counters;
+use pastry_peerlet::Peerlets;
 use pastry_tokio::{Handle, Stats};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -84,10 +85,14 @@ async fn answer(mut stream: TcpStream, node: &Handle) -> std::io::Result<()> {
             Ok(text) => ("200 OK", "text/plain; charset=utf-8", text),
             Err(e) => ("503 Service Unavailable", "text/plain", format!("{e}\n")),
         },
+        (Some(b"GET"), Some(b"/peerlets")) => match peerlets(node).await {
+            Ok(text) => ("200 OK", "text/plain; charset=utf-8", text),
+            Err(e) => ("503 Service Unavailable", "text/plain", format!("{e}\n")),
+        },
         (Some(b"GET"), _) => (
             "404 Not Found",
             "text/plain",
-            "try /metrics or /status\n".into(),
+            "try /metrics, /status or /peerlets\n".into(),
         ),
         _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
     };
@@ -97,6 +102,43 @@ async fn answer(mut stream: TcpStream, node: &Handle) -> std::io::Result<()> {
     );
     stream.write_all(reply.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// The peerlets a node runs, what they used, and its peerlet counters.
+async fn peerlets(node: &Handle) -> Result<String, pastry_tokio::Error> {
+    use std::fmt::Write;
+    let (list, st, trusted) = node
+        .app::<Peerlets, _>(|p, _, _| (p.list(), *p.stats(), p.policy().trusted.len()))
+        .await?;
+    let mut t = String::new();
+    let _ = writeln!(t, "trusted providers  {trusted}");
+    let _ = writeln!(t, "installed          {}", list.len());
+    for s in &list {
+        let kind = if s.per_hop { "per-hop" } else { "end-node" };
+        let per_call = s.fuel.checked_div(s.calls).unwrap_or(0);
+        let _ = writeln!(
+            t,
+            "  {} app {:#06x} {kind} v{}: {} calls, {per_call} fuel/call, {} faults, {} KiB memory, {} B stored",
+            s.locator,
+            s.app.0,
+            s.version,
+            s.calls,
+            s.faults,
+            s.memory_bytes / 1024,
+            s.store_bytes
+        );
+    }
+    let _ = writeln!(
+        t,
+        "messages           {} run, {} fell over, {} refused by policy, {} without code",
+        st.calls, st.fall_overs, st.refused_policy, st.refused_unknown
+    );
+    let _ = writeln!(
+        t,
+        "code               {} fetched, {} fetches failed, {} stopped for faults",
+        st.fetched, st.fetch_failures, st.stopped
+    );
+    Ok(t)
 }
 
 /// The node's state for an operator: who it is, its leaf set, how full

@@ -11,6 +11,7 @@ use pastry_core::Peer;
 use pastry_core::dht::Store;
 use pastry_core::scribe::group_id;
 use pastry_core::stack::data_dir;
+use pastry_peerlet::{Hops, PeerletEvent, Peerlets, Policy};
 use pastry_store::DiskStore;
 use pastry_tokio::{Builder, Handle, NodeEvent};
 
@@ -58,6 +59,21 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
     }
     let (values, bytes) = run.store_limits;
     b = b.store_limits(values, bytes);
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
+    let policy = Policy {
+        trusted: run.trusted.clone(),
+        ..Policy::default()
+    };
+    if !policy.trusted.is_empty() {
+        tracing::info!(
+            providers = policy.trusted.len(),
+            "runs peerlets of trusted providers"
+        );
+    }
+    b = b
+        .app(Peerlets::new(policy, u64::from_be_bytes(seed)))
+        .forwarder(Hops);
     let dir = run.data_dir.as_deref();
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -109,6 +125,7 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
                     let name = name_of(group);
                     tracing::info!(group = %name, from = %origin.addr, message = %String::from_utf8_lossy(&data), "anycast taken");
                 }
+                Some(NodeEvent::App(bytes)) => log_peerlet(&bytes),
                 Some(_) => {}
                 None => return Err("the node stopped".into()),
             },
@@ -121,6 +138,35 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
     }
     remember_peers(&node, dir).await;
     node.shutdown().await.map_err(|e| e.to_string())
+}
+
+/// Logs what the node's peerlets did.
+fn log_peerlet(bytes: &[u8]) {
+    match PeerletEvent::decode(bytes) {
+        Some(PeerletEvent::Installed { locator, app }) => {
+            tracing::info!(%locator, app = app.0, "peerlet installed")
+        }
+        Some(PeerletEvent::Stopped {
+            locator,
+            app,
+            fault,
+        }) => {
+            tracing::warn!(%locator, app = app.0, %fault, "peerlet stopped for its faults")
+        }
+        Some(PeerletEvent::Log { app, line }) => tracing::info!(app = app.0, %line, "peerlet says"),
+        Some(PeerletEvent::Reply {
+            locator,
+            from,
+            payload,
+            ..
+        }) => tracing::info!(
+            %locator, %from, reply = %String::from_utf8_lossy(&payload), "peerlet answered"
+        ),
+        Some(PeerletEvent::Refused { locator, key }) => {
+            tracing::warn!(%locator, %key, "no node runs the peerlet")
+        }
+        _ => {}
+    }
 }
 
 /// Joins through the first of the bootstrap nodes (names resolved, each

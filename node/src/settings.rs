@@ -46,6 +46,9 @@ pub(crate) struct File {
     events: Option<usize>,
     /// Address of the Prometheus metrics endpoint.
     metrics: Option<SocketAddr>,
+    /// Peerlet providers whose code the node runs (public keys, 64 hex
+    /// digits).
+    trust_provider: Vec<String>,
     /// The protocol's settings, over the preset's.
     stack: Option<toml::Table>,
 }
@@ -79,6 +82,8 @@ pub(crate) struct Settings {
     pub(crate) store_limits: (usize, usize),
     pub(crate) events: Option<usize>,
     pub(crate) metrics: Option<SocketAddr>,
+    /// Peerlet providers the node trusts.
+    pub(crate) trusted: Vec<pastry_core::identity::PublicKey>,
     /// A testbed's delay (ms) and loss on what the node sends.
     pub(crate) impair: Option<(u64, f64)>,
 }
@@ -128,6 +133,10 @@ pub(crate) fn resolve(run: Run) -> Result<Settings, String> {
         ),
         events: file.events,
         metrics: run.metrics.or(file.metrics),
+        trusted: flag_or(run.trust_provider, file.trust_provider)
+            .iter()
+            .map(|k| public_key(k))
+            .collect::<Result<_, _>>()?,
         impair: (run.impair_delay_ms > 0 || run.impair_loss > 0.0)
             .then_some((run.impair_delay_ms, run.impair_loss.clamp(0.0, 1.0))),
     })

@@ -74,6 +74,9 @@ fn help_names_every_command() {
         "anycast",
         "authority",
         "certify",
+        "provider",
+        "deploy",
+        "peerlets",
     ] {
         assert!(out.contains(c), "--help lacks {c}: {out}");
     }
@@ -166,4 +169,80 @@ fn certified_nodes_admit_each_other_and_refuse_an_uncertified_one() {
     for dir in [authority, a_dir, b_dir, c_dir] {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+#[test]
+fn a_provider_deploys_a_peerlet_that_a_trusting_node_lists_its_provider_for() {
+    let provider = temp_dir("provider");
+    let (ok, key, err) = client(&["provider", "--dir", provider.to_str().unwrap()]);
+    assert!(ok && key.len() == 64, "{key} {err}");
+    // The same key the second time: it is kept.
+    let (_, again, _) = client(&["provider", "--dir", provider.to_str().unwrap()]);
+    assert_eq!(again, key);
+    let a = start(&["--trust-provider", &key, "--metrics", "127.0.0.1:0"]);
+    let line = common::wait_line(&a, "metrics at").expect("the node logs its endpoint");
+    let metrics = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let b = start(&["--bootstrap", &a.addr]);
+    assert!(wait_for(&b, "joined the overlay"), "b joined through a");
+
+    let module = provider.join("echo.wasm");
+    let code = wat::parse_str(
+        r#"(module
+            (import "pastry" "reply" (func $reply (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "pastry_buffer") (result i32) (i32.const 1024))
+            (func (export "pastry_deliver") (param $len i32)
+                (drop (call $reply (i32.const 1064) (i32.sub (local.get $len) (i32.const 40))))))"#,
+    )
+    .unwrap();
+    std::fs::write(&module, &code).unwrap();
+    let m = module.to_str().unwrap();
+    let p = provider.to_str().unwrap();
+    let (ok, out, err) = client(&[
+        "deploy",
+        "--via",
+        &b.addr,
+        "--app",
+        "0xa020",
+        "--end-node",
+        m,
+        "--key",
+        p,
+    ]);
+    assert!(ok, "{out} {err}");
+    let locator = out.split_whitespace().next().unwrap().to_string();
+    assert!(
+        out.contains("end-node") && out.contains(&format!("{} bytes", code.len())),
+        "{out}"
+    );
+    // The manifest is in the DHT under the printed key, as a content value.
+    let (ok, _, err) = client(&["get", "--via", &a.addr, "--hex", "--content", &locator]);
+    assert!(ok, "{err}");
+    // Bad ids and a missing kind are refused before anything is stored.
+    let (ok, _, err) = client(&[
+        "deploy",
+        "--via",
+        &b.addr,
+        "--app",
+        "0x5041",
+        "--end-node",
+        m,
+        "--key",
+        p,
+    ]);
+    assert!(!ok && err.contains("0xa000"), "{err}");
+    let (ok, _, err) = client(&["deploy", "--via", &b.addr, "--app", "0xa020", m, "--key", p]);
+    assert!(!ok && err.contains("--end-node"), "{err}");
+
+    let (ok, listing, err) = client(&["peerlets", "--metrics", &metrics]);
+    assert!(ok, "{err}");
+    assert!(listing.contains("trusted providers  1"), "{listing}");
+    assert!(listing.contains("installed          0"), "{listing}");
 }
