@@ -278,19 +278,31 @@ pub fn step(
     buf: &mut [u8],
 ) -> Result<Step, EncodeError> {
     fetch(stack, waiters, now);
-    Ok(match stack.poll_output(buf)? {
-        Output::Transmit(tx) => Step::Send(tx.destination, tx.len),
-        Output::Event(StackEvent::App(bytes)) => Step::Tell(NodeEvent::App(bytes)),
-        Output::Event(ev) => waiters.outcome(ev).map_or(Step::Answered, Step::Tell),
-        Output::Timeout(t) => Step::Idle(t),
-    })
+    loop {
+        let deadline = match stack.poll_output(buf)? {
+            Output::Transmit(tx) => return Ok(Step::Send(tx.destination, tx.len)),
+            Output::Event(StackEvent::App(bytes)) => return Ok(Step::Tell(NodeEvent::App(bytes))),
+            Output::Event(ev) => {
+                return Ok(waiters.outcome(ev).map_or(Step::Answered, Step::Tell));
+            }
+            Output::Timeout(t) => t,
+        };
+        // A delivery handled in that poll may have asked for a fetch (or
+        // an answer may wait for the application): carry it now, not at
+        // the next wake-up, which may be far off.
+        if !fetch(stack, waiters, now) {
+            return Ok(Step::Idle(deadline));
+        }
+    }
 }
 
 /// Hands the hosted application the values it fetched, and starts the
 /// fetches it asks for (as content-hash gets) while fewer than
-/// [`MAX_FETCHES`] are in flight.
-fn fetch(stack: &mut RuntimeStack, waiters: &mut Waiters, now: Instant) {
+/// [`MAX_FETCHES`] are in flight; whether it did either.
+fn fetch(stack: &mut RuntimeStack, waiters: &mut Waiters, now: Instant) -> bool {
+    let mut did = false;
     while let Some((key, value)) = waiters.take_fetched() {
+        did = true;
         let (hosted, node, now) = stack.app_mut(now);
         if let Some(app) = hosted.app.as_mut() {
             app.fetched(now, node, key, value.as_deref());
@@ -299,8 +311,9 @@ fn fetch(stack: &mut RuntimeStack, waiters: &mut Waiters, now: Instant) {
     while waiters.fetches() < MAX_FETCHES {
         let (hosted, _, _) = stack.app_mut(now);
         let Some(key) = hosted.app.as_mut().and_then(|a| a.poll_fetch()) else {
-            return;
+            return did;
         };
+        did = true;
         let (s, node, now) = stack.at(now);
         match s.dht.get_content(now, node, key) {
             Ok(op) => waiters.fetch(op, key),
@@ -312,6 +325,7 @@ fn fetch(stack: &mut RuntimeStack, waiters: &mut Waiters, now: Instant) {
             }
         }
     }
+    did
 }
 
 // ----- the wall clock -----
