@@ -72,8 +72,8 @@ pub mod sandbox;
 pub use budget::Budget;
 pub use event::PeerletEvent;
 pub use host::{
-    FALL_OVER, Hops, MAX_FAULTS, MAX_FETCHING, MAX_INSTALLED, MAX_LIBRARY, MAX_WAITING, OfferError,
-    PeerletStats, Peerlets, RETRY_AFTER, SendError, Status,
+    ANSWER_WINDOW, FALL_OVER, Hops, MAX_FAULTS, MAX_FETCHING, MAX_INSTALLED, MAX_LIBRARY,
+    MAX_WAITING, OfferError, PeerletStats, Peerlets, RETRY_AFTER, SendError, Status,
 };
 pub use manifest::{Manifest, ManifestError, Package};
 pub use policy::{Policy, Refusal};

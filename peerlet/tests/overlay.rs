@@ -472,7 +472,9 @@ async fn forged_manifests_and_mismatched_code_are_never_run() {
         );
     }
     // A sender that skips its own check: the forged locator straight in
-    // an envelope. Every member that fetches it refuses it.
+    // an envelope, routed as a plain message. Every member that fetches
+    // it refuses it; the last one's refusal is not believed by a sender
+    // that never asked through its Peerlets.
     let key = Id::sha1(b"target 2");
     let env = pastry_peerlet::envelope::Envelope {
         kind: pastry_peerlet::envelope::Kind::Message,
@@ -486,15 +488,36 @@ async fn forged_manifests_and_mismatched_code_are_never_run() {
         .route(key, AppId(0xa007), env.encode())
         .await
         .unwrap();
-    let got = next_event(&mut net, 9, Duration::from_secs(20)).await;
+    let got = next_event(&mut net, 9, Duration::from_secs(5)).await;
+    assert_eq!(got, None, "seed {seed}");
+    let unsolicited = net.handles[9]
+        .app::<Peerlets, _>(|p, _, _| p.stats().unsolicited)
+        .await
+        .unwrap();
     assert_eq!(
-        got,
-        Some(PeerletEvent::Refused {
-            locator: forged.locator,
-            key
-        }),
-        "seed {seed}"
+        unsolicited, 1,
+        "seed {seed}: the refusal came and was dropped"
     );
+    // A forged answer to a node that asked nothing: dropped.
+    let victim = net.handles[4].own();
+    let fake = pastry_peerlet::envelope::Envelope {
+        kind: pastry_peerlet::envelope::Kind::Reply,
+        tried: 0,
+        locator: forged.locator,
+        key,
+        origin: victim,
+        payload: b"believe me",
+    };
+    net.handles[6]
+        .route(victim.id, AppId(0xa007), fake.encode())
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut net, 4, Duration::from_secs(2)).await, None);
+    let unsolicited = net.handles[4]
+        .app::<Peerlets, _>(|p, _, _| p.stats().unsolicited)
+        .await
+        .unwrap();
+    assert_eq!(unsolicited, 1, "seed {seed}");
     let mut failures = 0;
     for h in &net.handles {
         let st = h.app::<Peerlets, _>(|p, _, _| *p.stats()).await.unwrap();

@@ -50,6 +50,7 @@ impl Peerlets {
         for s in e.sends {
             let (to, bytes) = match s {
                 Send::Route { key, payload } => {
+                    self.note_asked(now, locator, key);
                     let out = Envelope {
                         kind: Kind::Message,
                         tried: 0,
@@ -260,6 +261,15 @@ impl HostedApp for Peerlets {
             self.stats.malformed += 1;
             return true;
         };
+        let answer = matches!(env.kind, Kind::Reply | Kind::Refused);
+        // An answer comes straight from the node that gives it, to a node
+        // that asked: anything else is forged or stale.
+        let believed = (d.authenticated || !node.verifies_peers())
+            && self.was_asked(now, env.locator, env.key);
+        if answer && !believed {
+            self.stats.unsolicited += 1;
+            return true;
+        }
         match env.kind {
             Kind::Reply => self.push_event(PeerletEvent::Reply {
                 locator: env.locator,

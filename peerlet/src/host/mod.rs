@@ -34,6 +34,7 @@ mod types;
 pub use dispatch::Hops;
 use dispatch::mark;
 pub use fetch::{MAX_FETCHING, MAX_WAITING, RETRY_AFTER};
+
 pub use types::{OfferError, PeerletStats, SendError, Status};
 
 /// Peerlets installed at once; the least recently used goes first.
@@ -45,8 +46,11 @@ pub const MAX_FAULTS: u32 = 8;
 /// Replica-set members a message may be handed to before the origin is
 /// told no one runs it.
 pub const FALL_OVER: usize = 5;
-/// Events kept for the user, and sends waiting for room in the node.
+/// Events kept for the user, sends waiting for room in the node, and
+/// messages sent whose answers are awaited.
 const MAX_QUEUE: usize = 256;
+/// How long an answer to a message this node sent is believed.
+pub const ANSWER_WINDOW: core::time::Duration = core::time::Duration::from_secs(60);
 
 #[derive(Debug)]
 struct Installed {
@@ -88,6 +92,9 @@ pub struct Peerlets {
     stopped: Vec<Id>,
     events: VecDeque<PeerletEvent>,
     outbox: VecDeque<(To, AppId, Vec<u8>)>,
+    /// What this node sent to peerlets lately, (locator, key, until): an
+    /// answer or refusal for anything else is not believed.
+    asked: VecDeque<(Id, Id, Instant)>,
     fetches: fetch::Fetches,
     stats: PeerletStats,
     clock: u64,
@@ -106,6 +113,7 @@ impl Peerlets {
             stopped: Vec::new(),
             events: VecDeque::new(),
             outbox: VecDeque::new(),
+            asked: VecDeque::new(),
             fetches: fetch::Fetches::default(),
             stats: PeerletStats::default(),
             clock: 0,
@@ -199,6 +207,21 @@ impl Peerlets {
             .or_else(known)
     }
 
+    /// Remembers that this node sent to `locator` at `key`, so its
+    /// answers are believed for [`ANSWER_WINDOW`].
+    pub(super) fn note_asked(&mut self, now: Instant, locator: Id, key: Id) {
+        if self.asked.len() >= MAX_QUEUE {
+            self.asked.pop_front();
+        }
+        self.asked.push_back((locator, key, now + ANSWER_WINDOW));
+    }
+
+    /// Whether this node sent to `locator` at `key` lately.
+    pub(super) fn was_asked(&mut self, now: Instant, locator: Id, key: Id) -> bool {
+        self.asked.retain(|&(_, _, until)| until > now);
+        self.asked.iter().any(|&(l, k, _)| l == locator && k == key)
+    }
+
     /// Remembers a manifest read from the DHT.
     fn learn(&mut self, locator: Id, m: &Manifest) {
         if self.manifest(locator).is_none() {
@@ -233,6 +256,7 @@ impl Peerlets {
         };
         let (app, per_hop) = (m.app, m.per_hop);
         mark(node, app, per_hop);
+        self.note_asked(now, locator, key);
         let env = Envelope {
             kind: Kind::Message,
             tried: 0,

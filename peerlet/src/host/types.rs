@@ -37,6 +37,9 @@ pub struct PeerletStats {
     pub sends_refused: u64,
     /// Peerlet messages that did not decode.
     pub malformed: u64,
+    /// Answers and refusals dropped: not straight from the node that gave
+    /// them, or for nothing this node sent lately (forged or stale).
+    pub unsolicited: u64,
     /// Values (manifests and chunks) asked of the DHT.
     pub fetches: u64,
     /// Peerlets fetched whole and checked.
