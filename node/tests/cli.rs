@@ -180,15 +180,7 @@ fn a_provider_deploys_a_peerlet_that_a_trusting_node_lists_its_provider_for() {
     let (_, again, _) = client(&["provider", "--dir", provider.to_str().unwrap()]);
     assert_eq!(again, key);
     let a = start(&["--trust-provider", &key, "--metrics", "127.0.0.1:0"]);
-    let line = common::wait_line(&a, "metrics at").expect("the node logs its endpoint");
-    let metrics = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let metrics = common::metrics_addr(&a);
     let b = start(&["--bootstrap", &a.addr]);
     assert!(wait_for(&b, "joined the overlay"), "b joined through a");
 

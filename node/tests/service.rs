@@ -190,13 +190,7 @@ fn sample(body: &str, name: &str) -> Option<u64> {
 #[test]
 fn the_metrics_endpoint_serves_the_nodes_counters_and_refuses_the_rest() {
     let node = start(&["--metrics", "127.0.0.1:0"]);
-    let line = common::wait_line(&node, "metrics at").expect("the node logs its endpoint");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap()
-        .to_string();
+    let addr = common::metrics_addr(&node);
     let get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     let (status, before) = scrape(&addr, get);
     assert!(status.contains("200"), "{status}");
@@ -270,14 +264,8 @@ fn a_config_file_sets_what_flags_would_and_a_wrong_key_is_named() {
     )
     .unwrap();
     let b = common::start_args(&["run", "--config", &path(&file)]);
-    let line = common::wait_line(&b, "metrics at").expect("the file's metrics address");
-    let metrics = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
+    let metrics = common::metrics_addr(&b);
+    let metrics = metrics.as_str();
     assert!(
         wait_for(&b, "joined the overlay"),
         "b joined through the file's bootstrap"

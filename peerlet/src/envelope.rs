@@ -51,6 +51,19 @@ pub struct Envelope<'a> {
 pub const MAX_OVERHEAD: usize = 2 + 1 + 1 + 20 + 20 + 20 + 1 + 16 + 2;
 
 impl<'a> Envelope<'a> {
+    /// A new message for the peerlet under `locator`, at `key`'s root,
+    /// sent first by `origin`.
+    pub fn message(locator: Id, key: Id, origin: Peer, payload: &'a [u8]) -> Envelope<'a> {
+        Envelope {
+            kind: Kind::Message,
+            tried: 0,
+            locator,
+            key,
+            origin,
+            payload,
+        }
+    }
+
     /// Parses `bytes`; `None` if they are not an envelope.
     pub fn decode(bytes: &'a [u8]) -> Option<Envelope<'a>> {
         let rest = bytes.strip_prefix(MAGIC)?;

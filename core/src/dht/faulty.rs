@@ -4,7 +4,7 @@
 //! a value of its own.
 
 use super::msg::Msg;
-use super::send::{Deferred, encode_and_route};
+use super::send::encode_and_route;
 use super::{APP, Dht, Meta, Store};
 use crate::id::Id;
 use crate::node::Kbr;
@@ -46,15 +46,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         match self.faulty {
             None => false,
             Some(FakeRoot::Missing) => {
-                self.send(
-                    now,
-                    node,
-                    Deferred::NotFound {
-                        to: client,
-                        op,
-                        key,
-                    },
-                );
+                self.not_found(now, node, client, (op, key));
                 true
             }
             Some(FakeRoot::Wrong) => {

@@ -147,15 +147,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
             // need be asked.
             self.stats.gets_served += 1;
             self.stats.gets_answered_on_the_way += u64::from(on_the_way);
-            self.send(
-                now,
-                node,
-                Deferred::NotFound {
-                    to: client,
-                    op,
-                    key,
-                },
-            );
+            self.not_found(now, node, client, (op, key));
             return;
         }
         let stored = held.filter(|m| !m.deleted).map(|m| m.version);
@@ -237,17 +229,29 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
                 self.send(now, node, fwd);
             }
             _ => {
-                self.send(
-                    now,
-                    node,
-                    Deferred::NotFound {
-                        to: client,
-                        op,
-                        key,
-                    },
-                );
+                self.not_found(now, node, client, (op, key));
             }
         }
+    }
+
+    /// Tells `client` that `key` is not here (nor, as far as this node
+    /// knows, anywhere).
+    pub(super) fn not_found(
+        &mut self,
+        now: Instant,
+        node: &mut impl Kbr,
+        client: Peer,
+        (op, key): (u64, Id),
+    ) {
+        self.send(
+            now,
+            node,
+            Deferred::NotFound {
+                to: client,
+                op,
+                key,
+            },
+        );
     }
 
     pub(super) fn on_value<'b>(

@@ -46,6 +46,14 @@ impl How {
         ..How::PLAIN
     };
 
+    /// A plain put the replicas keep for `ttl`.
+    fn expiring(ttl: Duration) -> How {
+        How {
+            ttl: Some(ttl),
+            ..How::PLAIN
+        }
+    }
+
     fn meta(self, now: Instant, version: u64) -> Meta {
         Meta {
             version,
@@ -83,10 +91,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         value: &[u8],
         ttl: Duration,
     ) -> Result<OpId, DhtError> {
-        let how = How {
-            ttl: Some(ttl),
-            ..How::PLAIN
-        };
+        let how = How::expiring(ttl);
         self.put_versioned((now, node), key, version, value, how)
     }
 
@@ -150,10 +155,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         value: &[u8],
         ttl: Duration,
     ) -> Result<(Id, OpId), DhtError> {
-        let how = How {
-            ttl: Some(ttl),
-            ..How::PLAIN
-        };
+        let how = How::expiring(ttl);
         self.put_hashed((now, node), value, how)
     }
 
@@ -204,10 +206,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         value: &[u8],
         ttl: Duration,
     ) -> Result<(Id, OpId), DhtError> {
-        let how = How {
-            ttl: Some(ttl),
-            ..How::PLAIN
-        };
+        let how = How::expiring(ttl);
         self.start_signed_put((now, node), owner, (salt, version), value, how)
     }
 

@@ -109,3 +109,13 @@ pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::proce
     }
     None
 }
+
+/// The metrics address a node logged ("metrics at http://ADDR/metrics").
+pub(crate) fn metrics_addr(node: &Running) -> String {
+    let line = wait_line(node, "metrics at").expect("the node logs its endpoint");
+    line.split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("an address")
+        .to_string()
+}

@@ -51,14 +51,7 @@ impl Peerlets {
             let (to, bytes) = match s {
                 Send::Route { key, payload } => {
                     self.note_asked(now, locator, key);
-                    let out = Envelope {
-                        kind: Kind::Message,
-                        tried: 0,
-                        locator,
-                        key,
-                        origin: node.own(),
-                        payload: &payload,
-                    };
+                    let out = Envelope::message(locator, key, node.own(), &payload);
                     (To::Key(key), out.encode())
                 }
                 Send::Reply { payload } => {
@@ -323,14 +316,7 @@ impl HostedApp for Peerlets {
             let r = self.installed[i].sandbox.on_timer(now, &view);
             let r = r.map(|e| (e.unwrap_or_default(), ()));
             if let Some((e, ())) = self.settle(i, r) {
-                let env = Envelope {
-                    kind: Kind::Message,
-                    tried: 0,
-                    locator,
-                    key: view.own,
-                    origin: node.own(),
-                    payload: &[],
-                };
+                let env = Envelope::message(locator, view.own, node.own(), &[]);
                 self.apply(now, node, i, &env, e);
             }
             // Re-find: a fault may have removed it.

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, VecDeque};
 use pastry_core::node::Kbr;
 use pastry_core::{AppId, Id, Instant, Peer};
 
-use crate::envelope::{Envelope, Kind};
+use crate::envelope::Envelope;
 use crate::event::PeerletEvent;
 use crate::manifest::Manifest;
 use crate::policy::Policy;
@@ -257,14 +257,7 @@ impl Peerlets {
         let (app, per_hop) = (m.app, m.per_hop);
         mark(node, app, per_hop);
         self.note_asked(now, locator, key);
-        let env = Envelope {
-            kind: Kind::Message,
-            tried: 0,
-            locator,
-            key,
-            origin: node.own(),
-            payload,
-        };
+        let env = Envelope::message(locator, key, node.own(), payload);
         node.route(now, key, app, &env.encode(), None)
             .map(Some)
             .map_err(SendError::Node)

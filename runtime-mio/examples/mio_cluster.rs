@@ -4,7 +4,7 @@
 //! (the run is `pastry_tests::cluster`); this file plugs the blocking
 //! handle in.
 //!
-//! `cargo run --release -p pastry-mio --example cluster [-- --nodes 64]`
+//! `cargo run --release -p pastry-mio --example mio_cluster [-- --nodes 64]`
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
