@@ -41,6 +41,7 @@ impl How {
         ttl: None,
         deleted: false,
     };
+    #[cfg(feature = "secure-routing")]
     pub(super) const SECURE: How = How {
         secure: true,
         ..How::PLAIN

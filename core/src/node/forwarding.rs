@@ -1,14 +1,13 @@
-//! Reliable routing: every overlay hop is acknowledged; a hop that times out
-//! (RFC 6298 timeout from measured RTT) is re-sent through the next best
-//! node not tried or suspected, and the silent node is probed. Duplicates
-//! are suppressed at the receiver. A root that denies an end-node
-//! application hands the message down the key's replica set (PROST).
+//! Reliable routing: every overlay hop is acknowledged (the timeouts and
+//! rerouting are in `reroute`, the root's side in `arrival`), duplicates
+//! are suppressed at the receiver, the per-hop `forward` upcall runs, and
+//! a message the source sends through relays is signed.
 
 use core::net::SocketAddr;
 use core::time::Duration;
 
 use super::app::{ForwardHop, Forwarder, Verdict};
-use super::event::{CommandError, Ev};
+use super::event::CommandError;
 use super::origin::Signable;
 use super::outbox::Out;
 use super::pool::{Carried, Signed, SlotRef, SlotState};
@@ -18,7 +17,7 @@ use crate::peer::Peer;
 use crate::routing::NextHop;
 use crate::routing_table::Rtt;
 use crate::time::Instant;
-use crate::wire::{AppId, RouteFailed, Routed};
+use crate::wire::{AppId, Routed};
 
 impl<
     const HALF: usize,
@@ -356,81 +355,6 @@ impl<
         self.routing.next_hop(s.key, |p| !usable(p))
     }
 
-    /// This node is the key's root by its leaf set.
-    fn arrive(&mut self, r: SlotRef) {
-        let Some(s) = self.pool.get_mut(r) else {
-            return;
-        };
-        if self.phase != Phase::Active {
-            // MSPastry: a node that is not active never delivers.
-            self.buffer_until_active(r);
-            return;
-        }
-        match s.carried {
-            Carried::Join { joiner } => {
-                let max_row = joiner
-                    .id
-                    .shared_prefix_len(self.own().id)
-                    .min(u8::MAX as usize) as u8;
-                self.push_out(Out::JoinReply {
-                    to: joiner.addr,
-                    from_root: true,
-                    max_row,
-                });
-                self.pool.free(r);
-            }
-            Carried::Routed => self.serve(r),
-            Carried::Query { .. } => self.dispatch_query(r),
-        }
-    }
-
-    /// At the root (or a replica it handed to): deliver if this node serves
-    /// the application, else hand it down the replica set (PROST).
-    fn serve(&mut self, r: SlotRef) {
-        let Some(s) = self.pool.get(r) else { return };
-        if self.policy.get(s.app).allow {
-            self.deliver(r);
-        } else {
-            self.hand_off(r);
-        }
-    }
-
-    pub(super) fn deliver(&mut self, r: SlotRef) {
-        if self.events.is_full() {
-            self.stats.events_dropped += 1;
-            self.pool.free(r);
-            return;
-        }
-        if let Some(s) = self.pool.get_mut(r) {
-            s.state = SlotState::Delivering;
-        }
-        self.stats.delivered += 1;
-        self.push_event(Ev::Deliver(r));
-    }
-
-    /// PROST: this node denies the application, so the message goes to the
-    /// next member of the key's replica set after this node.
-    fn hand_off(&mut self, r: SlotRef) {
-        let Some(s) = self.pool.get(r) else { return };
-        let set = self.routing.replica_set(s.key, self.config.replicas);
-        let own = self.own().id;
-        let after_me = set.iter().position(|p| p.id == own).map_or(0, |i| i + 1);
-        let next = set
-            .iter()
-            .skip(after_me)
-            .find(|p| !s.tried.contains(&p.id) && !self.probes.is_suspect(p.id))
-            .copied();
-        match next {
-            Some(p) => {
-                if let Some(s) = self.pool.get_mut(r) {
-                    s.handoff = true;
-                }
-                self.send_slot(r, p);
-            }
-            None => self.fail_route(r),
-        }
-    }
-
     pub(super) fn send_slot(&mut self, r: SlotRef, next: Peer) {
         if !self.sign_for(r, next) {
             self.stats.drops.queue_full += 1;
@@ -508,192 +432,5 @@ impl<
             (m, s) => m.or(s).unwrap_or_default(),
         };
         (base + self.rtt.rttvar * 4).clamp(self.config.min_rto, self.config.max_rto)
-    }
-
-    pub(super) fn fail_route(&mut self, r: SlotRef) {
-        let Some(s) = self.pool.get(r) else { return };
-
-        self.stats.route_failures += 1;
-        if s.carried == Carried::Routed {
-            let (msg_id, key, app) = (s.msg_id, s.key, s.app);
-            if s.source.id == self.own().id {
-                self.push_event(Ev::RouteFailed { msg_id, key, app });
-            } else {
-                // The source learns at once rather than by its own silence.
-                let to = s.source.addr;
-                self.push_out(Out::RouteFailed {
-                    to,
-                    msg_id,
-                    key,
-                    app,
-                });
-            }
-        }
-        self.pool.free(r);
-    }
-
-    /// A node on the path of a message we sent could not route it on.
-    /// Advisory, like the event it becomes: after a lost ack a copy of a
-    /// message may take another path and still arrive.
-    pub(super) fn on_route_failed(&mut self, app: AppId, m: RouteFailed) {
-        self.push_event(Ev::RouteFailed {
-            msg_id: m.msg_id,
-            key: m.key,
-            app,
-        });
-    }
-
-    /// Hops that timed out: suspect the silent node and reroute; held
-    /// messages whose hold expired: route them on without us.
-    pub(super) fn run_slot_timeouts(&mut self) {
-        let now = self.now;
-        // Each pass handles one expired slot; a slot moves on or is freed,
-        // so this ends within 2·POOL passes.
-        for _ in 0..2 * POOL + 1 {
-            let due = self.pool.in_use().find_map(|(r, s)| match s.state {
-                SlotState::Awaiting { next, deadline, .. } if deadline <= now => {
-                    Some((r, Some(next)))
-                }
-                SlotState::Buffered { deadline } if deadline <= now => Some((r, None)),
-                _ => None,
-            });
-            let Some((r, next)) = due else { return };
-            match next {
-                Some(next) => self.hop_timed_out(r, next),
-                None => self.hold_expired(r),
-            }
-        }
-    }
-
-    /// A hop's ack did not come. The hop gets one retransmission with the
-    /// timeout doubled (RFC 6298 §5.5): a lost datagram is likelier than a
-    /// dead node, and the hop may be the key's root. A second silence makes
-    /// it a suspect (probed) and the message is rerouted around it.
-    fn hop_timed_out(&mut self, r: SlotRef, next: Peer) {
-        let now = self.now;
-        let rto = self.rto_for(next.id);
-        let connecting = self.guard.connecting(next.addr);
-        let Some(s) = self.pool.get_mut(r) else {
-            return;
-        };
-        if connecting {
-            // The hop waits for a handshake with the next node, which has
-            // a timeout of its own: no verdict until that ends.
-            s.state = SlotState::Awaiting {
-                next,
-                sent_at: now,
-                deadline: now + rto,
-            };
-            return;
-        }
-        if !s.retransmitted {
-            s.retransmitted = true;
-            s.state = SlotState::Awaiting {
-                next,
-                sent_at: now,
-                deadline: now + rto * 2,
-            };
-            self.push_out(Out::Routed(r));
-            return;
-        }
-        #[cfg(feature = "secure-routing")]
-        let constrained = self.constrained.slot_holds(next.id);
-        #[cfg(not(feature = "secure-routing"))]
-        let constrained = false;
-        if self.routing.holds(next.id) || constrained {
-            self.suspect(next);
-        }
-        let max = self.config.max_reroutes;
-        let Some(s) = self.pool.get_mut(r) else {
-            return;
-        };
-        let _ = s.tried.push(next.id);
-        if s.attempts > max {
-            self.fail_route(r);
-            return;
-        }
-        self.stats.reroutes += 1;
-        self.dispatch(r, None);
-    }
-
-    fn hold_expired(&mut self, r: SlotRef) {
-        if self.phase == Phase::Active {
-            self.dispatch(r, None);
-            return;
-        }
-        // Still joining: others route this key to us, so a node we passed
-        // it to would send it straight back. Keep it until we are active.
-        self.buffer_until_active(r);
-    }
-
-    /// Holds a message while this node joins: routed on once it is active
-    /// (`redispatch_buffered`), reported failed if the join fails
-    /// (`fail_buffered`), looked at again every join timeout meanwhile.
-    pub(super) fn buffer_until_active(&mut self, r: SlotRef) {
-        let deadline = self.now + self.config.join_timeout;
-        if let Some(s) = self.pool.get_mut(r) {
-            s.state = SlotState::Buffered { deadline };
-        }
-    }
-
-    /// A graceful leave: messages still here, held or awaiting an ack
-    /// this node will no longer hear, go to the best other node for their
-    /// key (best effort; duplicates are suppressed further on).
-    pub(super) fn hand_on_before_leaving(&mut self) {
-        let own = self.own().id;
-        let slots = self
-            .slots_where(|s| matches!(s, SlotState::Awaiting { .. } | SlotState::Buffered { .. }));
-        for r in slots {
-            let Some(s) = self.pool.get(r) else { continue };
-            let (key, joiner) = (s.key, s.carried.joiner());
-            let waiting_on = match s.state {
-                SlotState::Awaiting { next, .. } => Some(next.id),
-                _ => None,
-            };
-            let skip = |p: &Peer| p.id == own || Some(p.id) == joiner || Some(p.id) == waiting_on;
-            let next = match self.routing.next_hop(key, skip) {
-                NextHop::Forward(p) => Some(p),
-                NextHop::Local => self
-                    .routing
-                    .replica_set(key, 3)
-                    .iter()
-                    .find(|p| !skip(p))
-                    .copied(),
-            };
-            if let Some(p) = next {
-                self.send_slot(r, p);
-            }
-        }
-    }
-
-    /// A join failed: the messages buffered for it go back to their
-    /// sources as failed routes.
-    pub(super) fn fail_buffered(&mut self) {
-        for r in self.buffered() {
-            self.fail_route(r);
-        }
-    }
-
-    /// Routes messages held while joining.
-    pub(super) fn redispatch_buffered(&mut self) {
-        for r in self.buffered() {
-            self.dispatch(r, None);
-        }
-    }
-
-    fn buffered(&self) -> heapless::Vec<SlotRef, POOL> {
-        self.slots_where(|s| matches!(s, SlotState::Buffered { .. }))
-    }
-
-    /// The slots in use whose state satisfies `f`.
-    pub(super) fn slots_where(
-        &self,
-        f: impl Fn(&SlotState) -> bool,
-    ) -> heapless::Vec<SlotRef, POOL> {
-        self.pool
-            .in_use()
-            .filter(|(_, s)| f(&s.state))
-            .map(|(r, _)| r)
-            .collect()
     }
 }

@@ -19,6 +19,7 @@
 #[cfg(feature = "adversary")]
 mod adversary;
 mod app;
+mod arrival;
 mod doors;
 mod event;
 mod forwarding;
@@ -36,6 +37,7 @@ mod queries;
 #[cfg(feature = "secure-routing")]
 mod redundant;
 mod repair;
+mod reroute;
 #[cfg(feature = "secure-routing")]
 mod secure;
 mod stats;
