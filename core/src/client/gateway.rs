@@ -222,24 +222,13 @@ impl Gateway {
             Request::Put {
                 key,
                 version,
-                ttl_secs: 0,
-                value,
-            } => dht
-                .put(now, node, key, version, value)
-                .map(|op| wait(Waiting::Op(op))),
-            Request::Put {
-                key,
-                version,
                 ttl_secs,
                 value,
             } => dht
-                .put_expiring(now, node, key, version, value, secs(ttl_secs))
+                .put_for((now, node), (key, version), value, ttl(ttl_secs))
                 .map(|op| wait(Waiting::Op(op))),
-            Request::PutContent { ttl_secs: 0, value } => dht
-                .put_content(now, node, value)
-                .map(|(_, op)| wait(Waiting::Op(op))),
             Request::PutContent { ttl_secs, value } => dht
-                .put_content_expiring(now, node, value, secs(ttl_secs))
+                .put_content_for((now, node), value, ttl(ttl_secs))
                 .map(|(_, op)| wait(Waiting::Op(op))),
             Request::Delete { key, version } => dht
                 .delete(now, node, key, version)
@@ -487,7 +476,7 @@ impl Gateway {
     }
 }
 
-/// A request's time to live.
-fn secs(s: u32) -> Duration {
-    Duration::from_secs(u64::from(s))
+/// A request's time to live (0 on the wire: none).
+fn ttl(secs: u32) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(u64::from(secs)))
 }

@@ -47,12 +47,9 @@ impl How {
         ..How::PLAIN
     };
 
-    /// A plain put the replicas keep for `ttl`.
-    fn expiring(ttl: Duration) -> How {
-        How {
-            ttl: Some(ttl),
-            ..How::PLAIN
-        }
+    /// A plain put the replicas keep for `ttl` (`None`: until replaced).
+    fn lasting(ttl: Option<Duration>) -> How {
+        How { ttl, ..How::PLAIN }
     }
 
     fn meta(self, now: Instant, version: u64) -> Meta {
@@ -92,8 +89,31 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         value: &[u8],
         ttl: Duration,
     ) -> Result<OpId, DhtError> {
-        let how = How::expiring(ttl);
+        let how = How::lasting(Some(ttl));
         self.put_versioned((now, node), key, version, value, how)
+    }
+
+    /// [`Dht::put`], or with `Some(ttl)` [`Dht::put_expiring`]: for the
+    /// client gateway and the runtimes, whose requests carry an optional
+    /// time to live.
+    pub(crate) fn put_for(
+        &mut self,
+        (now, node): (Instant, &mut impl Kbr),
+        (key, version): (Id, u64),
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<OpId, DhtError> {
+        self.put_versioned((now, node), key, version, value, How::lasting(ttl))
+    }
+
+    /// [`Dht::put_content`], or with `Some(ttl)` [`Dht::put_content_expiring`].
+    pub(crate) fn put_content_for(
+        &mut self,
+        (now, node): (Instant, &mut impl Kbr),
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(Id, OpId), DhtError> {
+        self.put_hashed((now, node), value, How::lasting(ttl))
     }
 
     /// Deletes `key` at `version`: its replicas keep a *tombstone* in its
@@ -156,7 +176,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         value: &[u8],
         ttl: Duration,
     ) -> Result<(Id, OpId), DhtError> {
-        let how = How::expiring(ttl);
+        let how = How::lasting(Some(ttl));
         self.put_hashed((now, node), value, how)
     }
 
@@ -207,7 +227,7 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
         value: &[u8],
         ttl: Duration,
     ) -> Result<(Id, OpId), DhtError> {
-        let how = How::expiring(ttl);
+        let how = How::lasting(Some(ttl));
         self.start_signed_put((now, node), owner, (salt, version), value, how)
     }
 

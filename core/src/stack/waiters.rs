@@ -226,8 +226,16 @@ enum Waiting {
     Put(Answer<u8>),
     PutContent(Id, Answer<(Id, u8)>),
     Get(Answer<Option<Value>>),
-    /// The hosted application's read of a content-hash key.
-    Fetch(Id),
+}
+
+impl Waiting {
+    fn fail(self, e: Failure) {
+        match self {
+            Waiting::Put(a) => a(Err(e)),
+            Waiting::PutContent(_, a) => a(Err(e)),
+            Waiting::Get(a) => a(Err(e)),
+        }
+    }
 }
 
 /// Who waits for which outcome of one stack. Dropping it drops every
@@ -237,7 +245,9 @@ enum Waiting {
 pub struct Waiters {
     joins: Vec<Answer<()>>,
     ops: BTreeMap<OpId, Waiting>,
-    /// Fetches answered, for the hosted application.
+    /// The hosted application's reads in flight, by operation.
+    fetching: BTreeMap<OpId, Id>,
+    /// Its reads answered, for it to take.
     fetched: VecDeque<(Id, Option<Vec<u8>>)>,
     anycasts: BTreeMap<AnycastId, Answer<Peer>>,
     subscribes: BTreeMap<Id, Vec<Answer<()>>>,
@@ -286,22 +296,14 @@ impl Waiters {
             Command::SecureRoute(.., a) => a(Err(Failure::Command(CommandError::NotActive))),
             Command::Put(key, version, value, ttl, a) => {
                 let (s, node, now) = stack.at(now);
-                let op = match ttl {
-                    None => s.dht.put(now, node, key, version, &value),
-                    Some(t) => s.dht.put_expiring(now, node, key, version, &value, t),
-                };
-                match op {
+                match s.dht.put_for((now, node), (key, version), &value, ttl) {
                     Ok(op) => drop(self.ops.insert(op, Waiting::Put(a))),
                     Err(e) => a(Err(Failure::Dht(e))),
                 }
             }
             Command::PutContent(value, ttl, a) => {
                 let (s, node, now) = stack.at(now);
-                let op = match ttl {
-                    None => s.dht.put_content(now, node, &value),
-                    Some(t) => s.dht.put_content_expiring(now, node, &value, t),
-                };
-                match op {
+                match s.dht.put_content_for((now, node), &value, ttl) {
                     Ok((key, op)) => drop(self.ops.insert(op, Waiting::PutContent(key, a))),
                     Err(e) => a(Err(Failure::Dht(e))),
                 }
@@ -451,16 +453,12 @@ impl Waiters {
 
     /// A fetch started for the hosted application.
     pub fn fetch(&mut self, op: OpId, key: Id) {
-        self.ops.insert(op, Waiting::Fetch(key));
+        self.fetching.insert(op, key);
     }
 
-    /// Fetches in flight.
+    /// Fetches in flight, or answered and not yet taken.
     pub fn fetches(&self) -> usize {
-        self.ops
-            .values()
-            .filter(|w| matches!(w, Waiting::Fetch(_)))
-            .count()
-            + self.fetched.len()
+        self.fetching.len() + self.fetched.len()
     }
 
     /// The next fetch answered: the key, and its value if found.
@@ -470,25 +468,23 @@ impl Waiters {
 
     fn dht(&mut self, d: DhtEvent<'_>) {
         let op = d.op();
+        if let Some(key) = self.fetching.remove(&op) {
+            let value = match d {
+                DhtEvent::Found { value, .. } => Some(value.to_vec()),
+                _ => None,
+            };
+            self.fetched.push_back((key, value));
+            return;
+        }
         let Some(w) = self.ops.remove(&op) else {
             return;
         };
-        let fail = |w: Waiting, fetched: &mut VecDeque<_>, e: Failure| match w {
-            Waiting::Put(a) => a(Err(e)),
-            Waiting::PutContent(_, a) => a(Err(e)),
-            Waiting::Get(a) => a(Err(e)),
-            Waiting::Fetch(key) => fetched.push_back((key, None)),
-        };
-        let fetched = &mut self.fetched;
         match (d, w) {
-            (DhtEvent::Found { value, .. }, Waiting::Fetch(key)) => {
-                fetched.push_back((key, Some(value.to_vec())));
-            }
             (DhtEvent::Stored { replicas, .. }, Waiting::Put(a)) => a(Ok(replicas)),
             (DhtEvent::Stored { replicas, .. }, Waiting::PutContent(key, a)) => {
                 a(Ok((key, replicas)));
             }
-            (DhtEvent::PutFailed { error, .. }, w) => fail(w, fetched, Failure::Put(error)),
+            (DhtEvent::PutFailed { error, .. }, w) => w.fail(Failure::Put(error)),
             (
                 DhtEvent::Found {
                     version,
@@ -503,10 +499,10 @@ impl Waiters {
                 bytes: value.to_vec(),
             }))),
             (DhtEvent::NotFound { .. }, Waiting::Get(a)) => a(Ok(None)),
-            (DhtEvent::Disputed { .. }, w) => fail(w, fetched, Failure::Disputed),
+            (DhtEvent::Disputed { .. }, w) => w.fail(Failure::Disputed),
             // A timeout, or an outcome of the other kind (an id reused
             // across kinds cannot happen; answering beats hanging).
-            (_, w) => fail(w, fetched, Failure::TimedOut),
+            (_, w) => w.fail(Failure::TimedOut),
         }
     }
 

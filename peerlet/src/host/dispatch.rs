@@ -305,26 +305,25 @@ impl HostedApp for Peerlets {
     }
 
     fn handle_timeout(&mut self, now: Instant, node: &mut dyn Kbr) {
+        let due: Vec<Id> = (self.installed.iter())
+            .filter(|p| p.sandbox.timer().is_some_and(|t| t <= now))
+            .map(|p| p.locator)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
         let view = Self::view(node);
-        let mut i = 0;
-        while i < self.installed.len() {
-            if self.installed[i].sandbox.timer().is_none_or(|t| t > now) {
-                i += 1;
+        for locator in due {
+            // Looked up each time: a fault may have removed an earlier one.
+            let Some(i) = self.installed.iter().position(|p| p.locator == locator) else {
                 continue;
-            }
-            let locator = self.installed[i].locator;
+            };
             let r = self.installed[i].sandbox.on_timer(now, &view);
             let r = r.map(|e| (e.unwrap_or_default(), ()));
             if let Some((e, ())) = self.settle(i, r) {
                 let env = Envelope::message(locator, view.own, node.own(), &[]);
                 self.apply(now, node, i, &env, e);
             }
-            // Re-find: a fault may have removed it.
-            i = self
-                .installed
-                .iter()
-                .position(|p| p.locator == locator)
-                .map_or(i, |j| j + 1);
         }
     }
 

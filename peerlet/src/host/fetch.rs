@@ -46,8 +46,8 @@ pub(super) enum Waiting {
 #[derive(Debug)]
 pub(super) struct Fetching {
     locator: Id,
-    /// The signed manifest, once fetched and checked.
-    manifest: Option<(Manifest, Vec<u8>)>,
+    /// The manifest, once fetched and its signature checked.
+    manifest: Option<Manifest>,
     chunks: Vec<Option<Vec<u8>>>,
     waiting: Vec<Waiting>,
     /// Fetched to run later messages (a relay's), with none waiting.
@@ -137,9 +137,10 @@ impl Peerlets {
         {
             let checked = value
                 .filter(|v| Id::sha1(v) == key)
-                .and_then(|v| Manifest::open(v).ok().map(|m| (m, v.to_vec())));
-            let Some((m, signed)) = checked else {
-                return self.give_up(now, node, i);
+                .and_then(|v| Manifest::open(v).ok());
+            let Some(m) = checked else {
+                let f = self.fetches.fetching.swap_remove(i);
+                return self.give_up(now, node, f);
             };
             // Sending to a peerlet needs only its manifest.
             self.learn(key, &m);
@@ -160,27 +161,25 @@ impl Peerlets {
             if self.policy.admits(&m).is_err() {
                 // Not worth the code's bytes: refused here anyway.
                 self.stats.refused_policy += 1;
-                return self.give_up(now, node, i);
+                let f = self.fetches.fetching.swap_remove(i);
+                return self.give_up(now, node, f);
             }
             let f = &mut self.fetches.fetching[i];
             f.chunks = vec![None; m.chunks.len()];
             self.fetches.wants.extend(m.chunks.iter().copied());
-            f.manifest = Some((m, signed));
+            f.manifest = Some(m);
             return;
         }
-        let holds = |f: &Fetching| {
-            f.manifest
-                .as_ref()
-                .is_some_and(|(m, _)| m.chunks.contains(&key))
-        };
+        let holds = |f: &Fetching| f.manifest.as_ref().is_some_and(|m| m.chunks.contains(&key));
         let Some(i) = fs.iter().position(holds) else {
             return;
         };
         let Some(v) = value.filter(|v| Id::sha1(v) == key) else {
-            return self.give_up(now, node, i);
+            let f = fs.swap_remove(i);
+            return self.give_up(now, node, f);
         };
         let f = &mut fs[i];
-        let Some((m, _)) = &f.manifest else { return };
+        let Some(m) = &f.manifest else { return };
         for (slot, _) in f
             .chunks
             .iter_mut()
@@ -192,26 +191,30 @@ impl Peerlets {
         if f.chunks.iter().any(Option::is_none) {
             return;
         }
-        let f = fs.swap_remove(i);
-        let (_, signed) = f.manifest.expect("checked above");
-        let code: Vec<u8> = f.chunks.into_iter().flatten().flatten().collect();
-        if self.offer(&signed, &code).is_err() {
+        let mut f = fs.swap_remove(i);
+        let code: Vec<u8> = core::mem::take(&mut f.chunks)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        let m = f
+            .manifest
+            .take()
+            .expect("chunks are asked for once the manifest is in");
+        if m.check_code(&code).is_err() {
             // The chunks are each what their hashes say, and together not
             // what the manifest says: a provider's mistake, or a forgery.
-            self.stats.fetch_failures += 1;
-            self.fetches
-                .failed
-                .push_back((f.locator, now + RETRY_AFTER));
-            return self.release(now, node, f.locator, f.waiting, false);
+            return self.give_up(now, node, f);
         }
+        // The signature was checked when the manifest came in.
+        self.shelve(f.locator, m, code);
         self.stats.fetched += 1;
         self.release(now, node, f.locator, f.waiting, true);
     }
 
-    /// Fetch `i` failed: its messages fall over (or, the user's, are
+    /// A fetch failed: its messages fall over (or, the user's, are
     /// refused), and it is not asked for again for a while.
-    fn give_up(&mut self, now: Instant, node: &mut dyn Kbr, i: usize) {
-        let f = self.fetches.fetching.swap_remove(i);
+    fn give_up(&mut self, now: Instant, node: &mut dyn Kbr, f: Fetching) {
         self.stats.fetch_failures += 1;
         if self.fetches.failed.len() >= MAX_FAILED {
             self.fetches.failed.pop_front();

@@ -171,6 +171,13 @@ impl Peerlets {
         let manifest = Manifest::open(signed_manifest).map_err(OfferError::Manifest)?;
         manifest.check_code(code).map_err(OfferError::Manifest)?;
         let locator = crate::manifest::locator(signed_manifest);
+        self.shelve(locator, manifest, code.to_vec());
+        Ok(locator)
+    }
+
+    /// Keeps a checked manifest and its module, ready to install (the
+    /// oldest out first when the library is full).
+    fn shelve(&mut self, locator: Id, manifest: Manifest, code: Vec<u8>) {
         if !self.library.contains_key(&locator) && self.library.len() >= MAX_LIBRARY {
             let oldest = self
                 .library
@@ -186,11 +193,10 @@ impl Peerlets {
             locator,
             Offered {
                 manifest,
-                code: code.to_vec(),
+                code,
                 added: self.clock,
             },
         );
-        Ok(locator)
     }
 
     /// The manifest under `locator`, if this node has it.

@@ -140,8 +140,9 @@ pub enum Step {
 }
 
 /// Polls `stack`'s output door once, answering whoever in `waiters` waits
-/// for an outcome, and first carries the hosted application's DHT reads
-/// ([`HostedApp::poll_fetch`]) both ways. `buf` holds the datagram (at
+/// for an outcome; once the door is empty it carries the hosted
+/// application's DHT reads ([`HostedApp::poll_fetch`]) both ways and
+/// polls again if it did. `buf` holds the datagram (at
 /// least `max_datagram` bytes; a smaller one is refused with the size
 /// needed). A runtime calls it at `now` until [`Step::Idle`], or until
 /// its socket would block.
@@ -151,7 +152,6 @@ pub fn step(
     now: Instant,
     buf: &mut [u8],
 ) -> Result<Step, EncodeError> {
-    fetch(stack, waiters, now);
     loop {
         let deadline = match stack.poll_output(buf)? {
             Output::Transmit(tx) => return Ok(Step::Send(tx.destination, tx.len)),
@@ -161,8 +161,8 @@ pub fn step(
             }
             Output::Timeout(t) => t,
         };
-        // A delivery handled in that poll may have asked for a fetch (or
-        // an answer may wait for the application): carry it now, not at
+        // Deliveries handled in this drain may have asked for fetches, and
+        // answers may wait for the application: carry them now, not at
         // the next wake-up, which may be far off.
         if !fetch(stack, waiters, now) {
             return Ok(Step::Idle(deadline));
