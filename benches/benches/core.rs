@@ -128,6 +128,8 @@ fn routed_frame(sender: Peer, key: Id, msg_id: u64) -> Vec<u8> {
         key,
         per_hop: false,
         handoff: false,
+        receipt: false,
+        attempt: 0,
         hops: 1,
         source: sender,
         payload: &[7; 100],

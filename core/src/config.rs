@@ -68,6 +68,17 @@ pub struct Config {
     /// retransmission first. The default, 5, makes a failure under 10 %
     /// loss about (0.19²)⁶ ≈ 2e-9 per message; 3 failed in sweeps.
     pub max_reroutes: u8,
+    /// Times the source sends an end-node application's message again
+    /// when no [`wire::Receipt`] comes from the node that delivers it
+    /// (default 2, at most [`wire::MAX_ATTEMPT`]; 0 asks for no receipts).
+    /// Per-hop acks alone lose a message whose hop acked it and then
+    /// crashed; the root delivers a copy it has delivered only once.
+    pub max_resends: u8,
+    /// How long the source waits for a receipt after the first hop acked
+    /// (default 3 s: several one-way paths of a wide-area overlay, with a
+    /// reroute on the way).
+    #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
+    pub receipt_timeout: Duration,
     /// How long a joining node waits for its join to complete before it
     /// sends the request again.
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
@@ -108,6 +119,8 @@ impl Default for Config {
             min_rto: Duration::from_millis(20),
             max_rto: Duration::from_secs(3),
             max_reroutes: 5,
+            max_resends: 2,
+            receipt_timeout: Duration::from_secs(5),
             join_timeout: Duration::from_secs(10),
             join_retries: 3,
             max_datagram: 1_280,
@@ -152,6 +165,7 @@ impl Config {
             ("initial_rto", self.initial_rto),
             ("min_rto", self.min_rto),
             ("join_timeout", self.join_timeout),
+            ("receipt_timeout", self.receipt_timeout),
             ("secure.timeout", self.secure.timeout),
             ("secure.refresh", self.secure.refresh),
         ] {
@@ -168,6 +182,11 @@ impl Config {
         if usize::from(self.max_reroutes) >= MAX_TRIED {
             return Err(ConfigError::MaxReroutes {
                 max: MAX_TRIED as u8 - 1,
+            });
+        }
+        if self.max_resends > wire::MAX_ATTEMPT {
+            return Err(ConfigError::MaxResends {
+                max: wire::MAX_ATTEMPT,
             });
         }
         if let Admission::Open { puzzle_bits } = self.admission {
@@ -227,6 +246,11 @@ pub enum ConfigError {
         /// The largest allowed.
         max: u8,
     },
+    /// `max_resends` is at most `max`.
+    MaxResends {
+        /// The largest allowed.
+        max: u8,
+    },
     /// `max_datagram` must hold a full leaf set of IPv6 peers (`min`) and fit
     /// in a UDP payload (`max`).
     DatagramSize {
@@ -267,6 +291,7 @@ impl fmt::Display for ConfigError {
             ConfigError::LeaseTooShort => f.write_str("lease must be longer than heartbeat_period"),
             ConfigError::RtoBounds => f.write_str("need min_rto <= initial_rto <= max_rto"),
             ConfigError::MaxReroutes { max } => write!(f, "max_reroutes must be at most {max}"),
+            ConfigError::MaxResends { max } => write!(f, "max_resends must be at most {max}"),
             ConfigError::DatagramSize { got, min, max } => {
                 write!(f, "max_datagram {got} must be in {min}..={max}")
             }

@@ -190,6 +190,8 @@ impl Counters for Stats {
             delivered,
             forwarded,
             route_failures,
+            resent,
+            unconfirmed,
             events_dropped,
             transmits_dropped,
             secure,
@@ -202,6 +204,8 @@ impl Counters for Stats {
             ("node_delivered", delivered),
             ("node_forwarded", forwarded),
             ("node_route_failures", route_failures),
+            ("node_resent", resent),
+            ("node_unconfirmed", unconfirmed),
             ("node_events_dropped", events_dropped),
             ("node_transmits_dropped", transmits_dropped),
         ] {

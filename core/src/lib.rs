@@ -45,7 +45,9 @@
 //! [`Node`] is the state machine that speaks this contract: join (with
 //! MSPastry's consistent activation), leaf-set keep-alive and eager repair,
 //! lazy routing-table repair and proximity refinement, per-hop acks with
-//! rerouting, the KBR calls, and applications named on every message
+//! rerouting, end-to-end receipts (the source sends an end-node message
+//! again when the node that delivers it does not answer, and that node
+//! delivers a copy only once), the KBR calls, and applications named on every message
 //! (PROST). It is built from the pieces below it: ids and time ([`id`],
 //! [`time`]), configuration ([`config`]), the leaf set and routing table
 //! ([`leaf_set`], [`routing_table`]), the next-hop rule and local KBR calls

@@ -58,6 +58,7 @@ fn per_hop(policy: &mut Policy) {
     let p = AppPolicy {
         allow: true,
         per_hop: true,
+        receipts: true,
     };
     policy.set(PER_HOP, p).unwrap();
 }
@@ -162,6 +163,7 @@ fn a_node_that_denies_a_per_hop_app_forwards_without_the_upcall() {
                     AppPolicy {
                         allow,
                         per_hop: true,
+                        receipts: true,
                     },
                 )
                 .unwrap();
@@ -282,6 +284,8 @@ fn a_node_takes_a_message_over_only_once_active() {
             key: Id::sha1(b"some key"),
             per_hop: true,
             handoff: false,
+            receipt: false,
+            attempt: 0,
             hops: 1,
             source,
             payload: b"x",

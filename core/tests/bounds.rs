@@ -42,12 +42,14 @@ fn commands_refuse_with_typed_errors() {
         let p = pastry_core::node::AppPolicy {
             allow: true,
             per_hop: false,
+            receipts: true,
         };
         n.policy_mut().set(AppId(100 + a), p).unwrap();
     }
     let p = pastry_core::node::AppPolicy {
         allow: false,
         per_hop: false,
+        receipts: true,
     };
     assert_eq!(
         n.policy_mut().set(AppId(7), p),
@@ -106,6 +108,8 @@ fn inbound_messages_beyond_the_pool_are_dropped_unacked_and_counted() {
             key: n.own().id,
             per_hop: false,
             handoff: false,
+            receipt: false,
+            attempt: 0,
             hops: 0,
             source: sender,
             payload: b"late",

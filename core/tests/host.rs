@@ -71,6 +71,7 @@ impl Application for Counter {
             AppPolicy {
                 allow: true,
                 per_hop: false,
+                receipts: true,
             },
         )?;
         node.set_policy(
@@ -78,6 +79,7 @@ impl Application for Counter {
             AppPolicy {
                 allow: true,
                 per_hop: true,
+                receipts: true,
             },
         )
     }

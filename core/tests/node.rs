@@ -147,6 +147,7 @@ fn a_root_that_denies_an_end_node_app_hands_the_message_to_the_next_replica() {
                 pastry_core::node::AppPolicy {
                     allow: false,
                     per_hop: false,
+                    receipts: true,
                 },
             )
             .unwrap();
@@ -162,6 +163,7 @@ fn a_root_that_denies_an_end_node_app_hands_the_message_to_the_next_replica() {
                 pastry_core::node::AppPolicy {
                     allow: true,
                     per_hop: false,
+                    receipts: true,
                 },
             )
             .unwrap();
@@ -180,6 +182,7 @@ fn a_message_no_node_accepts_is_reported_to_its_source() {
                 pastry_core::node::AppPolicy {
                     allow: false,
                     per_hop: false,
+                    receipts: true,
                 },
             )
             .unwrap();

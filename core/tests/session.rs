@@ -673,6 +673,8 @@ fn a_relayed_message_proves_its_source_and_a_forged_source_does_not() {
                 key,
                 per_hop: false,
                 handoff: false,
+                receipt: false,
+                attempt: 0,
                 hops: 0,
                 source: victim,
                 payload,

@@ -324,6 +324,8 @@ fn a_put_in_another_nodes_name_is_refused_at_the_root() {
                 key,
                 per_hop: false,
                 handoff: false,
+                receipt: false,
+                attempt: 0,
                 hops: 3,
                 source: victim,
                 payload: &payload,

@@ -10,8 +10,8 @@ use pastry_core::rng::SmallRng;
 use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
     Ack, AppId, Body, DecodeError, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind,
-    LeafSetExchange, LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Query, ReplicaSet,
-    RouteFailed, Routed, RowReply, RowRequest,
+    LeafSetExchange, LeafSetView, Leave, MAX_ATTEMPT, Message, PeerList, Probe, ProbeReply, Query,
+    Receipt, ReplicaSet, RouteFailed, Routed, RowReply, RowRequest,
 };
 use pastry_core::{Config, Peer};
 
@@ -63,6 +63,8 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
             key: random_id(rng),
             per_hop: rng.next_u64().is_multiple_of(2),
             handoff: rng.next_u64().is_multiple_of(2),
+            receipt: rng.next_u64().is_multiple_of(2),
+            attempt: rng.below(u64::from(MAX_ATTEMPT) + 1) as u8,
             hops: rng.next_u64() as u8,
             source: random_peer(rng),
             payload: &payload[..rng.below(payload.len() as u64 + 1) as usize],
@@ -75,6 +77,10 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
             leaf_set: leaf(rng, &mut pick),
         }),
         Body::RouteFailed(RouteFailed {
+            msg_id: rng.next_u64(),
+            key: random_id(rng),
+        }),
+        Body::Receipt(Receipt {
             msg_id: rng.next_u64(),
             key: random_id(rng),
         }),
@@ -244,6 +250,8 @@ fn oversize_lists_and_payloads_are_refused_on_encode() {
             key: sender.id,
             per_hop: false,
             handoff: false,
+            receipt: false,
+            attempt: 0,
             hops: 0,
             source: sender,
             payload: &big,

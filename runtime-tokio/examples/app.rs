@@ -48,6 +48,7 @@ impl HostedApp for Counters {
             AppPolicy {
                 allow: true,
                 per_hop: false,
+                receipts: true,
             },
         )
     }

@@ -327,6 +327,7 @@ async fn a_per_hop_application_sees_every_hop_and_may_stop_a_message() {
             let per_hop = AppPolicy {
                 allow: true,
                 per_hop: true,
+                receipts: true,
             };
             h.set_policy(app, per_hop).await.expect("policy room");
         }

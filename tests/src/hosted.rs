@@ -45,6 +45,7 @@ impl HostedApp for Tally {
         let policy = AppPolicy {
             allow: true,
             per_hop: false,
+            receipts: true,
         };
         node.set_policy(TALLY, policy)
     }

@@ -236,12 +236,14 @@ impl<S: Store, const CACHE: usize, const CACHE_BYTES: usize> Dht<S, CACHE, CACHE
 
     /// Sets the node's policy for the DHT's applications: both allowed,
     /// puts end-node, lookups per-hop (with the [`Lookups`] forwarder, a
-    /// replica or cache on a get's path answers it). Call once before
-    /// joining.
+    /// replica or cache on a get's path answers it), neither asking for
+    /// receipts (replicas acknowledge puts, and replica maintenance
+    /// repeats). Call once before joining.
     pub fn install(&self, node: &mut impl Kbr) -> Result<(), CommandError> {
         let policy = |per_hop| AppPolicy {
             allow: true,
             per_hop,
+            receipts: false,
         };
         node.set_policy(APP, policy(false))?;
         node.set_policy(LOOKUP_APP, policy(true))

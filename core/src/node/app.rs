@@ -23,6 +23,12 @@ pub struct AppPolicy {
     pub allow: bool,
     /// Whether the application is per-hop.
     pub per_hop: bool,
+    /// Whether this node's messages of an end-node application ask the
+    /// node that delivers them for a receipt, and are sent again when
+    /// none comes (`Config::max_resends`). Off for an application that
+    /// acknowledges its own messages (the DHT's puts, Scribe), where a
+    /// receipt would be one more datagram for nothing.
+    pub receipts: bool,
 }
 
 /// Per-application policy with a default for the rest.
@@ -33,12 +39,13 @@ pub struct Policy {
 }
 
 impl Default for Policy {
-    /// Every application allowed and end-node.
+    /// Every application allowed, end-node, with receipts.
     fn default() -> Policy {
         Policy {
             default: AppPolicy {
                 allow: true,
                 per_hop: false,
+                receipts: true,
             },
             entries: Vec::new(),
         }

@@ -63,6 +63,12 @@ impl<
             self.pool.free(r);
             return;
         }
+        if !self.first_delivery(r) {
+            // Its source sent it again before our receipt reached it.
+            self.stats.drops.duplicate += 1;
+            self.pool.free(r);
+            return;
+        }
         if let Some(s) = self.pool.get_mut(r) {
             s.state = SlotState::Delivering;
         }

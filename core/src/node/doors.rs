@@ -15,7 +15,7 @@ use crate::app::Output;
 use crate::peer::Peer;
 use crate::session::{Opened, TRAILER_BYTES};
 use crate::time::Instant;
-use crate::wire::{EncodeError, Message, PeerList};
+use crate::wire::{EncodeError, Kind, Message, PeerList};
 
 impl<
     const HALF: usize,
@@ -47,7 +47,10 @@ impl<
                 self.outbox.pop_front();
                 continue;
             };
-            if !self.guard.has_session(to) {
+            // A receipt goes unsealed, with a session or without: it proves
+            // itself (wire::Receipt), and its source may be no neighbour.
+            let sealed = !matches!(out, Out::Receipt { .. });
+            if sealed && !self.guard.has_session(to) {
                 self.outbox.pop_front();
                 self.park(out, to);
                 if let Some((destination, len, kind)) =
@@ -69,7 +72,11 @@ impl<
             };
             self.outbox.pop_front();
             if let Some((destination, len, kind)) = encoded {
-                let Some(len) = self.guard.seal(self.now, destination, buf, len) else {
+                let len = match sealed {
+                    true => self.guard.seal(self.now, destination, buf, len),
+                    false => Some(len),
+                };
+                let Some(len) = len else {
                     debug_assert!(false, "a session checked above and room reserved");
                     continue;
                 };
@@ -234,7 +241,12 @@ impl<
         if matches!(self.phase, Phase::Idle | Phase::Left) {
             return None;
         }
-        let mut next = self.timers.iter().flatten().copied().min();
+        let mut next = self
+            .timers
+            .iter()
+            .copied()
+            .filter(|&t| t != Instant::MAX)
+            .min();
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         if let Some(t) = self.guard.poll_timeout() {
             consider(t);
@@ -244,9 +256,9 @@ impl<
         }
         for (_, s) in self.pool.in_use() {
             match s.state {
-                SlotState::Awaiting { deadline, .. } | SlotState::Buffered { deadline } => {
-                    consider(deadline)
-                }
+                SlotState::Awaiting { deadline, .. }
+                | SlotState::Buffered { deadline }
+                | SlotState::Custody { deadline } => consider(deadline),
                 _ => {}
             }
         }
@@ -275,7 +287,7 @@ impl<
             self.stats.drops.not_active += 1;
             return;
         }
-        if !self.config.verify_peers {
+        if !self.config.verify_peers || bytes.get(3) == Some(&(Kind::Receipt as u8)) {
             self.on_unsealed(from, bytes);
             return;
         }
@@ -285,7 +297,7 @@ impl<
         let (sender, bytes) = match opened {
             Opened::Authentic { sender, message } => (sender, message),
             Opened::Handshake => {
-                if let Some(k) = bytes.get(3).and_then(|&k| crate::wire::Kind::from_u8(k)) {
+                if let Some(k) = bytes.get(3).and_then(|&k| Kind::from_u8(k)) {
                     self.stats.count_received(k);
                 }
                 self.after_handshakes();

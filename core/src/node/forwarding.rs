@@ -97,7 +97,7 @@ impl<
             Carried::Routed,
             m.source,
             m.msg_id,
-            m.handoff,
+            (m.handoff, m.attempt),
             m.payload,
             m.signature,
         ) else {
@@ -108,6 +108,8 @@ impl<
             s.app = app;
             s.per_hop = m.per_hop;
             s.handoff = m.handoff;
+            s.receipt = m.receipt;
+            s.attempt = m.attempt;
             s.hops = m.hops.saturating_add(1);
             // Straight from its source, whose session verified it: the
             // source is who it claims (a relay's word would not do).
@@ -122,7 +124,8 @@ impl<
     /// Takes a message from the previous hop into a slot. A duplicate is
     /// acked again and dropped; with no free slot (or no room for its
     /// payload) it is not acked, so the sender's timeout reroutes it;
-    /// otherwise it is recorded and acked.
+    /// otherwise it is recorded and acked. `copy` is the message's
+    /// hand-off flag and its source's attempt.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn accept_hop(
         &mut self,
@@ -131,7 +134,7 @@ impl<
         carried: Carried,
         source: Peer,
         msg_id: u64,
-        handoff: bool,
+        copy: (bool, u8),
         payload: &[u8],
         signature: Option<&Signed>,
     ) -> Option<SlotRef> {
@@ -141,10 +144,7 @@ impl<
             self.stats.drops.queue_full += 1;
             return None;
         };
-        if self
-            .seen
-            .check_and_record(source.id, msg_id, handoff, sender)
-        {
+        if self.seen.check_and_record(source.id, msg_id, copy, sender) {
             // A retransmission that crossed our ack: ack again, handle once.
             self.pool.free(r);
             self.push_out(Out::Ack { to: from, msg_id });
@@ -201,7 +201,7 @@ impl<
                 .table_mut()
                 .consider(sender, Rtt::from_duration(rtt));
         }
-        self.pool.free(r);
+        self.hop_acked(r);
     }
 
     /// Decides what happens to the message in `r` at this node.
@@ -363,9 +363,13 @@ impl<
         }
         let rto = self.rto_for(next.id);
         let now = self.now;
+        let receipt = self.wants_receipt(r, next);
         let Some(s) = self.pool.get_mut(r) else {
             return;
         };
+        if let Some(wants) = receipt {
+            s.receipt = wants;
+        }
         s.state = SlotState::Awaiting {
             next,
             sent_at: now,

@@ -128,8 +128,16 @@ impl<
             return;
         }
         let carried = super::pool::Carried::Join { joiner };
-        let Some(r) = self.accept_hop(from, sender.id, carried, joiner, m.msg_id, false, &[], None)
-        else {
+        let Some(r) = self.accept_hop(
+            from,
+            sender.id,
+            carried,
+            joiner,
+            m.msg_id,
+            (false, 0),
+            &[],
+            None,
+        ) else {
             return;
         };
         if let Some(s) = self.pool.get_mut(r) {
@@ -287,7 +295,7 @@ impl<
             self.routing = fresh;
         }
         self.probes = Probes::new();
-        self.timers = [None; TIMERS];
+        self.timers = [crate::time::Instant::MAX; TIMERS];
         self.right_watch = None;
         self.refine_rounds = 0;
         self.graveyard = Graveyard::new();

@@ -34,6 +34,7 @@ mod pool;
 mod presets;
 mod probes;
 mod queries;
+mod receipts;
 #[cfg(feature = "secure-routing")]
 mod redundant;
 mod repair;
@@ -151,7 +152,9 @@ pub struct Node<
     pool: Pool<POOL>,
     probes: Probes<QUEUE>,
     seen: SeenCache<QUEUE>,
-    timers: [Option<Instant>; TIMERS],
+    /// When each timer is due; `Instant::MAX` when it is not set (half
+    /// the bytes of an `Option`).
+    timers: [Instant; TIMERS],
     /// The clockwise neighbour we watch for heartbeats, and when we last
     /// heard from it (MSPastry: each node heartbeats its left neighbour).
     right_watch: Option<(Id, Instant)>,
@@ -277,7 +280,7 @@ impl<
             pool: Pool::new(),
             probes: Probes::new(),
             seen: SeenCache::new(),
-            timers: [None; TIMERS],
+            timers: [Instant::MAX; TIMERS],
             right_watch: None,
             rtt: RttEstimator::default(),
             refine_rounds: 0,
@@ -491,7 +494,7 @@ impl<
         }
         self.hand_on_before_leaving();
         self.phase = Phase::Left;
-        self.timers = [None; TIMERS];
+        self.timers = [Instant::MAX; TIMERS];
         self.right_watch = None;
         Ok(())
     }
@@ -546,7 +549,7 @@ impl<
     }
 
     fn set_timer(&mut self, t: Timer, at: Option<Instant>) {
-        self.timers[t as usize] = at;
+        self.timers[t as usize] = at.unwrap_or(Instant::MAX);
     }
 
     fn on_message(&mut self, from: SocketAddr, msg: Message<'_>) {
@@ -596,6 +599,7 @@ impl<
             }
             Body::Leave(m) => self.on_leave(sender, m),
             Body::RouteFailed(m) => self.on_route_failed(msg.app, m),
+            Body::Receipt(m) => self.on_receipt(m),
             Body::Query(m) => self.on_query(from, sender, m),
             #[cfg(feature = "secure-routing")]
             Body::ReplicaSet(m) => self.on_replica_set(sender, m),

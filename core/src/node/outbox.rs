@@ -13,8 +13,8 @@ use crate::id::Id;
 use crate::peer::Peer;
 use crate::wire::{
     Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind, LeafSetExchange,
-    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Query, ReplicaSet, RouteFailed,
-    Routed, RowReply, RowRequest, peer_len,
+    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Query, Receipt, ReplicaSet,
+    RouteFailed, Routed, RowReply, RowRequest, peer_len,
 };
 
 /// One datagram waiting to be encoded.
@@ -80,6 +80,13 @@ pub(crate) enum Out {
         key: Id,
         app: AppId,
     },
+    /// To a routed message's source: this node delivered it.
+    Receipt {
+        to: SocketAddr,
+        msg_id: u64,
+        key: Id,
+        app: AppId,
+    },
 }
 
 /// Most routing-table entries one reply carries.
@@ -113,7 +120,8 @@ impl<
             | Out::RowReply { to, .. }
             | Out::Leave { to }
             | Out::ReplicaSet { to, .. }
-            | Out::RouteFailed { to, .. } => to,
+            | Out::RouteFailed { to, .. }
+            | Out::Receipt { to, .. } => to,
         })
     }
 
@@ -164,6 +172,8 @@ impl<
                         key: slot.key,
                         per_hop: slot.per_hop,
                         handoff: slot.handoff,
+                        receipt: slot.receipt,
+                        attempt: slot.attempt,
                         hops: slot.hops,
                         source: slot.source,
                         payload: self.pool.payload(r),
@@ -276,6 +286,12 @@ impl<
                 key,
                 app,
             } => (to, app, Body::RouteFailed(RouteFailed { msg_id, key })),
+            Out::Receipt {
+                to,
+                msg_id,
+                key,
+                app,
+            } => (to, app, Body::Receipt(Receipt { msg_id, key })),
         };
         let kind = body.kind();
         let len = Message {

@@ -70,6 +70,11 @@ pub(crate) enum SlotState {
     },
     /// Waiting to be polled as a delivery.
     Delivering,
+    /// A message of ours its first hop acked: kept until the node that
+    /// delivers it sends a receipt, or sent again at `deadline`.
+    Custody {
+        deadline: Instant,
+    },
     /// A `secure_route` message waiting for its key's roots.
     #[cfg_attr(not(feature = "secure-routing"), allow(dead_code))]
     Securing,
@@ -87,12 +92,17 @@ pub(crate) struct Slot {
     pub(crate) app: AppId,
     pub(crate) per_hop: bool,
     pub(crate) handoff: bool,
+    /// Its source asked for a receipt ([`crate::wire::Routed::receipt`]).
+    pub(crate) receipt: bool,
+    /// The source's sends before this one ([`crate::wire::Routed::attempt`]).
+    pub(crate) attempt: u8,
     pub(crate) hops: u8,
     pub(crate) source: Peer,
     /// Where the payload lies in the pool's store, and its length; the
     /// source's signature, if it has one, follows it there.
-    at: usize,
-    len: usize,
+    /// (u32: a store is far smaller, and the slot stays within its size.)
+    at: u32,
+    len: u32,
     signed: bool,
     /// Next hops already tried (they timed out), so reroutes avoid them.
     pub(crate) tried: Vec<Id, MAX_TRIED>,
@@ -105,6 +115,13 @@ pub(crate) struct Slot {
     /// The source is authenticated: this node, or the previous hop over a
     /// verified session ([`super::Delivery::authenticated`]).
     pub(crate) authenticated: bool,
+}
+
+impl Slot {
+    /// Where its payload lies in the store, and its length.
+    fn span(&self) -> (usize, usize) {
+        (self.at as usize, self.len as usize)
+    }
 }
 
 /// A reference to a slot that stays valid only while the slot is not reused.
@@ -158,6 +175,8 @@ impl<const POOL: usize> Pool<POOL> {
                     app: AppId::OVERLAY,
                     per_hop: false,
                     handoff: false,
+                    receipt: false,
+                    attempt: 0,
                     hops: 0,
                     source,
                     at: 0,
@@ -185,6 +204,8 @@ impl<const POOL: usize> Pool<POOL> {
         s.retransmitted = false;
         s.held = false;
         s.handoff = false;
+        s.receipt = false;
+        s.attempt = 0;
         s.authenticated = false;
         let r = SlotRef {
             index: index as u16,
@@ -196,8 +217,8 @@ impl<const POOL: usize> Pool<POOL> {
 
     /// The source's signature of the message in `r`, if it has one.
     pub(crate) fn signature(&self, r: SlotRef) -> Option<&Signed> {
-        let s = self.get(r).filter(|s| s.signed)?;
-        let at = s.at + s.len;
+        let (at, len) = self.get(r).filter(|s| s.signed)?.span();
+        let at = at + len;
         self.store.as_flattened()[at..at + SOURCE_SIGNATURE_BYTES]
             .try_into()
             .ok()
@@ -206,7 +227,7 @@ impl<const POOL: usize> Pool<POOL> {
     /// Adds the source's signature to the message in `r` (moved to the
     /// end of the store with it); `false` if the store has no room.
     pub(crate) fn sign(&mut self, r: SlotRef, signature: &Signed) -> bool {
-        let Some((at, len)) = self.get(r).map(|s| (s.at, s.len)) else {
+        let Some((at, len)) = self.get(r).map(Slot::span) else {
             return false;
         };
         if SOURCE_SIGNATURE_BYTES + len > self.free_bytes() + self.held(usize::from(r.index)) {
@@ -222,7 +243,10 @@ impl<const POOL: usize> Pool<POOL> {
     /// The payload of the message in `r` (empty if `r` is stale).
     pub(crate) fn payload(&self, r: SlotRef) -> &[u8] {
         match self.get(r) {
-            Some(s) => &self.store.as_flattened()[s.at..s.at + s.len],
+            Some(s) => {
+                let (at, len) = s.span();
+                &self.store.as_flattened()[at..at + len]
+            }
             None => &[],
         }
     }
@@ -232,7 +256,7 @@ impl<const POOL: usize> Pool<POOL> {
     /// no longer covers it). `false` (and the old payload kept) if the
     /// store has no room for the new one.
     pub(crate) fn set_payload(&mut self, r: SlotRef, payload: &[u8]) -> bool {
-        let Some((at, old)) = self.get(r).map(|s| (s.at, s.len)) else {
+        let Some((at, old)) = self.get(r).map(Slot::span) else {
             return false;
         };
         if self.store.as_flattened()[at..at + old] == *payload {
@@ -249,7 +273,7 @@ impl<const POOL: usize> Pool<POOL> {
     /// Store bytes slot `index` holds: payload and signature.
     fn held(&self, index: usize) -> usize {
         let s = &self.slots[index];
-        s.len + usize::from(s.signed) * SOURCE_SIGNATURE_BYTES
+        s.span().1 + usize::from(s.signed) * SOURCE_SIGNATURE_BYTES
     }
 
     /// Payload bytes still free in the store.
@@ -270,14 +294,15 @@ impl<const POOL: usize> Pool<POOL> {
         }
         self.used = end;
         let s = &mut self.slots[index];
-        s.at = at;
-        s.len = payload.len();
+        // Both within the store, whose size is far below u32::MAX.
+        s.at = at as u32;
+        s.len = payload.len() as u32;
         s.signed = signature.is_some();
     }
 
     /// Closes up slot `index`'s bytes: what lies behind moves down.
     fn release(&mut self, index: usize) {
-        let (at, len) = (self.slots[index].at, self.held(index));
+        let (at, len) = (self.slots[index].span().0, self.held(index));
         if len == 0 {
             return;
         }
@@ -286,8 +311,8 @@ impl<const POOL: usize> Pool<POOL> {
             .copy_within(at + len..self.used, at);
         self.used -= len;
         for (i, s) in self.slots.iter_mut().enumerate() {
-            if i != index && s.at > at && (s.len > 0 || s.signed) {
-                s.at -= len;
+            if i != index && s.span().0 > at && (s.len > 0 || s.signed) {
+                s.at -= len as u32;
             }
         }
         self.slots[index].len = 0;

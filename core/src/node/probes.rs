@@ -132,6 +132,12 @@ struct Seen {
 
 const HANDOFF: u8 = 1;
 const ORIGIN: u8 = 2;
+/// The source's attempt ([`crate::wire::Routed::attempt`]) in bits 2–3:
+/// a copy the source sent again is new to the relays.
+const ATTEMPT_SHIFT: u8 = 2;
+const ATTEMPT: u8 = crate::wire::MAX_ATTEMPT << ATTEMPT_SHIFT;
+/// A copy of the message was delivered here (`receipts`).
+const DELIVERED: u8 = 16;
 
 fn hop_tag(id: Id) -> u16 {
     let b = id.to_bytes();
@@ -165,17 +171,19 @@ impl<const N: usize> SeenCache<N> {
         &mut self,
         source: Id,
         msg_id: u64,
-        handoff: bool,
+        (handoff, attempt): (bool, u8),
         from: Id,
     ) -> bool {
         let tag = hop_tag(from);
-        let h = if handoff { HANDOFF } else { 0 };
+        let h = (u8::from(handoff) * HANDOFF) | ((attempt << ATTEMPT_SHIFT) & ATTEMPT);
         let found = self
             .ids
             .iter()
             .zip(self.ring.iter_mut())
             // The id first: it differs between almost all entries.
-            .find(|(id, e)| **id == msg_id && e.source == source && e.flags & HANDOFF == h)
+            .find(|(id, e)| {
+                **id == msg_id && e.source == source && e.flags & (HANDOFF | ATTEMPT) == h
+            })
             .map(|(_, e)| e);
         match found {
             // Back at its source from another node: handled, once.
@@ -197,6 +205,32 @@ impl<const N: usize> SeenCache<N> {
                 false
             }
         }
+    }
+
+    /// Marks the message delivered here; whether a copy of it (any
+    /// attempt) was delivered here before.
+    pub(crate) fn delivered(&mut self, source: Id, msg_id: u64) -> bool {
+        let mut first = None;
+        for (id, e) in self.ids.iter().zip(self.ring.iter_mut()) {
+            if *id == msg_id && e.source == source {
+                if e.flags & DELIVERED != 0 {
+                    return true;
+                }
+                first = first.or(Some(e));
+            }
+        }
+        match first {
+            Some(e) => e.flags |= DELIVERED,
+            None => self.push(
+                msg_id,
+                Seen {
+                    source,
+                    flags: DELIVERED,
+                    from: hop_tag(source),
+                },
+            ),
+        }
+        false
     }
 
     fn push(&mut self, msg_id: u64, e: Seen) {

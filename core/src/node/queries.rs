@@ -128,7 +128,7 @@ impl<
             },
             m.source,
             m.msg_id,
-            false,
+            (false, 0),
             &[],
             None,
         ) else {

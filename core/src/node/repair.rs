@@ -165,7 +165,7 @@ impl<
             Timer::Refine,
             Timer::Fill,
         ] {
-            let due = self.timers[t as usize].is_some_and(|at| at <= self.now);
+            let due = self.timers[t as usize] <= self.now;
             if !due {
                 continue;
             }

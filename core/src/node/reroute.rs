@@ -10,7 +10,16 @@ use super::pool::{Carried, SlotRef, SlotState};
 use super::{Node, Phase};
 use crate::peer::Peer;
 use crate::routing::NextHop;
-use crate::wire::{AppId, RouteFailed};
+
+/// What a slot whose deadline passed waited for.
+enum Due {
+    /// The ack of its hop to this node.
+    Hop(Peer),
+    /// The end of a hold (or of the join it was buffered for).
+    Hold,
+    /// A receipt from the node that delivers it.
+    Receipt,
+}
 
 impl<
     const HALF: usize,
@@ -43,17 +52,6 @@ impl<
         self.pool.free(r);
     }
 
-    /// A node on the path of a message we sent could not route it on.
-    /// Advisory, like the event it becomes: after a lost ack a copy of a
-    /// message may take another path and still arrive.
-    pub(super) fn on_route_failed(&mut self, app: AppId, m: RouteFailed) {
-        self.push_event(Ev::RouteFailed {
-            msg_id: m.msg_id,
-            key: m.key,
-            app,
-        });
-    }
-
     /// Hops that timed out: suspect the silent node and reroute; held
     /// messages whose hold expired: route them on without us.
     pub(super) fn run_slot_timeouts(&mut self) {
@@ -63,15 +61,17 @@ impl<
         for _ in 0..2 * POOL + 1 {
             let due = self.pool.in_use().find_map(|(r, s)| match s.state {
                 SlotState::Awaiting { next, deadline, .. } if deadline <= now => {
-                    Some((r, Some(next)))
+                    Some((r, Due::Hop(next)))
                 }
-                SlotState::Buffered { deadline } if deadline <= now => Some((r, None)),
+                SlotState::Buffered { deadline } if deadline <= now => Some((r, Due::Hold)),
+                SlotState::Custody { deadline } if deadline <= now => Some((r, Due::Receipt)),
                 _ => None,
             });
-            let Some((r, next)) = due else { return };
-            match next {
-                Some(next) => self.hop_timed_out(r, next),
-                None => self.hold_expired(r),
+            let Some((r, due)) = due else { return };
+            match due {
+                Due::Hop(next) => self.hop_timed_out(r, next),
+                Due::Hold => self.hold_expired(r),
+                Due::Receipt => self.receipt_timed_out(r),
             }
         }
     }

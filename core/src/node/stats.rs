@@ -3,10 +3,11 @@
 
 use crate::wire::{DecodeError, Kind};
 
-const KINDS: usize = 0x14;
+/// Kinds are numbered from 1.
+const KINDS: usize = Kind::ALL.len();
 
 fn slot(kind: Kind) -> usize {
-    (kind as usize).min(KINDS - 1)
+    (kind as usize - 1).min(KINDS - 1)
 }
 
 /// Why an inbound datagram (or a message in it) was dropped.
@@ -51,6 +52,12 @@ pub struct Stats {
     pub forwarded: u64,
     /// Messages that could not be routed.
     pub route_failures: u64,
+    /// Messages of this node's sent again because no receipt came from
+    /// the node that should deliver them (`Config::max_resends`).
+    pub resent: u64,
+    /// Messages of this node's let go without a receipt after their last
+    /// attempt (each attempt's first hop took it; see `resent`).
+    pub unconfirmed: u64,
     /// Events dropped because the event queue was full.
     pub events_dropped: u64,
     /// Outbound messages dropped because the outbound queue was full.
@@ -76,11 +83,12 @@ impl Stats {
     }
 
     /// Maintenance messages sent: everything but routed messages, their
-    /// acks and join traffic.
+    /// acks and receipts, and join traffic.
     pub fn control_sent(&self) -> u64 {
         self.sent_total()
             - self.sent(Kind::Routed)
             - self.sent(Kind::Ack)
+            - self.sent(Kind::Receipt)
             - self.sent(Kind::JoinRequest)
             - self.sent(Kind::JoinReply)
     }

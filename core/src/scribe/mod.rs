@@ -283,6 +283,7 @@ impl<A: Acceptor, const GROUPS: usize, const CHILDREN: usize> Scribe<A, GROUPS, 
         let policy = |per_hop| AppPolicy {
             allow: true,
             per_hop,
+            receipts: false,
         };
         node.set_policy(APP, policy(false))?;
         node.set_policy(ROUTE_APP, policy(true))

@@ -31,6 +31,8 @@ pub enum Body<'a> {
     Ack(Ack),
     /// See [`RouteFailed`].
     RouteFailed(RouteFailed),
+    /// See [`Receipt`].
+    Receipt(Receipt),
     /// The sender leaves the overlay; here is its leaf set for repair.
     Leave(Leave<'a>),
     /// A challenge to whoever is at the receiving address.
@@ -154,6 +156,14 @@ pub struct Routed<'a> {
     /// member of the key's replica set, delivers it if it allows the
     /// application, else hands it to the next replica.
     pub handoff: bool,
+    /// The source asks the node that delivers it for a [`Receipt`], and
+    /// sends it again when none comes (end-to-end acknowledgement: a hop
+    /// that acked and then crashed would otherwise lose it).
+    pub receipt: bool,
+    /// The source's sends of it before this one (0 to [`MAX_ATTEMPT`]; the
+    /// encoder clamps larger values): relays take a new attempt as a new
+    /// message, its root as the same.
+    pub attempt: u8,
     /// Overlay hops taken so far.
     pub hops: u8,
     /// The node that sent it first.
@@ -177,6 +187,22 @@ pub const SOURCE_SIGNATURE_BYTES: usize = 96;
 pub struct Ack {
     /// The acknowledged message.
     pub msg_id: u64,
+}
+
+/// The highest [`Routed::attempt`] the wire carries.
+pub const MAX_ATTEMPT: u8 = 3;
+
+/// Tells a routed message's source that the node named in the header
+/// delivered it (or had already). Sent straight to the source's address,
+/// unsealed even between verified peers: it proves itself by the message
+/// id, 64 random bits only the message's path has seen, and can do no more
+/// than end the source's wait. The header's app id is the message's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The message delivered, as its source numbered it.
+    pub msg_id: u64,
+    /// Its key.
+    pub key: Id,
 }
 
 /// Tells a routed message's source that a node on the path could not
@@ -254,6 +280,8 @@ fn flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
 const PER_HOP: u8 = 0b001;
 const HANDOFF: u8 = 0b010;
 const SIGNED: u8 = 0b100;
+const RECEIPT: u8 = 0b1000;
+const ATTEMPT_SHIFT: u8 = 4;
 
 impl<'a> LeafSetView<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<LeafSetView<'a>, DecodeError> {
@@ -293,6 +321,7 @@ impl<'a> Body<'a> {
             Body::Routed(_) => Kind::Routed,
             Body::Ack(_) => Kind::Ack,
             Body::RouteFailed(_) => Kind::RouteFailed,
+            Body::Receipt(_) => Kind::Receipt,
             Body::Leave(_) => Kind::Leave,
             Body::Hello(_) => Kind::Hello,
             Body::Challenge(_) => Kind::Challenge,
@@ -337,12 +366,17 @@ impl<'a> Body<'a> {
             Kind::Routed => {
                 let msg_id = r.u64()?;
                 let key = r.id()?;
-                let f = flags(r, PER_HOP | HANDOFF | SIGNED)?;
+                let f = flags(
+                    r,
+                    PER_HOP | HANDOFF | SIGNED | RECEIPT | MAX_ATTEMPT << ATTEMPT_SHIFT,
+                )?;
                 Body::Routed(Routed {
                     msg_id,
                     key,
                     per_hop: f & PER_HOP != 0,
                     handoff: f & HANDOFF != 0,
+                    receipt: f & RECEIPT != 0,
+                    attempt: f >> ATTEMPT_SHIFT,
                     hops: r.u8()?,
                     source: r.peer()?,
                     payload: {
@@ -356,10 +390,13 @@ impl<'a> Body<'a> {
                 })
             }
             Kind::Ack => Body::Ack(Ack { msg_id: r.u64()? }),
-            Kind::RouteFailed => Body::RouteFailed(RouteFailed {
-                msg_id: r.u64()?,
-                key: r.id()?,
-            }),
+            Kind::RouteFailed | Kind::Receipt => {
+                let (msg_id, key) = (r.u64()?, r.id()?);
+                match kind {
+                    Kind::Receipt => Body::Receipt(Receipt { msg_id, key }),
+                    _ => Body::RouteFailed(RouteFailed { msg_id, key }),
+                }
+            }
             Kind::Leave => Body::Leave(Leave {
                 leaf_set: LeafSetView::decode(r)?,
             }),
@@ -394,7 +431,7 @@ impl<'a> Body<'a> {
             Body::Probe(_) => 9,
             Body::ProbeReply(m) => 8 + m.leaf_set.encoded_len(),
             Body::Ack(_) => 8,
-            Body::RouteFailed(_) => 8 + ID_BYTES,
+            Body::RouteFailed(_) | Body::Receipt(_) => 8 + ID_BYTES,
             Body::RowRequest(_) => 1,
             Body::RowReply(m) => 1 + m.entries.encoded_len(),
             Body::Routed(m) => {
@@ -470,7 +507,9 @@ impl<'a> Body<'a> {
                 w.id(m.key);
                 w.u8((u8::from(m.per_hop) * PER_HOP)
                     | (u8::from(m.handoff) * HANDOFF)
-                    | (u8::from(m.signature.is_some()) * SIGNED));
+                    | (u8::from(m.signature.is_some()) * SIGNED)
+                    | (u8::from(m.receipt) * RECEIPT)
+                    | (m.attempt.min(MAX_ATTEMPT) << ATTEMPT_SHIFT));
                 w.u8(m.hops);
                 w.peer(&m.source);
                 // `check` bounded the length to a u16.
@@ -481,9 +520,10 @@ impl<'a> Body<'a> {
                 }
             }
             Body::Ack(m) => w.u64(m.msg_id),
-            Body::RouteFailed(m) => {
-                w.u64(m.msg_id);
-                w.id(m.key);
+            Body::RouteFailed(RouteFailed { msg_id, key })
+            | Body::Receipt(Receipt { msg_id, key }) => {
+                w.u64(*msg_id);
+                w.id(*key);
             }
             Body::Leave(m) => m.leaf_set.encode(w),
             Body::Hello(m) => m.encode(w),

@@ -25,8 +25,8 @@ mod peer_list;
 use core::fmt;
 
 pub use message::{
-    Ack, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, Probe,
-    ProbeReply, Query, ReplicaSet, RouteFailed, Routed, RowReply, RowRequest,
+    Ack, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, MAX_ATTEMPT,
+    Probe, ProbeReply, Query, Receipt, ReplicaSet, RouteFailed, Routed, RowReply, RowRequest,
     SOURCE_SIGNATURE_BYTES,
 };
 pub(crate) use peer_list::encode_peers;
@@ -103,11 +103,13 @@ pub enum Kind {
     Query = 0x12,
     /// [`ReplicaSet`].
     ReplicaSet = 0x13,
+    /// [`Receipt`].
+    Receipt = 0x14,
 }
 
 impl Kind {
     /// Every kind, in wire order.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::JoinRequest,
         Kind::JoinReply,
         Kind::LeafSet,
@@ -127,6 +129,7 @@ impl Kind {
         Kind::Stale,
         Kind::Query,
         Kind::ReplicaSet,
+        Kind::Receipt,
     ];
 
     /// Whether datagrams of this kind are the handshake, which travels
@@ -161,6 +164,7 @@ impl Kind {
             Kind::Stale => "stale",
             Kind::Query => "query",
             Kind::ReplicaSet => "replica_set",
+            Kind::Receipt => "receipt",
         }
     }
 

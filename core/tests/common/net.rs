@@ -15,6 +15,8 @@ use pastry_core::identity::Keypair;
 use pastry_core::node::{Forwarder, Passthrough};
 use pastry_core::rng::SmallRng;
 use pastry_core::scribe::{Acceptor, AnycastError, AnycastId, Scribe, ScribeConfig, ScribeEvent};
+use pastry_core::session::message_of;
+use pastry_core::wire::{Body, Kind, Message};
 use pastry_core::{
     AppId, CommandError, Config, Event, Host, HostEvent, Id, Instant, Kbr, Output, Peer, Phase,
 };
@@ -288,6 +290,15 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub scribe_done: Vec<(usize, Instant, ScribeDone)>,
     /// Links whose datagrams are lost: (from, to).
     pub cut_links: Vec<(usize, usize)>,
+    /// The first node other than the key's root to take the routed
+    /// message with this id acks it and crashes at once: its forward is
+    /// lost with it (`crashed_relay` names it).
+    pub crash_relay_of: Option<u64>,
+    pub crashed_relay: Option<usize>,
+    /// Receipts sent while this is above zero are lost (one each).
+    pub lose_receipts: u32,
+    /// Routed messages sent, by (from, to) node.
+    pub routed_pairs: HashMap<(usize, usize), u32>,
 }
 
 impl Net<Passthrough> {
@@ -341,6 +352,10 @@ impl<F: Forwarder + Default> Net<F> {
             scribe_config: None,
             scribe_done: Vec::new(),
             cut_links: Vec::new(),
+            crash_relay_of: None,
+            crashed_relay: None,
+            lose_receipts: 0,
+            routed_pairs: HashMap::new(),
         }
     }
 
@@ -508,7 +523,18 @@ impl<F: Forwarder + Default> Net<F> {
         let Some(&to) = self.by_addr.get(&to) else {
             return;
         };
+        if self.buf.get(3) == Some(&(Kind::Routed as u8)) {
+            *self.routed_pairs.entry((i, to)).or_default() += 1;
+        }
         if self.cut_links.contains(&(i, to)) {
+            return;
+        }
+        let kind = self.buf.get(3).copied();
+        if self.crashed_relay == Some(i) && kind != Some(Kind::Ack as u8) {
+            return;
+        }
+        if self.lose_receipts > 0 && kind == Some(Kind::Receipt as u8) {
+            self.lose_receipts -= 1;
             return;
         }
         let d = if self.plane {
@@ -638,10 +664,18 @@ impl<F: Forwarder + Default> Net<F> {
             if t_dgram <= t_timer {
                 let Reverse((_, _, to, from, bytes)) = self.queue.pop().unwrap();
                 if self.alive[to] {
+                    let relay = self.is_relay_to_crash(to, &bytes);
+                    if relay {
+                        self.crashed_relay = Some(to);
+                        self.crash_relay_of = None;
+                    }
                     let before = self.allocs();
                     self.nodes[to].0.handle_datagram(self.now, from, &bytes);
                     self.node_allocs += self.allocs() - before;
                     self.drain(to);
+                    if relay {
+                        self.crash(to);
+                    }
                 }
             } else {
                 let (_, i) = next_timer.unwrap();
@@ -655,6 +689,22 @@ impl<F: Forwarder + Default> Net<F> {
                 self.node_allocs += self.allocs() - before;
                 self.drain(i);
             }
+        }
+    }
+
+    /// Whether `bytes`, arriving at `to`, is the message `crash_relay_of`
+    /// names and `to` is not its key's root.
+    fn is_relay_to_crash(&self, to: usize, bytes: &[u8]) -> bool {
+        let Some(id) = self.crash_relay_of else {
+            return false;
+        };
+        let msg = Message::decode(bytes).or_else(|_| Message::decode(message_of(bytes)));
+        match msg {
+            Ok(Message {
+                body: Body::Routed(m),
+                ..
+            }) => m.msg_id == id && self.true_root(m.key) != to,
+            _ => false,
         }
     }
 

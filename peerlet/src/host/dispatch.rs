@@ -228,6 +228,7 @@ pub(super) fn mark(node: &mut dyn Kbr, app: AppId, per_hop: bool) {
         AppPolicy {
             allow: true,
             per_hop,
+            receipts: true,
         },
     );
 }

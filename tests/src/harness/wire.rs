@@ -9,8 +9,8 @@ use pastry_core::identity::{Certificate, Keypair, Signature, UnixTime};
 use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
     Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView,
-    Leave, MAX_LIST_LEN, Message, PeerList, Probe, ProbeReply, Query, ReplicaSet, RouteFailed,
-    Routed, RowReply, RowRequest,
+    Leave, MAX_ATTEMPT, MAX_LIST_LEN, Message, PeerList, Probe, ProbeReply, Query, Receipt,
+    ReplicaSet, RouteFailed, Routed, RowReply, RowRequest,
 };
 use pastry_core::{Id, Peer};
 
@@ -132,6 +132,8 @@ pub enum ArbBody {
         key: Id,
         per_hop: bool,
         handoff: bool,
+        receipt: bool,
+        attempt: u8,
         hops: u8,
         source: Peer,
         payload: Vec<u8>,
@@ -139,6 +141,10 @@ pub enum ArbBody {
     },
     Ack {
         msg_id: u64,
+    },
+    Receipt {
+        msg_id: u64,
+        key: Id,
     },
     RouteFailed {
         msg_id: u64,
@@ -274,6 +280,8 @@ impl ArbMessage {
                 key,
                 per_hop,
                 handoff,
+                receipt,
+                attempt,
                 hops,
                 source,
                 payload,
@@ -283,12 +291,18 @@ impl ArbMessage {
                 key: *key,
                 per_hop: *per_hop,
                 handoff: *handoff,
+                receipt: *receipt,
+                attempt: *attempt,
                 hops: *hops,
                 source: *source,
                 payload,
                 signature: signature.as_ref(),
             }),
             ArbBody::Ack { msg_id } => Body::Ack(Ack { msg_id: *msg_id }),
+            ArbBody::Receipt { msg_id, key } => Body::Receipt(Receipt {
+                msg_id: *msg_id,
+                key: *key,
+            }),
             ArbBody::RouteFailed { msg_id, key } => Body::RouteFailed(RouteFailed {
                 msg_id: *msg_id,
                 key: *key,
@@ -355,7 +369,14 @@ impl ArbMessage {
             | ArbBody::ReplicaSet { leaf_set, .. }
             | ArbBody::Leave { leaf_set } => leaf_set.peers_mut().for_each(clear),
             ArbBody::RowReply { entries, .. } => entries.iter_mut().for_each(clear),
-            ArbBody::Routed { source, .. } | ArbBody::Query { source, .. } => clear(source),
+            ArbBody::Routed {
+                source, attempt, ..
+            } => {
+                clear(source);
+                // Two bits on the wire; the encoder clamps larger values.
+                *attempt = (*attempt).min(MAX_ATTEMPT);
+            }
+            ArbBody::Query { source, .. } => clear(source),
             _ => {}
         }
     }

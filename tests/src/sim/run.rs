@@ -239,7 +239,10 @@ impl<const POOL: usize> Sim<POOL> {
         self.counters.bytes += len as u64;
         let kind = self.buf.get(3).copied();
         self.counters.by_kind[usize::from(kind.unwrap_or(0) & 0x1f)] += 1;
-        if kind != Some(Kind::Routed as u8) && kind != Some(Kind::Ack as u8) {
+        // Routed messages, their acks and receipts are the messages'
+        // own traffic; the rest keeps the overlay.
+        let message = [Kind::Routed, Kind::Ack, Kind::Receipt].map(|k| Some(k as u8));
+        if !message.contains(&kind) {
             self.counters.control_datagrams += 1;
             self.counters.control_bytes += len as u64;
         } else if self.config.dht.is_some() && storage::is_replication(&self.buf[..len]) {

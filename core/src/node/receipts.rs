@@ -1,0 +1,158 @@
+//! End-to-end receipts. Per-hop acks (MSPastry §3.3) lose a message whose
+//! hop acked it and then crashed: the ack proves the hop took it, not that
+//! it reached the root. So the source keeps a message that asks for a
+//! receipt after its first hop acked, until the node that delivers it
+//! answers, and sends it again as a new attempt (which relays take as a
+//! new message) when no receipt comes. The delivering node marks what it
+//! delivered among the messages it has seen (the last `QUEUE`), so a copy
+//! that arrives again is answered, not delivered.
+//!
+//! (Not inlined: one copy of each keeps the embedded build's flash.)
+
+use super::Node;
+use super::app::Forwarder;
+use super::event::Ev;
+use super::outbox::Out;
+use super::pool::{Carried, SlotRef, SlotState};
+use crate::id::Id;
+use crate::peer::Peer;
+use crate::wire::{AppId, Receipt, RouteFailed};
+
+impl<
+    const HALF: usize,
+    const ROWS: usize,
+    const POOL: usize,
+    const QUEUE: usize,
+    F: Forwarder,
+    const SESSIONS: usize,
+> Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
+{
+    /// Whether a message of ours in `r`, about to go to `next`, asks for
+    /// a receipt: an end-node application's whose policy wants them, and
+    /// not straight to the node whose id is the key (its ack is the
+    /// receipt). `None` for a message of someone else's: its source chose.
+    pub(super) fn wants_receipt(&self, r: SlotRef, next: Peer) -> Option<bool> {
+        let s = self.pool.get(r)?;
+        if s.source.id != self.own().id || s.carried != Carried::Routed {
+            return None;
+        }
+        let policy = self.policy.get(s.app);
+        Some(policy.receipts && !policy.per_hop && next.id != s.key && self.config.max_resends > 0)
+    }
+
+    /// The next hop acked the message in `r`. A message of ours that asked
+    /// for a receipt waits for it; anything else is done here.
+    pub(super) fn hop_acked(&mut self, r: SlotRef) {
+        let own = self.own().id;
+        let deadline = self.now + self.config.receipt_timeout;
+        match self.pool.get_mut(r) {
+            Some(s) if s.receipt && s.source.id == own && s.carried == Carried::Routed => {
+                s.state = SlotState::Custody { deadline };
+            }
+            _ => self.pool.free(r),
+        }
+    }
+
+    /// About to deliver the message in `r`: answers its source with a
+    /// receipt if it asked for one, and says whether this is the first
+    /// copy delivered here (a copy sent again is answered, not delivered).
+    #[inline(never)]
+    pub(super) fn first_delivery(&mut self, r: SlotRef) -> bool {
+        let Some(s) = self.pool.get(r) else {
+            return false;
+        };
+        if !s.receipt || s.source.id == self.own().id {
+            return true;
+        }
+        let (to, msg_id, key, app) = (s.source.addr, s.msg_id, s.key, s.app);
+        let before = self.seen.delivered(s.source.id, msg_id);
+        self.push_out(Out::Receipt {
+            to,
+            msg_id,
+            key,
+            app,
+        });
+        !before
+    }
+
+    /// A receipt for a message of ours: it was delivered, the wait ends.
+    /// Only the message's id, which only its path has seen, makes it
+    /// believed; anything else is unsolicited.
+    #[inline(never)]
+    pub(super) fn on_receipt(&mut self, m: Receipt) {
+        match self.waiting_for_receipt(m.msg_id, m.key) {
+            Some(r) => self.pool.free(r),
+            None => self.stats.drops.unsolicited += 1,
+        }
+    }
+
+    /// A node on the path of a message we sent could not route it on.
+    /// A message that waits for its receipt and has attempts left is sent
+    /// again at once; otherwise the news is the application's, advisory
+    /// like the event it becomes: after a lost ack a copy may take another
+    /// path and still arrive.
+    #[inline(never)]
+    pub(super) fn on_route_failed(&mut self, app: AppId, m: RouteFailed) {
+        if let Some(r) = self.waiting_for_receipt(m.msg_id, m.key) {
+            let (max, now) = (self.config.max_resends, self.now);
+            if let Some(s) = self.pool.get_mut(r) {
+                match s.state {
+                    SlotState::Custody { .. } if s.attempt < max => {
+                        s.state = SlotState::Custody { deadline: now };
+                        return;
+                    }
+                    // A hop of this attempt still waits for its ack.
+                    SlotState::Awaiting { .. } => return,
+                    _ => self.pool.free(r),
+                }
+            }
+        }
+        self.push_event(Ev::RouteFailed {
+            msg_id: m.msg_id,
+            key: m.key,
+            app,
+        });
+    }
+
+    /// No receipt came in time: the message goes again as a new attempt.
+    /// When its attempts are spent it is let go, counted, and not reported
+    /// failed: every attempt's first hop took it, and a lost receipt (one
+    /// datagram) is likelier than three lost messages, so a failure event
+    /// would mostly be false and make the application send a duplicate.
+    #[inline(never)]
+    pub(super) fn receipt_timed_out(&mut self, r: SlotRef) {
+        let max = self.config.max_resends;
+        let Some(s) = self.pool.get_mut(r) else {
+            return;
+        };
+        if s.attempt >= max {
+            self.stats.unconfirmed += 1;
+            self.pool.free(r);
+            return;
+        }
+        s.attempt += 1;
+        s.tried.clear();
+        s.attempts = 0;
+        s.hops = 0;
+        self.stats.resent += 1;
+        self.dispatch(r, None);
+    }
+
+    /// Our message `msg_id` for `key`, sent and not yet receipted.
+    fn waiting_for_receipt(&self, msg_id: u64, key: Id) -> Option<SlotRef> {
+        let own = self.own().id;
+        self.pool
+            .in_use()
+            .find(|(_, s)| {
+                s.msg_id == msg_id
+                    && s.key == key
+                    && s.receipt
+                    && s.source.id == own
+                    && matches!(
+                        s.state,
+                        SlotState::Custody { .. } | SlotState::Awaiting { .. }
+                    )
+            })
+            .map(|(r, _)| r)
+    }
+}
