@@ -727,3 +727,36 @@ fn two_neighbours_restarted_together_both_rejoin() {
         assert!(wrong.is_empty(), "seed {seed}: {wrong:?}");
     }
 }
+
+#[test]
+fn a_silent_table_entry_is_rerouted_at_once_a_silent_leaf_member_retried_first() {
+    for seed in common::seeds(&[31, 32, 33]) {
+        let mut net = Net::ring(48, seed);
+        // A routing-table entry of node 0 that is not in its leaf set, and
+        // a leaf-set member; each crashes, unannounced.
+        let table_only = (0..8)
+            .flat_map(|row| (0..16).map(move |col| (row, col)))
+            .filter_map(|(row, col)| net.nodes[0].routing_table().at(row, col).copied())
+            .map(|e| e.peer)
+            .find(|p| !net.nodes[0].leaf_set().contains(p.id))
+            .expect("a table entry outside the leaf set");
+        let member = *net.nodes[0].leaf_set().members().next().unwrap();
+        let (x, y) = (net.index_of(table_only.id), net.index_of(member.id));
+        for (dead, key, sends) in [(x, table_only.id, 1), (y, member.id, 2)] {
+            // Crashed just before: its neighbours have not noticed yet.
+            net.crash(dead);
+            let id = net.route(0, key, APP, b"to a departed node's key");
+            net.run_for(Duration::from_secs(60));
+            assert_eq!(
+                net.delivered_at(id),
+                [net.true_root(key)],
+                "seed {seed}: delivered once at the live root"
+            );
+            assert_eq!(
+                net.routed_pairs.get(&(0, dead)).copied(),
+                Some(sends),
+                "seed {seed}: sends to the silent hop before the reroute"
+            );
+        }
+    }
+}

@@ -76,14 +76,18 @@ impl<
         }
     }
 
-    /// A hop's ack did not come. The hop gets one retransmission with the
-    /// timeout doubled (RFC 6298 §5.5): a lost datagram is likelier than a
-    /// dead node, and the hop may be the key's root. A second silence makes
-    /// it a suspect (probed) and the message is rerouted around it.
+    /// A hop's ack did not come. A leaf-set member gets one retransmission
+    /// with the timeout doubled (RFC 6298 §5.5): it is watched, so a lost
+    /// datagram is likelier than its death, and it may be the key's root.
+    /// A routing-table entry is not watched, and under churn its silence
+    /// is likelier a departure than a loss: it is suspected (probed) and
+    /// the message rerouted around it at once, as a leaf-set member is
+    /// after its second silence (MSPastry §3.3).
     fn hop_timed_out(&mut self, r: SlotRef, next: Peer) {
         let now = self.now;
         let rto = self.rto_for(next.id);
         let connecting = self.guard.connecting(next.addr);
+        let watched = self.routing.leaf_set().contains(next.id);
         let Some(s) = self.pool.get_mut(r) else {
             return;
         };
@@ -97,7 +101,7 @@ impl<
             };
             return;
         }
-        if !s.retransmitted {
+        if !s.retransmitted && watched {
             s.retransmitted = true;
             s.state = SlotState::Awaiting {
                 next,
