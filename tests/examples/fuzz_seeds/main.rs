@@ -14,7 +14,7 @@ use pastry_core::identity::{Certificate, Keypair, UnixTime};
 use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
     Ack, AppId, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave,
-    Message, PeerList, Probe, ProbeReply, RouteFailed, Routed, RowReply, RowRequest,
+    Message, PeerList, Probe, ProbeReply, Receipt, RouteFailed, Routed, RowReply, RowRequest,
 };
 use pastry_core::{Id, Peer};
 
@@ -123,7 +123,29 @@ fn main() -> std::io::Result<()> {
                 signature: Some(&[0x5a; 96]),
             }),
         ),
+        (
+            "routed_receipt",
+            Body::Routed(Routed {
+                msg_id: 11,
+                key: Id::sha1(b"key"),
+                per_hop: false,
+                handoff: false,
+                receipt: true,
+                attempt: 2,
+                hops: 2,
+                source: peers[3],
+                payload: b"answer me",
+                signature: None,
+            }),
+        ),
         ("ack", Body::Ack(Ack { msg_id: 9 })),
+        (
+            "receipt",
+            Body::Receipt(Receipt {
+                msg_id: 11,
+                key: Id::sha1(b"key"),
+            }),
+        ),
         ("leave", Body::Leave(Leave { leaf_set: leaf })),
         (
             "route_failed",
