@@ -81,15 +81,23 @@ fn without_receipts_the_same_crash_loses_the_message() {
     );
 }
 
+/// A ring of 32 (`seed`), and a message routed from the node `offset`
+/// places after its key's root while the next `lost` receipts are lost.
+/// The net, the message's id and key, its root and its source.
+fn route_losing_receipts(seed: u64, offset: usize, lost: u32) -> (Net, u64, Id, usize, usize) {
+    let mut net = Net::ring(32, seed);
+    let key = net.random_id();
+    let root = net.true_root(key);
+    let source = (root + offset) % 32;
+    net.lose_receipts = lost;
+    let id = net.route(source, key, APP, b"answer me");
+    (net, id, key, root, source)
+}
+
 #[test]
 fn a_copy_sent_again_after_a_lost_receipt_is_answered_not_delivered() {
     for seed in common::seeds(&[4, 5]) {
-        let mut net = Net::ring(32, seed);
-        let key = net.random_id();
-        let root = net.true_root(key);
-        let source = (root + 1) % 32;
-        net.lose_receipts = 1;
-        let id = net.route(source, key, APP, b"once");
+        let (mut net, id, _, root, source) = route_losing_receipts(seed, 1, 1);
         net.run_for(Duration::from_secs(10));
         assert_eq!(net.lose_receipts, 0, "seed {seed}: a receipt was sent");
         assert_eq!(net.delivered_at(id), [root], "seed {seed}: delivered once");
@@ -106,12 +114,7 @@ fn a_copy_sent_again_after_a_lost_receipt_is_answered_not_delivered() {
 
 #[test]
 fn a_source_whose_receipts_all_fail_lets_go_without_a_false_failure() {
-    let mut net = Net::ring(32, 6);
-    let key = net.random_id();
-    let root = net.true_root(key);
-    let source = (root + 5) % 32;
-    net.lose_receipts = 100;
-    let id = net.route(source, key, APP, b"unconfirmed");
+    let (mut net, id, _, root, source) = route_losing_receipts(6, 5, 100);
     net.run_for(Duration::from_secs(30));
     assert_eq!(net.delivered_at(id), [root]);
     let stats = net.nodes[source].stats();
@@ -125,13 +128,8 @@ fn a_source_whose_receipts_all_fail_lets_go_without_a_false_failure() {
 #[test]
 fn forged_receipts_end_no_wait() {
     for seed in common::seeds(&[7, 8]) {
-        let mut net = Net::ring(32, seed);
-        let key = net.random_id();
-        let root = net.true_root(key);
-        let source = (root + 3) % 32;
         // The real receipt is lost, so the source waits for one.
-        net.lose_receipts = 1;
-        let id = net.route(source, key, APP, b"wait");
+        let (mut net, id, key, root, source) = route_losing_receipts(seed, 3, 1);
         net.run_for(Duration::from_millis(500));
         let stranger = Peer::new(Id::sha1(b"stranger"), common::addr(9_999));
         let forgeries = [

@@ -28,16 +28,19 @@ impl<
 > Node<HALF, ROWS, POOL, QUEUE, F, SESSIONS>
 {
     /// Whether a message of ours in `r`, about to go to `next`, asks for
-    /// a receipt: an end-node application's whose policy wants them, and
-    /// not straight to the node whose id is the key (its ack is the
-    /// receipt). `None` for a message of someone else's: its source chose.
+    /// a receipt: an end-node application's whose policy wants them, not
+    /// straight to the node whose id is the key (its ack is the receipt),
+    /// and not a copy handed to one chosen node (`secure_route`'s, whose
+    /// lookup gathers its own answers; sent again it would be routed, not
+    /// handed). `None` for a message of someone else's: its source chose.
     pub(super) fn wants_receipt(&self, r: SlotRef, next: Peer) -> Option<bool> {
         let s = self.pool.get(r)?;
         if s.source.id != self.own().id || s.carried != Carried::Routed {
             return None;
         }
         let policy = self.policy.get(s.app);
-        Some(policy.receipts && !policy.per_hop && next.id != s.key && self.config.max_resends > 0)
+        let direct = next.id == s.key || s.handoff;
+        Some(policy.receipts && !policy.per_hop && !direct && self.config.max_resends > 0)
     }
 
     /// The next hop acked the message in `r`. A message of ours that asked
