@@ -245,8 +245,8 @@ impl<
             .timers
             .iter()
             .copied()
-            .filter(|&t| t != Instant::MAX)
-            .min();
+            .min()
+            .filter(|&t| t != Instant::MAX);
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         if let Some(t) = self.guard.poll_timeout() {
             consider(t);

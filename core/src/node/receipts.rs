@@ -7,7 +7,8 @@
 //! delivered among the messages it has seen (the last `QUEUE`), so a copy
 //! that arrives again is answered, not delivered.
 //!
-//! (Not inlined: one copy of each keeps the embedded build's flash.)
+//! (The handlers of delivery, receipt, failure and timeout are not
+//! inlined: one copy of each keeps the embedded build's flash.)
 
 use super::Node;
 use super::app::Forwarder;

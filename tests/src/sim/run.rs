@@ -241,8 +241,8 @@ impl<const POOL: usize> Sim<POOL> {
         self.counters.by_kind[usize::from(kind.unwrap_or(0) & 0x1f)] += 1;
         // Routed messages, their acks and receipts are the messages'
         // own traffic; the rest keeps the overlay.
-        let message = [Kind::Routed, Kind::Ack, Kind::Receipt].map(|k| Some(k as u8));
-        if !message.contains(&kind) {
+        const MESSAGE: [u8; 3] = [Kind::Routed as u8, Kind::Ack as u8, Kind::Receipt as u8];
+        if !kind.is_some_and(|k| MESSAGE.contains(&k)) {
             self.counters.control_datagrams += 1;
             self.counters.control_bytes += len as u64;
         } else if self.config.dht.is_some() && storage::is_replication(&self.buf[..len]) {
