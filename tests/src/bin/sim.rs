@@ -335,7 +335,7 @@ fn run(args: &Args) -> Result<(), String> {
     let pct = |k: usize| 100.0 * k as f64 / r.lookups.max(1) as f64;
     let (msgs, bytes) = out.control_per_node_per_s(&spec);
     println!(
-        "{} nodes ({name}), seed {}: {} lookups, {} delivered ({:.3} %), {} correct ({:.3} %), {} failed",
+        "{} nodes ({name}), seed {}: {} lookups, {} delivered ({:.3} %), {} correct ({:.3} %), {} failed, {} lost with their source",
         spec.nodes,
         spec.seed,
         r.lookups,
@@ -343,7 +343,8 @@ fn run(args: &Args) -> Result<(), String> {
         pct(r.delivered),
         r.correct,
         pct(r.correct),
-        r.failed
+        r.failed,
+        r.lost_source_gone
     );
     println!(
         "hops: mean {:.3}, p50 {}, p99 {}, max {}; histogram {:?}",

@@ -201,6 +201,8 @@ struct Slot<const POOL: usize> {
     wake: Option<Instant>,
     /// Where the node stands in `Sim::alive` while it is alive.
     alive_at: u32,
+    /// When it last crashed or left.
+    gone_at: Option<Instant>,
     /// One of the adversary's nodes ([`byzantine`]).
     faulty: bool,
 }
@@ -418,6 +420,7 @@ impl<const POOL: usize> Sim<POOL> {
             side: false,
             wake: None,
             alive_at: 0,
+            gone_at: None,
             faulty: false,
         });
         self.now_alive(i);
@@ -498,12 +501,14 @@ impl<const POOL: usize> Sim<POOL> {
     /// Records that node `i` came alive.
     fn now_alive(&mut self, i: usize) {
         self.slots[i].alive_at = self.alive.len() as u32;
+        self.slots[i].gone_at = None;
         self.alive.push(i as u32);
     }
 
     /// Records that node `i` is gone.
     fn now_gone(&mut self, i: usize) {
         let at = self.slots[i].alive_at as usize;
+        self.slots[i].gone_at = Some(self.now);
         self.alive.swap_remove(at);
         if let Some(&moved) = self.alive.get(at) {
             self.slots[moved as usize].alive_at = at as u32;

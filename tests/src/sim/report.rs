@@ -20,6 +20,11 @@ pub struct Report {
     pub duplicated: usize,
     /// Lookups reported failed to their source.
     pub failed: usize,
+    /// Lookups never delivered whose source crashed or left before its
+    /// first receipt was due (`Config::receipt_timeout` after sending):
+    /// nobody was left to send them again. Mostly a source gone within
+    /// half a second of sending, its first hop a departed node.
+    pub lost_source_gone: usize,
     /// Hops of each delivered lookup's first delivery: `hop_histogram[h]`.
     pub hop_histogram: Vec<usize>,
     /// Mean hops.
@@ -45,10 +50,14 @@ impl Report {
         let mut hops: Vec<u8> = Vec::new();
         let mut rdps: Vec<f64> = Vec::new();
         let (mut delivered, mut correct, mut duplicated, mut failed) = (0, 0, 0, 0);
+        let mut lost_source_gone = 0;
+        let grace = sim.config.node.receipt_timeout;
         for id in ids {
             let l = &sim.lookups[id];
             failed += usize::from(l.failed);
             let Some(first) = l.deliveries.first() else {
+                let gone = sim.slots[l.source as usize].gone_at;
+                lost_source_gone += usize::from(gone.is_some_and(|t| t <= l.sent_at + grace));
                 continue;
             };
             delivered += 1;
@@ -85,6 +94,7 @@ impl Report {
             correct,
             duplicated,
             failed,
+            lost_source_gone,
             hop_histogram,
             mean_hops: mean(&hops_f),
             p50_hops: percentile(&hops, 0.5).unwrap_or(0),

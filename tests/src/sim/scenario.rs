@@ -523,15 +523,12 @@ impl Outcome {
             Some(Sessions::Exponential(m)) => (m.as_secs_f64() / 60.0, "exponential".into()),
             Some(Sessions::Pareto(m, a)) => (m.as_secs_f64() / 60.0, format!("pareto({a})")),
         };
-        let by_kind: serde_json::Map<String, Value> = Kind::ALL
-            .iter()
-            .map(|k| {
-                (
-                    format!("{k:?}"),
-                    json!(self.window.by_kind[*k as usize & 0x1f]),
-                )
-            })
-            .collect();
+        let by_kind = |counts: &[u64; 32]| -> serde_json::Map<String, Value> {
+            Kind::ALL
+                .iter()
+                .map(|k| (format!("{k:?}"), json!(counts[*k as usize & 0x1f])))
+                .collect()
+        };
         let mut out = json!({
             "nodes": spec.nodes,
             "seed": spec.seed,
@@ -563,7 +560,7 @@ impl Outcome {
             "p99_rdp": r.p99_rdp,
             "control_msgs_per_node_per_s": msgs,
             "control_bytes_per_node_per_s": bytes,
-            "window_datagrams_by_kind": by_kind,
+            "window_datagrams_by_kind": by_kind(&self.window.by_kind),
             "leafset_correct_fraction": self.leafset_correct_fraction,
             "table_fill_by_row": self.table_fill.iter().map(|(f, n)| json!({"filled": f, "fillable": n})).collect::<Vec<_>>(),
             "live_nodes": self.live_nodes,
@@ -607,6 +604,8 @@ impl Outcome {
         if let (Value::Object(out), Value::Object(more)) = (&mut out, secure) {
             out.extend(more);
         }
+        out["datagrams_by_kind"] = Value::Object(by_kind(&self.total.by_kind));
+        out["lost_source_gone"] = json!(r.lost_source_gone);
         out["handshakes"] = json!({
             "established": self.sessions.0.established,
             "timed_out": self.sessions.0.timed_out,
