@@ -1,9 +1,10 @@
 //! Memory budget of the routing state (DESIGN: a bounded footprint chosen at
 //! compile time). A whole embedded node was within 16 KiB until it had to
 //! verify its peers: its 16 sessions (keys and replay windows), the
-//! handshakes under way and its own key pair take 7 KiB more, so the
-//! budget is 21 KiB. The routing state must leave most of it to queues,
-//! pools and sessions.
+//! handshakes under way and its own key pair take 7 KiB more, and the
+//! table candidates it measured lately (so it does not probe them again)
+//! a quarter KiB, so the budget is 21.25 KiB. The routing state must leave
+//! most of it to queues, pools and sessions.
 
 use core::mem::size_of;
 
@@ -33,17 +34,17 @@ fn routing_state_fits_its_budget() {
 }
 
 #[test]
-fn an_embedded_node_fits_21_kib() {
+fn an_embedded_node_fits_21_and_a_quarter_kib() {
     // L = 16, 4 rows, 4 message slots, queues of 16, 16 sessions: the
     // whole state machine, message buffers and keys included. Secure
     // lookups (the `secure-routing` feature, which `std` brings and the
     // embedded build leaves out) add a constrained table of 4 rows and
-    // the state of 4 lookups: 6.4 KiB.
+    // the state of 4 lookups: 6.5 KiB.
     let n = size_of::<EmbeddedNode>();
     let budget = if cfg!(feature = "secure-routing") {
-        27 * 1024 + 512
+        27 * 1024 + 768
     } else {
-        21 * 1024
+        21 * 1024 + 256
     };
     assert!(n <= budget, "embedded node is {n} B");
 }

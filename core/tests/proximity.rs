@@ -1,13 +1,16 @@
 //! Proximity (Pastry'01 §2.5, §3): with delays from positions in a plane,
 //! routing-table entries are near nodes, even when every node joined
-//! through the farthest node of the ring.
+//! through the farthest node of the ring; and a candidate measured lately
+//! is judged by that measurement, not probed again.
 
 mod common;
 
 use std::time::Duration;
 
 use common::net::Net;
-use pastry_core::Config;
+use common::speaker::Speaker;
+use pastry_core::wire::{Body, Message, PeerList, RowReply};
+use pastry_core::{AppId, Config, Peer};
 
 /// For every filled entry in row 0 of every node: the chosen entry's
 /// distance, the mean over all live candidates for that slot (what an
@@ -67,6 +70,91 @@ fn a_far_bootstrap_still_yields_near_table_entries() {
         assert!(
             chosen <= 1.35 * best,
             "seed {seed}: entries ({chosen:.0}) far from the nearest possible ({best:.0})"
+        );
+    }
+}
+
+/// Offers `peers` to node `i` for row 0 in a row reply from `speaker`.
+fn offer(net: &mut Net, speaker: &mut Speaker, i: usize, peers: &[Peer]) {
+    let to = net.addr(i);
+    let msg = Message {
+        app: AppId::OVERLAY,
+        sender: speaker.me,
+        body: Body::RowReply(RowReply {
+            row: 0,
+            entries: PeerList::Peers(peers),
+        }),
+    };
+    let sealed = speaker.seal(net.now, to, &msg);
+    net.nodes[i].handle_datagram(net.now, speaker.me.addr, &sealed);
+    net.drain(i);
+}
+
+/// Probes node `i` sent to any of `peers` so far.
+fn probes_to(net: &Net, i: usize, peers: &[Peer]) -> u32 {
+    peers
+        .iter()
+        .map(|p| {
+            let j = net.index_of(p.id);
+            net.probe_pairs.get(&(i, j)).copied().unwrap_or(0)
+        })
+        .sum()
+}
+
+#[test]
+fn a_candidate_measured_lately_is_not_probed_again() {
+    for seed in common::seeds(&[33, 34]) {
+        let mut net = Net::new(seed);
+        net.plane = true;
+        net.form(60, &Config::default());
+        net.run_for(Duration::from_secs(30));
+        let i = net.live()[0];
+        let own = net.peer(i).id;
+        // For each row-0 entry, a live node outside the leaf set that could
+        // take its slot but is farther: it loses when measured.
+        let mut losers = Vec::new();
+        for (row, col, e) in net.nodes[i].routing_table().entries() {
+            let at = net.index_of(e.peer.id);
+            let loser = net.live().into_iter().find(|&j| {
+                let id = net.peer(j).id;
+                row == 0
+                    && j != i
+                    && j != at
+                    && id.shared_prefix_len(own) == 0
+                    && usize::from(id.digit(0)) == col
+                    && !net.nodes[i].leaf_set().contains(id)
+                    && net.distance(i, j) > net.distance(i, at) + 1.0
+            });
+            losers.extend(loser.map(|j| net.peer(j)));
+        }
+        assert!(losers.len() >= 3, "seed {seed}: {} losers", losers.len());
+        let entries: Vec<_> = net.nodes[i]
+            .routing_table()
+            .entries()
+            .map(|(r, c, e)| (r, c, e.peer.id))
+            .collect();
+        let mut mallory = Speaker::stranger(0x33);
+        let to = net.addr(i);
+        let now = net.now;
+        mallory.greet(now, &mut net.nodes[i], to);
+        offer(&mut net, &mut mallory, i, &losers);
+        net.run_for(Duration::from_secs(20));
+        let after_first = probes_to(&net, i, &losers);
+        let kept: Vec<_> = net.nodes[i]
+            .routing_table()
+            .entries()
+            .map(|(r, c, e)| (r, c, e.peer.id))
+            .collect();
+        assert_eq!(
+            kept, entries,
+            "seed {seed}: a farther candidate took a slot"
+        );
+        offer(&mut net, &mut mallory, i, &losers);
+        net.run_for(Duration::from_secs(20));
+        assert_eq!(
+            probes_to(&net, i, &losers),
+            after_first,
+            "seed {seed}: candidates that lost lately were probed again"
         );
     }
 }

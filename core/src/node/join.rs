@@ -16,7 +16,13 @@ use super::probes::{Probes, Purpose};
 use super::{JoinState, Node, Phase, REFINE_ROUNDS, TIMERS, Timer};
 use crate::peer::Peer;
 use crate::routing::RoutingState;
+use crate::routing_table::Rtt;
 use crate::wire::{JoinReply, JoinRequest};
+
+/// Entries of each row a node asks for that row when it becomes active:
+/// the nearest two (10,000 nodes on the plane: RDP 1.64 with two, 1.72
+/// with one, 1.64 with three or four).
+const ROWS_ASKED_OF: usize = 2;
 
 impl<
     const HALF: usize,
@@ -209,14 +215,35 @@ impl<
         self.start_securing();
         self.refine_rounds = REFINE_ROUNDS;
         self.set_timer(Timer::Refine, Some(self.now + self.config.probe_timeout));
-        // Pastry'01 §2.5: tell every node in the table about us by asking
-        // it for its row. Each may take us as a nearer entry (it probes
-        // us); its row gives us candidates, probed, and nearer ones replace
-        // farther entries, so a far bootstrap still ends proximity-good.
-        // At most half the outbound queue, lowest rows (the most) first.
-        let mut asks: Vec<(SocketAddr, u8), 64> = Vec::new();
-        for (row, _, e) in self.routing.table().entries().take(QUEUE / 2) {
-            let _ = asks.push((e.peer.addr, row as u8));
+        // Pastry'01 §2.5, Castro et al. 2002 §4: ask the nearest entries
+        // of each row for that row. Their rows are near them, so near us;
+        // the candidates are probed and nearer ones replace farther
+        // entries, so a far bootstrap still ends proximity-good, and the
+        // asked learn of us (each may take us as a nearer entry). Asking
+        // every entry, as the paper's new node tells every node of its
+        // state, brought 15 copies of the same rows and probed their union
+        // (10,000 nodes: 23 % more datagrams, RDP no better).
+        let mut asks: Vec<(SocketAddr, u8), { ROWS_ASKED_OF * 8 + 8 }> = Vec::new();
+        for row in 0..ROWS {
+            let Some(entries) = self.routing.table().row(row) else {
+                break;
+            };
+            // The nearest few by a scan per pick (no sort: it would cost
+            // the embedded build kilobytes of code).
+            let mut last: Option<(Rtt, usize)> = None;
+            for _ in 0..ROWS_ASKED_OF {
+                let next = entries
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(col, e)| e.as_ref().map(|e| (e.rtt, col)))
+                    .filter(|e| last.is_none_or(|l| *e > l))
+                    .min();
+                let Some((rtt, col)) = next else { break };
+                if let Some(e) = &entries[col] {
+                    let _ = asks.push((e.peer.addr, row as u8));
+                }
+                last = Some((rtt, col));
+            }
         }
         // The root's reply carries its deepest rows first and may have
         // had no room for the lowest: ask for any row still empty.

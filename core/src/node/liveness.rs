@@ -243,9 +243,9 @@ impl<
                     // Karn: only an unambiguous reply is an RTT sample.
                     let rtt = self.now.saturating_duration_since(p.sent_at);
                     self.rtt.sample(rtt);
-                    self.routing
-                        .table_mut()
-                        .consider(sender, Rtt::from_duration(rtt));
+                    let rtt = Rtt::from_duration(rtt);
+                    self.measured.note(sender.id, rtt, self.now);
+                    self.routing.table_mut().consider(sender, rtt);
                 }
             }
             _ => self.stats.drops.unsolicited += 1,
@@ -309,8 +309,10 @@ impl<
             } else if p.purpose == Purpose::Suspect || member {
                 self.declare_failed(p.peer);
             } else {
-                // A candidate that never answered: not worth a table slot.
+                // A candidate that never answered: not worth a table slot,
+                // nor another probe while its silence is recent.
                 self.routing.table_mut().remove(p.peer.id);
+                self.measured.note(p.peer.id, Rtt::UNKNOWN, self.now);
             }
             self.probe_resolved();
         }

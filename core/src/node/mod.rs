@@ -28,6 +28,7 @@ mod heard;
 mod join;
 mod kbr;
 mod liveness;
+mod measured;
 mod origin;
 mod outbox;
 mod pool;
@@ -151,6 +152,8 @@ pub struct Node<
     events: Deque<Ev, QUEUE>,
     pool: Pool<POOL>,
     probes: Probes<QUEUE>,
+    /// Table candidates measured lately: not probed again while they lose.
+    measured: measured::Measured<QUEUE>,
     seen: SeenCache<QUEUE>,
     /// When each timer is due; `Instant::MAX` when it is not set (half
     /// the bytes of an `Option`).
@@ -279,6 +282,7 @@ impl<
             events: Deque::new(),
             pool: Pool::new(),
             probes: Probes::new(),
+            measured: measured::Measured::new(),
             seen: SeenCache::new(),
             timers: [Instant::MAX; TIMERS],
             right_watch: None,

@@ -9,6 +9,7 @@ use heapless::Vec;
 
 use super::app::Forwarder;
 use super::heard::HeardLately;
+use super::measured::Lately;
 use super::outbox::Out;
 use super::probes::Purpose;
 use super::{Node, Timer};
@@ -67,9 +68,19 @@ impl<
         let Some((row, col)) = self.routing.table().slot(p.id) else {
             return;
         };
+        let lately = self.measured.lately(p.id, self.now, self.verdict_window());
         match self.routing.table().at(row, col) {
             Some(e) if e.peer.id == p.id => return,
-            Some(_) => {}
+            Some(e) => {
+                // Measured lately and no nearer than the entry, or silent:
+                // the verdict stands without another probe.
+                match lately {
+                    Some(Lately::Answered(rtt)) if rtt >= e.rtt => return,
+                    Some(Lately::Silent) => return,
+                    _ => {}
+                }
+            }
+            None if lately == Some(Lately::Silent) => return,
             None if !self.config.verify_peers || self.guard.is_verified(p) => {
                 self.routing.table_mut().consider(p, Rtt::UNKNOWN);
             }
@@ -80,6 +91,12 @@ impl<
         if self.probes.len() < QUEUE / 2 {
             self.probe(p, Purpose::Rtt, false);
         }
+    }
+
+    /// How long a measurement of a candidate stands: a maintenance
+    /// period, after which rows are asked for again anyway.
+    fn verdict_window(&self) -> u32 {
+        u32::try_from(self.config.maintenance_period.as_secs()).unwrap_or(u32::MAX)
     }
 
     // ----- leaf-set repair -----

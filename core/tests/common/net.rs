@@ -299,6 +299,8 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub lose_receipts: u32,
     /// Routed messages sent, by (from, to) node.
     pub routed_pairs: HashMap<(usize, usize), u32>,
+    /// Probes sent, by (from, to).
+    pub probe_pairs: HashMap<(usize, usize), u32>,
 }
 
 impl Net<Passthrough> {
@@ -356,6 +358,7 @@ impl<F: Forwarder + Default> Net<F> {
             crashed_relay: None,
             lose_receipts: 0,
             routed_pairs: HashMap::new(),
+            probe_pairs: HashMap::new(),
         }
     }
 
@@ -525,6 +528,9 @@ impl<F: Forwarder + Default> Net<F> {
         };
         if self.buf.get(3) == Some(&(Kind::Routed as u8)) {
             *self.routed_pairs.entry((i, to)).or_default() += 1;
+        }
+        if self.buf.get(3) == Some(&(Kind::Probe as u8)) {
+            *self.probe_pairs.entry((i, to)).or_default() += 1;
         }
         if self.cut_links.contains(&(i, to)) {
             return;
