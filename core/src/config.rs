@@ -75,8 +75,10 @@ pub struct Config {
     /// crashed; the root delivers a copy it has delivered only once.
     pub max_resends: u8,
     /// How long the source waits for a receipt after the first hop acked
-    /// (default 3 s: several one-way paths of a wide-area overlay, with a
-    /// reroute on the way).
+    /// its first attempt, doubled for each attempt after (default 5 s:
+    /// several one-way paths of a wide-area overlay with a reroute on the
+    /// way; then 10 s and 20 s, past a root's hold for a suspected
+    /// neighbour).
     #[cfg_attr(feature = "serde", serde(with = "crate::config::duration"))]
     pub receipt_timeout: Duration,
     /// How long a joining node waits for its join to complete before it

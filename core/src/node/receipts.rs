@@ -48,9 +48,15 @@ impl<
     /// for a receipt waits for it; anything else is done here.
     pub(super) fn hop_acked(&mut self, r: SlotRef) {
         let own = self.own().id;
-        let deadline = self.now + self.config.receipt_timeout;
+        let (now, wait) = (self.now, self.config.receipt_timeout);
         match self.pool.get_mut(r) {
             Some(s) if s.receipt && s.source.id == own && s.carried == Carried::Routed => {
+                // Each attempt waits twice as long as the one before: a
+                // root holding the message for a suspected neighbour
+                // (MSPastry, up to a probe cycle) has all the attempts, and
+                // only a later one reaches the root after it (#32: at 5 s
+                // each, three attempts were held by one root that crashed).
+                let deadline = now + wait.saturating_mul(1 << s.attempt.min(4));
                 s.state = SlotState::Custody { deadline };
             }
             _ => self.pool.free(r),
