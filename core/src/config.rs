@@ -70,9 +70,12 @@ pub struct Config {
     pub max_reroutes: u8,
     /// Times the source sends an end-node application's message again
     /// when no [`wire::Receipt`] comes from the node that delivers it
-    /// (default 2, at most [`wire::MAX_ATTEMPT`]; 0 asks for no receipts).
-    /// Per-hop acks alone lose a message whose hop acked it and then
-    /// crashed; the root delivers a copy it has delivered only once.
+    /// (default 3, the most [`wire::MAX_ATTEMPT`] allows; 0 asks for no
+    /// receipts). Per-hop acks alone lose a message whose hop acked it and
+    /// then crashed; the root delivers a copy it has delivered only once.
+    /// With 2, the third attempt (15 s after the first) still met the root
+    /// that held the first two for a suspected neighbour and crashed; the
+    /// fourth (35 s) goes round it.
     pub max_resends: u8,
     /// How long the source waits for a receipt after the first hop acked
     /// its first attempt, doubled for each attempt after (default 5 s:
@@ -121,7 +124,7 @@ impl Default for Config {
             min_rto: Duration::from_millis(20),
             max_rto: Duration::from_secs(3),
             max_reroutes: 5,
-            max_resends: 2,
+            max_resends: 3,
             receipt_timeout: Duration::from_secs(5),
             join_timeout: Duration::from_secs(10),
             join_retries: 3,

@@ -115,10 +115,10 @@ fn a_copy_sent_again_after_a_lost_receipt_is_answered_not_delivered() {
 #[test]
 fn a_source_whose_receipts_all_fail_lets_go_without_a_false_failure() {
     let (mut net, id, _, root, source) = route_losing_receipts(6, 5, 100);
-    // Each attempt waits twice as long as the one before: 5, 10, 20 s
+    // Each attempt waits twice as long as the one before: 5, 10, 20, 40 s
     // (within a few milliseconds of hops and acks).
     let (sent, mut seen) = (net.now, Vec::new());
-    for at in [4, 6, 14, 16, 34, 36] {
+    for at in [4, 6, 14, 16, 34, 36, 74, 76] {
         let until = sent + Duration::from_secs(at);
         net.run_for(until.saturating_duration_since(net.now));
         let stats = net.nodes[source].stats();
@@ -132,7 +132,9 @@ fn a_source_whose_receipts_all_fail_lets_go_without_a_false_failure() {
             (14, 1, 0),
             (16, 2, 0),
             (34, 2, 0),
-            (36, 2, 1)
+            (36, 3, 0),
+            (74, 3, 0),
+            (76, 3, 1)
         ],
         "(seconds, resent, let go)"
     );
