@@ -91,14 +91,20 @@ impl NodeSlot {
     }
 
     /// Reads until the socket would block (the readiness is used up) or the
-    /// cap; whether readiness is left.
+    /// cap, draining after each datagram (the drain rule: the core's
+    /// queues hold one input's output; a handshake's answers 8 at once);
+    /// whether readiness is left. Stops while the socket is full.
     pub(crate) fn read(&mut self, now: Instant) -> bool {
         for _ in 0..MAX_READS {
+            if self.blocked.is_some() {
+                return true;
+            }
             match self.socket.recv_from(&mut self.inbound) {
                 Ok((len, from)) => {
                     self.stats.datagrams_in += 1;
                     self.stats.bytes_in += len as u64;
                     self.stack.handle_datagram(now, from, &self.inbound[..len]);
+                    self.drain(now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;

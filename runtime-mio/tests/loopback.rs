@@ -109,6 +109,42 @@ impl Net {
     }
 }
 
+/// A crowd greets one node at once: each datagram is fed and drained
+/// before the next (the drain rule), so none of the crowd's Hellos is
+/// turned away for want of room for the answers (the handshake queues 8).
+#[test]
+fn a_crowd_joining_through_one_node_is_answered_at_once() {
+    let seed = 12;
+    let rt = Runtime::start().expect("loop starts");
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let nodes: Vec<_> = (0..48)
+        .map(|i| {
+            let b = Builder::new(loopback)
+                .config(StackConfig::lan())
+                .seed(seed * 1_000 + i as u64);
+            rt.spawn(b).expect("node starts")
+        })
+        .collect();
+    nodes[0].0.join(None).expect("first node");
+    let via = nodes[0].0.own().addr;
+    std::thread::scope(|s| {
+        for (h, _) in nodes.iter().skip(1) {
+            s.spawn(move || h.join(Some(via)).expect("joined"));
+        }
+    });
+    let stats = nodes[0].0.stats().expect("running");
+    assert!(
+        stats.sessions.established >= 47,
+        "seed {seed}: {:?}",
+        stats.sessions
+    );
+    assert_eq!(
+        stats.sessions.rationed, 0,
+        "seed {seed}: Hellos turned away: {:?}",
+        stats.sessions
+    );
+}
+
 fn value(key: Id) -> Vec<u8> {
     format!("the value of {key}").into_bytes()
 }

@@ -42,6 +42,32 @@ async fn thirty_two_nodes_form_the_ring_of_their_sorted_ids() {
     }
 }
 
+/// A crowd greets one node at once: the driver feeds the node a datagram
+/// and drains it before the next (the drain rule), so none of the crowd's
+/// Hellos is turned away for want of room for the answers (the handshake
+/// queues 8); fed 64 before one drain, most went unanswered until their
+/// retries, and a crowd of 255 took seconds to join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_joining_through_one_node_is_answered_at_once() {
+    let seed = 12;
+    let net = Overlay::start(48, StackConfig::lan(), seed)
+        .await
+        .expect("nodes start");
+    let failures = net.join_all(|_| 0).await;
+    assert!(failures.is_empty(), "seed {seed}: {failures:?}");
+    let stats = net.members[0].handle.stats().await.expect("running");
+    assert!(
+        stats.sessions.established >= 47,
+        "seed {seed}: {:?}",
+        stats.sessions
+    );
+    assert_eq!(
+        stats.sessions.rationed, 0,
+        "seed {seed}: Hellos turned away: {:?}",
+        stats.sessions
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn puts_and_gets_succeed_from_every_node_and_survive_a_quarter_crashing() {
     let seed = 12;
