@@ -9,10 +9,10 @@ use super::event::Ev;
 use super::graveyard::GRAVEYARD;
 use super::outbox::Out;
 use super::pool::SlotState;
-use super::probes::{Probe, Purpose, Tell};
+use super::probes::{Probe, Purpose};
 use super::{Node, Phase};
 use crate::id::Id;
-use crate::leaf_set::Insertion;
+use crate::leaf_set::{Insertion, NODE_SET_CAPACITY};
 use crate::peer::Peer;
 use crate::routing_table::{Considered, Rtt};
 use crate::time::Instant;
@@ -178,7 +178,6 @@ impl<
             want_leaf_set,
             resent: false,
             heard: false,
-            tell: Tell::Everyone,
         };
         if !self.probes.push(probe) {
             self.stats.drops.queue_full += 1;
@@ -308,12 +307,7 @@ impl<
                 // One lost measurement is no verdict on a member: suspect it.
                 self.suspect(p.peer);
             } else if p.purpose == Purpose::Suspect || member {
-                let tell = if p.purpose == Purpose::Suspect {
-                    Tell::Everyone
-                } else {
-                    p.tell
-                };
-                self.declare_failed(p.peer, tell);
+                self.declare_failed(p.peer);
             } else {
                 // A candidate that never answered: not worth a table slot,
                 // nor another probe while its silence is recent.
@@ -325,13 +319,8 @@ impl<
     }
 
     /// `peer` did not answer its probes: drop it everywhere, tell the leaf
-    /// set (`tell`: all of it if we found it silent ourselves, else only
-    /// the members the node whose leaf set hinted it could not tell), and
-    /// repair the side it left (eager repair, Pastry'01 §2.4). Every one of
-    /// the failed node's 16 members used to tell all 16 of its own (#32:
-    /// at 10-minute sessions 0.26 of 1.6 control messages per node per
-    /// second, and the probes they prompted much of the rest).
-    pub(super) fn declare_failed(&mut self, peer: Peer, tell: Tell) {
+    /// set, and repair the side it left (eager repair, Pastry'01 §2.4).
+    pub(super) fn declare_failed(&mut self, peer: Peer) {
         self.stats.failures += 1;
         let (was_left, was_right) = self.forget(peer);
         #[cfg(feature = "secure-routing")]
@@ -340,28 +329,12 @@ impl<
             let window = (self.config.lease + self.config.probe_cycle()) * 2;
             let alarm = self.config.maintenance_period;
             self.graveyard.bury(peer, self.now, window, alarm);
-            // Indices to start each side from (by index, so no list is
-            // copied while we send).
-            let (from_left, from_right) = match tell {
-                Tell::Everyone => (0, 0),
-                Tell::Beyond { right: true, from } => (usize::MAX, usize::from(from)),
-                Tell::Beyond { right: false, from } => (usize::from(from), usize::MAX),
-            };
-            for (right, mut i) in [(false, from_left), (true, from_right)] {
-                loop {
-                    let ls = self.routing.leaf_set();
-                    let side = if right { ls.right() } else { ls.left() };
-                    let Some(m) = side.get(i).copied() else { break };
-                    i += 1;
-                    // On a small ring a member is on both sides: told once.
-                    if right && from_left == 0 && ls.left().iter().any(|p| p.id == m.id) {
-                        continue;
-                    }
-                    self.push_out(Out::LeafSet {
-                        to: m.addr,
-                        want_reply: false,
-                    });
-                }
+            let members = self.routing.neighbor_set(NODE_SET_CAPACITY);
+            for m in &members {
+                self.push_out(Out::LeafSet {
+                    to: m.addr,
+                    want_reply: false,
+                });
             }
             self.repair_sides(was_left, was_right);
         }

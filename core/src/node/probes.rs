@@ -36,20 +36,6 @@ pub(crate) struct Probe {
     /// unanswered, the probe starts over with a new nonce rather than
     /// give a verdict (what was heard may have been an old copy).
     pub(crate) heard: bool,
-    /// Whom to tell if it proves to have failed.
-    pub(crate) tell: Tell,
-}
-
-/// Which members a node tells, with its leaf set, of a member it declared
-/// failed (MSPastry §3.1's failure announcement).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tell {
-    /// Every member: we found it silent ourselves.
-    Everyone,
-    /// A member's leaf set without it gave the hint, and that member told
-    /// its own members: only ours beyond its reach, on the side away from
-    /// it (`right`), from index `from` outwards.
-    Beyond { right: bool, from: u8 },
 }
 
 #[derive(Clone, Debug)]

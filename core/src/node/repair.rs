@@ -11,7 +11,7 @@ use super::app::Forwarder;
 use super::heard::HeardLately;
 use super::measured::Lately;
 use super::outbox::Out;
-use super::probes::{Purpose, Tell};
+use super::probes::Purpose;
 use super::{Node, Timer};
 use crate::leaf_set::NODE_SET_CAPACITY;
 use crate::peer::Peer;
@@ -154,41 +154,8 @@ impl<
         // A hint, not a verdict: probed like a leaf-set candidate (fewer
         // retries, still routed to meanwhile). Silence still declares a
         // member failed; a live one answers the first try.
-        let tell = self.beyond(sender, view, &missing);
         for x in missing {
-            let new = self.probes.find(x.id).is_none();
             self.probe(x, Purpose::LeafCandidate, false);
-            if let Some(p) = self.probes.find_mut(x.id).filter(|_| new) {
-                p.tell = tell;
-            }
-        }
-    }
-
-    /// Our members `sender` could not have told with the leaf set in
-    /// `view`: those on our side away from it, past the last one it lists
-    /// (or leaves out as `missing`). Everyone if it is no member of ours.
-    fn beyond(&self, sender: Peer, view: &LeafSetView<'_>, missing: &[Peer]) -> Tell {
-        let ls = self.routing.leaf_set();
-        let right = if ls.left().iter().any(|p| p.id == sender.id) {
-            true
-        } else if ls.right().iter().any(|p| p.id == sender.id) {
-            false
-        } else {
-            return Tell::Everyone;
-        };
-        let side = if right { ls.right() } else { ls.left() };
-        let listed = |id| {
-            missing.iter().any(|p| p.id == id)
-                || view
-                    .left
-                    .iter()
-                    .chain(view.right.iter())
-                    .any(|p| p.id == id)
-        };
-        let from = side.iter().take_while(|p| listed(p.id)).count();
-        Tell::Beyond {
-            right,
-            from: from as u8,
         }
     }
 
