@@ -379,3 +379,23 @@ pub fn recv_within<T>(rx: &std::sync::mpsc::Receiver<T>, limit: Duration) -> Opt
     }
     rx.recv_timeout(limit).ok()
 }
+
+/// A node that a crowd of `crowd` strangers greeted at once (each joining
+/// through it): it holds a session with each, and turned none of their
+/// Hellos away (the runtimes drain the node after every datagram, so the
+/// handshake's answers never outnumber its queue).
+pub fn check_crowd_answered(
+    sessions: &pastry_core::session::SessionStats,
+    crowd: u64,
+) -> Result<(), String> {
+    if sessions.established < crowd {
+        return Err(format!(
+            "{} sessions for a crowd of {crowd}: {sessions:?}",
+            sessions.established
+        ));
+    }
+    if sessions.rationed > 0 {
+        return Err(format!("Hellos turned away: {sessions:?}"));
+    }
+    Ok(())
+}
