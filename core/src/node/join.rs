@@ -16,7 +16,6 @@ use super::probes::{Probes, Purpose};
 use super::{JoinState, Node, Phase, REFINE_ROUNDS, TIMERS, Timer};
 use crate::peer::Peer;
 use crate::routing::RoutingState;
-use crate::routing_table::Rtt;
 use crate::wire::{JoinReply, JoinRequest};
 
 /// Entries of each row a node asks for that row when it becomes active:
@@ -226,26 +225,30 @@ impl<
         // every entry, as the paper's new node tells every node of its
         // state, brought 15 copies of the same rows and probed their union
         // (10,000 nodes: a fifth more datagrams, RDP no better).
-        let mut asks: Vec<(SocketAddr, u8), { ROWS_ASKED_OF * 8 + 8 }> = Vec::new();
+        // At most half the outbound queue (an embedded node's is 16).
+        let mut asks: Vec<(SocketAddr, u8), 64> = Vec::new();
         for row in 0..ROWS {
             let Some(entries) = self.routing.table().row(row) else {
                 break;
             };
             // The nearest few by a scan per pick (no sort: it would cost
-            // the embedded build kilobytes of code).
-            let mut last: Option<(Rtt, usize)> = None;
+            // the embedded build kilobytes of code); (RTT, column) orders
+            // them, the column breaking ties.
+            let mut last = None;
             for _ in 0..ROWS_ASKED_OF {
                 let next = entries
                     .iter()
                     .enumerate()
                     .filter_map(|(col, e)| e.as_ref().map(|e| (e.rtt, col)))
-                    .filter(|e| last.is_none_or(|l| *e > l))
+                    .filter(|k| last.is_none_or(|l| *k > l))
                     .min();
-                let Some((rtt, col)) = next else { break };
-                if let Some(e) = &entries[col] {
+                let Some(k) = next.filter(|_| asks.len() < QUEUE / 2) else {
+                    break;
+                };
+                if let Some(e) = &entries[k.1] {
                     let _ = asks.push((e.peer.addr, row as u8));
                 }
-                last = Some((rtt, col));
+                last = Some(k);
             }
         }
         // The root's reply carries its deepest rows first and may have

@@ -68,23 +68,19 @@ impl<
         let Some((row, col)) = self.routing.table().slot(p.id) else {
             return;
         };
-        let lately = self.measured.lately(p.id, self.now, self.verdict_window());
-        match self.routing.table().at(row, col) {
-            Some(e) if e.peer.id == p.id => return,
-            Some(e) => {
-                // Measured lately and no nearer than the entry, or silent:
-                // the verdict stands without another probe.
-                match lately {
-                    Some(Lately::Answered(rtt)) if rtt >= e.rtt => return,
-                    Some(Lately::Silent) => return,
-                    _ => {}
-                }
-            }
-            None if lately == Some(Lately::Silent) => return,
-            None if !self.config.verify_peers || self.guard.is_verified(p) => {
-                self.routing.table_mut().consider(p, Rtt::UNKNOWN);
-            }
-            None => {}
+        let entry = self.routing.table().at(row, col).copied();
+        if entry.is_some_and(|e| e.peer.id == p.id) {
+            return;
+        }
+        // Measured lately and no nearer than the entry, or silent: the
+        // verdict stands without another probe.
+        match self.measured.lately(p.id, self.now, self.verdict_window()) {
+            Some(Lately::Silent) => return,
+            Some(Lately::Answered(rtt)) if entry.is_some_and(|e| rtt >= e.rtt) => return,
+            _ => {}
+        }
+        if entry.is_none() && (!self.config.verify_peers || self.guard.is_verified(p)) {
+            self.routing.table_mut().consider(p, Rtt::UNKNOWN);
         }
         // Measurements take at most half the probe table, so leaf-set
         // probes (which keep leaf sets symmetric) always find room.
