@@ -284,18 +284,47 @@ async fn a_per_hop_peerlet_runs_on_every_admitting_node_of_the_path() {
     let locator = offer_everywhere(&net, &signed_as(&provider, (0xa005, true), &code), &code).await;
     let ids: Vec<Id> = net.handles.iter().map(|h| h.own().id).collect();
     let tag = |id: Id| id.to_bytes()[..4].to_vec();
-    let mut relayed = 0;
+    let admits = |id: Id| ids.iter().position(|&x| x == id).unwrap() % 2 == 0;
+    let (mut relayed, mut forced) = (0, 0);
     for k in 0..12u32 {
         let key = Id::sha1(&(k + 100).to_be_bytes());
-        let origin = (k as usize * 5) % net.handles.len();
-        let h = net.handles[origin].clone();
-        h.app::<Peerlets, _>(move |p, node, now| p.send(now, node, (locator, key), b"hi"))
-            .await
-            .unwrap()
-            .unwrap();
-        let got = next_event(&mut net, origin, Duration::from_secs(10)).await;
-        let admits = |id: Id| ids.iter().position(|&x| x == id).unwrap() % 2 == 0;
         let root = closest_n(key, &ids, 1)[0];
+        // Send from the first node (counting on from a spread start) whose
+        // next hop at the moment of sending admits the provider and is not
+        // the root, so the path has a relay that must run it; else from
+        // the start.
+        let n = net.handles.len();
+        let start = (k as usize * 5) % n;
+        let mut sent = None;
+        for pass in [true, false] {
+            for origin in (0..n).map(|j| (start + j) % n) {
+                let admitting: Vec<Id> = ids.iter().step_by(2).copied().collect();
+                let h = net.handles[origin].clone();
+                let hop = h
+                    .app::<Peerlets, _>(move |p, node, now| {
+                        let hop = node.local_lookup(key, 1).first().map(|p| p.id);
+                        let own = node.own().id;
+                        let relay =
+                            hop.filter(|&h| h != root && h != own && admitting.contains(&h));
+                        if pass && relay.is_none() {
+                            return None;
+                        }
+                        p.send(now, node, (locator, key), b"hi").unwrap();
+                        Some(relay)
+                    })
+                    .await
+                    .unwrap();
+                if let Some(relay) = hop {
+                    sent = Some((origin, relay));
+                    break;
+                }
+            }
+            if sent.is_some() {
+                break;
+            }
+        }
+        let (origin, relay) = sent.expect("a node sent it");
+        let got = next_event(&mut net, origin, Duration::from_secs(10)).await;
         let r = ids.iter().position(|&x| x == root).unwrap();
         // What a member of a leaf set of four knows of the replica set.
         let view = net.handles[r].replica_set(key, 3).await.unwrap();
@@ -340,9 +369,18 @@ async fn a_per_hop_peerlet_runs_on_every_admitting_node_of_the_path() {
                 "seed {seed}, key {k}: twice"
             );
         }
+        // An admitting first hop short of the root relays it, and runs it.
+        if let Some(relay) = relay {
+            assert_eq!(tags.first(), Some(&&tag(relay)[..]), "seed {seed}, key {k}");
+            forced += 1;
+        }
         relayed += tags.len() - 1;
     }
-    assert!(relayed > 0, "seed {seed}: no message was tagged on its way");
+    assert!(forced > 0, "seed {seed}: no route had an admitting relay");
+    assert!(
+        relayed >= forced,
+        "seed {seed}: relays ran it {relayed} times"
+    );
 }
 
 /// Stores a package's chunks and manifest in the DHT from `h`.
