@@ -27,7 +27,7 @@ pub mod scenario;
 pub mod secure;
 pub mod storage;
 pub mod truth;
-mod views;
+pub mod views;
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};

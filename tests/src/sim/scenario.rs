@@ -150,6 +150,9 @@ pub struct Outcome {
     /// Correct nodes with a wrong leaf set, by the position of their first
     /// wrong member (0: the nearest), either side.
     pub leaf_set_first_errors: Vec<u64>,
+    /// Leaf-set entries of departed nodes, and true members absent, over
+    /// the correct nodes when the window closed.
+    pub leaf_set_errors: super::views::LeafSetErrors,
     /// Routing-table completeness by row when the window closed: (slots
     /// filled, slots a live node could fill), summed over nodes.
     pub table_fill: Vec<(u64, u64)>,
@@ -283,6 +286,7 @@ fn run_on<const POOL: usize>(
     let window = sim.counters.since(&before);
     let leafset_correct_fraction = sim.leafset_correct_fraction();
     let leaf_set_first_errors = sim.leaf_set_first_errors();
+    let leaf_set_errors = sim.leaf_set_errors();
     let table_fill = sim.table_fill();
     let live_nodes = sim.truth.len();
     let faulty_live = sim.faulty_live();
@@ -317,6 +321,7 @@ fn run_on<const POOL: usize>(
         total: sim.counters.clone(),
         leafset_correct_fraction,
         leaf_set_first_errors,
+        leaf_set_errors,
         table_fill,
         live_nodes,
         sim_seconds: (sim.now - start).as_secs_f64(),
@@ -588,6 +593,8 @@ impl Outcome {
             "secure_lookups": self.secure.lookups,
             "secure_ok": self.secure.ok,
             "leaf_set_first_errors": self.leaf_set_first_errors,
+            "leaf_set_stale": self.leaf_set_errors.stale,
+            "leaf_set_missing": self.leaf_set_errors.missing,
             "secure_any_ok": self.secure.any_ok,
             "secure_ended": self.secure.ended,
             "secure_refused": self.secure_refused,

@@ -6,6 +6,15 @@ use pastry_core::Id;
 
 use super::{Sim, Slot};
 
+/// Wrong entries over all leaf sets (see [`Sim::leaf_set_errors`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeafSetErrors {
+    /// Entries of nodes no longer live.
+    pub stale: u64,
+    /// True members absent.
+    pub missing: u64,
+}
+
 impl<const POOL: usize> Sim<POOL> {
     /// The live nodes' session counters, summed, and the sessions they
     /// hold.
@@ -92,6 +101,26 @@ impl<const POOL: usize> Sim<POOL> {
             }
         }
         out
+    }
+
+    /// Over live active correct nodes' leaf sets: entries of nodes that are
+    /// gone (`stale`), and true members they lack (`missing`; a joiner not
+    /// yet heard of, or one pushed out). Tells a leaf set kept too long
+    /// from one filled too slowly.
+    pub fn leaf_set_errors(&self) -> LeafSetErrors {
+        let mut e = LeafSetErrors::default();
+        for i in (0..self.slots.len()).filter(|&i| !self.is_faulty(i)) {
+            let Some(n) = self.slots[i].node().filter(|n| n.is_active()) else {
+                continue;
+            };
+            let ls = n.leaf_set();
+            let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
+            e.stale += ls.members().filter(|p| !self.truth.contains(p.id)).count() as u64;
+            e.missing += (left.iter().chain(right.iter()))
+                .filter(|&&id| !ls.contains(id))
+                .count() as u64;
+        }
+        e
     }
 
     /// Where live active node `i`'s leaf set first differs from the true
