@@ -3,6 +3,7 @@
 //! nodes could fill.
 
 use pastry_core::Id;
+use pastry_core::leaf_set::LeafSet;
 
 use super::{Sim, Slot};
 
@@ -110,11 +111,9 @@ impl<const POOL: usize> Sim<POOL> {
     pub fn leaf_set_errors(&self) -> LeafSetErrors {
         let mut e = LeafSetErrors::default();
         for i in (0..self.slots.len()).filter(|&i| !self.is_faulty(i)) {
-            let Some(n) = self.slots[i].node().filter(|n| n.is_active()) else {
+            let Some((ls, left, right)) = self.leaf_set_and_truth(i) else {
                 continue;
             };
-            let ls = n.leaf_set();
-            let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
             e.stale += ls.members().filter(|p| !self.truth.contains(p.id)).count() as u64;
             e.missing += (left.iter().chain(right.iter()))
                 .filter(|&&id| !ls.contains(id))
@@ -127,9 +126,7 @@ impl<const POOL: usize> Sim<POOL> {
     /// one, counted from the node outwards on either side; `None` if it is
     /// right (or the node is not live and active).
     fn first_leaf_set_error(&self, i: usize) -> Option<usize> {
-        let n = self.slots[i].node().filter(|n| n.is_active())?;
-        let ls = n.leaf_set();
-        let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
+        let (ls, left, right) = self.leaf_set_and_truth(i)?;
         let first = |got: &[pastry_core::Peer], want: &[Id]| {
             (0..want.len().max(got.len()))
                 .find(|&k| got.get(k).map(|p| p.id) != want.get(k).copied())
@@ -138,5 +135,14 @@ impl<const POOL: usize> Sim<POOL> {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Live active node `i`'s leaf set, and the true left and right sides
+    /// it should hold.
+    fn leaf_set_and_truth(&self, i: usize) -> Option<(&LeafSet<8>, Vec<Id>, Vec<Id>)> {
+        let n = self.slots[i].node().filter(|n| n.is_active())?;
+        let ls = n.leaf_set();
+        let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
+        Some((ls, left, right))
     }
 }
