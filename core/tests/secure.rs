@@ -55,7 +55,7 @@ fn secure_routes_reach_exactly_the_keys_true_roots() {
         let now = net.now;
         // Copies handed to chosen roots must not wait for receipts: one
         // sent again would be routed (or served here), not handed.
-        net.lose_receipts = 1;
+        net.lose_receipts = 2;
         let op = net.nodes[from]
             .secure_route(now, key, APP, b"sec", r)
             .expect("an active node takes it");

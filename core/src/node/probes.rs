@@ -207,6 +207,15 @@ impl<const N: usize> SeenCache<N> {
         }
     }
 
+    /// Whether the message from `source` was marked delivered (at its
+    /// source: receipted) among the last `N` seen. Records nothing.
+    pub(crate) fn was_delivered(&self, source: Id, msg_id: u64) -> bool {
+        self.ids
+            .iter()
+            .zip(self.ring.iter())
+            .any(|(id, e)| *id == msg_id && e.source == source && e.flags & DELIVERED != 0)
+    }
+
     /// Marks the message delivered here; whether a copy of it (any
     /// attempt) was delivered here before.
     pub(crate) fn delivered(&mut self, source: Id, msg_id: u64) -> bool {

@@ -76,22 +76,34 @@ impl<
         }
         let (to, msg_id, key, app) = (s.source.addr, s.msg_id, s.key, s.app);
         let before = self.seen.delivered(s.source.id, msg_id);
-        self.push_out(Out::Receipt {
-            to,
-            msg_id,
-            key,
-            app,
-        });
+        // Twice: a lost receipt sends the message again, and if the key's
+        // root changed meanwhile the new one delivers it again (#32: most
+        // duplicates at 1 % loss); the copy costs one small datagram.
+        for _ in 0..2 {
+            self.push_out(Out::Receipt {
+                to,
+                msg_id,
+                key,
+                app,
+            });
+        }
         !before
     }
 
     /// A receipt for a message of ours: it was delivered, the wait ends.
     /// Only the message's id, which only its path has seen, makes it
-    /// believed; anything else is unsolicited.
+    /// believed; anything else is unsolicited, or a duplicate if it came
+    /// after the receipt that ended the wait (its second copy).
     #[inline(never)]
     pub(super) fn on_receipt(&mut self, m: Receipt) {
+        let own = self.own().id;
         match self.waiting_for_receipt(m.msg_id, m.key) {
-            Some(r) => self.pool.free(r),
+            Some(r) => {
+                // Remembered as receipted (delivered), for the second copy.
+                self.seen.delivered(own, m.msg_id);
+                self.pool.free(r);
+            }
+            None if self.seen.was_delivered(own, m.msg_id) => self.stats.drops.duplicate += 1,
             None => self.stats.drops.unsolicited += 1,
         }
     }

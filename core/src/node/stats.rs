@@ -23,7 +23,8 @@ pub struct Drops {
     pub not_active: u64,
     /// A bounded queue or pool was full.
     pub queue_full: u64,
-    /// A routed message seen before (a retransmission).
+    /// A routed message seen before (a retransmission), or a receipt's
+    /// second copy.
     pub duplicate: u64,
     /// A reply or ack nobody asked for, or a message claiming our own id.
     pub unsolicited: u64,

@@ -295,7 +295,8 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     /// lost with it (`crashed_relay` names it).
     pub crash_relay_of: Option<u64>,
     pub crashed_relay: Option<usize>,
-    /// Receipts sent while this is above zero are lost (one each).
+    /// Receipt datagrams sent while this is above zero are lost (one
+    /// each; a node sends each receipt twice).
     pub lose_receipts: u32,
     /// Routed messages sent, by (from, to) node.
     pub routed_pairs: HashMap<(usize, usize), u32>,
