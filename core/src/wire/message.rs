@@ -194,9 +194,11 @@ pub const MAX_ATTEMPT: u8 = 3;
 
 /// Tells a routed message's source that the node named in the header
 /// delivered it (or had already). Sent straight to the source's address,
-/// unsealed even between verified peers: it proves itself by the message
-/// id, 64 random bits only the message's path has seen, and can do no more
-/// than end the source's wait. The header's app id is the message's.
+/// twice (nothing retransmits it, and its loss makes the source send the
+/// message again), unsealed even between verified peers: it proves itself
+/// by the message id, 64 random bits only the message's path has seen, and
+/// can do no more than end the source's wait. The header's app id is the
+/// message's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Receipt {
     /// The message delivered, as its source numbered it.
