@@ -84,6 +84,34 @@ fn assert_updates_track_leaf_sets(net: &Net, seed: u64) {
     }
 }
 
+/// One crash: its 16 members learn of it and repair, but in a ring whose
+/// leaf sets agree only the first to find it silent announces it to its
+/// 16 members; those it told on its side that is a member short tell the
+/// one member it cannot reach (its side lost the failed node), the rest
+/// nobody.
+/// Every member telling every member would be 16 × 16 leaf sets. The
+/// members are right within two minutes, long before the leaf-set
+/// exchange of a maintenance period (20 minutes) would mend them.
+#[test]
+fn a_crash_is_told_to_every_member_without_each_telling_all() {
+    use pastry_core::wire::Kind;
+    for seed in common::seeds(&[40, 41, 42]) {
+        let mut net = Net::ring(64, seed);
+        net.run_for(Duration::from_secs(5));
+        let before = net.by_kind[Kind::LeafSet as usize];
+        let gone = net.live()[net.rng.below(64) as usize];
+        net.crash(gone);
+        net.run_for(Duration::from_secs(120));
+        let wrong = net.wrong_leaf_sets();
+        assert!(wrong.is_empty(), "seed {seed}: not repaired: {wrong:?}");
+        let told = net.by_kind[Kind::LeafSet as usize] - before;
+        assert!(
+            (16..=24).contains(&told),
+            "seed {seed}: {told} leaf sets for one crash"
+        );
+    }
+}
+
 #[test]
 fn ten_percent_crash_is_repaired_and_keys_route_to_the_live_root() {
     for seed in common::seeds(&[4, 5, 14, 61]) {

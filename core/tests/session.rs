@@ -16,7 +16,8 @@ use pastry_core::identity::{
 use pastry_core::session::{Guard, Opened};
 use pastry_core::wire::handshake::{CHALLENGE_LABEL, Hello, Proof};
 use pastry_core::wire::{
-    AppId, Body, Heartbeat, JoinRequest, Kind, LeafSetView, Leave, Message, Probe, Routed,
+    AppId, Body, Heartbeat, JoinRequest, Kind, LeafSetExchange, LeafSetView, Leave, Message, Probe,
+    Routed,
 };
 use pastry_core::{Config, Id, Instant, Peer};
 
@@ -463,8 +464,9 @@ fn forged_leaves_heartbeats_and_probes_from_outside_change_nothing() {
     let attacker = SocketAddr::from(([192, 0, 2, 1], 666));
     let before: Vec<Peer> = net.nodes[victim].leaf_set().members().copied().collect();
     let now = net.now;
-    // A Leave "from" a live member, a heartbeat with its id, probes from
-    // invented ids: unsealed, from the attacker's address or the member's.
+    // A Leave "from" a live member, a heartbeat with its id, a failure
+    // announcement in its name, probes from invented ids: unsealed, from
+    // the attacker's address or the member's.
     let mut forged = vec![
         (
             member.addr,
@@ -477,6 +479,20 @@ fn forged_leaves_heartbeats_and_probes_from_outside_change_nothing() {
             }),
         ),
         (attacker, encode(&heartbeat(Peer::new(member.id, attacker)))),
+        // A failure announcement "from" the member that lists nobody: each
+        // member it leaves out would be probed and, silent, told to none.
+        (
+            member.addr,
+            encode(&Message {
+                app: AppId::OVERLAY,
+                sender: member,
+                body: Body::LeafSet(LeafSetExchange {
+                    want_reply: true,
+                    announces: true,
+                    leaf_set: LeafSetView::EMPTY,
+                }),
+            }),
+        ),
     ];
     for k in 0..200u32 {
         let fake = Peer::new(Id::sha1(&k.to_be_bytes()), attacker);

@@ -40,6 +40,7 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
         }),
         Body::LeafSet(LeafSetExchange {
             want_reply: rng.next_u64().is_multiple_of(2),
+            announces: rng.next_u64().is_multiple_of(2),
             leaf_set: leaf(rng, &mut pick),
         }),
         Body::Heartbeat(Heartbeat),
@@ -216,13 +217,14 @@ fn header_errors_are_specific() {
     let j = Message {
         body: Body::LeafSet(LeafSetExchange {
             want_reply: true,
+            announces: false,
             leaf_set: LeafSetView::EMPTY,
         }),
         ..m
     };
     let mut b = encode(&j);
     let flags = b.len() - 3;
-    b[flags] = 0b10;
+    b[flags] = 0b100;
     assert_eq!(Message::decode(&b), Err(DecodeError::ReservedFlags));
     assert!(Message::decode(&[]).is_err());
 }

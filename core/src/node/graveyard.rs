@@ -56,6 +56,12 @@ impl Graveyard {
         }
     }
 
+    /// Whether `MASS` members were buried within `window` of `now`.
+    pub(crate) fn mass_within(&self, now: Instant, window: Duration) -> bool {
+        let recent = self.list.iter().filter(|(_, at)| *at + window >= now);
+        recent.count() >= MASS
+    }
+
     /// Forgets `id` (it proved alive); whether it was here. Called on
     /// every message heard, so it costs nothing while the list is empty.
     pub(crate) fn exhume(&mut self, id: Id) -> bool {
@@ -90,5 +96,27 @@ impl Graveyard {
 
     pub(crate) fn len(&self) -> usize {
         self.list.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mass_failure_is_three_burials_within_the_window() {
+        let peer = |b: u8| Peer::new(Id::from_bytes([b; 20]), "10.0.0.1:7000".parse().unwrap());
+        let t = Instant::from_secs;
+        let w = Duration::from_secs(30);
+        let mut g = Graveyard::new();
+        g.bury(peer(1), t(0), w, w);
+        g.bury(peer(2), t(20), w, w);
+        assert!(!g.mass_within(t(20), w));
+        g.bury(peer(3), t(40), w, w);
+        // The first is out of the window by now.
+        assert!(!g.mass_within(t(40), w));
+        g.bury(peer(4), t(45), w, w);
+        assert!(g.mass_within(t(45), w));
+        assert!(!g.mass_within(t(71), w), "one left within 30 s of 71");
     }
 }

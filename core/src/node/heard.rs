@@ -43,21 +43,28 @@ impl<const N: usize> HeardLately<N> {
     }
 
     /// `id` was heard from at `now`; in its half, the least recently
-    /// heard is forgotten when full.
-    pub(crate) fn note(&mut self, id: Id, now: Instant) {
+    /// heard is forgotten when full. That one is likely a member gone
+    /// silent, whose hint awaits a recheck: then its key is returned, to be
+    /// probed now rather than never (after a crash its replacement in the
+    /// leaf set was what pushed it out).
+    pub(crate) fn note(&mut self, id: Id, now: Instant) -> Option<u64> {
         let k = key(id);
         let h = (k & 1) as usize;
         let list = &mut self.halves[h];
         if let Some(e) = list.iter_mut().find(|(i, _)| *i == k) {
             e.1 = now;
-            return;
+            return None;
         }
+        let mut dropped = None;
         if list.is_full() {
             let oldest = (0..list.len()).min_by_key(|&j| list[j].1);
             if let Some(j) = oldest {
                 // swap_remove moves the last entry (and its bit) to j.
                 let last = list.len() - 1;
                 let bits = &mut self.recheck[h];
+                if *bits >> j & 1 == 1 {
+                    dropped = Some(list[j].0);
+                }
                 let moved = if j == last { 0 } else { *bits >> last & 1 };
                 *bits &= !(1 << j | 1 << last);
                 *bits |= moved << j;
@@ -65,6 +72,7 @@ impl<const N: usize> HeardLately<N> {
             }
         }
         let _ = list.push((k, now));
+        dropped
     }
 
     /// Whether `id` was heard from at or after `since`.
@@ -155,11 +163,14 @@ mod tests {
         assert_eq!(h.take_due(t(99), lease), None, "once");
         // The mark moves with its entry when another is forgotten.
         h.recheck(id(2));
-        h.note(id(1), t(20));
-        h.note(id(3), t(21)); // forgets 2 (oldest): its mark goes too
+        assert_eq!(h.note(id(1), t(20)), None);
+        // Forgets 2 (oldest): its mark goes too, and its key comes back
+        // to be probed now.
+        let dropped = h.note(id(3), t(21));
+        assert!(HeardLately::<2>::is(id(2), dropped.unwrap()));
         assert_eq!(h.take_due(t(99), lease), None);
         h.recheck(id(3));
-        h.note(id(4), t(22)); // forgets 1; 3's entry moves, and its mark
+        assert_eq!(h.note(id(4), t(22)), None); // forgets 1; 3's entry moves, and its mark
         assert!(HeardLately::<2>::is(
             id(3),
             h.take_due(t(99), lease).unwrap()

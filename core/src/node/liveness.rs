@@ -9,10 +9,10 @@ use super::event::Ev;
 use super::graveyard::GRAVEYARD;
 use super::outbox::Out;
 use super::pool::SlotState;
-use super::probes::{Probe, Purpose};
+use super::probes::{Probe, Purpose, Tell};
 use super::{Node, Phase};
 use crate::id::Id;
-use crate::leaf_set::{Insertion, NODE_SET_CAPACITY};
+use crate::leaf_set::Insertion;
 use crate::peer::Peer;
 use crate::routing_table::{Considered, Rtt};
 use crate::time::Instant;
@@ -99,7 +99,9 @@ impl<
             self.probe(peer, Purpose::LeafCandidate, false);
         }
         if added || ins.refreshed {
-            self.heard_lately.note(peer.id, self.now);
+            if let Some(k) = self.heard_lately.note(peer.id, self.now) {
+                self.recheck_now(k);
+            }
         }
         if self.routing.table_mut().consider(peer, Rtt::UNKNOWN) == Considered::Inserted && !added {
             // A new entry with no measurement: measure it for proximity.
@@ -178,6 +180,7 @@ impl<
             want_leaf_set,
             resent: false,
             heard: false,
+            tell: Tell::EVERYONE,
         };
         if !self.probes.push(probe) {
             self.stats.drops.queue_full += 1;
@@ -307,7 +310,13 @@ impl<
                 // One lost measurement is no verdict on a member: suspect it.
                 self.suspect(p.peer);
             } else if p.purpose == Purpose::Suspect || member {
-                self.declare_failed(p.peer);
+                // Found silent ourselves: everyone hears it from us.
+                let tell = if p.purpose == Purpose::Suspect {
+                    Tell::EVERYONE
+                } else {
+                    p.tell
+                };
+                self.declare_failed(p.peer, tell);
             } else {
                 // A candidate that never answered: not worth a table slot,
                 // nor another probe while its silence is recent.
@@ -319,8 +328,9 @@ impl<
     }
 
     /// `peer` did not answer its probes: drop it everywhere, tell the leaf
-    /// set, and repair the side it left (eager repair, Pastry'01 §2.4).
-    pub(super) fn declare_failed(&mut self, peer: Peer) {
+    /// set (the members `tell` names) and repair the side it left (eager
+    /// repair, Pastry'01 §2.4).
+    pub(super) fn declare_failed(&mut self, peer: Peer, tell: Tell) {
         self.stats.failures += 1;
         let (was_left, was_right) = self.forget(peer);
         #[cfg(feature = "secure-routing")]
@@ -329,12 +339,35 @@ impl<
             let window = (self.config.lease + self.config.probe_cycle()) * 2;
             let alarm = self.config.maintenance_period;
             self.graveyard.bury(peer, self.now, window, alarm);
-            let members = self.routing.neighbor_set(NODE_SET_CAPACITY);
-            for m in &members {
-                self.push_out(Out::LeafSet {
-                    to: m.addr,
-                    want_reply: false,
-                });
+            // Three members lost within a third of a lease (churn at
+            // 10-minute sessions loses one in about a minute): views
+            // disagree widely (a mass failure), and only every member's
+            // announcement to all of its own refills them all (found with a
+            // fifth of the nodes crashing at once).
+            let tell = if self.graveyard.mass_within(self.now, self.config.lease / 3) {
+                Tell::EVERYONE
+            } else {
+                tell
+            };
+            let own = self.own().id;
+            for right in [false, true] {
+                let mut taken = 0;
+                // By index, so no list is copied while we send.
+                for i in 0..HALF {
+                    let ls = self.routing.leaf_set();
+                    let side = if right { ls.right() } else { ls.left() };
+                    let Some(m) = side.get(i).copied() else { break };
+                    // On a small ring a member is on both sides: told once.
+                    let twice =
+                        right && tell.is_everyone() && ls.left().iter().any(|p| p.id == m.id);
+                    if !twice && tell.takes(own, m.id, right, &mut taken) {
+                        self.push_out(Out::LeafSet {
+                            to: m.addr,
+                            want_reply: false,
+                            announces: true,
+                        });
+                    }
+                }
             }
             self.repair_sides(was_left, was_right);
         }
@@ -441,6 +474,7 @@ impl<
                 self.push_out(Out::LeafSet {
                     to: p.addr,
                     want_reply: false,
+                    announces: false,
                 });
             }
             self.right_watch = Some((id, self.now));

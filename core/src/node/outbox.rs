@@ -52,6 +52,7 @@ pub(crate) enum Out {
     LeafSet {
         to: SocketAddr,
         want_reply: bool,
+        announces: bool,
     },
     RowRequest {
         to: SocketAddr,
@@ -232,11 +233,16 @@ impl<
                     Body::ProbeReply(ProbeReply { nonce, leaf_set }),
                 )
             }
-            Out::LeafSet { to, want_reply } => (
+            Out::LeafSet {
+                to,
+                want_reply,
+                announces,
+            } => (
                 to,
                 AppId::OVERLAY,
                 Body::LeafSet(LeafSetExchange {
                     want_reply,
+                    announces,
                     leaf_set,
                 }),
             ),

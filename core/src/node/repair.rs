@@ -11,8 +11,9 @@ use super::app::Forwarder;
 use super::heard::HeardLately;
 use super::measured::Lately;
 use super::outbox::Out;
-use super::probes::Purpose;
+use super::probes::{Purpose, Tell};
 use super::{Node, Timer};
+use crate::id::Id;
 use crate::leaf_set::NODE_SET_CAPACITY;
 use crate::peer::Peer;
 use crate::routing_table::Rtt;
@@ -100,7 +101,7 @@ impl<
     /// A member's leaf set (sent after it declared a failure, or on request).
     pub(super) fn on_leaf_set(&mut self, from: SocketAddr, sender: Peer, m: LeafSetExchange<'_>) {
         self.heard_from(sender);
-        self.suspect_missing(sender, &m.leaf_set);
+        self.suspect_missing(sender, &m.leaf_set, m.announces);
         for q in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
             self.offer_leaf_candidate(q, false);
         }
@@ -108,16 +109,20 @@ impl<
             self.push_out(Out::LeafSet {
                 to: from,
                 want_reply: false,
+                announces: false,
             });
         }
     }
 
     /// MSPastry: a member of ours that `sender`'s leaf set should list but
     /// does not may have failed; probe it rather than trust either view.
-    fn suspect_missing(&mut self, sender: Peer, view: &LeafSetView<'_>) {
+    fn suspect_missing(&mut self, sender: Peer, view: &LeafSetView<'_>, announces: bool) {
         let half = self.routing.leaf_set().half();
         let (far_left, far_right) = (view.left.iter().last(), view.right.iter().last());
-        let full = view.left.len() >= half && view.right.len() >= half;
+        // A side shorter than half a leaf set bounds nothing (the sender
+        // may know the whole ring), unless the leaf set announces a
+        // failure: its side is one short for the member just dropped.
+        let full = announces || (view.left.len() >= half && view.right.len() >= half);
         let mut missing: Vec<Peer, NODE_SET_CAPACITY> = Vec::new();
         for x in self.routing.leaf_set().members() {
             if x.id == sender.id {
@@ -138,8 +143,10 @@ impl<
             if !in_range || listed {
                 continue;
             }
+            // An announcement is a member's verdict after a probe cycle,
+            // not a disagreement of views: probed at once.
             match self.heard_lately.last(x.id) {
-                Some(t) if t >= self.now - self.config.lease => {
+                Some(t) if !announces && t >= self.now - self.config.lease => {
                     self.heard_lately.recheck(x.id);
                 }
                 _ => {
@@ -150,21 +157,124 @@ impl<
         // A hint, not a verdict: probed like a leaf-set candidate (fewer
         // retries, still routed to meanwhile). Silence still declares a
         // member failed; a live one answers the first try.
-        for x in missing {
-            self.probe(x, Purpose::LeafCandidate, false);
+        for x in &missing {
+            let tell = if announces {
+                self.beyond(sender, view, &missing, x.id)
+            } else {
+                Tell::EVERYONE
+            };
+            self.probe(*x, Purpose::LeafCandidate, false);
+            if let Some(p) = self.probes.find_mut(x.id) {
+                // Any announcement's list is known to be told.
+                if p.tell.is_everyone() {
+                    p.tell = tell;
+                }
+                // A member found it silent through a probe cycle of its
+                // own: one more try of ours settles it (a suspicion under
+                // way would otherwise run its six, while the root holds
+                // messages for it).
+                if announces {
+                    p.tries_left = p.tries_left.min(1);
+                }
+            }
         }
+    }
+
+    /// Whom to tell if member `x`, left out of `sender`'s announcing leaf
+    /// set `view`, proves failed. The announcement reached the nodes it
+    /// lists, which cover our side towards `sender`; on the other side our
+    /// members it does not list, and that hold `x` (no more than a half
+    /// leaf set of places away from it), have not heard. In a ring whose
+    /// leaf sets agree the first announcer reaches all of a failed node's
+    /// members, and nobody else tells anybody.
+    fn beyond(&self, sender: Peer, view: &LeafSetView<'_>, missing: &[Peer], x: Id) -> Tell {
+        const { assert!(HALF < 32, "a side's members fit a u32 bit set") };
+        let ls = self.routing.leaf_set();
+        let at = |side: &[Peer], id: Id| side.iter().position(|p| p.id == id);
+        let right = match (at(ls.left(), sender.id), at(ls.right(), sender.id)) {
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            // Not a member, or on both sides of a small ring.
+            _ => return Tell::EVERYONE,
+        };
+        let (far, near) = if right {
+            (ls.right(), ls.left())
+        } else {
+            (ls.left(), ls.right())
+        };
+        // Where x is: an index on the far side, or on the near side.
+        let (px, x_far) = match (at(far, x), at(near, x)) {
+            (Some(px), _) => (px, true),
+            (None, Some(px)) => (px, false),
+            (None, None) => return Tell::EVERYONE,
+        };
+        // Bit i: far member i is listed in the view; is counted as a place
+        // (members within the view's reach that it also left out are not:
+        // likely failed too, and already dropped by the sender; found with
+        // a fifth of the nodes failing at once). Near side: counted.
+        let listed = |p: &Peer| {
+            view.left
+                .iter()
+                .chain(view.right.iter())
+                .any(|q| q.id == p.id)
+        };
+        let gone = |p: &Peer| p.id == x || missing.iter().any(|m| m.id == p.id);
+        let (mut in_view, mut counted_far, mut counted_near) = (0u32, 0u32, 0u32);
+        for (i, p) in far.iter().enumerate() {
+            in_view |= u32::from(listed(p)) << i;
+        }
+        // Far members up to the last it lists are within its reach.
+        let reach = 32 - in_view.leading_zeros();
+        for (i, p) in far.iter().enumerate() {
+            let out = (gone(p) && (i as u32) < reach) || p.id == x;
+            counted_far |= u32::from(!out) << i;
+        }
+        for (i, p) in near.iter().enumerate() {
+            counted_near |= u32::from(!gone(p)) << i;
+        }
+        let below = |mask: u32, i: usize| (mask & ((1u32 << i) - 1)).count_ones() as usize;
+        // The far member at index q holds x if they are at most a half
+        // leaf set of places apart (through us when x is on the near side).
+        let holds = |q: usize| {
+            let places = match (x_far, q < px) {
+                (true, true) => below(counted_far, px) - below(counted_far, q),
+                (true, false) => below(counted_far, q) - below(counted_far, px) + 1,
+                (false, _) => below(counted_near, px) + below(counted_far, q) + 2,
+            };
+            places <= ls.half()
+        };
+        // Told by the announcement: what it lists. (Members it left out
+        // are being probed, which tells them nothing.)
+        let mut targets =
+            (0..far.len()).filter(|&q| far[q].id != x && holds(q) && in_view >> q & 1 == 0);
+        let Some(first) = targets.next() else {
+            return Tell::beyond(right, self.own().id, 0);
+        };
+        let last = targets.next_back().unwrap_or(first);
+        let past = if first == 0 {
+            self.own().id
+        } else {
+            far[first - 1].id
+        };
+        Tell::beyond(right, past, last + 1 - first)
     }
 
     /// Hints set aside (see [`HeardLately`]) whose lease ran out: a member
     /// still not heard from since is probed now.
     fn recheck_hints(&mut self) {
         while let Some(k) = self.heard_lately.take_due(self.now, self.config.lease) {
-            let member = (self.routing.leaf_set().members())
-                .find(|p| HeardLately::<HALF>::is(p.id, k))
-                .copied();
-            if let Some(x) = member {
-                self.probe(x, Purpose::LeafCandidate, false);
-            }
+            self.recheck_now(k);
+        }
+    }
+
+    /// Probes the member keyed `k` (see [`HeardLately`]) whose hint was set
+    /// aside, if it is still a member.
+    pub(super) fn recheck_now(&mut self, k: u64) {
+        let member = (self.routing.leaf_set().members())
+            .find(|p| HeardLately::<HALF>::is(p.id, k))
+            .copied();
+        if let Some(x) = member {
+            self.probe(x, Purpose::LeafCandidate, false);
         }
     }
 
@@ -288,6 +398,7 @@ impl<
             self.push_out(Out::LeafSet {
                 to,
                 want_reply: true,
+                announces: false,
             });
         }
     }

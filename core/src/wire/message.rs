@@ -97,6 +97,13 @@ pub struct JoinReply<'a> {
 pub struct LeafSetExchange<'a> {
     /// The receiver should answer with its own leaf set.
     pub want_reply: bool,
+    /// The sender declared failed a member this leaf set leaves out, and
+    /// every node it lists that held that member has been told (by the
+    /// sender, or by the announcement that told the sender): a receiver
+    /// that finds it failed need tell only members the list does not reach
+    /// (MSPastry §3.1's announcement, made once per region rather than by
+    /// each of a failed node's members to all of theirs).
+    pub announces: bool,
     /// The sender's leaf set.
     pub leaf_set: LeafSetView<'a>,
 }
@@ -279,6 +286,11 @@ fn flag(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
     Ok(flags(r, 1)? == 1)
 }
 
+// A leaf-set exchange's flags.
+const WANT_REPLY: u8 = 0b01;
+const ANNOUNCES: u8 = 0b10;
+
+// A routed message's flags.
 const PER_HOP: u8 = 0b001;
 const HANDOFF: u8 = 0b010;
 const SIGNED: u8 = 0b100;
@@ -347,10 +359,14 @@ impl<'a> Body<'a> {
                 rows: PeerList::decode(r)?,
                 leaf_set: LeafSetView::decode(r)?,
             }),
-            Kind::LeafSet => Body::LeafSet(LeafSetExchange {
-                want_reply: flag(r)?,
-                leaf_set: LeafSetView::decode(r)?,
-            }),
+            Kind::LeafSet => {
+                let f = flags(r, WANT_REPLY | ANNOUNCES)?;
+                Body::LeafSet(LeafSetExchange {
+                    want_reply: f & WANT_REPLY != 0,
+                    announces: f & ANNOUNCES != 0,
+                    leaf_set: LeafSetView::decode(r)?,
+                })
+            }
             Kind::Heartbeat => Body::Heartbeat(Heartbeat),
             Kind::Probe => Body::Probe(Probe {
                 nonce: r.u64()?,
@@ -487,7 +503,7 @@ impl<'a> Body<'a> {
                 m.leaf_set.encode(w);
             }
             Body::LeafSet(m) => {
-                w.u8(u8::from(m.want_reply));
+                w.u8((u8::from(m.want_reply) * WANT_REPLY) | (u8::from(m.announces) * ANNOUNCES));
                 m.leaf_set.encode(w);
             }
             Body::Heartbeat(_) => {}

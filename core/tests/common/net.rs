@@ -302,6 +302,8 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub routed_pairs: HashMap<(usize, usize), u32>,
     /// Probes sent, by (from, to).
     pub probe_pairs: HashMap<(usize, usize), u32>,
+    /// Datagrams sent, by kind (the header's kind byte).
+    pub by_kind: [u64; 32],
 }
 
 impl Net<Passthrough> {
@@ -360,6 +362,7 @@ impl<F: Forwarder + Default> Net<F> {
             lose_receipts: 0,
             routed_pairs: HashMap::new(),
             probe_pairs: HashMap::new(),
+            by_kind: [0; 32],
         }
     }
 
@@ -521,6 +524,7 @@ impl<F: Forwarder + Default> Net<F> {
     /// with the network's loss, cuts and delay.
     fn send(&mut self, i: usize, to: SocketAddr, len: usize) {
         self.datagrams += 1;
+        self.by_kind[usize::from(self.buf.get(3).copied().unwrap_or(0) & 0x1f)] += 1;
         if self.loss > 0.0 && self.rng.unit() < self.loss {
             return;
         }

@@ -67,6 +67,7 @@ fn main() -> std::io::Result<()> {
             "leaf_set",
             Body::LeafSet(LeafSetExchange {
                 want_reply: true,
+                announces: false,
                 leaf_set: leaf,
             }),
         ),

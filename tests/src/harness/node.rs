@@ -610,6 +610,7 @@ impl Harness {
             }),
             Body::LeafSet(x) if x.want_reply => Body::LeafSet(LeafSetExchange {
                 want_reply: false,
+                announces: false,
                 leaf_set,
             }),
             Body::RowRequest(r) => {

@@ -109,6 +109,7 @@ pub enum ArbBody {
     },
     LeafSet {
         want_reply: bool,
+        announces: bool,
         leaf_set: ArbLeafSet,
     },
     Heartbeat,
@@ -253,9 +254,11 @@ impl ArbMessage {
             }),
             ArbBody::LeafSet {
                 want_reply,
+                announces,
                 leaf_set,
             } => Body::LeafSet(LeafSetExchange {
                 want_reply: *want_reply,
+                announces: *announces,
                 leaf_set: leaf_set.view(),
             }),
             ArbBody::Heartbeat => Body::Heartbeat(Heartbeat),
