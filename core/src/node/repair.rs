@@ -170,11 +170,13 @@ impl<
                     p.tell = tell;
                 }
                 // A member found it silent through a probe cycle of its
-                // own: one more try of ours settles it (a suspicion under
+                // own: two more tries of ours settle it (a suspicion under
                 // way would otherwise run its six, while the root holds
-                // messages for it).
+                // messages for it; one more declared live members failed
+                // under loss often enough to move roots, and the hour of
+                // churn scenario saw a lookup delivered twice).
                 if announces {
-                    p.tries_left = p.tries_left.min(1);
+                    p.tries_left = p.tries_left.min(2);
                 }
             }
         }
