@@ -1,5 +1,6 @@
 //! Prints the memory footprint of the routing state for the default and a
 //! small embedded configuration: `cargo run -p pastry-core --example sizes`.
+//! With `std` (the default features) it also breaks down a runtime node.
 
 use core::mem::size_of;
 
@@ -47,6 +48,37 @@ fn main() {
             "Dht<FixedStore<16, 4096>, 0, 0> (embedded, no cache)",
             size_of::<Dht<FixedStore<16, 4096>, 0, 0>>(),
         ),
+    ];
+    for (name, bytes) in rows {
+        println!("{name:<56} {bytes:>7}");
+    }
+    #[cfg(feature = "std")]
+    runtime();
+}
+
+/// What one node of pastry-tokio or pastry-mio holds before any value is
+/// stored: its stack (node, DHT, Scribe, hosted application) in one box.
+#[cfg(feature = "std")]
+fn runtime() {
+    use pastry_core::DefaultNode;
+    use pastry_core::node::Passthrough;
+    use pastry_core::scribe::Scribe;
+    use pastry_core::stack::STACK_POOL;
+    use pastry_core::stack::runtime::{NodeStore, RuntimeStack};
+    let rows: [(&str, usize); 4] = [
+        (
+            "RuntimeStack (a runtime node's stack)",
+            size_of::<RuntimeStack>(),
+        ),
+        (
+            "  DefaultNode (64 slots, 256 sessions)",
+            size_of::<DefaultNode<Passthrough, STACK_POOL>>(),
+        ),
+        (
+            "  Dht<NodeStore> (values kept apart)",
+            size_of::<Dht<NodeStore>>(),
+        ),
+        ("  Scribe (16 groups, 8 children)", size_of::<Scribe>()),
     ];
     for (name, bytes) in rows {
         println!("{name:<56} {bytes:>7}");
