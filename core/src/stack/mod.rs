@@ -94,6 +94,8 @@ impl StackConfig {
             max_rto: Duration::from_secs(1),
             join_timeout: Duration::from_secs(2),
             maintenance_period: Duration::from_secs(60),
+            // Loss is rare here: a receipt's second copy would be overhead.
+            receipt_copies: 1,
             ..Config::default()
         };
         let dht = DhtConfig {
