@@ -49,11 +49,15 @@ fn main() {
             size_of::<Dht<FixedStore<16, 4096>, 0, 0>>(),
         ),
     ];
+    print(&rows);
+    #[cfg(feature = "std")]
+    runtime();
+}
+
+fn print(rows: &[(&str, usize)]) {
     for (name, bytes) in rows {
         println!("{name:<56} {bytes:>7}");
     }
-    #[cfg(feature = "std")]
-    runtime();
 }
 
 /// What one node of pastry-tokio or pastry-mio holds before any value is
@@ -80,7 +84,5 @@ fn runtime() {
         ),
         ("  Scribe (16 groups, 8 children)", size_of::<Scribe>()),
     ];
-    for (name, bytes) in rows {
-        println!("{name:<56} {bytes:>7}");
-    }
+    print(&rows);
 }
