@@ -297,16 +297,25 @@ fn a_client_stores_reads_and_routes_through_one_member() {
 #[test]
 fn a_client_follows_a_group_and_anycasts_to_it() {
     let mut w = World::new(6, 2);
-    let group = group_id(b"news");
+    let group = group_id(b"headlines");
+    // The client's member is not the group's root: it needs a way up.
+    let root = (0..w.members.len())
+        .min_by(|&a, &b| group.cmp_closeness(w.members[a].own().id, w.members[b].own().id))
+        .unwrap();
+    assert_ne!(root, 0);
     let now = w.now;
     w.client.subscribe(now, group).unwrap();
     w.drain_client();
-    w.run(Duration::from_secs(2));
-    assert!(
-        w.answers.iter().any(|(_, a)| a.starts_with("Subscribed")),
-        "{:?}",
-        w.answers
-    );
+    let subscribed = |w: &World| w.answers.iter().any(|(_, a)| a.starts_with("Subscribed"));
+    let mut waited = 0;
+    while !subscribed(&w) && waited < 2_000 {
+        w.run(Duration::from_millis(1));
+        waited += 1;
+    }
+    assert!(subscribed(&w), "{:?}", w.answers);
+    // `Subscribed` means on the tree: a publication sent at once arrives.
+    let on_tree = w.members[0].scribe().group(group).map(|g| g.attached());
+    assert_eq!(on_tree, Some(true), "answered after {waited} ms");
     // Another member publishes; the client gets it once, relayed.
     let now = w.now;
     w.members[3].publish(now, group, b"hello").unwrap();

@@ -263,7 +263,8 @@ impl Client {
 
     /// Follows `group`; its publications come from
     /// [`Client::next_publication`] (the lease is renewed while this client
-    /// is used).
+    /// is used). Answers once the member is on the group's tree: a
+    /// publication sent after that arrives.
     pub fn subscribe(&mut self, group: Id) -> Result<(), Error> {
         let now = self.now();
         let sent = self.core.subscribe(now, group);

@@ -249,7 +249,9 @@ impl Client {
     }
 
     /// Follows `group`: its publications arrive on the receiver from
-    /// [`Client::connect`] until [`Client::unsubscribe`].
+    /// [`Client::connect`] until [`Client::unsubscribe`]. Answers once the
+    /// member is on the group's tree: a publication sent after that
+    /// arrives.
     pub async fn subscribe(&self, group: Id) -> Result<(), Error> {
         self.ask(Ask::Subscribe(group)).await.map(drop)
     }

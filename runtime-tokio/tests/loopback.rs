@@ -571,7 +571,6 @@ async fn a_client_that_never_joins_uses_the_overlay_through_one_member() {
     let group = pastry_core::scribe::group_id(b"client news");
     client.subscribe(group).await.unwrap();
     net.members[1].handle.subscribe(group).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let id = net.members[7]
         .handle
         .publish(group, &b"hi"[..])
@@ -629,7 +628,6 @@ async fn events_and_publications_are_streams_and_a_taken_anycast_reaches_the_tak
     a.subscribe(group).await.unwrap();
     let (client, mut publications) = pastry_tokio::Client::connect(c.own().addr).await.unwrap();
     client.subscribe(group).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let id = b.publish(group, &b"hi"[..]).await.unwrap();
     let p = tokio::time::timeout(Duration::from_secs(5), next(&mut publications))
         .await

@@ -67,6 +67,10 @@ struct Relay {
     req: u64,
     group: Id,
     until: Instant,
+    /// The member has a way to the group's root, so the client was told
+    /// `Subscribed`: a reply before that would promise publications the
+    /// tree cannot yet bring.
+    attached: bool,
 }
 
 /// A client host's key for its quota: its address without the port.
@@ -286,7 +290,7 @@ impl Gateway {
     ) {
         let (node, scribe) = apps;
         let until = now + self.lease;
-        let lease_ms = u32::try_from(self.lease.as_millis()).unwrap_or(u32::MAX);
+        let lease_ms = self.lease_ms();
         if let Some(r) = self
             .relays
             .iter_mut()
@@ -294,7 +298,11 @@ impl Gateway {
         {
             r.until = until;
             r.req = req;
-            return self.reply(from, req, Reply::Subscribed { lease_ms });
+            // Not attached yet: the answer comes with `Attached`.
+            if r.attached {
+                self.reply(from, req, Reply::Subscribed { lease_ms });
+            }
+            return;
         }
         if self.relays.is_full() {
             return self.refuse(from, req, Refusal::NoRoom, 0);
@@ -302,15 +310,37 @@ impl Gateway {
         if let Err(e) = scribe.subscribe(now, node, group) {
             return self.refuse_scribe(from, req, e);
         }
+        let attached = scribe.group(group).is_some_and(|g| g.attached());
         let relay = Relay {
             client: from,
             req,
             group,
             until,
+            attached,
         };
         // Room was checked above.
         let _ = self.relays.push(relay);
-        self.reply(from, req, Reply::Subscribed { lease_ms });
+        if attached {
+            self.reply(from, req, Reply::Subscribed { lease_ms });
+        }
+    }
+
+    fn lease_ms(&self) -> u32 {
+        u32::try_from(self.lease.as_millis()).unwrap_or(u32::MAX)
+    }
+
+    /// The member reached `group`'s tree: the clients waiting for it are
+    /// told they are subscribed.
+    fn attached(&mut self, group: Id) {
+        let lease_ms = self.lease_ms();
+        for i in 0..self.relays.len() {
+            let r = &mut self.relays[i];
+            if r.group == group && !r.attached {
+                r.attached = true;
+                let (client, req) = (r.client, r.req);
+                self.reply(client, req, Reply::Subscribed { lease_ms });
+            }
+        }
     }
 
     /// Leaves `group` once no client wants it and the application never
@@ -431,7 +461,10 @@ impl Gateway {
                 }
                 !self.own_groups.contains(&group)
             }
-            ScribeEvent::Attached { group } => !self.own_groups.contains(&group),
+            ScribeEvent::Attached { group } => {
+                self.attached(group);
+                !self.own_groups.contains(&group)
+            }
             // Taken by this member: the member's application acts on it.
             ScribeEvent::AnycastTaken { .. } => false,
         }

@@ -237,7 +237,9 @@ impl<const PENDING: usize, const SUBS: usize> Client<PENDING, SUBS> {
 
     /// Follows `group`: the member relays its publications as
     /// [`ClientEvent::Multicast`], and the client renews the lease until
-    /// [`Client::unsubscribe`]. The subscribe's answer comes as an event.
+    /// [`Client::unsubscribe`]. The subscribe's answer comes as an event
+    /// once the member is on the group's tree, so a publication sent after
+    /// it reaches this client.
     pub fn subscribe(&mut self, now: Instant, group: Id) -> Result<u64, ClientError> {
         if !self.following.iter().any(|f| f.group == group) {
             let f = Following {
