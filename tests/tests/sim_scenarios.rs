@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use pastry_core::stack::StackConfig;
 use pastry_tests::sim::attack::Attack;
 use pastry_tests::sim::byzantine::Attacks;
 use pastry_tests::sim::groups;
@@ -102,6 +103,46 @@ fn the_same_seed_gives_the_same_run() {
     let (a, b) = (run(), run());
     assert_eq!(a, b, "seed 41: two runs differ");
     assert!(a.1.events > 10_000, "the run did real work");
+}
+
+#[test]
+fn a_crowd_joining_one_lone_node_at_once_ends_with_every_leaf_set_right() {
+    // 31 nodes ask one lone node to join at the same instant, with LAN
+    // timers and delays stretched at random, so the answers to a joiner's
+    // probes overtake each other. Each (seed, stretch) here once left two
+    // concurrent joiners that never learned of each other: a joiner went
+    // active on an answer that carried no leaf set (pastry-mio's cluster
+    // example failed so under load).
+    let cases = [
+        (179, 1.0),
+        (190, 0.5),
+        (215, 0.5),
+        (224, 1.0),
+        (284, 0.5),
+        (287, 1.0),
+        (297, 0.5),
+    ];
+    for (seed, jitter) in cases {
+        let mut c = SimConfig::new(seed);
+        c.node = StackConfig::lan().node;
+        c.node.verify_peers = false;
+        c.jitter = jitter;
+        let mut sim = Sim::new(c, Network::Plane);
+        let lone = sim.add_node();
+        sim.join(lone, None);
+        sim.run_for(Duration::from_millis(50));
+        let crowd: Vec<usize> = (0..31).map(|_| sim.add_node()).collect();
+        for &i in &crowd {
+            sim.join(i, Some(lone));
+        }
+        sim.run_for(Duration::from_secs(30));
+        assert_eq!(sim.live().len(), 32);
+        let wrong = sim.wrong_leaf_sets();
+        assert!(
+            wrong.is_empty(),
+            "seed {seed}, jitter {jitter}: leaf sets wrong at {wrong:?}"
+        );
+    }
 }
 
 #[test]

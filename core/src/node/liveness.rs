@@ -146,6 +146,16 @@ impl<
     /// Starts (or strengthens) a probe of `peer`.
     pub(super) fn probe(&mut self, peer: Peer, purpose: Purpose, want_leaf_set: bool) -> bool {
         let retries = self.retries_for(purpose);
+        let upgrade = self
+            .probes
+            .find(peer.id)
+            .map(|p| want_leaf_set && !p.want_leaf_set);
+        // Drawn before the probe is borrowed; only for an upgrade.
+        let new_nonce = if upgrade == Some(true) {
+            self.random_u64()
+        } else {
+            0
+        };
         if let Some(p) = self.probes.find_mut(peer.id) {
             if purpose > p.purpose {
                 p.purpose = purpose;
@@ -154,10 +164,17 @@ impl<
             if !want_leaf_set || p.want_leaf_set {
                 return true;
             }
-            // The probe in flight did not ask for the leaf set: ask again
-            // with the same nonce (the reply is then no RTT sample).
+            // The probe in flight did not ask for the leaf set: ask again,
+            // under a new nonce. The answer to the first send carries no
+            // leaf set, and may arrive last or alone: under the old nonce
+            // it ended the probe, and a joiner went active knowing only its
+            // root, its neighbours never asked for theirs (two of them,
+            // each joined concurrently, never learned of each other:
+            // pastry-mio's cluster example under load). The answer is no
+            // RTT sample either way.
             p.want_leaf_set = true;
             p.resent = true;
+            p.nonce = new_nonce;
             let (to, nonce) = (p.peer.addr, p.nonce);
             return self.push_out(Out::Probe {
                 to,
