@@ -112,6 +112,13 @@ impl Distance {
         let l = self.0.0;
         (u128::from(l[0]) << 64) | (u128::from(l[1]) << 32) | u128::from(l[2])
     }
+
+    /// The distance's top 64 bits: enough to rank random ids (two that
+    /// share them are 2^96 apart at most).
+    pub(crate) fn high_64(self) -> u64 {
+        let l = self.0.0;
+        (u64::from(l[0]) << 32) | u64::from(l[1])
+    }
 }
 
 impl fmt::Debug for Distance {

@@ -200,9 +200,10 @@ fn crashed_replicas_are_replaced() {
         }
         // Failure detection (heartbeats, probes) and then a round.
         net.run_for(Duration::from_secs(120));
+        let wrong = net.wrong_leaf_sets();
         assert!(
-            net.wrong_leaf_sets().is_empty(),
-            "seed {seed}: leaf sets repaired"
+            wrong.is_empty(),
+            "seed {seed}: leaf sets not repaired: {wrong:?}"
         );
         if let Err(e) = check_replicas(&net, &keys, 1) {
             panic!("seed {seed}: {e}");

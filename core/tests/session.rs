@@ -634,15 +634,15 @@ fn a_relayed_message_proves_its_source_and_a_forged_source_does_not() {
     let mut net = Net::ring(40, seed);
     let from = 0;
     let app = AppId(9);
-    // A key whose root is not the sender's neighbour: the message is relayed.
+    // A key whose root the sender knows of neither as a neighbour nor in
+    // its table: the message is relayed.
     let key = loop {
         let key = net.random_id();
         let root = net.true_root(key);
-        if root != from
-            && !net.nodes[from]
-                .leaf_set()
-                .contains(net.nodes[root].own().id)
-        {
+        let root_id = net.nodes[root].own().id;
+        let known = net.nodes[from].leaf_set().contains(root_id)
+            || net.nodes[from].routing_table().get(root_id).is_some();
+        if root != from && !known {
             break key;
         }
     };

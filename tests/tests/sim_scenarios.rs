@@ -211,45 +211,51 @@ fn verified_and_plain(spec: &Spec) -> (scenario::Outcome, scenario::Outcome) {
 fn verified_nodes_under_churn_with_loss_deliver_and_stay_correct() {
     // #28: every node verifies its peers and seals its datagrams (the
     // runtimes' default); 300 nodes, median session 30 minutes, 1 % loss,
-    // 20 simulated minutes of lookups. The same run without verification
-    // is the control: verification must not cost deliveries.
-    let seed = 45;
-    let spec = Spec {
-        lookups: 2_000,
-        loss: 0.01,
-        sessions: Some(Sessions::Exponential(Duration::from_secs(30 * 60))),
-        duration: Duration::from_secs(20 * 60),
-        verify: true,
-        ..Spec::new(300, seed)
-    };
-    let (out, plain) = verified_and_plain(&spec);
-    let (r, p) = (&out.report, &plain.report);
-    eprintln!("verified {r:?}\nplain {p:?}\nhandshakes {:?}", out.sessions);
+    // 20 simulated minutes of lookups. The same runs without verification
+    // are the control: verification may cost at most a tenth of a percent
+    // of the deliveries, over three seeds. It does cost some: over 20
+    // seeds of this setting (`sim --nodes 300 --lookups 2000
+    // --session-mins 30 --loss 0.01 --duration-s 1200 --verify`) the
+    // verified runs lost 8 of 40,000 lookups, the plain ones none.
+    let (mut verified, mut control) = (0, 0);
+    for seed in [45, 46, 47] {
+        let spec = Spec {
+            lookups: 2_000,
+            loss: 0.01,
+            sessions: Some(Sessions::Exponential(Duration::from_secs(30 * 60))),
+            duration: Duration::from_secs(20 * 60),
+            verify: true,
+            ..Spec::new(300, seed)
+        };
+        let (out, plain) = verified_and_plain(&spec);
+        let (r, p) = (&out.report, &plain.report);
+        eprintln!("verified {r:?}\nplain {p:?}\nhandshakes {:?}", out.sessions);
+        assert!(
+            out.sessions.0.established > 0,
+            "seed {seed}: no handshake ran"
+        );
+        assert_eq!(
+            plain.sessions.0.established, 0,
+            "seed {seed}: the control verified"
+        );
+        assert!(
+            r.delivered as f64 >= 0.998 * r.lookups as f64,
+            "seed {seed}: {} of {} delivered",
+            r.delivered,
+            r.lookups
+        );
+        assert_eq!(r.correct, r.delivered, "seed {seed}: wrong roots: {r:?}");
+        assert_eq!(r.duplicated, 0, "seed {seed}: duplicates: {r:?}");
+        assert_eq!(
+            out.sessions.0.refused, 0,
+            "seed {seed}: honest peers refused"
+        );
+        verified += r.delivered;
+        control += p.delivered;
+    }
     assert!(
-        out.sessions.0.established > 0,
-        "seed {seed}: no handshake ran"
-    );
-    assert_eq!(
-        plain.sessions.0.established, 0,
-        "seed {seed}: the control verified"
-    );
-    assert!(
-        r.delivered as f64 >= 0.998 * r.lookups as f64,
-        "seed {seed}: {} of {} delivered",
-        r.delivered,
-        r.lookups
-    );
-    assert!(
-        r.delivered + 2 >= p.delivered,
-        "seed {seed}: verification lost deliveries: {} against {}",
-        r.delivered,
-        p.delivered
-    );
-    assert_eq!(r.correct, r.delivered, "seed {seed}: wrong roots: {r:?}");
-    assert_eq!(r.duplicated, 0, "seed {seed}: duplicates: {r:?}");
-    assert_eq!(
-        out.sessions.0.refused, 0,
-        "seed {seed}: honest peers refused"
+        verified + 6 >= control,
+        "seeds 45-47: verification lost deliveries: {verified} against {control}"
     );
 }
 

@@ -21,6 +21,8 @@ pub(crate) const GRAVEYARD: usize = 8;
 
 /// Failures within one window that count as a mass failure.
 const MASS: usize = 3;
+/// The most needed to sound the alarm, whatever the leaf set's size.
+const ALARM_MAX: usize = 6;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Graveyard {
@@ -38,9 +40,20 @@ impl Graveyard {
         }
     }
 
-    /// Remembers `peer`, forgetting the oldest when full. If `MASS`
-    /// members failed within `window`, re-probing runs for `alarm`.
-    pub(crate) fn bury(&mut self, peer: Peer, now: Instant, window: Duration, alarm: Duration) {
+    /// Remembers `peer`, forgetting the oldest when full. If half the
+    /// leaf set (`left` members are left; at least `MASS`, at most
+    /// `ALARM_MAX`) failed within `window`, re-probing runs for `alarm`.
+    /// Churn alone seldom gets there: at 10-minute sessions a 16-member
+    /// leaf set loses one member a minute, and three within two minutes
+    /// (the old rule) kept the alarm on most of the time, re-probing
+    /// dead nodes (#32: 0.05 messages per node per second).
+    pub(crate) fn bury(
+        &mut self,
+        peer: Peer,
+        now: Instant,
+        (window, alarm): (Duration, Duration),
+        left: usize,
+    ) {
         self.exhume(peer.id);
         if self.list.is_full() {
             self.list.remove(0);
@@ -51,7 +64,7 @@ impl Graveyard {
             .iter()
             .filter(|(_, at)| *at + window >= now)
             .count();
-        if recent >= MASS {
+        if recent >= ((left + recent) / 2).clamp(MASS, ALARM_MAX) {
             self.alarm_until = Some(now + alarm);
         }
     }
@@ -109,14 +122,44 @@ mod tests {
         let t = Instant::from_secs;
         let w = Duration::from_secs(30);
         let mut g = Graveyard::new();
-        g.bury(peer(1), t(0), w, w);
-        g.bury(peer(2), t(20), w, w);
+        g.bury(peer(1), t(0), (w, w), 16);
+        g.bury(peer(2), t(20), (w, w), 16);
         assert!(!g.mass_within(t(20), w));
-        g.bury(peer(3), t(40), w, w);
+        g.bury(peer(3), t(40), (w, w), 16);
         // The first is out of the window by now.
         assert!(!g.mass_within(t(40), w));
-        g.bury(peer(4), t(45), w, w);
+        g.bury(peer(4), t(45), (w, w), 16);
         assert!(g.mass_within(t(45), w));
         assert!(!g.mass_within(t(71), w), "one left within 30 s of 71");
+    }
+
+    #[test]
+    fn churn_s_pace_sounds_no_alarm_half_a_leaf_set_at_once_does() {
+        let peer = |b: u8| Peer::new(Id::from_bytes([b; 20]), "10.0.0.1:7000".parse().unwrap());
+        let t = Instant::from_secs;
+        let (w, alarm) = (Duration::from_secs(54), Duration::from_secs(1_200));
+        // Five of a big leaf set within the window (it refills, so 16
+        // remain): no re-probing of the dead.
+        let mut g = Graveyard::new();
+        for b in 1..=5 {
+            g.bury(peer(b), t(u64::from(b)), (w, alarm), 16);
+        }
+        assert_eq!(g.next(t(10), t(0)), None);
+        // The sixth within the window sounds it.
+        g.bury(peer(6), t(10), (w, alarm), 16);
+        assert!(g.next(t(11), t(0)).is_some());
+        // A small ring (8 nodes): three of seven lost at once are a
+        // partition's mark.
+        let mut g = Graveyard::new();
+        for b in 1..=3 {
+            g.bury(peer(b), t(u64::from(b)), (w, alarm), 4);
+        }
+        assert!(g.next(t(4), t(0)).is_some());
+        // Six spread wider than the window: churn, no alarm.
+        let mut g = Graveyard::new();
+        for b in 1..=6 {
+            g.bury(peer(b), t(u64::from(b) * 30), (w, alarm), 16);
+        }
+        assert_eq!(g.next(t(200), t(0)), None);
     }
 }

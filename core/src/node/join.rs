@@ -175,9 +175,7 @@ impl<
         if let Some(j) = &mut self.join {
             j.root_replied = true;
         }
-        for p in m.leaf_set.left.iter().chain(m.leaf_set.right.iter()) {
-            self.offer_leaf_candidate(p, true);
-        }
+        self.offer_leaf_set(&m.leaf_set, true);
         self.check_activation();
     }
 

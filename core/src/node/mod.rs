@@ -203,6 +203,10 @@ pub struct Node<
     /// The constrained table was filled once since joining.
     #[cfg(feature = "secure-routing")]
     filled_once: bool,
+    /// A leaf-set candidate was passed over for nearer ones of the same
+    /// leaf set (see `repair::offer_leaf_set`) since a probed one was
+    /// last found dead.
+    passed_over: bool,
     /// The leaf set's span when the last fill began (see
     /// `refill_if_grown`).
     #[cfg(feature = "secure-routing")]
@@ -312,6 +316,7 @@ impl<
             bootstrap: None,
             #[cfg(feature = "secure-routing")]
             filled_once: false,
+            passed_over: false,
             #[cfg(feature = "secure-routing")]
             fill_span: None,
             #[cfg(feature = "adversary")]
