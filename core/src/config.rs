@@ -47,7 +47,9 @@ pub struct Config {
     /// keeps false failures rare under 10 % loss (a round trip is lost
     /// with probability 0.19, all seven with 9e-6; with 4 retries a
     /// 300-seed sweep still found one); with RTTs of tens of milliseconds
-    /// the seven tries take under 10 s.
+    /// the seven tries take under 10 s. A suspected routing-table entry
+    /// that is not a leaf-set member gets at most 3 (a wrong verdict
+    /// costs only its slot).
     pub probe_retries: u8,
     /// Period of routing-table maintenance: ask a row's members for their
     /// row and keep the closer entries (MSPastry §3.2: 20 min).
