@@ -99,20 +99,13 @@ impl<
     fn among_nearest(&self, id: Id, offered: &[(u64, u64)]) -> bool {
         let ls = self.routing.leaf_set();
         let (own, half) = (ls.own_id(), ls.half());
-        let (dl, dr) = (own.ccw_distance(id), own.cw_distance(id));
-        let left = ls
-            .left()
-            .iter()
-            .filter(|m| own.ccw_distance(m.id) < dl)
-            .count()
-            + offered.iter().filter(|o| o.0 < dl.high_64()).count();
-        let right = ls
-            .right()
-            .iter()
-            .filter(|m| own.cw_distance(m.id) < dr)
-            .count()
-            + offered.iter().filter(|o| o.1 < dr.high_64()).count();
-        left < half || right < half
+        let nearer = |side: &[Peer], dist: fn(Id, Id) -> Distance, key: fn(&(u64, u64)) -> u64| {
+            let d = dist(own, id);
+            let members = side.iter().filter(|m| dist(own, m.id) < d).count();
+            members + offered.iter().filter(|o| key(o) < d.high_64()).count()
+        };
+        nearer(ls.left(), Id::ccw_distance, |o| o.0) < half
+            || nearer(ls.right(), Id::cw_distance, |o| o.1) < half
     }
 
     /// Whether a second-hand `id` is worth a probe: not us, not a member
