@@ -146,16 +146,10 @@ impl<
     /// Starts (or strengthens) a probe of `peer`.
     pub(super) fn probe(&mut self, peer: Peer, purpose: Purpose, want_leaf_set: bool) -> bool {
         let retries = self.retries_for(purpose, peer.id);
-        let upgrade = self
-            .probes
-            .find(peer.id)
-            .map(|p| want_leaf_set && !p.want_leaf_set);
         // Drawn before the probe is borrowed; only for an upgrade.
-        let new_nonce = if upgrade == Some(true) {
-            self.random_u64()
-        } else {
-            0
-        };
+        let upgrade =
+            (self.probes.find(peer.id)).is_some_and(|p| want_leaf_set && !p.want_leaf_set);
+        let new_nonce = if upgrade { self.random_u64() } else { 0 };
         if let Some(p) = self.probes.find_mut(peer.id) {
             if purpose > p.purpose {
                 p.purpose = purpose;
@@ -369,10 +363,12 @@ impl<
             let alarm = self.config.maintenance_period;
             let left = self.routing.leaf_set().members().count();
             self.graveyard.bury(peer, self.now, (window, alarm), left);
-            // After a mass failure only every member's announcement to all
-            // of its own refills them all (found with a fifth of the nodes
-            // crashing at once).
-            let tell = if self.mass_failure() {
+            // Three members lost within a third of a lease (churn at
+            // 10-minute sessions loses one in about a minute): views
+            // disagree widely (a mass failure), and only every member's
+            // announcement to all of its own refills them all (found with a
+            // fifth of the nodes crashing at once).
+            let tell = if self.graveyard.mass_within(self.now, self.config.lease / 3) {
                 Tell::EVERYONE
             } else {
                 tell
@@ -399,12 +395,6 @@ impl<
             }
             self.repair_sides(was_left, was_right);
         }
-    }
-
-    /// Three members lost within a third of a lease (churn at 10-minute
-    /// sessions loses one in about a minute): views disagree widely.
-    pub(super) fn mass_failure(&self) -> bool {
-        self.graveyard.mass_within(self.now, self.config.lease / 3)
     }
 
     /// Asks members of each side that lost one for their leaf sets: the

@@ -77,11 +77,15 @@ impl<
             }
         }
         for (i, q) in view.left.iter().chain(view.right.iter()).enumerate() {
-            if counted >> (i % 64) & 1 == 0 || self.among_nearest(q.id, &offered) {
+            if counted >> (i % 64) & 1 == 0 {
                 // Members (on the other side too, on a small ring) and
                 // those not worth a probe are offered singly.
                 self.offer_leaf_candidate(q, want_leaf_set);
-            } else if self.routing.leaf_set().admits(q.id) {
+            } else if !self.routing.leaf_set().admits(q.id) {
+                // No place on either side.
+            } else if self.among_nearest(q.id, &offered) {
+                self.probe(q, Purpose::LeafCandidate, want_leaf_set);
+            } else {
                 // Passed over. Still measured for the routing table when
                 // it may be nearer than an entry: those measurements kept
                 // routes short (without them RDP rose 6 %; a candidate
@@ -124,13 +128,12 @@ impl<
     /// of that side for its leaf set again (Pastry'01 §2.4: its set
     /// reaches past ours).
     pub(super) fn gave_up_candidate(&mut self, id: Id) {
-        let ls = self.routing.leaf_set();
-        if !ls.admits(id) {
+        if !self.routing.leaf_set().admits(id) {
             return;
         }
-        let (own, half) = (ls.own_id(), ls.half());
         let passed_over = core::mem::take(&mut self.passed_over);
         let ls = self.routing.leaf_set();
+        let (own, half) = (ls.own_id(), ls.half());
         let fits = |side: &[Peer], dist: fn(Id, Id) -> Distance| {
             side.len() < half
                 || (passed_over && side.last().is_some_and(|f| dist(own, id) < dist(own, f.id)))
