@@ -106,18 +106,21 @@ impl<const HALF: usize, const ROWS: usize> RoutingState<HALF, ROWS> {
         self.table.remove(id).is_some() || in_leaf
     }
 
-    /// Every known node (leaf set, then table; a node in both appears twice).
+    /// Every known node (leaf set, then table entries and spares; a node
+    /// in both structures appears twice).
     pub fn known(&self) -> impl Iterator<Item = &Peer> + '_ {
+        let table = self.table.entries().chain(self.table.spares());
         self.leaf_set
             .members()
-            .chain(self.table.entries().map(|(_, _, e)| &e.peer))
+            .chain(table.map(|(_, _, e)| &e.peer))
     }
 
     /// The next hop for `key`, skipping nodes `exclude` rejects (suspects),
     /// by the rule of Pastry'01 §2.2:
     /// 1. if the key is within the leaf set's range, the member (or the
     ///    local node) numerically closest to it;
-    /// 2. else the table entry sharing one more digit with the key;
+    /// 2. else the table entry sharing one more digit with the key (or
+    ///    that slot's spare);
     /// 3. else (the rare case) any known node sharing as long a prefix with
     ///    the key as the local node does and numerically closer; here the
     ///    closest such node.
@@ -136,6 +139,13 @@ impl<const HALF: usize, const ROWS: usize> RoutingState<HALF, ROWS> {
         if let Some(e) = self.table.next_hop_entry(key) {
             if !exclude(&e.peer) {
                 return NextHop::Forward(e.peer);
+            }
+            // The entry is suspected or was tried: its slot's spare still
+            // shares one more digit with the key.
+            if let Some(s) = self.table.next_hop_spare(key) {
+                if !exclude(&s.peer) {
+                    return NextHop::Forward(s.peer);
+                }
             }
         }
         let prefix = key.shared_prefix_len(self.own.id);

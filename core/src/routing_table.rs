@@ -3,6 +3,17 @@
 //! digit is `d`. Among candidates for a slot the one nearest in network
 //! distance (measured round-trip time) is kept: the proximity invariant.
 //!
+//! With the `table-spares` feature (on with `std`), each slot also keeps a
+//! spare: the nearest other candidate offered for it (FreePastry keeps a
+//! set per slot). Under churn a third of the
+//! entries can be of departed nodes before a message trips on one (#32:
+//! 1,000 nodes at 10-minute sessions); a message whose entry is silent
+//! goes to the spare and still gains a digit, rather than falling back to
+//! a node that gains none (Pastry'01 §2.2's rare case), and a failed
+//! entry's spare takes its place at once. Spares double the table's
+//! memory (3.5 KiB in the embedded node's 4 rows), so the embedded build
+//! leaves them out.
+//!
 //! Only the first `ROWS` rows are stored. A node sharing more digits is
 //! numerically so close that it belongs to the leaf set.
 
@@ -67,7 +78,11 @@ pub enum Considered {
     /// The candidate is the entry already there; address and any new
     /// measurement were refreshed.
     Refreshed,
-    /// The entry there is at least as near; the candidate was dropped.
+    /// The entry there is at least as near; the candidate is the slot's
+    /// spare now (or was already, refreshed).
+    Spare,
+    /// The entry and the spare there are at least as near; the candidate
+    /// was dropped.
     Kept,
     /// No slot for it: it is the local id or shares `ROWS` or more digits.
     NoSlot,
@@ -78,6 +93,12 @@ pub enum Considered {
 pub struct RoutingTable<const ROWS: usize = 8> {
     own: Id,
     rows: [[Option<Entry>; BASE]; ROWS],
+    /// Each slot's spare; only a slot with an entry has one.
+    #[cfg(feature = "table-spares")]
+    spares: [[Option<Entry>; BASE]; ROWS],
+    /// No spares: every lookup of one finds none.
+    #[cfg(not(feature = "table-spares"))]
+    spares: [[Option<Entry>; BASE]; 0],
     len: usize,
 }
 
@@ -88,6 +109,7 @@ impl<const ROWS: usize> RoutingTable<ROWS> {
         RoutingTable {
             own,
             rows: [[None; BASE]; ROWS],
+            spares: core::array::from_fn(|_| [None; BASE]),
             len: 0,
         }
     }
@@ -105,69 +127,140 @@ impl<const ROWS: usize> RoutingTable<ROWS> {
 
     /// Offers `peer`, with round-trip time `rtt` if measured, for its slot.
     /// It replaces the entry there only if strictly nearer (the proximity
-    /// invariant); the same node refreshes its address and measurement.
+    /// invariant), and the entry it replaces becomes the spare; else it
+    /// becomes the spare if strictly nearer than the spare. The same node
+    /// refreshes its address and measurement, and a spare measured
+    /// strictly nearer than the entry changes places with it (an entry
+    /// re-measured farther than its spare too).
     pub fn consider(&mut self, peer: Peer, rtt: Rtt) -> Considered {
         let Some((row, col)) = self.slot(peer.id) else {
             return Considered::NoSlot;
         };
         let slot = &mut self.rows[row][col];
-        match slot {
-            None => {
-                *slot = Some(Entry { peer, rtt });
-                self.len += 1;
-                Considered::Inserted
+        // `None` when spares are not kept.
+        let mut spare = self.spares.get_mut(row).map(|r| &mut r[col]);
+        let fresh = Entry { peer, rtt };
+        let refresh = |e: &mut Entry| {
+            e.peer.addr = peer.addr;
+            if rtt.is_known() {
+                e.rtt = rtt;
             }
-            Some(e) if e.peer.id == peer.id => {
-                e.peer.addr = peer.addr;
-                if rtt.is_known() {
-                    e.rtt = rtt;
-                }
+        };
+        let held = spare.as_deref_mut().and_then(Option::as_mut);
+        let done = match (slot.as_mut(), held) {
+            (None, _) => {
+                *slot = Some(fresh);
+                self.len += 1;
+                return Considered::Inserted;
+            }
+            (Some(e), _) if e.peer.id == peer.id => {
+                refresh(e);
                 Considered::Refreshed
             }
-            Some(e) if rtt < e.rtt => {
-                let old = *e;
-                *e = Entry { peer, rtt };
-                Considered::Replaced(old)
+            (Some(e), Some(s)) if s.peer.id == peer.id => {
+                refresh(s);
+                if s.rtt < e.rtt {
+                    // Measured nearer than the entry: they change places.
+                    core::mem::swap(e, s);
+                    return Considered::Replaced(*s);
+                }
+                return Considered::Spare;
             }
-            Some(_) => Considered::Kept,
+            (Some(e), _) if rtt < e.rtt => {
+                let old = core::mem::replace(e, fresh);
+                if let Some(spare) = spare {
+                    *spare = Some(old);
+                }
+                return Considered::Replaced(old);
+            }
+            (Some(_), Some(s)) if rtt >= s.rtt => return Considered::Kept,
+            (Some(_), _) => match spare {
+                Some(spare) => {
+                    *spare = Some(fresh);
+                    return Considered::Spare;
+                }
+                None => return Considered::Kept,
+            },
+        };
+        self.order(row, col);
+        done
+    }
+
+    /// A re-measurement may have made the spare nearer than the entry.
+    fn order(&mut self, row: usize, col: usize) {
+        let slot = &mut self.rows[row][col];
+        let spare = self.spares.get_mut(row).and_then(|r| r[col].as_mut());
+        if let (Some(e), Some(s)) = (slot.as_mut(), spare) {
+            if s.rtt < e.rtt {
+                core::mem::swap(e, s);
+            }
         }
     }
 
-    /// Records a new round-trip measurement for a node in the table.
+    /// The slot's spare for the node with this id, if it is one.
+    pub fn spare(&self, id: Id) -> Option<&Entry> {
+        let (row, col) = self.slot(id)?;
+        self.spare_at(row, col).filter(|e| e.peer.id == id)
+    }
+
+    /// The spare of slot `(row, col)`.
+    pub fn spare_at(&self, row: usize, col: usize) -> Option<&Entry> {
+        self.spares.get(row)?.get(col)?.as_ref()
+    }
+
+    /// A node in the table (entry or spare) is reached at a new address.
+    pub fn readdress(&mut self, peer: Peer) {
+        if let Some(e) = self.entry_mut(peer.id) {
+            e.peer.addr = peer.addr;
+        }
+    }
+
+    /// Records a new round-trip measurement for a node in the table
+    /// (entry or spare; a spare now nearer than the entry takes its place).
     pub fn set_rtt(&mut self, id: Id, rtt: Rtt) -> bool {
+        let Some((row, col)) = self.slot(id) else {
+            return false;
+        };
         match self.entry_mut(id) {
-            Some(e) => {
-                e.rtt = rtt;
-                true
-            }
-            None => false,
+            Some(e) => e.rtt = rtt,
+            None => return false,
         }
+        self.order(row, col);
+        true
     }
 
-    /// Removes the node with this id; the entry it had.
+    /// Removes the node with this id, entry or spare; the entry it had. A
+    /// removed entry's spare takes its place.
     pub fn remove(&mut self, id: Id) -> Option<Entry> {
         let (row, col) = self.slot(id)?;
         let slot = &mut self.rows[row][col];
+        let spare = self.spares.get_mut(row).map(|r| &mut r[col]);
         if slot.is_some_and(|e| e.peer.id == id) {
-            self.len -= 1;
-            slot.take()
+            let old = core::mem::replace(slot, spare.and_then(Option::take));
+            if slot.is_none() {
+                self.len -= 1;
+            }
+            old
         } else {
-            None
+            spare.filter(|s| s.is_some_and(|e| e.peer.id == id))?.take()
         }
     }
 
-    /// The entry for the node with this id.
+    /// The entry or spare for the node with this id.
     pub fn get(&self, id: Id) -> Option<&Entry> {
         let (row, col) = self.slot(id)?;
-        self.rows[row][col].as_ref().filter(|e| e.peer.id == id)
+        let held = |e: &&Entry| e.peer.id == id;
+        (self.rows[row][col].as_ref().filter(held)).or(self.spare_at(row, col).filter(held))
     }
 
     fn entry_mut(&mut self, id: Id) -> Option<&mut Entry> {
         let (row, col) = self.slot(id)?;
-        self.rows[row][col].as_mut().filter(|e| e.peer.id == id)
+        let held = |e: &&mut Entry| e.peer.id == id;
+        let spare = self.spares.get_mut(row).and_then(|r| r[col].as_mut());
+        (self.rows[row][col].as_mut().filter(held)).or(spare.filter(held))
     }
 
-    /// Whether the node with this id is in the table.
+    /// Whether the node with this id is in the table (entry or spare).
     pub fn contains(&self, id: Id) -> bool {
         self.get(id).is_some()
     }
@@ -189,7 +282,22 @@ impl<const ROWS: usize> RoutingTable<ROWS> {
         self.rows[row][col].as_ref()
     }
 
-    /// Every entry with its `(row, column)`.
+    /// The spare of [`Self::next_hop_entry`]'s slot.
+    pub fn next_hop_spare(&self, key: Id) -> Option<&Entry> {
+        let (row, col) = self.slot(key)?;
+        self.spare_at(row, col)
+    }
+
+    /// Every spare with its `(row, column)`.
+    pub fn spares(&self) -> impl Iterator<Item = (usize, usize, &Entry)> + '_ {
+        self.spares.iter().enumerate().flat_map(|(r, row)| {
+            row.iter()
+                .enumerate()
+                .filter_map(move |(c, e)| e.as_ref().map(|e| (r, c, e)))
+        })
+    }
+
+    /// Every entry with its `(row, column)` (spares not included).
     pub fn entries(&self) -> impl Iterator<Item = (usize, usize, &Entry)> + '_ {
         self.rows.iter().enumerate().flat_map(|(r, row)| {
             row.iter()
@@ -198,7 +306,7 @@ impl<const ROWS: usize> RoutingTable<ROWS> {
         })
     }
 
-    /// Number of entries.
+    /// Number of entries (slots filled; spares not counted).
     pub fn len(&self) -> usize {
         self.len
     }

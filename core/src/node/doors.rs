@@ -345,12 +345,7 @@ impl<
                 self.routing.leaf_set_mut().insert(peer);
             }
         }
-        if let Some(e) = self.routing.table().get(peer.id).copied() {
-            if e.peer.addr != peer.addr {
-                self.routing.table_mut().remove(peer.id);
-                self.routing.table_mut().consider(peer, e.rtt);
-            }
-        }
+        self.routing.table_mut().readdress(peer);
     }
 
     /// The insecure overlay's input (`Config::verify_peers` off): the

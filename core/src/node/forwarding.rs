@@ -337,13 +337,19 @@ impl<
         if let Some(h) = hint.filter(|h| usable(h)) {
             return NextHop::Forward(h);
         }
-        // A reroute: the entry tried is silent, and the table's other
-        // candidates for this key are as old. A leaf-set member closer to
-        // the key is watched, so likely alive, and routes on with its own,
-        // independent table: one hop more, but a live one (MSPastry §3.3
-        // reroutes over redundant paths). The distance to the key still
-        // shrinks, so this cannot loop.
+        // A reroute: the entry tried is silent. Its slot's spare still
+        // gains a digit. Past it, the table's other candidates for this
+        // key are as old; a leaf-set member closer to the key is watched,
+        // so likely alive, and routes on with its own, independent table:
+        // one hop more, but a live one (MSPastry §3.3 reroutes over
+        // redundant paths). The distance to the key still shrinks, so
+        // this cannot loop.
         if !s.tried.is_empty() && !self.routing.leaf_set().covers(s.key) {
+            if let Some(e) = self.routing.table().next_hop_spare(s.key) {
+                if usable(&e.peer) {
+                    return NextHop::Forward(e.peer);
+                }
+            }
             let own_prefix = s.key.shared_prefix_len(self.own().id);
             let member = self.routing.leaf_set().closest(s.key, |p| {
                 !usable(p) || s.key.shared_prefix_len(p.id) < own_prefix

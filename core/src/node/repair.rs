@@ -177,17 +177,24 @@ impl<
             return;
         };
         let entry = self.routing.table().at(row, col).copied();
-        if entry.is_some_and(|e| e.peer.id == p.id) {
+        if self.routing.table().contains(p.id) {
             return;
         }
+        let admissible = !self.config.verify_peers || self.guard.is_verified(p);
         // Measured lately and no nearer than the entry, or silent: the
-        // verdict stands without another probe.
+        // verdict stands without another probe; the measurement may still
+        // make it the slot's spare.
         match self.measured.lately(p.id, self.now, self.verdict_window()) {
             Some(Lately::Silent) => return,
-            Some(Lately::Answered(rtt)) if entry.is_some_and(|e| rtt >= e.rtt) => return,
+            Some(Lately::Answered(rtt)) if entry.is_some_and(|e| rtt >= e.rtt) => {
+                if admissible {
+                    self.routing.table_mut().consider(p, rtt);
+                }
+                return;
+            }
             _ => {}
         }
-        if entry.is_none() && (!self.config.verify_peers || self.guard.is_verified(p)) {
+        if entry.is_none() && admissible {
             self.routing.table_mut().consider(p, Rtt::UNKNOWN);
         }
         // Measurements take at most half the probe table, so leaf-set

@@ -153,9 +153,9 @@ pub struct Outcome {
     /// Leaf-set entries of departed nodes, and true members absent, over
     /// the correct nodes when the window closed.
     pub leaf_set_errors: super::views::LeafSetErrors,
-    /// Routing-table completeness by row when the window closed: (slots
-    /// filled, slots a live node could fill), summed over nodes.
-    pub table_fill: Vec<(u64, u64)>,
+    /// Routing-table completeness by row when the window closed, summed
+    /// over nodes.
+    pub table_fill: Vec<super::views::TableFill>,
     /// Nodes live when the window closed.
     pub live_nodes: usize,
     /// The live nodes' session counters at the end, and sessions held.
@@ -567,7 +567,7 @@ impl Outcome {
             "control_bytes_per_node_per_s": bytes,
             "window_datagrams_by_kind": by_kind(&self.window.by_kind),
             "leafset_correct_fraction": self.leafset_correct_fraction,
-            "table_fill_by_row": self.table_fill.iter().map(|(f, n)| json!({"filled": f, "fillable": n})).collect::<Vec<_>>(),
+            "table_fill_by_row": self.table_fill.iter().map(|t| json!({"filled": t.filled, "fillable": t.fillable, "departed": t.departed, "covered": t.covered})).collect::<Vec<_>>(),
             "live_nodes": self.live_nodes,
             "datagrams": self.total.datagrams,
             "dropped": self.total.dropped,

@@ -53,9 +53,9 @@ impl<const POOL: usize> Sim<POOL> {
     }
 
     /// Routing-table completeness by row, over live active nodes: for each
-    /// row, (slots holding a live active node, slots some live active node
-    /// could fill).
-    pub fn table_fill(&self) -> Vec<(u64, u64)> {
+    /// row, slots holding a live node, slots some live active node could
+    /// fill, and slots holding a node that is gone.
+    pub fn table_fill(&self) -> Vec<TableFill> {
         let mut out = Vec::new();
         for n in self.slots.iter().filter_map(Slot::node) {
             if !n.is_active() {
@@ -66,15 +66,19 @@ impl<const POOL: usize> Sim<POOL> {
             for row in 0.. {
                 let Some(entries) = t.row(row) else { break };
                 if out.len() <= row {
-                    out.push((0, 0));
+                    out.push(TableFill::default());
                 }
                 for (col, e) in entries.iter().enumerate() {
                     if col == usize::from(own.digit(row)) {
                         continue;
                     }
                     // An entry of a node that is gone fills nothing.
-                    out[row].0 += u64::from(e.is_some_and(|e| self.truth.contains(e.peer.id)));
-                    out[row].1 += u64::from(self.truth.fills(own, row, col as u8));
+                    let live = e.map(|e| self.truth.contains(e.peer.id));
+                    out[row].filled += u64::from(live == Some(true));
+                    out[row].departed += u64::from(live == Some(false));
+                    let spare = t.spare_at(row, col).map(|e| self.truth.contains(e.peer.id));
+                    out[row].covered += u64::from(live == Some(false) && spare == Some(true));
+                    out[row].fillable += u64::from(self.truth.fills(own, row, col as u8));
                 }
             }
         }
@@ -145,4 +149,19 @@ impl<const POOL: usize> Sim<POOL> {
         let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
         Some((ls, left, right))
     }
+}
+
+/// One routing-table row summed over the live active nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableFill {
+    /// Slots holding a live node.
+    pub filled: u64,
+    /// Slots some live active node could fill.
+    pub fillable: u64,
+    /// Slots holding a node that is gone: a message sent there waits for
+    /// a timeout and goes round it.
+    pub departed: u64,
+    /// Of those, slots whose spare is live: the message goes round to it
+    /// and still gains a digit.
+    pub covered: u64,
 }
