@@ -82,7 +82,7 @@ pub(super) struct Attacker {
     active: bool,
 }
 
-impl<const POOL: usize> Sim<POOL> {
+impl<const POOL: usize, const S: usize> Sim<POOL, S> {
     /// Starts the attacker: one forged datagram every `attack.every`, until
     /// [`Sim::stop_attack`].
     pub fn start_attack(&mut self, attack: Attack) {

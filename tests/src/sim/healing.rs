@@ -111,7 +111,7 @@ impl Healing {
     }
 }
 
-impl<const POOL: usize> Sim<POOL> {
+impl<const POOL: usize, const S: usize> Sim<POOL, S> {
     /// Node `i`, a Scribe node, is going: its children become orphans.
     pub(super) fn orphan_children(&mut self, i: usize) {
         let now = self.now;

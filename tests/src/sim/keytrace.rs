@@ -36,7 +36,7 @@ impl KeyTrace {
     }
 }
 
-impl<const POOL: usize> Sim<POOL> {
+impl<const POOL: usize, const S: usize> Sim<POOL, S> {
     /// Notes what node `i` now holds of the traced keys.
     pub(super) fn trace_keys(&mut self, i: usize) {
         for k in 0..self.key_trace.keys.len() {

@@ -57,7 +57,8 @@ pub type SimApps = (Option<Box<Dht<MapStore>>>, Option<Box<SimScribe>>);
 
 /// A simulated node with its applications, driven through the core's one
 /// output door like a runtime's.
-pub type SimHost<const POOL: usize = 16> = Host<SimApps, Passthrough, POOL, SIM_SESSIONS>;
+pub type SimHost<const POOL: usize = 16, const S: usize = SIM_SESSIONS> =
+    Host<SimApps, Passthrough, POOL, S>;
 
 /// Sessions a simulated node keeps: half a runtime node's
 /// ([`pastry_core::node::DEFAULT_SESSIONS`]), so 100,000 nodes still fit in
@@ -66,10 +67,16 @@ pub type SimHost<const POOL: usize = 16> = Host<SimApps, Passthrough, POOL, SIM_
 /// more sessions than a runtime node would, and greet peers again.
 pub const SIM_SESSIONS: usize = 128;
 
+/// Sessions a simulated node keeps in a run that verifies nobody (`sim`
+/// without `--verify`): none is ever opened, and 128 would be 2.3 GiB at
+/// 100,000 nodes.
+pub const PLAIN_SESSIONS: usize = 1;
+
 /// The node type simulated: default leaf set and table, `POOL` message
 /// slots (16 by default; runs with Scribe use [`SCRIBE_POOL`]), queues of
 /// 64, and the per-hop upcalls of the DHT and Scribe it runs.
-pub type SimNode<const POOL: usize = 16> = HostNode<SimApps, Passthrough, POOL, SIM_SESSIONS>;
+pub type SimNode<const POOL: usize = 16, const S: usize = SIM_SESSIONS> =
+    HostNode<SimApps, Passthrough, POOL, S>;
 
 /// Message slots of simulated nodes running Scribe: a tree node with 16
 /// children beats them all at once, and under churn slots wait on departed
@@ -184,11 +191,11 @@ enum Action {
 }
 
 #[derive(Debug)]
-struct Slot<const POOL: usize> {
+struct Slot<const POOL: usize, const S: usize> {
     /// The node and its applications while it is alive; dropped when it
     /// crashes or leaves, so churn does not grow memory with every
     /// departure.
-    host: Option<Box<SimHost<POOL>>>,
+    host: Option<Box<SimHost<POOL, S>>>,
     /// Its id, key and address, kept after it is gone (a restart reuses
     /// them).
     id: Id,
@@ -207,9 +214,9 @@ struct Slot<const POOL: usize> {
     faulty: bool,
 }
 
-impl<const POOL: usize> Slot<POOL> {
+impl<const POOL: usize, const S: usize> Slot<POOL, S> {
     /// The node, while it is alive.
-    fn node(&self) -> Option<&SimNode<POOL>> {
+    fn node(&self) -> Option<&SimNode<POOL, S>> {
         self.host.as_deref().map(Host::node)
     }
 
@@ -225,7 +232,7 @@ impl<const POOL: usize> Slot<POOL> {
 
     /// The node and its applications for a command at `now` (the host's
     /// clock moves there first, as a runtime's does).
-    fn at(&mut self, now: Instant) -> Option<(&mut SimNode<POOL>, &mut SimApps)> {
+    fn at(&mut self, now: Instant) -> Option<(&mut SimNode<POOL, S>, &mut SimApps)> {
         let (apps, node, _) = self.host.as_deref_mut()?.parts_at(now);
         Some((node, apps))
     }
@@ -303,7 +310,7 @@ impl Counters {
 
 /// The simulator.
 #[derive(Debug)]
-pub struct Sim<const POOL: usize = 16> {
+pub struct Sim<const POOL: usize = 16, const S: usize = SIM_SESSIONS> {
     /// Settings.
     pub config: SimConfig,
     /// The network model.
@@ -312,7 +319,7 @@ pub struct Sim<const POOL: usize = 16> {
     pub now: Instant,
     /// The generator of every random choice.
     pub rng: SmallRng,
-    slots: Vec<Slot<POOL>>,
+    slots: Vec<Slot<POOL, S>>,
     /// Indices of live nodes, in no order: under churn most slots belong
     /// to departed nodes, and a day at 10,000 nodes leaves over a million.
     alive: Vec<u32>,
@@ -361,9 +368,9 @@ impl Sim {
     }
 }
 
-impl<const POOL: usize> Sim<POOL> {
+impl<const POOL: usize, const S: usize> Sim<POOL, S> {
     /// An empty simulation of nodes with `POOL` message slots.
-    pub fn with_pool(config: SimConfig, network: Network) -> Sim<POOL> {
+    pub fn with_pool(config: SimConfig, network: Network) -> Sim<POOL, S> {
         let rng = SmallRng::new(config.seed);
         let buf = vec![0u8; config.node.max_datagram];
         Sim {
@@ -432,7 +439,7 @@ impl<const POOL: usize> Sim<POOL> {
     /// A fresh node whose randomness derives from `seed`, with the
     /// applications the configuration asks for (theirs drawn from the
     /// simulation's randomness).
-    fn new_host(&mut self, keys: Keypair, addr: SocketAddr, seed: u64) -> Box<SimHost<POOL>> {
+    fn new_host(&mut self, keys: Keypair, addr: SocketAddr, seed: u64) -> Box<SimHost<POOL, S>> {
         let dht = self.config.dht.clone().map(|config| {
             let seed = self.rng.next_u64();
             Box::new(Dht::new(config, MapStore::new(), seed).expect("valid DHT"))
@@ -442,7 +449,7 @@ impl<const POOL: usize> Sim<POOL> {
             .scribe
             .map(|config| Box::new(SimScribe::new(config, Members).expect("valid Scribe config")));
         let config = self.config.node.clone();
-        let host = SimHost::<POOL>::new(config, keys, addr, seed, (dht, scribe), Passthrough);
+        let host = SimHost::<POOL, S>::new(config, keys, addr, seed, (dht, scribe), Passthrough);
         Box::new(host.expect("valid config and policy room"))
     }
 
@@ -457,7 +464,7 @@ impl<const POOL: usize> Sim<POOL> {
     }
 
     /// Node `i`, while it is alive.
-    pub fn node(&self, i: usize) -> Option<&SimNode<POOL>> {
+    pub fn node(&self, i: usize) -> Option<&SimNode<POOL, S>> {
         self.slots[i].node()
     }
 

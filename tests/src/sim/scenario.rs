@@ -200,14 +200,17 @@ pub struct Outcome {
 /// Runs `spec` on a simulator over `network`, calling `progress` now and
 /// then (every few simulated minutes of building, and at phase changes).
 pub fn run(spec: &Spec, network: Network, progress: impl FnMut(&Progress)) -> Outcome {
-    // Scribe's tree nodes need more message slots (see `SCRIBE_POOL`).
-    match spec.multicast {
-        Some(_) => run_on::<{ super::SCRIBE_POOL }>(spec, network, progress),
-        None => run_on::<16>(spec, network, progress),
+    // Scribe's tree nodes need more message slots (see `SCRIBE_POOL`);
+    // nodes that verify nobody need no room for sessions.
+    use super::{PLAIN_SESSIONS, SCRIBE_POOL, SIM_SESSIONS};
+    match (spec.multicast, spec.verify) {
+        (Some(_), _) => run_on::<SCRIBE_POOL, SIM_SESSIONS>(spec, network, progress),
+        (None, true) => run_on::<16, SIM_SESSIONS>(spec, network, progress),
+        (None, false) => run_on::<16, PLAIN_SESSIONS>(spec, network, progress),
     }
 }
 
-fn run_on<const POOL: usize>(
+fn run_on<const POOL: usize, const S: usize>(
     spec: &Spec,
     network: Network,
     mut progress: impl FnMut(&Progress),
@@ -239,7 +242,7 @@ fn run_on<const POOL: usize>(
     config.scribe = spec
         .multicast
         .map(|_| pastry_core::scribe::ScribeConfig::default());
-    let mut sim = Sim::<POOL>::with_pool(config, network);
+    let mut sim = Sim::<POOL, S>::with_pool(config, network);
     if spec.faulty > 0.0 {
         sim.set_faulty(spec.faulty, spec.attacks);
     }
@@ -250,7 +253,7 @@ fn run_on<const POOL: usize>(
         sim.multicast = groups::Multicast::new(load);
     }
     let start = sim.now;
-    let mut tell = |sim: &Sim<POOL>, phase| {
+    let mut tell = |sim: &Sim<POOL, S>, phase| {
         progress(&Progress {
             phase,
             live: sim.truth.len(),
@@ -358,10 +361,10 @@ enum Work {
 /// Runs the measurement window's work in time order: lookups spread evenly
 /// over it, and the DHT's puts over its first tenth and gets over the
 /// rest. Returns the lookups that could not be sent.
-fn spread_work<const POOL: usize>(
-    sim: &mut Sim<POOL>,
+fn spread_work<const POOL: usize, const S: usize>(
+    sim: &mut Sim<POOL, S>,
     spec: &Spec,
-    mut progress: impl FnMut(&Sim<POOL>),
+    mut progress: impl FnMut(&Sim<POOL, S>),
 ) -> usize {
     let span = spec.duration;
     let spread = |n: usize, from: Duration, len: Duration| {
@@ -404,7 +407,7 @@ fn spread_work<const POOL: usize>(
     // it must not look like a stall.
     let tick = (span / 50).max(Duration::from_millis(1));
     let mut next_tick = start + tick;
-    let mut run_to = |sim: &mut Sim<POOL>, until, progress: &mut dyn FnMut(&Sim<POOL>)| {
+    let mut run_to = |sim: &mut Sim<POOL, S>, until, progress: &mut dyn FnMut(&Sim<POOL, S>)| {
         while next_tick <= until {
             sim.run_until(next_tick);
             progress(sim);
@@ -465,11 +468,11 @@ fn spread_work<const POOL: usize>(
 
 /// Starts `n` nodes, one every `interval`, each joining through a random
 /// active node; `progress` is called every twentieth.
-pub fn build<const POOL: usize>(
-    sim: &mut Sim<POOL>,
+pub fn build<const POOL: usize, const S: usize>(
+    sim: &mut Sim<POOL, S>,
     n: usize,
     interval: Duration,
-    mut progress: impl FnMut(&Sim<POOL>),
+    mut progress: impl FnMut(&Sim<POOL, S>),
 ) {
     let every = (n / 20).max(1);
     for k in 0..n {
@@ -484,11 +487,11 @@ pub fn build<const POOL: usize>(
 /// Sends `m` lookups spread evenly over `span`, each from a random live
 /// active node to a random key; `progress` is called every twentieth.
 /// Returns how many could not be sent (no active source, or refused).
-pub fn spread_lookups<const POOL: usize>(
-    sim: &mut Sim<POOL>,
+pub fn spread_lookups<const POOL: usize, const S: usize>(
+    sim: &mut Sim<POOL, S>,
     m: usize,
     span: Duration,
-    mut progress: impl FnMut(&Sim<POOL>),
+    mut progress: impl FnMut(&Sim<POOL, S>),
 ) -> usize {
     let gap = span / m.max(1) as u32;
     let every = (m / 20).max(1);

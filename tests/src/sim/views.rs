@@ -16,7 +16,7 @@ pub struct LeafSetErrors {
     pub missing: u64,
 }
 
-impl<const POOL: usize> Sim<POOL> {
+impl<const POOL: usize, const S: usize> Sim<POOL, S> {
     /// The live nodes' session counters, summed, and the sessions they
     /// hold.
     pub fn session_totals(&self) -> (pastry_core::session::SessionStats, u64) {
