@@ -5,14 +5,13 @@
 //!
 //! With the `table-spares` feature (on with `std`), each slot also keeps a
 //! spare: the nearest other candidate offered for it (FreePastry keeps a
-//! set per slot). Under churn a third of the
-//! entries can be of departed nodes before a message trips on one (#32:
-//! 1,000 nodes at 10-minute sessions); a message whose entry is silent
-//! goes to the spare and still gains a digit, rather than falling back to
-//! a node that gains none (Pastry'01 §2.2's rare case), and a failed
-//! entry's spare takes its place at once. Spares double the table's
-//! memory (3.5 KiB in the embedded node's 4 rows), so the embedded build
-//! leaves them out.
+//! set per slot). Under churn a third of the entries can be of departed
+//! nodes before a message trips on one (#32: 1,000 nodes at 10-minute
+//! sessions); a message whose entry is silent goes to the spare and still
+//! gains a digit, rather than falling back to a node that gains none
+//! (Pastry'01 §2.2's rare case), and a failed entry's spare takes its
+//! place at once. Spares double the table's memory (3.5 KiB in the
+//! embedded node's 4 rows), so the embedded build leaves them out.
 //!
 //! Only the first `ROWS` rows are stored. A node sharing more digits is
 //! numerically so close that it belongs to the leaf set.
