@@ -177,7 +177,7 @@ impl<
             return;
         };
         let entry = self.routing.table().at(row, col).copied();
-        if self.routing.table().contains(p.id) {
+        if entry.is_some_and(|e| e.peer.id == p.id) {
             return;
         }
         let admissible = !self.config.verify_peers || self.guard.is_verified(p);
