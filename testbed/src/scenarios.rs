@@ -237,18 +237,23 @@ async fn one_ring(nodes: &Nodes, limit: Duration) -> Result<(), String> {
     loop {
         let wrong = wrong_leaf_sets(nodes).await;
         match wrong {
-            Ok(0) => return Ok(()),
+            Ok(ref w) if w.is_empty() => return Ok(()),
             _ if Instant::now() > deadline => {
-                return Err(format!("leaf sets still wrong: {wrong:?}"));
+                let why = match wrong {
+                    Ok(w) => format!("{} nodes: {}", w.len(), w.join("; ")),
+                    Err(e) => e,
+                };
+                return Err(format!("leaf sets still wrong: {why}"));
             }
             _ => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
 }
 
-/// How many nodes' leaf sets differ from the global view's (the tests'
-/// oracle over every node's id).
-async fn wrong_leaf_sets(nodes: &Nodes) -> Result<usize, String> {
+/// The nodes whose leaf sets differ from the global view's (the tests'
+/// oracle over every node's id), each with what it misses and holds
+/// besides (ids shortened to 8 digits).
+async fn wrong_leaf_sets(nodes: &Nodes) -> Result<Vec<String>, String> {
     let mut all = Vec::new();
     for i in 0..nodes.len() {
         let s = nodes.status(i).await?;
@@ -256,13 +261,24 @@ async fn wrong_leaf_sets(nodes: &Nodes) -> Result<usize, String> {
         all.push((id, s));
     }
     let ring = Ring::new(all.iter().map(|(id, _)| *id));
-    let mut wrong = 0;
-    for (own, s) in &all {
+    let mut wrong = Vec::new();
+    let short = |ids: &mut dyn Iterator<Item = &Id>| {
+        ids.map(|id| id.to_string()[..8].to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    for (i, (own, s)) in all.iter().enumerate() {
         let (left, right) = ring.leaf_set(*own, LEAF_SET / 2);
         let want: BTreeSet<Id> = left.into_iter().chain(right).collect();
         let got: BTreeSet<Id> = s.leaf_set.iter().filter_map(|h| h.parse().ok()).collect();
         if want != got || !s.active {
-            wrong += 1;
+            wrong.push(format!(
+                "node {i} ({}{}) misses [{}], holds besides [{}]",
+                &own.to_string()[..8],
+                if s.active { "" } else { ", not active" },
+                short(&mut want.difference(&got)),
+                short(&mut got.difference(&want)),
+            ));
         }
     }
     Ok(wrong)
