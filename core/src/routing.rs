@@ -142,10 +142,8 @@ impl<const HALF: usize, const ROWS: usize> RoutingState<HALF, ROWS> {
             }
             // The entry is suspected or was tried: its slot's spare still
             // shares one more digit with the key.
-            if let Some(s) = self.table.next_hop_spare(key) {
-                if !exclude(&s.peer) {
-                    return NextHop::Forward(s.peer);
-                }
+            if let Some(s) = self.table.next_hop_spare(key).filter(|s| !exclude(&s.peer)) {
+                return NextHop::Forward(s.peer);
             }
         }
         let prefix = key.shared_prefix_len(self.own.id);

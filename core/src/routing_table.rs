@@ -146,14 +146,18 @@ impl<const ROWS: usize> RoutingTable<ROWS> {
             }
         };
         let held = spare.as_deref_mut().and_then(Option::as_mut);
-        let done = match (slot.as_mut(), held) {
+        match (slot.as_mut(), held) {
             (None, _) => {
                 *slot = Some(fresh);
                 self.len += 1;
-                return Considered::Inserted;
+                Considered::Inserted
             }
-            (Some(e), _) if e.peer.id == peer.id => {
+            (Some(e), held) if e.peer.id == peer.id => {
                 refresh(e);
+                // Measured farther than its spare: they change places.
+                if let Some(s) = held.filter(|s| s.rtt < e.rtt) {
+                    core::mem::swap(e, s);
+                }
                 Considered::Refreshed
             }
             (Some(e), Some(s)) if s.peer.id == peer.id => {
@@ -163,29 +167,28 @@ impl<const ROWS: usize> RoutingTable<ROWS> {
                     core::mem::swap(e, s);
                     return Considered::Replaced(*s);
                 }
-                return Considered::Spare;
+                Considered::Spare
             }
             (Some(e), _) if rtt < e.rtt => {
                 let old = core::mem::replace(e, fresh);
                 if let Some(spare) = spare {
                     *spare = Some(old);
                 }
-                return Considered::Replaced(old);
+                Considered::Replaced(old)
             }
-            (Some(_), Some(s)) if rtt >= s.rtt => return Considered::Kept,
+            (Some(_), Some(s)) if rtt >= s.rtt => Considered::Kept,
             (Some(_), _) => match spare {
                 Some(spare) => {
                     *spare = Some(fresh);
-                    return Considered::Spare;
+                    Considered::Spare
                 }
-                None => return Considered::Kept,
+                None => Considered::Kept,
             },
-        };
-        self.order(row, col);
-        done
+        }
     }
 
-    /// A re-measurement may have made the spare nearer than the entry.
+    /// `set_rtt`'s re-measurement may have made the spare nearer than the
+    /// entry.
     fn order(&mut self, row: usize, col: usize) {
         let slot = &mut self.rows[row][col];
         let spare = self.spares.get_mut(row).and_then(|r| r[col].as_mut());

@@ -262,11 +262,10 @@ async fn wrong_leaf_sets(nodes: &Nodes) -> Result<Vec<String>, String> {
     }
     let ring = Ring::new(all.iter().map(|(id, _)| *id));
     let mut wrong = Vec::new();
-    let short = |ids: &mut dyn Iterator<Item = &Id>| {
-        ids.map(|id| id.to_string()[..8].to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    fn short<'a>(ids: impl Iterator<Item = &'a Id>) -> String {
+        let ids: Vec<String> = ids.map(|id| id.to_string()[..8].to_string()).collect();
+        ids.join(",")
+    }
     for (i, (own, s)) in all.iter().enumerate() {
         let (left, right) = ring.leaf_set(*own, LEAF_SET / 2);
         let want: BTreeSet<Id> = left.into_iter().chain(right).collect();
@@ -276,8 +275,8 @@ async fn wrong_leaf_sets(nodes: &Nodes) -> Result<Vec<String>, String> {
                 "node {i} ({}{}) misses [{}], holds besides [{}]",
                 &own.to_string()[..8],
                 if s.active { "" } else { ", not active" },
-                short(&mut want.difference(&got)),
-                short(&mut got.difference(&want)),
+                short(want.difference(&got)),
+                short(got.difference(&want)),
             ));
         }
     }

@@ -345,10 +345,13 @@ impl<
         // redundant paths). The distance to the key still shrinks, so
         // this cannot loop.
         if !s.tried.is_empty() && !self.routing.leaf_set().covers(s.key) {
-            if let Some(e) = self.routing.table().next_hop_spare(s.key) {
-                if usable(&e.peer) {
-                    return NextHop::Forward(e.peer);
-                }
+            if let Some(e) = self
+                .routing
+                .table()
+                .next_hop_spare(s.key)
+                .filter(|e| usable(&e.peer))
+            {
+                return NextHop::Forward(e.peer);
             }
             let own_prefix = s.key.shared_prefix_len(self.own().id);
             let member = self.routing.leaf_set().closest(s.key, |p| {
