@@ -17,8 +17,10 @@ use pastry_tokio::{Builder, Handle, NodeEvent};
 
 use crate::settings::Settings;
 
-/// How often the peers file is rewritten while the node runs; the first
-/// time a little after the join, once the leaf set has filled.
+/// How often the peers file is rewritten while the node runs. It is first
+/// written as soon as the join completes (a node killed a moment later
+/// must still rejoin rather than start an overlay of its own), again a
+/// little later once the routing table has filled, then periodically.
 const PEERS_PERIOD: Duration = Duration::from_secs(60);
 const PEERS_FIRST: Duration = Duration::from_secs(10);
 /// How long a start keeps trying its bootstrap nodes and known peers. A
@@ -90,6 +92,7 @@ pub(crate) async fn run_node(run: Settings) -> Result<(), String> {
         tracing::info!(%bound, "metrics at http://{bound}/metrics");
     }
     join(&node, &run.bootstrap, dir).await?;
+    remember_peers(&node, dir).await;
 
     let groups: Vec<(String, Id)> = run
         .subscribe
@@ -187,6 +190,7 @@ async fn join(node: &Handle, bootstrap: &[String], dir: Option<&Path>) -> Result
     let own = node.own().addr;
     candidates.extend(known.iter().map(|p| p.addr).filter(|a| *a != own));
     if bootstrap.is_empty() && candidates.is_empty() {
+        tracing::info!("no bootstrap node and no known peers: starting a new overlay");
         return node.join(None).await.map_err(|e| e.to_string());
     }
     let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;

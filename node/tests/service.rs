@@ -81,6 +81,41 @@ fn sigterm_leaves_gracefully_and_a_restart_rejoins_through_the_peers_it_knew() {
     }
 }
 
+/// A node killed (SIGKILL) a moment after it joined has already written
+/// the peers it learnt from the join, so its restart rejoins the overlay
+/// instead of starting one of its own beside it.
+#[test]
+fn a_node_killed_just_after_joining_rejoins_on_restart() {
+    let (a_dir, b_dir) = (temp_dir("early-a"), temp_dir("early-b"));
+    let a = start(&["--data-dir", &path(&a_dir)]);
+    let mut b = start(&["--data-dir", &path(&b_dir), "--bootstrap", &a.addr]);
+    assert!(wait_for(&b, "joined the overlay"), "b joined through a");
+    // Well inside the first periodic save (ten seconds after the join).
+    let peers_file = b_dir.join("peers");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !peers_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&b, "-KILL");
+    let _ = wait_exit(&mut b.child, Duration::from_secs(10));
+    let peers = std::fs::read_to_string(&peers_file).unwrap_or_default();
+    assert!(
+        peers.contains(&a.addr),
+        "b wrote a as a peer on joining: {peers:?}"
+    );
+
+    let b2 = start(&["--data-dir", &path(&b_dir)]);
+    assert!(wait_for(&b2, "joined the overlay"), "b rejoined through a");
+    let (ok, out, err) = client(&["put", "--via", &b2.addr, "one", "overlay"]);
+    assert!(ok, "{out} {err}");
+    let (ok, out, _) = client(&["get", "--via", &a.addr, "one"]);
+    assert!(ok && out == "overlay", "a reads what b2 stored: {out}");
+    drop((a, b2));
+    for d in [a_dir, b_dir] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
 /// Puts stream into a node until it is killed (SIGKILL, no chance to
 /// flush anything); after a restart from the same data directory, every
 /// put that was acknowledged is there, under the same node id.
