@@ -9,12 +9,16 @@ use pastry_core::{EmbeddedNode, Entry, LeafSet, Node, Peer, RoutingState, Routin
 
 fn main() {
     println!("{:<56} {:>7}", "type", "bytes");
-    let rows: [(&str, usize); 11] = [
+    let rows: [(&str, usize); 12] = [
         ("Peer (id + SocketAddr)", size_of::<Peer>()),
         ("routing_table::Entry (peer + rtt)", size_of::<Entry>()),
         (
             "LeafSet<8>        (L = 16, default)",
             size_of::<LeafSet<8>>(),
+        ),
+        (
+            "LeafSet<16>       (room for L = 32, DefaultNode)",
+            size_of::<LeafSet<16>>(),
         ),
         (
             "RoutingTable<8>   (8 rows, default)",

@@ -27,8 +27,8 @@ use core::net::SocketAddr;
 
 use crate::config::{Config, ConfigError};
 use crate::node::{
-    CommandError, DEFAULT_SESSIONS, Delivery, Event, Forwarder, Kbr, Node, Passthrough, Payload,
-    Transmit,
+    CommandError, DEFAULT_LEAF_HALF, DEFAULT_SESSIONS, Delivery, Event, Forwarder, Kbr, Node,
+    Passthrough, Payload, Transmit,
 };
 use crate::peer::Peer;
 use crate::time::Instant;
@@ -351,11 +351,17 @@ pub enum HostEvent<'a, E> {
 }
 
 /// The node inside a host: a [`DefaultNode`](crate::node::DefaultNode)
-/// with `POOL` message slots and
-/// room for `SESSIONS` verified peers, whose per-hop upcall is the
-/// applications' and then `F`.
-pub type HostNode<A, F, const POOL: usize, const SESSIONS: usize = DEFAULT_SESSIONS> =
-    Node<8, 8, POOL, 64, (<A as Application>::Forwarder, F), SESSIONS>;
+/// with `POOL` message slots, room for `SESSIONS` verified peers and
+/// `HALF` leaf-set members a side (a `DefaultNode`'s 16 by default: room
+/// for OSDI'02's leaf sets of 32; a simulator of many nodes takes 8),
+/// whose per-hop upcall is the applications' and then `F`.
+pub type HostNode<
+    A,
+    F,
+    const POOL: usize,
+    const SESSIONS: usize = DEFAULT_SESSIONS,
+    const HALF: usize = DEFAULT_LEAF_HALF,
+> = Node<HALF, 8, POOL, 64, (<A as Application>::Forwarder, F), SESSIONS>;
 
 /// A node and its applications, driven as one sans-IO value (see the
 /// module docs): inputs [`Host::handle_datagram`], [`Host::handle_timeout`]
@@ -366,8 +372,9 @@ pub struct Host<
     F: Forwarder = Passthrough,
     const POOL: usize = 16,
     const SESSIONS: usize = DEFAULT_SESSIONS,
+    const HALF: usize = DEFAULT_LEAF_HALF,
 > {
-    node: HostNode<A, F, POOL, SESSIONS>,
+    node: HostNode<A, F, POOL, SESSIONS, HALF>,
     apps: A,
     /// The last delivery taken from the node; applications' events may
     /// borrow it until the next one is taken.
@@ -387,8 +394,8 @@ pub struct Host<
 /// How soon room is offered again to applications still waiting for it.
 pub const ROOM_RETRY: core::time::Duration = core::time::Duration::from_millis(10);
 
-impl<A: Application, F: Forwarder, const POOL: usize, const SESSIONS: usize>
-    Host<A, F, POOL, SESSIONS>
+impl<A: Application, F: Forwarder, const POOL: usize, const SESSIONS: usize, const HALF: usize>
+    Host<A, F, POOL, SESSIONS, HALF>
 {
     /// A host for the node with credentials `identity` reached at `addr`,
     /// whose randomness derives from `seed`, running `apps`; `forwarder`
@@ -403,9 +410,10 @@ impl<A: Application, F: Forwarder, const POOL: usize, const SESSIONS: usize>
         forwarder: F,
     ) -> Result<Self, HostError> {
         let fw = (apps.forwarder(), forwarder);
-        let mut node =
-            HostNode::<A, F, POOL, SESSIONS>::with_forwarder(config, identity, addr, seed, fw)
-                .map_err(HostError::Config)?;
+        let mut node = HostNode::<A, F, POOL, SESSIONS, HALF>::with_forwarder(
+            config, identity, addr, seed, fw,
+        )
+        .map_err(HostError::Config)?;
         apps.install(&mut node).map_err(HostError::Policy)?;
         Ok(Host {
             node,
@@ -419,12 +427,12 @@ impl<A: Application, F: Forwarder, const POOL: usize, const SESSIONS: usize>
     }
 
     /// The node.
-    pub fn node(&self) -> &HostNode<A, F, POOL, SESSIONS> {
+    pub fn node(&self) -> &HostNode<A, F, POOL, SESSIONS, HALF> {
         &self.node
     }
 
     /// The node, for its KBR calls, policy and forwarder.
-    pub fn node_mut(&mut self) -> &mut HostNode<A, F, POOL, SESSIONS> {
+    pub fn node_mut(&mut self) -> &mut HostNode<A, F, POOL, SESSIONS, HALF> {
         &mut self.node
     }
 
@@ -440,7 +448,7 @@ impl<A: Application, F: Forwarder, const POOL: usize, const SESSIONS: usize>
     pub fn parts_at(
         &mut self,
         now: Instant,
-    ) -> (&mut A, &mut HostNode<A, F, POOL, SESSIONS>, Instant) {
+    ) -> (&mut A, &mut HostNode<A, F, POOL, SESSIONS, HALF>, Instant) {
         let now = self.advance(now);
         (&mut self.apps, &mut self.node, now)
     }

@@ -198,7 +198,8 @@ pub use config::{Config, ConfigError};
 pub use id::{Distance, Id};
 pub use leaf_set::{LeafSet, NodeSet};
 pub use node::{
-    CommandError, DefaultNode, Delivery, EmbeddedNode, Event, Kbr, Node, Payload, Phase, Transmit,
+    CommandError, DEFAULT_LEAF_HALF, DefaultNode, Delivery, EmbeddedNode, Event, Kbr, Node,
+    Payload, Phase, Transmit,
 };
 pub use peer::Peer;
 pub use routing::{KeyRange, NextHop, RoutingState};

@@ -256,13 +256,13 @@ impl Forwarder for TakeOver {
 #[test]
 fn a_node_takes_a_message_over_only_once_active() {
     use pastry_core::wire::{Body, Message, Routed};
-    use pastry_core::{Event, Instant, Node};
+    use pastry_core::{Event, Instant};
     use std::net::SocketAddr;
 
     let addr = |i: u8| SocketAddr::from(([10, 0, 0, i], 7000));
     let now = Instant::from_secs(1);
     let node = |i: u8| {
-        let mut n = Node::<8, 8, 16, 64, TakeOver>::with_forwarder(
+        let mut n = DefaultNode::<TakeOver>::with_forwarder(
             Config::default(),
             common::keys(&[i]),
             addr(i),

@@ -292,7 +292,8 @@ fn a_config_file_sets_what_flags_would_and_a_wrong_key_is_named() {
         format!(
             "listen = \"127.0.0.1:0\"\npreset = \"lan\"\nbootstrap = [\"{}\"]\n\
              data_dir = \"{}\"\nmetrics = \"127.0.0.1:0\"\n\
-             [stack.node]\nheartbeat_period = \"500ms\"\n",
+             [stack.node]\nheartbeat_period = \"500ms\"\n\
+             leaf_set_size = 32\nmax_datagram = 1472\n",
             a.addr,
             path(&dir.join("data"))
         ),

@@ -33,7 +33,7 @@ impl Mixed {
     }
 
     fn leaf_set(&self, i: usize) -> (Vec<Id>, Vec<Id>) {
-        let read = |ls: &pastry_core::LeafSet<8>| {
+        let read = |ls: &pastry_core::LeafSet<{ pastry_core::DEFAULT_LEAF_HALF }>| {
             let ids = |ps: &[Peer]| ps.iter().map(|p| p.id).collect::<Vec<Id>>();
             (ids(ls.left()), ids(ls.right()))
         };

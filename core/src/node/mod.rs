@@ -57,7 +57,7 @@ pub use app::{AppPolicy, ForwardHop, Forwarder, MAX_POLICY_ENTRIES, Passthrough,
 pub use event::{CommandError, Delivery, Event, Transmit};
 pub use kbr::Kbr;
 pub use pool::{MAX_PAYLOAD, SLOT_BYTES};
-pub use presets::{DEFAULT_SESSIONS, DefaultNode, EmbeddedNode};
+pub use presets::{DEFAULT_LEAF_HALF, DEFAULT_SESSIONS, DefaultNode, EmbeddedNode};
 pub use queries::{ANSWER_BURST, ANSWER_EVERY, MAX_ROUTES, MAX_SECURE_ROOTS, SecureStats, Secured};
 
 /// A buffer that holds any routed payload (see [`Node::poll_event_into`]).

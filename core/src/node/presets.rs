@@ -7,7 +7,8 @@
 
 use super::{Node, Passthrough};
 
-/// A node for servers and the runtimes: L = 16, 8 table rows (16⁸ ≈ 4·10⁹
+/// A node for servers and the runtimes: L = 16 by default and room for
+/// leaf sets up to 32 ([`DEFAULT_LEAF_HALF`]), 8 table rows (16⁸ ≈ 4·10⁹
 /// nodes), `POOL` message slots (16 by default; each payload shares
 /// `POOL` × [`SLOT_BYTES`](super::SLOT_BYTES) bytes), queues of 64 and
 /// 256 verified peers cached (`cargo run -p pastry-core --example sizes`
@@ -16,7 +17,14 @@ use super::{Node, Passthrough};
 /// meet); with room for 128 a bootstrap facing 255 joiners at once
 /// evicted sessions before they were used, and half the joins failed.
 pub type DefaultNode<F = Passthrough, const POOL: usize = 16> =
-    Node<8, 8, POOL, 64, F, DEFAULT_SESSIONS>;
+    Node<DEFAULT_LEAF_HALF, 8, POOL, 64, F, DEFAULT_SESSIONS>;
+
+/// Leaf-set members a side a [`DefaultNode`] has room for: 16, so that
+/// `Config::leaf_set_size` may be 32, the size OSDI'02 §5.3 measured
+/// secure routing with (with `max_datagram` of at least 1,327 bytes for
+/// 32 IPv6 peers). Room for the 16 unused by the default L = 16 costs
+/// about 1 KiB a node.
+pub const DEFAULT_LEAF_HALF: usize = 16;
 
 /// Verified peers a [`DefaultNode`] keeps sessions with.
 pub const DEFAULT_SESSIONS: usize = 256;

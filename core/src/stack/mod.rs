@@ -29,6 +29,7 @@ use crate::dht::{Dht, DhtConfig, DhtError, DhtEvent, Lookups, OpId, Store};
 use crate::id::Id;
 use crate::identity::Identity;
 use crate::node::{CommandError, DefaultNode, Event, Forwarder, Passthrough};
+use crate::node::{DEFAULT_LEAF_HALF, DEFAULT_SESSIONS};
 use crate::peer::Peer;
 use crate::scribe::{
     Acceptor, AnycastId, Joins, Members, Scribe, ScribeConfig, ScribeError, ScribeEvent,
@@ -190,7 +191,7 @@ pub struct Stack<
     const POOL: usize = STACK_POOL,
     U: Application = (),
 > {
-    host: Host<Apps<S, A, U>, F, POOL>,
+    host: Host<Apps<S, A, U>, F, POOL, DEFAULT_SESSIONS, DEFAULT_LEAF_HALF>,
 }
 
 impl<S: Store, A: Acceptor, F: Forwarder, const POOL: usize> Stack<S, A, F, POOL> {

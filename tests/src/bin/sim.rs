@@ -104,6 +104,14 @@ struct Args {
     /// First hops of redundant routing (default 32, at most 32).
     #[arg(long)]
     secure_routes: Option<u8>,
+    /// Leaf-set size l, even, 2 to 32 (OSDI'02 measured secure routing
+    /// with 32); above 16, no --groups.
+    #[arg(long, default_value_t = 16)]
+    leaf_set: usize,
+    /// The nodes' largest datagram in bytes (default 1,280; 1,472 with
+    /// --leaf-set above 16).
+    #[arg(long)]
+    max_datagram: Option<usize>,
     /// Median session length in minutes during the measurement; 0 = no churn.
     #[arg(long, default_value_t = 0.0)]
     session_mins: f64,
@@ -130,7 +138,7 @@ struct Args {
     /// DHT: gets of acknowledged keys (over the rest of the window).
     #[arg(long, default_value_t = 0)]
     gets: usize,
-    /// DHT: replicas per value, k (1 to 7: below half the leaf set).
+    /// DHT: replicas per value, k (1 to 7, and below half the leaf set).
     #[arg(long, default_value_t = 5)]
     replicas: usize,
     /// DHT: spare copies kept beyond k by nodes that fell out of a key's
@@ -225,10 +233,32 @@ fn run(args: &Args) -> Result<(), String> {
         value_bytes: args.value_bytes,
         secure: args.secure_dht,
     });
-    // Below half the simulated nodes' 16-member leaf set (see
-    // `DhtConfig::replicas`: at 8 no replica set is kept in sync).
-    if !(1..=7).contains(&args.replicas) {
-        return Err(format!("--replicas {}: must be 1 to 7", args.replicas));
+    if args.leaf_set < 2 || args.leaf_set > 32 || !args.leaf_set.is_multiple_of(2) {
+        return Err(format!(
+            "--leaf-set {}: must be even, 2 to 32",
+            args.leaf_set
+        ));
+    }
+    if args.leaf_set > 16 && args.groups > 0 {
+        return Err(format!(
+            "--leaf-set {}: runs without --groups",
+            args.leaf_set
+        ));
+    }
+    if let Some(m) = args.max_datagram {
+        let node = pastry_core::Config {
+            leaf_set_size: args.leaf_set,
+            max_datagram: m,
+            ..pastry_core::Config::default()
+        };
+        node.validate(16)
+            .map_err(|e| format!("--max-datagram {m}: {e}"))?;
+    }
+    // Below half the leaf set (see `DhtConfig::replicas`: at half no
+    // replica set is kept in sync).
+    let most = (args.leaf_set / 2 - 1).clamp(1, 7);
+    if !(1..=most).contains(&args.replicas) {
+        return Err(format!("--replicas {}: must be 1 to {most}", args.replicas));
     }
     if let Some(d) = &dht {
         if d.eager_spares > d.spares {
@@ -291,6 +321,8 @@ fn run(args: &Args) -> Result<(), String> {
         secure_r: args.secure_r,
         secure: args.secure,
         secure_routes: args.secure_routes,
+        leaf_set: args.leaf_set,
+        max_datagram: args.max_datagram,
         gamma_permille: args.gamma.map(|g| (g * 1000.0).round() as u32),
         attack: args.attack_ms.map(|ms| pastry_tests::sim::attack::Attack {
             every: Duration::from_millis(ms.max(1)),

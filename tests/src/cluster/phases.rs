@@ -66,7 +66,11 @@ pub(super) fn exercise<R: Runtime>(
     report: &mut Report,
 ) -> Result<(), String> {
     let mut rng = SmallRng::new(seed);
-    let config = StackConfig::lan();
+    let mut config = StackConfig::lan();
+    config.node.leaf_set_size = args.leaf_set;
+    if args.leaf_set > 16 {
+        config.node.max_datagram = config.node.max_datagram.max(1_400);
+    }
     let (half, k) = (config.node.leaf_set_size / 2, config.dht.replicas);
 
     // ----- start and join -----

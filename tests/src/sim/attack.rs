@@ -82,7 +82,7 @@ pub(super) struct Attacker {
     active: bool,
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// Starts the attacker: one forged datagram every `attack.every`, until
     /// [`Sim::stop_attack`].
     pub fn start_attack(&mut self, attack: Attack) {

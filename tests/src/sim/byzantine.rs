@@ -226,7 +226,7 @@ pub(super) struct Byzantine {
     rng: SmallRng,
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// Makes a `fraction` of the nodes created from now on faulty, making
     /// `attacks`. Call before the first node is added.
     pub fn set_faulty(&mut self, fraction: f64, attacks: Attacks) {

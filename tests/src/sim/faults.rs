@@ -20,7 +20,7 @@ pub enum Fault {
     Duplicate(Duration),
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// The next datagrams sent meet these faults, one each, in order; then
     /// the network is the model's again. Replaces any faults still pending.
     pub fn set_faults(&mut self, faults: impl IntoIterator<Item = Fault>) {

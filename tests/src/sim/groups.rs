@@ -280,7 +280,7 @@ impl Multicast {
     }
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// Counts Scribe datagrams node `from` sends (called for every send
     /// when Scribe runs).
     pub(super) fn count_scribe(&mut self, from: usize, to_addr: SocketAddr, len: usize) {
@@ -344,7 +344,7 @@ impl<const POOL: usize, const S: usize> Sim<POOL, S> {
         &mut self,
         i: usize,
         g: u32,
-        command: impl FnOnce(&mut SimScribe, Instant, &mut SimNode<POOL, S>, Id) -> Result<R, E>,
+        command: impl FnOnce(&mut SimScribe, Instant, &mut SimNode<POOL, S, HALF>, Id) -> Result<R, E>,
     ) -> Option<R> {
         let (now, group) = (self.now, self.multicast.groups[g as usize]);
         let slot = &mut self.slots[i];

@@ -111,7 +111,7 @@ impl Healing {
     }
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// Node `i`, a Scribe node, is going: its children become orphans.
     pub(super) fn orphan_children(&mut self, i: usize) {
         let now = self.now;

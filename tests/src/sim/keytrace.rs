@@ -36,7 +36,7 @@ impl KeyTrace {
     }
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// Notes what node `i` now holds of the traced keys.
     pub(super) fn trace_keys(&mut self, i: usize) {
         for k in 0..self.key_trace.keys.len() {

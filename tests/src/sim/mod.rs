@@ -57,8 +57,8 @@ pub type SimApps = (Option<Box<Dht<MapStore>>>, Option<Box<SimScribe>>);
 
 /// A simulated node with its applications, driven through the core's one
 /// output door like a runtime's.
-pub type SimHost<const POOL: usize = 16, const S: usize = SIM_SESSIONS> =
-    Host<SimApps, Passthrough, POOL, S>;
+pub type SimHost<const POOL: usize = 16, const S: usize = SIM_SESSIONS, const HALF: usize = 8> =
+    Host<SimApps, Passthrough, POOL, S, HALF>;
 
 /// Sessions a simulated node keeps: half a runtime node's
 /// ([`pastry_core::node::DEFAULT_SESSIONS`]), so 100,000 nodes still fit in
@@ -72,11 +72,12 @@ pub const SIM_SESSIONS: usize = 128;
 /// 100,000 nodes.
 pub const PLAIN_SESSIONS: usize = 1;
 
-/// The node type simulated: default leaf set and table, `POOL` message
+/// The node type simulated: the default table, `HALF` leaf-set members
+/// a side (8 by default; 16 for `sim --leaf-set 32`), `POOL` message
 /// slots (16 by default; runs with Scribe use [`SCRIBE_POOL`]), queues of
 /// 64, and the per-hop upcalls of the DHT and Scribe it runs.
-pub type SimNode<const POOL: usize = 16, const S: usize = SIM_SESSIONS> =
-    HostNode<SimApps, Passthrough, POOL, S>;
+pub type SimNode<const POOL: usize = 16, const S: usize = SIM_SESSIONS, const HALF: usize = 8> =
+    HostNode<SimApps, Passthrough, POOL, S, HALF>;
 
 /// Message slots of simulated nodes running Scribe: a tree node with 16
 /// children beats them all at once, and under churn slots wait on departed
@@ -191,11 +192,11 @@ enum Action {
 }
 
 #[derive(Debug)]
-struct Slot<const POOL: usize, const S: usize> {
+struct Slot<const POOL: usize, const S: usize, const HALF: usize> {
     /// The node and its applications while it is alive; dropped when it
     /// crashes or leaves, so churn does not grow memory with every
     /// departure.
-    host: Option<Box<SimHost<POOL, S>>>,
+    host: Option<Box<SimHost<POOL, S, HALF>>>,
     /// Its id, key and address, kept after it is gone (a restart reuses
     /// them).
     id: Id,
@@ -214,9 +215,9 @@ struct Slot<const POOL: usize, const S: usize> {
     faulty: bool,
 }
 
-impl<const POOL: usize, const S: usize> Slot<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Slot<POOL, S, HALF> {
     /// The node, while it is alive.
-    fn node(&self) -> Option<&SimNode<POOL, S>> {
+    fn node(&self) -> Option<&SimNode<POOL, S, HALF>> {
         self.host.as_deref().map(Host::node)
     }
 
@@ -232,7 +233,7 @@ impl<const POOL: usize, const S: usize> Slot<POOL, S> {
 
     /// The node and its applications for a command at `now` (the host's
     /// clock moves there first, as a runtime's does).
-    fn at(&mut self, now: Instant) -> Option<(&mut SimNode<POOL, S>, &mut SimApps)> {
+    fn at(&mut self, now: Instant) -> Option<(&mut SimNode<POOL, S, HALF>, &mut SimApps)> {
         let (apps, node, _) = self.host.as_deref_mut()?.parts_at(now);
         Some((node, apps))
     }
@@ -310,7 +311,7 @@ impl Counters {
 
 /// The simulator.
 #[derive(Debug)]
-pub struct Sim<const POOL: usize = 16, const S: usize = SIM_SESSIONS> {
+pub struct Sim<const POOL: usize = 16, const S: usize = SIM_SESSIONS, const HALF: usize = 8> {
     /// Settings.
     pub config: SimConfig,
     /// The network model.
@@ -319,7 +320,7 @@ pub struct Sim<const POOL: usize = 16, const S: usize = SIM_SESSIONS> {
     pub now: Instant,
     /// The generator of every random choice.
     pub rng: SmallRng,
-    slots: Vec<Slot<POOL, S>>,
+    slots: Vec<Slot<POOL, S, HALF>>,
     /// Indices of live nodes, in no order: under churn most slots belong
     /// to departed nodes, and a day at 10,000 nodes leaves over a million.
     alive: Vec<u32>,
@@ -368,9 +369,9 @@ impl Sim {
     }
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// An empty simulation of nodes with `POOL` message slots.
-    pub fn with_pool(config: SimConfig, network: Network) -> Sim<POOL, S> {
+    pub fn with_pool(config: SimConfig, network: Network) -> Sim<POOL, S, HALF> {
         let rng = SmallRng::new(config.seed);
         let buf = vec![0u8; config.node.max_datagram];
         Sim {
@@ -439,7 +440,12 @@ impl<const POOL: usize, const S: usize> Sim<POOL, S> {
     /// A fresh node whose randomness derives from `seed`, with the
     /// applications the configuration asks for (theirs drawn from the
     /// simulation's randomness).
-    fn new_host(&mut self, keys: Keypair, addr: SocketAddr, seed: u64) -> Box<SimHost<POOL, S>> {
+    fn new_host(
+        &mut self,
+        keys: Keypair,
+        addr: SocketAddr,
+        seed: u64,
+    ) -> Box<SimHost<POOL, S, HALF>> {
         let dht = self.config.dht.clone().map(|config| {
             let seed = self.rng.next_u64();
             Box::new(Dht::new(config, MapStore::new(), seed).expect("valid DHT"))
@@ -449,7 +455,8 @@ impl<const POOL: usize, const S: usize> Sim<POOL, S> {
             .scribe
             .map(|config| Box::new(SimScribe::new(config, Members).expect("valid Scribe config")));
         let config = self.config.node.clone();
-        let host = SimHost::<POOL, S>::new(config, keys, addr, seed, (dht, scribe), Passthrough);
+        let host =
+            SimHost::<POOL, S, HALF>::new(config, keys, addr, seed, (dht, scribe), Passthrough);
         Box::new(host.expect("valid config and policy room"))
     }
 
@@ -464,7 +471,7 @@ impl<const POOL: usize, const S: usize> Sim<POOL, S> {
     }
 
     /// Node `i`, while it is alive.
-    pub fn node(&self, i: usize) -> Option<&SimNode<POOL, S>> {
+    pub fn node(&self, i: usize) -> Option<&SimNode<POOL, S, HALF>> {
         self.slots[i].node()
     }
 

@@ -45,7 +45,10 @@ pub struct Report {
 
 impl Report {
     /// Judges the lookups in `sim.lookup_order[from..]`.
-    pub fn of<const POOL: usize, const S: usize>(sim: &Sim<POOL, S>, from: usize) -> Report {
+    pub fn of<const POOL: usize, const S: usize, const HALF: usize>(
+        sim: &Sim<POOL, S, HALF>,
+        from: usize,
+    ) -> Report {
         let ids = &sim.lookup_order[from..];
         let mut hops: Vec<u8> = Vec::new();
         let mut rdps: Vec<f64> = Vec::new();

@@ -53,7 +53,7 @@ impl Seen {
     }
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// Runs every event up to and including `until`; the clock ends there.
     pub fn run_until(&mut self, until: Instant) {
         while let Some((at, action)) = self.queue.pop_due(until) {

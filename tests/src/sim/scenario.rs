@@ -81,6 +81,14 @@ pub struct Spec {
     pub gamma_permille: Option<u32>,
     /// First hops of redundant routing, if not the default.
     pub secure_routes: Option<u8>,
+    /// Leaf-set size l: even, 2 to 32 (16 by default). Above 16 the nodes
+    /// hold 16 members a side (OSDI'02 §5.3 measured secure routing with
+    /// l = 32); such runs have no multicast groups.
+    pub leaf_set: usize,
+    /// The nodes' `max_datagram`, if not the default: 1,280 bytes, or
+    /// 1,472 (an Ethernet frame's UDP payload) for leaf sets above 16,
+    /// whose full leaf set of IPv6 peers needs 1,327.
+    pub max_datagram: Option<usize>,
 }
 
 impl Spec {
@@ -112,6 +120,8 @@ impl Spec {
             secure: false,
             gamma_permille: None,
             secure_routes: None,
+            leaf_set: 16,
+            max_datagram: None,
         }
     }
 }
@@ -202,15 +212,23 @@ pub struct Outcome {
 pub fn run(spec: &Spec, network: Network, progress: impl FnMut(&Progress)) -> Outcome {
     // Scribe's tree nodes need more message slots (see `SCRIBE_POOL`);
     // nodes that verify nobody need no room for sessions.
+    // Leaf sets above 16 take one build of their own, with sessions so
+    // that it may verify (and not multicast: one build fewer).
     use super::{PLAIN_SESSIONS, SCRIBE_POOL, SIM_SESSIONS};
+    assert!(
+        spec.leaf_set <= 16 || spec.multicast.is_none(),
+        "a leaf set of {} runs without multicast",
+        spec.leaf_set
+    );
     match (spec.multicast, spec.verify) {
-        (Some(_), _) => run_on::<SCRIBE_POOL, SIM_SESSIONS>(spec, network, progress),
-        (None, true) => run_on::<16, SIM_SESSIONS>(spec, network, progress),
-        (None, false) => run_on::<16, PLAIN_SESSIONS>(spec, network, progress),
+        _ if spec.leaf_set > 16 => run_on::<16, SIM_SESSIONS, 16>(spec, network, progress),
+        (Some(_), _) => run_on::<SCRIBE_POOL, SIM_SESSIONS, 8>(spec, network, progress),
+        (None, true) => run_on::<16, SIM_SESSIONS, 8>(spec, network, progress),
+        (None, false) => run_on::<16, PLAIN_SESSIONS, 8>(spec, network, progress),
     }
 }
 
-fn run_on<const POOL: usize, const S: usize>(
+fn run_on<const POOL: usize, const S: usize, const HALF: usize>(
     spec: &Spec,
     network: Network,
     mut progress: impl FnMut(&Progress),
@@ -220,6 +238,13 @@ fn run_on<const POOL: usize, const S: usize>(
     config.loss = spec.loss;
     config.jitter = spec.jitter;
     config.node.verify_peers = spec.verify;
+    config.node.leaf_set_size = spec.leaf_set;
+    if spec.leaf_set > 16 {
+        config.node.max_datagram = 1_472;
+    }
+    if let Some(m) = spec.max_datagram {
+        config.node.max_datagram = m;
+    }
     let secure_dht = spec.dht.is_some_and(|l| l.secure != SecureDht::Off);
     config.node.secure.enabled = spec.secure || spec.secure_lookups > 0 || secure_dht;
     if let Some(g) = spec.gamma_permille {
@@ -242,7 +267,7 @@ fn run_on<const POOL: usize, const S: usize>(
     config.scribe = spec
         .multicast
         .map(|_| pastry_core::scribe::ScribeConfig::default());
-    let mut sim = Sim::<POOL, S>::with_pool(config, network);
+    let mut sim = Sim::<POOL, S, HALF>::with_pool(config, network);
     if spec.faulty > 0.0 {
         sim.set_faulty(spec.faulty, spec.attacks);
     }
@@ -253,7 +278,7 @@ fn run_on<const POOL: usize, const S: usize>(
         sim.multicast = groups::Multicast::new(load);
     }
     let start = sim.now;
-    let mut tell = |sim: &Sim<POOL, S>, phase| {
+    let mut tell = |sim: &Sim<POOL, S, HALF>, phase| {
         progress(&Progress {
             phase,
             live: sim.truth.len(),
@@ -361,10 +386,10 @@ enum Work {
 /// Runs the measurement window's work in time order: lookups spread evenly
 /// over it, and the DHT's puts over its first tenth and gets over the
 /// rest. Returns the lookups that could not be sent.
-fn spread_work<const POOL: usize, const S: usize>(
-    sim: &mut Sim<POOL, S>,
+fn spread_work<const POOL: usize, const S: usize, const HALF: usize>(
+    sim: &mut Sim<POOL, S, HALF>,
     spec: &Spec,
-    mut progress: impl FnMut(&Sim<POOL, S>),
+    mut progress: impl FnMut(&Sim<POOL, S, HALF>),
 ) -> usize {
     let span = spec.duration;
     let spread = |n: usize, from: Duration, len: Duration| {
@@ -407,14 +432,15 @@ fn spread_work<const POOL: usize, const S: usize>(
     // it must not look like a stall.
     let tick = (span / 50).max(Duration::from_millis(1));
     let mut next_tick = start + tick;
-    let mut run_to = |sim: &mut Sim<POOL, S>, until, progress: &mut dyn FnMut(&Sim<POOL, S>)| {
-        while next_tick <= until {
-            sim.run_until(next_tick);
-            progress(sim);
-            next_tick += tick;
-        }
-        sim.run_until(until);
-    };
+    let mut run_to =
+        |sim: &mut Sim<POOL, S, HALF>, until, progress: &mut dyn FnMut(&Sim<POOL, S, HALF>)| {
+            while next_tick <= until {
+                sim.run_until(next_tick);
+                progress(sim);
+                next_tick += tick;
+            }
+            sim.run_until(until);
+        };
     let mut refused = 0;
     for (k, (at, what)) in work.into_iter().enumerate() {
         run_to(sim, start + at, &mut progress);
@@ -468,11 +494,11 @@ fn spread_work<const POOL: usize, const S: usize>(
 
 /// Starts `n` nodes, one every `interval`, each joining through a random
 /// active node; `progress` is called every twentieth.
-pub fn build<const POOL: usize, const S: usize>(
-    sim: &mut Sim<POOL, S>,
+pub fn build<const POOL: usize, const S: usize, const HALF: usize>(
+    sim: &mut Sim<POOL, S, HALF>,
     n: usize,
     interval: Duration,
-    mut progress: impl FnMut(&Sim<POOL, S>),
+    mut progress: impl FnMut(&Sim<POOL, S, HALF>),
 ) {
     let every = (n / 20).max(1);
     for k in 0..n {
@@ -487,11 +513,11 @@ pub fn build<const POOL: usize, const S: usize>(
 /// Sends `m` lookups spread evenly over `span`, each from a random live
 /// active node to a random key; `progress` is called every twentieth.
 /// Returns how many could not be sent (no active source, or refused).
-pub fn spread_lookups<const POOL: usize, const S: usize>(
-    sim: &mut Sim<POOL, S>,
+pub fn spread_lookups<const POOL: usize, const S: usize, const HALF: usize>(
+    sim: &mut Sim<POOL, S, HALF>,
     m: usize,
     span: Duration,
-    mut progress: impl FnMut(&Sim<POOL, S>),
+    mut progress: impl FnMut(&Sim<POOL, S, HALF>),
 ) -> usize {
     let gap = span / m.max(1) as u32;
     let every = (m / 20).max(1);
@@ -591,6 +617,8 @@ impl Outcome {
         let secure = json!({
             "secure": spec.secure || spec.secure_lookups > 0,
             "secure_r": spec.secure_r,
+            "leaf_set": spec.leaf_set,
+            "max_datagram": spec.max_datagram.unwrap_or(if spec.leaf_set > 16 { 1_472 } else { 1_280 }),
             "secure_routes": spec.secure_routes.unwrap_or(pastry_core::secure::SecureConfig::default().routes),
             "gamma_permille": spec.gamma_permille.unwrap_or(pastry_core::secure::SecureConfig::default().gamma_permille),
             "secure_lookups": self.secure.lookups,

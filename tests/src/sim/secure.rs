@@ -52,7 +52,7 @@ pub struct SecureReport {
     pub redundant: usize,
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// Node `source` sends a secure lookup for `key` to its `r` roots.
     pub fn secure_lookup(&mut self, source: usize, key: Id, r: usize) -> Option<u64> {
         let now = self.now;

@@ -234,7 +234,7 @@ impl Storage {
     }
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// Node `i` puts a value of `len` bytes under a new random key.
     pub fn dht_put(&mut self, i: usize) {
         let seed = self.random_key();
@@ -288,7 +288,7 @@ impl<const POOL: usize, const S: usize> Sim<POOL, S> {
         expect: Op,
         issue: impl FnOnce(
             Instant,
-            &mut super::SimNode<POOL, S>,
+            &mut super::SimNode<POOL, S, HALF>,
             &mut dht::Dht<dht::MapStore>,
         ) -> Option<OpId>,
     ) {

@@ -16,7 +16,7 @@ pub struct LeafSetErrors {
     pub missing: u64,
 }
 
-impl<const POOL: usize, const S: usize> Sim<POOL, S> {
+impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// The live nodes' session counters, summed, and the sessions they
     /// hold.
     pub fn session_totals(&self) -> (pastry_core::session::SessionStats, u64) {
@@ -143,7 +143,7 @@ impl<const POOL: usize, const S: usize> Sim<POOL, S> {
 
     /// Live active node `i`'s leaf set, and the true left and right sides
     /// it should hold.
-    fn leaf_set_and_truth(&self, i: usize) -> Option<(&LeafSet<8>, Vec<Id>, Vec<Id>)> {
+    fn leaf_set_and_truth(&self, i: usize) -> Option<(&LeafSet<HALF>, Vec<Id>, Vec<Id>)> {
         let n = self.slots[i].node().filter(|n| n.is_active())?;
         let ls = n.leaf_set();
         let (left, right) = self.truth.leaf_set(n.own().id, ls.half());
