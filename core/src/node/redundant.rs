@@ -42,8 +42,9 @@ impl<
     }
 
     /// Diverse first hops, distinct, at most `routes`: leaf-set members,
-    /// nearest first on each side in turn, then constrained and proximity-
-    /// table entries (ids unlike ours, so unlike points and paths).
+    /// nearest first on each side in turn, up to half of them, then
+    /// constrained and proximity-table entries (ids unlike ours, so unlike
+    /// points and paths), then more members if the tables are short.
     /// While a new node fills its constrained table the first time, its
     /// view is what its join path gave it, which faulty nodes on the path
     /// make up of colluders (eclipse): its queries start at its bootstrap,
@@ -65,23 +66,34 @@ impl<
             return out;
         }
         let ls = self.routing.leaf_set();
-        let candidates = ls
+        let members = ls
             .left()
             .iter()
             .zip(ls.right().iter())
             .flat_map(|(a, b)| [*a, *b])
             .chain(ls.left().iter().skip(ls.right().len()).copied())
-            .chain(ls.right().iter().skip(ls.left().len()).copied())
-            .chain(self.constrained.entries().copied())
+            .chain(ls.right().iter().skip(ls.left().len()).copied());
+        let others = self
+            .constrained
+            .entries()
+            .copied()
             .chain(self.routing.table().entries().map(|(_, _, e)| e.peer));
-        for p in candidates {
-            if out.len() >= limit {
-                break;
-            }
-            if !out.iter().any(|q| q.id == p.id) && !self.probes.is_suspect(p.id) {
+        let mut take = |p: Peer, most: usize| {
+            if out.len() < most
+                && !out.iter().any(|q| q.id == p.id)
+                && !self.probes.is_suspect(p.id)
+            {
                 let _ = out.push(p);
             }
-        }
+        };
+        // At most half through the leaf set, the nearest members first: a
+        // node whose join a faulty root answered holds colluders alone
+        // there until its check finds its true neighbours, and with a leaf
+        // set of 32 every route would start at one (#29). Then the tables,
+        // then the rest of the leaf set if the tables are short.
+        members.clone().for_each(|p| take(p, limit.div_ceil(2)));
+        others.for_each(|p| take(p, limit));
+        members.for_each(|p| take(p, limit));
         out
     }
 

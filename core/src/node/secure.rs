@@ -46,6 +46,11 @@ pub(crate) enum Purpose {
     Route(SlotRef),
     /// A point of the constrained table.
     Fill,
+    /// A point of the constrained table inside our leaf set's range, where
+    /// our true neighbours are: looked up all the same, for a leaf set
+    /// that a faulty root's join reply made (its nodes are offered to the
+    /// leaf set too).
+    FillNear,
     /// This node's own id after it joined: its true neighbours.
     OwnLeafSet,
 }
@@ -198,7 +203,8 @@ impl<
         self.stats.secure.lookups += 1;
         let i = self.secure_ops.len() - 1;
         // Checking our own leaf set, we cannot take it as the answer.
-        if purpose != Purpose::OwnLeafSet && self.knows_roots(key, replicas) {
+        let checking = matches!(purpose, Purpose::OwnLeafSet | Purpose::FillNear);
+        if !checking && self.knows_roots(key, replicas) {
             // We are among the key's neighbours: our own leaf set is the
             // answer, checked when it was built.
             self.merge_own_neighbourhood(i);
@@ -364,10 +370,17 @@ impl<
                     self.secure_ops.swap_remove(i);
                 }
             }
-            Purpose::Fill => {
+            Purpose::Fill | Purpose::FillNear => {
                 let op = self.secure_ops.swap_remove(i);
                 for p in op.candidates {
                     self.constrained.consider(p);
+                    // A node a secure lookup found that belongs in our
+                    // leaf set is one our join reply left out: a faulty
+                    // root names only colluders, and the routes of our own
+                    // id's check funnel into the faulty nodes of our id's
+                    // sparse prefix, while the points near our id lead
+                    // elsewhere (#29). Probed first.
+                    self.offer_leaf_candidate(p, true);
                 }
             }
             Purpose::OwnLeafSet => {

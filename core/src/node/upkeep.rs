@@ -88,7 +88,7 @@ impl<
             let busy = self
                 .secure_ops
                 .iter()
-                .filter(|op| op.purpose == Purpose::Fill)
+                .filter(|op| matches!(op.purpose, Purpose::Fill | Purpose::FillNear))
                 .count();
             if busy >= parallel || self.secure_ops.is_full() {
                 break;
@@ -123,6 +123,19 @@ impl<
                 for p in members {
                     self.constrained.consider(p);
                 }
+                // The few points of this row our leaf set covers are
+                // looked up all the same: a leaf set a faulty root gave us
+                // covers them with colluders, and these lookups find the
+                // true neighbours it hides (#29). Rows below, wholly
+                // covered, are not.
+                let point = self.constrained.point(row, col);
+                if self
+                    .start_secure(point, 1, Purpose::FillNear, false)
+                    .is_err()
+                {
+                    break;
+                }
+                self.stats.secure.fills += 1;
                 self.fill_cursor += 1;
                 continue;
             }
