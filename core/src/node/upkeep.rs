@@ -118,29 +118,22 @@ impl<
                 self.fill_cursor += 1;
                 continue;
             }
-            if covered(col) {
+            // The few points of this row our leaf set covers are filled
+            // from it and looked up all the same: a leaf set a faulty root
+            // gave us covers them with colluders, and these lookups find
+            // the true neighbours it hides (#29). Rows below, wholly
+            // covered, are not.
+            let purpose = if covered(col) {
                 let members: Vec<Peer, 64> = self.routing.leaf_set().members().copied().collect();
                 for p in members {
                     self.constrained.consider(p);
                 }
-                // The few points of this row our leaf set covers are
-                // looked up all the same: a leaf set a faulty root gave us
-                // covers them with colluders, and these lookups find the
-                // true neighbours it hides (#29). Rows below, wholly
-                // covered, are not.
-                let point = self.constrained.point(row, col);
-                if self
-                    .start_secure(point, 1, Purpose::FillNear, false)
-                    .is_err()
-                {
-                    break;
-                }
-                self.stats.secure.fills += 1;
-                self.fill_cursor += 1;
-                continue;
-            }
+                Purpose::FillNear
+            } else {
+                Purpose::Fill
+            };
             let point = self.constrained.point(row, col);
-            if self.start_secure(point, 1, Purpose::Fill, false).is_err() {
+            if self.start_secure(point, 1, purpose, false).is_err() {
                 break;
             }
             self.stats.secure.fills += 1;

@@ -233,26 +233,27 @@ fn run(args: &Args) -> Result<(), String> {
         value_bytes: args.value_bytes,
         secure: args.secure_dht,
     });
-    if args.leaf_set < 2 || args.leaf_set > 32 || !args.leaf_set.is_multiple_of(2) {
-        return Err(format!(
-            "--leaf-set {}: must be even, 2 to 32",
+    // The core's own check of the two (sizes, and room for a full leaf
+    // set in a datagram), at the simulator's most: 16 a side.
+    let datagram = args
+        .max_datagram
+        .unwrap_or_else(|| scenario::datagram_for(args.leaf_set));
+    let node = pastry_core::Config {
+        leaf_set_size: args.leaf_set,
+        max_datagram: datagram,
+        ..pastry_core::Config::default()
+    };
+    node.validate(16).map_err(|e| {
+        format!(
+            "--leaf-set {} --max-datagram {datagram}: {e}",
             args.leaf_set
-        ));
-    }
+        )
+    })?;
     if args.leaf_set > 16 && args.groups > 0 {
         return Err(format!(
             "--leaf-set {}: runs without --groups",
             args.leaf_set
         ));
-    }
-    if let Some(m) = args.max_datagram {
-        let node = pastry_core::Config {
-            leaf_set_size: args.leaf_set,
-            max_datagram: m,
-            ..pastry_core::Config::default()
-        };
-        node.validate(16)
-            .map_err(|e| format!("--max-datagram {m}: {e}"))?;
     }
     // Below half the leaf set (see `DhtConfig::replicas`: at half no
     // replica set is kept in sync).

@@ -91,7 +91,25 @@ pub struct Spec {
     pub max_datagram: Option<usize>,
 }
 
+/// The nodes' `max_datagram` for leaf sets of `leaf_set` when a run does
+/// not set it: the default, or above 16 an Ethernet frame's UDP payload
+/// (a full leaf set of 32 IPv6 peers needs 1,327 bytes).
+pub fn datagram_for(leaf_set: usize) -> usize {
+    if leaf_set > 16 {
+        1_472
+    } else {
+        pastry_core::Config::default().max_datagram
+    }
+}
+
 impl Spec {
+    /// The nodes' `max_datagram`: [`Spec::max_datagram`], else
+    /// [`datagram_for`] the leaf set.
+    pub fn datagram(&self) -> usize {
+        self.max_datagram
+            .unwrap_or_else(|| datagram_for(self.leaf_set))
+    }
+
     /// The CLI's defaults for `nodes` nodes: no loss or churn, one join
     /// every 100 ms, a minute to settle, a minute of measurement.
     pub fn new(nodes: usize, seed: u64) -> Spec {
@@ -239,12 +257,7 @@ fn run_on<const POOL: usize, const S: usize, const HALF: usize>(
     config.jitter = spec.jitter;
     config.node.verify_peers = spec.verify;
     config.node.leaf_set_size = spec.leaf_set;
-    if spec.leaf_set > 16 {
-        config.node.max_datagram = 1_472;
-    }
-    if let Some(m) = spec.max_datagram {
-        config.node.max_datagram = m;
-    }
+    config.node.max_datagram = spec.datagram();
     let secure_dht = spec.dht.is_some_and(|l| l.secure != SecureDht::Off);
     config.node.secure.enabled = spec.secure || spec.secure_lookups > 0 || secure_dht;
     if let Some(g) = spec.gamma_permille {
@@ -618,7 +631,7 @@ impl Outcome {
             "secure": spec.secure || spec.secure_lookups > 0,
             "secure_r": spec.secure_r,
             "leaf_set": spec.leaf_set,
-            "max_datagram": spec.max_datagram.unwrap_or(if spec.leaf_set > 16 { 1_472 } else { 1_280 }),
+            "max_datagram": spec.datagram(),
             "secure_routes": spec.secure_routes.unwrap_or(pastry_core::secure::SecureConfig::default().routes),
             "gamma_permille": spec.gamma_permille.unwrap_or(pastry_core::secure::SecureConfig::default().gamma_permille),
             "secure_lookups": self.secure.lookups,
