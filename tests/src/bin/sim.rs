@@ -181,6 +181,11 @@ struct Args {
     /// be repeated): rerun a seed with a key it lost to see how.
     #[arg(long = "trace-key", value_name = "ID")]
     trace_keys: Vec<Id>,
+    /// Describe on stderr every secure lookup that missed a correct root:
+    /// what its source accepted and knew, and what stood around each
+    /// correct root it missed, against the global view.
+    #[arg(long)]
+    dump_misses: bool,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
@@ -316,6 +321,7 @@ fn run(args: &Args) -> Result<(), String> {
         settle: Duration::from_secs(args.settle_s),
         duration: Duration::from_secs(args.duration_s),
         trace_keys: args.trace_keys.clone(),
+        dump_misses: args.dump_misses,
         faulty: args.faulty,
         attacks: args.attack,
         secure_lookups: args.secure_lookups,
@@ -357,6 +363,9 @@ fn run(args: &Args) -> Result<(), String> {
             "sim: lost {key} (replay with --seed {} --trace-key {key})",
             spec.seed
         );
+    }
+    for miss in &out.secure_misses {
+        eprintln!("sim: {miss}");
     }
     if args.json {
         let mut json = out.to_json(&spec, name);

@@ -19,6 +19,7 @@ mod faults;
 pub mod groups;
 pub mod healing;
 pub mod keytrace;
+mod misses;
 pub mod network;
 mod queue;
 pub mod report;
@@ -289,6 +290,9 @@ pub struct Counters {
     pub replication_datagrams: u64,
     /// Their bytes.
     pub replication_bytes: u64,
+    /// Queries and answers of the secure lookups the judge sent (the rest
+    /// of `by_kind`'s queries are the nodes' own: fills and checks).
+    pub judged_query_datagrams: u64,
 }
 
 impl Counters {
@@ -305,6 +309,7 @@ impl Counters {
             by_kind: std::array::from_fn(|k| self.by_kind[k] - before.by_kind[k]),
             replication_datagrams: self.replication_datagrams - before.replication_datagrams,
             replication_bytes: self.replication_bytes - before.replication_bytes,
+            judged_query_datagrams: self.judged_query_datagrams - before.judged_query_datagrams,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pastry_core::app::{Either, HostEvent};
 use pastry_core::wire::{Body, Kind, Message};
-use pastry_core::{Event, Instant, Output};
+use pastry_core::{Event, Id, Instant, Output};
 
 use super::{Action, Fault, Sim, groups, storage};
 
@@ -26,7 +26,8 @@ enum Seen {
     },
     Secured {
         op: u64,
-        roots: usize,
+        /// The first roots the source accepted (ids, closest first).
+        roots: [Option<Id>; 8],
         redundant: bool,
     },
     Other,
@@ -43,11 +44,17 @@ impl Seen {
             },
             Event::RouteFailed { msg_id, .. } => Seen::RouteFailed { msg_id },
             Event::Update { .. } => Seen::Other,
-            Event::Secured(s) => Seen::Secured {
-                op: s.op,
-                roots: s.roots.len(),
-                redundant: s.redundant,
-            },
+            Event::Secured(s) => {
+                let mut roots = [None; 8];
+                for (slot, p) in roots.iter_mut().zip(s.roots.iter()) {
+                    *slot = Some(p.id);
+                }
+                Seen::Secured {
+                    op: s.op,
+                    roots,
+                    redundant: s.redundant,
+                }
+            }
             _ => Seen::Other,
         }
     }
@@ -219,7 +226,10 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
                 op,
                 roots,
                 redundant,
-            } => self.judge_secured(op, roots, redundant),
+            } => {
+                let roots: Vec<Id> = roots.into_iter().flatten().collect();
+                self.judge_secured(op, &roots, redundant)
+            }
             Seen::JoinFailed => {
                 self.counters.join_failures += 1;
                 let at = self.now + Duration::from_millis(1);
@@ -248,6 +258,15 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
         } else if self.config.dht.is_some() && storage::is_replication(&self.buf[..len]) {
             self.counters.replication_datagrams += 1;
             self.counters.replication_bytes += len as u64;
+        }
+        const QUERY: [u8; 2] = [Kind::Query as u8, Kind::ReplicaSet as u8];
+        if kind.is_some_and(|k| QUERY.contains(&k)) {
+            let to = self.by_addr.get(&to_addr).copied();
+            let bytes = std::mem::take(&mut self.buf);
+            if self.judge_query(from, to, &bytes[..len]) {
+                self.counters.judged_query_datagrams += 1;
+            }
+            self.buf = bytes;
         }
         if self.config.scribe.is_some() && kind == Some(Kind::Routed as u8) {
             self.count_scribe(from, to_addr, len);

@@ -60,6 +60,9 @@ pub struct Spec {
     /// DHT keys whose holders are logged on stderr as they change
     /// ([`keytrace`](super::keytrace)).
     pub trace_keys: Vec<Id>,
+    /// Describe every secure lookup that missed a correct root
+    /// ([`Outcome::secure_misses`]).
+    pub dump_misses: bool,
     /// An attacker that never joins forges datagrams through the
     /// measurement window ([`attack`](super::attack)).
     pub attack: Option<Attack>,
@@ -130,6 +133,7 @@ impl Spec {
             dht: None,
             multicast: None,
             trace_keys: Vec::new(),
+            dump_misses: false,
             attack: None,
             faulty: 0.0,
             attacks: Attacks::ALL,
@@ -215,6 +219,9 @@ pub struct Outcome {
     pub secure_stats: pastry_core::node::SecureStats,
     /// Secure lookups their source refused.
     pub secure_refused: u64,
+    /// With [`Spec::dump_misses`]: why each secure lookup of the window
+    /// that missed a correct root missed, read when the run ended.
+    pub secure_misses: Vec<String>,
     /// Over correct nodes when the window closed: the share of proximity-
     /// table entries that are faulty, the share of constrained entries
     /// that are, and constrained entries per node.
@@ -285,6 +292,7 @@ fn run_on<const POOL: usize, const S: usize, const HALF: usize>(
         sim.set_faulty(spec.faulty, spec.attacks);
     }
     sim.key_trace = KeyTrace::new(spec.trace_keys.clone());
+    sim.secure.trace = spec.dump_misses;
     sim.storage.value_bytes = spec.dht.map_or(0, |l| l.value_bytes);
     sim.storage.secure = spec.dht.map_or(SecureDht::Off, |l| l.secure);
     if let Some(load) = &spec.multicast {
@@ -379,6 +387,10 @@ fn run_on<const POOL: usize, const S: usize, const HALF: usize>(
         secure: sim.secure_report(secure_from),
         secure_stats: sim.secure_stats(),
         secure_refused: sim.secure.refused,
+        secure_misses: match spec.dump_misses {
+            true => sim.describe_secure_misses(secure_from),
+            false => Vec::new(),
+        },
         table_faulty_share,
         constrained_faulty_share,
         constrained_per_node,
@@ -622,10 +634,13 @@ impl Outcome {
         let queries = (self.window.by_kind[Kind::Query as usize]
             + self.window.by_kind[Kind::ReplicaSet as usize]) as f64;
         let node_seconds = self.live_nodes.max(1) as f64 * spec.duration.as_secs_f64().max(1e-9);
+        // The judged lookups' own queries and answers; the rest are the
+        // nodes' (constrained-table fills, leaf-set checks).
+        let judged = self.window.judged_query_datagrams as f64;
         let per_lookup = if self.secure.lookups == 0 {
             0.0
         } else {
-            queries / self.secure.lookups as f64
+            judged / self.secure.lookups as f64
         };
         let secure = json!({
             "secure": spec.secure || spec.secure_lookups > 0,
@@ -647,6 +662,7 @@ impl Outcome {
             "secure_single_timeouts": self.secure_stats.single_timeouts,
             "secure_msgs_per_lookup": per_lookup,
             "secure_control_msgs_per_node_per_s": queries / node_seconds,
+            "secure_own_query_msgs_per_node_per_s": (queries - judged) / node_seconds,
             "table_faulty_share": self.table_faulty_share,
             "constrained_entries_per_node": self.constrained_per_node,
             "constrained_faulty_share": self.constrained_faulty_share,

@@ -24,6 +24,24 @@ pub struct SecureLookup {
     /// The source's outcome, once it came: roots found, and whether it
     /// went redundant.
     pub outcome: Option<(usize, bool)>,
+    /// The roots the source accepted, closest first.
+    pub accepted: Vec<Id>,
+    /// With [`SecureLookups::trace`]: every datagram of its queries and
+    /// answers, in the order sent.
+    pub hops: Vec<QueryHop>,
+}
+
+/// One datagram of a traced secure lookup.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryHop {
+    /// Which of the lookup's routes (0: the first, or the single route).
+    pub route: u8,
+    /// Sender and receiver (`None`: not a node, or gone).
+    pub from: u32,
+    /// The receiver.
+    pub to: Option<u32>,
+    /// An answer (`Some(complete)`), or the query going on (`None`).
+    pub answer: Option<bool>,
 }
 
 /// The secure lookups of a run.
@@ -35,6 +53,12 @@ pub struct SecureLookups {
     pub order: Vec<u64>,
     /// Lookups their source refused (busy, not active).
     pub refused: u64,
+    /// The keys looked up and their lookups' ids, to tell their queries
+    /// and answers from the nodes' own (constrained-table fills, leaf-set
+    /// checks).
+    pub keys: DetMap<Id, u64>,
+    /// Record each lookup's [`SecureLookup::hops`].
+    pub trace: bool,
 }
 
 /// The judge's figures for secure lookups.
@@ -73,11 +97,43 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
                 roots,
                 reached: Vec::new(),
                 outcome: None,
+                accepted: Vec::new(),
+                hops: Vec::new(),
             },
         );
         self.secure.order.push(id);
+        self.secure.keys.insert(key, id);
         self.drain(source);
         Some(id)
+    }
+
+    /// Whether the datagram `bytes`, sent by node `from` to `to`, is a
+    /// query or an answer of one of the judged secure lookups (not a
+    /// node's own); recorded when tracing.
+    pub(super) fn judge_query(&mut self, from: usize, to: Option<u32>, bytes: &[u8]) -> bool {
+        use pastry_core::wire::Body;
+        let (msg_id, key, answer) = match super::snoop(bytes).map(|m| m.body) {
+            Ok(Body::Query(q)) => (q.msg_id, q.key, None),
+            Ok(Body::ReplicaSet(a)) => (a.msg_id, a.key, Some(a.complete)),
+            _ => return false,
+        };
+        let Some(&id) = self.secure.keys.get(&key) else {
+            return false;
+        };
+        if self.secure.trace {
+            // Route k's queries carry the lookup's id + k + 1 (the single
+            // route: the id itself).
+            let route = msg_id.wrapping_sub(id).saturating_sub(1).min(255) as u8;
+            if let Some(l) = self.secure.by_id.get_mut(&id) {
+                l.hops.push(QueryHop {
+                    route,
+                    from: from as u32,
+                    to,
+                    answer,
+                });
+            }
+        }
+        true
     }
 
     /// A delivery at node `at`: one of a secure lookup's copies?
@@ -92,9 +148,10 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     }
 
     /// A source heard how its secure lookup ended.
-    pub(super) fn judge_secured(&mut self, op: u64, roots: usize, redundant: bool) {
+    pub(super) fn judge_secured(&mut self, op: u64, roots: &[Id], redundant: bool) {
         if let Some(l) = self.secure.by_id.get_mut(&op) {
-            l.outcome = Some((roots, redundant));
+            l.outcome = Some((roots.len(), redundant));
+            l.accepted = roots.to_vec();
         }
     }
 
