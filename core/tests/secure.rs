@@ -34,6 +34,24 @@ fn true_roots(net: &Net, key: Id, r: usize) -> Vec<Id> {
     ids
 }
 
+/// A formed overlay of `n` nodes whose redundant lookups take `routes`
+/// first hops.
+fn net_with_routes(seed: u64, n: usize, routes: u8) -> Net {
+    let mut net = Net::new(seed);
+    let mut config = secure_config();
+    config.secure.routes = routes;
+    net.form(n, &config);
+    net
+}
+
+/// Node `from` sends a `sec_route` for `key` to its 5 roots: its id.
+fn sec_route(net: &mut Net, from: usize, key: Id) -> u64 {
+    let now = net.now;
+    net.nodes[from]
+        .secure_route(now, key, APP, b"sec", 5)
+        .expect("an active node takes it")
+}
+
 fn take_output(net: &mut Net, i: usize) -> Vec<(SocketAddr, Vec<u8>)> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 2048];
@@ -275,4 +293,104 @@ fn queries_are_answered_within_a_ration_and_never_amplified_past_it() {
         answers < sent,
         "seed {seed}: {answers} bytes of answers for {sent} of queries"
     );
+}
+
+#[test]
+fn redundant_routes_start_at_first_hops_unlike_in_the_digit_that_steers_them() {
+    // #29: a route's hops are fixed by its first hop's id (each constrained
+    // entry is the node nearest a point made of the key's prefix and the
+    // hop's own later digits), so first hops alike in the digit that steers
+    // a route near the key meet the same nodes there. With 48 nodes and
+    // leaf sets of 16 a leaf set spans a third of the ring, and that digit
+    // is digit 1. With 8 routes, the first hops must differ in it as far as
+    // the node's leaf set and tables allow.
+    let seed = 294;
+    let mut net = net_with_routes(seed, 48, 8);
+    let mut checked = 0;
+    for from in net.live() {
+        let key = net.random_id();
+        sec_route(&mut net, from, key);
+        let hops: Vec<Id> = take_output(&mut net, from)
+            .iter()
+            .filter(|(_, b)| {
+                let m = Message::decode(pastry_core::session::message_of(b));
+                matches!(m.map(|m| m.body), Ok(Body::Query(_)))
+            })
+            .filter_map(|(a, _)| net.live().into_iter().find(|&i| net.addr(i) == *a))
+            .map(|i| net.nodes[i].own().id)
+            .collect();
+        let n = &net.nodes[from];
+        let candidates: Vec<Id> = n
+            .leaf_set()
+            .members()
+            .map(|p| p.id)
+            .chain(n.constrained_table().entries().map(|p| p.id))
+            .chain(n.routing_table().entries().map(|(_, _, e)| e.peer.id))
+            .collect();
+        net.run_for(Duration::from_secs(10));
+        if hops.is_empty() {
+            // The key lies in its leaf set's range: no routes.
+            continue;
+        }
+        let digits = |ids: &[Id]| {
+            let mut d: Vec<u8> = ids.iter().map(|id| id.digit(1)).collect();
+            d.sort();
+            d.dedup();
+            d.len()
+        };
+        assert_eq!(hops.len(), 8, "seed {seed}: node {from}");
+        assert_eq!(
+            digits(&hops),
+            digits(&candidates).min(8),
+            "seed {seed}: node {from}'s first hops {hops:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 16, "seed {seed}: only {checked} lookups routed");
+}
+
+#[test]
+fn a_callers_lookup_asks_the_roots_its_routes_found_straight() {
+    // #29: a correct node that covers the key but not all its roots
+    // answers with part of them and sends the query on, where a faulty
+    // node can swallow it; so once its routes are done a caller's lookup
+    // asks each root it found straight, once. With 8 routes (queries
+    // numbered op + 1 to op + 8), those are op + 9 onwards, one to each
+    // true root but the asker.
+    let seed = 295;
+    let mut net = net_with_routes(seed, 40, 8);
+    let mut checked = 0;
+    for k in 0..20 {
+        let from = net.live()[k * 2];
+        let key = net.random_id();
+        net.queries.clear();
+        net.lose_receipts = 2;
+        let op = sec_route(&mut net, from, key);
+        net.drain(from);
+        net.run_for(Duration::from_secs(20));
+        let routes = net
+            .queries
+            .iter()
+            .filter(|q| q.0 == from && (1..=8).contains(&q.2.wrapping_sub(op)))
+            .count();
+        if routes == 0 {
+            // The key lies in its leaf set's range: its roots are known.
+            continue;
+        }
+        let mut straight: Vec<Id> = net
+            .queries
+            .iter()
+            .filter(|q| q.0 == from && (9..=16).contains(&q.2.wrapping_sub(op)))
+            .map(|q| net.nodes[q.1].own().id)
+            .collect();
+        straight.sort_by(|a, b| key.cmp_closeness(*a, *b));
+        let own = net.nodes[from].own().id;
+        let want: Vec<Id> = true_roots(&net, key, 5)
+            .into_iter()
+            .filter(|id| *id != own)
+            .collect();
+        assert_eq!(straight, want, "seed {seed}: lookup {k} from node {from}");
+        checked += 1;
+    }
+    assert!(checked >= 8, "seed {seed}: only {checked} lookups routed");
 }

@@ -451,8 +451,8 @@ fn secure_routing_reaches_every_correct_root_with_a_fifth_of_the_nodes_colluding
         judged >= 2 * s.lookups as u64 && judged < queries,
         "seed {seed}: {judged} of {queries} queries and answers judged"
     );
-    // 99.9 % is #29's target; this seed reaches it, others 99.6 %.
-    assert!(s.ok >= 995, "seed {seed}: {s:?}");
+    // 99.9 % is #29's target: seeds 1-3 give 1,000, 999 and 1,000.
+    assert!(s.ok >= 999, "seed {seed}: {s:?}");
     assert!(
         r.correct * 2 < r.lookups,
         "seed {seed}: the attack did not bite: {r:?}"

@@ -8,6 +8,7 @@ use heapless::Vec;
 use super::Node;
 use super::app::Forwarder;
 use super::queries::MAX_ROUTES;
+use super::secure::Purpose;
 use crate::id::Id;
 use crate::peer::Peer;
 
@@ -37,6 +38,47 @@ impl<
         op.deadline = self.now + self.config.secure.timeout;
         self.send_redundant(i);
         if self.secure_ops[i].planned == 0 {
+            self.finish_secure(i);
+        }
+    }
+
+    /// Lookup `i`'s redundant routes answered or timed out. The roots
+    /// they found are asked straight once (OSDI'02 §5.3's routes deliver
+    /// to the roots, which answer): a correct node on the way that covers
+    /// the key answers with part of its neighbourhood and sends the query
+    /// on, and a faulty node nearer the key can swallow every route after
+    /// it (#29, traced at 10,000 nodes). A correct root among those found
+    /// then brings the rest. Then the lookup ends.
+    pub(super) fn routes_ended(&mut self, i: usize) {
+        let op = &self.secure_ops[i];
+        // The node's own lookups (fills, checks) end as they are: asking
+        // their roots again made every fill offer more leaf-set candidates
+        // and trebled their traffic under attack.
+        let callers = matches!(op.purpose, Purpose::Caller | Purpose::Route(_));
+        if op.confirming || !op.redundant || !callers {
+            self.finish_secure(i);
+            return;
+        }
+        let own = self.own().id;
+        let roots: Vec<Peer, { super::queries::MAX_SECURE_ROOTS }> =
+            op.roots().iter().filter(|p| p.id != own).copied().collect();
+        let (id, key, replicas) = (op.id, op.key, op.replicas);
+        self.secure_ops[i].confirming = true;
+        for root in roots {
+            if self.pool.free_slots() <= POOL_RESERVE.min(POOL / 4) {
+                break;
+            }
+            let msg_id = id.wrapping_add(u64::from(self.secure_ops[i].sent) + 1);
+            if !self.send_query(msg_id, (key, key), replicas, Some(root)) {
+                break;
+            }
+            let op = &mut self.secure_ops[i];
+            op.sent += 1;
+        }
+        let op = &mut self.secure_ops[i];
+        op.planned = op.sent;
+        op.deadline = self.now + self.config.secure.timeout;
+        if op.answered.count_ones() >= u32::from(op.sent) {
             self.finish_secure(i);
         }
     }
@@ -73,28 +115,82 @@ impl<
             .flat_map(|(a, b)| [*a, *b])
             .chain(ls.left().iter().skip(ls.right().len()).copied())
             .chain(ls.right().iter().skip(ls.left().len()).copied());
-        let others = self
-            .constrained
-            .entries()
-            .copied()
-            .chain(self.routing.table().entries().map(|(_, _, e)| e.peer));
-        let mut take = |p: Peer, most: usize| {
-            if out.len() < most
-                && !out.iter().any(|q| q.id == p.id)
-                && !self.probes.is_suspect(p.id)
-            {
-                let _ = out.push(p);
-            }
+        let others = || {
+            self.constrained
+                .entries()
+                .copied()
+                .chain(self.routing.table().entries().map(|(_, _, e)| e.peer))
         };
+        // A route's hops are fixed by its first hop's id: each constrained
+        // entry it takes is the node nearest a point made of the key's
+        // prefix and the hop's own later digits, so digit c of the first
+        // hop picks the nodes the route meets where it nears the key.
+        // Ids alike there meet the same nodes, and a few faulty ones
+        // catch them all (#29: traced at 10,000 nodes, where the table's
+        // row-0 entries and our own route all met one node). So first
+        // hops with digit c unlike the others' first, then with digits c
+        // and c + 1 unlike, then the rest.
+        let c = self.diverse_digit();
+        let mut seen = [0u16; 16];
         // At most half through the leaf set, the nearest members first: a
         // node whose join a faulty root answered holds colluders alone
         // there until its check finds its true neighbours, and with a leaf
         // set of 32 every route would start at one (#29). Then the tables,
         // then the rest of the leaf set if the tables are short.
-        members.clone().for_each(|p| take(p, limit.div_ceil(2)));
-        others.for_each(|p| take(p, limit));
-        members.for_each(|p| take(p, limit));
+        let mut from_members = 0;
+        for pass in 0..3 {
+            let mut take = |p: Peer, member: bool, from_members: &mut usize| {
+                let (a, b) = (usize::from(p.id.digit(c)), p.id.digit(c + 1));
+                let fresh = match pass {
+                    0 => seen[a] == 0,
+                    1 => seen[a] & (1 << b) == 0,
+                    _ => true,
+                };
+                let room = !member || *from_members < limit.div_ceil(2);
+                if fresh
+                    && room
+                    && out.len() < limit
+                    && !out.iter().any(|q| q.id == p.id)
+                    && !self.probes.is_suspect(p.id)
+                {
+                    seen[a] |= 1 << b;
+                    *from_members += usize::from(member);
+                    let _ = out.push(p);
+                }
+            };
+            members
+                .clone()
+                .for_each(|p| take(p, true, &mut from_members));
+            others().for_each(|p| take(p, false, &mut from_members));
+        }
+        // The tables are short: the rest of the leaf set.
+        for p in members {
+            if out.len() < limit
+                && !out.iter().any(|q| q.id == p.id)
+                && !self.probes.is_suspect(p.id)
+            {
+                let _ = out.push(p);
+            }
+        }
         out
+    }
+
+    /// The digit of a first hop's id that decides which nodes its route
+    /// meets as it nears the key: the one before the first row whose
+    /// nodes' leaf sets reach the key from anywhere in their prefix (a
+    /// prefix no wider than half the leaf set's span).
+    fn diverse_digit(&self) -> usize {
+        let ls = self.routing.leaf_set();
+        let (Some(l), Some(r)) = (ls.farthest_left(), ls.farthest_right()) else {
+            return 1;
+        };
+        // The span as a fraction of the ring is 2^-z at about z = its
+        // leading zeros; prefixes of r digits are 2^-4r wide.
+        let z = l.id.cw_distance(r.id).high_64().leading_zeros() as usize;
+        (z + 2)
+            .div_ceil(4)
+            .saturating_sub(1)
+            .clamp(1, crate::id::DIGITS - 2)
     }
 
     /// Sends what it can of lookup `i`'s redundant routes, leaving slots

@@ -62,9 +62,12 @@ pub(crate) struct SecureOp {
     pub(super) replicas: u8,
     pub(super) purpose: Purpose,
     pub(super) redundant: bool,
-    /// Redundant routes sent; bit `i` set when route `i` answered.
+    /// Redundant routes sent (the roots' own queries of the last round
+    /// included); bit `i` set when route `i` answered.
     pub(super) sent: u8,
-    pub(super) answered: u32,
+    pub(super) answered: u64,
+    /// In the last round: the roots found, asked straight.
+    pub(super) confirming: bool,
     /// First hops the redundant phase will use.
     pub(super) planned: u8,
     pub(super) deadline: Instant,
@@ -93,7 +96,7 @@ impl SecureOp {
         let _ = self.candidates.insert(at, p);
     }
 
-    fn roots(&self) -> &[Peer] {
+    pub(super) fn roots(&self) -> &[Peer] {
         let n = usize::from(self.replicas).min(self.candidates.len());
         &self.candidates[..n]
     }
@@ -194,6 +197,7 @@ impl<
             redundant: false,
             sent: 0,
             answered: 0,
+            confirming: false,
             planned: 0,
             deadline: self.now + self.config.secure.timeout,
             done: false,
@@ -340,11 +344,11 @@ impl<
             return;
         }
         let k = msg_id.wrapping_sub(op.id);
-        if (1..=32).contains(&k) {
+        if (1..=64).contains(&k) {
             op.answered |= 1 << (k - 1);
         }
         if op.sent >= op.planned && op.answered.count_ones() >= u32::from(op.sent) {
-            self.finish_secure(i);
+            self.routes_ended(i);
         }
     }
 
@@ -481,7 +485,7 @@ impl<
                 continue;
             }
             let before = self.secure_ops.len();
-            self.finish_secure(i);
+            self.routes_ended(i);
             if self.secure_ops.len() == before {
                 i += 1;
             }

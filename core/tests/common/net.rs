@@ -302,6 +302,8 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub routed_pairs: HashMap<(usize, usize), u32>,
     /// Probes sent, by (from, to).
     pub probe_pairs: HashMap<(usize, usize), u32>,
+    /// Secure-routing queries sent: (from, to, message id).
+    pub queries: Vec<(usize, usize, u64)>,
     /// Datagrams sent, by kind (the header's kind byte).
     pub by_kind: [u64; 32],
 }
@@ -362,6 +364,7 @@ impl<F: Forwarder + Default> Net<F> {
             lose_receipts: 0,
             routed_pairs: HashMap::new(),
             probe_pairs: HashMap::new(),
+            queries: Vec::new(),
             by_kind: [0; 32],
         }
     }
@@ -536,6 +539,16 @@ impl<F: Forwarder + Default> Net<F> {
         }
         if self.buf.get(3) == Some(&(Kind::Probe as u8)) {
             *self.probe_pairs.entry((i, to)).or_default() += 1;
+        }
+        if self.buf.get(3) == Some(&(Kind::Query as u8)) {
+            let bytes = message_of(&self.buf[..len]);
+            if let Ok(Message {
+                body: Body::Query(q),
+                ..
+            }) = Message::decode(bytes)
+            {
+                self.queries.push((i, to, q.msg_id));
+            }
         }
         if self.cut_links.contains(&(i, to)) {
             return;
