@@ -55,15 +55,15 @@ impl<
         // their roots again made every fill offer more leaf-set candidates
         // and trebled their traffic under attack.
         let callers = matches!(op.purpose, Purpose::Caller | Purpose::Route(_));
-        if op.confirming || !op.redundant || !callers {
+        if op.confirm_from.is_some() || !op.redundant || !callers {
             self.finish_secure(i);
             return;
         }
         let own = self.own().id;
         let roots: Vec<Peer, { super::queries::MAX_SECURE_ROOTS }> =
             op.roots().iter().filter(|p| p.id != own).copied().collect();
-        let (id, key, replicas) = (op.id, op.key, op.replicas);
-        self.secure_ops[i].confirming = true;
+        let (id, key, replicas, from) = (op.id, op.key, op.replicas, op.sent);
+        self.secure_ops[i].confirm_from = Some(from);
         for root in roots {
             if self.pool.free_slots() <= POOL_RESERVE.min(POOL / 4) {
                 break;
@@ -78,7 +78,8 @@ impl<
         let op = &mut self.secure_ops[i];
         op.planned = op.sent;
         op.deadline = self.now + self.config.secure.timeout;
-        if op.answered.count_ones() >= u32::from(op.sent) {
+        if op.sent == from {
+            // No root to ask, or no slot for it.
             self.finish_secure(i);
         }
     }

@@ -66,8 +66,9 @@ pub(crate) struct SecureOp {
     /// included); bit `i` set when route `i` answered.
     pub(super) sent: u8,
     pub(super) answered: u64,
-    /// In the last round: the roots found, asked straight.
-    pub(super) confirming: bool,
+    /// In the last round (the roots found, asked straight): the routes
+    /// sent before it.
+    pub(super) confirm_from: Option<u8>,
     /// First hops the redundant phase will use.
     pub(super) planned: u8,
     pub(super) deadline: Instant,
@@ -197,7 +198,7 @@ impl<
             redundant: false,
             sent: 0,
             answered: 0,
-            confirming: false,
+            confirm_from: None,
             planned: 0,
             deadline: self.now + self.config.secure.timeout,
             done: false,
@@ -347,7 +348,10 @@ impl<
         if (1..=64).contains(&k) {
             op.answered |= 1 << (k - 1);
         }
-        if op.sent >= op.planned && op.answered.count_ones() >= u32::from(op.sent) {
+        // Every route answered; in the last round, every root asked.
+        let from = op.confirm_from.unwrap_or(0);
+        if op.sent >= op.planned && (op.answered >> from).count_ones() >= u32::from(op.sent - from)
+        {
             self.routes_ended(i);
         }
     }
