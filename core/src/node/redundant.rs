@@ -138,16 +138,18 @@ impl<
         // there until its check finds its true neighbours, and with a leaf
         // set of 32 every route would start at one (#29). Then the tables,
         // then the rest of the leaf set if the tables are short.
+        let half = limit.div_ceil(2);
         let mut from_members = 0;
-        for pass in 0..3 {
-            let mut take = |p: Peer, member: bool, from_members: &mut usize| {
+        for pass in 0..4 {
+            let mut take = |p: Peer, member: bool| {
                 let (a, b) = (usize::from(p.id.digit(c)), p.id.digit(c + 1));
                 let fresh = match pass {
                     0 => seen[a] == 0,
                     1 => seen[a] & (1 << b) == 0,
                     _ => true,
                 };
-                let room = !member || *from_members < limit.div_ceil(2);
+                // Pass 3: the tables are short, the rest of the leaf set.
+                let room = !member || pass == 3 || from_members < half;
                 if fresh
                     && room
                     && out.len() < limit
@@ -155,22 +157,13 @@ impl<
                     && !self.probes.is_suspect(p.id)
                 {
                     seen[a] |= 1 << b;
-                    *from_members += usize::from(member);
+                    from_members += usize::from(member);
                     let _ = out.push(p);
                 }
             };
-            members
-                .clone()
-                .for_each(|p| take(p, true, &mut from_members));
-            others().for_each(|p| take(p, false, &mut from_members));
-        }
-        // The tables are short: the rest of the leaf set.
-        for p in members {
-            if out.len() < limit
-                && !out.iter().any(|q| q.id == p.id)
-                && !self.probes.is_suspect(p.id)
-            {
-                let _ = out.push(p);
+            members.clone().for_each(|p| take(p, true));
+            if pass < 3 {
+                others().for_each(|p| take(p, false));
             }
         }
         out

@@ -42,9 +42,9 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             l.source,
             l.sent_at.as_micros() as f64 / 1e6
         );
-        match &l.outcome {
+        match l.redundant {
             None => s.push_str(" the source never heard"),
-            Some((_, redundant)) => {
+            Some(redundant) => {
                 let _ = write!(s, " redundant {redundant}, accepted");
                 for id in &l.accepted {
                     match (self.truth.index_of(*id), rank(*id)) {
@@ -65,21 +65,22 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             "\n  key's {} closest: {faulty_near} faulty; live nodes sharing 1-4 digits:",
             near.len()
         );
+        // Each live node's shared prefix with the key, scanned once.
+        let shared: Vec<(u32, usize)> = self
+            .alive
+            .iter()
+            .filter_map(|&j| {
+                let n = self.slots[j as usize].node()?;
+                Some((j, n.own().id.shared_prefix_len(l.key)))
+            })
+            .collect();
         for p in 1..=4 {
-            let _ = write!(s, " {}", self.sharing_prefix(l.key, p));
+            let _ = write!(s, " {}", shared.iter().filter(|(_, d)| *d >= p).count());
         }
-        let deepest = (1..=8)
-            .rev()
-            .find(|&p| self.sharing_prefix(l.key, p) > 0)
-            .unwrap_or(0);
+        let deepest = shared.iter().map(|(_, d)| *d).max().unwrap_or(0);
         let _ = write!(s, "; sharing {deepest}:");
-        for &j in &self.alive {
-            let shares = self.slots[j as usize]
-                .node()
-                .is_some_and(|n| n.own().id.shared_prefix_len(l.key) >= deepest);
-            if shares {
-                let _ = write!(s, " {j}{}", role(j));
-            }
+        for (j, _) in shared.iter().filter(|(_, d)| *d == deepest) {
+            let _ = write!(s, " {j}{}", role(*j));
         }
         let _ = write!(s, "\n  source {}", self.node_view(l.source as usize));
         let routes = l.hops.iter().map(|h| h.route).max().map_or(0, |r| r + 1);
@@ -172,15 +173,6 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             .filter(|&j| j != i && !self.is_faulty(j))
             .filter_map(|j| self.slots[j].node())
             .filter(|n| holds(n, id))
-            .count()
-    }
-
-    /// Live nodes whose id shares the key's first `digits` digits.
-    fn sharing_prefix(&self, key: Id, digits: usize) -> usize {
-        self.alive
-            .iter()
-            .filter_map(|&j| self.slots[j as usize].node())
-            .filter(|n| n.own().id.shared_prefix_len(key) >= digits)
             .count()
     }
 }

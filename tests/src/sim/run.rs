@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pastry_core::app::{Either, HostEvent};
+use pastry_core::node::MAX_SECURE_ROOTS;
 use pastry_core::wire::{Body, Kind, Message};
 use pastry_core::{Event, Id, Instant, Output};
 
@@ -27,7 +28,7 @@ enum Seen {
     Secured {
         op: u64,
         /// The first roots the source accepted (ids, closest first).
-        roots: [Option<Id>; 8],
+        roots: [Option<Id>; MAX_SECURE_ROOTS],
         redundant: bool,
     },
     Other,
@@ -45,7 +46,7 @@ impl Seen {
             Event::RouteFailed { msg_id, .. } => Seen::RouteFailed { msg_id },
             Event::Update { .. } => Seen::Other,
             Event::Secured(s) => {
-                let mut roots = [None; 8];
+                let mut roots = [None; MAX_SECURE_ROOTS];
                 for (slot, p) in roots.iter_mut().zip(s.roots.iter()) {
                     *slot = Some(p.id);
                 }
@@ -260,7 +261,8 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             self.counters.replication_bytes += len as u64;
         }
         const QUERY: [u8; 2] = [Kind::Query as u8, Kind::ReplicaSet as u8];
-        if kind.is_some_and(|k| QUERY.contains(&k)) {
+        // Read only while judged lookups run: most runs have none.
+        if !self.secure.keys.is_empty() && kind.is_some_and(|k| QUERY.contains(&k)) {
             let to = self.by_addr.get(&to_addr).copied();
             let bytes = std::mem::take(&mut self.buf);
             if self.judge_query(from, to, &bytes[..len]) {

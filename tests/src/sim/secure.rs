@@ -21,9 +21,8 @@ pub struct SecureLookup {
     pub roots: Vec<u32>,
     /// Nodes that delivered it.
     pub reached: Vec<u32>,
-    /// The source's outcome, once it came: roots found, and whether it
-    /// went redundant.
-    pub outcome: Option<(usize, bool)>,
+    /// Once its source heard how it ended: whether it went redundant.
+    pub redundant: Option<bool>,
     /// The roots the source accepted, closest first.
     pub accepted: Vec<Id>,
     /// With [`SecureLookups::trace`]: every datagram of its queries and
@@ -36,9 +35,9 @@ pub struct SecureLookup {
 pub struct QueryHop {
     /// Which of the lookup's routes (0: the first, or the single route).
     pub route: u8,
-    /// Sender and receiver (`None`: not a node, or gone).
+    /// The sender.
     pub from: u32,
-    /// The receiver.
+    /// The receiver (`None`: not a node, or gone).
     pub to: Option<u32>,
     /// An answer (`Some(complete)`), or the query going on (`None`).
     pub answer: Option<bool>,
@@ -96,7 +95,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
                 sent_at: now,
                 roots,
                 reached: Vec::new(),
-                outcome: None,
+                redundant: None,
                 accepted: Vec::new(),
                 hops: Vec::new(),
             },
@@ -150,7 +149,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// A source heard how its secure lookup ended.
     pub(super) fn judge_secured(&mut self, op: u64, roots: &[Id], redundant: bool) {
         if let Some(l) = self.secure.by_id.get_mut(&op) {
-            l.outcome = Some((roots.len(), redundant));
+            l.redundant = Some(redundant);
             l.accepted = roots.to_vec();
         }
     }
@@ -172,7 +171,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             let got = correct.iter().filter(|n| l.reached.contains(n)).count();
             r.ok += usize::from(got == correct.len());
             r.any_ok += usize::from(got > 0 || correct.is_empty());
-            if let Some((_, redundant)) = l.outcome {
+            if let Some(redundant) = l.redundant {
                 r.ended += 1;
                 r.redundant += usize::from(redundant);
             }
