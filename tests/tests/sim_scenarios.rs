@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use pastry_core::secure::SecureConfig;
 use pastry_core::stack::StackConfig;
 use pastry_core::wire::Kind;
 use pastry_tests::sim::attack::Attack;
@@ -453,6 +454,18 @@ fn secure_routing_reaches_every_correct_root_with_a_fifth_of_the_nodes_colluding
     );
     // 99.9 % is #29's target: seeds 1-3 give 1,000, 999 and 1,000.
     assert!(s.ok >= 999, "seed {seed}: {s:?}");
+    // Every lookup ends within its two rounds' deadlines (the routes',
+    // then the roots asked straight), and its roots have it soon after.
+    let round = SecureConfig::default().timeout.as_secs_f64() * 1e3;
+    assert!(
+        s.ended == s.lookups && s.ended_ms.0 > 0.0 && s.ended_ms.0 <= s.ended_ms.1,
+        "seed {seed}: {s:?}"
+    );
+    assert!(s.ended_ms.1 < 2.5 * round, "seed {seed}: {s:?}");
+    assert!(
+        s.reached_ms.0 >= s.ended_ms.0 * 0.5 && s.reached_ms.1 < 3.0 * round,
+        "seed {seed}: {s:?}"
+    );
     assert!(
         r.correct * 2 < r.lookups,
         "seed {seed}: the attack did not bite: {r:?}"

@@ -21,6 +21,10 @@ pub struct SecureLookup {
     pub roots: Vec<u32>,
     /// Nodes that delivered it.
     pub reached: Vec<u32>,
+    /// When each of `reached` first delivered it.
+    pub reached_at: Vec<Instant>,
+    /// When its source heard how it ended (the `Secured` event).
+    pub ended_at: Option<Instant>,
     /// Once its source heard how it ended: whether it went redundant.
     pub redundant: Option<bool>,
     /// The roots the source accepted, closest first.
@@ -73,6 +77,12 @@ pub struct SecureReport {
     pub ended: usize,
     /// Of those, the ones that used redundant routing.
     pub redundant: usize,
+    /// Milliseconds from sending until the source heard how it ended:
+    /// median and 99th percentile over the ended ones.
+    pub ended_ms: (f64, f64),
+    /// Milliseconds from sending until the last correct true root had
+    /// it: median and 99th percentile over the `ok` ones.
+    pub reached_ms: (f64, f64),
 }
 
 impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
@@ -95,6 +105,8 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
                 sent_at: now,
                 roots,
                 reached: Vec::new(),
+                reached_at: Vec::new(),
+                ended_at: None,
                 redundant: None,
                 accepted: Vec::new(),
                 hops: Vec::new(),
@@ -142,6 +154,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
         };
         if !l.reached.contains(&(at as u32)) {
             l.reached.push(at as u32);
+            l.reached_at.push(self.now);
         }
         true
     }
@@ -149,6 +162,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// A source heard how its secure lookup ended.
     pub(super) fn judge_secured(&mut self, op: u64, roots: &[Id], redundant: bool) {
         if let Some(l) = self.secure.by_id.get_mut(&op) {
+            l.ended_at = Some(self.now);
             l.redundant = Some(redundant);
             l.accepted = roots.to_vec();
         }
@@ -160,8 +174,15 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             lookups: self.secure.order.len() - from,
             ..SecureReport::default()
         };
+        let (mut ended, mut reached) = (Vec::new(), Vec::new());
+        let ms = |from: Instant, to: Instant| {
+            to.saturating_duration_since(from).as_micros() as f64 / 1e3
+        };
         for id in &self.secure.order[from..] {
             let l = &self.secure.by_id[id];
+            if let Some(at) = l.ended_at {
+                ended.push(ms(l.sent_at, at));
+            }
             let correct: Vec<u32> = l
                 .roots
                 .iter()
@@ -170,12 +191,24 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
                 .collect();
             let got = correct.iter().filter(|n| l.reached.contains(n)).count();
             r.ok += usize::from(got == correct.len());
+            if got == correct.len() {
+                let last = l
+                    .reached
+                    .iter()
+                    .zip(&l.reached_at)
+                    .filter(|(n, _)| correct.contains(n))
+                    .map(|(_, &t)| t)
+                    .max();
+                reached.push(last.map_or(0.0, |t| ms(l.sent_at, t)));
+            }
             r.any_ok += usize::from(got > 0 || correct.is_empty());
             if let Some(redundant) = l.redundant {
                 r.ended += 1;
                 r.redundant += usize::from(redundant);
             }
         }
+        r.ended_ms = median_p99(ended);
+        r.reached_ms = median_p99(reached);
         r
     }
 
@@ -254,4 +287,11 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             share(con, nodes),
         )
     }
+}
+
+/// The median and 99th percentile of `v` (zeros when empty).
+fn median_p99(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q| super::report::percentile(&v, q).unwrap_or(0.0);
+    (at(0.5), at(0.99))
 }
