@@ -394,3 +394,58 @@ fn a_callers_lookup_asks_the_roots_its_routes_found_straight() {
     }
     assert!(checked >= 8, "seed {seed}: only {checked} lookups routed");
 }
+
+#[test]
+fn a_root_that_never_answers_is_waited_for_a_few_round_trips_not_a_timeout() {
+    // The roots' round above asks each root straight; a faulty root never
+    // answers. The lookup waits twice the slowest root's retransmission
+    // timeout (at least a quarter of `SecureConfig::timeout`), not the
+    // routes' whole timeout once more. Here the key's closest node acks
+    // what it is sent and never answers.
+    let seed = 296;
+    let mut net = net_with_routes(seed, 40, 8);
+    let timeout = secure_config().secure.timeout;
+    let mut checked = 0;
+    for k in 0..20 {
+        let from = net.live()[k * 2];
+        let key = net.random_id();
+        let own = net.nodes[from].own().id;
+        let root = true_roots(&net, key, 1)[0];
+        if root == own {
+            continue;
+        }
+        let silent = net
+            .live()
+            .into_iter()
+            .find(|&i| net.nodes[i].own().id == root)
+            .unwrap();
+        net.mute_answers = Some(silent);
+        net.queries.clear();
+        net.lose_receipts = 2;
+        let op = sec_route(&mut net, from, key);
+        net.drain(from);
+        net.run_for(Duration::from_secs(20));
+        net.mute_answers = None;
+        // Asked straight: the lookup's queries after its 8 routes'.
+        let asked = net
+            .queries
+            .iter()
+            .find(|q| q.0 == from && q.1 == silent && (9..=16).contains(&q.2.wrapping_sub(op)))
+            .map(|q| q.3);
+        let (Some(asked), Some(&ended)) = (asked, net.secured_at.get(&op)) else {
+            // Its leaf set covers the key, or no route named the root.
+            continue;
+        };
+        let waited = ended.saturating_duration_since(asked);
+
+        assert!(
+            waited >= timeout / 4 && waited < timeout / 2,
+            "seed {seed}: lookup {k} waited {waited:?} for a silent root"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "seed {seed}: only {checked} lookups asked the silent root"
+    );
+}

@@ -63,6 +63,19 @@ impl<
         let roots: Vec<Peer, { super::queries::MAX_SECURE_ROOTS }> =
             op.roots().iter().filter(|p| p.id != own).copied().collect();
         let (id, key, replicas, from) = (op.id, op.key, op.replicas, op.sent);
+        // A root asked straight answers within a round trip; a faulty one
+        // never does, and waiting the routes' whole timeout for it made a
+        // secure lookup's 99th percentile under attack two timeouts (#29).
+        // Twice the slowest root's timeout, at least a quarter of the
+        // routes' (hops that ack fast must not cut a far root off).
+        let timeout = self.config.secure.timeout;
+        let wait = roots
+            .iter()
+            .map(|p| self.rto_for(p.id))
+            .max()
+            .unwrap_or_default()
+            .saturating_mul(2)
+            .clamp(timeout / 4, timeout);
         self.secure_ops[i].confirm_from = Some(from);
         for root in roots {
             if self.pool.free_slots() <= POOL_RESERVE.min(POOL / 4) {
@@ -77,7 +90,7 @@ impl<
         }
         let op = &mut self.secure_ops[i];
         op.planned = op.sent;
-        op.deadline = self.now + self.config.secure.timeout;
+        op.deadline = self.now + wait;
         if op.sent == from {
             // No root to ask, or no slot for it.
             self.finish_secure(i);

@@ -266,6 +266,8 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub joined: Vec<usize>,
     /// Secure lookups ended: (node, op, roots, redundant).
     pub secured: Vec<(usize, u64, Vec<Peer>, bool)>,
+    /// When each secure lookup's `Secured` event came, by its id.
+    pub secured_at: HashMap<u64, Instant>,
     /// KBR `update` upcalls: (node, peer, joined).
     pub updates: Vec<(usize, Id, bool)>,
     pub datagrams: u64,
@@ -290,6 +292,9 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub scribe_done: Vec<(usize, Instant, ScribeDone)>,
     /// Links whose datagrams are lost: (from, to).
     pub cut_links: Vec<(usize, usize)>,
+    /// A node whose secure-routing answers are lost, though it acks what
+    /// it is sent: a faulty root that swallows queries.
+    pub mute_answers: Option<usize>,
     /// The first node other than the key's root to take the routed
     /// message with this id acks it and crashes at once: its forward is
     /// lost with it (`crashed_relay` names it).
@@ -302,8 +307,8 @@ pub struct Net<F: Forwarder + Default = Passthrough> {
     pub routed_pairs: HashMap<(usize, usize), u32>,
     /// Probes sent, by (from, to).
     pub probe_pairs: HashMap<(usize, usize), u32>,
-    /// Secure-routing queries sent: (from, to, message id).
-    pub queries: Vec<(usize, usize, u64)>,
+    /// Secure-routing queries sent: (from, to, message id, when).
+    pub queries: Vec<(usize, usize, u64, Instant)>,
     /// Datagrams sent, by kind (the header's kind byte).
     pub by_kind: [u64; 32],
 }
@@ -347,6 +352,8 @@ impl<F: Forwarder + Default> Net<F> {
             failed: Vec::new(),
             joined: Vec::new(),
             secured: Vec::new(),
+            secured_at: HashMap::new(),
+            mute_answers: None,
             updates: Vec::new(),
             datagrams: 0,
             alloc_counter: None,
@@ -515,6 +522,7 @@ impl<F: Forwarder + Default> Net<F> {
                 Event::Update { peer, joined } => self.updates.push((i, peer.id, joined)),
                 Event::JoinFailed => {}
                 Event::Secured(s) => {
+                    self.secured_at.insert(s.op, self.now);
                     self.secured
                         .push((i, s.op, s.roots.iter().collect(), s.redundant))
                 }
@@ -547,10 +555,13 @@ impl<F: Forwarder + Default> Net<F> {
                 ..
             }) = Message::decode(bytes)
             {
-                self.queries.push((i, to, q.msg_id));
+                self.queries.push((i, to, q.msg_id, self.now));
             }
         }
         if self.cut_links.contains(&(i, to)) {
+            return;
+        }
+        if self.mute_answers == Some(i) && self.buf.get(3) == Some(&(Kind::ReplicaSet as u8)) {
             return;
         }
         let kind = self.buf.get(3).copied();
