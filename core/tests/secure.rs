@@ -437,7 +437,6 @@ fn a_root_that_never_answers_is_waited_for_a_few_round_trips_not_a_timeout() {
             continue;
         };
         let waited = ended.saturating_duration_since(asked);
-
         assert!(
             waited >= timeout / 4 && waited < timeout / 2,
             "seed {seed}: lookup {k} waited {waited:?} for a silent root"

@@ -42,9 +42,9 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             l.source,
             l.sent_at.as_micros() as f64 / 1e6
         );
-        match l.redundant {
+        match l.ended {
             None => s.push_str(" the source never heard"),
-            Some(redundant) => {
+            Some((_, redundant)) => {
                 let _ = write!(s, " redundant {redundant}, accepted");
                 for id in &l.accepted {
                     match (self.truth.index_of(*id), rank(*id)) {
@@ -100,7 +100,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             }
         }
         for (r, &root) in l.roots.iter().enumerate() {
-            let reached = l.reached.contains(&root);
+            let reached = l.reached_at(root).is_some();
             let _ = write!(s, "\n  root #{r} node {root} {}", role(root));
             if self.is_faulty(root as usize) {
                 continue;

@@ -19,19 +19,23 @@ pub struct SecureLookup {
     pub sent_at: Instant,
     /// The key's true `r` closest live active nodes then.
     pub roots: Vec<u32>,
-    /// Nodes that delivered it.
-    pub reached: Vec<u32>,
-    /// When each of `reached` first delivered it.
-    pub reached_at: Vec<Instant>,
-    /// When its source heard how it ended (the `Secured` event).
-    pub ended_at: Option<Instant>,
-    /// Once its source heard how it ended: whether it went redundant.
-    pub redundant: Option<bool>,
+    /// Nodes that delivered it, each with when it first did.
+    pub reached: Vec<(u32, Instant)>,
+    /// Once its source heard how it ended (the `Secured` event): when,
+    /// and whether it went redundant.
+    pub ended: Option<(Instant, bool)>,
     /// The roots the source accepted, closest first.
     pub accepted: Vec<Id>,
     /// With [`SecureLookups::trace`]: every datagram of its queries and
     /// answers, in the order sent.
     pub hops: Vec<QueryHop>,
+}
+
+impl SecureLookup {
+    /// When node `n` first delivered it, if it did.
+    pub fn reached_at(&self, n: u32) -> Option<Instant> {
+        self.reached.iter().find(|(m, _)| *m == n).map(|&(_, t)| t)
+    }
 }
 
 /// One datagram of a traced secure lookup.
@@ -105,9 +109,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
                 sent_at: now,
                 roots,
                 reached: Vec::new(),
-                reached_at: Vec::new(),
-                ended_at: None,
-                redundant: None,
+                ended: None,
                 accepted: Vec::new(),
                 hops: Vec::new(),
             },
@@ -152,9 +154,8 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
         let Some(l) = self.secure.by_id.get_mut(&msg_id) else {
             return false;
         };
-        if !l.reached.contains(&(at as u32)) {
-            l.reached.push(at as u32);
-            l.reached_at.push(self.now);
+        if l.reached_at(at as u32).is_none() {
+            l.reached.push((at as u32, self.now));
         }
         true
     }
@@ -162,8 +163,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
     /// A source heard how its secure lookup ended.
     pub(super) fn judge_secured(&mut self, op: u64, roots: &[Id], redundant: bool) {
         if let Some(l) = self.secure.by_id.get_mut(&op) {
-            l.ended_at = Some(self.now);
-            l.redundant = Some(redundant);
+            l.ended = Some((self.now, redundant));
             l.accepted = roots.to_vec();
         }
     }
@@ -180,8 +180,10 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
         };
         for id in &self.secure.order[from..] {
             let l = &self.secure.by_id[id];
-            if let Some(at) = l.ended_at {
+            if let Some((at, redundant)) = l.ended {
                 ended.push(ms(l.sent_at, at));
+                r.ended += 1;
+                r.redundant += usize::from(redundant);
             }
             let correct: Vec<u32> = l
                 .roots
@@ -189,23 +191,14 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
                 .copied()
                 .filter(|&n| !self.is_faulty(n as usize))
                 .collect();
-            let got = correct.iter().filter(|n| l.reached.contains(n)).count();
+            let at: Vec<Instant> = correct.iter().filter_map(|&n| l.reached_at(n)).collect();
+            let got = at.len();
             r.ok += usize::from(got == correct.len());
             if got == correct.len() {
-                let last = l
-                    .reached
-                    .iter()
-                    .zip(&l.reached_at)
-                    .filter(|(n, _)| correct.contains(n))
-                    .map(|(_, &t)| t)
-                    .max();
+                let last = at.into_iter().max();
                 reached.push(last.map_or(0.0, |t| ms(l.sent_at, t)));
             }
             r.any_ok += usize::from(got > 0 || correct.is_empty());
-            if let Some(redundant) = l.redundant {
-                r.ended += 1;
-                r.redundant += usize::from(redundant);
-            }
         }
         r.ended_ms = median_p99(ended);
         r.reached_ms = median_p99(reached);
@@ -221,7 +214,7 @@ impl<const POOL: usize, const S: usize, const HALF: usize> Sim<POOL, S, HALF> {
             .filter(|l| {
                 l.roots
                     .iter()
-                    .any(|n| !self.is_faulty(*n as usize) && !l.reached.contains(n))
+                    .any(|&n| !self.is_faulty(n as usize) && l.reached_at(n).is_none())
             })
             .collect()
     }
