@@ -192,6 +192,7 @@ impl Counters for Stats {
             route_failures,
             resent,
             unconfirmed,
+            handed_over,
             events_dropped,
             transmits_dropped,
             secure,
@@ -206,6 +207,7 @@ impl Counters for Stats {
             ("node_route_failures", route_failures),
             ("node_resent", resent),
             ("node_unconfirmed", unconfirmed),
+            ("node_handed_over", handed_over),
             ("node_events_dropped", events_dropped),
             ("node_transmits_dropped", transmits_dropped),
         ] {

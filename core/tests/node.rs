@@ -345,7 +345,7 @@ fn malformed_datagrams_are_counted_and_change_nothing() {
         vec![],
         vec![0],
         b"PA".to_vec(),
-        b"PA\x02\x04".to_vec(),
+        [b'P', b'A', pastry_core::wire::VERSION, 4].to_vec(),
         vec![0xff; 2_000],
     ];
     for _ in 0..2_000 {
@@ -354,7 +354,7 @@ fn malformed_datagrams_are_counted_and_change_nothing() {
         if len > 4 {
             // This version's header, so the garbage reaches the session
             // layer, and some claim a member's id.
-            g[..3].copy_from_slice(b"PA\x02");
+            g[..3].copy_from_slice(&[b'P', b'A', pastry_core::wire::VERSION]);
             g[3] = 1 + rng.below(pastry_core::wire::Kind::ALL.len() as u64) as u8;
             if len > 30 && rng.below(2) == 0 {
                 g[6..26].copy_from_slice(&net.peer(target).id.to_bytes());

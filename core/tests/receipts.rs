@@ -1,14 +1,19 @@
 //! End-to-end receipts: a message whose relay acked it and then crashed
 //! still arrives, once; a copy sent again after a lost receipt is not
-//! delivered twice; one lost copy of a receipt (it goes twice) costs
-//! nothing; receipts nobody asked for change nothing.
+//! delivered twice, not even by a node that joined beside its root
+//! meanwhile; one lost copy of a receipt (it goes twice) costs nothing;
+//! receipts nobody asked for change nothing.
 
 mod common;
 
 use std::time::Duration;
 
 use common::net::Net;
-use pastry_core::wire::{AppId as WireApp, Body, Message, Receipt};
+use common::speaker::Speaker;
+use pastry_core::wire::{
+    AppId as WireApp, Body, Handover, HandoverRecord, LeafSetView, Message, ProbeReply, Receipt,
+    Routed,
+};
 use pastry_core::{AppId, Config, Id, Peer};
 
 const APP: AppId = AppId(7);
@@ -111,6 +116,109 @@ fn a_copy_sent_again_after_a_lost_receipt_is_answered_not_delivered() {
         );
         assert!(net.nodes[root].stats().drops.duplicate >= 1, "seed {seed}");
         assert!(net.failed.is_empty(), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_copy_sent_again_reaches_a_node_that_joined_beside_the_root_and_is_not_delivered_twice() {
+    for seed in common::seeds(&[7, 8, 9]) {
+        let (mut net, id, key, root, source) = route_losing_receipts(seed, 3, 1);
+        net.run_for(Duration::from_millis(500));
+        assert_eq!(net.delivered_at(id), [root], "seed {seed}: delivered");
+        // A node joins closer to the key before the source sends again
+        // (after 5 s): the copy goes to it, the key's new root.
+        let keys = net.keypair_nearest(key);
+        let joiner = net.add_with_keys(Config::default(), keys);
+        net.join_through(joiner, source);
+        net.run_for(Duration::from_secs(10));
+        assert_eq!(net.true_root(key), joiner, "seed {seed}: the new root");
+        assert!(net.nodes[joiner].is_active(), "seed {seed}: joined");
+        assert_eq!(
+            net.delivered_at(id),
+            [root],
+            "seed {seed}: the copy sent again was not delivered again"
+        );
+        let at_joiner = net.nodes[joiner].stats().clone();
+        assert!(at_joiner.handed_over >= 1, "seed {seed}: {at_joiner:?}");
+        assert!(at_joiner.drops.duplicate >= 1, "seed {seed}: answered");
+        let at_source = net.nodes[source].stats().clone();
+        assert_eq!(
+            (at_source.resent, at_source.unconfirmed),
+            (1, 0),
+            "seed {seed}: sent again once, then receipted by the new root"
+        );
+    }
+}
+
+#[test]
+fn delivery_records_in_a_reply_nobody_asked_for_stop_no_delivery() {
+    for seed in common::seeds(&[10, 11]) {
+        let mut net = Net::ring(32, seed);
+        let key = net.random_id();
+        let keys = net.keypair_nearest(key);
+        let joiner = net.add_with_keys(Config::default(), keys);
+        net.join_through(joiner, (joiner + 1) % 32);
+        // Mallory, verified but no neighbour, hands the joiner the record
+        // of the message she will send it, in a reply to no probe; then
+        // hands it again once the joiner is active.
+        let mut mallory = Speaker::stranger(0x44);
+        let to = net.addr(joiner);
+        let msg_id = 0x5eed_u64;
+        let records = [HandoverRecord::new(key, mallory.me.id, msg_id)];
+        let forged = Message {
+            app: WireApp::OVERLAY,
+            sender: mallory.me,
+            body: Body::ProbeReply(ProbeReply {
+                nonce: 1,
+                leaf_set: LeafSetView::EMPTY,
+                handover: Handover::Records(&records),
+            }),
+        };
+        let now = net.now;
+        mallory.greet(now, &mut net.nodes[joiner], to);
+        let sealed = mallory.seal(now, to, &forged);
+        net.nodes[joiner].handle_datagram(now, mallory.me.addr, &sealed);
+        net.drain(joiner);
+        // (The joiner probes Mallory, now a leaf-set candidate, and waits
+        // for her answer or its timeout before it goes active.)
+        net.run_for(Duration::from_secs(20));
+        assert!(net.nodes[joiner].is_active(), "seed {seed}: joined");
+        assert_eq!(net.true_root(key), joiner, "seed {seed}");
+        let now = net.now;
+        let sealed = mallory.seal(now, to, &forged);
+        net.nodes[joiner].handle_datagram(now, mallory.me.addr, &sealed);
+        let payload = b"mine";
+        let routed = Message {
+            app: WireApp(APP.0),
+            sender: mallory.me,
+            body: Body::Routed(Routed {
+                msg_id,
+                key,
+                per_hop: false,
+                handoff: false,
+                receipt: true,
+                attempt: 0,
+                hops: 0,
+                source: mallory.me,
+                payload,
+                signature: None,
+            }),
+        };
+        let sealed = mallory.seal(now, to, &routed);
+        net.nodes[joiner].handle_datagram(now, mallory.me.addr, &sealed);
+        net.drain(joiner);
+        net.run_for(Duration::from_secs(1));
+        let stats = net.nodes[joiner].stats().clone();
+        assert_eq!(stats.handed_over, 0, "seed {seed}: a record was taken");
+        assert!(
+            stats.drops.unsolicited >= 2,
+            "seed {seed}: the replies were counted unsolicited: {stats:?}"
+        );
+        assert_eq!(
+            net.delivered_at(msg_id),
+            [joiner],
+            "seed {seed}: the message was delivered"
+        );
     }
 }
 

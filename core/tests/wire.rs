@@ -9,11 +9,31 @@ use pastry_core::identity::{Certificate, UnixTime};
 use pastry_core::rng::SmallRng;
 use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
-    Ack, AppId, Body, DecodeError, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind,
-    LeafSetExchange, LeafSetView, Leave, MAX_ATTEMPT, Message, PeerList, Probe, ProbeReply, Query,
-    Receipt, ReplicaSet, RouteFailed, Routed, RowReply, RowRequest,
+    Ack, AppId, Body, DecodeError, EncodeError, HANDOVER_RECORD_BYTES, Handover, HandoverRecord,
+    Heartbeat, JoinReply, JoinRequest, Kind, LeafSetExchange, LeafSetView, Leave, MAX_ATTEMPT,
+    MAX_HANDOVER, Message, PeerList, Probe, ProbeReply, Query, Receipt, ReplicaSet, RouteFailed,
+    Routed, RowReply, RowRequest,
 };
 use pastry_core::{Config, Peer};
+
+/// Delivery records for probe replies.
+const RECORDS: &[HandoverRecord] = &[
+    HandoverRecord {
+        key: 1,
+        source: u64::MAX,
+        msg_id: 3,
+    },
+    HandoverRecord {
+        key: 0x8000_0000_0000_0000,
+        source: 5,
+        msg_id: 0,
+    },
+    HandoverRecord {
+        key: 7,
+        source: 8,
+        msg_id: u64::MAX,
+    },
+];
 
 /// One message of every kind, with fields drawn from `rng`.
 fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<Message<'a>> {
@@ -51,6 +71,7 @@ fn samples<'a>(rng: &mut SmallRng, peers: &'a [Peer], payload: &'a [u8]) -> Vec<
         Body::ProbeReply(ProbeReply {
             nonce: rng.next_u64(),
             leaf_set: leaf(rng, &mut pick),
+            handover: Handover::Records(&RECORDS[..rng.below(RECORDS.len() as u64 + 1) as usize]),
         }),
         Body::RowRequest(RowRequest {
             row: rng.next_u64() as u8,
@@ -289,7 +310,7 @@ fn random_and_mutated_bytes_never_panic_and_stay_canonical() {
         let mut b: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         // Give random bytes a fighting chance: a valid magic and version.
         if len >= 4 && rng.next_u64().is_multiple_of(2) {
-            b[..3].copy_from_slice(b"PA\x01");
+            b[..3].copy_from_slice(&[b'P', b'A', pastry_core::wire::VERSION]);
             b[3] = 1 + rng.below(11) as u8;
         }
         check(&b);
@@ -331,6 +352,7 @@ fn a_full_leaf_set_of_ipv6_peers_fits_the_default_datagram() {
                 left: PeerList::Peers(&v6[..8]),
                 right: PeerList::Peers(&v6[8..]),
             },
+            handover: Handover::NONE,
         }),
     };
     assert_eq!(
@@ -338,4 +360,69 @@ fn a_full_leaf_set_of_ipv6_peers_fits_the_default_datagram() {
         pastry_core::wire::max_leaf_set_message_len(16)
     );
     assert!(m.encoded_len() <= Config::default().max_datagram);
+}
+
+#[test]
+fn delivery_records_ride_at_the_end_of_a_probe_reply_only_in_canonical_form() {
+    let mut rng = SmallRng::new(35);
+    let peers: Vec<Peer> = (0..4).map(|_| random_peer(&mut rng)).collect();
+    let reply = |handover| Message {
+        app: AppId::OVERLAY,
+        sender: peers[0],
+        body: Body::ProbeReply(ProbeReply {
+            nonce: 9,
+            leaf_set: LeafSetView {
+                left: PeerList::Peers(&peers[1..2]),
+                right: PeerList::Peers(&peers[2..]),
+            },
+            handover,
+        }),
+    };
+    let encode = |m: &Message<'_>| {
+        let mut buf = vec![0u8; m.encoded_len()];
+        let n = m.encode(&mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    };
+    let plain = encode(&reply(Handover::NONE));
+    let with = encode(&reply(Handover::Records(RECORDS)));
+    // Without records a count of zero ends the reply; with them, 24 bytes
+    // a record follow the count, and decode to the same records.
+    assert_eq!(plain.last(), Some(&0));
+    assert_eq!(&with[..plain.len() - 1], &plain[..plain.len() - 1]);
+    assert_eq!(
+        with.len(),
+        plain.len() + RECORDS.len() * HANDOVER_RECORD_BYTES
+    );
+    assert_eq!(with[plain.len() - 1], RECORDS.len() as u8);
+    let Body::ProbeReply(back) = Message::decode(&with).unwrap().body else {
+        panic!("not a probe reply");
+    };
+    assert!(back.handover.iter().eq(RECORDS.iter().copied()));
+    // A count past the most a reply carries, or past the bytes present,
+    // is refused, and so is a reply that stops before its count.
+    let mut many = plain.clone();
+    *many.last_mut().unwrap() = MAX_HANDOVER as u8 + 1;
+    many.extend(std::iter::repeat_n(
+        0,
+        (MAX_HANDOVER + 1) * HANDOVER_RECORD_BYTES,
+    ));
+    assert_eq!(Message::decode(&many), Err(DecodeError::TooLong));
+    assert_eq!(
+        Message::decode(&with[..with.len() - 1]),
+        Err(DecodeError::Truncated)
+    );
+    assert_eq!(
+        Message::decode(&plain[..plain.len() - 1]),
+        Err(DecodeError::Truncated)
+    );
+    // Too many records to send is the caller's mistake, refused.
+    let seventeen = [RECORDS[0]; MAX_HANDOVER + 1];
+    let mut buf = [0u8; 2048];
+    assert_eq!(
+        reply(Handover::Records(&seventeen)).encode(&mut buf),
+        Err(EncodeError::ListTooLong {
+            len: MAX_HANDOVER + 1
+        })
+    );
 }

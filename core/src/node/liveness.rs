@@ -275,6 +275,11 @@ impl<
         }
         self.heard(sender, fresh);
         let joining = self.phase == Phase::Joining;
+        if joining && fresh && !m.handover.is_empty() {
+            // What a neighbour delivered as root of keys now ours.
+            let own = self.own().id;
+            self.stats.handed_over += self.handed.take((own, sender.id), m.handover.iter());
+        }
         self.offer_leaf_set(&m.leaf_set, joining);
         self.probe_resolved();
     }

@@ -24,6 +24,7 @@ mod doors;
 mod event;
 mod forwarding;
 mod graveyard;
+mod handover;
 mod heard;
 mod join;
 mod kbr;
@@ -155,6 +156,8 @@ pub struct Node<
     /// Table candidates measured lately: not probed again while they lose.
     measured: measured::Measured<QUEUE>,
     seen: SeenCache<QUEUE>,
+    /// What this node delivered lately, for a node joining beside it.
+    handed: handover::Records,
     /// When each timer is due; `Instant::MAX` when it is not set (half
     /// the bytes of an `Option`).
     timers: [Instant; TIMERS],
@@ -288,6 +291,7 @@ impl<
             probes: Probes::new(),
             measured: measured::Measured::new(),
             seen: SeenCache::new(),
+            handed: handover::Records::new(),
             timers: [Instant::MAX; TIMERS],
             right_watch: None,
             rtt: RttEstimator::default(),
@@ -577,6 +581,7 @@ impl<
                     to: from,
                     nonce: m.nonce,
                     with_leaf_set,
+                    prober: sender.id,
                 });
             }
             Body::ProbeReply(m) => self.on_probe_reply(sender, m),

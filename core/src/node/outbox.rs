@@ -6,15 +6,15 @@ use core::net::SocketAddr;
 
 use heapless::Vec;
 
-use super::Node;
 use super::app::Forwarder;
 use super::pool::{Carried, SlotRef, SlotState};
+use super::{Node, handover};
 use crate::id::Id;
 use crate::peer::Peer;
 use crate::wire::{
-    Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, Kind, LeafSetExchange,
-    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Query, Receipt, ReplicaSet,
-    RouteFailed, Routed, RowReply, RowRequest, peer_len,
+    Ack, AppId, Body, EncodeError, HANDOVER_RECORD_BYTES, Handover, HandoverRecord, Heartbeat,
+    JoinReply, JoinRequest, Kind, LeafSetExchange, LeafSetView, Leave, Message, PeerList, Probe,
+    ProbeReply, Query, Receipt, ReplicaSet, RouteFailed, Routed, RowReply, RowRequest, peer_len,
 };
 
 /// One datagram waiting to be encoded.
@@ -44,10 +44,13 @@ pub(crate) enum Out {
         nonce: u64,
         want_leaf_set: bool,
     },
+    /// With our leaf set if asked, and then the delivery records of
+    /// keys closer to the prober (a joiner asks for the leaf set).
     ProbeReply {
         to: SocketAddr,
         nonce: u64,
         with_leaf_set: bool,
+        prober: Id,
     },
     LeafSet {
         to: SocketAddr,
@@ -146,6 +149,7 @@ impl<
         let leaf_set = self.eclipsed_leaf_set(&mut eclipsed).unwrap_or(leaf_set);
         let no_leaf_set = LeafSetView::EMPTY;
         let mut rows: Vec<Peer, MAX_ROW_ENTRIES> = Vec::new();
+        let mut handed = Vec::new();
         let (to, app, body) = match *out {
             Out::Routed(r) => {
                 let Some(slot) = self.pool.get(r) else {
@@ -225,12 +229,22 @@ impl<
                 to,
                 nonce,
                 with_leaf_set,
+                prober,
             } => {
-                let leaf_set = if with_leaf_set { leaf_set } else { no_leaf_set };
+                let (leaf_set, handover) = if with_leaf_set {
+                    let used = 8 + leaf_set.encoded_len();
+                    (leaf_set, self.handover_for(prober, used, &mut handed))
+                } else {
+                    (no_leaf_set, Handover::NONE)
+                };
                 (
                     to,
                     AppId::OVERLAY,
-                    Body::ProbeReply(ProbeReply { nonce, leaf_set }),
+                    Body::ProbeReply(ProbeReply {
+                        nonce,
+                        leaf_set,
+                        handover,
+                    }),
                 )
             }
             Out::LeafSet {
@@ -307,6 +321,28 @@ impl<
         }
         .encode(buf)?;
         Ok(Some((to, len, kind)))
+    }
+
+    /// The delivery records a probe reply to `prober` carries after `used`
+    /// bytes of body: those of its keys, as many as fit the datagram.
+    /// (Not inlined: one copy keeps the embedded build's flash.)
+    #[inline(never)]
+    fn handover_for<'b>(
+        &self,
+        prober: Id,
+        used: usize,
+        out: &'b mut Vec<HandoverRecord, { handover::KEPT }>,
+    ) -> Handover<'b> {
+        let me = self.routing.own();
+        self.handed.for_joiner((me.id, prober), out);
+        let header = 2 + 1 + 1 + 2 + peer_len(&me);
+        // The count byte is the `+ 1`.
+        let room = self
+            .config
+            .max_datagram
+            .saturating_sub(header + used + self.trailer() + 1);
+        out.truncate(room / HANDOVER_RECORD_BYTES);
+        Handover::Records(out)
     }
 
     /// Routing-table entries of row `row` (and, if `below`, of the rows

@@ -17,7 +17,7 @@ use super::outbox::Out;
 use super::pool::{Carried, SlotRef, SlotState};
 use crate::id::Id;
 use crate::peer::Peer;
-use crate::wire::{AppId, Receipt, RouteFailed};
+use crate::wire::{AppId, HandoverRecord, Receipt, RouteFailed};
 
 impl<
     const HALF: usize,
@@ -75,7 +75,11 @@ impl<
             return true;
         }
         let (to, msg_id, key, app) = (s.source.addr, s.msg_id, s.key, s.app);
-        let before = self.seen.delivered(s.source.id, msg_id);
+        let source = s.source.id;
+        let before = self.seen.delivered(source, msg_id) || self.handed.holds(source, msg_id);
+        // For a node that joins beside us before the source stops
+        // sending it (`handover`).
+        self.handed.note(HandoverRecord::new(key, source, msg_id));
         // Twice by default: a lost receipt sends the message again, and if
         // the key's root changed meanwhile the new one delivers it again
         // (#32: most duplicates at 1 % loss).

@@ -59,6 +59,10 @@ pub struct Stats {
     /// Messages of this node's let go without a receipt after their last
     /// attempt (each attempt's first hop took it; see `resent`).
     pub unconfirmed: u64,
+    /// Delivery records taken from a neighbour while joining: messages it
+    /// delivered as root of keys now this node's, which this node then
+    /// answers rather than delivers again (`wire::Handover`).
+    pub handed_over: u64,
     /// Events dropped because the event queue was full.
     pub events_dropped: u64,
     /// Outbound messages dropped because the outbound queue was full.

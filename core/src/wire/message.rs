@@ -2,7 +2,7 @@
 
 use super::cursor::{Reader, Writer, peer_len};
 use super::handshake::{Hello, Proof};
-use super::{DecodeError, EncodeError, Kind, PeerList};
+use super::{DecodeError, EncodeError, Handover, Kind, PeerList};
 use crate::id::{ID_BYTES, Id};
 use crate::peer::Peer;
 
@@ -131,6 +131,10 @@ pub struct ProbeReply<'a> {
     pub nonce: u64,
     /// The replier's leaf set if the probe asked for it, else empty.
     pub leaf_set: LeafSetView<'a>,
+    /// Messages the replier delivered as root lately whose keys are
+    /// closer to the prober: a node joining beside it takes them, so it
+    /// does not deliver them again ([`super::handover`]).
+    pub handover: Handover<'a>,
 }
 
 /// A request for one routing-table row.
@@ -305,7 +309,7 @@ impl<'a> LeafSetView<'a> {
         })
     }
 
-    fn encoded_len(&self) -> usize {
+    pub(crate) fn encoded_len(&self) -> usize {
         self.left.encoded_len() + self.right.encoded_len()
     }
 
@@ -375,6 +379,7 @@ impl<'a> Body<'a> {
             Kind::ProbeReply => Body::ProbeReply(ProbeReply {
                 nonce: r.u64()?,
                 leaf_set: LeafSetView::decode(r)?,
+                handover: Handover::decode(r)?,
             }),
             Kind::RowRequest => Body::RowRequest(RowRequest { row: r.u8()? }),
             Kind::RowReply => Body::RowReply(RowReply {
@@ -447,7 +452,7 @@ impl<'a> Body<'a> {
             Body::LeafSet(m) => 1 + m.leaf_set.encoded_len(),
             Body::Heartbeat(_) => 0,
             Body::Probe(_) => 9,
-            Body::ProbeReply(m) => 8 + m.leaf_set.encoded_len(),
+            Body::ProbeReply(m) => 8 + m.leaf_set.encoded_len() + m.handover.encoded_len(),
             Body::Ack(_) => 8,
             Body::RouteFailed(_) | Body::Receipt(_) => 8 + ID_BYTES,
             Body::RowRequest(_) => 1,
@@ -479,7 +484,10 @@ impl<'a> Body<'a> {
             Body::LeafSet(m) => m.leaf_set.check(),
             Body::RowReply(m) => m.entries.check(),
             Body::Leave(m) => m.leaf_set.check(),
-            Body::ProbeReply(m) => m.leaf_set.check(),
+            Body::ProbeReply(m) => {
+                m.leaf_set.check()?;
+                m.handover.check()
+            }
             Body::ReplicaSet(m) => m.leaf_set.check(),
             Body::Routed(m) if m.payload.len() > usize::from(u16::MAX) => {
                 Err(EncodeError::PayloadTooLong {
@@ -514,6 +522,7 @@ impl<'a> Body<'a> {
             Body::ProbeReply(m) => {
                 w.u64(m.nonce);
                 m.leaf_set.encode(w);
+                m.handover.encode(w);
             }
             Body::RowRequest(m) => w.u8(m.row),
             Body::RowReply(m) => {

@@ -18,12 +18,14 @@
 //! (`0x40..`) and add kinds without changing these.
 
 pub(crate) mod cursor;
+pub(crate) mod handover;
 pub mod handshake;
 mod message;
 mod peer_list;
 
 use core::fmt;
 
+pub use handover::{HANDOVER_RECORD_BYTES, Handover, HandoverIter, HandoverRecord, MAX_HANDOVER};
 pub use message::{
     Ack, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave, MAX_ATTEMPT,
     Probe, ProbeReply, Query, Receipt, ReplicaSet, RouteFailed, Routed, RowReply, RowRequest,
@@ -40,7 +42,7 @@ use cursor::{MAX_PEER_LEN, Reader, Writer};
 /// The two bytes every datagram starts with.
 pub const MAGIC: [u8; 2] = *b"PA";
 /// The format version this build speaks.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// Header length with an IPv4 sender.
 pub const HEADER_LEN_V4: usize = 2 + 1 + 1 + 2 + ID_BYTES + 7;
 /// Header length with an IPv6 sender (the largest header).
@@ -236,7 +238,8 @@ impl<'a> Message<'a> {
 /// The longest message that carries a leaf set of `leaf_set_size` IPv6 peers
 /// and nothing else (a probe reply): what `max_datagram` must hold.
 pub const fn max_leaf_set_message_len(leaf_set_size: usize) -> usize {
-    HEADER_LEN_V6 + 8 + 2 + leaf_set_size * MAX_PEER_LEN
+    // Nonce, two list counts, the peers, and an empty handover's count.
+    HEADER_LEN_V6 + 8 + 2 + leaf_set_size * MAX_PEER_LEN + 1
 }
 
 /// Why a datagram was not a valid message.
@@ -261,6 +264,8 @@ pub enum DecodeError {
     BadKey,
     /// Padding that must be zero is not.
     BadPadding,
+    /// A list longer than its message may carry.
+    TooLong,
 }
 
 impl fmt::Display for DecodeError {
@@ -275,6 +280,7 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingBytes => f.write_str("bytes after the end of the message"),
             DecodeError::BadKey => f.write_str("not a usable public key"),
             DecodeError::BadPadding => f.write_str("padding that is not zero"),
+            DecodeError::TooLong => f.write_str("a list longer than its message may carry"),
         }
     }
 }

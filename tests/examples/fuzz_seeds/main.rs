@@ -13,8 +13,9 @@ use std::net::SocketAddr;
 use pastry_core::identity::{Certificate, Keypair, UnixTime};
 use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
-    Ack, AppId, Body, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView, Leave,
-    Message, PeerList, Probe, ProbeReply, Receipt, RouteFailed, Routed, RowReply, RowRequest,
+    Ack, AppId, Body, Handover, HandoverRecord, Heartbeat, JoinReply, JoinRequest, LeafSetExchange,
+    LeafSetView, Leave, Message, PeerList, Probe, ProbeReply, Receipt, RouteFailed, Routed,
+    RowReply, RowRequest,
 };
 use pastry_core::{Id, Peer};
 
@@ -46,6 +47,10 @@ fn main() -> std::io::Result<()> {
         left: PeerList::Peers(&peers[..3]),
         right: PeerList::Peers(&peers[3..]),
     };
+    let handed = [
+        HandoverRecord::new(Id::sha1(b"key"), peers[2].id, 11),
+        HandoverRecord::new(Id::sha1(b"other key"), peers[4].id, 12),
+    ];
     let bodies = [
         (
             "join_request",
@@ -84,6 +89,15 @@ fn main() -> std::io::Result<()> {
             Body::ProbeReply(ProbeReply {
                 nonce: 42,
                 leaf_set: leaf,
+                handover: Handover::NONE,
+            }),
+        ),
+        (
+            "probe_reply_handover",
+            Body::ProbeReply(ProbeReply {
+                nonce: 42,
+                leaf_set: leaf,
+                handover: Handover::Records(&handed),
             }),
         ),
         ("row_request", Body::RowRequest(RowRequest { row: 2 })),

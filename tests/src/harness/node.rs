@@ -19,8 +19,8 @@ use pastry_core::scribe::{self, Members};
 use pastry_core::session::Guard;
 use pastry_core::stack::STACK_POOL;
 use pastry_core::wire::{
-    Ack, AppId, Body, Heartbeat, JoinReply, LeafSetExchange, LeafSetView, Message, PeerList,
-    ProbeReply, RowReply,
+    Ack, AppId, Body, Handover, Heartbeat, JoinReply, LeafSetExchange, LeafSetView, Message,
+    PeerList, ProbeReply, RowReply,
 };
 use pastry_core::{Id, Instant, Output, Peer, Phase, Stack, StackConfig};
 
@@ -607,6 +607,7 @@ impl Harness {
                 } else {
                     LeafSetView::EMPTY
                 },
+                handover: Handover::NONE,
             }),
             Body::LeafSet(x) if x.want_reply => Body::LeafSet(LeafSetExchange {
                 want_reply: false,

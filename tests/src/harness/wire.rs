@@ -8,9 +8,10 @@ use pastry_core::client::msg::Frame;
 use pastry_core::identity::{Certificate, Keypair, Signature, UnixTime};
 use pastry_core::wire::handshake::{Hello, Proof};
 use pastry_core::wire::{
-    Ack, AppId, Body, EncodeError, Heartbeat, JoinReply, JoinRequest, LeafSetExchange, LeafSetView,
-    Leave, MAX_ATTEMPT, MAX_LIST_LEN, Message, PeerList, Probe, ProbeReply, Query, Receipt,
-    ReplicaSet, RouteFailed, Routed, RowReply, RowRequest,
+    Ack, AppId, Body, EncodeError, Handover, HandoverRecord, Heartbeat, JoinReply, JoinRequest,
+    LeafSetExchange, LeafSetView, Leave, MAX_ATTEMPT, MAX_HANDOVER, MAX_LIST_LEN, Message,
+    PeerList, Probe, ProbeReply, Query, Receipt, ReplicaSet, RouteFailed, Routed, RowReply,
+    RowRequest,
 };
 use pastry_core::{Id, Peer};
 
@@ -120,6 +121,7 @@ pub enum ArbBody {
     ProbeReply {
         nonce: u64,
         leaf_set: ArbLeafSet,
+        handover: Vec<HandoverRecord>,
     },
     RowRequest {
         row: u8,
@@ -269,9 +271,14 @@ impl ArbMessage {
                 nonce: *nonce,
                 want_leaf_set: *want_leaf_set,
             }),
-            ArbBody::ProbeReply { nonce, leaf_set } => Body::ProbeReply(ProbeReply {
+            ArbBody::ProbeReply {
+                nonce,
+                leaf_set,
+                handover,
+            } => Body::ProbeReply(ProbeReply {
                 nonce: *nonce,
                 leaf_set: leaf_set.view(),
+                handover: Handover::Records(handover),
             }),
             ArbBody::RowRequest { row } => Body::RowRequest(RowRequest { row: *row }),
             ArbBody::RowReply { row, entries } => Body::RowReply(RowReply {
@@ -368,9 +375,16 @@ impl ArbMessage {
                 rows.iter_mut().chain(leaf_set.peers_mut()).for_each(clear)
             }
             ArbBody::LeafSet { leaf_set, .. }
-            | ArbBody::ProbeReply { leaf_set, .. }
             | ArbBody::ReplicaSet { leaf_set, .. }
             | ArbBody::Leave { leaf_set } => leaf_set.peers_mut().for_each(clear),
+            ArbBody::ProbeReply {
+                leaf_set, handover, ..
+            } => {
+                leaf_set.peers_mut().for_each(clear);
+                // A longer list is a caller's mistake the encoder refuses
+                // (`ListTooLong`), not a format the fuzzer explores.
+                handover.truncate(MAX_HANDOVER);
+            }
             ArbBody::RowReply { entries, .. } => entries.iter_mut().for_each(clear),
             ArbBody::Routed {
                 source, attempt, ..
