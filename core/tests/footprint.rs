@@ -4,7 +4,7 @@
 //! handshakes under way and its own key pair take 7 KiB more, and the
 //! table candidates it measured lately (so it does not probe them again)
 //! a quarter KiB, and the records of what it delivered lately, for a node
-//! joining beside it (so that node does not deliver them again), 200 B:
+//! joining beside it (so that node does not deliver them again), 216 B:
 //! the budget is 21,960 B. The routing state must leave most of it to
 //! queues, pools and sessions.
 
