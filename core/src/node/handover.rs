@@ -14,11 +14,12 @@
 //! counts those as delivered. The joiner keeps them among its own, so
 //! they move on with the key when another node joins closer still.
 //!
-//! A record only ever stops a delivery, and only at a joiner, for keys
-//! the sender was root of: what a faulty neighbour could do with it (name
-//! a message it relays, so the joiner swallows it) it can do by dropping
-//! the message, and receipts do not defend either against a neighbour
-//! that lies. Crash faults are what this is for.
+//! A record only ever stops a delivery, and only at a joiner, from a
+//! neighbour it asked, for keys the sender was root of. A faulty
+//! neighbour could name a message it relays, so the joiner answers it
+//! and never delivers it; it could as well drop what it relays. Like
+//! receipts, the records are for crashes, not for lies (secure routing,
+//! `secure_route`, is).
 
 use heapless::Vec;
 
