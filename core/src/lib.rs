@@ -46,8 +46,9 @@
 //! MSPastry's consistent activation), leaf-set keep-alive and eager repair,
 //! lazy routing-table repair and proximity refinement, per-hop acks with
 //! rerouting, end-to-end receipts (the source sends an end-node message
-//! again when the node that delivers it does not answer, and that node
-//! delivers a copy only once), the KBR calls, and applications named on every message
+//! again when the node that delivers it does not answer, and that node,
+//! or a node that joins beside it and takes its records, delivers a copy
+//! only once), the KBR calls, and applications named on every message
 //! (PROST). It is built from the pieces below it: ids and time ([`id`],
 //! [`time`]), configuration ([`config`]), the leaf set and routing table
 //! ([`leaf_set`], [`routing_table`]), the next-hop rule and local KBR calls
