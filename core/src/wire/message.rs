@@ -133,7 +133,7 @@ pub struct ProbeReply<'a> {
     pub leaf_set: LeafSetView<'a>,
     /// Messages the replier delivered as root lately whose keys are
     /// closer to the prober: a node joining beside it takes them, so it
-    /// does not deliver them again ([`super::handover`]).
+    /// does not deliver them again ([`Handover`]).
     pub handover: Handover<'a>,
 }
 
