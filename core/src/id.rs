@@ -149,6 +149,13 @@ impl Id {
         Id(U160(limbs))
     }
 
+    /// The id's first 64 bits: a compact key for tables of ids (two
+    /// random ids share them with odds of 2^-64).
+    pub(crate) fn high_64(self) -> u64 {
+        let l = self.0.0;
+        (u64::from(l[0]) << 32) | u64::from(l[1])
+    }
+
     /// The id as 20 big-endian bytes (its wire form).
     pub fn to_bytes(self) -> [u8; ID_BYTES] {
         let mut out = [0u8; ID_BYTES];

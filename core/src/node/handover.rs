@@ -25,7 +25,6 @@ use heapless::Vec;
 
 use crate::id::Id;
 use crate::wire::HandoverRecord;
-use crate::wire::handover::prefix;
 
 /// Records a node keeps: its last deliveries that asked for receipts,
 /// and those handed to it. Under light load these span the sources'
@@ -55,11 +54,16 @@ impl Records {
         }
     }
 
-    /// Remembers `rec`, replacing the oldest when full.
+    /// Remembers `rec` unless it is on record.
     pub(crate) fn note(&mut self, rec: HandoverRecord) {
-        if self.holds_record(rec.source, rec.msg_id) {
-            return;
+        if !self.holds_record(rec.source, rec.msg_id) {
+            self.push(rec);
         }
+    }
+
+    /// Remembers `rec`, which is not on record, replacing the oldest
+    /// when full.
+    pub(crate) fn push(&mut self, rec: HandoverRecord) {
         if self.ring.push(rec).is_err() {
             self.ring[self.next] = rec;
             self.next = (self.next + 1) % KEPT;
@@ -68,7 +72,7 @@ impl Records {
 
     /// Whether message `msg_id` from `source` is on record.
     pub(crate) fn holds(&self, source: Id, msg_id: u64) -> bool {
-        self.holds_record(prefix(source), msg_id)
+        self.holds_record(source.high_64(), msg_id)
     }
 
     fn holds_record(&self, source: u64, msg_id: u64) -> bool {
@@ -80,7 +84,7 @@ impl Records {
     /// The records whose keys are closer to `joiner` than to `own`: what
     /// a node joining beside us takes over, into `out`.
     pub(crate) fn for_joiner(&self, (own, joiner): (Id, Id), out: &mut Vec<HandoverRecord, KEPT>) {
-        let (own, joiner) = (prefix(own), prefix(joiner));
+        let (own, joiner) = (own.high_64(), joiner.high_64());
         out.clear();
         for r in self.ring.iter().filter(|r| closer(r.key, joiner, own)) {
             let _ = out.push(*r);
@@ -95,7 +99,7 @@ impl Records {
         (own, sender): (Id, Id),
         handed: impl Iterator<Item = HandoverRecord>,
     ) -> u64 {
-        let (own, sender) = (prefix(own), prefix(sender));
+        let (own, sender) = (own.high_64(), sender.high_64());
         let mut n = 0;
         for rec in handed.filter(|r| closer(r.key, own, sender)) {
             self.note(rec);

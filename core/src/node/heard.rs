@@ -29,8 +29,7 @@ pub(crate) struct HeardLately<const N: usize> {
 }
 
 fn key(id: Id) -> u64 {
-    let b = id.to_bytes();
-    u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    id.high_64()
 }
 
 impl<const N: usize> HeardLately<N> {

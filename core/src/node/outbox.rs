@@ -323,6 +323,15 @@ impl<
         Ok(Some((to, len, kind)))
     }
 
+    /// Bytes a datagram of ours has left after `used` bytes of body: the
+    /// largest datagram less the header and the session's trailer.
+    fn body_room(&self, used: usize) -> usize {
+        let header = 2 + 1 + 1 + 2 + peer_len(&self.own());
+        self.config
+            .max_datagram
+            .saturating_sub(header + used + self.trailer())
+    }
+
     /// The delivery records a probe reply to `prober` carries after `used`
     /// bytes of body: those of its keys, as many as fit the datagram.
     /// (Not inlined: one copy keeps the embedded build's flash.)
@@ -333,15 +342,9 @@ impl<
         used: usize,
         out: &'b mut Vec<HandoverRecord, { handover::KEPT }>,
     ) -> Handover<'b> {
-        let me = self.routing.own();
-        self.handed.for_joiner((me.id, prober), out);
-        let header = 2 + 1 + 1 + 2 + peer_len(&me);
+        self.handed.for_joiner((self.own().id, prober), out);
         // The count byte is the `+ 1`.
-        let room = self
-            .config
-            .max_datagram
-            .saturating_sub(header + used + self.trailer() + 1);
-        out.truncate(room / HANDOVER_RECORD_BYTES);
+        out.truncate(self.body_room(used + 1) / HANDOVER_RECORD_BYTES);
         Handover::Records(out)
     }
 
@@ -355,12 +358,7 @@ impl<
         used: usize,
         out: &mut Vec<Peer, MAX_ROW_ENTRIES>,
     ) {
-        let me = self.routing.own();
-        let header = 2 + 1 + 1 + 2 + peer_len(&me);
-        let mut budget = self
-            .config
-            .max_datagram
-            .saturating_sub(header + used + self.trailer());
+        let mut budget = self.body_room(used);
         let lowest = if below { 0 } else { row };
         let mut take = |p: Peer, out: &mut Vec<Peer, MAX_ROW_ENTRIES>| {
             let need = peer_len(&p);

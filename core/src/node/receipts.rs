@@ -76,10 +76,13 @@ impl<
         }
         let (to, msg_id, key, app) = (s.source.addr, s.msg_id, s.key, s.app);
         let source = s.source.id;
-        let before = self.seen.delivered(source, msg_id) || self.handed.holds(source, msg_id);
-        // For a node that joins beside us before the source stops
-        // sending it (`handover`).
-        self.handed.note(HandoverRecord::new(key, source, msg_id));
+        let held = self.handed.holds(source, msg_id);
+        let before = self.seen.delivered(source, msg_id) || held;
+        if !held {
+            // For a node that joins beside us before the source stops
+            // sending it (`handover`).
+            self.handed.push(HandoverRecord::new(key, source, msg_id));
+        }
         // Twice by default: a lost receipt sends the message again, and if
         // the key's root changed meanwhile the new one delivers it again
         // (#32: most duplicates at 1 % loss).

@@ -39,8 +39,8 @@ impl HandoverRecord {
     /// The record of `msg_id` from `source` for `key`.
     pub fn new(key: Id, source: Id, msg_id: u64) -> HandoverRecord {
         HandoverRecord {
-            key: prefix(key),
-            source: prefix(source),
+            key: key.high_64(),
+            source: source.high_64(),
             msg_id,
         }
     }
@@ -67,12 +67,6 @@ impl HandoverRecord {
             msg_id: word(2),
         }
     }
-}
-
-/// An id's first 64 bits, as records carry it.
-pub(crate) fn prefix(id: Id) -> u64 {
-    let b = id.to_bytes();
-    u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 /// The records in a probe reply.

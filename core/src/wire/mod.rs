@@ -18,7 +18,7 @@
 //! (`0x40..`) and add kinds without changing these.
 
 pub(crate) mod cursor;
-pub(crate) mod handover;
+mod handover;
 pub mod handshake;
 mod message;
 mod peer_list;
